@@ -1,0 +1,6 @@
+"""``python -m govern``."""
+
+from govern.cli.app import main
+
+if __name__ == "__main__":
+    main()

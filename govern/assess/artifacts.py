@@ -1,0 +1,74 @@
+"""Model artifacts: hashing and recognising the format by content, not by name alone.
+
+A pickle renamed to ``model.skops`` is still a pickle: the format recorded in the catalogue
+comes from the file's first bytes, so policies that forbid pickles cannot be fooled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from govern.errors import DataError
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    path: Path
+    sha256: str
+    size: int
+    format: str  # skops | onnx | pickle | joblib | unknown
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def sniff_format(path: Path, head: bytes) -> str:
+    suffix = path.suffix.lower()
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return "joblib" if suffix == ".joblib" else "pickle"
+    if head.startswith(b"PK\x03\x04"):
+        # skops files are zip archives holding schema.json; other zips are not models we know
+        return "skops" if suffix == ".skops" or _zip_has_schema(path) else "unknown"
+    if suffix == ".onnx" and head[:1] == b"\x08":  # protobuf field 1 (ir_version), varint
+        return "onnx"
+    if suffix in {".pkl", ".pickle", ".joblib"}:
+        return "pickle"
+    return "unknown"
+
+
+def _zip_has_schema(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "schema.json" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def inspect_artifact(path: Path) -> ArtifactInfo:
+    """Hash a model artifact and recognise its format; nothing is loaded or executed."""
+    if not path.exists():
+        raise DataError(f"{path}: no such model artifact")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a model artifact file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(16)
+        sha256, size = sha256_file(path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+    if size == 0:
+        raise DataError(f"{path}: model artifact is empty")
+    return ArtifactInfo(path=path, sha256=sha256, size=size, format=sniff_format(path, head))

@@ -1,0 +1,174 @@
+"""``govern init``, ``register``, ``list`` and ``show``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from govern.cli import output, runtime
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
+
+
+def init(json_out: JsonOption = False) -> None:
+    """Create a catalogue (./govern.db, GOVERN_DATABASE_URL or --db), or upgrade an old one.
+
+    Safe to run twice. On a new catalogue you become its first admin.
+    """
+    from govern.services import catalogue
+
+    result = catalogue.init_catalogue(runtime.context())
+    if json_out:
+        output.emit_json(result.to_json())
+        return
+    if result.created:
+        output.line(f"Created catalogue {result.database} (schema {result.revision_after}).")
+    elif result.revision_before != result.revision_after:
+        output.line(
+            f"Upgraded catalogue {result.database} from schema {result.revision_before} "
+            f"to {result.revision_after}."
+        )
+    else:
+        output.line(f"Catalogue {result.database} is up to date (schema {result.revision_after}).")
+    if result.admin:
+        output.line(
+            f"{result.admin} is its admin; add people with `govern users add NAME --role ROLE`."
+        )
+
+
+def register(
+    card: Annotated[Path, typer.Argument(help="Model card file (YAML).", show_default=False)],
+    artifact: Annotated[
+        Path | None,
+        typer.Option("--artifact", help="Model artifact (.skops, .onnx); hashed, never loaded."),
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Add a model version to the catalogue from its card (and artifact)."""
+    from govern.services import catalogue
+
+    detail = catalogue.register_version(runtime.context(), card, artifact=artifact)
+    if json_out:
+        output.emit_json(detail.to_json())
+        return
+    artifact_note = (
+        f", artifact {detail.artifact.format} sha256:{detail.artifact.sha256[:12]}"
+        if detail.artifact.sha256
+        else ""
+    )
+    output.line(
+        f"Registered {detail.ref} ({detail.risk_tier} risk, state {detail.state}{artifact_note})."
+    )
+
+
+def list_(
+    model: Annotated[
+        str | None, typer.Argument(help="Only this model.", show_default=False)
+    ] = None,
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="Only versions in this state (repeatable).")
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List every model version with state, risk tier, owner and latest evidence."""
+    from govern.services import catalogue
+
+    rows = catalogue.list_versions(runtime.context(), model=model, states=state or None)
+    if json_out:
+        output.emit_json([row.to_json() for row in rows])
+        return
+    if not rows:
+        output.info("The catalogue is empty; add a model with `govern register card.yaml`.")
+        return
+    output.table(
+        ["model", "version", "state", "tier", "owner", "evaluated", "policy", "validation due"],
+        [
+            (
+                r.name,
+                r.version,
+                r.state,
+                r.risk_tier,
+                r.owner,
+                r.last_evaluated_at.date() if r.last_evaluated_at else "-",
+                r.policy_outcome or "-",
+                r.next_validation_due or "-",
+            )
+            for r in rows
+        ],
+    )
+
+
+def show(
+    ref: Annotated[
+        str,
+        typer.Argument(help="NAME@VERSION, or NAME for its latest version.", show_default=False),
+    ],
+    json_out: JsonOption = False,
+) -> None:
+    """Show one model version: card, artifact, evaluations, policy runs, decisions, reports."""
+    from govern.services import catalogue
+
+    detail = catalogue.show_version(runtime.context(), ref)
+    if json_out:
+        output.emit_json(detail.to_json())
+        return
+    card = detail.card
+    output.line(f"{detail.ref}  [{detail.state}]")
+    output.line(card.get("model_details", {}).get("description", "") or "")
+    output.line()
+    output.fields(
+        [
+            ("risk tier", detail.risk_tier),
+            ("owner", detail.owner),
+            ("business owner", detail.business_owner or "-"),
+            ("business unit", detail.business_unit or "-"),
+            ("regulatory scope", ", ".join(card["governance"].get("regulatory_scope", [])) or "-"),
+            ("validation due", detail.next_validation_due or "-"),
+            ("registered", f"{detail.created_at:%Y-%m-%d %H:%M} UTC by {detail.created_by}"),
+            ("card sha256", detail.card_sha256),
+            (
+                "artifact",
+                f"{detail.artifact.format} {detail.artifact.size} bytes sha256:{detail.artifact.sha256}"
+                if detail.artifact.sha256
+                else "none registered",
+            ),
+            ("other versions", ", ".join(detail.other_versions) or "-"),
+        ]
+    )
+    from govern.domain.card import MODEL_CARD_SECTIONS
+
+    missing = [s for s in MODEL_CARD_SECTIONS if not card.get(s)]
+    output.line()
+    output.line(
+        "Card sections: " + ("all nine present" if not missing else "missing " + ", ".join(missing))
+    )
+    output.line(
+        f"Evaluations: {len(detail.evaluations)}   Policy runs: {len(detail.policy_runs)}   "
+        f"Reports: {len(detail.reports)}"
+    )
+    if detail.decisions:
+        output.line()
+        output.table(
+            ["when", "action", "by", "role", "state", "comment"],
+            [
+                (
+                    f"{d.created_at:%Y-%m-%d %H:%M}",
+                    d.action,
+                    d.actor,
+                    d.role,
+                    f"{d.from_state} -> {d.to_state}",
+                    d.comment,
+                )
+                for d in detail.decisions
+            ],
+            title="Decisions",
+        )
+
+
+def add_commands(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("register")(register)
+    app.command("list")(list_)
+    app.command("show")(show)

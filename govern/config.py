@@ -1,0 +1,157 @@
+"""Settings: one pydantic-settings class, ``GOVERN_`` environment variables, an optional TOML file.
+
+Precedence, highest first: explicit overrides (command-line options), ``GOVERN_*`` environment
+variables, the TOML config file (``GOVERN_CONFIG_FILE``, else ``$GOVERN_HOME/config.toml``),
+then the defaults below.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from govern.errors import ConfigError
+from govern.locations import default_home
+
+DEFAULT_DATABASE_URL = "sqlite:///govern.db"
+
+#: Types a skops artifact may contain beyond skops' own defaults. Taken from our
+#: configuration, never from the artifact itself (DESIGN.md section 11).
+DEFAULT_SKOPS_TRUSTED_TYPES = [
+    "sklearn.pipeline.Pipeline",
+    "sklearn.compose._column_transformer.ColumnTransformer",
+    "sklearn.compose._column_transformer._RemainderColsList",
+    "sklearn.preprocessing._encoders.OneHotEncoder",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.ensemble._gb.GradientBoostingClassifier",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._classes.DecisionTreeRegressor",
+    "sklearn.ensemble._gb_losses.BinomialDeviance",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn.dummy.DummyClassifier",
+    "numpy.dtype",
+    "builtins.slice",
+]
+
+
+class Settings(BaseSettings):
+    """Everything configurable in govern. Each field has a ``GOVERN_<FIELD>`` variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GOVERN_", extra="forbid", validate_default=True, frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    user: str = ""
+    home: Path = Field(default_factory=default_home)
+    key_dir: Path | None = None
+    key_passphrase: SecretStr | None = None
+    trusted_certificates: list[Path] = Field(default_factory=list)
+    template_dir: Path | None = None
+    debug: bool = False
+
+    max_card_bytes: int = 1_000_000
+    max_policy_bytes: int = 1_000_000
+    max_data_bytes: int = 2_000_000_000
+
+    skops_trusted_types: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SKOPS_TRUSTED_TYPES)
+    )
+    min_group_size: int = 30
+    max_groups: int = 1_000
+    explain_sample: int = 1_000
+
+    approvals_by_tier: dict[str, int] = Field(
+        default_factory=lambda: {"low": 1, "medium": 1, "high": 2, "critical": 2}
+    )
+    revalidation_months_by_tier: dict[str, int] = Field(
+        default_factory=lambda: {"low": 36, "medium": 24, "high": 12, "critical": 12}
+    )
+
+    @field_validator("user")
+    @classmethod
+    def _strip_user(cls, value: str) -> str:
+        return value.strip()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = config_file_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def resolved_key_dir(self) -> Path:
+        return self.key_dir if self.key_dir is not None else self.home / "keys"
+
+    @property
+    def actor(self) -> str:
+        """Who is acting: ``--user``, ``GOVERN_USER``, else the OS login name."""
+        if self.user:
+            return self.user
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no login name, e.g. in a bare container
+            return f"uid-{os.getuid()}"
+
+
+def config_file_path() -> Path | None:
+    explicit = os.environ.get("GOVERN_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    home = os.environ.get("GOVERN_HOME")
+    candidate = (Path(home) if home else default_home()) / "config.toml"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`, turning any problem into a one-line :class:`ConfigError`."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    toml_file = config_file_path()
+    if toml_file is not None:
+        _check_toml(toml_file)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"setting {field or '?'}: {first['msg']} (from GOVERN_{field.upper()}, the "
+            f"config file or the command line)"
+        ) from None
+
+
+def _check_toml(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (GOVERN_CONFIG_FILE)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None

@@ -1,0 +1,130 @@
+"""What services return: plain, JSON-ready pydantic models detached from any session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class UserPublic(_View):
+    name: str
+    role: str
+    display_name: str
+    active: bool
+    created_at: dt.datetime
+    created_by: str
+
+
+class ArtifactPublic(_View):
+    path: str | None
+    sha256: str | None
+    size: int | None
+    format: str | None
+
+
+class VersionSummary(_View):
+    """One row of the catalogue (``govern list``, the TUI's catalogue screen)."""
+
+    name: str
+    version: str
+    state: str
+    risk_tier: str
+    owner: str
+    business_unit: str
+    created_at: dt.datetime
+    created_by: str
+    next_validation_due: dt.date | None
+    last_evaluated_at: dt.datetime | None = None
+    policy_outcome: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class DecisionPublic(_View):
+    action: str
+    from_state: str
+    to_state: str
+    actor: str
+    role: str
+    comment: str
+    created_at: dt.datetime
+
+
+class VersionDetail(_View):
+    """Everything ``govern show`` prints about one version."""
+
+    name: str
+    version: str
+    state: str
+    risk_tier: str
+    owner: str
+    business_owner: str
+    business_unit: str
+    description: str
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    next_validation_due: dt.date | None
+    card: dict[str, Any]
+    card_sha256: str
+    artifact: ArtifactPublic
+    other_versions: list[str]
+    evaluations: list[dict[str, Any]] = []
+    policy_runs: list[dict[str, Any]] = []
+    decisions: list[DecisionPublic] = []
+    reports: list[dict[str, Any]] = []
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class InitResult(_View):
+    database: str
+    created: bool
+    revision_before: str | None
+    revision_after: str | None
+    catalogue_id: str
+    admin: str | None
+
+
+class AuditEventPublic(_View):
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    subject: str
+    payload: dict[str, Any]
+    hash: str
+
+
+class AuditVerdict(_View):
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    problems: list[str]
+    checkpoint: dict[str, Any] | None = None
+
+
+class KeyInfo(_View):
+    key_dir: str
+    subject: str
+    issuer: str
+    algorithm: str
+    fingerprint_sha256: str
+    not_before: str
+    not_after: str
+    self_signed: bool
+    encrypted: bool

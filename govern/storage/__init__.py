@@ -1,0 +1,1 @@
+"""The only package that knows SQLModel/SQLAlchemy: tables, CRUD, migrations, audit chain."""

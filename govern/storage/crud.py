@@ -1,0 +1,134 @@
+"""Create/read functions over the catalogue tables, keyword-only, one concern each.
+
+They never commit: the service layer owns the transaction (one per operation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from govern.domain.refs import semver_key
+from govern.storage.tables import Meta, Model, ModelVersion, User, utcnow
+
+# --- catalogue facts ----------------------------------------------------------------------
+
+
+def get_meta(*, session: Session, key: str) -> str | None:
+    row = session.get(Meta, key)
+    return row.value if row else None
+
+
+def set_meta(*, session: Session, key: str, value: str) -> None:
+    row = session.get(Meta, key)
+    if row is None:
+        session.add(Meta(key=key, value=value))
+    else:
+        row.value = value
+        session.add(row)
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+def get_user(*, session: Session, name: str) -> User | None:
+    return session.get(User, name)
+
+
+def create_user(
+    *, session: Session, name: str, role: str, display_name: str, created_by: str
+) -> User:
+    user = User(name=name, role=role, display_name=display_name, created_by=created_by)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def list_users(*, session: Session) -> Sequence[User]:
+    return session.exec(select(User).order_by(col(User.name))).all()
+
+
+def count_users(*, session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(User)).one())
+
+
+# --- models and versions ----------------------------------------------------------------------
+
+
+def get_model(*, session: Session, name: str) -> Model | None:
+    return session.exec(select(Model).where(Model.name == name)).first()
+
+
+def create_model(*, session: Session, model_in: dict[str, Any], created_by: str) -> Model:
+    model = Model(**model_in, created_by=created_by)
+    session.add(model)
+    session.flush()
+    return model
+
+
+def get_version(
+    *, session: Session, model: Model, version: str | None, for_update: bool = False
+) -> ModelVersion | None:
+    """One version of ``model``; ``version=None`` means the highest semantic version."""
+    query = select(ModelVersion).where(ModelVersion.model_id == model.id)
+    if version is not None:
+        query = query.where(ModelVersion.version == version)
+        if for_update:
+            query = query.with_for_update()
+        return session.exec(query).first()
+    versions = session.exec(query).all()
+    if not versions:
+        return None
+    latest = max(versions, key=lambda v: semver_key(v.version))
+    if for_update:
+        session.exec(
+            select(ModelVersion).where(ModelVersion.id == latest.id).with_for_update()
+        ).first()
+    return latest
+
+
+def create_version(
+    *, session: Session, model: Model, version_in: dict[str, Any], created_by: str
+) -> ModelVersion:
+    assert model.id is not None
+    row = ModelVersion(**version_in, model_id=model.id, created_by=created_by)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def touch_version(*, session: Session, version: ModelVersion, **changes: Any) -> ModelVersion:
+    for key, value in changes.items():
+        setattr(version, key, value)
+    version.updated_at = utcnow()
+    session.add(version)
+    session.flush()
+    return version
+
+
+def list_versions(
+    *, session: Session, model_name: str | None = None, states: Sequence[str] = ()
+) -> list[tuple[Model, ModelVersion]]:
+    """All (model, version) pairs, models by name, versions newest semver first."""
+    query = select(Model, ModelVersion).join(ModelVersion, col(ModelVersion.model_id) == Model.id)
+    if model_name is not None:
+        query = query.where(Model.name == model_name)
+    if states:
+        query = query.where(col(ModelVersion.state).in_(states))
+    rows = [(m, v) for m, v in session.exec(query).all()]
+    rows.sort(key=lambda pair: semver_key(pair[1].version), reverse=True)
+    rows.sort(key=lambda pair: pair[0].name)
+    return rows
+
+
+def versions_of(*, session: Session, model: Model) -> list[ModelVersion]:
+    rows = session.exec(select(ModelVersion).where(ModelVersion.model_id == model.id)).all()
+    return sorted(rows, key=lambda v: semver_key(v.version), reverse=True)
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()

@@ -1,0 +1,164 @@
+"""Shared fixtures: real catalogues on SQLite files and on a real PostgreSQL server.
+
+PostgreSQL comes from ``GOVERN_TEST_POSTGRES_URL`` (``scripts/run-tests`` starts a throwaway
+server). Each test that asks for it gets a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from govern.services import Context, catalogue, users
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample_data"
+DATA = Path(__file__).resolve().parent / "data"
+POSTGRES_URL = os.environ.get("GOVERN_TEST_POSTGRES_URL", "")
+
+#: The demo cast: one user per role, used across service, CLI and TUI tests.
+CAST = {
+    "alice": "developer",
+    "bob": "validator",
+    "carol": "approver",
+    "dave": "compliance",
+    "erin": "approver",
+    "victor": "viewer",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test sees the developer's GOVERN_* settings or home directory."""
+    for name in list(os.environ):
+        if name.startswith("GOVERN_") and not name.startswith("GOVERN_TEST_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "govern-home"
+    monkeypatch.setenv("GOVERN_HOME", str(home))
+    monkeypatch.setenv("GOVERN_USER", "admin")
+    return home
+
+
+def _postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    if not POSTGRES_URL:
+        pytest.fail(
+            "GOVERN_TEST_POSTGRES_URL is not set: run the suite with `make test` "
+            "(scripts/run-tests starts PostgreSQL)"
+        )
+    import psycopg
+
+    admin = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    name = f"govern_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty catalogue location on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'govern.db'}"
+    else:
+        yield from _postgres_database(request)
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _postgres_database(request)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'govern.db'}"
+
+
+@dataclass
+class Catalogue:
+    """An initialised catalogue with the demo cast as users."""
+
+    url: str
+    contexts: dict[str, Context] = field(default_factory=dict)
+
+    def ctx(self, user: str = "admin") -> Context:
+        if user not in self.contexts:
+            self.contexts[user] = Context.open(database_url=self.url, user=user)
+        return self.contexts[user]
+
+    def close(self) -> None:
+        for context in self.contexts.values():
+            context.close()
+
+
+def make_catalogue(url: str) -> Catalogue:
+    cat = Catalogue(url)
+    catalogue.init_catalogue(cat.ctx("admin"))
+    for name, role in CAST.items():
+        users.add_user(cat.ctx("admin"), name, role=role)
+    return cat
+
+
+@pytest.fixture
+def cat(database_url: str) -> Iterator[Catalogue]:
+    """A catalogue with users on each backend (SQLite file and PostgreSQL)."""
+    made = make_catalogue(database_url)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def sqlite_cat(sqlite_url: str) -> Iterator[Catalogue]:
+    made = make_catalogue(sqlite_url)
+    yield made
+    made.close()
+
+
+@pytest.fixture(scope="session")
+def sample_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample models, trained once per test session by the shipped training script."""
+    out = tmp_path_factory.mktemp("sample-artifacts")
+    subprocess.run(
+        [sys.executable, str(SAMPLE / "train_credit_model.py"), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    db: str | None = None,
+    input_text: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m govern`` as a real subprocess."""
+    full_env = {k: v for k, v in os.environ.items()}
+    full_env.update(env or {})
+    if user is not None:
+        full_env["GOVERN_USER"] = user
+    if db is not None:
+        full_env["GOVERN_DATABASE_URL"] = db
+    return subprocess.run(
+        [sys.executable, "-m", "govern", *args],
+        cwd=cwd,
+        env=full_env,
+        input=input_text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
