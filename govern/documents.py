@@ -86,7 +86,7 @@ class _StrictLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.MarkedYAMLError(
                 problem="anchors and aliases are not allowed", problem_mark=event.start_mark
             )
@@ -229,7 +229,8 @@ def problems_from(exc: ValidationError, document: YamlDocument) -> list[Problem]
     for err in exc.errors(include_url=False):
         loc = tuple(part for part in err["loc"] if isinstance(part, str | int))
         kind = err["type"]
-        message = _MESSAGES.get(kind, lambda e: str(e["msg"]))(err)
+        describe = _MESSAGES.get(kind)
+        message = describe(dict(err)) if describe else str(err["msg"])
         if kind in {"missing"}:
             line, column = document.position(loc[:-1])
         else:

@@ -23,7 +23,7 @@ def default_home() -> Path:
 
 
 def bundled(name: str) -> Path:
-    """Path of a directory shipped with govern: ``policies``, ``report_templates``, ``sample_data``."""
+    """A directory shipped with govern: ``policies``, ``report_templates`` or ``sample_data``."""
     installed = _PACKAGE_DIR / "_data" / name
     if installed.is_dir():
         return installed

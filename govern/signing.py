@@ -244,7 +244,10 @@ def load_identity(key_dir: Path, *, passphrase: bytes | None = None) -> SigningI
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise SignatureError(f"{key_path}: only RSA and ECDSA signing keys are supported")
     certificate = read_certificate(cert_path, missing_hint=True)
-    if certificate.public_key().public_numbers() != key.public_key().public_numbers():
+    own = serialization.PublicFormat.SubjectPublicKeyInfo
+    if certificate.public_key().public_bytes(
+        serialization.Encoding.DER, own
+    ) != key.public_key().public_bytes(serialization.Encoding.DER, own):
         raise SignatureError(f"{cert_path} does not belong to the key in {key_path}")
     chain: list[x509.Certificate] = []
     if chain_path.exists():

@@ -147,7 +147,7 @@ def run_cli(
     timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m govern`` as a real subprocess."""
-    full_env = {k: v for k, v in os.environ.items()}
+    full_env = dict(os.environ)
     full_env.update(env or {})
     if user is not None:
         full_env["GOVERN_USER"] = user

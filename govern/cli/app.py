@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Annotated
+from typing import Annotated, cast
 
 import click
 import typer
@@ -78,9 +78,11 @@ def _global_options(
     runtime.options = runtime.GlobalOptions(user=user, db=db, debug=debug)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            ctx.invoke(ctx.command.get_command(ctx, "tui"))  # type: ignore[union-attr, arg-type]
-        else:
-            sys.stdout.write(ctx.get_help() + "\n")
+            tui = cast(click.Group, ctx.command).get_command(cast(click.Context, ctx), "tui")
+            if tui is not None:
+                ctx.invoke(tui)
+                return
+        sys.stdout.write(ctx.get_help() + "\n")
 
 
 for _name in COMMAND_MODULES:

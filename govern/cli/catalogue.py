@@ -130,7 +130,8 @@ def show(
             ("card sha256", detail.card_sha256),
             (
                 "artifact",
-                f"{detail.artifact.format} {detail.artifact.size} bytes sha256:{detail.artifact.sha256}"
+                f"{detail.artifact.format}, {detail.artifact.size} bytes, "
+                f"sha256:{detail.artifact.sha256}"
                 if detail.artifact.sha256
                 else "none registered",
             ),

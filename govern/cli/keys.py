@@ -35,7 +35,7 @@ def init(
         typer.Option(
             "--p12-password-env", help="Environment variable holding the PKCS#12 password."
         ),
-    ] = "GOVERN_P12_PASSWORD",
+    ] = "GOVERN_P12_PASSWORD",  # noqa: S107 - the name of a variable, not a password
     force: Annotated[bool, typer.Option("--force", help="Replace an existing key.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from govern import signing
 from govern.errors import FindingError, InputError
@@ -93,16 +95,16 @@ def write_checkpoint(ctx: Context, output: Path) -> dict[str, Any]:
         "signature": {
             "algorithm": signing.describe(identity.certificate)["algorithm"],
             "value": base64.b64encode(signature).decode("ascii"),
-            "certificate": identity.certificate.public_bytes(
-                signing.serialization.Encoding.PEM
-            ).decode("ascii"),
+            "certificate": identity.certificate.public_bytes(serialization.Encoding.PEM).decode(
+                "ascii"
+            ),
         },
     }
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     try:
         tmp = output.with_name(output.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, output)
+        tmp.replace(output)
     except OSError as exc:
         raise InputError(f"{output}: cannot write checkpoint: {exc.strerror}") from None
     return document
@@ -140,7 +142,7 @@ def _check_signature(ctx: Context, document: dict[str, Any]) -> list[str]:
     signature = document["signature"]
     fields = {k: v for k, v in document.items() if k != "signature"}
     try:
-        certificate = signing.x509.load_pem_x509_certificate(
+        certificate = x509.load_pem_x509_certificate(
             str(signature.get("certificate", "")).encode("ascii")
         )
         value = base64.b64decode(str(signature.get("value", "")), validate=True)

@@ -216,7 +216,7 @@ def list_versions(
             .subquery()
         )
         query = (
-            select(
+            select(  # type: ignore[call-overload]
                 Model.name,
                 Model.owner,
                 Model.business_unit,

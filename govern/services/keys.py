@@ -6,6 +6,8 @@ import getpass
 import socket
 from pathlib import Path
 
+from cryptography import x509
+
 from govern import signing
 from govern.config import Settings
 from govern.errors import SignatureError
@@ -78,7 +80,7 @@ def load_identity(settings: Settings) -> signing.SigningIdentity:
     return signing.load_identity(settings.resolved_key_dir, passphrase=_passphrase(settings))
 
 
-def trusted_certificates(settings: Settings) -> list[signing.x509.Certificate]:
+def trusted_certificates(settings: Settings) -> list[x509.Certificate]:
     """The instance's own certificate (if any) plus ``GOVERN_TRUSTED_CERTIFICATES``."""
     trusted = []
     own = signing.key_paths(settings.resolved_key_dir)[1]

@@ -24,7 +24,7 @@ _WRITE = "govern_write"
 
 
 def normalise_url(raw: str) -> URL:
-    """Parse a catalogue URL; a plain path means a SQLite file, ``postgresql://`` means psycopg 3."""
+    """Parse a catalogue URL: a plain path is a SQLite file, ``postgresql://`` uses psycopg 3."""
     candidate = raw.strip()
     if "://" not in candidate:
         candidate = f"sqlite:///{candidate}"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
 
-from govern.storage import tables
+from govern.storage import tables  # noqa: F401 - registers the tables on SQLModel.metadata
 
-target_metadata = tables.SQLModel.metadata
+target_metadata = SQLModel.metadata
 
 
 def run_migrations() -> None:
@@ -20,7 +22,7 @@ def run_migrations() -> None:
         _run(connection)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -1,0 +1,1 @@
+"""Policy-as-code: schema, loader, rule registry and a pure evaluation engine."""
