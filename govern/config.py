@@ -83,6 +83,32 @@ class Settings(BaseSettings):
     revalidation_months_by_tier: dict[str, int] = Field(
         default_factory=lambda: {"low": 36, "medium": 24, "high": 12, "critical": 12}
     )
+    #: Tiers whose approval must include at least one user with the compliance role.
+    compliance_approval_tiers: list[str] = Field(default_factory=lambda: ["critical"])
+    #: Who may take each workflow action (roles are enforced in services, for every front end).
+    workflow_roles: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "submit": ["developer", "admin"],
+            "request_changes": ["validator", "approver", "compliance"],
+            "reject": ["validator", "approver", "compliance"],
+            "approve": ["approver", "compliance"],
+            "deploy": ["approver", "admin"],
+            "retire": ["approver", "admin"],
+        }
+    )
+    #: Promotion gate: how much worse than the champion a challenger may be, per metric.
+    #: Higher-is-better metrics may drop by at most the delta; gaps may grow by at most it.
+    promotion_max_regression: dict[str, float] = Field(
+        default_factory=lambda: {
+            "accuracy": 0.02,
+            "roc_auc": 0.02,
+            "min_impact_ratio": 0.05,
+            "demographic_parity_difference": 0.05,
+            "equalized_odds_difference": 0.05,
+        }
+    )
+    #: ``govern due`` lists versions due for re-validation within this many days.
+    due_soon_days: int = 30
 
     @field_validator("user")
     @classmethod
