@@ -39,11 +39,13 @@ app = typer.Typer(
 
 #: Modules under govern.cli that add commands; each has ``add_commands(app)``.
 COMMAND_MODULES = (
+    "demo",
     "catalogue",
     "users",
     "audit",
     "keys",
     "database",
+    "workflow",
 )
 
 

@@ -1,0 +1,47 @@
+"""``govern demo``: a sample catalogue to explore, built from the bundled data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from govern.cli import output
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to build it (catalogue, keys, artifacts, reports).")
+    ] = Path("demo"),
+) -> None:
+    """Build a sample catalogue: register, evaluate, check, approve, deploy, sign a card."""
+    from govern.services import catalogue
+    from govern.services.context import Context
+    from govern.services.demo import build_demo
+
+    result = build_demo(directory, output.line)
+    output.line()
+    from govern.config import load_settings
+
+    viewer = Context(
+        load_settings(database_url=result.database_url, user="victor", home=result.home)
+    )
+    rows = catalogue.list_versions(viewer)
+    output.table(
+        ["model", "version", "state", "tier", "owner", "validation due"],
+        [
+            (r.name, r.version, r.state, r.risk_tier, r.owner, r.next_validation_due or "-")
+            for r in rows
+        ],
+        title="The sample catalogue",
+    )
+    output.line()
+    output.line("Explore it:")
+    env = f"GOVERN_HOME={result.home} GOVERN_DATABASE_URL={result.database_url}"
+    output.line(f"  {env} GOVERN_USER=carol govern tui")
+    output.line(f"  {env} govern show credit-risk@1.0.0")
+
+
+def add_commands(app: typer.Typer) -> None:
+    app.command("demo")(demo)

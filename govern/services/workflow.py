@@ -1,0 +1,622 @@
+"""The approval workflow: lifecycle transitions with separation of duties, gates and history.
+
+Every rule is enforced here, so the CLI, the TUI and Python callers obey the same ones:
+
+* roles per action come from ``Settings.workflow_roles``;
+* whoever registered or submitted a version cannot validate, reject or approve it, and one
+  person cannot give two of the approvals a round needs;
+* the number of approvals grows with the risk tier (``Settings.approvals_by_tier``) and
+  some tiers need a compliance approver (``Settings.compliance_approval_tiers``);
+* approval and deployment re-run the version's bound policies (``services.checks.gate``) and
+  refuse on a blocking failure without an unexpired waiver; deploying a challenger also
+  passes the promotion gate against the champion;
+* retired and rejected versions are read-only.
+
+A refusal raises :class:`~govern.errors.WorkflowError` or
+:class:`~govern.errors.PermissionDenied`; ``Context.write`` rolls the attempt back and records
+it in the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, col, select
+
+from govern.domain import lifecycle
+from govern.domain.comparison import Comparison, compare_results, regressions
+from govern.domain.lifecycle import Action, Approval, State, TransitionRefused
+from govern.domain.refs import ModelRef, semver_key
+from govern.domain.roles import Role
+from govern.errors import InputError, NotFoundError, WorkflowError
+from govern.services.catalogue import resolve
+from govern.services.context import Context, Transaction
+from govern.storage import audit, crud
+from govern.storage.tables import Decision, Evaluation, Model, ModelVersion, User
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class TransitionResult(_View):
+    """What a workflow command did."""
+
+    ref: str
+    action: str
+    from_state: str
+    to_state: str
+    actor: str
+    role: str
+    comment: str
+    approvals: str | None = None
+    superseded: str | None = None
+    next_validation_due: dt.date | None = None
+    notes: list[str] = []
+
+
+class QueueItem(_View):
+    ref: str
+    state: str
+    risk_tier: str
+    waiting_since: dt.datetime
+    reason: str
+
+
+class DueItem(_View):
+    ref: str
+    state: str
+    risk_tier: str
+    owner: str
+    next_validation_due: dt.date
+    days_left: int
+    status: str  # "overdue" or "due"
+
+
+class HistoryEntry(_View):
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    ref: str
+    from_state: str | None
+    to_state: str | None
+    comment: str
+
+
+class DeployedAt(_View):
+    """The answer to "which version was deployed on date D, and who approved it"."""
+
+    date: dt.date
+    ref: str | None
+    deployed_since: str | None
+    approvers: list[str]
+
+
+class History(_View):
+    model: str
+    entries: list[HistoryEntry]
+    at: DeployedAt | None = None
+
+
+# --- transitions -------------------------------------------------------------------------
+
+
+def _roles_for(ctx: Context, action: Action) -> list[Role]:
+    names = ctx.settings.workflow_roles.get(str(action), [])
+    roles = []
+    for name in names:
+        try:
+            roles.append(Role(name))
+        except ValueError:
+            continue
+    return roles
+
+
+def _decisions(session: Session, version: ModelVersion) -> list[Decision]:
+    return list(
+        session.exec(
+            select(Decision).where(Decision.version_id == version.id).order_by(col(Decision.id))
+        ).all()
+    )
+
+
+def _current_round(decisions: Sequence[Decision]) -> list[Decision]:
+    """Decisions since the latest submission (a resubmission starts a fresh round)."""
+    start = 0
+    for index, decision in enumerate(decisions):
+        if decision.action == Action.SUBMIT:
+            start = index
+    return list(decisions[start:])
+
+
+def _authors(version: ModelVersion, decisions: Sequence[Decision]) -> dict[str, str]:
+    """Who may not judge this version: its registrant and everyone who submitted it."""
+    authors = {version.created_by: "registered"}
+    for decision in decisions:
+        if decision.action == Action.SUBMIT:
+            authors[decision.actor] = "submitted"
+    return authors
+
+
+def _refuse(reason: str) -> WorkflowError:
+    return WorkflowError(reason)
+
+
+def transition(
+    ctx: Context,
+    ref: str,
+    action: Action,
+    *,
+    comment: str = "",
+    previous: str = "retire",
+) -> TransitionResult:
+    """Apply one lifecycle action to a version, with every check, in one transaction."""
+    comment = comment.strip()
+    parsed = ModelRef.parse(ref)
+    if action in lifecycle.COMMENT_REQUIRED and not comment:
+        raise InputError(
+            f"a comment is required to {lifecycle.verb(action)} {parsed}: say why with --comment"
+        )
+    if previous not in {"retire", "shadow"}:
+        raise InputError(f"--previous must be retire or shadow, not {previous!r}")
+    with ctx.write(f"version.{action}", str(parsed)) as tx:
+        model, version = resolve(tx.session, parsed, for_update=True)
+        subject = f"{model.name}@{version.version}"
+        tx.subject = subject
+        user = ctx.require_role(
+            tx.session, _roles_for(ctx, action), doing=f"{lifecycle.verb(action)} {subject}"
+        )
+        state = State(version.state)
+        try:
+            lifecycle.next_state(state, action)
+        except TransitionRefused as refused:
+            raise _refuse(refused.reason(subject)) from None
+        decisions = _decisions(tx.session, version)
+        result = _apply(ctx, tx, model, version, user, action, state, decisions, comment, previous)
+        tx.audit(
+            from_state=result.from_state,
+            to_state=result.to_state,
+            comment=comment,
+            role=user.role,
+            approvals=result.approvals,
+            superseded=result.superseded,
+        )
+        return result
+
+
+def _apply(
+    ctx: Context,
+    tx: Transaction,
+    model: Model,
+    version: ModelVersion,
+    user: User,
+    action: Action,
+    state: State,
+    decisions: list[Decision],
+    comment: str,
+    previous: str,
+) -> TransitionResult:
+    subject = f"{model.name}@{version.version}"
+    settings = ctx.settings
+    notes: list[str] = []
+    quorum_text: str | None = None
+    superseded: str | None = None
+
+    if action in {Action.APPROVE, Action.REJECT, Action.REQUEST_CHANGES}:
+        authors = _authors(version, decisions)
+        if user.name in authors:
+            doing = "validate or approve" if action == Action.APPROVE else lifecycle.verb(action)
+            raise _refuse(f"{user.name} {authors[user.name]} {subject} and cannot {doing} it")
+
+    target = lifecycle.next_state(state, action)
+    if action == Action.APPROVE:
+        round_ = _current_round(decisions)
+        approvals = [Approval(d.actor, d.role) for d in round_ if d.action == Action.APPROVE]
+        if any(a.actor == user.name for a in approvals):
+            raise _refuse(
+                f"{user.name} already approved {subject} in this round; another approval must "
+                "come from someone else"
+            )
+        _policy_gate(ctx, tx, model, version, action, notes)
+        count = lifecycle.quorum(
+            version.risk_tier,
+            [*approvals, Approval(user.name, user.role)],
+            required_by_tier=settings.approvals_by_tier,
+            compliance_tiers=settings.compliance_approval_tiers,
+        )
+        quorum_text = count.describe()
+        target = lifecycle.next_state(state, action, quorum_reached=count.met)
+        if not count.met:
+            notes.append(f"{quorum_text}; the version stays submitted")
+    elif action in {Action.DEPLOY, Action.SHADOW}:
+        _policy_gate(ctx, tx, model, version, action, notes)
+        if action == Action.DEPLOY:
+            champion = _champion(tx.session, model, exclude=version)
+            if champion is not None:
+                _promotion_gate(ctx, tx.session, model, champion, version, notes)
+                superseded = _supersede(
+                    tx,
+                    model,
+                    champion,
+                    user,
+                    by=subject,
+                    to=State.SHADOW if previous == "shadow" else State.RETIRED,
+                )
+
+    changes: dict[str, Any] = {"state": str(target)}
+    next_due: dt.date | None = None
+    if target == State.APPROVED and state != State.APPROVED:
+        next_due = lifecycle.revalidation_due(
+            crud.today(), version.risk_tier, settings.revalidation_months_by_tier
+        )
+        changes["next_validation_due"] = next_due
+    assert version.id is not None
+    tx.session.add(
+        Decision(
+            version_id=version.id,
+            action=str(action),
+            from_state=str(state),
+            to_state=str(target),
+            actor=user.name,
+            role=user.role,
+            comment=comment,
+        )
+    )
+    crud.touch_version(session=tx.session, version=version, **changes)
+    return TransitionResult(
+        ref=subject,
+        action=str(action),
+        from_state=str(state),
+        to_state=str(target),
+        actor=user.name,
+        role=user.role,
+        comment=comment,
+        approvals=quorum_text,
+        superseded=superseded,
+        next_validation_due=next_due,
+        notes=notes,
+    )
+
+
+def _champion(session: Session, model: Model, *, exclude: ModelVersion) -> ModelVersion | None:
+    return session.exec(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model.id)
+        .where(ModelVersion.state == State.DEPLOYED)
+        .where(ModelVersion.id != exclude.id)
+    ).first()
+
+
+def _supersede(
+    tx: Transaction, model: Model, champion: ModelVersion, user: User, *, by: str, to: State
+) -> str:
+    """Move the old champion out of production, as its own decision and audit event."""
+    old = f"{model.name}@{champion.version}"
+    comment = f"superseded by {by}"
+    assert champion.id is not None
+    tx.session.add(
+        Decision(
+            version_id=champion.id,
+            action=str(Action.SUPERSEDE),
+            from_state=str(State.DEPLOYED),
+            to_state=str(to),
+            actor=user.name,
+            role=user.role,
+            comment=comment,
+        )
+    )
+    crud.touch_version(session=tx.session, version=champion, state=str(to))
+    tx.audit(
+        "version.supersede",
+        old,
+        from_state=str(State.DEPLOYED),
+        to_state=str(to),
+        comment=comment,
+        role=user.role,
+    )
+    return old
+
+
+def _policy_gate(
+    ctx: Context,
+    tx: Transaction,
+    model: Model,
+    version: ModelVersion,
+    action: Action,
+    notes: list[str],
+) -> None:
+    """Re-run the version's bound policies; refuse on a blocking failure without a waiver."""
+    from govern.services import checks
+
+    outcome = checks.gate(tx.session, ctx.settings, model, version)
+    subject = f"{model.name}@{version.version}"
+    if outcome.blocking:
+        names = ", ".join(outcome.blocking[:5])
+        more = f" and {len(outcome.blocking) - 5} more" if len(outcome.blocking) > 5 else ""
+        raise _refuse(
+            f"cannot {lifecycle.verb(action)} {subject}: blocking policy rule failed without a "
+            f"waiver: {names}{more}"
+        )
+    notes.extend(outcome.notes)
+
+
+def _latest_evaluations(session: Session, version: ModelVersion) -> list[Evaluation]:
+    return list(
+        session.exec(
+            select(Evaluation)
+            .where(Evaluation.version_id == version.id)
+            .order_by(col(Evaluation.id).desc())
+        ).all()
+    )
+
+
+def _paired_results(
+    session: Session, champion: ModelVersion, challenger: ModelVersion
+) -> tuple[Evaluation | None, Evaluation | None]:
+    """The two evaluations to compare, on the same data set when one exists."""
+    evals_a = _latest_evaluations(session, champion)
+    evals_b = _latest_evaluations(session, challenger)
+    if not evals_a or not evals_b:
+        return (evals_a[0] if evals_a else None, evals_b[0] if evals_b else None)
+    by_data = {e.dataset_sha256: e for e in reversed(evals_a)}
+    for candidate in evals_b:
+        if candidate.dataset_sha256 in by_data:
+            return by_data[candidate.dataset_sha256], candidate
+    return evals_a[0], evals_b[0]
+
+
+def _promotion_gate(
+    ctx: Context,
+    session: Session,
+    model: Model,
+    champion: ModelVersion,
+    challenger: ModelVersion,
+    notes: list[str],
+) -> None:
+    old, new = f"{model.name}@{champion.version}", f"{model.name}@{challenger.version}"
+    eval_a, eval_b = _paired_results(session, champion, challenger)
+    if eval_a is None:
+        notes.append(f"champion {old} has no evaluation; promotion gate not applied")
+        return
+    if eval_b is None:
+        raise _refuse(
+            f"cannot deploy {new}: it has no evaluation to compare with the champion {old}; "
+            "run `govern evaluate` first"
+        )
+    comparison = compare_results(old, eval_a.results, new, eval_b.results)
+    notes.extend(comparison.warnings)
+    reasons = regressions(comparison, ctx.settings.promotion_max_regression)
+    if reasons:
+        raise _refuse(
+            f"cannot deploy {new}: worse than the champion {old} beyond the promotion gate: "
+            + "; ".join(reasons)
+        )
+
+
+def submit(ctx: Context, ref: str, *, comment: str = "") -> TransitionResult:
+    return transition(ctx, ref, Action.SUBMIT, comment=comment)
+
+
+def approve(ctx: Context, ref: str, *, comment: str = "") -> TransitionResult:
+    return transition(ctx, ref, Action.APPROVE, comment=comment)
+
+
+def reject(ctx: Context, ref: str, *, comment: str) -> TransitionResult:
+    return transition(ctx, ref, Action.REJECT, comment=comment)
+
+
+def request_changes(ctx: Context, ref: str, *, comment: str) -> TransitionResult:
+    return transition(ctx, ref, Action.REQUEST_CHANGES, comment=comment)
+
+
+def deploy(
+    ctx: Context, ref: str, *, comment: str = "", shadow: bool = False, previous: str = "retire"
+) -> TransitionResult:
+    """Deploy a version as champion, or with ``shadow=True`` behind the scenes.
+
+    Deploying a challenger supersedes the champion, which is retired (or, with
+    ``previous="shadow"``, kept running in shadow).
+    """
+    action = Action.SHADOW if shadow else Action.DEPLOY
+    return transition(ctx, ref, action, comment=comment, previous=previous)
+
+
+def retire(ctx: Context, ref: str, *, comment: str = "") -> TransitionResult:
+    return transition(ctx, ref, Action.RETIRE, comment=comment)
+
+
+# --- compare -----------------------------------------------------------------------------
+
+
+def compare(ctx: Context, champion_ref: str, challenger_ref: str) -> Comparison:
+    """Performance and fairness of two versions side by side, with the promotion verdict."""
+    with ctx.read() as session:
+        model_a, champion = resolve(session, champion_ref)
+        model_b, challenger = resolve(session, challenger_ref)
+        old = f"{model_a.name}@{champion.version}"
+        new = f"{model_b.name}@{challenger.version}"
+        eval_a, eval_b = _paired_results(session, champion, challenger)
+        missing = [ref for ref, ev in ((old, eval_a), (new, eval_b)) if ev is None]
+        if missing:
+            raise NotFoundError(
+                f"no evaluation of {' or '.join(missing)} to compare; run `govern evaluate` first"
+            )
+        assert eval_a is not None and eval_b is not None
+        comparison = compare_results(old, eval_a.results, new, eval_b.results)
+    if model_a.name != model_b.name:
+        comparison.warnings.append("the two versions belong to different models")
+    return comparison
+
+
+def promotion_verdict(ctx: Context, comparison: Comparison) -> list[str]:
+    return regressions(comparison, ctx.settings.promotion_max_regression)
+
+
+# --- queue, due, history ------------------------------------------------------------------
+
+
+def queue(ctx: Context) -> list[QueueItem]:
+    """What awaits the acting user, oldest first, with the reason it waits for them."""
+    with ctx.read() as session:
+        user = crud.get_user(session=session, name=ctx.actor)
+        if user is None:
+            return []
+        role = Role(user.role) if user.role in {r.value for r in Role} else Role.VIEWER
+        pairs = crud.list_versions(
+            session=session,
+            states=[State.DRAFT, State.SUBMITTED, State.CHANGES_REQUESTED, State.APPROVED],
+        )
+        items: list[QueueItem] = []
+        for model, version in pairs:
+            decisions = _decisions(session, version)
+            item = _queue_reason(ctx, user.name, role, model, version, decisions)
+            if item is not None:
+                items.append(item)
+    return sorted(items, key=lambda i: i.waiting_since)
+
+
+def _queue_reason(
+    ctx: Context,
+    actor: str,
+    role: Role,
+    model: Model,
+    version: ModelVersion,
+    decisions: list[Decision],
+) -> QueueItem | None:
+    ref = f"{model.name}@{version.version}"
+    since = decisions[-1].created_at if decisions else version.created_at
+    authors = _authors(version, decisions)
+    state = State(version.state)
+    roles = ctx.settings.workflow_roles
+    reason: str | None = None
+    if state == State.SUBMITTED and actor not in authors:
+        round_ = _current_round(decisions)
+        approvals = [Approval(d.actor, d.role) for d in round_ if d.action == Action.APPROVE]
+        count = lifecycle.quorum(
+            version.risk_tier,
+            approvals,
+            required_by_tier=ctx.settings.approvals_by_tier,
+            compliance_tiers=ctx.settings.compliance_approval_tiers,
+        )
+        already = any(a.actor == actor for a in approvals)
+        if role.value in roles.get("approve", []) and not already:
+            if count.needs_compliance and not count.has_compliance and role == Role.COMPLIANCE:
+                reason = f"awaiting a compliance approval ({count.describe()})"
+            else:
+                reason = f"awaiting approval ({count.describe()})"
+        elif role.value in roles.get("request_changes", []) and not already:
+            reason = "awaiting validation"
+    elif state == State.CHANGES_REQUESTED and actor in authors:
+        last = next((d for d in reversed(decisions) if d.action == Action.REQUEST_CHANGES), None)
+        who = f" by {last.actor}: {last.comment}" if last else ""
+        reason = f"changes requested{who}"
+    elif state == State.DRAFT and actor in authors and role.value in roles.get("submit", []):
+        reason = "draft: not yet submitted"
+    elif state == State.APPROVED and role.value in roles.get("deploy", []):
+        reason = "approved: awaiting deployment"
+    if reason is None:
+        return None
+    return QueueItem(
+        ref=ref, state=str(state), risk_tier=version.risk_tier, waiting_since=since, reason=reason
+    )
+
+
+def due(ctx: Context, *, within_days: int | None = None) -> list[DueItem]:
+    """Approved, shadow and deployed versions whose validation is due soon or overdue."""
+    window = ctx.settings.due_soon_days if within_days is None else within_days
+    today = crud.today()
+    with ctx.read() as session:
+        pairs = crud.list_versions(
+            session=session, states=[State.APPROVED, State.SHADOW, State.DEPLOYED]
+        )
+    items = []
+    for model, version in pairs:
+        if version.next_validation_due is None:
+            continue
+        days_left = (version.next_validation_due - today).days
+        if days_left <= window:
+            items.append(
+                DueItem(
+                    ref=f"{model.name}@{version.version}",
+                    state=version.state,
+                    risk_tier=version.risk_tier,
+                    owner=model.owner,
+                    next_validation_due=version.next_validation_due,
+                    days_left=days_left,
+                    status="overdue" if days_left < 0 else "due",
+                )
+            )
+    return sorted(items, key=lambda i: i.days_left)
+
+
+def history(ctx: Context, name: str, *, at: dt.date | None = None) -> History:
+    """Every lifecycle event of a model, from the audit log; optionally who was live on a date.
+
+    The answer comes from the hash-chained audit log, not from mutable tables.
+    """
+    parsed = ModelRef.parse(name)
+    with ctx.read() as session:
+        if crud.get_model(session=session, name=parsed.name) is None:
+            raise NotFoundError(f"no model named {parsed.name!r} in the catalogue")
+        conn = session.connection()
+        events = [
+            e
+            for e in audit.query_events(conn, subject=parsed.name, limit=1_000_000)
+            if e.action.startswith("version.") and not e.action.endswith(".refused")
+        ]
+    events.reverse()
+    entries = []
+    for event in events:
+        payload = json.loads(event.payload)
+        to_state = payload.get("to_state") or (
+            "draft" if event.action == "version.register" else None
+        )
+        entries.append(
+            HistoryEntry(
+                seq=event.seq,
+                ts=event.ts,
+                actor=event.actor,
+                action=event.action.removeprefix("version."),
+                ref=event.subject,
+                from_state=payload.get("from_state"),
+                to_state=to_state,
+                comment=payload.get("comment", "") or "",
+            )
+        )
+    answer = _deployed_at(entries, at) if at is not None else None
+    return History(model=parsed.name, entries=entries, at=answer)
+
+
+def _deployed_at(entries: list[HistoryEntry], day: dt.date) -> DeployedAt:
+    cutoff = (day + dt.timedelta(days=1)).isoformat()
+    state: dict[str, str] = {}
+    since: dict[str, str] = {}
+    approvers: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.ts >= cutoff:
+            break
+        if entry.action == "submit":
+            approvers[entry.ref] = []
+        elif entry.action == "approve":
+            approvers.setdefault(entry.ref, []).append(entry.actor)
+        if entry.to_state:
+            state[entry.ref] = entry.to_state
+            if entry.to_state == State.DEPLOYED:
+                since[entry.ref] = entry.ts
+    live = [ref for ref, s in state.items() if s == State.DEPLOYED]
+    live.sort(key=lambda r: semver_key(r.partition("@")[2]))
+    ref = live[-1] if live else None
+    return DeployedAt(
+        date=day,
+        ref=ref,
+        deployed_since=since.get(ref) if ref else None,
+        approvers=approvers.get(ref, []) if ref else [],
+    )
