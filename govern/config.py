@@ -45,6 +45,9 @@ DEFAULT_SKOPS_TRUSTED_TYPES = [
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.link.Interval",
     "sklearn.dummy.DummyClassifier",
+    # skops does not trust the fitted tree structures by default; every tree ensemble needs them
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "numpy.dtype",
     "builtins.slice",
 ]
@@ -76,6 +79,14 @@ class Settings(BaseSettings):
     min_group_size: int = 30
     max_groups: int = 1_000
     explain_sample: int = 1_000
+    #: Rows of background data for SHAP's linear and model-agnostic explainers.
+    explain_background: int = 100
+    #: A sensitive feature, or a feature associated with one at least this strongly (Cramér's
+    #: V or correlation ratio), among this many top features is flagged.
+    explain_top_k: int = 5
+    association_threshold: float = 0.5
+    #: Bins of the Population Stability Index for numeric features (reference quantiles).
+    drift_bins: int = 10
 
     approvals_by_tier: dict[str, int] = Field(
         default_factory=lambda: {"low": 1, "medium": 1, "high": 2, "critical": 2}
