@@ -1,0 +1,380 @@
+"""Walk models through the whole lifecycle with several users and roles, on SQLite and
+PostgreSQL, and try every separation-of-duties bypass: each is refused, changes nothing and
+is itself recorded in the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from govern.domain.lifecycle import add_months
+from govern.errors import InputError, PermissionDenied, WorkflowError
+from govern.services import audit, catalogue, users, workflow
+from govern.storage.tables import ModelVersion
+from tests.conftest import SAMPLE, Catalogue
+from tests.workflow.evidence import results_document, store_evaluation
+
+REF = "credit-risk@1.0.0"
+NEW = "credit-risk@1.1.0"
+
+
+def register(
+    cat: Catalogue, version: str = "1.0.0", *, tier: str | None = None, tmp: Path | None = None
+) -> str:
+    """Register a sample card, optionally rewritten to another risk tier."""
+    card = SAMPLE / f"credit-risk-{version}.card.yaml"
+    if tier is not None:
+        assert tmp is not None
+        text = card.read_text().replace("risk_tier: high", f"risk_tier: {tier}")
+        card = tmp / f"card-{version}-{tier}.yaml"
+        card.write_text(text)
+    return catalogue.register_version(cat.ctx("alice"), card).ref
+
+
+def state(cat: Catalogue, ref: str) -> str:
+    return catalogue.show_version(cat.ctx("victor"), ref).state
+
+
+def decisions(cat: Catalogue, ref: str) -> list[tuple[str, str]]:
+    return [(d.action, d.actor) for d in catalogue.show_version(cat.ctx("victor"), ref).decisions]
+
+
+def refused_events(cat: Catalogue, action: str) -> list[dict]:
+    events = audit.audit_log(cat.ctx("victor"), action=f"{action}.refused", limit=100)
+    return [e.to_json() for e in events]
+
+
+def approve_fully(cat: Catalogue, ref: str) -> None:
+    workflow.submit(cat.ctx("alice"), ref, comment="ready")
+    workflow.approve(cat.ctx("carol"), ref, comment="ok")
+    workflow.approve(cat.ctx("erin"), ref, comment="ok")
+
+
+def test_full_lifecycle_with_review_round(cat: Catalogue) -> None:
+    ref = register(cat)
+    assert state(cat, ref) == "draft"
+    assert [i.ref for i in workflow.queue(cat.ctx("alice"))] == [ref]
+
+    workflow.submit(cat.ctx("alice"), ref, comment="first version")
+    queue = workflow.queue(cat.ctx("carol"))
+    assert [(i.ref, i.reason) for i in queue] == [(ref, "awaiting approval (0 of 2 approvals)")]
+    assert workflow.queue(cat.ctx("bob"))[0].reason == "awaiting validation"
+    assert workflow.queue(cat.ctx("alice")) == []
+
+    with pytest.raises(InputError, match="comment is required"):
+        workflow.request_changes(cat.ctx("bob"), ref, comment="  ")
+    workflow.request_changes(cat.ctx("bob"), ref, comment="add the age-group analysis")
+    assert state(cat, ref) == "changes_requested"
+    mine = workflow.queue(cat.ctx("alice"))
+    assert mine[0].reason == "changes requested by bob: add the age-group analysis"
+
+    workflow.submit(cat.ctx("alice"), ref, comment="added it")
+    first = workflow.approve(cat.ctx("carol"), ref, comment="fine by me")
+    assert (first.to_state, first.approvals) == ("submitted", "1 of 2 approvals")
+    second = workflow.approve(cat.ctx("erin"), ref, comment="agreed")
+    assert second.to_state == "approved"
+    today = dt.datetime.now(dt.UTC).date()
+    assert second.next_validation_due == add_months(today, 12)  # high tier
+    assert catalogue.show_version(cat.ctx(), ref).next_validation_due == add_months(today, 12)
+
+    deployed = workflow.deploy(cat.ctx("carol"), ref, comment="go")
+    assert deployed.to_state == "deployed"
+    assert decisions(cat, ref) == [
+        ("submit", "alice"),
+        ("request_changes", "bob"),
+        ("submit", "alice"),
+        ("approve", "carol"),
+        ("approve", "erin"),
+        ("deploy", "carol"),
+    ]
+    shown = catalogue.show_version(cat.ctx(), ref).decisions
+    assert [d.role for d in shown][-3:] == ["approver", "approver", "approver"]
+
+    answer = workflow.history(cat.ctx("victor"), "credit-risk", at=today)
+    assert answer.at is not None
+    assert answer.at.ref == ref
+    assert answer.at.approvers == ["carol", "erin"]
+    assert [e.action for e in answer.entries] == [
+        "register",
+        "submit",
+        "request_changes",
+        "submit",
+        "approve",
+        "approve",
+        "deploy",
+    ]
+    yesterday = workflow.history(cat.ctx("victor"), "credit-risk", at=today - dt.timedelta(days=1))
+    assert yesterday.at is not None and yesterday.at.ref is None
+    assert audit.verify_audit(cat.ctx()).ok
+
+
+def _assert_refused(cat: Catalogue, ref: str, call, error, message: str, action: str) -> None:
+    before_state = state(cat, ref)
+    before_decisions = decisions(cat, ref)
+    before_refusals = len(refused_events(cat, action))
+    with pytest.raises(error) as raised:
+        call()
+    assert message in raised.value.message
+    assert state(cat, ref) == before_state
+    assert decisions(cat, ref) == before_decisions
+    refusals = refused_events(cat, action)
+    assert len(refusals) == before_refusals + 1
+    assert refusals[0]["payload"]["reason"] == raised.value.message
+
+
+def test_separation_of_duties_bypasses_are_refused_and_audited(cat: Catalogue) -> None:
+    ref = register(cat)
+    workflow.submit(cat.ctx("alice"), ref)
+
+    # self-approval: alice is a developer, so first the role check...
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.approve(cat.ctx("alice"), ref),
+        PermissionDenied,
+        "alice is a developer and cannot approve",
+        "version.approve",
+    )
+    # ...and when an admin makes her an approver between submit and approve, still refused
+    users.set_role(cat.ctx("admin"), "alice", role="approver")
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.approve(cat.ctx("alice"), ref),
+        WorkflowError,
+        f"alice submitted {ref} and cannot validate or approve it",
+        "version.approve",
+    )
+    # the submitter cannot judge the version in other ways either
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.reject(cat.ctx("alice"), ref, comment="never mind"),
+        WorkflowError,
+        f"alice submitted {ref}",
+        "version.reject",
+    )
+    users.set_role(cat.ctx("admin"), "alice", role="developer")
+
+    # one person, one approval
+    workflow.approve(cat.ctx("carol"), ref)
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.approve(cat.ctx("carol"), ref),
+        WorkflowError,
+        f"carol already approved {ref} in this round",
+        "version.approve",
+    )
+    # viewers and unknown users cannot act
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.approve(cat.ctx("victor"), ref),
+        PermissionDenied,
+        "victor is a viewer",
+        "version.approve",
+    )
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.approve(cat.ctx("mallory"), ref),
+        PermissionDenied,
+        "mallory is not a user of this catalogue",
+        "version.approve",
+    )
+    # deploying before the approval round is complete
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.deploy(cat.ctx("carol"), ref),
+        WorkflowError,
+        f"cannot deploy {ref}: it is submitted",
+        "version.deploy",
+    )
+
+    workflow.approve(cat.ctx("erin"), ref)
+    assert state(cat, ref) == "approved"
+    # only permitted roles deploy
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.deploy(cat.ctx("alice"), ref),
+        PermissionDenied,
+        "alice is a developer and cannot deploy",
+        "version.deploy",
+    )
+
+
+def test_rejected_and_retired_versions_are_read_only(cat: Catalogue) -> None:
+    ref = register(cat)
+    workflow.submit(cat.ctx("alice"), ref)
+    workflow.reject(cat.ctx("bob"), ref, comment="uses a prohibited feature")
+    assert state(cat, ref) == "rejected"
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.approve(cat.ctx("carol"), ref),
+        WorkflowError,
+        f"cannot approve {ref}: it is read-only",
+        "version.approve",
+    )
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.submit(cat.ctx("alice"), ref),
+        WorkflowError,
+        f"cannot submit {ref}: it is read-only",
+        "version.submit",
+    )
+
+    other = register(cat, "1.1.0")
+    approve_fully(cat, other)
+    workflow.retire(cat.ctx("carol"), other, comment="never used")
+    for call, action in [
+        (lambda: workflow.approve(cat.ctx("erin"), other), "version.approve"),
+        (lambda: workflow.deploy(cat.ctx("carol"), other), "version.deploy"),
+        (lambda: workflow.submit(cat.ctx("alice"), other), "version.submit"),
+    ]:
+        _assert_refused(cat, other, call, WorkflowError, "read-only", action)
+
+
+def test_deploy_without_approval_is_refused(cat: Catalogue) -> None:
+    ref = register(cat)
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.deploy(cat.ctx("carol"), ref),
+        WorkflowError,
+        f"cannot deploy {ref}: it is draft",
+        "version.deploy",
+    )
+    _assert_refused(
+        cat,
+        ref,
+        lambda: workflow.deploy(cat.ctx("carol"), ref, shadow=True),
+        WorkflowError,
+        f"cannot deploy in shadow {ref}: it is draft",
+        "version.shadow",
+    )
+
+
+def test_critical_tier_needs_a_compliance_approval(cat: Catalogue, tmp_path: Path) -> None:
+    ref = register(cat, tier="critical", tmp=tmp_path)
+    workflow.submit(cat.ctx("alice"), ref)
+    workflow.approve(cat.ctx("carol"), ref)
+    second = workflow.approve(cat.ctx("erin"), ref)
+    assert second.to_state == "submitted"
+    assert second.approvals == "2 of 2 approvals, one of them from the compliance role"
+    assert workflow.queue(cat.ctx("dave"))[0].reason.startswith("awaiting a compliance approval")
+    third = workflow.approve(cat.ctx("dave"), ref)
+    assert third.to_state == "approved"
+
+
+def test_low_tier_needs_one_approval_and_longer_cadence(cat: Catalogue, tmp_path: Path) -> None:
+    ref = register(cat, tier="low", tmp=tmp_path)
+    workflow.submit(cat.ctx("alice"), ref)
+    result = workflow.approve(cat.ctx("carol"), ref)
+    assert result.to_state == "approved"
+    assert result.next_validation_due == add_months(dt.datetime.now(dt.UTC).date(), 36)
+
+
+def test_shadow_then_promotion_gate_then_champion_change(cat: Catalogue) -> None:
+    champion, challenger = register(cat, "1.0.0"), register(cat, "1.1.0")
+    store_evaluation(cat.ctx("alice"), champion, results_document(accuracy=0.76, female_rate=0.72))
+    approve_fully(cat, champion)
+    workflow.deploy(cat.ctx("carol"), champion)
+
+    # the challenger is more accurate but treats women worse: the gate refuses it
+    store_evaluation(
+        cat.ctx("alice"), challenger, results_document(accuracy=0.80, female_rate=0.55)
+    )
+    approve_fully(cat, challenger)
+    shadow = workflow.deploy(cat.ctx("carol"), challenger, shadow=True)
+    assert shadow.to_state == "shadow"
+    assert state(cat, champion) == "deployed"
+
+    comparison = workflow.compare(cat.ctx("victor"), champion, challenger)
+    assert comparison.same_data
+    accuracy = next(m for m in comparison.overall if m.metric == "accuracy")
+    assert accuracy.delta == pytest.approx(0.04)
+    blockers = workflow.promotion_verdict(cat.ctx("victor"), comparison)
+    assert any(b.startswith("min_impact_ratio for sex") for b in blockers)
+    _assert_refused(
+        cat,
+        challenger,
+        lambda: workflow.deploy(cat.ctx("carol"), challenger),
+        WorkflowError,
+        "worse than the champion",
+        "version.deploy",
+    )
+    assert state(cat, champion) == "deployed"
+
+    # a fairer re-evaluation on the same data lets it through; the champion is retired
+    store_evaluation(
+        cat.ctx("alice"), challenger, results_document(accuracy=0.80, female_rate=0.74)
+    )
+    promoted = workflow.deploy(cat.ctx("carol"), challenger, comment="promote")
+    assert promoted.superseded == champion
+    assert state(cat, challenger) == "deployed"
+    assert state(cat, champion) == "retired"
+    assert decisions(cat, champion)[-1] == ("supersede", "carol")
+    today = dt.datetime.now(dt.UTC).date()
+    assert workflow.history(cat.ctx(), "credit-risk", at=today).at.ref == challenger  # type: ignore[union-attr]
+
+
+def test_deploy_can_keep_the_old_champion_in_shadow(cat: Catalogue) -> None:
+    champion, challenger = register(cat, "1.0.0"), register(cat, "1.1.0")
+    approve_fully(cat, champion)
+    workflow.deploy(cat.ctx("carol"), champion)
+    approve_fully(cat, challenger)
+    result = workflow.deploy(cat.ctx("carol"), challenger, previous="shadow")
+    assert "has no evaluation; promotion gate not applied" in " ".join(result.notes)
+    assert (state(cat, champion), state(cat, challenger)) == ("shadow", "deployed")
+
+
+def test_challenger_without_evaluation_is_refused_when_champion_has_one(cat: Catalogue) -> None:
+    champion, challenger = register(cat, "1.0.0"), register(cat, "1.1.0")
+    store_evaluation(cat.ctx("alice"), champion, results_document(accuracy=0.7, female_rate=0.7))
+    approve_fully(cat, champion)
+    workflow.deploy(cat.ctx("carol"), champion)
+    approve_fully(cat, challenger)
+    _assert_refused(
+        cat,
+        challenger,
+        lambda: workflow.deploy(cat.ctx("carol"), challenger),
+        WorkflowError,
+        "has no evaluation to compare",
+        "version.deploy",
+    )
+
+
+def test_due_lists_overdue_and_soon_due_versions(cat: Catalogue) -> None:
+    ref = register(cat)
+    approve_fully(cat, ref)
+    workflow.deploy(cat.ctx("carol"), ref)
+    assert workflow.due(cat.ctx("victor")) == []  # due in 12 months
+    today = dt.datetime.now(dt.UTC).date()
+    with cat.ctx().db.write() as session:
+        row = session.get(ModelVersion, 1)
+        assert row is not None
+        row.next_validation_due = today - dt.timedelta(days=3)
+        session.add(row)
+    items = workflow.due(cat.ctx("victor"))
+    assert [(i.ref, i.status, i.days_left) for i in items] == [(ref, "overdue", -3)]
+    assert len(workflow.due(cat.ctx("victor"), within_days=400)) == 1
+
+
+def test_history_records_refusals_separately(cat: Catalogue) -> None:
+    ref = register(cat)
+    workflow.submit(cat.ctx("alice"), ref)
+    with pytest.raises(PermissionDenied):
+        workflow.approve(cat.ctx("alice"), ref)
+    entries = workflow.history(cat.ctx(), "credit-risk").entries
+    assert [e.action for e in entries] == ["register", "submit"]
+    refusal = refused_events(cat, "version.approve")[0]
+    assert refusal["actor"] == "alice" and refusal["subject"] == ref
+    assert json.dumps(refusal["payload"])
