@@ -115,7 +115,11 @@ def parse_yaml(text: str, *, where: str, error: type[InputError]) -> YamlDocumen
         except yaml.YAMLError as exc:
             raise error.from_problems([Problem(where, f"YAML error: {exc}")]) from None
         except RecursionError:
-            raise error.from_problems([Problem(where, "YAML nesting is too deep")]) from None
+            # The reader stops where the composer gave up, which is inside the deep part.
+            mark = loader.get_mark()
+            raise error.from_problems(
+                [Problem(where, "YAML nesting is too deep", mark.line + 1, mark.column + 1)]
+            ) from None
         if root is None:
             raise error(f"{where}: file is empty, expected a YAML document")
         document = YamlDocument(where=where, data=None)
@@ -138,6 +142,13 @@ def _walk(
     document.value_at[path] = _pos(node)
     if len(path) > _MAX_DEPTH:
         problems.append(Problem(document.where, "nesting is too deep", *_pos(node)))
+        return None
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        # SafeLoader only constructs scalars for us; a tag on a collection (e.g.
+        # !!python/object/apply:os.system [...]) would otherwise be silently dropped.
+        problems.append(
+            Problem(document.where, f"unsupported YAML tag {_short_tag(node.tag)}", *_pos(node))
+        )
         return None
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -169,6 +180,14 @@ def _walk(
             for index, item in enumerate(node.value)
         ]
     return _scalar(loader, node, document, problems)
+
+
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+_PLAIN_TAGS = frozenset({_YAML_TAG_PREFIX + "map", _YAML_TAG_PREFIX + "seq"})
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag.removeprefix(_YAML_TAG_PREFIX) if tag.startswith(_YAML_TAG_PREFIX) else tag
 
 
 def _scalar(
