@@ -11,9 +11,8 @@ import importlib
 import os
 import sys
 import traceback
-from typing import Annotated, cast
+from typing import Annotated
 
-import click
 import typer
 
 from govern import __version__
@@ -80,7 +79,8 @@ def _global_options(
     runtime.options = runtime.GlobalOptions(user=user, db=db, debug=debug)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            tui = cast(click.Group, ctx.command).get_command(cast(click.Context, ctx), "tui")
+            lookup = getattr(ctx.command, "get_command", None)
+            tui = lookup(ctx, "tui") if lookup is not None else None
             if tui is not None:
                 ctx.invoke(tui)
                 return
@@ -100,14 +100,19 @@ def run(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = app(args=args, prog_name="govern", standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("aborted\n")
         return 130
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return EXIT_USAGE if exc.exit_code == 2 or exc.exit_code == 1 else exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
+    except typer.TyperException as exc:
+        # Usage errors from the (vendored) click layer: bad option, missing argument, ...
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
     except GovernError as exc:
         _report(exc)
         return exc.exit_code

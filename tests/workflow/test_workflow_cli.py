@@ -1,0 +1,73 @@
+"""The workflow commands as a user runs them: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from govern.services import audit, catalogue
+from tests.conftest import SAMPLE, Catalogue, run_cli
+
+REF = "credit-risk@1.0.0"
+
+
+def test_refused_self_approval_is_exit_2_with_one_line(
+    sqlite_cat: Catalogue, tmp_path: Path
+) -> None:
+    url = sqlite_cat.url
+    catalogue.register_version(sqlite_cat.ctx("alice"), SAMPLE / "credit-risk-1.0.0.card.yaml")
+    submitted = run_cli("submit", REF, "--comment", "ready", user="alice", db=url, cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    assert "draft -> submitted" in submitted.stdout
+
+    refused = run_cli("approve", REF, user="alice", db=url, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "error: alice is a developer and cannot approve credit-risk@1.0.0; that needs the role "
+        "approver or compliance\n"
+    )
+    assert refused.stdout == ""
+    events = audit.audit_log(sqlite_cat.ctx("victor"), action="version.approve.refused")
+    assert [e.actor for e in events] == ["alice"]
+    assert catalogue.show_version(sqlite_cat.ctx(), REF).state == "submitted"
+
+
+def test_comment_is_required_to_reject(sqlite_cat: Catalogue, tmp_path: Path) -> None:
+    catalogue.register_version(sqlite_cat.ctx("alice"), SAMPLE / "credit-risk-1.0.0.card.yaml")
+    run_cli("submit", REF, user="alice", db=sqlite_cat.url, cwd=tmp_path)
+    before = audit.count_events(sqlite_cat.ctx())
+    result = run_cli("reject", REF, user="bob", db=sqlite_cat.url, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "a comment is required to reject credit-risk@1.0.0" in result.stderr
+    assert audit.count_events(sqlite_cat.ctx()) == before  # bad input writes nothing
+
+
+def test_queue_and_history_json(sqlite_cat: Catalogue, tmp_path: Path) -> None:
+    catalogue.register_version(sqlite_cat.ctx("alice"), SAMPLE / "credit-risk-1.0.0.card.yaml")
+    run_cli("submit", REF, user="alice", db=sqlite_cat.url, cwd=tmp_path)
+    queue = run_cli("queue", "--json", user="carol", db=sqlite_cat.url, cwd=tmp_path)
+    assert queue.returncode == 0, queue.stderr
+    items = json.loads(queue.stdout)
+    assert [(i["ref"], i["reason"]) for i in items] == [
+        (REF, "awaiting approval (0 of 2 approvals)")
+    ]
+    empty = run_cli("queue", user="victor", db=sqlite_cat.url, cwd=tmp_path)
+    assert (empty.returncode, empty.stdout) == (0, "")
+    assert "Nothing awaits victor" in empty.stderr
+    history = run_cli("history", "credit-risk", "--json", db=sqlite_cat.url, cwd=tmp_path)
+    entries = json.loads(history.stdout)["entries"]
+    assert [e["action"] for e in entries] == ["register", "submit"]
+    unknown = run_cli("history", "no-such-model", db=sqlite_cat.url, cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr == "error: no model named 'no-such-model' in the catalogue\n"
+
+
+def test_bad_dates_and_refs_are_usage_errors(sqlite_cat: Catalogue, tmp_path: Path) -> None:
+    bad_date = run_cli(
+        "history", "credit-risk", "--at", "yesterday", db=sqlite_cat.url, cwd=tmp_path
+    )
+    assert bad_date.returncode == 2
+    bad_ref = run_cli("submit", "Credit Risk@1", user="alice", db=sqlite_cat.url, cwd=tmp_path)
+    assert bad_ref.returncode == 2
+    assert "is not a model reference" in bad_ref.stderr
+    assert "Traceback" not in bad_ref.stderr + bad_date.stderr
