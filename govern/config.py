@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     explain_background: int = 100
     #: A sensitive feature, or a feature associated with one at least this strongly (Cramér's
     #: V or correlation ratio), among this many top features is flagged.
-    explain_top_k: int = 5
+    explain_top_k: int = 10
     association_threshold: float = 0.5
     #: Bins of the Population Stability Index for numeric features (reference quantiles).
     drift_bins: int = 10
