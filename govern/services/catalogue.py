@@ -97,6 +97,10 @@ def upgrade_catalogue(ctx: Context) -> InitResult:
     path = ctx.db.sqlite_path
     if path is not None and not path.exists():
         raise NotFoundError(f"no catalogue at {path}; create one with `govern init`")
+    if not ctx.db.exists():  # e.g. an empty PostgreSQL database: nothing to upgrade
+        raise NotFoundError(
+            f"{ctx.db.display_url} is not a govern catalogue; create one with `govern init`"
+        )
     return init_catalogue(ctx)
 
 

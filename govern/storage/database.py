@@ -14,7 +14,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlmodel import Session
 
 from govern.errors import CatalogueError
@@ -98,7 +104,14 @@ class Database:
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         try:
-            with self.engine.connect() as conn:
+            opened = self.engine.connect()
+        except DBAPIError as exc:
+            # e.g. SQLite's "file is not a database" (a DatabaseError, not an OperationalError)
+            raise CatalogueError(
+                f"cannot use catalogue {self.display_url}: {_first_line(exc)}"
+            ) from None
+        try:
+            with opened as conn:
                 yield conn
         except OperationalError as exc:
             raise CatalogueError(
@@ -147,7 +160,8 @@ def _configure_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA synchronous = FULL")
             mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal":
+            if mode != "wal" and _is_new_or_govern(cursor):
+                # WAL is stored in the file: never switch someone else's database to it.
                 cursor.execute("PRAGMA journal_mode = WAL")
         finally:
             cursor.close()
@@ -156,6 +170,13 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _is_new_or_govern(cursor: Any) -> bool:
+    tables = {
+        row[0] for row in cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    return not tables or "alembic_version" in tables
 
 
 def sqlite_pragmas(conn: Connection) -> dict[str, Any]:

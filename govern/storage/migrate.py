@@ -34,7 +34,15 @@ def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | Non
     with db.connect() as conn:
         conn = conn.execution_options(govern_write=True)
         before = current_revision(conn)
+        foreign = sorted(inspect(conn).get_table_names()) if before is None else []
         conn.rollback()
+        if foreign:
+            # Never build a catalogue inside someone else's database.
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise CatalogueError(
+                f"{db.display_url} is not a govern catalogue and not empty (tables: {shown}); "
+                "use a new file or an empty database"
+            )
         if before is not None and before not in _known_revisions():
             raise CatalogueError(
                 f"catalogue {db.display_url} is at schema revision {before}, newer than this "

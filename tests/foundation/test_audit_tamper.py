@@ -1,0 +1,320 @@
+"""Tampering with the audit log behind govern's back, then asking `govern audit verify`.
+
+The attacker owns the database: they use sqlite3 (or psycopg) directly, find the append-only
+triggers in the way, drop them, and edit, delete, reorder, truncate or rewrite events. The
+chain names the first bad event; truncation and a full rewrite need a signed checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from govern.config import load_settings
+from govern.services import catalogue, keys
+from govern.storage.audit import GENESIS_HASH, chain_hash, event_body
+from tests.conftest import run_cli
+from tests.foundation.helpers import (
+    CARDS,
+    assert_clean_failure,
+    is_postgres,
+    placeholder,
+    raw_connection,
+    sqlite_file,
+)
+
+COLUMNS = ("ts", "actor", "action", "subject", "payload", "prev_hash", "hash")
+
+
+@pytest.fixture
+def logged(cat, tmp_path):
+    """A catalogue with users and two versions: ten events in its log."""
+    catalogue.register_version(cat.ctx("alice"), CARDS / "minimal.card.yaml")
+    second = tmp_path / "second.card.yaml"
+    second.write_text((CARDS / "minimal.card.yaml").read_text().replace("1.0.0", "1.1.0"))
+    catalogue.register_version(cat.ctx("alice"), second)
+    assert count(cat.url) == 10
+    return cat
+
+
+@pytest.fixture
+def signing_key():
+    return keys.init_keys(load_settings())
+
+
+def count(url: str) -> int:
+    with raw_connection(url) as conn:
+        return conn.execute("SELECT count(*) FROM audit_event").fetchone()[0]
+
+
+def rows(url: str) -> list[tuple]:
+    with raw_connection(url) as conn:
+        cols = ", ".join(("seq", *COLUMNS))
+        return list(conn.execute(f"SELECT {cols} FROM audit_event ORDER BY seq").fetchall())
+
+
+def tamper(url: str, *statements: tuple[str, tuple]) -> None:
+    """Drop the append-only triggers as the file's owner can, then run ``statements``."""
+    with raw_connection(url) as conn:
+        if is_postgres(url):
+            conn.execute("ALTER TABLE audit_event DISABLE TRIGGER USER")
+        else:
+            conn.execute("DROP TRIGGER audit_event_no_update")
+            conn.execute("DROP TRIGGER audit_event_no_delete")
+        mark = placeholder(url)
+        for sql, params in statements:
+            conn.execute(sql.replace("?", mark), params)
+        conn.commit()
+
+
+def verify(url: str, *extra: str):
+    return run_cli("audit", "verify", *extra, db=url)
+
+
+def checkpoint(url: str, path: Path, env: dict[str, str] | None = None) -> Path:
+    result = run_cli("audit", "checkpoint", "-o", str(path), db=url, env=env)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+# --- the triggers --------------------------------------------------------------------------
+
+
+def test_sqlite_triggers_refuse_update_and_delete(sqlite_cat):
+    before = rows(sqlite_cat.url)
+    conn = sqlite3.connect(sqlite_file(sqlite_cat.url))
+    try:
+        for sql in (
+            "UPDATE audit_event SET actor = 'mallory' WHERE seq = 2",
+            "DELETE FROM audit_event WHERE seq = 2",
+            "DELETE FROM audit_event",
+        ):
+            with pytest.raises(sqlite3.DatabaseError, match="audit log is append-only"):
+                conn.execute(sql)
+        conn.rollback()
+    finally:
+        conn.close()
+    assert rows(sqlite_cat.url) == before
+
+
+@pytest.mark.postgres
+def test_postgres_triggers_refuse_update_delete_and_truncate(postgres_url):
+    import psycopg
+
+    from tests.conftest import make_catalogue
+
+    made = make_catalogue(postgres_url)
+    made.close()
+    before = rows(postgres_url)
+    for sql in (
+        "UPDATE audit_event SET actor = 'mallory' WHERE seq = 2",
+        "DELETE FROM audit_event WHERE seq = 2",
+        "TRUNCATE audit_event",
+    ):
+        with raw_connection(postgres_url) as conn:
+            with pytest.raises(psycopg.errors.RaiseException, match="audit log is append-only"):
+                conn.execute(sql)
+            conn.rollback()
+    assert rows(postgres_url) == before
+
+
+# --- what the chain alone catches ----------------------------------------------------------
+
+
+def test_untouched_log_verifies(logged):
+    result = verify(logged.url)
+    assert result.returncode == 0, result.stderr
+    assert "Audit log intact: 10 events" in result.stdout
+    verdict = json.loads(verify(logged.url, "--json").stdout)
+    assert verdict["ok"] is True and verdict["events"] == 10 and verdict["problems"] == []
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("payload", '{"role":"admin"}'),
+        ("actor", "mallory"),
+        ("action", "user.remove"),
+        ("subject", "user:mallory"),
+        ("ts", "2020-01-01T00:00:00.000000Z"),
+    ],
+)
+def test_edited_event_is_named(logged, column, value):
+    tamper(logged.url, (f"UPDATE audit_event SET {column} = ? WHERE seq = ?", (value, 5)))
+    lines = assert_clean_failure(verify(logged.url), code=1)
+    assert lines == ["TAMPERED: event 5 was altered (its content no longer matches its hash)"]
+
+
+def test_deleted_event_is_named(logged):
+    tamper(logged.url, ("DELETE FROM audit_event WHERE seq = ?", (5,)))
+    lines = assert_clean_failure(verify(logged.url), code=1)
+    assert lines == ["TAMPERED: event 5 is missing"]
+
+
+def test_deleted_first_event_is_named(logged):
+    tamper(logged.url, ("DELETE FROM audit_event WHERE seq = ?", (1,)))
+    lines = assert_clean_failure(verify(logged.url), code=1)
+    assert lines == ["TAMPERED: event 1 is missing"]
+
+
+def test_reordered_events_are_named(logged):
+    by_seq = {row[0]: row[1:] for row in rows(logged.url)}
+    assignments = ", ".join(f"{c} = ?" for c in COLUMNS)
+    sql = f"UPDATE audit_event SET {assignments} WHERE seq = ?"
+    tamper(logged.url, (sql, (*by_seq[5], 4)), (sql, (*by_seq[4], 5)))
+    lines = assert_clean_failure(verify(logged.url), code=1)
+    assert lines == [
+        "TAMPERED: event 4 does not follow event 3 (its link to the previous hash is broken)"
+    ]
+    verdict = json.loads(verify(logged.url, "--json").stdout)
+    assert verdict["ok"] is False
+    assert verdict["problems"] == [lines[0].removeprefix("TAMPERED: ")]
+
+
+# --- what needs a checkpoint -------------------------------------------------------------
+
+
+def test_truncation_passes_the_chain_but_not_the_checkpoint(logged, signing_key, tmp_path):
+    saved = checkpoint(logged.url, tmp_path / "cp.json")
+    tamper(logged.url, ("DELETE FROM audit_event WHERE seq > ?", (8,)))
+    assert verify(logged.url).returncode == 0  # a shorter chain is still a valid chain
+    lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(saved)), code=1)
+    assert lines == [
+        "TAMPERED: log truncated: the checkpoint records event 10, but the log ends at event 8"
+    ]
+
+
+def test_full_rewrite_passes_the_chain_but_not_the_checkpoint(logged, signing_key, tmp_path):
+    saved = checkpoint(logged.url, tmp_path / "cp.json")
+    original = rows(logged.url)
+    # The attacker edits event 3 and recomputes every hash after it, as the code is public.
+    statements = []
+    prev = GENESIS_HASH
+    for seq, ts, actor, action, subject, payload, _prev, _hash in original:
+        if seq == 3:
+            actor = "mallory"
+        digest = chain_hash(prev, event_body(seq, ts, actor, action, subject, payload))
+        statements.append(
+            (
+                "UPDATE audit_event SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (actor, prev, digest, seq),
+            )
+        )
+        prev = digest
+    tamper(logged.url, *statements)
+    assert verify(logged.url).returncode == 0
+    lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(saved)), code=1)
+    assert lines == [
+        "TAMPERED: log rewritten: event 10 no longer has the hash recorded in the checkpoint"
+    ]
+
+
+def test_checkpoint_still_matches_after_new_events(logged, signing_key, tmp_path):
+    saved = checkpoint(logged.url, tmp_path / "cp.json")
+    added = run_cli("users", "add", "zoe", "--role", "viewer", db=logged.url)
+    assert added.returncode == 0, added.stderr
+    result = verify(logged.url, "--checkpoint", str(saved))
+    assert result.returncode == 0, result.stderr
+    assert "11 events" in result.stdout and "matches checkpoint at event 10" in result.stdout
+
+
+def test_checkpoint_of_a_broken_log_is_refused(logged, signing_key, tmp_path):
+    tamper(logged.url, ("UPDATE audit_event SET actor = ? WHERE seq = ?", ("mallory", 2)))
+    result = run_cli("audit", "checkpoint", "-o", str(tmp_path / "cp.json"), db=logged.url)
+    lines = assert_clean_failure(result, code=1)
+    assert "refusing to checkpoint a broken log" in lines[0] and "event 2" in lines[0]
+    assert not (tmp_path / "cp.json").exists()
+
+
+def test_checkpoint_needs_a_key(logged, tmp_path):
+    result = run_cli("audit", "checkpoint", "-o", str(tmp_path / "cp.json"), db=logged.url)
+    lines = assert_clean_failure(result)
+    assert len(lines) == 1 and "govern keys init" in lines[0]
+
+
+# --- the checkpoint file itself ------------------------------------------------------------
+
+
+def test_altered_checkpoint_is_reported(logged, signing_key, tmp_path):
+    saved = checkpoint(logged.url, tmp_path / "cp.json")
+    document = json.loads(saved.read_text())
+    document["seq"] = 9  # pretend the log was shorter, keeping the old signature
+    saved.write_text(json.dumps(document))
+    lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(saved)), code=1)
+    assert "TAMPERED: checkpoint signature does not match its content" in lines[0]
+
+
+def test_checkpoint_signed_by_another_key_is_not_trusted(logged, signing_key, tmp_path):
+    other = tmp_path / "other-keys"
+    keys.init_keys(load_settings(key_dir=other), common_name="someone else")
+    saved = checkpoint(logged.url, tmp_path / "cp.json", env={"GOVERN_KEY_DIR": str(other)})
+    lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(saved)), code=1)
+    assert len(lines) == 1
+    assert "CN=someone else" in lines[0] and "not a trusted certificate" in lines[0]
+    # Trusting that certificate explicitly makes the same checkpoint acceptable.
+    trusted = json.dumps([str(other / "signing-cert.pem")])
+    result = run_cli(
+        "audit",
+        "verify",
+        "--checkpoint",
+        str(saved),
+        db=logged.url,
+        env={"GOVERN_TRUSTED_CERTIFICATES": trusted},
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_checkpoint_of_another_catalogue_is_reported(logged, signing_key, tmp_path):
+    from tests.conftest import make_catalogue
+
+    other_url = f"sqlite:///{tmp_path / 'other.db'}"
+    make_catalogue(other_url).close()
+    saved = checkpoint(other_url, tmp_path / "cp.json")
+    lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(saved)), code=1)
+    assert lines == ["TAMPERED: checkpoint belongs to a different catalogue"]
+
+
+BAD_CHECKPOINTS = {
+    "empty": (b"", "checkpoint file is empty"),
+    "not-json": (b"seq: 10\n", "invalid JSON"),
+    "binary": (bytes(range(256)), "invalid JSON"),
+    "list": (b"[1, 2, 3]", "missing fields"),
+    "missing-fields": (b'{"format": "govern-audit-checkpoint/1", "seq": 1}', "missing fields"),
+    "wrong-format": (
+        json.dumps(
+            {"format": "x/9", "catalogue_id": "", "seq": 1, "head_hash": "", "signature": {}}
+        ).encode(),
+        "unsupported checkpoint format 'x/9'",
+    ),
+    "wrong-types": (
+        json.dumps(
+            {
+                "format": "govern-audit-checkpoint/1",
+                "catalogue_id": "",
+                "seq": "ten",
+                "head_hash": "",
+                "signature": {},
+            }
+        ).encode(),
+        "wrong field types",
+    ),
+    "huge": (b"{" + b" " * 200_000 + b"}", "too large"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CHECKPOINTS))
+def test_bad_checkpoint_files_exit_2(logged, kind, tmp_path):
+    content, fragment = BAD_CHECKPOINTS[kind]
+    path = tmp_path / f"{kind}.json"
+    path.write_bytes(content)
+    lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(path)))
+    assert len(lines) == 1 and str(path) in lines[0] and fragment in lines[0], lines
+
+
+def test_missing_checkpoint_file_exits_2(logged, tmp_path):
+    path = tmp_path / "nowhere.json"
+    lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(path)))
+    assert lines == [f"error: {path}: no such checkpoint file"]

@@ -1,0 +1,232 @@
+"""Schema migrations and catalogue locations: what `govern init` and `govern db upgrade` do
+with new, current, old, foreign, broken and unreachable catalogues."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from govern.storage import audit, crud, migrate
+from govern.storage.database import Database
+from tests.conftest import run_cli
+from tests.foundation.helpers import assert_clean_failure, raw_connection
+
+SCRIPTS = Path(migrate.__file__).resolve().parent / "migrations"
+
+
+def _script_directory() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    return ScriptDirectory.from_config(config)
+
+
+def test_head_revision_is_the_script_directory_head():
+    scripts = _script_directory()
+    assert scripts.get_heads() == [migrate.HEAD_REVISION]
+    known = {rev.revision for rev in scripts.walk_revisions()}
+    assert known == migrate._known_revisions()
+
+
+def test_migrations_match_the_table_definitions(database_url):
+    db = Database(database_url)
+    try:
+        assert migrate.upgrade(db) == (None, migrate.HEAD_REVISION)
+        with db.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True}
+            )
+            differences = compare_metadata(context, SQLModel.metadata)
+    finally:
+        db.dispose()
+    assert differences == []
+
+
+def _fill_revision_0001(url: str) -> None:
+    """A catalogue as govern 0001 left it: a user, a model version, audit events."""
+    db = Database(url)
+    try:
+        assert migrate.upgrade(db, "0001") == (None, "0001")
+        with db.write() as session:
+            crud.set_meta(session=session, key="catalogue_id", value=str(uuid.uuid4()))
+            conn = session.connection()
+            audit.append_event(conn, actor="admin", action="catalogue.init")
+            crud.create_user(
+                session=session, name="admin", role="admin", display_name="", created_by="admin"
+            )
+            audit.append_event(conn, actor="admin", action="user.add", subject="user:admin")
+            model = crud.create_model(
+                session=session,
+                model_in={"name": "legacy", "owner": "alice", "description": "old"},
+                created_by="admin",
+            )
+            crud.create_version(
+                session=session,
+                model=model,
+                created_by="admin",
+                version_in={
+                    "version": "0.9.0",
+                    "risk_tier": "medium",
+                    "card": {"schema": 1, "model_details": {"name": "legacy"}},
+                    "card_sha256": "a" * 64,
+                },
+            )
+            audit.append_event(
+                conn, actor="admin", action="version.register", subject="legacy@0.9.0"
+            )
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("command", [("init",), ("db", "upgrade")])
+def test_upgrade_from_0001_keeps_the_data(database_url, command):
+    _fill_revision_0001(database_url)
+    stale = run_cli("list", db=database_url)
+    lines = assert_clean_failure(stale)
+    assert len(lines) == 1, lines
+    assert "schema revision 0001" in lines[0] and "govern db upgrade" in lines[0]
+
+    result = run_cli(*command, db=database_url)
+    assert result.returncode == 0, result.stderr
+    assert f"from schema 0001 to {migrate.HEAD_REVISION}" in result.stdout
+
+    listed = run_cli("list", "--json", db=database_url)
+    assert listed.returncode == 0, listed.stderr
+    assert '"legacy"' in listed.stdout and '"0.9.0"' in listed.stdout
+    log = run_cli("audit", "log", "--json", db=database_url)
+    assert '"catalogue.upgrade"' in log.stdout
+    verified = run_cli("audit", "verify", db=database_url)
+    assert verified.returncode == 0 and "4 events" in verified.stdout, verified
+    db = Database(database_url)
+    try:
+        with db.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.HEAD_REVISION
+            assert inspect(conn).has_table("evaluation")
+    finally:
+        db.dispose()
+
+
+def test_init_twice_is_safe_and_writes_no_duplicate_events(database_url):
+    first = run_cli("init", "--json", db=database_url)
+    assert first.returncode == 0, first.stderr
+    events = _event_count(database_url)
+    assert events == 2  # catalogue.init and the first admin
+    second = run_cli("init", db=database_url)
+    assert second.returncode == 0, second.stderr
+    assert "is up to date" in second.stdout
+    assert _event_count(database_url) == events
+    upgraded = run_cli("db", "upgrade", db=database_url)
+    assert upgraded.returncode == 0 and "is up to date" in upgraded.stdout
+    assert _event_count(database_url) == events
+
+
+def _event_count(url: str) -> int:
+    with raw_connection(url) as conn:
+        return conn.execute("SELECT count(*) FROM audit_event").fetchone()[0]
+
+
+def test_newer_schema_is_refused(database_url):
+    assert run_cli("init", db=database_url).returncode == 0
+    with raw_connection(database_url) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+        conn.commit()
+    for command in (("list",), ("init",), ("db", "upgrade")):
+        lines = assert_clean_failure(run_cli(*command, db=database_url))
+        assert len(lines) == 1 and "newer than this govern knows" in lines[0], (command, lines)
+
+
+def test_db_upgrade_does_not_create_a_missing_catalogue(tmp_path):
+    path = tmp_path / "absent.db"
+    lines = assert_clean_failure(run_cli("db", "upgrade", db=f"sqlite:///{path}"))
+    assert lines == [f"error: no catalogue at {path}; create one with `govern init`"]
+    assert list(tmp_path.glob("absent.db*")) == []
+    for command in (("list",), ("audit", "verify"), ("users", "list")):
+        assert_clean_failure(run_cli(*command, db=str(path)))
+        assert list(tmp_path.glob("absent.db*")) == []
+
+
+@pytest.mark.postgres
+def test_db_upgrade_does_not_create_a_catalogue_in_an_empty_postgres(postgres_url):
+    lines = assert_clean_failure(run_cli("db", "upgrade", db=postgres_url))
+    assert len(lines) == 1 and "not a govern catalogue" in lines[0]
+    db = Database(postgres_url)
+    try:
+        with db.connect() as conn:
+            assert inspect(conn).get_table_names() == []
+    finally:
+        db.dispose()
+
+
+def test_init_in_a_missing_directory(tmp_path):
+    path = tmp_path / "no" / "such" / "dir" / "govern.db"
+    lines = assert_clean_failure(run_cli("init", db=str(path)))
+    assert len(lines) == 1 and "does not exist" in lines[0]
+    assert not (tmp_path / "no").exists()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _foreign_sqlite(path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL)")
+    conn.execute("INSERT INTO invoices (amount) VALUES (9.5)")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("kind", ["foreign-sqlite", "garbage"])
+@pytest.mark.parametrize(
+    "command", [("init",), ("db", "upgrade"), ("list",), ("audit", "verify"), ("users", "list")]
+)
+def test_not_a_catalogue_gives_one_line_and_is_left_alone(tmp_path, kind, command):
+    path = tmp_path / "other.db"
+    if kind == "garbage":
+        path.write_bytes(hashlib.sha512(b"not a database").digest() * 100)
+        expected = "file is not a database"
+    else:
+        _foreign_sqlite(path)
+        expected = "not a govern catalogue"
+    before = _digest(path)
+    lines = assert_clean_failure(run_cli(*command, db=str(path)))
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert _digest(path) == before
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("mysql://root@localhost/govern", "unsupported catalogue URL"),
+        ("oracle://scott:tiger@localhost/db", "unsupported catalogue URL"),
+        ("postgresql+asyncpg://u@localhost/db", "psycopg 3"),
+        ("sqlite+pysqlcipher://", "not a govern catalogue"),
+    ],
+)
+def test_unsupported_urls_exit_2(url, fragment, tmp_path):
+    lines = assert_clean_failure(run_cli("list", db=url, cwd=tmp_path))
+    assert len(lines) == 1 and fragment in lines[0], lines
+
+
+def test_unsupported_url_does_not_show_the_password():
+    lines = assert_clean_failure(run_cli("list", db="mysql://root:hunter2@localhost/govern"))
+    assert "hunter2" not in lines[0]
+
+
+def test_unreachable_postgres_exits_2_with_one_line():
+    url = "postgresql+psycopg://govern:secret@127.0.0.1:1/govern"
+    for command in (("init",), ("list",)):
+        lines = assert_clean_failure(run_cli(*command, db=url))
+        assert len(lines) == 1, lines
+        assert "cannot use catalogue" in lines[0] and "127.0.0.1" in lines[0]
+        assert "secret" not in lines[0]
