@@ -138,6 +138,8 @@ class Grouping(_Document):
     summary: GroupingSummary
     #: Why a summary figure is missing, e.g. {"equalized_odds_difference": "..."}.
     undefined: dict[str, str] = Field(default_factory=dict)
+    #: What a reader should know about the summary, e.g. groups left out of equalized odds.
+    notes: list[str] = Field(default_factory=list)
 
     def group(self, label: str) -> GroupStats:
         for stats in self.groups:
@@ -197,6 +199,10 @@ class Explanations(_Document):
     sensitive_flags: list[SensitiveFlag] = Field(default_factory=list)
     #: How many per-decision explanations were stored (``explanation`` rows, kind "local").
     local_count: int = 0
+    #: What the SHAP values add up to, e.g. "log-odds of 1" or "probability of 1".
+    output: str = ""
+    #: Rows of background data (linear and permutation explainers; 0 for trees).
+    background_size: int = 0
 
 
 class EvaluationResults(_Document):
@@ -247,6 +253,7 @@ class LocalExplanation(_Document):
     predicted_label: str | None = None
     #: Contributions to the explained output, largest |SHAP| first (all features).
     contributions: list[LocalContribution]
+    #: What the SHAP values add up to, e.g. "log-odds of 1" or "probability of 1".
     output: str = "probability of the positive label"
 
 
@@ -258,7 +265,7 @@ class FeatureDrift(_Document):
     test: Literal["ks", "chi-square"] | None
     statistic: float | None = None
     p_value: float | None = None
-    #: KS: the D statistic itself (max CDF gap); chi-square: Cramér's V.
+    #: KS: Wasserstein distance in reference standard deviations; chi-square: Cramér's V.
     effect_size: float | None = None
     n_reference: int
     n_current: int

@@ -1,0 +1,620 @@
+"""One evaluation from start to finish, without the catalogue: read, score, measure, explain.
+
+:func:`run_evaluation` turns an :class:`EvaluationSpec` (every input a person chose) into the
+stored results document and the per-decision explanations. The spec is recorded with the
+evaluation, so :func:`run_evaluation` on the same spec and files gives the same figures:
+that is what ``govern evaluate --recompute`` checks, with :func:`compare_results`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govern.assess.results import (
+    DatasetInfo,
+    EvaluationResults,
+    Explanations,
+    LocalExplanation,
+)
+from govern.errors import DataError, InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from govern.assess.data import EncodedFeature, Table
+    from govern.assess.models import LoadedModel
+    from govern.config import Settings
+
+#: (step, done, total): e.g. ("explaining", 200, 1000). Front ends draw a bar from it.
+Progress = Callable[[str, int, int], None]
+
+PACKAGES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "fairlearn",
+    "shap",
+    "skops",
+    "onnxruntime",
+    "govern",
+)
+
+TASKS = ("binary_classification", "regression")
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """Everything that determines an evaluation's figures (recorded as its ``params``)."""
+
+    data: Path
+    target: str
+    sensitive: tuple[str, ...]
+    model: Path | None = None
+    predictions: str | None = None
+    score: str | None = None
+    positive: str | None = None
+    id_column: str | None = None
+    explain: int = 0
+    explain_sample: int = 1_000
+    seed: int = 0
+    min_group_size: int = 30
+    trust_pickle: bool = False
+    task: str = "binary_classification"
+
+    def to_params(self) -> dict[str, Any]:
+        params = asdict(self)
+        params["data"] = str(self.data)
+        params["model"] = str(self.model) if self.model is not None else None
+        params["sensitive"] = list(self.sensitive)
+        return params
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> EvaluationSpec:
+        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
+        known["data"] = Path(known["data"])
+        known["model"] = Path(known["model"]) if known.get("model") else None
+        known["sensitive"] = tuple(known.get("sensitive", ()))
+        return cls(**known)
+
+
+@dataclass
+class EvaluationOutcome:
+    results: EvaluationResults
+    local: list[LocalExplanation] = field(default_factory=list)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages whose code produced the figures."""
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _check_spec(spec: EvaluationSpec) -> None:
+    if spec.task not in TASKS:
+        raise InputError(f"unknown task {spec.task!r}; use one of {', '.join(TASKS)}")
+    if spec.model is not None and spec.predictions is not None:
+        raise InputError("give either a model (--model) or a predictions column, not both")
+    if spec.model is None and spec.predictions is None:
+        raise InputError(
+            "give a model artifact (--model) or a column of predictions (--predictions)"
+        )
+    if not spec.sensitive:
+        raise InputError("name at least one sensitive feature (--sensitive sex,age_group)")
+    if len(set(spec.sensitive)) != len(spec.sensitive):
+        raise InputError("a sensitive feature is named twice in --sensitive")
+    for name, value in (
+        ("--explain", spec.explain),
+        ("--explain-sample", spec.explain_sample),
+        ("--min-group-size", spec.min_group_size),
+    ):
+        if value < 0:
+            raise InputError(f"{name} must not be negative")
+
+
+def _row_ids(table: Table, id_column: str | None) -> list[str]:
+    from govern.assess.data import encode_labels, label_text
+
+    if id_column is None:
+        return [str(i) for i in range(table.rows)]
+    series = table.column(id_column, option="--id-column")
+    codes, labels = encode_labels(series)
+    if (codes < 0).any():
+        raise DataError(f"{table.name}: id column {id_column!r} has missing values")
+    if len(labels) != table.rows:
+        raise DataError(
+            f"{table.name}: id column {id_column!r} has duplicate values; row ids must be unique"
+        )
+    return [label_text(v) for v in series.tolist()]
+
+
+def _load_inputs(
+    spec: EvaluationSpec,
+    settings: Settings,
+    *,
+    expected_artifact_sha256: str | None,
+    progress: Progress | None,
+) -> tuple[Table, LoadedModel | None]:
+    from govern.assess.data import load_table
+    from govern.assess.models import load_model, resolve_classes
+
+    # The artifact is checked (hash, format, trusted types) before the data is even read,
+    # so a refused model costs nothing and runs nothing.
+    model = None
+    if spec.model is not None:
+        _step(progress, "loading model")
+        model = load_model(
+            spec.model,
+            trusted_types=settings.skops_trusted_types,
+            trust_pickle=spec.trust_pickle,
+            expected_sha256=expected_artifact_sha256,
+        )
+    _step(progress, "reading data")
+    table = load_table(spec.data, max_bytes=settings.max_data_bytes)
+    if model is not None:
+        model.check_columns(table.columns, where=f"{table.name} with {spec.model.name}")  # type: ignore[union-attr]
+        resolve_classes(model, table.frame)
+    return table, model
+
+
+def _step(progress: Progress | None, step: str) -> None:
+    if progress is not None:
+        progress(step, 0, 0)
+
+
+def run_evaluation(
+    spec: EvaluationSpec,
+    settings: Settings,
+    *,
+    expected_artifact_sha256: str | None = None,
+    progress: Progress | None = None,
+) -> EvaluationOutcome:
+    """Evaluate a model (or its recorded predictions) on a data set.
+
+    Args:
+        spec: the inputs; see :class:`EvaluationSpec`.
+        settings: limits (data size, groups), skops allowlist and explanation settings.
+        expected_artifact_sha256: refuse a model artifact with another hash.
+        progress: called as long steps advance.
+
+    Raises:
+        InputError / DataError: unusable inputs (nothing is computed half-way).
+        RefusedError: an untrusted or mismatching model artifact.
+    """
+    from govern.assess.data import encode_feature
+
+    _check_spec(spec)
+    table, model = _load_inputs(
+        spec, settings, expected_artifact_sha256=expected_artifact_sha256, progress=progress
+    )
+    frame = table.frame
+    target_series = table.column(spec.target, option="--target")
+    sensitive_series = {name: table.column(name, option="--sensitive") for name in spec.sensitive}
+    if spec.score is not None:
+        table.column(spec.score, option="--score")
+    row_ids = _row_ids(table, spec.id_column)
+    encoded = [
+        encode_feature(series, feature=name, max_groups=settings.max_groups, where=table.name)
+        for name, series in sensitive_series.items()
+    ]
+    warnings: list[str] = []
+    raw_predictions: Any = None
+    probabilities = None
+    if model is not None:
+        _step(progress, "predicting")
+        raw_predictions = model.predict(frame)
+        probabilities = model.predict_proba(frame) if spec.task != "regression" else None
+    else:
+        assert spec.predictions is not None
+        raw_predictions = table.column(spec.predictions, option="--predictions")
+
+    if spec.task == "regression":
+        results_core = _regression(spec, table, target_series, raw_predictions, encoded)
+        positive = None
+    else:
+        results_core, positive = _classification(
+            spec,
+            table,
+            target_series,
+            raw_predictions,
+            probabilities,
+            model,
+            encoded,
+            warnings,
+        )
+
+    explanations = None
+    local: list[LocalExplanation] = []
+    if model is not None and (spec.explain_sample > 0 or spec.explain > 0):
+        explanations, local = _explain(
+            spec, settings, table, model, positive, row_ids, probabilities, progress
+        )
+    elif model is None and spec.explain > 0:
+        warnings.append("explanations need a model (--model); none were computed")
+
+    results = EvaluationResults(
+        task=spec.task,
+        dataset=DatasetInfo(
+            name=table.name, sha256=table.sha256, rows=table.rows, columns=table.columns
+        ),
+        target=spec.target,
+        positive_label=positive,
+        sensitive_features=list(spec.sensitive),
+        prediction_source="model" if model is not None else "predictions",
+        score_column=spec.score,
+        min_group_size=spec.min_group_size,
+        seed=spec.seed,
+        packages=package_versions(),
+        artifact_sha256=model.sha256 if model is not None else None,
+        performance=results_core["performance"],
+        fairness=results_core.get("fairness", []),
+        explanations=explanations,
+        warnings=[*warnings, *results_core.get("warnings", [])],
+        prediction_column=spec.predictions,
+        id_column=spec.id_column,
+        artifact_format=model.format if model is not None else None,
+    )
+    return EvaluationOutcome(results=results, local=local)
+
+
+def _classification(
+    spec: EvaluationSpec,
+    table: Table,
+    target_series: pd.Series,
+    raw_predictions: Any,
+    probabilities: np.ndarray | None,
+    model: LoadedModel | None,
+    encoded: Sequence[EncodedFeature],
+    warnings: list[str],
+) -> tuple[dict[str, Any], str]:
+    from govern.assess.data import binary_predictions, binary_target, numeric_column
+    from govern.assess.fairness import assess_fairness
+    from govern.assess.performance import classification_performance, row_group_codes
+
+    target = binary_target(target_series, positive=spec.positive, where=table.name)
+    labels = list(target.labels)
+    if model is not None and model.classes:
+        if target.positive not in model.classes:
+            raise DataError(
+                f"positive label {target.positive!r} is not a class of the model "
+                f"(its classes are {', '.join(model.classes)})"
+            )
+        labels += [c for c in model.classes if c not in labels]
+    source = (
+        f"predictions of {spec.model.name}"
+        if model is not None and spec.model is not None
+        else f"{table.name}: predictions column {spec.predictions!r}"
+    )
+    y_pred = binary_predictions(
+        raw_predictions, rows=table.rows, labels=labels, positive=target.positive, source=source
+    )
+    score = None
+    if spec.score is not None:
+        score = numeric_column(
+            table.frame[spec.score], source=f"{table.name}: score column {spec.score!r}"
+        )
+    elif probabilities is not None and model is not None and model.classes:
+        score = probabilities[:, model.classes.index(target.positive)]
+    if len(target.labels) < 2:
+        warnings.append(
+            f"target {spec.target!r} has a single class ({target.labels[0]}): true and false "
+            "positive rates are undefined"
+        )
+    assessment = assess_fairness(
+        target.y, y_pred, encoded, score=score, min_group_size=spec.min_group_size
+    )
+    performance = classification_performance(
+        target.y,
+        y_pred,
+        assessment.counts,
+        score=score,
+        row_groups=row_group_codes(encoded, assessment.counts) if score is not None else None,
+    )
+    core = {
+        "performance": performance,
+        "fairness": assessment.groupings,
+        "warnings": assessment.warnings,
+    }
+    return core, target.positive
+
+
+def _regression(
+    spec: EvaluationSpec,
+    table: Table,
+    target_series: pd.Series,
+    raw_predictions: Any,
+    encoded: Sequence[EncodedFeature],
+) -> dict[str, Any]:
+    import numpy as np
+    import pandas as pd
+
+    from govern.assess.data import numeric_column
+    from govern.assess.fairness import count_groups
+    from govern.assess.performance import regression_performance, row_group_codes
+
+    y = numeric_column(target_series, source=f"{table.name}: target column {spec.target!r}")
+    predictions = (
+        raw_predictions
+        if isinstance(raw_predictions, pd.Series)
+        else pd.Series(np.asarray(raw_predictions).reshape(-1))
+    )
+    if len(predictions) != table.rows:
+        raise DataError(f"predictions: {len(predictions)} values for {table.rows} rows")
+    predicted = numeric_column(predictions, source="predictions")
+    zeros = np.zeros(table.rows, dtype=bool)
+    counts = count_groups(zeros, zeros, encoded)
+    codes = row_group_codes(encoded, counts)
+    groupings = {
+        c.name: (codes[c.name], [c.label(i) for i in range(len(c.labels))]) for c in counts
+    }
+    return {"performance": regression_performance(y, predicted, groupings)}
+
+
+def _samples(rows: int, spec: EvaluationSpec, background: int) -> tuple[list[int], ...]:
+    import numpy as np
+
+    def draw(stream: int, size: int) -> list[int]:
+        rng = np.random.default_rng([spec.seed, stream])
+        chosen = rng.choice(rows, size=min(size, rows), replace=False)
+        return sorted(int(i) for i in chosen)
+
+    return draw(1, spec.explain_sample), draw(2, spec.explain), draw(3, background)
+
+
+def _explain(
+    spec: EvaluationSpec,
+    settings: Settings,
+    table: Table,
+    model: LoadedModel,
+    positive: str | None,
+    row_ids: list[str],
+    probabilities: np.ndarray | None,
+    progress: Progress | None,
+) -> tuple[Explanations, list[LocalExplanation]]:
+    from govern.assess.explain import (
+        build_explainer,
+        explain_frame,
+        global_importance,
+        local_explanation,
+        sensitive_flags,
+    )
+
+    frame = table.frame
+    global_rows, local_rows, background_rows = _samples(
+        table.rows, spec, settings.explain_background
+    )
+    _step(progress, "preparing explanations")
+    explainer = build_explainer(
+        model, frame.iloc[background_rows], positive=positive, seed=spec.seed
+    )
+    wanted = sorted(set(global_rows) | set(local_rows))
+    values, bases = explain_frame(explainer, frame.iloc[wanted], progress=progress)
+    position = {row: i for i, row in enumerate(wanted)}
+    importance = []
+    flags = []
+    if global_rows:
+        sample = values[[position[r] for r in global_rows]]
+        importance = global_importance(sample, explainer.features, seed=spec.seed)
+        flags = sensitive_flags(
+            importance,
+            frame,
+            list(spec.sensitive),
+            top_k=settings.explain_top_k,
+            threshold=settings.association_threshold,
+        )
+    local = [
+        _local_for_row(
+            explainer.method,
+            explainer.output,
+            explainer.features,
+            values[position[row]],
+            float(bases[position[row]]),
+            row_ids[row],
+            frame.iloc[row],
+            model,
+            positive,
+            probabilities[row] if probabilities is not None else None,
+            local_explanation,
+        )
+        for row in local_rows
+    ]
+    base_value = float(bases.mean()) if len(bases) else None
+    explanations = Explanations(
+        method=explainer.method,
+        sample_size=len(global_rows),
+        seed=spec.seed,
+        model_sha256=model.sha256,
+        base_value=base_value,
+        global_=importance,
+        top_features=[item.feature for item in importance],
+        sensitive_flags=flags,
+        local_count=len(local),
+        output=explainer.output,
+        background_size=0 if explainer.method == "tree" else len(background_rows),
+    )
+    return explanations, local
+
+
+def _local_for_row(
+    method: str,
+    output: str,
+    features: list[str],
+    values: np.ndarray,
+    base: float,
+    row_id: str,
+    row: pd.Series,
+    model: LoadedModel,
+    positive: str | None,
+    probability_row: np.ndarray | None,
+    build: Callable[..., LocalExplanation],
+) -> LocalExplanation:
+    prediction = None
+    predicted = None
+    if probability_row is not None and model.classes and positive is not None:
+        prediction = float(probability_row[model.classes.index(positive)])
+        predicted = model.classes[int(probability_row.argmax())]
+    return build(
+        row_id=row_id,
+        method=method,
+        output=output,
+        features=features,
+        values=values,
+        base=base,
+        row=row,
+        prediction=prediction,
+        predicted_label=predicted,
+    )
+
+
+def explain_one(
+    spec: EvaluationSpec,
+    settings: Settings,
+    row_id: str,
+    *,
+    expected_data_sha256: str | None = None,
+    expected_artifact_sha256: str | None = None,
+) -> LocalExplanation:
+    """Explain one decision on demand, with the explainer the evaluation used.
+
+    The data and model must be the files the evaluation recorded (same SHA-256), so the
+    explanation is of the same decision.
+    """
+    if spec.model is None:
+        raise InputError(
+            "this evaluation used a predictions column, not a model; explanations need a model"
+        )
+    table, model = _load_inputs(
+        spec, settings, expected_artifact_sha256=expected_artifact_sha256, progress=None
+    )
+    assert model is not None
+    if expected_data_sha256 is not None and table.sha256 != expected_data_sha256:
+        raise DataError(
+            f"{spec.data}: the file has changed since the evaluation (SHA-256 "
+            f"{table.sha256[:16]}... is not {expected_data_sha256[:16]}...)"
+        )
+    row_ids = _row_ids(table, spec.id_column)
+    try:
+        row = row_ids.index(row_id)
+    except ValueError:
+        what = f"id column {spec.id_column!r}" if spec.id_column else "row numbers (from 0)"
+        raise DataError(f"{table.name}: no row with id {row_id!r} ({what})") from None
+    from govern.assess.data import binary_target
+    from govern.assess.explain import build_explainer, local_explanation
+
+    positive = None
+    if spec.task != "regression":
+        positive = binary_target(
+            table.column(spec.target, option="--target"), positive=spec.positive, where=table.name
+        ).positive
+    _global_rows, _local_rows, background_rows = _samples(
+        table.rows, spec, settings.explain_background
+    )
+    frame = table.frame
+    explainer = build_explainer(
+        model, frame.iloc[background_rows], positive=positive, seed=spec.seed
+    )
+    values, bases = explainer.run(frame.iloc[[row]])
+    probabilities = model.predict_proba(frame.iloc[[row]]) if positive is not None else None
+    return _local_for_row(
+        explainer.method,
+        explainer.output,
+        explainer.features,
+        values[0],
+        float(bases[0]),
+        row_id,
+        frame.iloc[row],
+        model,
+        positive,
+        probabilities[0] if probabilities is not None else None,
+        local_explanation,
+    )
+
+
+def compare_results(
+    stored: dict[str, Any], fresh: dict[str, Any], *, ignore: Sequence[str] = ("packages",)
+) -> list[str]:
+    """Every figure that differs between two results documents, as readable paths.
+
+    Lists are matched by their natural key (a grouping's ``name``, a group's ``group``, a
+    feature's ``feature``) so a reordering is not reported as a change of every element.
+    """
+    differences: list[str] = []
+    _walk(stored, fresh, "", differences, set(ignore))
+    return differences
+
+
+_KEYS = ("name", "group", "feature", "row_id")
+
+
+def _walk(old: Any, new: Any, path: str, out: list[str], ignore: set[str]) -> None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            if not path and key in ignore:
+                continue
+            child = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                out.append(f"{child}: added {_short(new[key])}")
+            elif key not in new:
+                out.append(f"{child}: removed (was {_short(old[key])})")
+            else:
+                _walk(old[key], new[key], child, out, ignore)
+        return
+    if isinstance(old, list) and isinstance(new, list):
+        key = _list_key(old) or _list_key(new)
+        if key is not None and _list_key(new) == key and _list_key(old) == key:
+            old_map = {item[key]: item for item in old}
+            new_map = {item[key]: item for item in new}
+            for name in list(old_map) + [n for n in new_map if n not in old_map]:
+                child = f"{path}[{name}]"
+                if name not in new_map:
+                    out.append(f"{child}: removed")
+                elif name not in old_map:
+                    out.append(f"{child}: added")
+                else:
+                    _walk(old_map[name], new_map[name], child, out, ignore)
+            return
+        if len(old) != len(new):
+            out.append(f"{path}: {len(old)} items, now {len(new)}")
+            return
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            _walk(a, b, f"{path}[{index}]", out, ignore)
+        return
+    if old != new:
+        out.append(f"{path}: {_short(old)} -> {_short(new)}")
+
+
+def _list_key(items: list[Any]) -> str | None:
+    if not items or not all(isinstance(i, dict) for i in items):
+        return None
+    for key in _KEYS:
+        values = [i.get(key) for i in items]
+        if all(isinstance(v, str) for v in values) and len(set(values)) == len(values):
+            return key
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+__all__ = [
+    "PACKAGES",
+    "EvaluationOutcome",
+    "EvaluationSpec",
+    "Progress",
+    "compare_results",
+    "explain_one",
+    "package_versions",
+    "run_evaluation",
+]
