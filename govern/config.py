@@ -120,6 +120,20 @@ class Settings(BaseSettings):
     )
     #: ``govern due`` lists versions due for re-validation within this many days.
     due_soon_days: int = 30
+    #: Policies bound to a version: what ``govern check REF`` runs without --policy and what
+    #: approval and deployment re-check. Keys: ``*`` (every version), ``tier:NAME``,
+    #: ``tag:NAME`` or ``scope:NAME`` (from the card's governance section); values: policy
+    #: files, directories or shipped pack names.
+    policy_bindings: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "*": ["baseline"],
+            "scope:eu-ai-act-high-risk": ["eu-ai-act-high-risk"],
+            "scope:sr-26-2": ["model-risk"],
+            "scope:nyc-ll144": ["nyc-ll144"],
+            "scope:eeoc": ["eeoc-four-fifths"],
+            "scope:nist-ai-rmf": ["nist-ai-rmf"],
+        }
+    )
 
     @field_validator("user")
     @classmethod
