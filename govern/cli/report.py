@@ -1,0 +1,111 @@
+"""``govern report`` (signed PDF, HTML, Markdown or JSON model cards) and ``govern verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from govern.cli import output, runtime
+
+
+def report(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, or NAME for its latest version.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="pdf (signed), html, md (Hugging Face) or json.")
+    ] = "pdf",
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write it (default NAME-VERSION.EXT here)."),
+    ] = None,
+    no_sign: Annotated[
+        bool, typer.Option("--no-sign", help="Do not sign the PDF (for drafts).")
+    ] = False,
+    paper: Annotated[str, typer.Option("--paper", help="A4 or Letter.")] = "A4",
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print what was written as JSON.")
+    ] = False,
+) -> None:
+    """Generate the model card of a version: a signed PDF by default.
+
+    The PDF carries a PAdES signature made with the instance key (`govern keys init`) and the
+    card's data as an attached JSON file, whose hash is recorded in the catalogue.
+    """
+    from govern.errors import InputError
+    from govern.services import reports
+
+    fmt = fmt.lower()
+    if fmt not in {"pdf", "html", "md", "json"}:
+        raise InputError(f"unknown --format {fmt!r}: use pdf, html, md or json")
+    paper_size = {"a4": "A4", "letter": "Letter"}.get(paper.lower())
+    if paper_size is None:
+        raise InputError(f"unknown --paper {paper!r}: use A4 or Letter")
+    result = reports.build_report(
+        runtime.context(),
+        ref,
+        format=fmt,  # type: ignore[arg-type]
+        output=out,
+        sign=not no_sign,
+        paper=paper_size,  # type: ignore[arg-type]
+    )
+    for warning in result.warnings:
+        output.info(f"warning: {warning}")
+    if json_out:
+        output.emit_json(result.to_json())
+        return
+    signed = (
+        f", signed by {result.signer}"
+        if result.signed
+        else (", not signed" if result.format == "pdf" else "")
+    )
+    output.line(f"Wrote {result.format.upper()} card for {result.ref} to {result.path}{signed}.")
+    output.line(f"SHA-256 {result.sha256}; card data SHA-256 {result.card_sha256}.")
+
+
+def verify(
+    file: Annotated[Path, typer.Argument(help="The signed model card PDF.")],
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option("--trust", help="Also trust this signer certificate (PEM/DER); repeatable."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Verify a signed model card: exit 0 if intact and trusted, 1 otherwise (with why).
+
+    Checks the signature, that nothing changed after signing, the signer's certificate
+    against this instance's certificate and GOVERN_TRUSTED_CERTIFICATES, and the embedded
+    card data against the catalogue when one is available (otherwise "not checked").
+    """
+    from govern.services import reports
+
+    verdict = reports.verify_pdf(runtime.context(), file, trust=list(trust or []))
+    if json_out:
+        output.emit_json(verdict.to_json())
+    else:
+        signer = verdict.signer.get("subject", "unknown") if verdict.signer else "nobody"
+        rows = [
+            ("file", verdict.path),
+            ("verdict", "INTACT AND TRUSTED" if verdict.ok else "NOT VERIFIED"),
+            ("signed by", signer if verdict.signed else "not signed"),
+            (
+                "certificate",
+                verdict.signer.get("fingerprint_sha256", "–") if verdict.signer else "–",
+            ),
+            ("signed at", verdict.signed_at.isoformat() if verdict.signed_at else "–"),
+            ("integrity", "intact" if verdict.intact else "NOT intact"),
+            ("changed since", "yes" if verdict.modified_after_signing else "no"),
+            ("trusted", "yes" if verdict.trusted else "no"),
+            ("model", verdict.ref or "–"),
+            ("catalogue", f"{verdict.catalogue}: {verdict.catalogue_detail}"),
+        ]
+        output.fields(rows)
+        for problem in verdict.problems:
+            output.info(f"problem: {problem}")
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+def add_commands(app: typer.Typer) -> None:
+    app.command("report")(report)
+    app.command("verify")(verify)

@@ -1,0 +1,286 @@
+"""Charts for the model card: matplotlib (Agg, no pyplot) to vector SVG, embedded as data: URIs.
+
+Text is drawn as paths, so a chart looks the same in every PDF reader without fonts; mathtext
+is off, so a group label such as ``$x$`` from the data is shown literally. The SVG carries no
+date and a fixed id salt, so the same figures give the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from govern.report.view import FOUR_FIFTHS, Grouping, LocalExplanation, ReportView
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+#: Bars drawn per fairness chart; the table below it always lists every group.
+MAX_GROUPS_CHARTED = 24
+MAX_FEATURES_CHARTED = 15
+MAX_LOCAL_CHARTS = 3
+
+_INK = "#1f2933"
+_MUTED = "#7b8794"
+_GRID = "#e4e7eb"
+_METRIC_COLOURS = {"selection_rate": "#2f6f9f", "tpr": "#4c9a6a", "fpr": "#c98a2b"}
+_METRIC_LABELS = {
+    "selection_rate": "Selection rate",
+    "tpr": "True positive rate",
+    "fpr": "False positive rate",
+}
+_ADVERSE = "#b3261e"
+_OK = "#2f6f9f"
+_POSITIVE = "#b3261e"
+_NEGATIVE = "#2f6f9f"
+_SENSITIVE = "#8e44ad"
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """One figure: a key, a caption, and the SVG (as text and as a data: URI)."""
+
+    key: str
+    title: str
+    caption: str
+    svg: str
+
+    @property
+    def data_uri(self) -> str:
+        encoded = base64.b64encode(self.svg.encode("utf-8")).decode("ascii")
+        return f"data:image/svg+xml;base64,{encoded}"
+
+
+def _style() -> Any:
+    return {
+        "svg.fonttype": "none",
+        "svg.hashsalt": "govern",
+        "text.parse_math": False,
+        "font.family": "DejaVu Sans",
+        "font.size": 8,
+        "axes.edgecolor": _MUTED,
+        "axes.labelcolor": _INK,
+        "axes.titlesize": 9,
+        "axes.titleweight": "bold",
+        "xtick.color": _INK,
+        "ytick.color": _INK,
+        "legend.frameon": False,
+    }
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=72, layout="constrained")
+
+
+def _to_svg(figure: Figure) -> str:
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
+    FigureCanvasSVG(figure)
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+def _tidy(axes: Axes) -> None:
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    axes.grid(axis="x", color=_GRID, linewidth=0.6)
+    axes.set_axisbelow(True)
+
+
+def _short(label: str, width: int = 28) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def fairness_chart(grouping: Grouping) -> Chart | None:
+    """Selection rate, TPR and FPR per group with 95% intervals, and impact ratios vs 0.8."""
+    groups = grouping.groups[:MAX_GROUPS_CHARTED]
+    if not groups:
+        return None
+    import numpy as np
+
+    labels = [_short(g.group) + (" *" if g.small else "") for g in groups]
+    metrics = [m for m in ("selection_rate", "tpr", "fpr") if any(m in g.metrics for g in groups)]
+    height = 1.0 + 0.32 * len(groups) * max(1, len(metrics)) ** 0.5
+    figure = _figure(7.0, min(max(height, 2.0), 8.5))
+    left, right = figure.subplots(1, 2, width_ratios=[3, 2], sharey=True)
+    positions = np.arange(len(groups))
+    bar = 0.8 / max(1, len(metrics))
+    for index, metric in enumerate(metrics):
+        values, low, high = [], [], []
+        for group in groups:
+            estimate = group.estimate(metric)
+            value = estimate.value if estimate and estimate.value is not None else np.nan
+            values.append(value)
+            lower = estimate.lower if estimate and estimate.lower is not None else value
+            upper = estimate.upper if estimate and estimate.upper is not None else value
+            low.append(max(0.0, value - lower) if value == value else 0.0)
+            high.append(max(0.0, upper - value) if value == value else 0.0)
+        offset = (index - (len(metrics) - 1) / 2) * bar
+        left.barh(
+            positions + offset,
+            values,
+            height=bar * 0.92,
+            xerr=[low, high],
+            color=_METRIC_COLOURS[metric],
+            error_kw={"elinewidth": 0.7, "capsize": 1.5, "ecolor": _INK},
+            label=_METRIC_LABELS[metric],
+        )
+    left.set_yticks(positions, labels)
+    left.invert_yaxis()
+    left.set_xlim(0, 1)
+    left.set_xlabel("rate (bars: estimate, whiskers: Wilson 95% interval)")
+    left.set_title(f"Rates by {grouping.name}")
+    _tidy(left)
+
+    ratios = [g.impact_ratio if g.impact_ratio is not None else np.nan for g in groups]
+    colours = [_ADVERSE if g.adverse else _OK for g in groups]
+    right.barh(positions, ratios, height=0.6, color=colours)
+    right.axvline(
+        FOUR_FIFTHS, color=_ADVERSE, linestyle="--", linewidth=1, label="four-fifths line (0.8)"
+    )
+    finite = [r for r in ratios if r == r]
+    right.set_xlim(0, max(1.05, *(finite or [1.0])) * 1.05)
+    right.set_xlabel(f"impact ratio vs {_short(grouping.reference_group or 'reference', 20)}")
+    right.set_title("Impact ratio")
+    _tidy(right)
+    handles, labels_ = left.get_legend_handles_labels()
+    more_handles, more_labels = right.get_legend_handles_labels()
+    figure.legend(
+        handles + more_handles,
+        labels_ + more_labels,
+        loc="outside lower center",
+        ncols=len(handles) + len(more_handles),
+        fontsize=7,
+    )
+    small = " Groups marked * are below the minimum group size." if grouping.small_groups else ""
+    more = (
+        f" The chart shows the first {MAX_GROUPS_CHARTED} of {len(grouping.groups)} groups."
+        if len(grouping.groups) > MAX_GROUPS_CHARTED
+        else ""
+    )
+    return Chart(
+        key=f"fairness-{grouping.name}",
+        title=f"Fairness by {grouping.name}",
+        caption=(
+            f"Per-group rates for {grouping.name} and impact ratios against the most-selected "
+            f"group; red bars fall below the four-fifths line.{small}{more}"
+        ),
+        svg=_to_svg(figure),
+    )
+
+
+def importance_chart(view: ReportView) -> Chart | None:
+    """Global mean |SHAP| per feature with bootstrap intervals; sensitive features marked."""
+    results = view.results
+    explanations = results.explanations if results else None
+    if explanations is None or not explanations.importances:
+        return None
+    rows = sorted(
+        (i for i in explanations.importances if i.mean_abs_shap is not None),
+        key=lambda i: i.mean_abs_shap or 0.0,
+        reverse=True,
+    )[:MAX_FEATURES_CHARTED]
+    if not rows:
+        return None
+    flagged = {f.feature for f in explanations.sensitive_flags}
+    sensitive = flagged | set(results.sensitive_features if results else [])
+    figure = _figure(7.0, min(1.0 + 0.26 * len(rows), 5.5))
+    axes = figure.subplots()
+    values = [r.mean_abs_shap or 0.0 for r in rows]
+    low = [
+        max(0.0, v - (r.lower if r.lower is not None else v))
+        for r, v in zip(rows, values, strict=True)
+    ]
+    high = [
+        max(0.0, (r.upper if r.upper is not None else v) - v)
+        for r, v in zip(rows, values, strict=True)
+    ]
+    colours = [_SENSITIVE if r.feature in sensitive else _OK for r in rows]
+    positions = list(range(len(rows)))
+    axes.barh(
+        positions,
+        values,
+        xerr=[low, high],
+        color=colours,
+        height=0.65,
+        error_kw={"elinewidth": 0.7, "capsize": 1.5, "ecolor": _INK},
+    )
+    axes.set_yticks(positions, [_short(r.feature, 36) for r in rows])
+    axes.invert_yaxis()
+    axes.set_xlabel("mean |SHAP value| (whiskers: bootstrap 95% interval)")
+    axes.set_title(f"Global feature importance ({explanations.method or 'SHAP'})")
+    _tidy(axes)
+    return Chart(
+        key="importance",
+        title="Global feature importance",
+        caption=(
+            "Mean absolute SHAP value per feature on a seeded sample"
+            + (f" of {explanations.sample_size} rows" if explanations.sample_size else "")
+            + "; purple bars are sensitive features or features flagged as associated with one."
+        ),
+        svg=_to_svg(figure),
+    )
+
+
+def local_chart(explanation: LocalExplanation) -> Chart | None:
+    """One decision: its largest feature contributions, pushing the score up or down."""
+    rows = explanation.contributions
+    if not rows:
+        return None
+    figure = _figure(7.0, min(0.9 + 0.24 * len(rows), 3.6))
+    axes = figure.subplots()
+    positions = list(range(len(rows)))
+    labels = [_short(f"{c.feature} = {c.value}" if c.value else c.feature, 40) for c in rows]
+    axes.barh(
+        positions,
+        [c.shap for c in rows],
+        color=[_POSITIVE if c.shap > 0 else _NEGATIVE for c in rows],
+        height=0.6,
+    )
+    axes.axvline(0, color=_MUTED, linewidth=0.8)
+    axes.set_yticks(positions, labels)
+    axes.invert_yaxis()
+    axes.set_xlabel("SHAP contribution to the score")
+    title = f"Decision {_short(explanation.row_id, 30)}"
+    if explanation.prediction is not None:
+        title += f": score {explanation.prediction:.3f}"
+    if explanation.base_value is not None:
+        title += f" (base {explanation.base_value:.3f})"
+    axes.set_title(title)
+    _tidy(axes)
+    return Chart(
+        key=f"local-{explanation.row_id}",
+        title=f"Decision {explanation.row_id}",
+        caption="Largest contributions for this decision; red raises the score, blue lowers it.",
+        svg=_to_svg(figure),
+    )
+
+
+def render_charts(view: ReportView) -> dict[str, Chart]:
+    """Every chart the card shows, keyed by name (fairness-<grouping>, importance, local-<id>)."""
+    import matplotlib
+
+    charts: dict[str, Chart] = {}
+    with matplotlib.rc_context(_style()):
+        results = view.results
+        for grouping in results.fairness if results else []:
+            chart = fairness_chart(grouping)
+            if chart is not None:
+                charts[chart.key] = chart
+        importance = importance_chart(view)
+        if importance is not None:
+            charts[importance.key] = importance
+        for explanation in view.local_explanations[:MAX_LOCAL_CHARTS]:
+            chart = local_chart(explanation)
+            if chart is not None:
+                charts[chart.key] = chart
+    return charts
+
+
+__all__ = ["Chart", "fairness_chart", "importance_chart", "local_chart", "render_charts"]

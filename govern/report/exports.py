@@ -1,0 +1,468 @@
+"""Card exports: JSON close to Model Card Toolkit's schema, and Hugging Face-style Markdown.
+
+The JSON document is also what travels inside the signed PDF (``govern-card.json``); its
+SHA-256 is recorded in the catalogue with the report. It follows the Model Card Toolkit
+(MCT) schema 0.0.2 layout (``model_details``, ``model_parameters``,
+``quantitative_analysis``, ``considerations``) and adds a ``governance`` object for what MCT
+has no place for (lifecycle, decisions, policy results, fairness per group, drift, hashes).
+
+The Markdown has YAML front matter with ``model-index`` evaluation results as the Hugging
+Face Hub reads them. Card text is escaped for Markdown and HTML, so it shows as text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from govern.report.view import Grouping, ReportView
+
+MCT_SCHEMA_VERSION = "0.0.2"
+_SPDX_HF = re.compile(r"^[A-Za-z0-9.+-]+$")
+
+
+def _metric(
+    kind: str,
+    value: float | None,
+    *,
+    slice_: str = "",
+    lower: float | None = None,
+    upper: float | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": kind, "value": "" if value is None else f"{value:.6g}"}
+    if slice_:
+        item["slice"] = slice_
+    if threshold is not None:
+        item["threshold"] = f"{threshold:g}"
+    if lower is not None and upper is not None:
+        item["confidence_interval"] = {
+            "lower_bound": f"{lower:.6g}",
+            "upper_bound": f"{upper:.6g}",
+        }
+    return item
+
+
+def card_document(view: ReportView) -> dict[str, Any]:
+    """The card as one JSON-ready document (MCT layout plus ``governance``)."""
+    card = view.card
+    details = card.model_details
+    ev = view.evaluation
+    results = view.results
+    metrics: list[dict[str, Any]] = []
+    threshold = card.metrics.decision_threshold if card.metrics else None
+    if results is not None:
+        for name, value in results.performance.overall.items():
+            metrics.append(_metric(name, value, threshold=threshold))
+        for grouping in results.fairness:
+            for group in grouping.groups:
+                for name, estimate in group.metrics.items():
+                    metrics.append(
+                        _metric(
+                            name,
+                            estimate.value,
+                            slice_=f"{grouping.name}={group.group}",
+                            lower=estimate.lower,
+                            upper=estimate.upper,
+                        )
+                    )
+    datasets = []
+    for role, section in (("evaluation", card.evaluation_data), ("training", card.training_data)):
+        for ds in section.datasets if section else []:
+            datasets.append(
+                {
+                    "name": ds.name,
+                    "description": ds.description,
+                    "link": ds.source,
+                    "sensitive": {"sensitive_data": list(card.factors.sensitive_features)}
+                    if card.factors
+                    else {},
+                    "role": role,
+                    "rows": ds.rows,
+                    "sha256": ds.sha256,
+                }
+            )
+    if ev is not None:
+        datasets.append(
+            {
+                "name": ev.dataset_name,
+                "role": "evaluated",
+                "rows": ev.rows,
+                "sha256": ev.dataset_sha256,
+                "sensitive": {"sensitive_data": list(ev.sensitive_features)},
+            }
+        )
+    return {
+        "schema_version": MCT_SCHEMA_VERSION,
+        "model_details": {
+            "name": details.name,
+            "overview": details.description,
+            "owners": [{"name": view.model.owner, "contact": details.contact}],
+            "version": {
+                "name": details.version,
+                "date": details.date.isoformat() if details.date else "",
+            },
+            "licenses": [{"identifier": details.license}] if details.license else [],
+            "references": [{"reference": r} for r in details.references],
+            "citations": [{"citation": details.citation}] if details.citation else [],
+            "regulatory_requirements": ", ".join(card.governance.regulatory_scope),
+        },
+        "model_parameters": {
+            "model_architecture": details.model_type,
+            "data": datasets,
+        },
+        "quantitative_analysis": {
+            "performance_metrics": metrics,
+            "graphics": {"description": "Charts are in the PDF and HTML renderings."},
+        },
+        "considerations": {
+            "users": [{"description": u} for u in card.intended_use.primary_users],
+            "use_cases": [{"description": u} for u in card.intended_use.primary_uses]
+            + [{"description": f"Out of scope: {u}"} for u in card.intended_use.out_of_scope],
+            "limitations": [{"description": c} for c in card.caveats_and_recommendations or []],
+            "ethical_considerations": [
+                {"name": c.risk, "mitigation_strategy": c.mitigation}
+                for c in card.ethical_considerations or []
+            ],
+        },
+        "governance": _governance(view),
+    }
+
+
+def _governance(view: ReportView) -> dict[str, Any]:
+    model = view.model
+    ev = view.evaluation
+    return {
+        "format": view.schema_id,
+        "ref": model.ref,
+        "generated_at": view.generated_at.isoformat(),
+        "generated_by": view.generated_by,
+        "govern_version": view.govern_version,
+        "state": model.state,
+        "risk_tier": model.risk_tier,
+        "owner": model.owner,
+        "business_owner": model.business_owner,
+        "business_unit": model.business_unit,
+        "next_validation_due": model.next_validation_due.isoformat()
+        if model.next_validation_due
+        else None,
+        "card": view.card.to_json_dict(),
+        "card_sha256": model.card_sha256,
+        "artifact": model.artifact.model_dump(mode="json"),
+        "evaluation": None
+        if ev is None
+        else {
+            **ev.model_dump(mode="json", exclude={"results"}, by_alias=True),
+            "results": ev.results.model_dump(mode="json", by_alias=True) if ev.results else None,
+        },
+        "local_explanations": [e.model_dump(mode="json") for e in view.local_explanations],
+        "policy": None if view.policy is None else view.policy.model_dump(mode="json"),
+        "waivers": [w.model_dump(mode="json") for w in view.waivers],
+        "decisions": [d.model_dump(mode="json") for d in view.decisions],
+        "drift": None if view.drift is None else view.drift.model_dump(mode="json"),
+        "packages": dict(view.packages),
+    }
+
+
+def card_json(view: ReportView) -> bytes:
+    """The JSON export (and the PDF's embedded attachment), UTF-8, stable key order."""
+    text = json.dumps(card_document(view), indent=2, sort_keys=True, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+# --- Markdown ---------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_MD_LINE_START = re.compile(r"^([#>+=-]|\d+[.)])")
+
+
+def md(text: Any) -> str:
+    """Card text as inert Markdown: HTML escaped, Markdown punctuation backslash-escaped."""
+    value = "" if text is None else str(text)
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    value = " ".join(value.split())
+    return _MD_LINE_START.sub(r"\\\1", value)
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _task_type(task: str) -> str:
+    return "tabular-regression" if task == "regression" else "tabular-classification"
+
+
+def _front_matter(view: ReportView) -> dict[str, Any]:
+    card = view.card
+    meta: dict[str, Any] = {}
+    licence = card.model_details.license
+    if licence and _SPDX_HF.match(licence):
+        meta["license"] = licence.lower()
+    meta["tags"] = ["govern", "model-card", *card.governance.tags]
+    results = view.results
+    ev = view.evaluation
+    if results is not None and ev is not None:
+        metrics = [
+            {"type": name, "value": round(value, 6), "name": name.replace("_", " ")}
+            for name, value in results.performance.overall.items()
+            if value is not None
+        ]
+        for grouping in results.fairness:
+            ratio = grouping.summary.get("min_impact_ratio")
+            if ratio is not None:
+                metrics.append(
+                    {
+                        "type": "min_impact_ratio",
+                        "value": round(ratio, 6),
+                        "name": f"minimum impact ratio ({grouping.name})",
+                    }
+                )
+        meta["model-index"] = [
+            {
+                "name": card.model_details.name,
+                "results": [
+                    {
+                        "task": {
+                            "type": _task_type(results.task),
+                            "name": results.task.replace("_", " ") or "classification",
+                        },
+                        "dataset": {
+                            "name": ev.dataset_name,
+                            "type": ev.dataset_name,
+                            "revision": ev.dataset_sha256,
+                        },
+                        "metrics": metrics,
+                    }
+                ],
+            }
+        ]
+    return meta
+
+
+def card_markdown(view: ReportView) -> str:
+    """A Hugging Face-compatible model card (YAML front matter + Markdown sections)."""
+    card = view.card
+    model = view.model
+    details = card.model_details
+    out: list[str] = [
+        "---",
+        yaml.safe_dump(_front_matter(view), sort_keys=False).rstrip(),
+        "---",
+        "",
+    ]
+    add = out.append
+    add(f"# Model card: {md(model.name)} {md(model.version)}")
+    add("")
+    add(
+        f"State **{md(model.state)}**, risk tier **{md(model.risk_tier)}**, "
+        f"owner {md(model.owner)}. Generated {view.generated_at:%Y-%m-%d %H:%M} UTC "
+        f"by govern {md(view.govern_version)}."
+    )
+    add("")
+    add("## Model details")
+    add("")
+    if details.description:
+        add(md(details.description))
+        add("")
+    for key, value in (
+        ("Model type", details.model_type),
+        ("Developers", ", ".join(details.developers)),
+        ("Date", details.date.isoformat() if details.date else ""),
+        ("Licence", details.license),
+        ("Contact", details.contact),
+        ("Artifact SHA-256", model.artifact.sha256 or ""),
+    ):
+        add(f"- **{key}:** {md(value) or 'not stated'}")
+    add("")
+    _md_list(
+        out,
+        "Intended use",
+        [
+            *(f"Primary use: {u}" for u in card.intended_use.primary_uses),
+            *(f"Primary user: {u}" for u in card.intended_use.primary_users),
+            *(f"Out of scope: {u}" for u in card.intended_use.out_of_scope),
+        ],
+    )
+    factors = card.factors
+    _md_list(
+        out,
+        "Factors",
+        []
+        if factors is None
+        else [
+            f"Relevant: {', '.join(factors.relevant)}",
+            f"Evaluation: {', '.join(factors.evaluation)}",
+            f"Sensitive features: {', '.join(factors.sensitive_features)}",
+        ],
+    )
+    metrics = card.metrics
+    _md_list(
+        out,
+        "Metrics",
+        []
+        if metrics is None
+        else [
+            f"Performance measures: {', '.join(metrics.performance_measures)}",
+            f"Decision threshold: {metrics.decision_threshold}",
+            f"Variation approaches: {metrics.variation_approaches}",
+        ],
+    )
+    for title, section in (
+        ("Evaluation data", card.evaluation_data),
+        ("Training data", card.training_data),
+    ):
+        items = (
+            []
+            if section is None
+            else [
+                f"{d.name}: {d.description} ({d.rows if d.rows is not None else '?'} rows"
+                f"{', ' + d.source if d.source else ''})"
+                for d in section.datasets
+            ]
+            + ([f"Preprocessing: {section.preprocessing}"] if section.preprocessing else [])
+        )
+        _md_list(out, title, items)
+    _md_quantitative(out, view)
+    _md_list(
+        out,
+        "Ethical considerations",
+        [
+            f"{c.risk} Mitigation: {c.mitigation or 'none stated'}"
+            for c in card.ethical_considerations or []
+        ],
+    )
+    _md_list(out, "Caveats and recommendations", list(card.caveats_and_recommendations or []))
+    _md_governance(out, view)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _md_list(out: list[str], title: str, items: list[str]) -> None:
+    out.append(f"## {title}")
+    out.append("")
+    if items:
+        out.extend(f"- {md(item)}" for item in items)
+    else:
+        out.append("_Not provided in the model card._")
+    out.append("")
+
+
+def _md_table(out: list[str], headers: list[str], rows: list[list[str]]) -> None:
+    out.append("| " + " | ".join(headers) + " |")
+    out.append("|" + "|".join("---" for _ in headers) + "|")
+    out.extend("| " + " | ".join(row) + " |" for row in rows)
+    out.append("")
+
+
+def _md_grouping(out: list[str], grouping: Grouping) -> None:
+    out.append(f"### Fairness by {md(grouping.name)}")
+    out.append("")
+    out.append(f"Reference group: {md(grouping.reference_group or '–')}.")
+    out.append("")
+    rows = []
+    for g in grouping.groups:
+        cells = [md(g.group), str(g.n)]
+        for name in ("selection_rate", "tpr", "fpr"):
+            e = g.metrics.get(name)
+            if e is None or e.value is None:
+                cells.append("undefined" if name in g.undefined else "–")
+            elif e.lower is not None and e.upper is not None:
+                cells.append(f"{e.value:.3f} [{e.lower:.2f}, {e.upper:.2f}]")
+            else:
+                cells.append(f"{e.value:.3f}")
+        flags = (["ratio < 0.8"] if g.adverse else []) + (["small n"] if g.small else [])
+        cells += [_num(g.impact_ratio), ", ".join(flags)]
+        rows.append(cells)
+    _md_table(
+        out,
+        [
+            "group",
+            "n",
+            "selection rate [95% CI]",
+            "TPR [95% CI]",
+            "FPR [95% CI]",
+            "impact ratio",
+            "flags",
+        ],
+        rows,
+    )
+
+
+def _md_quantitative(out: list[str], view: ReportView) -> None:
+    out.append("## Quantitative analyses")
+    out.append("")
+    results = view.results
+    if view.evaluation is None:
+        out += ["_Not evaluated: no evaluation of this version is recorded._", ""]
+        return
+    if results is None:
+        out += [f"_Evaluation cannot be shown: {md(view.evaluation.problem)}_", ""]
+        return
+    overall = results.performance.overall
+    if overall:
+        _md_table(out, [md(k) for k in overall], [[_num(v) for v in overall.values()]])
+    for grouping in results.fairness:
+        _md_grouping(out, grouping)
+
+
+def _md_governance(out: list[str], view: ReportView) -> None:
+    out += ["## Lifecycle and decisions", ""]
+    if view.decisions:
+        _md_table(
+            out,
+            ["when", "decision", "state", "who", "role", "comment"],
+            [
+                [
+                    f"{d.created_at:%Y-%m-%d %H:%M}",
+                    md(d.action),
+                    f"{md(d.from_state)} → {md(d.to_state)}",
+                    md(d.actor),
+                    md(d.role),
+                    md(d.comment) or "–",
+                ]
+                for d in view.decisions
+            ],
+        )
+    else:
+        out += ["_No decisions yet._", ""]
+    out += ["## Policy results", ""]
+    if view.policy is None:
+        out += ["_No policy run yet._", ""]
+    else:
+        out += [f"Outcome: **{md(view.policy.outcome)}**.", ""]
+        for pack in view.policy.packs:
+            out += [f"### {md(pack.title or pack.id)}", ""]
+            _md_table(
+                out,
+                ["rule", "result", "finding", "source"],
+                [
+                    [md(r.rule_id), md(r.status), md(r.message) or "–", md(r.source) or "–"]
+                    for r in pack.rules
+                ],
+            )
+    out += ["## Drift", ""]
+    drift = view.drift
+    if drift is None:
+        out += ["_No drift analysis yet._", ""]
+    else:
+        _md_table(
+            out,
+            ["feature", "PSI", "band"],
+            [[md(f.feature), _num(f.psi), md(f.band) or "–"] for f in drift.features],
+        )
+    out += ["## Reproducibility", ""]
+    ev = view.evaluation
+    out.append(f"- Card SHA-256: `{view.model.card_sha256}`")
+    out.append(f"- Artifact SHA-256: `{view.model.artifact.sha256 or 'none'}`")
+    if ev is not None:
+        out.append(f"- Evaluation data SHA-256: `{ev.dataset_sha256}` ({ev.rows} rows)")
+        out.append(
+            "- Packages: " + ", ".join(f"{md(k)} {md(v)}" for k, v in sorted(ev.packages.items()))
+        )
+    out.append("")
+
+
+__all__ = ["MCT_SCHEMA_VERSION", "card_document", "card_json", "card_markdown", "md"]

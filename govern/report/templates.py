@@ -1,0 +1,182 @@
+"""jinja2 templates for the model card (HTML, which WeasyPrint turns into the PDF).
+
+``autoescape=True`` and ``StrictUndefined``: card text is always escaped, and a template that
+names a missing field fails loudly instead of printing nothing. A user template directory
+(``GOVERN_TEMPLATE_DIR``) comes before the bundled one, so an organisation can replace a
+whole template, or extend the bundled one and override only some blocks::
+
+    {# <template_dir>/card.html.j2 #}
+    {% extends "govern/card.html.j2" %}
+    {% block logo %}<img src="data:image/png;base64,..." alt="ACME">{% endblock %}
+
+``govern/NAME`` always names the bundled template, whatever the user directory holds.
+The environment is sandboxed: templates can read the view but cannot call into Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jinja2 import (
+    ChoiceLoader,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
+from jinja2.sandbox import SandboxedEnvironment
+
+from govern.errors import ConfigError, InputError
+from govern.locations import report_templates_dir
+
+CARD_TEMPLATE = "card.html.j2"
+BUNDLED_PREFIX = "govern"
+
+
+def make_environment(user_dir: Path | None = None) -> SandboxedEnvironment:
+    """The template environment: user directory (if any), then the bundled templates."""
+    bundled = report_templates_dir()
+    loaders: list[Any] = [PrefixLoader({BUNDLED_PREFIX: FileSystemLoader(bundled)})]
+    if user_dir is not None:
+        if not user_dir.is_dir():
+            raise ConfigError(
+                f"template directory {user_dir} does not exist or is not a directory "
+                "(GOVERN_TEMPLATE_DIR)"
+            )
+        loaders.append(FileSystemLoader(user_dir))
+    loaders.append(FileSystemLoader(bundled))
+    env = SandboxedEnvironment(
+        loader=ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        num=format_number,
+        pct=format_percent,
+        interval=format_interval,
+        pvalue=format_p_value,
+        short_hash=short_hash,
+        when=format_when,
+        label=label,
+        size=format_size,
+    )
+    return env
+
+
+def render_template(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
+    """Render ``name``; template problems become one line naming the file and line."""
+    try:
+        return env.get_template(name).render(**context)
+    except TemplateSyntaxError as exc:
+        where = exc.filename or exc.name or name
+        raise InputError(f"{where}:{exc.lineno}: template syntax error: {exc.message}") from None
+    except TemplateNotFound as exc:
+        raise InputError(f"report template not found: {exc.name}") from None
+    except TemplateError as exc:
+        where = _template_position(exc.__traceback__) or name
+        raise InputError(f"{where}: template error: {exc.message or exc}") from None
+
+
+def _template_position(tb: TracebackType | None) -> str | None:
+    """The innermost template frame (file:line) of a rendering error's traceback.
+
+    jinja rewrites tracebacks so template code appears as frames whose file is the
+    template and whose line is the template's line.
+    """
+    found = None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith((".j2", ".html", ".css", ".md")):
+            found = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """A figure with ``digits`` decimals; "–" for missing or undefined values."""
+    number = _number(value)
+    if number is None:
+        return "–"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return f"{number:.{digits}f}"
+
+
+def format_percent(value: Any, digits: int = 1) -> str:
+    number = _number(value)
+    return "–" if number is None else f"{number * 100:.{digits}f}%"
+
+
+def format_interval(estimate: Any, digits: int = 2) -> str:
+    """``[0.41, 0.58]`` for an estimate with a Wilson interval, else empty."""
+    if estimate is None:
+        return ""
+    lower, upper = (
+        _number(getattr(estimate, "lower", None)),
+        _number(getattr(estimate, "upper", None)),
+    )
+    if lower is None or upper is None:
+        return ""
+    return f"[{lower:.{digits}f}, {upper:.{digits}f}]"
+
+
+def format_p_value(value: Any) -> str:
+    number = _number(value)
+    if number is None:
+        return "–"
+    return "< 0.001" if number < 0.001 else f"{number:.3f}"
+
+
+def short_hash(value: Any, length: int = 16) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= length else text[:length] + "…"
+
+
+def format_when(value: Any) -> str:
+    """UTC date and time to the minute, or the date alone."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "–" if value is None else str(value)
+
+
+def label(value: Any) -> str:
+    """``changes_requested`` -> ``changes requested``; ``selection_rate`` -> ``selection rate``."""
+    return str(value).replace("_", " ")
+
+
+def format_size(value: Any) -> str:
+    number = _number(value)
+    if number is None:
+        return "–"
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if number < 1024 or unit == "GiB":
+            return f"{number:,.0f} {unit}" if unit == "bytes" else f"{number:,.1f} {unit}"
+        number /= 1024
+    return f"{number:,.1f} GiB"  # pragma: no cover - loop always returns
+
+
+__all__ = ["CARD_TEMPLATE", "make_environment", "render_template"]

@@ -1,0 +1,543 @@
+"""The report view: everything a model card shows, as plain data detached from the catalogue.
+
+Services assemble a :class:`ReportView` from the catalogue; templates, charts and exports
+read only this view (``govern.report`` never touches the database). Every part that may not
+exist yet (an evaluation, a policy run, decisions, drift) is optional, and the templates say
+so explicitly when it is absent instead of rendering a blank section.
+
+The evaluation results are read from the stored document (``Evaluation.results``, schema 1,
+see the assessment layer) through *lenient* models: unknown keys are ignored and missing
+ones take defaults, so a card still renders when the document grows new fields, and a
+document that cannot be read at all is reported as such in the card.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from govern.domain.card import Card
+
+VIEW_SCHEMA = "govern-report/1"
+
+#: The main path through the lifecycle, drawn in the card's lifecycle section.
+LIFECYCLE_PATH = ("draft", "submitted", "approved", "deployed", "retired")
+#: Impact ratios below this are adverse impact under the EEOC four-fifths rule.
+FOUR_FIFTHS = 0.8
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+def _finite(value: Any) -> float | None:
+    """A float, or None for missing, non-numeric, NaN or infinite values."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class Estimate(_Lenient):
+    """A rate with its Wilson 95% interval."""
+
+    value: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    successes: int | None = None
+    trials: int | None = None
+
+    @field_validator("value", "lower", "upper", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> float | None:
+        return _finite(value)
+
+
+class GroupStats(_Lenient):
+    group: str
+    values: dict[str, str] = {}
+    n: int = 0
+    share: float | None = None
+    small: bool = False
+    metrics: dict[str, Estimate] = {}
+    impact_ratio: float | None = None
+    p_value: float | None = None
+    test: str | None = None
+    undefined: dict[str, str] = {}
+    flags: list[str] = []
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _estimates(cls, value: Any) -> Any:
+        # A bare number is accepted as an estimate without an interval.
+        if isinstance(value, dict):
+            return {str(k): v if isinstance(v, dict) else {"value": v} for k, v in value.items()}
+        return value
+
+    @field_validator("share", "impact_ratio", "p_value", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> float | None:
+        return _finite(value)
+
+    @property
+    def adverse(self) -> bool:
+        return self.impact_ratio is not None and self.impact_ratio < FOUR_FIFTHS
+
+    def estimate(self, name: str) -> Estimate | None:
+        return self.metrics.get(name)
+
+
+class Grouping(_Lenient):
+    name: str
+    features: list[str] = []
+    kind: str = "single"
+    reference_group: str | None = None
+    groups: list[GroupStats] = []
+    summary: dict[str, float | None] = {}
+
+    @field_validator("summary", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): _finite(v) for k, v in value.items()}
+        return value
+
+    @property
+    def adverse_groups(self) -> list[str]:
+        return [g.group for g in self.groups if g.adverse]
+
+    @property
+    def small_groups(self) -> list[str]:
+        return [g.group for g in self.groups if g.small]
+
+
+class Importance(_Lenient):
+    feature: str
+    mean_abs_shap: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    rank: int | None = None
+
+    @field_validator("mean_abs_shap", "lower", "upper", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> float | None:
+        return _finite(value)
+
+
+class SensitiveFlag(_Lenient):
+    feature: str
+    reason: str = ""
+
+
+class Explanations(_Lenient):
+    method: str = ""
+    sample_size: int | None = None
+    seed: int | None = None
+    model_sha256: str | None = None
+    base_value: float | None = None
+    importances: list[Importance] = Field(default=[], alias="global")
+    top_features: list[str] = []
+    sensitive_flags: list[SensitiveFlag] = []
+
+    @field_validator("base_value", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> float | None:
+        return _finite(value)
+
+
+class Performance(_Lenient):
+    overall: dict[str, float | None] = {}
+    confusion: dict[str, int] | None = None
+    by_group: dict[str, dict[str, dict[str, float | None]]] = {}
+
+    @field_validator("overall", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): _finite(v) for k, v in value.items()}
+        return value
+
+    @field_validator("by_group", mode="before")
+    @classmethod
+    def _nested(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                str(grouping): {
+                    str(group): {str(m): _finite(v) for m, v in metrics.items()}
+                    for group, metrics in groups.items()
+                    if isinstance(metrics, dict)
+                }
+                for grouping, groups in value.items()
+                if isinstance(groups, dict)
+            }
+        return value
+
+
+class DatasetInfo(_Lenient):
+    name: str = ""
+    sha256: str = ""
+    rows: int | None = None
+    columns: list[str] = []
+
+
+class EvaluationResults(_Lenient):
+    """The parts of the stored evaluation document that a card shows."""
+
+    schema_version: int | None = Field(default=None, alias="schema")
+    task: str = ""
+    dataset: DatasetInfo | None = None
+    target: str = ""
+    positive_label: str | None = None
+    sensitive_features: list[str] = []
+    prediction_source: str = ""
+    score_column: str | None = None
+    min_group_size: int | None = None
+    seed: int | None = None
+    packages: dict[str, str] = {}
+    artifact_sha256: str | None = None
+    performance: Performance = Performance()
+    fairness: list[Grouping] = []
+    explanations: Explanations | None = None
+    warnings: list[str] = []
+
+    @field_validator("packages", mode="before")
+    @classmethod
+    def _versions(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): "" if v is None else str(v) for k, v in value.items()}
+        return value
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label(cls, value: Any) -> Any:
+        return None if value is None else str(value)
+
+
+def read_results(document: Any) -> tuple[EvaluationResults | None, str | None]:
+    """Parse a stored results document; returns (results, problem)."""
+    if not isinstance(document, dict) or not document:
+        return None, "the evaluation stored no results document"
+    try:
+        return EvaluationResults.model_validate(document), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return None, f"the stored results document cannot be read ({where}: {first['msg']})"
+
+
+class EvaluationView(_Lenient):
+    id: int
+    created_at: dt.datetime
+    created_by: str
+    dataset_name: str
+    dataset_sha256: str
+    rows: int
+    columns: list[str] = []
+    target: str
+    positive_label: str | None = None
+    sensitive_features: list[str] = []
+    prediction_source: str
+    artifact_sha256: str | None = None
+    packages: dict[str, str] = {}
+    seed: int = 0
+    results: EvaluationResults | None = None
+    problem: str | None = None
+
+
+class Contribution(_Lenient):
+    feature: str
+    shap: float
+    value: str = ""
+
+
+class LocalExplanation(_Lenient):
+    """Why one decision came out as it did: the top feature contributions."""
+
+    row_id: str
+    prediction: float | None = None
+    base_value: float | None = None
+    contributions: list[Contribution] = []
+
+
+def local_explanation(row_id: str, payload: Any, *, limit: int = 8) -> LocalExplanation | None:
+    """Read one stored per-decision explanation; None when the payload holds no contributions.
+
+    Accepts contributions as a list of ``{feature, shap|contribution, value}`` items or as a
+    ``{feature: shap}`` mapping, under ``contributions``, ``top_contributions`` or ``shap``.
+    """
+    if not isinstance(payload, dict):
+        return None
+    raw = next(
+        (payload[k] for k in ("contributions", "top_contributions", "shap") if k in payload), None
+    )
+    items: list[Contribution] = []
+    if isinstance(raw, dict):
+        raw = [{"feature": k, "shap": v} for k, v in raw.items()]
+    if isinstance(raw, list):
+        for item in raw:
+            if not isinstance(item, dict) or "feature" not in item:
+                continue
+            number = next(
+                (
+                    _finite(item[k])
+                    for k in ("shap", "contribution", "shap_value")
+                    if k in item and _finite(item[k]) is not None
+                ),
+                None,
+            )
+            if number is None:
+                continue
+            shown = item.get("feature_value", item.get("value") if "shap" in item else None)
+            items.append(
+                Contribution(
+                    feature=str(item["feature"]),
+                    shap=number,
+                    value="" if shown is None else str(shown),
+                )
+            )
+    if not items:
+        return None
+    items.sort(key=lambda c: abs(c.shap), reverse=True)
+    prediction = next(
+        (_finite(payload[k]) for k in ("prediction", "score", "probability") if k in payload),
+        None,
+    )
+    return LocalExplanation(
+        row_id=row_id,
+        prediction=prediction,
+        base_value=_finite(payload.get("base_value")),
+        contributions=items[:limit],
+    )
+
+
+class DriftFeature(_Lenient):
+    feature: str
+    kind: str = ""
+    psi: float | None = None
+    band: str = ""
+    test: str = ""
+    statistic: float | None = None
+    p_value: float | None = None
+    effect_size: float | None = None
+
+    @field_validator("psi", "statistic", "p_value", "effect_size", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> float | None:
+        return _finite(value)
+
+
+class DriftView(_Lenient):
+    id: int
+    created_at: dt.datetime
+    created_by: str
+    reference_name: str
+    reference_sha256: str
+    current_name: str
+    current_sha256: str
+    features: list[DriftFeature] = []
+    prediction: DriftFeature | None = None
+
+
+def drift_features(results: Any) -> tuple[list[DriftFeature], DriftFeature | None]:
+    """Per-feature drift rows and the prediction's, from a stored drift results document.
+
+    Features may be a list of ``{feature, ...}`` items or a ``{feature: {...}}`` mapping.
+    """
+    if not isinstance(results, dict):
+        return [], None
+    raw = results.get("features", [])
+    if isinstance(raw, dict):
+        raw = [{"feature": name, **row} for name, row in raw.items() if isinstance(row, dict)]
+    features = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict) and "feature" in item:
+            try:
+                features.append(DriftFeature.model_validate(_drift_item(item)))
+            except ValidationError:
+                continue
+    prediction = None
+    raw_prediction = results.get("prediction")
+    if isinstance(raw_prediction, dict):
+        try:
+            prediction = DriftFeature.model_validate(
+                _drift_item({"feature": "(prediction)", **raw_prediction})
+            )
+        except ValidationError:
+            prediction = None
+    return features, prediction
+
+
+def _drift_item(item: dict[str, Any]) -> dict[str, Any]:
+    fixed = dict(item)
+    fixed["feature"] = str(fixed["feature"])
+    for key in ("kind", "band", "test"):
+        if key in fixed:
+            fixed[key] = "" if fixed[key] is None else str(fixed[key])
+    return fixed
+
+
+class WaiverView(_Lenient):
+    rule_id: str
+    reason: str
+    granted_by: str
+    granted_role: str
+    expires_on: dt.date
+    created_at: dt.datetime
+    active: bool
+
+
+class RuleView(_Lenient):
+    policy_id: str
+    rule_id: str
+    subject: str = ""
+    status: str
+    severity: str
+    title: str = ""
+    message: str = ""
+    source: str = ""
+    evidence: dict[str, Any] = {}
+
+
+class PolicyPack(_Lenient):
+    """One policy file (pack) of a run, with its rules' results."""
+
+    id: str
+    title: str = ""
+    version: str = ""
+    source: str = ""
+    sha256: str = ""
+    rules: list[RuleView] = []
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for rule in self.rules:
+            counts[rule.status] = counts.get(rule.status, 0) + 1
+        return counts
+
+
+class PolicyView(_Lenient):
+    id: int
+    created_at: dt.datetime
+    created_by: str
+    outcome: str
+    summary: dict[str, Any] = {}
+    packs: list[PolicyPack] = []
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for pack in self.packs:
+            for status, count in pack.counts.items():
+                counts[status] = counts.get(status, 0) + count
+        return counts
+
+
+class DecisionView(_Lenient):
+    action: str
+    from_state: str
+    to_state: str
+    actor: str
+    role: str
+    comment: str = ""
+    created_at: dt.datetime
+
+
+class ArtifactView(_Lenient):
+    file_name: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    format: str | None = None
+
+
+class ModelInfo(_Lenient):
+    name: str
+    version: str
+    state: str
+    risk_tier: str
+    owner: str
+    business_owner: str = ""
+    business_unit: str = ""
+    description: str = ""
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    next_validation_due: dt.date | None = None
+    card_sha256: str
+    artifact: ArtifactView = ArtifactView()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class ReportView(_Lenient):
+    """Everything one model card shows."""
+
+    schema_id: str = VIEW_SCHEMA
+    generated_at: dt.datetime
+    generated_by: str
+    govern_version: str
+    model: ModelInfo
+    card: Card
+    evaluation: EvaluationView | None = None
+    local_explanations: list[LocalExplanation] = []
+    policy: PolicyView | None = None
+    waivers: list[WaiverView] = []
+    decisions: list[DecisionView] = []
+    drift: DriftView | None = None
+    #: Versions of the packages that rendered this card (jinja2, matplotlib, weasyprint...).
+    packages: dict[str, str] = {}
+    #: Other versions of the model, newest first, for context.
+    other_versions: list[str] = []
+
+    @property
+    def results(self) -> EvaluationResults | None:
+        return self.evaluation.results if self.evaluation else None
+
+    @property
+    def lifecycle_path(self) -> tuple[str, ...]:
+        return LIFECYCLE_PATH
+
+
+__all__ = [
+    "FOUR_FIFTHS",
+    "LIFECYCLE_PATH",
+    "VIEW_SCHEMA",
+    "ArtifactView",
+    "Contribution",
+    "DecisionView",
+    "DriftFeature",
+    "DriftView",
+    "Estimate",
+    "EvaluationResults",
+    "EvaluationView",
+    "Explanations",
+    "GroupStats",
+    "Grouping",
+    "Importance",
+    "LocalExplanation",
+    "ModelInfo",
+    "PolicyPack",
+    "PolicyView",
+    "ReportView",
+    "RuleView",
+    "SensitiveFlag",
+    "WaiverView",
+    "drift_features",
+    "local_explanation",
+    "read_results",
+]

@@ -1,0 +1,600 @@
+"""Model card reports: build (PDF, HTML, Markdown, JSON) and verify signed PDFs.
+
+``build_report`` reads everything the catalogue holds about a version into a
+:class:`~govern.report.view.ReportView`, renders it, writes the file atomically and records
+a ``Report`` row with an audit event in one transaction: either the file exists *and* is
+recorded, or neither. ``verify_pdf`` checks a signed card; it needs no catalogue (an
+auditor may have only the PDF and the signer's certificate), and when one is available it
+also compares the embedded card data with the catalogue's record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, col, select
+
+from govern import __version__
+from govern.config import Settings
+from govern.domain.card import Card
+from govern.domain.roles import Role
+from govern.errors import CatalogueError, InputError, NotFoundError
+from govern.report.render import FORMATS, Format, Paper
+from govern.report.view import (
+    ArtifactView,
+    DecisionView,
+    DriftView,
+    EvaluationView,
+    ModelInfo,
+    PolicyPack,
+    PolicyView,
+    ReportView,
+    RuleView,
+    WaiverView,
+    drift_features,
+    local_explanation,
+    read_results,
+)
+from govern.services import keys
+from govern.services.catalogue import resolve
+from govern.services.context import Context
+from govern.storage import crud
+from govern.storage.tables import (
+    Decision,
+    DriftRun,
+    Evaluation,
+    Explanation,
+    Model,
+    ModelVersion,
+    PolicyRun,
+    Report,
+    RuleResult,
+    Waiver,
+    utcnow,
+)
+
+#: Anyone with a role in the catalogue may produce a card; producing one is audited.
+REPORT_ROLES = tuple(Role)
+#: Per-decision explanations shown in a card (charts for the first three).
+MAX_LOCAL_EXPLANATIONS = 6
+MAX_PDF_BYTES = 200_000_000
+SUFFIXES: dict[str, str] = {"pdf": ".pdf", "html": ".html", "md": ".md", "json": ".json"}
+#: Packages whose versions a card records as "this card" (the rendering stack).
+RENDER_PACKAGES = ("jinja2", "matplotlib", "weasyprint", "pyhanko", "pydantic")
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class ReportResult(_Result):
+    """What ``govern report`` made."""
+
+    ref: str
+    format: str
+    path: str
+    sha256: str
+    card_sha256: str
+    bytes: int
+    signed: bool
+    signer: str | None = None
+    signer_fingerprint: str | None = None
+    pdf_variant: str | None = None
+    report_id: int
+    evaluation_id: int | None = None
+    policy_run_id: int | None = None
+    warnings: list[str] = []
+
+
+CatalogueCheck = Literal["match", "mismatch", "not checked"]
+
+
+class PdfVerdict(_Result):
+    """What ``govern verify`` found; ``ok`` means intact, unmodified, trusted and consistent."""
+
+    path: str
+    sha256: str
+    ok: bool
+    signed: bool
+    intact: bool
+    trusted: bool
+    modified_after_signing: bool
+    signer: dict[str, str] = {}
+    signed_at: dt.datetime | None = None
+    ref: str | None = None
+    embedded_sha256: str | None = None
+    catalogue: CatalogueCheck = "not checked"
+    catalogue_detail: str = ""
+    problems: list[str] = []
+    details: list[str] = []
+
+
+# --- building the view ------------------------------------------------------------------
+
+
+def build_view(session: Session, model: Model, version: ModelVersion, *, actor: str) -> ReportView:
+    """Everything the catalogue holds about ``version``, as a :class:`ReportView`."""
+    vid = version.id
+    evaluation = session.exec(
+        select(Evaluation)
+        .where(Evaluation.version_id == vid)
+        .order_by(col(Evaluation.created_at).desc(), col(Evaluation.id).desc())
+    ).first()
+    evaluation_view = None
+    local_views = []
+    if evaluation is not None:
+        results, problem = read_results(evaluation.results)
+        evaluation_view = EvaluationView(
+            id=evaluation.id or 0,
+            created_at=evaluation.created_at,
+            created_by=evaluation.created_by,
+            dataset_name=evaluation.dataset_name,
+            dataset_sha256=evaluation.dataset_sha256,
+            rows=evaluation.rows,
+            columns=list(evaluation.columns),
+            target=evaluation.target,
+            positive_label=evaluation.positive_label,
+            sensitive_features=list(evaluation.sensitive_features),
+            prediction_source=evaluation.prediction_source,
+            artifact_sha256=evaluation.artifact_sha256,
+            packages={str(k): "" if v is None else str(v) for k, v in evaluation.packages.items()},
+            seed=evaluation.seed,
+            results=results,
+            problem=problem,
+        )
+        rows = session.exec(
+            select(Explanation)
+            .where(Explanation.evaluation_id == evaluation.id, Explanation.kind == "local")
+            .order_by(col(Explanation.id))
+            .limit(MAX_LOCAL_EXPLANATIONS * 4)
+        ).all()
+        for row in rows:
+            parsed = local_explanation(row.row_id or "", row.payload)
+            if parsed is not None:
+                local_views.append(parsed)
+            if len(local_views) >= MAX_LOCAL_EXPLANATIONS:
+                break
+    run = session.exec(
+        select(PolicyRun).where(PolicyRun.version_id == vid).order_by(col(PolicyRun.id).desc())
+    ).first()
+    policy_view = _policy_view(session, run) if run is not None else None
+    today = crud.today()
+    waivers = [
+        WaiverView(
+            rule_id=w.rule_id,
+            reason=w.reason,
+            granted_by=w.granted_by,
+            granted_role=w.granted_role,
+            expires_on=w.expires_on,
+            created_at=w.created_at,
+            active=w.expires_on >= today,
+        )
+        for w in session.exec(
+            select(Waiver).where(Waiver.version_id == vid).order_by(col(Waiver.id))
+        ).all()
+    ]
+    decisions = [
+        DecisionView.model_validate(d, from_attributes=True)
+        for d in session.exec(
+            select(Decision).where(Decision.version_id == vid).order_by(col(Decision.id))
+        ).all()
+    ]
+    drift_run = session.exec(
+        select(DriftRun).where(DriftRun.version_id == vid).order_by(col(DriftRun.id).desc())
+    ).first()
+    drift_view = None
+    if drift_run is not None:
+        features, prediction = drift_features(drift_run.results)
+        drift_view = DriftView(
+            id=drift_run.id or 0,
+            created_at=drift_run.created_at,
+            created_by=drift_run.created_by,
+            reference_name=drift_run.reference_name,
+            reference_sha256=drift_run.reference_sha256,
+            current_name=drift_run.current_name,
+            current_sha256=drift_run.current_sha256,
+            features=features,
+            prediction=prediction,
+        )
+    others = [v.version for v in crud.versions_of(session=session, model=model) if v.id != vid]
+    return ReportView(
+        generated_at=utcnow(),
+        generated_by=actor,
+        govern_version=__version__,
+        model=ModelInfo(
+            name=model.name,
+            version=version.version,
+            state=version.state,
+            risk_tier=version.risk_tier,
+            owner=model.owner,
+            business_owner=model.business_owner,
+            business_unit=model.business_unit,
+            description=model.description,
+            created_at=version.created_at,
+            created_by=version.created_by,
+            updated_at=version.updated_at,
+            next_validation_due=version.next_validation_due,
+            card_sha256=version.card_sha256,
+            artifact=ArtifactView(
+                # Only the file name: a card must not publish local directory layouts.
+                file_name=Path(version.artifact_path).name if version.artifact_path else None,
+                sha256=version.artifact_sha256,
+                size=version.artifact_size,
+                format=version.artifact_format,
+            ),
+        ),
+        card=Card.model_validate(version.card),
+        evaluation=evaluation_view,
+        local_explanations=local_views,
+        policy=policy_view,
+        waivers=waivers,
+        decisions=decisions,
+        drift=drift_view,
+        packages=_package_versions(),
+        other_versions=others,
+    )
+
+
+def _policy_view(session: Session, run: PolicyRun) -> PolicyView:
+    rules = session.exec(
+        select(RuleResult).where(RuleResult.policy_run_id == run.id).order_by(col(RuleResult.id))
+    ).all()
+    by_pack: dict[str, list[RuleView]] = {}
+    for rule in rules:
+        by_pack.setdefault(rule.policy_id, []).append(
+            RuleView(
+                policy_id=rule.policy_id,
+                rule_id=rule.rule_id,
+                subject=rule.subject,
+                status=rule.status,
+                severity=rule.severity,
+                title=rule.title,
+                message=rule.message,
+                source=rule.source,
+                evidence=dict(rule.evidence or {}),
+            )
+        )
+    packs: list[PolicyPack] = []
+    for entry in run.policies:
+        pack_id = str(entry.get("id", ""))
+        packs.append(
+            PolicyPack(
+                id=pack_id,
+                title=_text(entry, "title", "name"),
+                version=_text(entry, "version"),
+                source=_text(entry, "source", "path", "file"),
+                sha256=_text(entry, "sha256", "hash"),
+                rules=by_pack.pop(pack_id, []),
+            )
+        )
+    for pack_id, pack_rules in by_pack.items():  # results of packs the run did not list
+        packs.append(PolicyPack(id=pack_id, rules=pack_rules))
+    return PolicyView(
+        id=run.id or 0,
+        created_at=run.created_at,
+        created_by=run.created_by,
+        outcome=run.outcome,
+        summary=dict(run.summary or {}),
+        packs=packs,
+    )
+
+
+def _text(entry: dict[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = entry.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return ""
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"govern": __version__}
+    for name in RENDER_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def report_view(ctx: Context, ref: str) -> ReportView:
+    """The view of ``ref`` (for the TUI and for tests): no file, no audit event."""
+    with ctx.read() as session:
+        ctx.require_role(session, REPORT_ROLES, doing=f"read the card of {ref}")
+        model, version = resolve(session, ref)
+        return build_view(session, model, version, actor=ctx.actor)
+
+
+# --- building a report --------------------------------------------------------------------
+
+
+def default_output(ref_name: str, version: str, fmt: Format) -> Path:
+    return Path(f"{ref_name}-{version}{SUFFIXES[fmt]}")
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an output path we cannot write, before any work is done."""
+    if output.exists() and output.is_dir():
+        raise InputError(f"{output}: is a directory; give a file name with -o")
+    parent = output.parent if str(output.parent) else Path()
+    if not parent.exists():
+        raise InputError(f"{output}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise InputError(f"{output}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{output}: directory {parent} is not writable")
+
+
+def build_report(
+    ctx: Context,
+    ref: str,
+    *,
+    format: Format = "pdf",
+    output: Path | None = None,
+    sign: bool = True,
+    paper: Paper = "A4",
+) -> ReportResult:
+    """Render the card of ``ref`` and record it.
+
+    A PDF is signed with the instance key (``govern keys init``) unless ``sign`` is false.
+    The file is written under a temporary name and moved into place inside the transaction
+    that records it, so a failure leaves neither a partial file nor a dangling record.
+
+    Raises:
+        InputError: unknown format, unwritable output path, broken user template.
+        NotFoundError: ``ref`` is not in the catalogue.
+        SignatureError: no signing key (the message names ``govern keys init``).
+    """
+    from govern.report.render import render_card
+
+    if format not in FORMATS:
+        raise InputError(f"unknown report format {format!r}: use one of {', '.join(FORMATS)}")
+    if paper not in ("A4", "Letter"):
+        raise InputError(f"unknown paper size {paper!r}: use A4 or Letter")
+    if output is not None:
+        _check_output(output)
+    identity = keys.load_identity(ctx.settings) if format == "pdf" and sign else None
+    with ctx.read() as session:
+        ctx.require_role(session, REPORT_ROLES, doing=f"generate a report for {ref}")
+        model, version = resolve(session, ref)
+        view = build_view(session, model, version, actor=ctx.actor)
+    if output is None:
+        output = default_output(view.model.name, view.model.version, format)
+        _check_output(output)
+    rendered = render_card(
+        view, format, identity=identity, template_dir=ctx.settings.template_dir, paper=paper
+    )
+    target = output.resolve()
+    tmp = _write_temporary(target, rendered.data)
+    moved = False
+    try:
+        with ctx.write("report.build", view.model.ref) as tx:
+            _, locked = resolve(tx.session, view.model.ref)
+            row = Report(
+                version_id=locked.id or 0,
+                format=format,
+                sha256=rendered.sha256,
+                card_sha256=rendered.card_sha256,
+                signer=rendered.signer,
+                path=str(target),
+                created_by=ctx.actor,
+            )
+            tx.session.add(row)
+            tx.session.flush()
+            tx.audit(
+                format=format,
+                path=str(target),
+                sha256=rendered.sha256,
+                card_sha256=rendered.card_sha256,
+                signed=rendered.signer is not None,
+                signer=rendered.signer,
+                signer_fingerprint=rendered.signer_fingerprint,
+                evaluation_id=view.evaluation.id if view.evaluation else None,
+                policy_run_id=view.policy.id if view.policy else None,
+            )
+            tmp.replace(target)
+            moved = True
+            report_id = row.id or 0
+    except BaseException:
+        if moved:
+            with contextlib.suppress(OSError):
+                target.unlink()
+        raise
+    finally:
+        if not moved:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return ReportResult(
+        ref=view.model.ref,
+        format=format,
+        path=str(target),
+        sha256=rendered.sha256,
+        card_sha256=rendered.card_sha256,
+        bytes=len(rendered.data),
+        signed=rendered.signer is not None,
+        signer=rendered.signer,
+        signer_fingerprint=rendered.signer_fingerprint,
+        pdf_variant=rendered.pdf_variant,
+        report_id=report_id,
+        evaluation_id=view.evaluation.id if view.evaluation else None,
+        policy_run_id=view.policy.id if view.policy else None,
+        warnings=rendered.warnings,
+    )
+
+
+def _write_temporary(target: Path, data: bytes) -> Path:
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write: {exc.strerror}") from None
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.chmod(0o644)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise InputError(f"{target}: cannot write: {exc.strerror}") from None
+    return tmp
+
+
+# --- verifying ---------------------------------------------------------------------------
+
+
+def _read_pdf(path: Path) -> bytes:
+    try:
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, expected a PDF file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PDF_BYTES + 1)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if not data:
+        raise InputError(f"{path}: file is empty, expected a PDF")
+    if len(data) > MAX_PDF_BYTES:
+        raise InputError(f"{path}: too large for a model card ({MAX_PDF_BYTES} bytes at most)")
+    if b"%PDF-" not in data[:1024]:
+        raise InputError(f"{path}: not a PDF file")
+    return data
+
+
+def verify_pdf(
+    target: Context | Settings, path: Path, *, trust: list[Path] | None = None
+) -> PdfVerdict:
+    """Check a signed model card.
+
+    Checks the signature's integrity, that the signature covers the whole file (nothing
+    appended after signing), the signer's certificate against the trust roots (this
+    instance's certificate, ``GOVERN_TRUSTED_CERTIFICATES`` and ``trust``), and, when
+    ``target`` is a :class:`Context` with a reachable catalogue, the embedded card data
+    against the catalogue's record of the report. With only :class:`Settings` the
+    catalogue comparison is "not checked".
+
+    Raises:
+        InputError: the file is missing, unreadable, empty or not a PDF (exit 2); every
+            problem with a real PDF is a finding in the verdict instead.
+    """
+    from govern.report.signature import check_pdf, sha256
+    from govern.signing import read_certificate
+
+    settings = target.settings if isinstance(target, Context) else target
+    data = _read_pdf(path)
+    roots = keys.trusted_certificates(settings)
+    roots += [read_certificate(p) for p in trust or []]
+    check = check_pdf(data, roots)
+    problems = list(check.problems)
+    if check.signed and not check.bottom_line and not problems:
+        problems.append("pyHanko judged the signature invalid (see details)")
+    ref, card_sha, embedded_sha = None, None, None
+    if check.embedded_json is not None:
+        embedded_sha = sha256(check.embedded_json)
+        ref, card_sha, problem = _embedded_identity(check.embedded_json)
+        if problem:
+            problems.append(problem)
+    catalogue: CatalogueCheck = "not checked"
+    detail = "no catalogue given"
+    if isinstance(target, Context):
+        if ref is None or embedded_sha is None:
+            detail = "the PDF names no model version to look up"
+        else:
+            try:
+                catalogue, detail = _compare_with_catalogue(
+                    target, ref, embedded_sha, card_sha, sha256(data)
+                )
+            except CatalogueError as exc:
+                catalogue, detail = "not checked", exc.message
+    if catalogue == "mismatch":
+        problems.append(detail)
+    return PdfVerdict(
+        path=str(path),
+        sha256=sha256(data),
+        ok=check.ok and not problems,
+        signed=check.signed,
+        intact=check.intact,
+        trusted=check.trusted,
+        modified_after_signing=check.modified_after_signing,
+        signer=check.signer,
+        signed_at=check.signed_at,
+        ref=ref,
+        embedded_sha256=embedded_sha,
+        catalogue=catalogue,
+        catalogue_detail=detail,
+        problems=problems,
+        details=check.details,
+    )
+
+
+def _embedded_identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    """(ref, card SHA-256, problem) from the embedded card document."""
+    try:
+        document = json.loads(raw.decode("utf-8"))
+        governance = document["governance"]
+        return str(governance["ref"]), str(governance.get("card_sha256") or ""), None
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        return None, None, "the embedded govern-card.json is not a govern card document"
+
+
+def _compare_with_catalogue(
+    ctx: Context, ref: str, embedded_sha: str, card_sha: str | None, file_sha: str
+) -> tuple[CatalogueCheck, str]:
+    with ctx.read() as session:
+        try:
+            _, version = resolve(session, ref)
+        except (NotFoundError, InputError) as exc:
+            return "mismatch", f"{ref} is not in the catalogue {ctx.db.display_url}: {exc}"
+        if card_sha and card_sha != version.card_sha256:
+            return "mismatch", (
+                f"the embedded card of {ref} differs from the card registered in the catalogue"
+            )
+        reports = [
+            (r.id, r.sha256, r.created_at, r.created_by)
+            for r in session.exec(
+                select(Report).where(
+                    Report.version_id == version.id, Report.card_sha256 == embedded_sha
+                )
+            ).all()
+        ]
+    if not reports:
+        return "mismatch", (
+            f"the embedded card data (SHA-256 {embedded_sha[:16]}…) match no report of {ref} "
+            "recorded in the catalogue"
+        )
+    same_file = [r for r in reports if r[1] == file_sha]
+    if not same_file:
+        return "mismatch", (
+            f"the embedded card data match report #{reports[0][0]} of {ref}, but the file is "
+            "not the PDF recorded with it"
+        )
+    report_id, _, created_at, created_by = same_file[0]
+    return "match", (
+        f"identical to report #{report_id} of {ref}, generated {created_at:%Y-%m-%d %H:%M} "
+        f"UTC by {created_by}"
+    )
+
+
+__all__ = [
+    "REPORT_ROLES",
+    "PdfVerdict",
+    "ReportResult",
+    "build_report",
+    "build_view",
+    "report_view",
+    "verify_pdf",
+]
