@@ -45,6 +45,7 @@ COMMAND_MODULES = (
     "keys",
     "database",
     "workflow",
+    "report",
 )
 
 
