@@ -9,6 +9,7 @@ keys, several documents in one file and absurd nesting.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,20 +54,24 @@ def read_text(path: Path, *, kind: str, max_bytes: int, error: type[InputError])
     try:
         if path.is_dir():
             raise error(f"{where}: is a directory, expected a {kind} file")
-        size = path.stat().st_size
+        info = path.stat()
     except FileNotFoundError:
         raise error(f"{where}: no such {kind} file") from None
     except OSError as exc:
         raise error(f"{where}: cannot read: {exc.strerror}") from None
-    if size > max_bytes:
-        raise error(
-            f"{where}: file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit for "
-            f"{kind} files"
-        )
+    if not stat.S_ISREG(info.st_mode):
+        # /dev/zero or a named pipe would never end (or never start): refuse, don't read.
+        raise error(f"{where}: is not a regular file, expected a {kind} file")
+    limit = f"over the {max_bytes / 1e6:g} MB limit for {kind} files"
+    if info.st_size > max_bytes:
+        raise error(f"{where}: file is {info.st_size / 1e6:.1f} MB, {limit}")
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)  # the file may have grown since stat()
     except OSError as exc:
         raise error(f"{where}: cannot read: {exc.strerror}") from None
+    if len(raw) > max_bytes:
+        raise error(f"{where}: file is {limit}")
     if b"\x00" in raw:
         raise error(f"{where}: is a binary file, not a {kind} in YAML")
     try:

@@ -63,6 +63,8 @@ def inspect_artifact(path: Path) -> ArtifactInfo:
         raise DataError(f"{path}: no such model artifact")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a model artifact file")
+    if not path.is_file():  # a device or a pipe would be hashed forever
+        raise DataError(f"{path}: is not a regular file, expected a model artifact file")
     try:
         with path.open("rb") as handle:
             head = handle.read(16)

@@ -112,7 +112,10 @@ def write_checkpoint(ctx: Context, output: Path) -> dict[str, Any]:
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise InputError(f"{path}: is not a regular file, expected a checkpoint file")
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_CHECKPOINT_BYTES + 1)  # never read a device to its end
     except FileNotFoundError:
         raise InputError(f"{path}: no such checkpoint file") from None
     except IsADirectoryError:

@@ -8,6 +8,7 @@ chain names the first bad event; truncation and a full rewrite need a signed che
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -318,3 +319,15 @@ def test_missing_checkpoint_file_exits_2(logged, tmp_path):
     path = tmp_path / "nowhere.json"
     lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(path)))
     assert lines == [f"error: {path}: no such checkpoint file"]
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_checkpoint_from_a_device_or_pipe_is_refused(logged, kind, tmp_path):
+    if kind == "device":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "pipe.json"
+        os.mkfifo(path)
+    result = run_cli("audit", "verify", "--checkpoint", str(path), db=logged.url, timeout=60)
+    lines = assert_clean_failure(result)
+    assert lines == [f"error: {path}: is not a regular file, expected a checkpoint file"]

@@ -6,6 +6,7 @@ field, print no traceback, and leave the catalogue exactly as it was.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,24 @@ def test_reader_accepts_a_utf8_bom(tmp_path):
     path = tmp_path / "card.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + (CARDS / "minimal.card.yaml").read_bytes())
     assert catalogue.load_card(path, max_bytes=1_000_000).name == "tiny"
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+@pytest.mark.parametrize("role", ["card", "artifact"])
+def test_devices_and_pipes_are_refused_not_read(kind, role, registered, tmp_path):
+    """/dev/zero never ends and a named pipe never starts: both must be refused at once."""
+    before = snapshot(registered.url)
+    if kind == "device":
+        special = Path("/dev/zero")
+    else:
+        special = tmp_path / "pipe.yaml"
+        os.mkfifo(special)
+    card = tmp_path / "card.yaml"
+    card.write_text((CARDS / "minimal.card.yaml").read_text().replace("1.0.0", "3.0.0"))
+    args = ["register", str(special)] if role == "card" else ["register", str(card)]
+    if role == "artifact":
+        args += ["--artifact", str(special)]
+    result = run_cli(*args, user="alice", db=registered.url, timeout=60)
+    lines = assert_clean_failure(result)
+    assert lines == [f"error: {special}: is not a regular file, expected a model {role} file"]
+    assert snapshot(registered.url) == before
