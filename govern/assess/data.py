@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 _PARQUET_MAGIC = b"PAR1"
 _SNIFF_BYTES = 8192
 _MAX_LISTED = 8
+#: A sensitive feature with more distinct values than this *and* than half the rows is
+#: taken for an identifier (every group would have one or two rows).
+IDENTIFIER_GROUPS = 50
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,12 @@ def encode_feature(
 
     codes, labels = encode_labels(series)
     distinct = len(labels)
+    if distinct > IDENTIFIER_GROUPS and distinct > len(series) // 2:
+        raise DataError(
+            f"{where}: sensitive feature {feature!r} has {distinct:,} distinct values in "
+            f"{len(series):,} rows; that looks like an identifier or a continuous value, not "
+            "a group: give a grouped column (e.g. age bands)"
+        )
     if distinct > max_groups:
         raise DataError(
             f"{where}: sensitive feature {feature!r} has {distinct:,} distinct values (limit "

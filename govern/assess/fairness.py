@@ -383,9 +383,9 @@ def _summary(
     for mask, what in ((has_pos, "actual positives"), (has_neg, "actual negatives")):
         if not mask.all() and mask.any():
             missing = [counts.label(i) for i in np.flatnonzero(~mask).tolist()]
-            notes.append(
-                f"equalized odds leaves out {', '.join(repr(m) for m in missing)}: no {what}"
-            )
+            shown = ", ".join(repr(m) for m in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            notes.append(f"equalized odds leaves out {shown}{more}: no {what}")
     diffs = [d for d in (tpr_diff, fpr_diff) if d is not None]
     eod = max(diffs) if diffs else None
     if eod is None:

@@ -1,0 +1,697 @@
+"""Evaluation use cases: evaluate a version, explain a decision, measure drift, recompute.
+
+The heavy work (reading data, scoring, SHAP) runs *before* the write transaction, so the
+catalogue is never locked while a model is being explained; the results, their rows and the
+audit event are then written in one transaction. Refusals (a user without the role, a
+retired version, an untrusted or mismatching artifact) are recorded in the audit log; bad
+input raises :class:`~govern.errors.DataError` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, col, select
+
+from govern.assess.evaluation import EvaluationSpec, Progress
+from govern.assess.results import DriftResults, EvaluationResults, LocalExplanation
+from govern.domain.roles import Role
+from govern.errors import InputError, NotFoundError, RefusedError, WorkflowError
+from govern.services.catalogue import resolve
+from govern.services.context import Context
+from govern.storage.tables import (
+    DriftRun,
+    Evaluation,
+    Explanation,
+    GroupResult,
+    MetricResult,
+    Model,
+    ModelVersion,
+)
+
+EVALUATE_ROLES = (Role.DEVELOPER, Role.VALIDATOR, Role.ADMIN)
+DRIFT_ROLES = EVALUATE_ROLES
+READ_ONLY_STATES = frozenset({"retired"})
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+
+class EvaluationRecord(_View):
+    """A stored evaluation: who ran it, on what, and its full results document."""
+
+    id: int
+    ref: str
+    created_at: dt.datetime
+    created_by: str
+    params: dict[str, Any]
+    results: EvaluationResults
+    local_explanations: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ref": self.ref,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "params": self.params,
+            "local_explanations": self.local_explanations,
+            "results": self.results.to_json(),
+        }
+
+
+class ExplanationRecord(_View):
+    """One decision's explanation and where it came from ("stored" or "computed")."""
+
+    ref: str
+    evaluation_id: int
+    source: str
+    model_sha256: str | None
+    explanation: LocalExplanation
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "evaluation_id": self.evaluation_id,
+            "source": self.source,
+            "model_sha256": self.model_sha256,
+            "explanation": self.explanation.to_json(),
+        }
+
+
+class DriftRecord(_View):
+    id: int
+    ref: str
+    created_at: dt.datetime
+    created_by: str
+    results: DriftResults
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ref": self.ref,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+            "results": self.results.to_json(),
+        }
+
+
+class RecomputeResult(_View):
+    """The verdict of ``govern evaluate --recompute``."""
+
+    evaluation_id: int
+    ref: str
+    identical: bool
+    differences: list[str]
+    #: Package versions that differ from the recorded ones (informative, not a difference).
+    package_changes: list[str]
+    dataset_changed: bool
+    artifact_changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def _ref(model: Model, version: ModelVersion) -> str:
+    return f"{model.name}@{version.version}"
+
+
+def _refuse(ctx: Context, action: str, subject: str, error: RefusedError) -> NoReturn:
+    ctx.record_refusal(action, subject, error)
+    raise error
+
+
+def _check_writable(version: ModelVersion, ref: str, doing: str) -> None:
+    if version.state in READ_ONLY_STATES:
+        raise WorkflowError(f"{ref} is {version.state} and read-only; it cannot be {doing}")
+
+
+def evaluate_version(
+    ctx: Context,
+    ref: str,
+    *,
+    data: Path,
+    target: str,
+    sensitive: Sequence[str],
+    model: Path | None = None,
+    predictions: str | None = None,
+    score: str | None = None,
+    positive: str | None = None,
+    id_column: str | None = None,
+    explain: int = 0,
+    explain_sample: int | None = None,
+    seed: int = 0,
+    min_group_size: int | None = None,
+    trust_pickle: bool = False,
+    task: str = "binary_classification",
+    progress: Progress | None = None,
+) -> EvaluationRecord:
+    """Evaluate ``ref`` on a data set and store the evaluation with an audit event.
+
+    Args:
+        ctx: the service context (the acting user needs developer, validator or admin).
+        ref: ``NAME@VERSION`` (or ``NAME`` for the latest version).
+        data: CSV or Parquet file with the target, sensitive features and model inputs.
+        target: the outcome column.
+        sensitive: sensitive feature columns; each is assessed alone and in intersections.
+        model: the model artifact; its SHA-256 must equal the registered one. With neither
+            ``model`` nor ``predictions``, the version's registered artifact is used.
+        predictions: a column of the data holding the decisions (instead of a model).
+        score: a column of scores/probabilities of the positive label (ROC AUC, Brier,
+            LL144 scoring rate); with a model its probabilities are used.
+        positive: the favourable label (default "1"/"True" when the target is 0/1).
+        id_column: row identifiers, used for per-decision explanations.
+        explain: number of per-decision explanations to store (a seeded sample of rows).
+        explain_sample: rows for global SHAP importance (default ``Settings.explain_sample``).
+        seed: seeds every sample, so the evaluation is reproducible.
+        min_group_size: groups smaller than this are flagged (default from settings).
+        trust_pickle: allow a pickle/joblib artifact (recorded in the audit log).
+        task: "binary_classification" or "regression".
+        progress: called as long steps advance.
+
+    Returns:
+        The stored evaluation.
+    """
+    from govern.assess.evaluation import run_evaluation
+
+    action = "evaluation.create"
+    with ctx.read() as session:
+        found_model, version = resolve(session, ref)
+        subject = _ref(found_model, version)
+        refusal: RefusedError | None = None
+        try:
+            ctx.require_role(session, EVALUATE_ROLES, doing=f"evaluate {subject}")
+            _check_writable(version, subject, "evaluated")
+        except RefusedError as refused:
+            refusal = refused
+        registered_sha = version.artifact_sha256
+        registered_path = version.artifact_path
+    if refusal is not None:  # recorded outside the read transaction
+        _refuse(ctx, action, subject, refusal)
+    if model is None and predictions is None:
+        if registered_path is None:
+            raise InputError(
+                f"{subject} has no registered artifact: give --model PATH or --predictions COL"
+            )
+        model = Path(registered_path)
+    spec = EvaluationSpec(
+        data=data.resolve(),
+        target=target,
+        sensitive=tuple(sensitive),
+        model=model.resolve() if model is not None else None,
+        predictions=predictions,
+        score=score,
+        positive=positive,
+        id_column=id_column,
+        explain=explain,
+        explain_sample=(
+            explain_sample if explain_sample is not None else ctx.settings.explain_sample
+        ),
+        seed=seed,
+        min_group_size=(
+            min_group_size if min_group_size is not None else ctx.settings.min_group_size
+        ),
+        trust_pickle=trust_pickle,
+        task=task,
+    )
+    try:
+        outcome = run_evaluation(
+            spec,
+            ctx.settings,
+            expected_artifact_sha256=registered_sha if model is not None else None,
+            progress=progress,
+        )
+    except RefusedError as refused:
+        _refuse(ctx, action, subject, refused)
+    results = outcome.results
+    with ctx.write(action, subject) as tx:
+        found_model, version = resolve(tx.session, subject, for_update=True)
+        ctx.require_role(tx.session, EVALUATE_ROLES, doing=f"evaluate {subject}")
+        _check_writable(version, subject, "evaluated")
+        assert version.id is not None
+        document = results.to_json()
+        row = Evaluation(
+            version_id=version.id,
+            dataset_name=results.dataset.name,
+            dataset_sha256=results.dataset.sha256,
+            rows=results.dataset.rows,
+            columns=results.dataset.columns,
+            target=results.target,
+            positive_label=results.positive_label,
+            sensitive_features=results.sensitive_features,
+            prediction_source=results.prediction_source,
+            artifact_sha256=results.artifact_sha256,
+            packages=dict(results.packages),
+            seed=results.seed,
+            params=spec.to_params(),
+            results=document,
+            created_by=ctx.actor,
+        )
+        tx.session.add(row)
+        tx.session.flush()
+        assert row.id is not None
+        _store_rows(tx.session, row.id, results, outcome.local)
+        tx.audit(
+            evaluation_id=row.id,
+            dataset={
+                "name": results.dataset.name,
+                "sha256": results.dataset.sha256,
+                "rows": results.dataset.rows,
+            },
+            target=results.target,
+            positive_label=results.positive_label,
+            sensitive_features=results.sensitive_features,
+            prediction_source=results.prediction_source,
+            artifact={"sha256": results.artifact_sha256, "format": results.artifact_format},
+            trust_pickle=trust_pickle,
+            seed=results.seed,
+            min_impact_ratio={g.name: g.summary.min_impact_ratio for g in results.fairness},
+            explanations=len(outcome.local),
+        )
+        return EvaluationRecord(
+            id=row.id,
+            ref=subject,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            params=row.params,
+            results=results,
+            local_explanations=len(outcome.local),
+        )
+
+
+def _store_rows(
+    session: Session,
+    evaluation_id: int,
+    results: EvaluationResults,
+    local: Sequence[LocalExplanation],
+) -> None:
+    rows: list[Any] = [
+        MetricResult(evaluation_id=evaluation_id, name=name, value=value)
+        for name, value in results.performance.overall.items()
+    ]
+    for grouping in results.fairness:
+        for name, value in grouping.summary.model_dump().items():
+            rows.append(
+                MetricResult(
+                    evaluation_id=evaluation_id, name=name, value=value, feature=grouping.name
+                )
+            )
+        for stats in grouping.groups:
+            for name, estimate in stats.metrics:
+                if estimate is None:
+                    continue
+                rows.append(
+                    MetricResult(
+                        evaluation_id=evaluation_id,
+                        name=name,
+                        value=estimate.value,
+                        lower=estimate.lower,
+                        upper=estimate.upper,
+                        feature=grouping.name,
+                        group=stats.group,
+                    )
+                )
+            for name, value in (("impact_ratio", stats.impact_ratio), ("p_value", stats.p_value)):
+                rows.append(
+                    MetricResult(
+                        evaluation_id=evaluation_id,
+                        name=name,
+                        value=value,
+                        feature=grouping.name,
+                        group=stats.group,
+                    )
+                )
+            rows.append(
+                GroupResult(
+                    evaluation_id=evaluation_id,
+                    feature=grouping.name,
+                    group=stats.group,
+                    n=stats.n,
+                    metrics=stats.to_json(),
+                    flags=list(stats.flags),
+                )
+            )
+    if results.task == "regression":
+        for grouping_name, groups in results.performance.by_group.items():
+            for label, metrics in groups.items():
+                rows.extend(
+                    MetricResult(
+                        evaluation_id=evaluation_id,
+                        name=name,
+                        value=value,
+                        feature=grouping_name,
+                        group=label,
+                    )
+                    for name, value in metrics.items()
+                )
+    explanations = results.explanations
+    if explanations is not None:
+        rows.append(
+            Explanation(
+                evaluation_id=evaluation_id,
+                kind="global",
+                model_sha256=explanations.model_sha256,
+                payload=explanations.to_json(),
+            )
+        )
+        rows.extend(
+            Explanation(
+                evaluation_id=evaluation_id,
+                kind="local",
+                row_id=item.row_id,
+                model_sha256=explanations.model_sha256,
+                payload=item.to_json(),
+            )
+            for item in local
+        )
+    session.add_all(rows)
+    session.flush()
+
+
+def _record(session: Session, row: Evaluation) -> EvaluationRecord:
+    version = session.get(ModelVersion, row.version_id)
+    assert version is not None
+    model = session.get(Model, version.model_id)
+    assert model is not None and row.id is not None
+    count = len(
+        session.exec(
+            select(Explanation.id).where(
+                Explanation.evaluation_id == row.id, Explanation.kind == "local"
+            )
+        ).all()
+    )
+    return EvaluationRecord(
+        id=row.id,
+        ref=_ref(model, version),
+        created_at=row.created_at,
+        created_by=row.created_by,
+        params=row.params,
+        results=EvaluationResults.model_validate(row.results),
+        local_explanations=count,
+    )
+
+
+def get_evaluation(ctx: Context, evaluation_id: int) -> EvaluationRecord:
+    """A stored evaluation by id."""
+    with ctx.read() as session:
+        row = session.get(Evaluation, evaluation_id)
+        if row is None:
+            raise NotFoundError(f"no evaluation with id {evaluation_id}")
+        return _record(session, row)
+
+
+def latest_evaluation(ctx: Context, ref: str) -> EvaluationRecord | None:
+    """The most recent evaluation of ``ref``, or None if it has none."""
+    with ctx.read() as session:
+        _model, version = resolve(session, ref)
+        row = session.exec(
+            select(Evaluation)
+            .where(Evaluation.version_id == version.id)
+            .order_by(col(Evaluation.id).desc())
+        ).first()
+        return _record(session, row) if row is not None else None
+
+
+def explain_row(
+    ctx: Context, ref: str, row_id: str, *, evaluation_id: int | None = None
+) -> ExplanationRecord:
+    """Why the model decided as it did for one row.
+
+    Uses the explanation stored with the evaluation when there is one; otherwise computes it
+    from the evaluation's recorded inputs (same data file, same artifact, same seed), after
+    checking that neither file has changed. Nothing is written.
+    """
+    from govern.assess.evaluation import explain_one
+
+    with ctx.read() as session:
+        model, version = resolve(session, ref)
+        subject = _ref(model, version)
+        query = select(Evaluation).where(Evaluation.version_id == version.id)
+        if evaluation_id is not None:
+            query = query.where(Evaluation.id == evaluation_id)
+        else:
+            query = query.where(Evaluation.prediction_source == "model")
+        evaluation = session.exec(query.order_by(col(Evaluation.id).desc())).first()
+        if evaluation is None:
+            if evaluation_id is not None:
+                raise NotFoundError(f"{subject} has no evaluation with id {evaluation_id}")
+            raise NotFoundError(
+                f"{subject} has no evaluation with a model; run `govern evaluate {subject} "
+                "--model ...` first"
+            )
+        assert evaluation.id is not None
+        stored = session.exec(
+            select(Explanation).where(
+                Explanation.evaluation_id == evaluation.id,
+                Explanation.kind == "local",
+                Explanation.row_id == row_id,
+            )
+        ).first()
+        if stored is not None:
+            return ExplanationRecord(
+                ref=subject,
+                evaluation_id=evaluation.id,
+                source="stored",
+                model_sha256=stored.model_sha256,
+                explanation=LocalExplanation.model_validate(stored.payload),
+            )
+        spec = EvaluationSpec.from_params(evaluation.params)
+        data_sha = evaluation.dataset_sha256
+        artifact_sha = evaluation.artifact_sha256
+        found_id = evaluation.id
+    explanation = explain_one(
+        spec,
+        ctx.settings,
+        row_id,
+        expected_data_sha256=data_sha,
+        expected_artifact_sha256=artifact_sha,
+    )
+    return ExplanationRecord(
+        ref=subject,
+        evaluation_id=found_id,
+        source="computed",
+        model_sha256=artifact_sha,
+        explanation=explanation,
+    )
+
+
+def drift(
+    ctx: Context,
+    ref: str,
+    *,
+    reference: Path,
+    current: Path,
+    model: Path | None = None,
+    score: str | None = None,
+    exclude: Sequence[str] = (),
+    trust_pickle: bool = False,
+    progress: Progress | None = None,
+) -> DriftRecord:
+    """Compare the current data with a reference, per feature and for the model's score.
+
+    Prediction drift uses ``score`` (a column in both files) or the model's probability of
+    its last class: from ``model`` if given (its hash must match the registered artifact),
+    else from the registered artifact when it can score both files.
+    """
+    from govern.assess.data import load_table
+    from govern.assess.drift import assess_drift
+    from govern.assess.evaluation import package_versions
+    from govern.assess.models import LoadedModel, load_model, resolve_classes
+    from govern.errors import DataError
+
+    action = "drift.run"
+    with ctx.read() as session:
+        found_model, version = resolve(session, ref)
+        subject = _ref(found_model, version)
+        refusal: RefusedError | None = None
+        try:
+            ctx.require_role(session, DRIFT_ROLES, doing=f"measure drift of {subject}")
+            _check_writable(version, subject, "monitored")
+        except RefusedError as refused:
+            refusal = refused
+        registered_sha = version.artifact_sha256
+        registered_path = version.artifact_path
+    if refusal is not None:  # recorded outside the read transaction
+        _refuse(ctx, action, subject, refusal)
+    if progress is not None:
+        progress("reading data", 0, 0)
+    ref_table = load_table(reference, max_bytes=ctx.settings.max_data_bytes)
+    cur_table = load_table(current, max_bytes=ctx.settings.max_data_bytes)
+    prediction = None
+    source = None
+    warnings: list[str] = []
+    if score is not None:
+        prediction = (
+            ref_table.column(score, option="--score").to_numpy(),
+            cur_table.column(score, option="--score").to_numpy(),
+        )
+        source = f"column {score}"
+    else:
+        explicit = model is not None
+        path = model if model is not None else (Path(registered_path) if registered_path else None)
+        if path is not None:
+            loaded: LoadedModel | None = None
+            try:
+                loaded = load_model(
+                    path,
+                    trusted_types=ctx.settings.skops_trusted_types,
+                    trust_pickle=trust_pickle,
+                    expected_sha256=registered_sha,
+                )
+                loaded.check_columns(ref_table.columns, where=ref_table.name)
+                loaded.check_columns(cur_table.columns, where=cur_table.name)
+                resolve_classes(loaded, ref_table.frame)
+                if progress is not None:
+                    progress("predicting", 0, 0)
+                prediction = (_scores(loaded, ref_table.frame), _scores(loaded, cur_table.frame))
+                source = f"model {path.name}"
+            except RefusedError as refused:
+                _refuse(ctx, action, subject, refused)
+            except DataError as problem:
+                if explicit:
+                    raise
+                warnings.append(f"no prediction drift: the registered model: {problem.message}")
+    results = assess_drift(
+        ref_table,
+        cur_table,
+        bins=ctx.settings.drift_bins,
+        exclude=list(exclude),
+        max_categories=ctx.settings.max_groups,
+        prediction=prediction,
+        prediction_source=source,
+        packages=package_versions(),
+    )
+    if warnings:
+        results = results.model_copy(update={"warnings": [*results.warnings, *warnings]})
+    with ctx.write(action, subject) as tx:
+        found_model, version = resolve(tx.session, subject, for_update=True)
+        ctx.require_role(tx.session, DRIFT_ROLES, doing=f"measure drift of {subject}")
+        _check_writable(version, subject, "monitored")
+        assert version.id is not None
+        row = DriftRun(
+            version_id=version.id,
+            reference_name=ref_table.name,
+            reference_sha256=ref_table.sha256,
+            current_name=cur_table.name,
+            current_sha256=cur_table.sha256,
+            results=results.to_json(),
+            created_by=ctx.actor,
+        )
+        tx.session.add(row)
+        tx.session.flush()
+        assert row.id is not None
+        tx.audit(
+            drift_run_id=row.id,
+            reference={"name": ref_table.name, "sha256": ref_table.sha256},
+            current={"name": cur_table.name, "sha256": cur_table.sha256},
+            drifted=[f.feature for f in results.drifted],
+            prediction_psi=results.prediction.psi if results.prediction else None,
+        )
+        return DriftRecord(
+            id=row.id,
+            ref=subject,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            results=results,
+        )
+
+
+def _scores(model: Any, frame: Any) -> Any:
+    import numpy as np
+
+    proba = model.predict_proba(frame)
+    if proba is not None:
+        return np.asarray(proba)[:, -1]
+    return np.asarray(model.predict(frame), dtype=np.float64)
+
+
+def recompute(ctx: Context, evaluation_id: int) -> RecomputeResult:
+    """Re-run a stored evaluation from its recorded inputs and compare every figure.
+
+    The data file and the model artifact are re-hashed first: a changed artifact is
+    reported and *not* loaded (it is no longer the evaluated model); a changed data file is
+    reported and the figures are recomputed on it, so the differences show.
+    """
+    from govern.assess.artifacts import inspect_artifact
+    from govern.assess.evaluation import compare_results, run_evaluation
+
+    with ctx.read() as session:
+        row = session.get(Evaluation, evaluation_id)
+        if row is None:
+            raise NotFoundError(f"no evaluation with id {evaluation_id}")
+        record = _record(session, row)
+        stored_local = {
+            e.row_id: e.payload
+            for e in session.exec(
+                select(Explanation).where(
+                    Explanation.evaluation_id == evaluation_id, Explanation.kind == "local"
+                )
+            ).all()
+        }
+    spec = EvaluationSpec.from_params(record.params)
+    stored = record.results.to_json()
+    artifact_changed = False
+    if spec.model is not None and record.results.artifact_sha256 is not None:
+        info = inspect_artifact(spec.model)
+        artifact_changed = info.sha256 != record.results.artifact_sha256
+    if artifact_changed:
+        return RecomputeResult(
+            evaluation_id=evaluation_id,
+            ref=record.ref,
+            identical=False,
+            differences=[
+                f"artifact {spec.model}: SHA-256 is no longer "
+                f"{record.results.artifact_sha256}; the evaluated model is gone, so the "
+                "figures were not recomputed"
+            ],
+            package_changes=[],
+            dataset_changed=False,
+            artifact_changed=True,
+        )
+    outcome = run_evaluation(
+        spec, ctx.settings, expected_artifact_sha256=record.results.artifact_sha256
+    )
+    fresh = outcome.results.to_json()
+    differences = compare_results(stored, fresh)
+    fresh_local = {item.row_id: item.to_json() for item in outcome.local}
+    differences.extend(
+        f"local explanation {d}"
+        for d in compare_results(
+            {"rows": list(stored_local.values())}, {"rows": list(fresh_local.values())}, ignore=()
+        )
+    )
+    package_changes = [
+        f"{name}: {stored['packages'].get(name)} -> {fresh['packages'].get(name)}"
+        for name in sorted(set(stored["packages"]) | set(fresh["packages"]))
+        if stored["packages"].get(name) != fresh["packages"].get(name)
+    ]
+    return RecomputeResult(
+        evaluation_id=evaluation_id,
+        ref=record.ref,
+        identical=not differences,
+        differences=differences,
+        package_changes=package_changes,
+        dataset_changed=fresh["dataset"]["sha256"] != stored["dataset"]["sha256"],
+        artifact_changed=False,
+    )
+
+
+__all__ = [
+    "DRIFT_ROLES",
+    "EVALUATE_ROLES",
+    "DriftRecord",
+    "EvaluationRecord",
+    "ExplanationRecord",
+    "RecomputeResult",
+    "drift",
+    "evaluate_version",
+    "explain_row",
+    "get_evaluation",
+    "latest_evaluation",
+    "recompute",
+]
