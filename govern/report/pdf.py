@@ -119,12 +119,22 @@ class Attachment:
 
 
 def render_pdf(
-    html: str, *, attachments: tuple[Attachment, ...] = (), variant: str | None = PDF_VARIANT
+    html: str,
+    *,
+    attachments: tuple[Attachment, ...] = (),
+    variant: str | None = PDF_VARIANT,
+    producer: str | None = None,
 ) -> tuple[bytes, FetchLog]:
     """Render ``html`` to PDF bytes (PDF/A-3b by default) with files attached.
 
+    ``producer`` replaces the Info dictionary's Producer. The signer passes pyHanko's name:
+    pyHanko's incremental update rewrites the XMP Producer to its own name and only
+    *appends* to an Info Producer that lacks it, which would leave the two disagreeing,
+    and PDF/A requires them to agree.
+
     Returns the PDF and what the URL fetcher served and refused.
     """
+    import pydyf
     import weasyprint
 
     _quiet_weasyprint()
@@ -143,7 +153,12 @@ def render_pdf(
     document = weasyprint.HTML(
         string=html, base_url=assets_dir().resolve().as_uri() + "/", url_fetcher=fetcher
     )
-    pdf = document.write_pdf(pdf_variant=variant, attachments=files)
+
+    def finish(_document: Any, pdf: Any) -> None:
+        if producer is not None:
+            pdf.info["Producer"] = pydyf.String(producer)
+
+    pdf = document.write_pdf(pdf_variant=variant, attachments=files, finisher=finish)
     if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf without target returns bytes
         raise InternalError("WeasyPrint returned no PDF")
     return pdf, log

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from govern.report.exports import card_json, card_markdown
-from govern.report.signature import CARD_ATTACHMENT, sha256
+from govern.report.signature import CARD_ATTACHMENT, sha256, signer_producer
 from govern.report.view import ReportView
 from govern.signing import SigningIdentity, describe
 
@@ -137,6 +137,7 @@ def render_card(
             ),
         ),
         variant=pdf_variant,
+        producer=signer_producer() if identity is not None else None,
     )
     warnings = [f"refused to load {url}" for url in log.refused]
     rendered = RenderedCard(

@@ -28,6 +28,13 @@ FIELD_NAME = "GovernSignature"
 CARD_ATTACHMENT = "govern-card.json"
 
 
+def signer_producer() -> str:
+    """The Producer name pyHanko writes into the document when it signs."""
+    from pyhanko.pdf_utils.metadata.model import VENDOR
+
+    return str(VENDOR)
+
+
 def sign_pdf(pdf: bytes, identity: SigningIdentity, *, reason: str, location: str = "") -> bytes:
     """Sign ``pdf`` (PAdES B-B certification signature) and return the signed bytes."""
     from pyhanko.keys.internal import (
@@ -115,7 +122,12 @@ def _check(pdf: bytes, trust_roots: list[x509.Certificate], check: SignatureChec
     from pyhanko_certvalidator import ValidationContext
 
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-    check.embedded_json = _attachment(reader.root, CARD_ATTACHMENT)
+    current = _attachments(reader.root, CARD_ATTACHMENT)
+    check.embedded_json = current[-1] if current else None
+    if len(current) > 1:
+        check.problems.append(
+            f"the PDF carries {len(current)} files named {CARD_ATTACHMENT}; a card has one"
+        )
     signatures = reader.embedded_signatures
     check.signature_count = len(signatures)
     if not signatures:
@@ -182,19 +194,26 @@ def _check(pdf: bytes, trust_roots: list[x509.Certificate], check: SignatureChec
     )
 
 
-def _attachment(root: Any, name: str) -> bytes | None:
-    """The bytes of the embedded file called ``name`` under a document catalogue."""
+def _attachments(root: Any, name: str) -> list[bytes]:
+    """The bytes of every embedded file called ``name`` under a document catalogue."""
     try:
         names = root["/Names"]["/EmbeddedFiles"]
     except (KeyError, TypeError):
-        return None
+        return []
+    found = []
     for spec_name, spec in _name_tree_items(names):
         if spec_name == name:
             try:
-                return bytes(spec["/EF"]["/F"].data)
+                found.append(bytes(spec["/EF"]["/F"].data))
             except (KeyError, TypeError, AttributeError):
-                return None
-    return None
+                continue
+    return found
+
+
+def _attachment(root: Any, name: str) -> bytes | None:
+    """The last embedded file called ``name`` (what most readers show), or None."""
+    found = _attachments(root, name)
+    return found[-1] if found else None
 
 
 def _name_tree_items(node: Any, depth: int = 0) -> list[tuple[str, Any]]:

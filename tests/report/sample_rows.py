@@ -15,6 +15,7 @@ import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlmodel import select
@@ -539,7 +540,7 @@ def report_rows(ctx: Context) -> list[Any]:
     from govern.storage.tables import Report
 
     with ctx.db.read() as session:
-        return list(session.exec(select(Report)).all())
+        return [SimpleNamespace(**r.model_dump()) for r in session.exec(select(Report)).all()]
 
 
 def events(ctx: Context, action: str) -> Iterable[Any]:

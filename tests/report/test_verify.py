@@ -1,0 +1,217 @@
+"""`govern verify`: intact cards pass; every kind of tampering is reported with exit 1.
+
+Each verdict is checked against two independent opinions as well: pyHanko's own validator
+(used directly, not through govern) and poppler's ``pdfsig``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from govern.services import reports
+from govern.signing import create_identity
+from tests.conftest import run_cli
+from tests.report.conftest import REF, pdfsig
+
+CARD_JSON = "govern-card.json"
+
+
+def pyhanko_opinion(path: Path, cert: Path) -> tuple[bool, bool]:
+    """(bottom line, covers whole file) from pyHanko's validator, trusting ``cert``."""
+    from pyhanko.keys import load_cert_from_pemder
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    with path.open("rb") as handle:
+        reader = PdfFileReader(handle, strict=False)
+        status = validate_pdf_signature(
+            reader.embedded_signatures[0],
+            ValidationContext(trust_roots=[load_cert_from_pemder(str(cert))]),
+        )
+        return status.bottom_line, status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+
+
+def verify_cli(card, path: Path, *extra: str) -> tuple[int, dict]:
+    done = run_cli("verify", str(path), "--json", *extra, env=card.env)
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_intact_card_verifies_with_govern_pyhanko_and_pdfsig(signed_card):
+    code, verdict = verify_cli(signed_card, signed_card.pdf)
+    assert code == 0, verdict["problems"]
+    assert verdict["ok"] and verdict["intact"] and verdict["trusted"]
+    assert not verdict["modified_after_signing"]
+    assert verdict["signer"]["subject"] == "CN=govern test instance"
+    assert verdict["ref"] == REF and verdict["catalogue"] == "match"
+    assert pyhanko_opinion(signed_card.pdf, signed_card.cert) == (True, True)
+    sig = pdfsig(signed_card.pdf)
+    assert "Signature is Valid." in sig and "Total document signed" in sig
+    assert "ETSI.CAdES.detached" in sig  # PAdES
+
+
+def test_human_readable_verdict(signed_card):
+    done = run_cli("verify", str(signed_card.pdf), env=signed_card.env)
+    assert done.returncode == 0
+    assert "INTACT AND TRUSTED" in done.stdout and "catalogue:" in done.stdout
+    assert done.stderr == ""
+
+
+def test_flipped_bytes_are_reported(signed_card, tmp_path):
+    data = bytearray(signed_card.pdf.read_bytes())
+    # Flip bytes inside the first signed byte range, in the middle of the page content.
+    middle = len(data) // 3
+    for offset in range(middle, middle + 8):
+        data[offset] ^= 0xFF
+    bad = tmp_path / "flipped.pdf"
+    bad.write_bytes(bytes(data))
+    code, verdict = verify_cli(signed_card, bad)
+    assert code == 1 and not verdict["ok"] and not verdict["intact"]
+    assert any("changed" in p or "cannot be read" in p for p in verdict["problems"])
+    sig = pdfsig(bad)
+    assert "Signature is Valid." not in sig
+
+
+def test_appended_incremental_update_is_reported(signed_card, tmp_path):
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed_card.pdf.read_bytes()), strict=False)
+    info = writer.add_object(
+        generic.DictionaryObject(
+            {generic.NameObject("/Title"): generic.TextStringObject("Approved by nobody")}
+        )
+    )
+    writer.set_info(info)
+    out = io.BytesIO()
+    writer.write(out)
+    bad = tmp_path / "updated.pdf"
+    bad.write_bytes(out.getvalue())
+    code, verdict = verify_cli(signed_card, bad)
+    assert code == 1 and verdict["modified_after_signing"]
+    assert any("modified after signing" in p for p in verdict["problems"])
+    assert pyhanko_opinion(bad, signed_card.cert)[1] is False
+    assert "Total document signed" not in pdfsig(bad)
+
+
+def test_swapped_embedded_json_is_reported(signed_card, tmp_path):
+    from pyhanko.pdf_utils import embed
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    original = json.loads(reports_embedded(signed_card.pdf))
+    original["governance"]["state"] = "deployed"
+    original["quantitative_analysis"]["performance_metrics"] = []
+    forged = json.dumps(original).encode()
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed_card.pdf.read_bytes()), strict=False)
+    embed.embed_file(
+        writer,
+        embed.FileSpec(
+            file_spec_string=CARD_JSON,
+            file_name=CARD_JSON,
+            embedded_data=embed.EmbeddedFileObject.from_file_data(
+                writer, forged, mime_type="application/json"
+            ),
+        ),
+    )
+    out = io.BytesIO()
+    writer.write(out)
+    bad = tmp_path / "swapped.pdf"
+    bad.write_bytes(out.getvalue())
+    assert reports_embedded(bad) == forged  # what a PDF reader now shows
+    code, verdict = verify_cli(signed_card, bad)
+    assert code == 1
+    assert any("replaced after signing" in p for p in verdict["problems"])
+    assert any("2 files named govern-card.json" in p for p in verdict["problems"])
+    assert any("modified after signing" in p for p in verdict["problems"])
+    assert verdict["catalogue"] == "mismatch"
+
+
+def test_card_signed_by_another_key_is_not_trusted(signed_card, tmp_path):
+    """Same content, re-signed by an outsider: intact but untrusted, and not the recorded file."""
+    from govern.report.signature import sign_pdf
+
+    outsider = create_identity(tmp_path / "outsider", common_name="Mallory")
+    unsigned = tmp_path / "unsigned.pdf"
+    reports.build_report(signed_card.ctx("carol"), REF, output=unsigned, sign=False)
+    forged = tmp_path / "mallory.pdf"
+    forged.write_bytes(sign_pdf(unsigned.read_bytes(), outsider, reason="forged"))
+    code, verdict = verify_cli(signed_card, forged)
+    assert code == 1 and verdict["intact"] and not verdict["trusted"]
+    assert verdict["signer"]["subject"] == "CN=Mallory"
+    assert any("not trusted" in p for p in verdict["problems"])
+    assert verdict["catalogue"] == "mismatch"
+    # pdfsig agrees the bytes are intact; trust is what differs
+    assert "Signature is Valid." in pdfsig(forged)
+
+
+def test_unsigned_card_fails_verification(signed_card, tmp_path):
+    unsigned = tmp_path / "draft.pdf"
+    reports.build_report(signed_card.ctx("carol"), REF, output=unsigned, sign=False)
+    code, verdict = verify_cli(signed_card, unsigned)
+    assert code == 1 and not verdict["signed"]
+    assert "the PDF carries no digital signature" in verdict["problems"]
+
+
+def test_auditor_without_catalogue_trusts_the_certificate_given(signed_card, tmp_path):
+    """Only the PDF and the signer's certificate: verified, catalogue "not checked"."""
+    home = tmp_path / "auditor-home"
+    done = run_cli(
+        "verify",
+        str(signed_card.pdf),
+        "--trust",
+        str(signed_card.cert),
+        "--json",
+        cwd=tmp_path,
+        env={"GOVERN_HOME": str(home)},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["catalogue"] == "not checked" and "govern init" in verdict["catalogue_detail"]
+    assert not (tmp_path / "govern.db").exists()  # verifying created no catalogue
+    # the same auditor without the certificate: intact, but the signer is not trusted
+    done = run_cli("verify", str(signed_card.pdf), cwd=tmp_path, env={"GOVERN_HOME": str(home)})
+    assert done.returncode == 1 and "not trusted" in done.stderr
+
+
+def test_verify_service_with_settings_only(signed_card):
+    from govern.config import load_settings
+
+    verdict = reports.verify_pdf(load_settings(home=signed_card.home), signed_card.pdf)
+    assert verdict.ok and verdict.catalogue == "not checked"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.pdf", None, "no such file"),
+        ("notes.pdf", b"just some text\n", "not a PDF file"),
+        ("empty.pdf", b"", "file is empty"),
+        ("folder.pdf", "dir", "is a directory"),
+    ],
+)
+def test_bad_input_exits_2(signed_card, tmp_path, name, content, message):
+    path = tmp_path / name
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    done = run_cli("verify", str(path), env=signed_card.env)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def reports_embedded(path: Path) -> bytes:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from govern.report.signature import _attachment
+
+    with path.open("rb") as handle:
+        data = _attachment(PdfFileReader(handle, strict=False).root, CARD_JSON)
+    assert data is not None
+    return data
