@@ -134,7 +134,7 @@ def render_pdf(
 
     Returns the PDF and what the URL fetcher served and refused.
     """
-    import pydyf
+    import pydyf  # type: ignore[import-untyped]
     import weasyprint
 
     _quiet_weasyprint()
