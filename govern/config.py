@@ -138,7 +138,11 @@ class Settings(BaseSettings):
     @field_validator("user")
     @classmethod
     def _strip_user(cls, value: str) -> str:
-        return value.strip()
+        value = value.strip()
+        # The catalogue stores actors in 100-character columns; PostgreSQL enforces that.
+        if len(value) > 100 or not value.isprintable():
+            raise ValueError("a user name is at most 100 printable characters")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -60,6 +60,8 @@ class ModelDetails(_Section):
     def _semver(cls, value: str) -> str:
         if not is_semver(value):
             raise ValueError(f"{value!r} is not a semantic version such as 1.2.0")
+        if len(value) > 100:  # the catalogue's version column holds 128 characters
+            raise ValueError("a version is at most 100 characters long")
         return value
 
 

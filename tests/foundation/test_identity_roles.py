@@ -267,3 +267,22 @@ def test_python_api_matches_the_cli(cat):
         ctx.close()
     assert detail.ref == "tiny@1.0.0"
     assert [e.action for e in events] == ["version.register"]
+
+
+@pytest.mark.parametrize("name", ["a" * 101, "line\nbreak", "tab\there"])
+def test_impossible_user_names_are_refused_before_anything_is_written(cat, name):
+    """An over-long --user once reached PostgreSQL's 100-character column: an internal error."""
+    before = snapshot(cat.url)
+    result = run_cli("--user", name, "register", str(CARDS / "minimal.card.yaml"), db=cat.url)
+    lines = assert_clean_failure(result)
+    assert len(lines) == 1 and "setting user" in lines[0] and "100 printable" in lines[0]
+    assert snapshot(cat.url) == before
+
+
+def test_over_long_version_is_a_card_error(cat, tmp_path):
+    before = snapshot(cat.url)
+    card = card_with_version(tmp_path, "1.0.0-" + "a" * 130)
+    lines = assert_clean_failure(run_cli("register", str(card), db=cat.url, user="alice"))
+    assert len(lines) == 1 and f"{card}:5:" in lines[0] and "model_details.version" in lines[0]
+    assert "at most 100 characters" in lines[0]
+    assert snapshot(cat.url) == before
