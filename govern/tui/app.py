@@ -1,0 +1,165 @@
+"""The compliance officer's console: the Textual app and its one composition root.
+
+``make_app(settings)`` is the only way the app is built: by ``govern tui``, by the tests and
+by the snapshot fixtures. The app reaches the catalogue only through :class:`Backend`, which
+calls ``govern.services``; roles and separation of duties are enforced there, and refusals
+come back here to be shown, never to crash the console.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from govern.tui.backend import Backend
+from govern.tui.messages import ActionRefused, WorkFailed
+from govern.tui.screens.audit import AuditScreen
+from govern.tui.screens.catalogue import CatalogueScreen
+from govern.tui.screens.compare import CompareScreen
+from govern.tui.screens.queue import QueueScreen
+from govern.tui.screens.version import VersionScreen
+from govern.tui.widgets.dialogs import MessageModal
+
+if TYPE_CHECKING:
+    from govern.config import Settings
+
+DARK, LIGHT = "textual-dark", "textual-light"
+
+
+class GovernApp(App[None]):
+    """Catalogue, review queue and audit log, with a screen per model version."""
+
+    TITLE = "govern"
+    CSS_PATH = "govern.tcss"
+    MODES: ClassVar[dict[str, Any]] = {
+        "catalogue": CatalogueScreen,
+        "queue": QueueScreen,
+        "audit": AuditScreen,
+    }
+    DEFAULT_MODE = "catalogue"
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-narrow"),
+        (110, "-wide"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "switch_mode('catalogue')", "Catalogue", tooltip="All model versions"),
+        Binding("2", "switch_mode('queue')", "Queue", tooltip="What awaits you"),
+        Binding("3", "switch_mode('audit')", "Audit", tooltip="The audit log"),
+        Binding("f2", "toggle_theme", "Light/dark"),
+        Binding("f1", "show_help_panel", "Keys", show=False),
+        Binding("question_mark", "show_help_panel", "Keys", show=False),
+    ]
+
+    def __init__(self, backend: Backend, *, theme: str = DARK) -> None:
+        super().__init__()
+        self.backend = backend
+        self.theme = theme
+        self.role: str | None = None
+        self.started = time.perf_counter()
+        #: Seconds from start to milestones (first paint, rows shown), for the benchmark.
+        self.timings: dict[str, float] = {}
+
+    def mark(self, milestone: str) -> None:
+        self.timings.setdefault(milestone, time.perf_counter() - self.started)
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.backend.actor} · {self.backend.database}"
+        self.identify()
+
+    @work(thread=True, exclusive=True, group="whoami")
+    def identify(self) -> None:
+        from govern.errors import GovernError
+
+        try:
+            user = self.backend.whoami()
+        except GovernError as error:
+            self.call_from_thread(self.show_error, error.title, error.message)
+            return
+        role = user.role if user is not None and user.active else "not a user"
+        self.call_from_thread(self._set_role, role)
+
+    def _set_role(self, role: str) -> None:
+        self.role = role
+        self.sub_title = f"{self.backend.actor} ({role}) · {self.backend.database}"
+
+    def on_unmount(self) -> None:
+        self.backend.close()
+
+    # --- navigation ---------------------------------------------------------------------
+
+    def open_version(self, ref: str, *, tab: str | None = None) -> None:
+        self.push_screen(VersionScreen(ref, tab=tab))
+
+    def open_compare(self, champion: str, challenger: str) -> None:
+        self.push_screen(CompareScreen(champion, challenger))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.theme == DARK else DARK
+
+    # --- errors and refusals ------------------------------------------------------------
+
+    def show_error(self, title: str, message: str) -> None:
+        self.push_screen(MessageModal(title, message))
+
+    def on_action_refused(self, message: ActionRefused) -> None:
+        self.bell()
+        self.push_screen(MessageModal(message.title, message.message))
+
+    def on_work_failed(self, message: WorkFailed) -> None:
+        if message.modal:
+            self.push_screen(MessageModal(message.title, message.message))
+        else:
+            self.notify(message.message, title=message.title, severity="error")
+
+    # --- command palette: every key binding of the screen, plus navigation --------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Catalogue", "All models and versions", partial(self._mode, "catalogue")
+        )
+        yield SystemCommand("Review queue", "What awaits you", partial(self._mode, "queue"))
+        yield SystemCommand("Audit log", "Every change, hash-chained", partial(self._mode, "audit"))
+        yield SystemCommand(
+            "Light or dark theme", "Switch the colour theme", self.action_toggle_theme
+        )
+        seen = {"switch_mode", "toggle_theme", "show_help_panel", "quit", "command_palette"}
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            action = binding.action.split("(", 1)[0]
+            if not binding.description or action in seen or binding.system:
+                continue
+            seen.add(binding.action)
+            help_text = binding.tooltip or f"Key: {binding.key_display or key}"
+            yield SystemCommand(
+                binding.description,
+                help_text,
+                partial(self._run, active.node, binding.action),
+            )
+        extra = getattr(screen, "palette_commands", None)
+        if callable(extra):
+            yield from extra()
+
+    def _mode(self, mode: str) -> None:
+        self.switch_mode(mode)
+
+    def _run(self, node: Any, action: str) -> None:
+        self.call_later(self.run_action, action, node)
+
+
+def make_app(settings: Settings, *, theme: str = DARK) -> GovernApp:
+    """Build the console for ``settings`` (catalogue URL, acting user, home).
+
+    The single composition root: the CLI, the tests and the snapshot fixtures all call it.
+    """
+    return GovernApp(Backend(settings), theme=theme)
+
+
+__all__ = ["GovernApp", "make_app"]

@@ -1,0 +1,210 @@
+"""What the terminal app may ask of govern: a thin face over ``govern.services``.
+
+Every call here is blocking (it opens a session, may render a PDF or run SHAP), so screens
+call it only from thread workers. Roles, separation of duties and every other rule live in
+the services; this class adds nothing but the acting user's context.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from govern.domain.lifecycle import Action
+
+if TYPE_CHECKING:
+    from govern.config import Settings
+    from govern.domain.comparison import Comparison
+    from govern.services import Context
+    from govern.services.views import (
+        AuditEventPublic,
+        AuditVerdict,
+        UserPublic,
+        VersionDetail,
+        VersionSummary,
+    )
+    from govern.services.workflow import DueItem, History, QueueItem, TransitionResult
+
+
+def _optional_service(name: str) -> ModuleType | None:
+    """A service module that may not exist in this build (e.g. reports), or None."""
+    try:
+        return importlib.import_module(f"govern.services.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"govern.services.{name}":
+            return None
+        raise
+
+
+class Backend:
+    """The acting user's doorway to the catalogue, built once by ``make_app``."""
+
+    def __init__(self, settings: Settings) -> None:
+        from govern.services import Context
+
+        self.settings = settings
+        self.ctx: Context = Context(settings)
+
+    @property
+    def actor(self) -> str:
+        return self.ctx.actor
+
+    @property
+    def database(self) -> str:
+        return self.ctx.db.display_url
+
+    def close(self) -> None:
+        self.ctx.close()
+
+    def check(self) -> None:
+        """Refuse early (CatalogueError) when there is no usable catalogue to open."""
+        self.ctx.require_catalogue()
+
+    # --- catalogue ----------------------------------------------------------------------
+
+    def whoami(self) -> UserPublic | None:
+        from govern.services import users
+
+        return users.whoami(self.ctx)
+
+    def list_versions(self) -> list[VersionSummary]:
+        from govern.services import catalogue
+
+        return catalogue.list_versions(self.ctx)
+
+    def show_version(self, ref: str) -> VersionDetail:
+        from govern.services import catalogue
+
+        return catalogue.show_version(self.ctx, ref)
+
+    # --- workflow -----------------------------------------------------------------------
+
+    def transition(self, ref: str, action: Action, comment: str) -> TransitionResult:
+        from govern.services import workflow
+
+        return workflow.transition(self.ctx, ref, action, comment=comment)
+
+    def queue(self) -> list[QueueItem]:
+        from govern.services import workflow
+
+        return workflow.queue(self.ctx)
+
+    def due(self) -> list[DueItem]:
+        from govern.services import workflow
+
+        return workflow.due(self.ctx)
+
+    def history(self, name: str) -> History:
+        from govern.services import workflow
+
+        return workflow.history(self.ctx, name)
+
+    def compare(self, champion: str, challenger: str) -> tuple[Comparison, list[str]]:
+        """The comparison and the promotion gate's reasons to refuse (empty: it passes)."""
+        from govern.services import workflow
+
+        comparison = workflow.compare(self.ctx, champion, challenger)
+        return comparison, workflow.promotion_verdict(self.ctx, comparison)
+
+    # --- audit --------------------------------------------------------------------------
+
+    def audit_page(
+        self,
+        *,
+        actor: str | None,
+        subject: str | None,
+        action: str | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[AuditEventPublic]:
+        from govern.services import audit
+
+        return audit.audit_log(
+            self.ctx,
+            actor=actor,
+            subject=subject,
+            action=action,
+            before_seq=before_seq,
+            limit=limit,
+        )
+
+    def count_events(self) -> int:
+        from govern.services import audit
+
+        return audit.count_events(self.ctx)
+
+    def verify_audit(self, checkpoint: Path | None = None) -> AuditVerdict:
+        from govern.services import audit
+
+        return audit.verify_audit(self.ctx, checkpoint=checkpoint)
+
+    def default_champion(self, ref: str) -> str:
+        """What to compare ``ref`` with: the model's deployed version, else its newest other."""
+        from govern.domain.refs import ModelRef
+        from govern.services import catalogue
+
+        name = ModelRef.parse(ref).name
+        others = [v for v in catalogue.list_versions(self.ctx, model=name) if v.ref != ref]
+        deployed = [v for v in others if v.state == "deployed"]
+        chosen = deployed[0] if deployed else (others[0] if others else None)
+        if chosen is None:
+            from govern.errors import NotFoundError
+
+            raise NotFoundError(f"{ref} has no other version to compare it with")
+        return chosen.ref
+
+    # --- evidence and reports -----------------------------------------------------------
+
+    def evidence(self, ref: str) -> tuple[Any, str | None]:
+        """The report view of ``ref`` (evaluation, policies, waivers, drift), or why not."""
+        from govern.errors import GovernError
+
+        reports = self.service("reports")
+        if reports is None or not hasattr(reports, "report_view"):
+            return None, "Evidence needs govern.services.reports, which this build lacks."
+        try:
+            return reports.report_view(self.ctx, ref), None
+        except GovernError as error:
+            return None, error.message
+
+    def build_report(self, ref: str, output: Path) -> Any:
+        from govern.services import reports
+
+        return reports.build_report(self.ctx, ref, format="pdf", output=output)
+
+    def verify_report(self, path: Path) -> Any:
+        from govern.services import reports
+
+        return reports.verify_pdf(self.ctx, path)
+
+    def latest_evaluation(self, ref: str) -> Any:
+        """The newest evaluation record of ``ref`` (results as ``EvaluationResults``), or None."""
+        from govern.services import evaluation
+
+        return evaluation.latest_evaluation(self.ctx, ref)
+
+    def explain(self, ref: str, row_id: str) -> Any:
+        """One decision's explanation: stored with the evaluation, else computed (SHAP)."""
+        from govern.services import evaluation
+
+        return evaluation.explain_row(self.ctx, ref, row_id)
+
+    def run_checks(self, ref: str) -> Any:
+        """Check ``ref`` against its bound policies now and record the run."""
+        from govern.services import checks
+
+        return checks.check_version(self.ctx, ref)
+
+    def waive(self, ref: str, rule: str, reason: str, expires: dt.date) -> Any:
+        from govern.services import waivers
+
+        return waivers.grant_waiver(self.ctx, ref, rule=rule, reason=reason, expires=expires)
+
+    # --- services that arrive in later builds -------------------------------------------
+
+    def service(self, name: str) -> ModuleType | None:
+        """``govern.services.<name>`` if this build has it (evaluation, checks, waivers)."""
+        return _optional_service(name)

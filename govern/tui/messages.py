@@ -1,0 +1,129 @@
+"""What workers tell screens: small past-tense messages carrying service results.
+
+Workers run service calls on threads and post one of these when done; the screen's handler
+updates widgets on the event loop. Failures travel as :class:`WorkFailed` and end in a
+modal or a notification, never a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+
+@dataclass
+class CatalogueLoaded(Message):
+    versions: list[Any]
+    seconds: float
+
+
+@dataclass
+class VersionLoaded(Message):
+    detail: Any
+    history: Any = None
+
+
+@dataclass
+class QueueLoaded(Message):
+    queue: list[Any]
+    due: list[Any]
+
+
+@dataclass
+class DecisionRecorded(Message):
+    """A workflow action went through (``result`` is a TransitionResult)."""
+
+    result: Any
+
+
+@dataclass
+class ActionRefused(Message):
+    """A service refused an action (roles, separation of duties, lifecycle, gates)."""
+
+    title: str
+    message: str
+
+
+@dataclass
+class WorkFailed(Message):
+    """A worker ended with an error the user should see."""
+
+    title: str
+    message: str
+    modal: bool = True
+
+
+@dataclass
+class AuditPageLoaded(Message):
+    events: list[Any]
+    append: bool
+    exhausted: bool
+
+
+@dataclass
+class AuditCounted(Message):
+    total: int
+
+
+@dataclass
+class ChainVerified(Message):
+    verdict: Any
+    seconds: float
+
+
+@dataclass
+class ComparisonLoaded(Message):
+    comparison: Any
+    reasons: list[str]
+
+
+@dataclass
+class EvaluationLoaded(Message):
+    """The latest evaluation document of a version, or None when it has none."""
+
+    results: Any
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DecisionExplained(Message):
+    explanation: Any
+
+
+@dataclass
+class DriftLoaded(Message):
+    drift: Any
+
+
+@dataclass
+class PolicyResultsLoaded(Message):
+    results: Any
+
+
+@dataclass
+class PolicyRunCompleted(Message):
+    results: Any
+
+
+@dataclass
+class WaiverGranted(Message):
+    waiver: Any
+
+
+@dataclass
+class ReportProgressed(Message):
+    step: str
+    done: int
+    total: int
+
+
+@dataclass
+class ReportBuilt(Message):
+    report: Any
+
+
+@dataclass
+class ReportVerified(Message):
+    verdict: Any

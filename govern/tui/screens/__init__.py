@@ -1,0 +1,1 @@
+"""The console's screens: catalogue, review queue, audit log, one version, compare."""

@@ -1,0 +1,256 @@
+"""The audit log: newest first, filtered, paged by sequence number, with chain verification.
+
+Pages come from ``audit_log(before_seq=...)`` (keyset paging on the primary key), so the
+screen costs the same on a log of a hundred events or of a million: it never loads the log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import Footer, Header, Input, Label, Static
+
+from govern.tui import formatting as fmt
+from govern.tui.messages import AuditCounted, AuditPageLoaded, ChainVerified
+from govern.tui.screens.base import GovernScreen
+from govern.tui.widgets.dialogs import FormDialog, FormField, MessageModal
+from govern.tui.widgets.table import Column, Tone, VirtualTable
+
+PAGE = 200
+
+
+def summary(event: Any) -> str:
+    """One line saying what an event did, from the fields that matter to a reader."""
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    parts: list[str] = []
+    if payload.get("from_state") and payload.get("to_state"):
+        parts.append(f"{payload['from_state']} → {payload['to_state']}")
+    if payload.get("approvals"):
+        parts.append(str(payload["approvals"]))
+    if payload.get("reason"):
+        parts.append(str(payload["reason"]))
+    if payload.get("comment"):
+        parts.append(f"“{payload['comment']}”")
+    if payload.get("role") and not parts:
+        parts.append(f"role {payload['role']}")
+    if payload.get("risk_tier") and not parts:
+        parts.append(f"{payload['risk_tier']} risk")
+    if payload.get("outcome"):
+        parts.append(f"outcome {payload['outcome']}")
+    if not parts:
+        keys = [k for k in payload if not k.endswith(("file", "path"))]
+        parts.append(", ".join(keys[:4]))
+    return "; ".join(p for p in parts if p)
+
+
+def _action_tone(event: Any) -> Tone:
+    if event.action.endswith(".refused"):
+        return "bad"
+    if event.action.startswith("version."):
+        return "accent"
+    return "plain"
+
+
+COLUMNS = (
+    Column("seq", "#", 7, lambda e: f"{e.seq:,}", justify="right"),
+    Column("ts", "Time (UTC)", 16, lambda e: fmt.moment(e.ts), drop=2),
+    Column("actor", "Actor", 8, lambda e: e.actor),
+    Column("action", "Action", 18, lambda e: e.action, tone=_action_tone),
+    Column("subject", "Subject", 18, lambda e: e.subject or "—", drop=1),
+    Column("detail", "Detail", 12, summary, flex=True),
+)
+
+
+class AuditScreen(GovernScreen):
+    """Every recorded change, newest first; verify the hash chain with one key."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filters", "Filter"),
+        Binding("v", "verify", "Verify chain"),
+        Binding("c", "verify_checkpoint", "Verify checkpoint", show=False),
+        Binding("f5", "refresh", "Refresh"),
+        Binding("escape", "clear_filters", "Clear", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filters: dict[str, str | None] = {"actor": None, "subject": None, "action": None}
+        self.events: list[Any] = []
+        self.exhausted = False
+        self.total: int | None = None
+        self._loading = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="⚖")
+        with Horizontal(classes="filter-bar"):
+            yield Input(placeholder="actor", id="actor", compact=True)
+            yield Input(placeholder="subject (model or model@version)", id="subject", compact=True)
+            yield Input(placeholder="action (e.g. version)", id="action", compact=True)
+            yield Label("", id="audit-count")
+        yield Static("Press v to verify the hash chain.", id="verdict")
+        yield VirtualTable(COLUMNS, empty_text="Loading the audit log…", id="events")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#events", VirtualTable).focus()
+        self.call_after_refresh(self.govern.mark, "audit_first_paint")
+        self.reload()
+
+    def action_refresh(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        self.events = []
+        self.exhausted = False
+        self.fetch(before_seq=None, append=False)
+        self.count()
+
+    @work(thread=True, exclusive=True, group="audit-count")
+    def count(self) -> None:
+        total = self.guarded(self.backend.count_events)
+        if total is not None:
+            self.post_message(AuditCounted(total))
+
+    @work(thread=True, exclusive=True, group="audit-page")
+    def fetch(self, *, before_seq: int | None, append: bool) -> None:
+        self._loading = True
+        events = self.guarded(
+            self.backend.audit_page,
+            actor=self.filters["actor"],
+            subject=self.filters["subject"],
+            action=self.filters["action"],
+            before_seq=before_seq,
+            limit=PAGE,
+        )
+        self._loading = False
+        if events is not None:
+            self.post_message(AuditPageLoaded(events, append, len(events) < PAGE))
+
+    def on_audit_page_loaded(self, message: AuditPageLoaded) -> None:
+        table = self.query_one("#events", VirtualTable)
+        self.exhausted = message.exhausted
+        if message.append:
+            self.events.extend(message.events)
+            table.append_rows(message.events)
+        else:
+            self.events = list(message.events)
+            table.empty_text = "No event matches the filters."
+            table.set_rows(self.events)
+            self.call_after_refresh(self.govern.mark, "audit_rows_shown")
+        self._update_count()
+
+    def on_audit_counted(self, message: AuditCounted) -> None:
+        self.total = message.total
+        self._update_count()
+
+    def _update_count(self) -> None:
+        loaded = f"{len(self.events):,}{'' if self.exhausted else '+'}"
+        filtered = any(self.filters.values())
+        total = f"{self.total:,}" if self.total is not None else "…"
+        text = f"{loaded} shown" + (" (filtered)" if filtered else "") + f" · {total} events"
+        self.query_one("#audit-count", Label).update(text)
+
+    @on(VirtualTable.NearEnd, "#events")
+    def _more(self) -> None:
+        if self.exhausted or self._loading or not self.events:
+            return
+        self.fetch(before_seq=self.events[-1].seq, append=True)
+
+    # --- filters ------------------------------------------------------------------------
+
+    @on(Input.Submitted)
+    def _filter(self, event: Input.Submitted) -> None:
+        self._apply_filters()
+        self.query_one("#events", VirtualTable).focus()
+
+    def _apply_filters(self) -> None:
+        for name in self.filters:
+            value = self.query_one(f"#{name}", Input).value.strip()
+            self.filters[name] = value or None
+        self.reload()
+
+    def action_focus_filters(self) -> None:
+        self.query_one("#actor", Input).focus()
+
+    def action_clear_filters(self) -> None:
+        for name in self.filters:
+            self.query_one(f"#{name}", Input).value = ""
+        self._apply_filters()
+        self.query_one("#events", VirtualTable).focus()
+
+    # --- detail -------------------------------------------------------------------------
+
+    @on(VirtualTable.RowSelected, "#events")
+    def _detail(self, event: VirtualTable.RowSelected) -> None:
+        e = event.row
+        body = "\n".join(
+            [
+                f"Time     {e.ts}",
+                f"Actor    {e.actor}",
+                f"Action   {e.action}",
+                f"Subject  {e.subject or '—'}",
+                f"Hash     {e.hash}",
+                "",
+                json.dumps(e.payload, indent=2, sort_keys=True, ensure_ascii=False),
+            ]
+        )
+        self.app.push_screen(MessageModal(f"Audit event #{e.seq:,}", body, error=False))
+
+    # --- verification -------------------------------------------------------------------
+
+    def action_verify(self) -> None:
+        self._show_verdict("[$text-primary]Verifying the hash chain…[/] (the screen stays usable)")
+        self.verify(None)
+
+    def action_verify_checkpoint(self) -> None:
+        def chosen(values: dict[str, str] | None) -> None:
+            if values:
+                self._show_verdict("[$text-primary]Verifying against the checkpoint…[/]")
+                self.verify(Path(values["path"]).expanduser())
+
+        self.app.push_screen(
+            FormDialog(
+                "Verify against a signed checkpoint",
+                [FormField("path", "Checkpoint file", "checkpoint.json", required=True)],
+                note="Catches truncation and a rewrite of the whole chain.",
+                submit="Verify",
+            ),
+            chosen,
+        )
+
+    @work(thread=True, exclusive=True, group="audit-verify")
+    def verify(self, checkpoint: Path | None) -> None:
+        started = time.perf_counter()
+        verdict = self.guarded(self.backend.verify_audit, checkpoint)
+        if verdict is not None:
+            self.post_message(ChainVerified(verdict, time.perf_counter() - started))
+        else:
+            self.app.call_from_thread(self._show_verdict, "Verification did not run.")
+
+    def on_chain_verified(self, message: ChainVerified) -> None:
+        v = message.verdict
+        if v.ok:
+            where = " and matches the checkpoint" if v.checkpoint else ""
+            text = (
+                f"[b $text-success]✔ Chain intact[/]{where}: {v.events:,} events, head "
+                f"#{v.head_seq:,} {v.head_hash[:16]}… ({message.seconds:.1f} s)"
+            )
+        else:
+            problems = "; ".join(fmt.escape(p) for p in v.problems)
+            text = f"[b $text-error]✘ Verification failed[/]: {problems}"
+        self._show_verdict(text)
+        self.notify(
+            "Audit chain intact" if v.ok else "Audit chain verification FAILED",
+            severity="information" if v.ok else "error",
+        )
+
+    def _show_verdict(self, markup: str) -> None:
+        self.query_one("#verdict", Static).update(Content.from_markup(markup))

@@ -1,0 +1,52 @@
+"""What every govern screen shares: the backend, and service calls that cannot crash the app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from textual.screen import Screen
+
+from govern.errors import GovernError, RefusedError
+from govern.tui.messages import ActionRefused, WorkFailed
+
+if TYPE_CHECKING:
+    from govern.tui.app import GovernApp
+    from govern.tui.backend import Backend
+
+T = TypeVar("T")
+
+
+class GovernScreen(Screen[None]):
+    """A screen that talks to govern only through ``self.backend``, from workers."""
+
+    @property
+    def govern(self) -> GovernApp:
+        return cast("GovernApp", self.app)
+
+    @property
+    def backend(self) -> Backend:
+        return self.govern.backend
+
+    def guarded(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """Run a blocking service call; on failure tell the user and return None.
+
+        Refusals (roles, separation of duties, lifecycle, gates) and govern errors arrive
+        as their own message; anything else is an internal error shown with a request to
+        report it. Meant for thread workers: posting a message is thread-safe.
+        """
+        try:
+            return call(*args, **kwargs)
+        except RefusedError as refusal:
+            self.post_message(ActionRefused(refusal.title, refusal.message))
+        except GovernError as error:
+            self.post_message(WorkFailed(error.title, error.message))
+        except Exception as error:  # a bug must not take the whole console down
+            self.post_message(
+                WorkFailed(
+                    "Internal error",
+                    f"{type(error).__name__}: {error}\n\nThis is a bug in govern; please "
+                    "report it with what you were doing.",
+                )
+            )
+        return None

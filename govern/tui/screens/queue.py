@@ -1,0 +1,112 @@
+"""The review queue: what awaits the acting user, oldest first, and what is due for validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Footer, Header, Label
+
+from govern.tui import formatting as fmt
+from govern.tui.messages import QueueLoaded
+from govern.tui.screens.base import GovernScreen
+from govern.tui.widgets.table import Column, Tone, VirtualTable
+
+
+def _waiting(since: dt.datetime) -> str:
+    days = (dt.datetime.now(dt.UTC) - since).days
+    if days <= 0:
+        return "today"
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _due_tone(status: str) -> Tone:
+    return "bad" if status == "overdue" else "warn"
+
+
+QUEUE_COLUMNS = (
+    Column("ref", "Version", 18, lambda q: q.ref),
+    Column(
+        "state",
+        "State",
+        12,
+        lambda q: fmt.state_label(q.state),
+        tone=lambda q: fmt.state_tone(q.state),
+        drop=2,
+    ),
+    Column("tier", "Tier", 8, lambda q: q.risk_tier, tone=lambda q: fmt.tier_tone(q.risk_tier)),
+    Column("since", "Waiting", 8, lambda q: _waiting(q.waiting_since), justify="right", drop=1),
+    Column("reason", "Why it waits for you", 24, lambda q: q.reason, flex=True),
+)
+DUE_COLUMNS = (
+    Column("ref", "Version", 18, lambda d: d.ref),
+    Column(
+        "state",
+        "State",
+        10,
+        lambda d: fmt.state_label(d.state),
+        tone=lambda d: fmt.state_tone(d.state),
+    ),
+    Column("owner", "Owner", 10, lambda d: d.owner, drop=1),
+    Column("due", "Due", 10, lambda d: fmt.day(d.next_validation_due)),
+    Column(
+        "left",
+        "Status",
+        16,
+        lambda d: f"overdue {-d.days_left} d" if d.days_left < 0 else f"due in {d.days_left} d",
+        tone=lambda d: _due_tone(d.status),
+        flex=True,
+    ),
+)
+
+
+class QueueScreen(GovernScreen):
+    """Versions awaiting the acting user's decision, and validations falling due."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f5", "refresh", "Refresh"),
+        Binding("tab", "focus_next", "Next table", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="⚖")
+        with Vertical(id="queue-body"):
+            yield Label("Awaiting you", classes="section-title", id="queue-title")
+            yield VirtualTable(QUEUE_COLUMNS, empty_text="Nothing awaits you. ", id="queue")
+            yield Label("Validation due", classes="section-title", id="due-title")
+            yield VirtualTable(DUE_COLUMNS, empty_text="No validation is due soon.", id="due")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#queue", VirtualTable).focus()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="queue")
+    def load(self) -> None:
+        queue = self.guarded(self.backend.queue)
+        due = self.guarded(self.backend.due)
+        if queue is not None and due is not None:
+            self.post_message(QueueLoaded(queue, due))
+
+    def on_queue_loaded(self, message: QueueLoaded) -> None:
+        role = self.govern.role or "user"
+        self.query_one("#queue", VirtualTable).set_rows(message.queue, keep_cursor=True)
+        self.query_one("#due", VirtualTable).set_rows(message.due, keep_cursor=True)
+        self.query_one("#queue-title", Label).update(
+            f"Awaiting {self.backend.actor} ({role}): {len(message.queue)}, oldest first"
+        )
+        self.query_one("#due-title", Label).update(f"Validation due or overdue: {len(message.due)}")
+
+    @on(VirtualTable.RowSelected)
+    def _open(self, event: VirtualTable.RowSelected) -> None:
+        self.govern.open_version(event.row.ref, tab="workflow")

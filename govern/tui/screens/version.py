@@ -1,0 +1,739 @@
+"""One model version: card, evaluation, explanations, policies, workflow, reports and drift.
+
+Everything shown comes from services in one worker (``show_version``, the model's history,
+and the report view that assembles evaluation, policy, waiver and drift evidence). Every
+action (a decision, a policy run, a waiver, a signed PDF) runs in its own named worker and
+reports back with a message; refusals from the services appear as a modal with their reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.widgets import (
+    Button,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Markdown,
+    ProgressBar,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from govern.domain.lifecycle import TRANSITIONS, Action, State, verb
+from govern.tui import formatting as fmt
+from govern.tui.messages import (
+    DecisionExplained,
+    DecisionRecorded,
+    PolicyRunCompleted,
+    ReportBuilt,
+    ReportVerified,
+    VersionLoaded,
+    WaiverGranted,
+)
+from govern.tui.screens.base import GovernScreen
+from govern.tui.widgets.dialogs import FormDialog, FormField
+from govern.tui.widgets.evidence import (
+    GROUP_METRICS,
+    METRIC_NAMES,
+    ContributionChart,
+    DriftTable,
+    FairnessView,
+    HistoryTable,
+    ImportanceChart,
+    PolicyResults,
+)
+
+TABS = ("card", "evaluation", "explanations", "policies", "workflow", "reports", "drift")
+TAB_TITLES = {
+    "card": "Card",
+    "evaluation": "Evaluation",
+    "explanations": "Explanations",
+    "policies": "Policies",
+    "workflow": "Workflow",
+    "reports": "Reports",
+    "drift": "Drift",
+}
+#: Workflow buttons: (action, label, key).
+WORKFLOW_BUTTONS = (
+    (Action.SUBMIT, "Submit", "S"),
+    (Action.APPROVE, "Approve", "A"),
+    (Action.REQUEST_CHANGES, "Changes", "C"),
+    (Action.REJECT, "Reject", "X"),
+    (Action.DEPLOY, "Deploy", "D"),
+    (Action.SHADOW, "Shadow", "H"),
+    (Action.RETIRE, "Retire", "R"),
+)
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The card's sections as Markdown (the Markdown widget renders it; links never open)."""
+
+    def items(values: Any) -> str:
+        if not values:
+            return "—"
+        if isinstance(values, list):
+            return "\n".join(f"- {v}" for v in values)
+        return str(values)
+
+    details = card.get("model_details", {})
+    use = card.get("intended_use", {})
+    factors = card.get("factors") or {}
+    metrics = card.get("metrics") or {}
+    quant = card.get("quantitative_analyses") or {}
+    out = [f"# {details.get('name', '?')} {details.get('version', '')}", ""]
+    if details.get("description"):
+        out += [str(details["description"]), ""]
+    facts = [
+        ("Model type", details.get("model_type")),
+        ("Developers", ", ".join(details.get("developers") or [])),
+        ("Date", details.get("date")),
+        ("License", details.get("license")),
+        ("Contact", details.get("contact")),
+    ]
+    out += [f"- **{k}:** {v}" for k, v in facts if v]
+    out += ["", "## Intended use", "", "**Primary uses**", "", items(use.get("primary_uses"))]
+    out += ["", "**Primary users:** " + (", ".join(use.get("primary_users") or []) or "—")]
+    out += ["", "**Out of scope**", "", items(use.get("out_of_scope"))]
+    if factors:
+        out += ["", "## Factors", ""]
+        out += [f"- **Relevant:** {', '.join(factors.get('relevant') or []) or '—'}"]
+        out += [f"- **Evaluated:** {', '.join(factors.get('evaluation') or []) or '—'}"]
+        out += [f"- **Sensitive:** {', '.join(factors.get('sensitive_features') or []) or '—'}"]
+    if metrics:
+        out += ["", "## Metrics", ""]
+        out += [f"- **Measures:** {', '.join(metrics.get('performance_measures') or []) or '—'}"]
+        if metrics.get("decision_threshold") is not None:
+            out += [f"- **Decision threshold:** {metrics['decision_threshold']}"]
+        if metrics.get("variation_approaches"):
+            out += [f"- **Variation:** {metrics['variation_approaches']}"]
+    for key, title in (("evaluation_data", "Evaluation data"), ("training_data", "Training data")):
+        section = card.get(key) or {}
+        if not section:
+            continue
+        out += ["", f"## {title}", ""]
+        for data in section.get("datasets") or []:
+            rows = f", {data['rows']:,} rows" if data.get("rows") else ""
+            out += [f"- **{data.get('name')}**{rows}: {data.get('description', '')}"]
+        for extra in ("motivation", "preprocessing"):
+            if section.get(extra):
+                out += [f"- *{extra.capitalize()}:* {section[extra]}"]
+    if quant:
+        out += ["", "## Quantitative analyses", ""]
+        out += [f"- **{k.capitalize()}:** {v}" for k, v in quant.items() if v]
+    considerations = card.get("ethical_considerations") or []
+    if considerations:
+        out += ["", "## Ethical considerations", ""]
+        for item in considerations:
+            mitigation = f" *Mitigation:* {item['mitigation']}" if item.get("mitigation") else ""
+            out += [f"- {item.get('risk', '')}{mitigation}"]
+    caveats = card.get("caveats_and_recommendations") or []
+    if caveats:
+        out += ["", "## Caveats and recommendations", "", items(caveats)]
+    governance = card.get("governance") or {}
+    if governance:
+        out += ["", "## Governance", ""]
+        for key, value in governance.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            out += [f"- **{key.replace('_', ' ').capitalize()}:** {shown or '—'}"]
+    return "\n".join(out) + "\n"
+
+
+class VersionScreen(GovernScreen):
+    """Tabs of evidence and the workflow for one ``NAME@VERSION``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("right_square_bracket", "next_tab(1)", "Next tab", key_display="]"),
+        Binding("left_square_bracket", "next_tab(-1)", "Prev tab", show=False, key_display="["),
+        Binding("A", "decide('approve')", "Approve"),
+        Binding("X", "decide('reject')", "Reject"),
+        Binding("C", "decide('request_changes')", "Changes"),
+        Binding("S", "decide('submit')", "Submit", show=False),
+        Binding("D", "decide('deploy')", "Deploy", show=False),
+        Binding("H", "decide('shadow')", "Deploy in shadow", show=False),
+        Binding("R", "decide('retire')", "Retire", show=False),
+        Binding("W", "waive", "Waive a rule", show=False),
+        Binding("k", "run_checks", "Run checks", show=False),
+        Binding("b", "build_report", "Build PDF"),
+        Binding("v", "verify_report", "Verify PDF", show=False),
+        Binding("e", "explain", "Explain a decision", show=False),
+        Binding("f", "next_grouping", "Feature/intersection", show=False),
+        Binding("n", "next_metric", "Next metric", show=False),
+        Binding("m", "compare", "Compare", show=False),
+        Binding("f5", "refresh", "Refresh", show=False),
+    ]
+
+    def __init__(self, ref: str, *, tab: str | None = None) -> None:
+        super().__init__()
+        self.ref = ref
+        self.first_tab = tab if tab in TABS else "card"
+        self.detail: Any = None
+        self.view: Any = None
+        self.view_problem: str | None = None
+        self.entries: list[Any] = []
+        self.evaluation: Any = None
+
+    # --- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="⚖")
+        yield Static(Content(self.ref), id="version-banner")
+        with TabbedContent(initial=self.first_tab, id="tabs"):
+            with TabPane(TAB_TITLES["card"], id="card"), VerticalScroll():
+                yield Static("", id="card-facts")
+                yield Markdown("", id="card-text", open_links=False)
+            with TabPane(TAB_TITLES["evaluation"], id="evaluation"):
+                with Horizontal(classes="filter-bar"):
+                    yield Label("Grouping", classes="bar-label")
+                    yield Select([], prompt="—", id="grouping", compact=True, allow_blank=True)
+                    yield Label("Metric", classes="bar-label")
+                    yield Select(
+                        [(METRIC_NAMES[m], m) for m in GROUP_METRICS],
+                        value="selection_rate",
+                        id="metric",
+                        compact=True,
+                        allow_blank=False,
+                    )
+                with VerticalScroll():
+                    yield FairnessView(id="fairness")
+            with TabPane(TAB_TITLES["explanations"], id="explanations"):
+                with Horizontal(classes="filter-bar"):
+                    yield Label("Row id", classes="bar-label")
+                    yield Input(
+                        placeholder="explain one decision: row id, Enter", id="row-id", compact=True
+                    )
+                with VerticalScroll():
+                    yield ContributionChart(id="contributions")
+                    yield ImportanceChart(id="importance")
+            with TabPane(TAB_TITLES["policies"], id="policies"), VerticalScroll():
+                yield PolicyResults(id="policy-results")
+            with TabPane(TAB_TITLES["workflow"], id="workflow"), VerticalScroll():
+                yield Static("", id="workflow-state")
+                with Horizontal(id="workflow-buttons"):
+                    for action, label, key in WORKFLOW_BUTTONS:
+                        yield Button(
+                            f"{label} ({key})",
+                            id=f"do-{action.value}",
+                            compact=True,
+                            variant="error" if action == Action.REJECT else "default",
+                        )
+                    yield Button("Waive (W)", id="do-waive", compact=True)
+                yield HistoryTable(id="history")
+            with TabPane(TAB_TITLES["reports"], id="reports"), VerticalScroll():
+                with Horizontal(id="report-buttons"):
+                    yield Button(
+                        "Build signed PDF (b)", id="build-pdf", compact=True, variant="primary"
+                    )
+                    yield Button("Verify a PDF (v)", id="verify-pdf", compact=True)
+                with Vertical(id="report-progress"):
+                    yield Label("", id="report-step")
+                    yield ProgressBar(total=None, show_eta=False, id="report-bar")
+                yield Static("", id="report-verdict")
+                yield Static("", id="report-list")
+            with TabPane(TAB_TITLES["drift"], id="drift"), VerticalScroll():
+                yield DriftTable(id="drift-table")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#report-progress").display = False
+        self.query_one("#report-verdict").display = False
+        self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def action_back(self) -> None:
+        # Escape in a text box leaves the box; a second Escape leaves the screen.
+        if isinstance(self.focused, Input):
+            self.query_one("#tabs", TabbedContent).focus()
+            return
+        self.dismiss(None)
+
+    def action_next_tab(self, step: int) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        index = TABS.index(tabs.active) if tabs.active in TABS else 0
+        tabs.active = TABS[(index + step) % len(TABS)]
+
+    def show_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    def palette_commands(self) -> Any:
+        from functools import partial
+
+        from textual.app import SystemCommand
+
+        for tab in TABS:
+            yield SystemCommand(
+                f"Show {TAB_TITLES[tab]}", f"Tab of {self.ref}", partial(self.show_tab, tab)
+            )
+
+    # --- loading ------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="version")
+    def load(self) -> None:
+        detail = self.guarded(self.backend.show_version, self.ref)
+        if detail is None:
+            self.app.call_from_thread(self.dismiss, None)
+            return
+        self.ref = detail.ref
+        history = self.guarded(self.backend.history, detail.name)
+        entries = [e for e in history.entries if e.ref == detail.ref] if history else []
+        view, problem = self.backend.evidence(detail.ref)
+        record = self.guarded(self.backend.latest_evaluation, detail.ref)
+        self.post_message(
+            VersionLoaded(
+                detail,
+                {"entries": entries, "view": view, "problem": problem, "evaluation": record},
+            )
+        )
+
+    def on_version_loaded(self, message: VersionLoaded) -> None:
+        self.detail = message.detail
+        extra = message.history or {}
+        self.entries = extra.get("entries", [])
+        self.view = extra.get("view")
+        self.view_problem = extra.get("problem")
+        self.evaluation = extra.get("evaluation")
+        self._show_banner()
+        self._show_card()
+        self._show_evaluation()
+        self._show_explanations()
+        self._show_policies()
+        self._show_workflow()
+        self._show_reports()
+        self.query_one("#drift-table", DriftTable).show(self.view.drift if self.view else None)
+
+    def _show_banner(self) -> None:
+        d = self.detail
+        state = fmt.markup(fmt.state_label(d.state), fmt.state_tone(d.state))
+        tier = fmt.markup(f"{d.risk_tier} risk", fmt.tier_tone(d.risk_tier))
+        policy = "no policy run"
+        if self.view is not None and self.view.policy is not None:
+            outcome = self.view.policy.outcome
+            policy = "policies " + fmt.markup(outcome, fmt.outcome_tone(outcome))
+        due = f"due {fmt.day(d.next_validation_due)}"
+        self.query_one("#version-banner", Static).update(
+            Content.from_markup(
+                f"[b]{fmt.escape(d.ref)}[/b]  {state} · {tier} · {fmt.escape(d.owner)}"
+                f" · {policy} · {due}"
+            )
+        )
+
+    def _show_card(self) -> None:
+        d = self.detail
+        artifact = d.artifact
+        lines = [
+            f"[$text-muted]Registered[/] {fmt.day(d.created_at)} by {fmt.escape(d.created_by)}"
+            f"   [$text-muted]Business unit[/] {fmt.escape(d.business_unit or '—')}",
+            f"[$text-muted]Card SHA-256[/] {d.card_sha256}",
+        ]
+        if artifact.sha256:
+            lines.append(
+                f"[$text-muted]Artifact[/] {artifact.format} · {fmt.number(artifact.size)} bytes"
+                f" · SHA-256 {artifact.sha256}"
+            )
+        if d.other_versions:
+            lines.append(f"[$text-muted]Other versions[/] {', '.join(d.other_versions)}")
+        self.query_one("#card-facts", Static).update(Content.from_markup("\n".join(lines)))
+        self.query_one("#card-text", Markdown).update(card_markdown(d.card))
+
+    def _results(self) -> Any:
+        """The evaluation document: the evaluation service's record, else the report view's."""
+        if self.evaluation is not None:
+            return self.evaluation.results
+        return self.view.results if self.view is not None else None
+
+    def _show_evaluation(self) -> None:
+        fairness = self.query_one("#fairness", FairnessView)
+        record = self.evaluation
+        stored = self.view.evaluation if self.view is not None else None
+        meta: dict[str, Any] = {}
+        if record is not None:
+            meta = {"created_at": record.created_at, "created_by": record.created_by}
+        elif stored is not None:
+            meta = {"created_at": stored.created_at, "created_by": stored.created_by}
+        problem = stored.problem if stored is not None else None
+        fairness.show(self._results(), meta, problem)
+        grouping: Select[str] = self.query_one("#grouping", Select)
+        names = fairness.grouping_names()
+        grouping.set_options([(n.replace("*", " × "), n) for n in names])
+        if names:
+            grouping.value = fairness.grouping
+
+    def _show_explanations(self) -> None:
+        results = self._results()
+        self.query_one("#importance", ImportanceChart).show(
+            results.explanations if results is not None else None
+        )
+        stored = list(self.view.local_explanations) if self.view is not None else []
+        chart = self.query_one("#contributions", ContributionChart)
+        if stored and chart.explanation is None:
+            ids = ", ".join(x.row_id for x in stored[:5])
+            chart.message = f"Type a row id and press Enter to explain that decision (e.g. {ids})."
+            chart.refresh(layout=True)
+
+    def _show_policies(self) -> None:
+        view = self.view
+        self.query_one("#policy-results", PolicyResults).show(
+            view.policy if view else None, list(view.waivers) if view else [], self.ref
+        )
+
+    def _show_workflow(self) -> None:
+        d = self.detail
+        state = State(d.state) if d.state in {s.value for s in State} else None
+        possible = {a for (s, a) in TRANSITIONS if s == state}
+        for action, _label, _key in WORKFLOW_BUTTONS:
+            button = self.query_one(f"#do-{action.value}", Button)
+            button.set_class(action not in possible, "-unavailable")
+        you = self.govern.role or "?"
+        moves = ", ".join(verb(a) for a, _l, _k in WORKFLOW_BUTTONS if a in possible) or "none"
+        self.query_one("#workflow-state", Static).update(
+            Content.from_markup(
+                f"State [b]{fmt.markup(fmt.state_label(d.state), fmt.state_tone(d.state))}[/b]"
+                f" · possible next steps: {fmt.escape(moves)}\n"
+                f"[$text-muted]You are {fmt.escape(self.backend.actor)} ({fmt.escape(you)}); "
+                "roles and separation of duties are checked when you act.[/]"
+            )
+        )
+        self.query_one("#history", HistoryTable).show(self.entries)
+
+    def _show_reports(self) -> None:
+        reports = self.detail.reports
+        if not reports:
+            text = "[$text-muted]No reports yet. Press b to build a signed PDF model card.[/]"
+        else:
+            lines = ["[b]Reports of this version[/b]"]
+            for r in reports:
+                signer = f"signed by {fmt.escape(r['signer'])}" if r.get("signer") else "unsigned"
+                lines.append(
+                    f"{fmt.moment(r['created_at'])}  {r['format'].upper()}  {signer}\n"
+                    f"  [$text-muted]{fmt.escape(r['path'])}  sha256 {r['sha256'][:16]}…[/]"
+                )
+            text = "\n".join(lines)
+        self.query_one("#report-list", Static).update(Content.from_markup(text))
+
+    # --- evaluation selectors -----------------------------------------------------------
+
+    @on(Select.Changed, "#grouping")
+    def _grouping_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.query_one("#fairness", FairnessView).select(grouping=event.value)
+
+    @on(Select.Changed, "#metric")
+    def _metric_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.query_one("#fairness", FairnessView).select(metric=event.value)
+
+    def action_next_grouping(self) -> None:
+        self.show_tab("evaluation")
+        names = self.query_one("#fairness", FairnessView).grouping_names()
+        if names:
+            select: Select[str] = self.query_one("#grouping", Select)
+            current = names.index(select.value) if select.value in names else -1
+            select.value = names[(current + 1) % len(names)]
+
+    def action_next_metric(self) -> None:
+        self.show_tab("evaluation")
+        select: Select[str] = self.query_one("#metric", Select)
+        current = GROUP_METRICS.index(select.value) if select.value in GROUP_METRICS else -1
+        select.value = GROUP_METRICS[(current + 1) % len(GROUP_METRICS)]
+
+    # --- workflow -----------------------------------------------------------------------
+
+    @on(Button.Pressed, "#workflow-buttons Button")
+    def _workflow_button(self, event: Button.Pressed) -> None:
+        name = (event.button.id or "").removeprefix("do-")
+        if name == "waive":
+            self.action_waive()
+        else:
+            self.action_decide(name)
+
+    def action_decide(self, action_name: str) -> None:
+        action = Action(action_name)
+        required = action in {Action.REJECT, Action.REQUEST_CHANGES}
+        self.show_tab("workflow")
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self.decide(action, values["comment"])
+
+        self.app.push_screen(
+            FormDialog(
+                f"{verb(action).capitalize()} {self.ref}",
+                [
+                    FormField(
+                        "comment",
+                        "Comment (required)" if required else "Comment",
+                        "why: kept with the decision and in the audit log",
+                        required=required,
+                    )
+                ],
+                note=f"Acting as {self.backend.actor}. The decision is audited.",
+                submit=verb(action).split()[0].capitalize(),
+            ),
+            chosen,
+        )
+
+    @work(thread=True, exclusive=True, group="decision")
+    def decide(self, action: Action, comment: str) -> None:
+        result = self.guarded(self.backend.transition, self.ref, action, comment)
+        if result is not None:
+            self.post_message(DecisionRecorded(result))
+        self.load()
+
+    def on_decision_recorded(self, message: DecisionRecorded) -> None:
+        r = message.result
+        moved = (
+            f"{fmt.state_label(r.from_state)} → {fmt.state_label(r.to_state)}"
+            if r.from_state != r.to_state
+            else f"still {fmt.state_label(r.to_state)}"
+        )
+        lines = [f"{r.action.replace('_', ' ')} by {r.actor}: {moved}"]
+        if r.approvals:
+            lines.append(f"Approvals: {r.approvals}")
+        if r.superseded:
+            lines.append(f"Previous champion {r.superseded} superseded")
+        lines += list(r.notes)
+        self.notify("\n".join(lines), title=f"Decision recorded on {r.ref}", timeout=6)
+
+    def action_waive(self) -> None:
+        expires = (dt.date.today() + dt.timedelta(days=90)).isoformat()
+        failing = []
+        if self.view is not None and self.view.policy is not None:
+            failing = [
+                r.rule_id
+                for pack in self.view.policy.packs
+                for r in pack.rules
+                if r.status in {"fail", "failed", "error"}
+            ]
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self.waive(values["rule"].strip(), values["reason"].strip(), values["expires"])
+
+        self.app.push_screen(
+            FormDialog(
+                f"Waive a policy rule for {self.ref}",
+                [
+                    FormField(
+                        "rule",
+                        "Rule id",
+                        "e.g. eeoc.four-fifths",
+                        failing[0] if failing else "",
+                        required=True,
+                    ),
+                    FormField("reason", "Reason", "why the risk is accepted", required=True),
+                    FormField(
+                        "expires", "Expires on (YYYY-MM-DD)", expires, expires, required=True
+                    ),
+                ],
+                note="Failing rules: " + (", ".join(failing) or "none in the latest run"),
+                submit="Waive",
+            ),
+            chosen,
+        )
+
+    @work(thread=True, exclusive=True, group="waiver")
+    def waive(self, rule: str, reason: str, expires: str) -> None:
+        try:
+            day = dt.date.fromisoformat(expires.strip())
+        except ValueError:
+            self.app.call_from_thread(
+                self.govern.show_error, "Invalid date", f"{expires!r} is not a date (YYYY-MM-DD)"
+            )
+            return
+        waiver = self.guarded(self.backend.waive, self.ref, rule, reason, day)
+        if waiver is not None:
+            self.post_message(WaiverGranted(waiver))
+            self.load()
+
+    def on_waiver_granted(self, message: WaiverGranted) -> None:
+        w = message.waiver
+        self.notify(
+            f"{w.rule} waived until {fmt.day(w.expires_on)} by {w.granted_by}", title=self.ref
+        )
+        self.show_tab("policies")
+
+    # --- policies -----------------------------------------------------------------------
+
+    def action_run_checks(self) -> None:
+        self.show_tab("policies")
+        self.notify("Running this version's policies…", title=self.ref, timeout=2)
+        self.run_checks()
+
+    @work(thread=True, exclusive=True, group="checks")
+    def run_checks(self) -> None:
+        outcome = self.guarded(self.backend.run_checks, self.ref)
+        if outcome is not None:
+            self.post_message(PolicyRunCompleted(outcome))
+            self.load()
+
+    def on_policy_run_completed(self, message: PolicyRunCompleted) -> None:
+        outcome = getattr(message.results, "outcome", None) or str(message.results)
+        self.notify(f"Policy run finished: {outcome}", title=self.ref)
+
+    # --- explanations -------------------------------------------------------------------
+
+    def action_explain(self) -> None:
+        self.show_tab("explanations")
+        self.query_one("#row-id", Input).focus()
+
+    @on(Input.Submitted, "#row-id")
+    def _explain(self, event: Input.Submitted) -> None:
+        row_id = event.value.strip()
+        if row_id:
+            self.query_one("#contributions", ContributionChart).show(
+                None, f"Explaining decision {row_id}…"
+            )
+            self.explain(row_id)
+
+    @work(thread=True, exclusive=True, group="explain")
+    def explain(self, row_id: str) -> None:
+        stored = list(self.view.local_explanations) if self.view is not None else []
+        explanation = next((x for x in stored if x.row_id == row_id), None)
+        if explanation is None:
+            record = self.guarded(self.backend.explain, self.ref, row_id)
+            explanation = record.explanation if record is not None else None
+        if explanation is not None:
+            self.post_message(DecisionExplained(explanation))
+        else:
+            self.app.call_from_thread(
+                self.query_one("#contributions", ContributionChart).show,
+                None,
+                f"No explanation for row {row_id}.",
+            )
+
+    def on_decision_explained(self, message: DecisionExplained) -> None:
+        self.query_one("#contributions", ContributionChart).show(message.explanation)
+
+    # --- reports ------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#build-pdf")
+    def action_build_report(self) -> None:
+        self.show_tab("reports")
+        if self.detail is None:
+            return
+        default = Path.cwd() / f"{self.detail.name}-{self.detail.version}.pdf"
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self.build_report(Path(values["path"]).expanduser())
+
+        self.app.push_screen(
+            FormDialog(
+                f"Build the signed PDF model card of {self.ref}",
+                [FormField("path", "Write it to", str(default), str(default), required=True)],
+                note="Signed with this instance's key (govern keys init); the build is audited.",
+                submit="Build",
+            ),
+            chosen,
+        )
+
+    @work(thread=True, exclusive=True, group="report")
+    def build_report(self, path: Path) -> None:
+        self.app.call_from_thread(self._progress, f"Rendering and signing {path.name}…")
+        started = time.perf_counter()
+        result = self.guarded(self.backend.build_report, self.ref, path)
+        self.app.call_from_thread(self._progress, None)
+        if result is not None:
+            self.post_message(
+                ReportBuilt({"result": result, "seconds": time.perf_counter() - started})
+            )
+            self.load()
+
+    def _progress(self, step: str | None) -> None:
+        verdict = self.query_one("#report-verdict", Static)
+        verdict.display = step is None and verdict.has_class("-filled")
+        box = self.query_one("#report-progress")
+        box.display = step is not None
+        if step is not None:
+            self.query_one("#report-step", Label).update(step)
+
+    def _verdict(self, content: Content) -> None:
+        verdict = self.query_one("#report-verdict", Static)
+        verdict.update(content)
+        verdict.add_class("-filled")
+        verdict.display = True
+
+    def on_report_built(self, message: ReportBuilt) -> None:
+        result = message.report["result"]
+        seconds = message.report["seconds"]
+        signed = f"signed by {result.signer}" if result.signed else "not signed"
+        self._verdict(
+            Content.from_markup(
+                f"[b $text-success]✔ Built[/] {fmt.escape(result.path)}\n"
+                f"  {fmt.number(result.bytes)} bytes · {signed} · sha256 {result.sha256[:16]}… "
+                f"· {seconds:.1f} s"
+                + "".join(f"\n  [$text-warning]⚠ {fmt.escape(w)}[/]" for w in result.warnings)
+            )
+        )
+        self.notify(f"Signed card written to {result.path}", title="Report built")
+
+    @on(Button.Pressed, "#verify-pdf")
+    def action_verify_report(self) -> None:
+        self.show_tab("reports")
+        reports = self.detail.reports if self.detail else []
+        latest = next((r["path"] for r in reports if r.get("format") == "pdf"), "")
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self.verify_report(Path(values["path"]).expanduser())
+
+        self.app.push_screen(
+            FormDialog(
+                "Verify a signed PDF model card",
+                [FormField("path", "PDF file", "path/to/card.pdf", latest, required=True)],
+                note="Checks the signature, the signer's trust and the catalogue's record.",
+                submit="Verify",
+            ),
+            chosen,
+        )
+
+    @work(thread=True, exclusive=True, group="report-verify")
+    def verify_report(self, path: Path) -> None:
+        self.app.call_from_thread(self._progress, f"Verifying {path.name}…")
+        verdict = self.guarded(self.backend.verify_report, path)
+        self.app.call_from_thread(self._progress, None)
+        if verdict is not None:
+            self.post_message(ReportVerified(verdict))
+
+    def on_report_verified(self, message: ReportVerified) -> None:
+        v = message.verdict
+        head = (
+            "[b $text-success]✔ Verified[/]" if v.ok else "[b $text-error]✘ Verification failed[/]"
+        )
+        signer = ", ".join(f"{k}={val}" for k, val in v.signer.items()) if v.signer else "—"
+        lines = [
+            f"{head} {fmt.escape(v.path)}",
+            f"  signed {'yes' if v.signed else 'no'} · intact {'yes' if v.intact else 'no'} · "
+            f"trusted {'yes' if v.trusted else 'no'} · modified after signing "
+            f"{'yes' if v.modified_after_signing else 'no'}",
+            f"  signer {fmt.escape(signer)}",
+            f"  catalogue: {v.catalogue} {fmt.escape(v.catalogue_detail)}",
+        ]
+        lines += [f"  [$text-error]• {fmt.escape(p)}[/]" for p in v.problems]
+        self._verdict(Content.from_markup("\n".join(lines)))
+        self.notify(
+            "Signature and card verified" if v.ok else "The PDF did NOT verify",
+            severity="information" if v.ok else "error",
+        )
+
+    # --- compare ------------------------------------------------------------------------
+
+    def action_compare(self) -> None:
+        if self.detail is None:
+            return
+        self.govern.open_compare("", self.detail.ref)

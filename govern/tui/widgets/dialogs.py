@@ -1,0 +1,155 @@
+"""Modal dialogs: an error or refusal to read, and small forms (a comment, a waiver, a path)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class MessageModal(ModalScreen[None]):
+    """A title and a message to read; Enter or Escape closes it.
+
+    Used for refusals (separation of duties, roles, lifecycle) and errors, so the user reads
+    exactly what the service said.
+    """
+
+    DEFAULT_CSS = """
+    MessageModal {
+        align: center middle;
+        & > Vertical {
+            width: 72;
+            max-width: 95%;
+            height: auto;
+            max-height: 90%;
+            border: thick $error 70%;
+            background: $panel;
+            padding: 1 2;
+        }
+        &.-info > Vertical { border: thick $primary 70%; }
+        & .modal-title { text-style: bold; color: $text-error; margin-bottom: 1; }
+        &.-info .modal-title { color: $text-primary; }
+        & VerticalScroll { height: auto; max-height: 16; }
+        & .modal-hint { color: $text-muted; margin-top: 1; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("enter", "close", "Close", show=False),
+    ]
+
+    def __init__(self, title: str, message: str, *, error: bool = True) -> None:
+        super().__init__(classes="" if error else "-info")
+        self.title_text = title
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Content(self.title_text), classes="modal-title")
+            with VerticalScroll():
+                yield Static(Content(self.message), id="modal-message")
+            yield Label("Enter or Escape to close", classes="modal-hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One line of a form."""
+
+    name: str
+    label: str
+    placeholder: str = ""
+    value: str = ""
+    required: bool = False
+
+
+class FormDialog(ModalScreen[dict[str, str] | None]):
+    """A few labelled inputs; returns their values, or None when cancelled.
+
+    Enter in the last field (or the OK button) submits; Escape cancels. Required fields
+    are checked here so the dialog can say which one is missing before anything runs.
+    """
+
+    DEFAULT_CSS = """
+    FormDialog {
+        align: center middle;
+        & > Vertical {
+            width: 76;
+            max-width: 95%;
+            height: auto;
+            max-height: 95%;
+            border: thick $primary 70%;
+            background: $panel;
+            padding: 0 1;
+        }
+        & .form-title { text-style: bold; color: $text-primary; padding: 0 1; }
+        & .form-note { color: $text-muted; padding: 0 1; }
+        & .form-label { padding: 0 1; margin-top: 1; }
+        & .form-error { color: $text-error; padding: 0 1; height: auto; }
+        & Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+        & Button { margin-left: 1; }
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self, title: str, fields: list[FormField], *, note: str = "", submit: str = "OK"
+    ) -> None:
+        super().__init__()
+        self.form_title = title
+        self.fields = fields
+        self.note = note
+        self.submit_label = submit
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Content(self.form_title), classes="form-title")
+            if self.note:
+                yield Label(Content(self.note), classes="form-note")
+            for field in self.fields:
+                yield Label(Content(field.label), classes="form-label")
+                yield Input(
+                    value=field.value,
+                    placeholder=field.placeholder,
+                    id=f"field-{field.name}",
+                )
+            yield Static("", classes="form-error", id="form-error")
+            with Horizontal():
+                yield Button("Cancel", id="cancel")
+                yield Button(self.submit_label, id="submit", variant="primary")
+
+    def values(self) -> dict[str, str]:
+        return {f.name: self.query_one(f"#field-{f.name}", Input).value for f in self.fields}
+
+    @on(Input.Submitted)
+    def _next_or_submit(self, event: Input.Submitted) -> None:
+        names = [f"field-{f.name}" for f in self.fields]
+        position = names.index(event.input.id or "")
+        if position < len(names) - 1:
+            self.query_one(f"#{names[position + 1]}", Input).focus()
+        else:
+            self._submit()
+
+    @on(Button.Pressed, "#submit")
+    def _submit(self) -> None:
+        values = self.values()
+        missing = [f.label for f in self.fields if f.required and not values[f.name].strip()]
+        if missing:
+            self.query_one("#form-error", Static).update(Content(f"Required: {', '.join(missing)}"))
+            return
+        self.dismiss(values)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

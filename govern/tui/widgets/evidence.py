@@ -1,0 +1,520 @@
+"""Widgets that draw a version's evidence: fairness tables with interval bars, importance and
+contribution charts, policy results per pack, drift, and the decision history.
+
+Each widget holds plain data (the service's result objects) and draws it in ``render`` at
+the width it has, so bars grow with the terminal and a resize redraws them. Colours come
+from the theme, so light and dark both read well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widget import Widget
+
+from govern.tui import formatting as fmt
+
+GROUP_METRICS = ("selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
+METRIC_NAMES = {
+    "selection_rate": "selection rate",
+    "tpr": "true positive rate",
+    "fpr": "false positive rate",
+    "fnr": "false negative rate",
+    "precision": "precision",
+    "accuracy": "accuracy",
+}
+SUMMARY_NAMES = {
+    "min_impact_ratio": "lowest impact ratio",
+    "demographic_parity_difference": "demographic parity difference",
+    "demographic_parity_ratio": "demographic parity ratio",
+    "equalized_odds_difference": "equalized odds difference",
+    "equalized_odds_ratio": "equalized odds ratio",
+    "min_scoring_impact_ratio": "lowest scoring impact ratio",
+}
+FOUR_FIFTHS = 0.8
+#: Rule results in reading order: what blocks, what needs a person, then the rest.
+STATUS_ORDER = {"fail": 0, "error": 0, "waived": 1, "manual": 1, "warn": 1, "pass": 2}
+
+
+class Evidence(Widget):
+    """Base: a block of rendered evidence that sizes to its content."""
+
+    DEFAULT_CSS = """
+    Evidence {
+        height: auto;
+        width: 1fr;
+        padding: 0 1;
+    }
+    """
+
+    def colours(self) -> dict[str, str]:
+        """Rich colours for the tones, from the current theme."""
+        variables = self.app.theme_variables
+        return {
+            "good": variables.get("text-success", "green"),
+            "bad": variables.get("text-error", "red"),
+            "warn": variables.get("text-warning", "yellow"),
+            "accent": variables.get("text-primary", "blue"),
+            "muted": "dim",
+            "plain": "",
+            "bar": variables.get("primary", "blue"),
+            "title": f"bold {variables.get('text-primary', 'blue')}",
+        }
+
+    def text_width(self) -> int:
+        return max(self.size.width - 2, 40)
+
+
+def _field(obj: Any, *names: str) -> Any:
+    """The first attribute of ``obj`` that exists (stored and report shapes differ)."""
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return []
+
+
+def _note(text: str) -> Text:
+    return Text(text, style="dim italic")
+
+
+class FairnessView(Evidence):
+    """Overall performance, the grouping's summary, and one metric per group with intervals."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.results: Any = None
+        self.meta: dict[str, Any] = {}
+        self.grouping = ""
+        self.metric = "selection_rate"
+        self.problem: str | None = None
+
+    def show(self, results: Any, meta: dict[str, Any], problem: str | None = None) -> None:
+        self.results, self.meta, self.problem = results, meta, problem
+        names = self.grouping_names()
+        if self.grouping not in names:
+            self.grouping = names[0] if names else ""
+        self.refresh(layout=True)
+
+    def grouping_names(self) -> list[str]:
+        if self.results is None:
+            return []
+        return [g.name for g in self.results.fairness]
+
+    def select(self, *, grouping: str | None = None, metric: str | None = None) -> None:
+        if grouping is not None:
+            self.grouping = grouping
+        if metric is not None:
+            self.metric = metric
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        c = self.colours()
+        if self.results is None:
+            return _note(
+                self.problem
+                or "No evaluation yet. Run `govern evaluate REF --data FILE --target COL "
+                "--sensitive COL ...` to measure performance and fairness."
+            )
+        r = self.results
+        parts: list[RenderableType] = []
+        grouping = next((g for g in r.fairness if g.name == self.grouping), None)
+        if grouping is None:
+            parts.append(_note("This evaluation has no fairness groupings."))
+        else:
+            head = Text()
+            head.append(grouping.name.replace("*", " × "), style=c["title"])
+            head.append(
+                f"  {'intersection' if grouping.kind == 'intersection' else 'one feature'}; "
+                f"reference group {grouping.reference_group or '—'}",
+                style="dim",
+            )
+            parts.append(head)
+            parts.append(self._group_table(grouping, c))
+            parts.append(
+                Text(
+                    f"█ {METRIC_NAMES.get(self.metric, self.metric)}  ▓░ 95% Wilson interval  "
+                    "⚑ impact ratio < 0.8  ◌ small group  * p < 0.05",
+                    style="dim",
+                )
+            )
+            summary = Text("\n")
+            summary.append("Summary ", style="dim")
+            first = True
+            for key, label in SUMMARY_NAMES.items():
+                value = grouping.summary.get(key)
+                if value is None:
+                    continue
+                adverse = "impact_ratio" in key and value < FOUR_FIFTHS
+                summary.append("" if first else " · ")
+                summary.append(f"{label} ")
+                summary.append(fmt.number(value), style=f"bold {c['bad']}" if adverse else "bold")
+                if adverse:
+                    summary.append(" ⚑", style=c["bad"])
+                first = False
+            parts.append(summary)
+        overall = r.performance.overall
+        if overall:
+            line = Text()
+            line.append("Performance ", style="dim")
+            for index, (name, value) in enumerate(sorted(overall.items())):
+                line.append("" if index == 0 else " · ")
+                line.append(f"{name} ")
+                shown = fmt.number(int(value)) if name == "n" and value is not None else None
+                line.append(shown or fmt.number(value), style="bold")
+            parts.append(line)
+        dataset = r.dataset
+        data = Text()
+        data.append("Data ", style="dim")
+        data.append(f"{dataset.name if dataset else '?'}")
+        if dataset is not None and dataset.rows is not None:
+            data.append(f" · {dataset.rows:,} rows")
+        data.append(f" · target {r.target}")
+        if self.meta.get("created_at"):
+            data.append(f" · evaluated {fmt.day(self.meta['created_at'])}")
+        if self.meta.get("created_by"):
+            data.append(f" by {self.meta['created_by']}")
+        parts.append(data)
+        for warning in r.warnings:
+            parts.append(Text(f"⚠ {warning}", style=c["warn"]))
+        return Group(*parts)
+
+    def _group_table(self, grouping: Any, c: dict[str, str]) -> Table:
+        width = self.text_width()
+        # Narrow terminals drop the interval and p-value columns: the bar still shows both
+        # the estimate and its interval, and the flags still mark significance.
+        wide = width >= 96
+        label_width = min(max([5, *(len(g.group) for g in grouping.groups)]), 28 if wide else 18)
+        fixed = label_width + 6 + 6 + 6 + 5 + (12 + 6 + 3 * 7 if wide else 3 * 5)
+        bar_width = max(6, min(48, width - fixed))
+        table = Table(
+            box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False, header_style="bold"
+        )
+        metric = "rate" if self.metric == "selection_rate" else self.metric
+        table.add_column("Group", width=label_width, no_wrap=True, overflow="ellipsis")
+        table.add_column("n", justify="right", width=6)
+        table.add_column(metric, justify="right", width=6)
+        if wide:
+            table.add_column("95% interval", no_wrap=True, width=12)
+        table.add_column("", width=bar_width, no_wrap=True)
+        table.add_column("impact", justify="right", width=6)
+        if wide:
+            table.add_column("p", justify="right", width=6)
+        table.add_column("flags", no_wrap=True, width=5)
+        for group in grouping.groups:
+            estimate = group.metrics.get(self.metric)
+            value = estimate.value if estimate else None
+            lower = estimate.lower if estimate else None
+            upper = estimate.upper if estimate else None
+            flags = []
+            if group.impact_ratio is not None and group.impact_ratio < FOUR_FIFTHS:
+                flags.append("⚑")
+            if group.small:
+                flags.append("◌")
+            if group.p_value is not None and group.p_value < 0.05:
+                flags.append("*")
+            if group.group == grouping.reference_group:
+                flags.append("ref")
+            impact_tone = (
+                "bad"
+                if group.impact_ratio is not None and group.impact_ratio < FOUR_FIFTHS
+                else "plain"
+            )
+            cells: list[Any] = [
+                Text(group.group, style="dim" if group.small else ""),
+                f"{group.n:,}",
+                fmt.number(value),
+            ]
+            if wide:
+                cells.append(fmt.interval(lower, upper))
+            cells += [
+                Text(fmt.bar(value, width=bar_width, lower=lower, upper=upper), style=c["bar"]),
+                Text(fmt.number(group.impact_ratio, 2), style=c[impact_tone]),
+            ]
+            if wide:
+                cells.append(fmt.number(group.p_value, 3) if group.p_value is not None else "—")
+            cells.append(Text(" ".join(flags), style=c["bad"] if "⚑" in flags else c["warn"]))
+            table.add_row(*cells)
+        return table
+
+
+class ImportanceChart(Evidence):
+    """Global feature importance (mean |SHAP|) with bootstrap intervals and sensitive flags."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.explanations: Any = None
+
+    def show(self, explanations: Any) -> None:
+        self.explanations = explanations
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        c = self.colours()
+        e = self.explanations
+        importances = list(_field(e, "importances", "global_"))
+        if e is None or not importances:
+            return _note(
+                "No explanations yet. `govern evaluate ... --model PATH` computes SHAP "
+                "importances when the model artifact is available."
+            )
+        flagged = {f.feature: f.reason for f in e.sensitive_flags}
+        top = max((i.upper or i.mean_abs_shap or 0.0) for i in importances) or 1.0
+        width = self.text_width()
+        bar_width = max(10, width - 46)
+        table = Table(box=None, expand=False, pad_edge=False, show_header=True)
+        table.add_column("#", justify="right", style="dim")
+        table.add_column("Feature", max_width=24, no_wrap=True, overflow="ellipsis")
+        table.add_column("mean |SHAP|", justify="right")
+        table.add_column("", width=bar_width, no_wrap=True)
+        table.add_column("", no_wrap=True)
+        for item in importances[:20]:
+            mark = "⚑" if item.feature in flagged else ""
+            table.add_row(
+                str(item.rank or ""),
+                Text(item.feature, style=c["bad"] if mark else ""),
+                fmt.number(item.mean_abs_shap, 4),
+                Text(
+                    fmt.bar(
+                        item.mean_abs_shap,
+                        width=bar_width,
+                        lower=item.lower,
+                        upper=item.upper,
+                        scale=top,
+                    ),
+                    style=c["bar"],
+                ),
+                Text(mark, style=c["bad"]),
+            )
+        head = Text()
+        head.append("Global importance", style=c["title"])
+        head.append(
+            f"  {e.method or 'SHAP'} on {e.sample_size or '?'} rows (seed {e.seed})", style="dim"
+        )
+        parts: list[RenderableType] = [head, table]
+        for feature, reason in flagged.items():
+            parts.append(Text(f"⚑ {feature}: {reason}", style=c["bad"]))
+        return Group(*parts)
+
+
+class ContributionChart(Evidence):
+    """One decision's explanation: signed SHAP contributions, largest first."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.explanation: Any = None
+        self.message = "Type a row id and press Enter to explain that decision."
+
+    def show(self, explanation: Any, message: str = "") -> None:
+        self.explanation = explanation
+        if message:
+            self.message = message
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        c = self.colours()
+        x = self.explanation
+        if x is None:
+            return _note(self.message)
+        contributions = list(getattr(x, "contributions", []))[:12]
+        head = Text()
+        head.append(f"Decision {x.row_id}", style=c["title"])
+        prediction = getattr(x, "prediction", None)
+        if prediction is not None:
+            head.append(f"  prediction {fmt.number(prediction)}")
+        label = getattr(x, "predicted_label", None)
+        if label is not None:
+            head.append(f" (label {label})")
+        base = getattr(x, "base_value", None)
+        if base is not None:
+            head.append(f"  base value {fmt.number(base)}", style="dim")
+        if not contributions:
+            return Group(head, _note("No contributions were stored for this decision."))
+        top = max(abs(item.shap) for item in contributions) or 1.0
+        half = max(6, (self.text_width() - 44) // 2)
+        table = Table(box=None, expand=False, pad_edge=False, show_header=True)
+        table.add_column("Feature", max_width=22, no_wrap=True, overflow="ellipsis")
+        table.add_column("Value", max_width=14, no_wrap=True, overflow="ellipsis")
+        table.add_column("SHAP", justify="right")
+        table.add_column("lowers ◀ │ ▶ raises", width=2 * half + 1, no_wrap=True)
+        for item in contributions:
+            cells = round(abs(item.shap) / top * half)
+            if item.shap < 0:
+                chart = Text(" " * (half - cells) + "█" * cells, style=c["good"])
+                chart.append("│" + " " * half, style="dim")
+            else:
+                chart = Text(" " * half + "│", style="dim")
+                chart.append("█" * cells + " " * (half - cells), style=c["bad"])
+            table.add_row(item.feature, str(item.value or ""), fmt.signed(item.shap, 4), chart)
+        return Group(head, table)
+
+
+class PolicyResults(Evidence):
+    """The latest policy run: each pack with its source, and every rule's result."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.policy: Any = None
+        self.waivers: list[Any] = []
+        self.ref = ""
+
+    def show(self, policy: Any, waivers: list[Any], ref: str = "") -> None:
+        self.policy, self.waivers, self.ref = policy, waivers, ref
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        c = self.colours()
+        p = self.policy
+        parts: list[RenderableType] = []
+        if p is None:
+            parts.append(_note("No policy run yet. Press k to run this version's policies now."))
+        else:
+            head = Text()
+            head.append(
+                f"Policy run #{p.id}: {p.outcome.upper()}",
+                style=f"bold {c[fmt.outcome_tone(p.outcome)]}",
+            )
+            head.append(f"  {fmt.moment(p.created_at)} by {p.created_by}", style="dim")
+            counts = p.counts
+            if counts:
+                head.append("  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+            parts.append(head)
+            for pack in p.packs:
+                title = Text()
+                title.append(f"\n{pack.title or pack.id}", style=c["title"])
+                if pack.version:
+                    title.append(f" v{pack.version}", style="dim")
+                if pack.source:
+                    title.append(f"  {pack.source}", style="dim")
+                if pack.sha256:
+                    title.append(f"  sha256 {pack.sha256[:12]}…", style="dim")
+                parts.append(title)
+                table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+                table.add_column("Result", no_wrap=True)
+                table.add_column("Rule", ratio=1, overflow="fold")
+                table.add_column("Severity", no_wrap=True)
+                table.add_column("Finding", ratio=2, overflow="fold")
+                # Failures first: they are what an officer must read.
+                for rule in sorted(pack.rules, key=lambda r: STATUS_ORDER.get(r.status, 3)):
+                    tone = fmt.outcome_tone(rule.status)
+                    finding = rule.message or rule.title
+                    if rule.source:
+                        finding += f"\n↳ {rule.source}"
+                    about = rule.subject if rule.subject and rule.subject != self.ref else ""
+                    label = rule.rule_id + (f" ({about})" if about else "")
+                    table.add_row(
+                        Text(rule.status, style=f"bold {c[tone]}"),
+                        label,
+                        rule.severity,
+                        Text(finding),
+                    )
+                parts.append(table)
+        if self.waivers:
+            parts.append(Text("\nWaivers", style=c["title"]))
+            table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+            table.add_column("Rule")
+            table.add_column("Expires")
+            table.add_column("By")
+            table.add_column("Reason", ratio=1, overflow="fold")
+            for w in self.waivers:
+                table.add_row(
+                    w.rule_id,
+                    Text(fmt.day(w.expires_on), style="" if w.active else c["bad"]),
+                    f"{w.granted_by} ({w.granted_role})",
+                    w.reason,
+                )
+            parts.append(table)
+        return Group(*parts)
+
+
+class DriftTable(Evidence):
+    """Population stability and a test per feature, worst first."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.drift: Any = None
+
+    def show(self, drift: Any) -> None:
+        self.drift = drift
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        c = self.colours()
+        d = self.drift
+        if d is None:
+            return _note(
+                "No drift run yet. `govern drift REF --reference FILE --current FILE` "
+                "compares production inputs with the evaluation data."
+            )
+        head = Text()
+        head.append("Drift", style=c["title"])
+        head.append(
+            f"  {d.reference_name} → {d.current_name}  {fmt.moment(d.created_at)} by "
+            f"{d.created_by}",
+            style="dim",
+        )
+        rows = list(d.features)
+        if d.prediction is not None:
+            rows.insert(0, d.prediction)
+        rows.sort(key=lambda f: -(f.psi or 0.0))
+        top = max([0.3, *(f.psi or 0.0 for f in rows)])
+        bar_width = max(8, min(30, self.text_width() - 60))
+        table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+        table.add_column("Feature", ratio=1, no_wrap=True, overflow="ellipsis")
+        table.add_column("Kind")
+        table.add_column("PSI", justify="right")
+        table.add_column("", width=bar_width, no_wrap=True)
+        table.add_column("Band")
+        table.add_column("Test")
+        table.add_column("p", justify="right")
+        for f in rows:
+            tone = {"significant": "bad", "moderate": "warn", "stable": "good"}.get(f.band, "muted")
+            table.add_row(
+                f.feature,
+                f.kind,
+                fmt.number(f.psi, 3),
+                Text(fmt.bar(f.psi, width=bar_width, scale=top), style=c[tone]),
+                Text(f.band or "—", style=c[tone]),
+                f.test or "—",
+                fmt.number(f.p_value, 4),
+            )
+        legend = _note("PSI < 0.1 stable · 0.1–0.25 moderate · ≥ 0.25 significant")
+        return Group(head, table, legend)
+
+
+class HistoryTable(Evidence):
+    """The version's lifecycle decisions, oldest first, with comments."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.entries: list[Any] = []
+
+    def show(self, entries: list[Any]) -> None:
+        self.entries = entries
+        self.refresh(layout=True)
+
+    def render(self) -> RenderableType:
+        c = self.colours()
+        if not self.entries:
+            return _note("No decisions yet.")
+        table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+        table.add_column("When (UTC)", no_wrap=True)
+        table.add_column("Who", no_wrap=True)
+        table.add_column("Action", no_wrap=True)
+        table.add_column("State", no_wrap=True)
+        table.add_column("Comment", ratio=1, overflow="fold")
+        for e in self.entries:
+            to_state = e.to_state or ""
+            moved = f"{fmt.state_label(e.from_state)} → " if e.from_state else ""
+            table.add_row(
+                fmt.moment(e.ts),
+                e.actor,
+                e.action.replace("_", " "),
+                Text(moved + fmt.state_label(to_state), style=c[fmt.state_tone(to_state)]),
+                e.comment,
+            )
+        return table
