@@ -27,7 +27,13 @@ def log(
         int, typer.Option("--limit", min=1, max=100_000, help="How many events.")
     ] = 50,
     before: Annotated[
-        int | None, typer.Option("--before", help="Only events before this sequence number.")
+        int | None,
+        typer.Option(
+            "--before",
+            min=1,
+            max=2**31 - 1,  # sequence numbers are 32-bit integers in the catalogue
+            help="Only events before this sequence number.",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

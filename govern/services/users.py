@@ -29,6 +29,8 @@ def add_user(ctx: Context, name: str, *, role: str, display_name: str = "") -> U
     """Add a catalogue user with one role (admin only)."""
     parsed = _parse_role(role)
     user_name = _check_name(name)
+    if len(display_name.strip()) > 200:  # the column's size; PostgreSQL enforces it
+        raise InputError("a display name is at most 200 characters long")
     with ctx.write("user.add", f"user:{user_name}") as tx:
         ctx.require_role(tx.session, [Role.ADMIN], doing=f"add user {user_name}")
         if crud.get_user(session=tx.session, name=user_name) is not None:

@@ -282,3 +282,24 @@ def test_groups_without_a_subcommand_show_their_help(args):
     result = run_cli(*args)
     assert "Usage: govern" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_audit_log_filters_and_pages(cat):
+    catalogue.register_version(cat.ctx("alice"), CARDS / "minimal.card.yaml")
+
+    def events(*args: str) -> list[dict]:
+        result = run_cli("audit", "log", *args, "--json", db=cat.url)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    everything = events("--limit", "1000")
+    assert [e["seq"] for e in everything] == list(range(len(everything), 0, -1))
+    assert [e["action"] for e in events("--actor", "alice")] == ["version.register"]
+    assert [e["subject"] for e in events("--subject", "tiny")] == ["tiny@1.0.0"]
+    assert {e["action"] for e in events("--action", "user")} == {"user.add"}
+    assert [e["seq"] for e in events("--before", "4", "--limit", "2")] == [3, 2]
+    plain = run_cli("audit", "log", "--limit", "1", db=cat.url)
+    assert plain.stdout.splitlines()[1].split()[0] == str(len(everything))
+    for bad in (("--before", "99999999999999999999"), ("--limit", "0"), ("--before", "-1")):
+        result = run_cli("audit", "log", *bad, db=cat.url)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (bad, result.stderr)

@@ -286,3 +286,13 @@ def test_over_long_version_is_a_card_error(cat, tmp_path):
     assert len(lines) == 1 and f"{card}:5:" in lines[0] and "model_details.version" in lines[0]
     assert "at most 100 characters" in lines[0]
     assert snapshot(cat.url) == before
+
+
+def test_over_long_display_name_is_an_input_error(cat):
+    before = snapshot(cat.url)
+    result = run_cli(
+        "users", "add", "zoe", "--role", "viewer", "--display-name", "x" * 201, db=cat.url
+    )
+    lines = assert_clean_failure(result)
+    assert lines == ["error: a display name is at most 200 characters long"]
+    assert snapshot(cat.url) == before
