@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,11 +92,19 @@ class Catalogue:
 
     url: str
     contexts: dict[str, Context] = field(default_factory=dict)
+    #: Settings every context of this catalogue gets, e.g. ``{"policy_bindings": {}}``.
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     def ctx(self, user: str = "admin") -> Context:
         if user not in self.contexts:
-            self.contexts[user] = Context.open(database_url=self.url, user=user)
+            self.contexts[user] = Context.open(database_url=self.url, user=user, **self.overrides)
         return self.contexts[user]
+
+    def configure(self, **overrides: Any) -> None:
+        """Change the settings of every context from now on."""
+        self.close()
+        self.contexts.clear()
+        self.overrides.update(overrides)
 
     def close(self) -> None:
         for context in self.contexts.values():

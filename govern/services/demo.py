@@ -17,7 +17,7 @@ from pathlib import Path
 from govern.config import load_settings
 from govern.errors import GovernError, InputError
 from govern.locations import sample_data_dir
-from govern.services import audit, catalogue, keys, users
+from govern.services import audit, catalogue, evaluation, keys, users
 from govern.services.context import Context
 
 CAST = (
@@ -118,8 +118,57 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
             f"{detail.artifact.format})."
         )
 
+    for version in VERSIONS:
+        _evaluate(ctx("bob"), f"credit-risk@{version}", sample, artifacts, say)
+    record = evaluation.drift(
+        ctx("bob"),
+        "credit-risk@1.0.0",
+        reference=sample / "credit_train.csv",
+        current=sample / "credit_holdout.csv",
+        model=artifacts / "credit-risk-1.0.0.skops",
+        exclude=["applicant_id", "credit"],
+    )
+    drifted = ", ".join(f.feature for f in record.results.drifted) or "none"
+    say(
+        f"bob checked drift of the hold-out against the training data: features with PSI >= "
+        f"0.1: {drifted}."
+    )
+
     _finish(admin, directory, result, say)
     return result
+
+
+def _evaluate(ctx: Context, ref: str, sample: Path, artifacts: Path, say: Say) -> None:
+    version = ref.partition("@")[2]
+    record = evaluation.evaluate_version(
+        ctx,
+        ref,
+        data=sample / "credit_holdout.csv",
+        target="credit",
+        positive="1",
+        sensitive=["sex", "age_group"],
+        model=artifacts / f"credit-risk-{version}.skops",
+        id_column="applicant_id",
+        explain=5,
+        seed=0,
+    )
+    results = record.results
+    overall = results.performance.overall
+    say(
+        f"{ctx.actor} evaluated {ref} on the hold-out ({results.dataset.rows} applicants): "
+        f"accuracy {overall.get('accuracy') or 0:.3f}, ROC AUC {overall.get('roc_auc') or 0:.3f}."
+    )
+    for grouping in results.fairness:
+        flagged = [g.group for g in grouping.groups if "adverse_impact" in g.flags]
+        ratio = grouping.summary.min_impact_ratio
+        shown = "undefined" if ratio is None else f"{ratio:.2f}"
+        note = f"; below four-fifths: {', '.join(flagged)}" if flagged else ""
+        say(f"  {grouping.name}: lowest impact ratio {shown}{note}")
+    if results.explanations is not None:
+        top = ", ".join(results.explanations.top_features[:5])
+        say(f"  SHAP top features: {top}")
+        for flag in results.explanations.sensitive_flags:
+            say(f"  flagged: {flag.feature}: {flag.reason}")
 
 
 def _attempt(result: DemoResult, say: Say, what: str, call: Callable[[], object]) -> None:

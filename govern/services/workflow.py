@@ -336,14 +336,20 @@ def _policy_gate(
     """Re-run the version's bound policies; refuse on a blocking failure without a waiver."""
     from govern.services import checks
 
-    outcome = checks.gate(tx.session, ctx.settings, model, version)
+    outcome = checks.gate(
+        tx.session,
+        ctx.settings,
+        model,
+        version,
+        stage="approve" if action == Action.APPROVE else "deploy",
+        record=True,
+        actor=ctx.actor,
+    )
     subject = f"{model.name}@{version.version}"
     if outcome.blocking:
-        names = ", ".join(outcome.blocking[:5])
-        more = f" and {len(outcome.blocking) - 5} more" if len(outcome.blocking) > 5 else ""
         raise _refuse(
-            f"cannot {lifecycle.verb(action)} {subject}: blocking policy rule failed without a "
-            f"waiver: {names}{more}"
+            f"cannot {lifecycle.verb(action)} {subject}: blocking policy rules failed without "
+            f"a waiver: {outcome.describe()}"
         )
     notes.extend(outcome.notes)
 

@@ -21,6 +21,12 @@ REF = "credit-risk@1.0.0"
 NEW = "credit-risk@1.1.0"
 
 
+@pytest.fixture(autouse=True)
+def _no_bound_policies(cat: Catalogue) -> None:
+    """These scenarios are about roles and states: no policies bound (gates: test_gates.py)."""
+    cat.configure(policy_bindings={})
+
+
 def register(
     cat: Catalogue, version: str = "1.0.0", *, tier: str | None = None, tmp: Path | None = None
 ) -> str:
