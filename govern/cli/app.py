@@ -46,6 +46,7 @@ COMMAND_MODULES = (
     "database",
     "workflow",
     "report",
+    "policy",
     "tui",
     "assess",
 )

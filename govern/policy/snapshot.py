@@ -1,0 +1,131 @@
+"""What the policy engine sees of a subject: plain, immutable data, no database.
+
+The service layer builds a :class:`SubjectSnapshot` from the catalogue (or, for a stateless
+check, from a card and a data file); the engine evaluates rules against it. Keeping the
+engine pure is what lets it run over 10,000 versions in well under a second and be tested
+without a catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationEvidence:
+    """The latest evaluation: its stored results document and where it came from."""
+
+    results: Mapping[str, Any]
+    created_at: dt.datetime
+    dataset_sha256: str
+    artifact_sha256: str | None = None
+    id: int | None = None
+    dataset_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DriftEvidence:
+    """The latest drift run (results: per-feature PSI, test p-values, bands)."""
+
+    results: Mapping[str, Any]
+    created_at: dt.datetime
+    reference_sha256: str = ""
+    current_sha256: str = ""
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One workflow decision: submit, approve, reject, request_changes, deploy, retire."""
+
+    action: str
+    actor: str
+    role: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WaiverRecord:
+    """A waiver of one rule for this version, active through ``expires_on`` inclusive."""
+
+    rule_id: str
+    reason: str
+    granted_by: str
+    granted_role: str
+    expires_on: dt.date
+    id: int | None = None
+
+    def covers(self, policy_id: str, rule_id: str) -> bool:
+        """A waiver names ``policy/rule`` or a bare ``rule`` id (then any policy's rule)."""
+        return self.rule_id in {rule_id, f"{policy_id}/{rule_id}"}
+
+    def active_on(self, day: dt.date) -> bool:
+        return day <= self.expires_on
+
+
+@dataclass(frozen=True, slots=True)
+class ChampionEvidence:
+    """The deployed version of the same model and its latest evaluation."""
+
+    ref: str
+    evaluation: EvaluationEvidence | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectSnapshot:
+    """Everything a rule may look at, for one model version or one stateless subject."""
+
+    subject: str
+    card: Mapping[str, Any]
+    name: str = ""
+    version: str = ""
+    state: str | None = None
+    risk_tier: str | None = None
+    tags: tuple[str, ...] = ()
+    regulatory_scope: tuple[str, ...] = ()
+    artifact_format: str | None = None
+    artifact_sha256: str | None = None
+    next_validation_due: dt.date | None = None
+    created_at: dt.datetime | None = None
+    created_by: str | None = None
+    submitter: str | None = None
+    evaluation: EvaluationEvidence | None = None
+    drift: DriftEvidence | None = None
+    decisions: tuple[DecisionRecord, ...] = ()
+    waivers: tuple[WaiverRecord, ...] = ()
+    champion: ChampionEvidence | None = None
+    #: True for ``govern check --card --data``: no catalogue, so no decisions or champion.
+    stateless: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_card(cls, subject: str, card: Mapping[str, Any], **values: Any) -> SubjectSnapshot:
+        """A snapshot whose name, version, tier, tags, scope and due date come from a card."""
+        details = card.get("model_details") or {}
+        governance = card.get("governance") or {}
+        due = governance.get("next_validation_due")
+        if isinstance(due, str):
+            due = dt.date.fromisoformat(due)
+        base: dict[str, Any] = {
+            "name": str(details.get("name", "")),
+            "version": str(details.get("version", "")),
+            "risk_tier": governance.get("risk_tier"),
+            "tags": tuple(governance.get("tags") or ()),
+            "regulatory_scope": tuple(governance.get("regulatory_scope") or ()),
+            "next_validation_due": due,
+        }
+        base.update(values)
+        return cls(subject=subject, card=card, **base)
+
+
+__all__ = [
+    "ChampionEvidence",
+    "DecisionRecord",
+    "DriftEvidence",
+    "EvaluationEvidence",
+    "SubjectSnapshot",
+    "WaiverRecord",
+]

@@ -1,0 +1,561 @@
+"""Policy checks: against a catalogued version, stateless from files, and as a workflow gate.
+
+* :func:`check_version` evaluates policies against a stored version and records the run (a
+  ``PolicyRun`` with one ``RuleResult`` per rule, and an audit event) in one transaction.
+* :func:`check_stateless` evaluates a card plus a data file with a predictions column, with
+  no catalogue at all (``govern check --card --data ...``).
+* :func:`gate` is for approval and deployment: it runs *inside* the caller's transaction and
+  lists the blocking rules that fail without an unexpired waiver.
+
+Policies are always loaded and validated before anything is evaluated or written; a bad
+policy is a :class:`~govern.errors.PolicyError` (exit 2). Checking stored results never
+imports the assessment stack (numpy, scikit-learn, shap).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from govern.config import Settings
+from govern.domain.roles import Role
+from govern.errors import ConfigError, InputError
+from govern.policy.engine import check as run_check
+from govern.policy.engine import evaluate, utcnow
+from govern.policy.loader import LoadedPolicy, load_policies
+from govern.policy.outcomes import WAIVED, CheckReport, RuleOutcome, SubjectResult
+from govern.policy.snapshot import (
+    ChampionEvidence,
+    DecisionRecord,
+    DriftEvidence,
+    EvaluationEvidence,
+    SubjectSnapshot,
+    WaiverRecord,
+)
+from govern.services.catalogue import resolve
+from govern.services.context import Context
+from govern.storage import audit
+from govern.storage.tables import (
+    Decision,
+    DriftRun,
+    Evaluation,
+    Model,
+    ModelVersion,
+    PolicyRun,
+    RuleResult,
+    Waiver,
+)
+
+#: Anyone who is a user of the catalogue may record a check: it is evidence, not a decision.
+CHECK_ROLES = tuple(Role)
+#: Lifecycle states in which a version is waiting for approvals (the gate defers that rule).
+_COLLECTING_APPROVALS = frozenset({"submitted", "draft", "changes_requested"})
+
+
+# --- which policies apply -------------------------------------------------------------------
+
+
+def bound_policy_names(
+    settings: Settings,
+    *,
+    risk_tier: str | None,
+    tags: Sequence[str],
+    regulatory_scope: Sequence[str],
+) -> list[str]:
+    """The ``--policy`` arguments bound to a subject by ``Settings.policy_bindings``."""
+    names: list[str] = []
+    for key, values in settings.policy_bindings.items():
+        kind, _, value = key.partition(":")
+        if key == "*":
+            matched = True
+        elif kind == "tier":
+            matched = risk_tier == value
+        elif kind == "tag":
+            matched = value in tags
+        elif kind == "scope":
+            matched = value in regulatory_scope
+        else:
+            raise ConfigError(
+                f"setting policy_bindings: unknown key {key!r}; use '*', 'tier:NAME', "
+                "'tag:NAME' or 'scope:NAME'"
+            )
+        if matched:
+            names.extend(v for v in values if v not in names)
+    return names
+
+
+def _governance(card: dict[str, Any]) -> tuple[list[str], list[str]]:
+    governance = card.get("governance") or {}
+    return list(governance.get("tags") or []), list(governance.get("regulatory_scope") or [])
+
+
+def policies_for(
+    settings: Settings, version: ModelVersion, policies: Sequence[str | Path] = ()
+) -> list[LoadedPolicy]:
+    """The explicit ``policies``, else those bound to ``version``; validated, all or nothing."""
+    if policies:
+        return load_policies(policies, max_bytes=settings.max_policy_bytes)
+    tags, scope = _governance(version.card)
+    names = bound_policy_names(
+        settings, risk_tier=version.risk_tier, tags=tags, regulatory_scope=scope
+    )
+    if not names:
+        raise InputError(
+            f"no policy is bound to version {version.version} (setting policy_bindings); "
+            "give --policy"
+        )
+    return load_policies(names, max_bytes=settings.max_policy_bytes)
+
+
+# --- snapshots from the catalogue ---------------------------------------------------------
+
+
+def _evaluation_evidence(row: Evaluation | None) -> EvaluationEvidence | None:
+    if row is None:
+        return None
+    return EvaluationEvidence(
+        results=row.results,
+        created_at=row.created_at,
+        dataset_sha256=row.dataset_sha256,
+        artifact_sha256=row.artifact_sha256,
+        id=row.id,
+        dataset_name=row.dataset_name,
+    )
+
+
+def latest_evaluation(session: Session, version_id: int | None) -> Evaluation | None:
+    return session.exec(
+        select(Evaluation)
+        .where(Evaluation.version_id == version_id)
+        .order_by(col(Evaluation.created_at).desc(), col(Evaluation.id).desc())
+    ).first()
+
+
+def snapshot_for(session: Session, model: Model, version: ModelVersion) -> SubjectSnapshot:
+    """Everything the policy engine may look at for one stored version."""
+    vid = version.id
+    drift = session.exec(
+        select(DriftRun)
+        .where(DriftRun.version_id == vid)
+        .order_by(col(DriftRun.created_at).desc(), col(DriftRun.id).desc())
+    ).first()
+    decisions = session.exec(
+        select(Decision)
+        .where(Decision.version_id == vid)
+        .order_by(col(Decision.created_at), col(Decision.id))
+    ).all()
+    waivers = session.exec(select(Waiver).where(Waiver.version_id == vid)).all()
+    champion_row = session.exec(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == model.id)
+        .where(ModelVersion.state == "deployed")
+        .where(ModelVersion.id != vid)
+    ).first()
+    champion = None
+    if champion_row is not None:
+        champion = ChampionEvidence(
+            ref=f"{model.name}@{champion_row.version}",
+            evaluation=_evaluation_evidence(latest_evaluation(session, champion_row.id)),
+        )
+    submits = [d.actor for d in decisions if d.action == "submit"]
+    tags, scope = _governance(version.card)
+    return SubjectSnapshot(
+        subject=f"{model.name}@{version.version}",
+        card=version.card,
+        name=model.name,
+        version=version.version,
+        state=version.state,
+        risk_tier=version.risk_tier,
+        tags=tuple(tags),
+        regulatory_scope=tuple(scope),
+        artifact_format=version.artifact_format,
+        artifact_sha256=version.artifact_sha256,
+        next_validation_due=version.next_validation_due,
+        created_at=version.created_at,
+        created_by=version.created_by,
+        submitter=submits[-1] if submits else None,
+        evaluation=_evaluation_evidence(latest_evaluation(session, vid)),
+        drift=None
+        if drift is None
+        else DriftEvidence(
+            results=drift.results,
+            created_at=drift.created_at,
+            reference_sha256=drift.reference_sha256,
+            current_sha256=drift.current_sha256,
+            id=drift.id,
+        ),
+        decisions=tuple(
+            DecisionRecord(action=d.action, actor=d.actor, role=d.role, created_at=d.created_at)
+            for d in decisions
+        ),
+        waivers=tuple(
+            WaiverRecord(
+                rule_id=w.rule_id,
+                reason=w.reason,
+                granted_by=w.granted_by,
+                granted_role=w.granted_role,
+                expires_on=w.expires_on,
+                id=w.id,
+            )
+            for w in waivers
+        ),
+        champion=champion,
+    )
+
+
+# --- recording a run ------------------------------------------------------------------------
+
+
+def store_run(
+    session: Session,
+    version: ModelVersion | None,
+    policies: Sequence[LoadedPolicy],
+    result: SubjectResult,
+    *,
+    actor: str,
+    checked_at: dt.datetime,
+    stage: str = "check",
+) -> PolicyRun:
+    """Write a PolicyRun and its RuleResults in ``session`` (the caller owns the transaction).
+
+    ``RuleResult.evidence`` holds ``{"kind", "evidence", "waiver", "blocking", "location"}``.
+    """
+    run = PolicyRun(
+        version_id=version.id if version is not None else None,
+        policies=[p.describe() for p in policies],
+        outcome=result.outcome,
+        summary={**result.summary(), "checked_at": checked_at.isoformat(), "stage": stage},
+        created_by=actor,
+        created_at=checked_at,
+    )
+    session.add(run)
+    session.flush()
+    assert run.id is not None
+    session.add_all(
+        [
+            RuleResult(
+                policy_run_id=run.id,
+                policy_id=o.policy_id,
+                rule_id=o.rule_id,
+                subject=o.subject,
+                status=o.status,
+                severity=o.severity,
+                title=o.title,
+                message=o.message,
+                source=o.source,
+                evidence={
+                    "kind": o.kind,
+                    "evidence": dict(o.evidence),
+                    "waiver": dict(o.waiver) if o.waiver else None,
+                    "blocking": o.blocking,
+                    "location": {"path": o.policy_path, "line": o.line},
+                },
+            )
+            for o in result.outcomes
+        ]
+    )
+    session.flush()
+    return run
+
+
+def _audit_payload(
+    policies: Sequence[LoadedPolicy], result: SubjectResult, run_id: int | None
+) -> dict[str, Any]:
+    return {
+        "policy_run_id": run_id,
+        "policies": [
+            {"id": p.id, "version": p.policy.version, "sha256": p.sha256} for p in policies
+        ],
+        "outcome": result.outcome,
+        "counts": result.counts(),
+        "blocking": [o.qualified_id for o in result.blocking],
+        "waived": [o.qualified_id for o in result.outcomes if o.status == WAIVED],
+    }
+
+
+# --- the three ways to check ----------------------------------------------------------------
+
+
+def check_version(
+    ctx: Context,
+    ref: str,
+    policies: Sequence[str | Path] = (),
+    *,
+    now: dt.datetime | None = None,
+    record: bool = True,
+) -> CheckReport:
+    """Check a catalogued version against policies and (by default) record the run.
+
+    Args:
+        ctx: The service context; with ``record`` the actor must be a catalogue user.
+        ref: ``NAME@VERSION`` or ``NAME`` (latest version).
+        policies: Policy files, directories or shipped pack names; empty means the policies
+            bound to the version by ``Settings.policy_bindings``.
+        now: Time of the check (tests pin it); default the current UTC time.
+        record: Store a PolicyRun with its RuleResults and an audit event, in one
+            transaction. Without it nothing is written and any reader may check.
+
+    Returns:
+        The report; ``report.exit_code`` is 1 when a blocking rule fails.
+
+    Raises:
+        PolicyError: a policy file is invalid (nothing evaluated, nothing written).
+        NotFoundError: no such model or version.
+    """
+    at = now or utcnow()
+    explicit = (
+        load_policies(policies, max_bytes=ctx.settings.max_policy_bytes) if policies else None
+    )
+    if not record:
+        with ctx.read() as session:
+            model, version = resolve(session, ref)
+            loaded = explicit or policies_for(ctx.settings, version)
+            snapshot = snapshot_for(session, model, version)
+        return run_check(loaded, [snapshot], now=at)
+    with ctx.write("policy.check", ref) as tx:
+        model, version = resolve(tx.session, ref)
+        tx.subject = f"{model.name}@{version.version}"
+        loaded = explicit or policies_for(ctx.settings, version)
+        ctx.require_role(tx.session, CHECK_ROLES, doing=f"record a policy check of {tx.subject}")
+        snapshot = snapshot_for(tx.session, model, version)
+        result = evaluate(loaded, snapshot, now=at)
+        run = store_run(tx.session, version, loaded, result, actor=ctx.actor, checked_at=at)
+        tx.audit(**_audit_payload(loaded, result, run.id))
+        assert run.id is not None
+        return CheckReport(
+            policies=tuple(loaded),
+            subjects=(result,),
+            checked_at=at,
+            run_ids={result.subject: run.id},
+        )
+
+
+def check_stateless(
+    settings: Settings,
+    *,
+    card: Path,
+    data: Path,
+    target: str,
+    sensitive: Sequence[str],
+    predictions: str,
+    policies: Sequence[str | Path] = (),
+    score: str | None = None,
+    positive: str | None = None,
+    now: dt.datetime | None = None,
+) -> CheckReport:
+    """Check a card and a scored data file against policies, with no catalogue.
+
+    The data are evaluated from the predictions column with the assessment engine (no model
+    is loaded), then the policies run on a snapshot built from the card. Rules that need the
+    catalogue (approvals, drift, champion) are ``not-applicable``.
+
+    Raises:
+        PolicyError / CardError / DataError / InputError: unusable inputs, found before any
+            rule is evaluated.
+    """
+    from govern.assess.evaluation import EvaluationSpec, run_evaluation
+    from govern.services.catalogue import load_card
+
+    at = now or utcnow()
+    card_model = load_card(card, max_bytes=settings.max_card_bytes)
+    card_json = card_model.to_json_dict()
+    governance = card_model.governance
+    if policies:
+        loaded = load_policies(policies, max_bytes=settings.max_policy_bytes)
+    else:
+        names = bound_policy_names(
+            settings,
+            risk_tier=str(governance.risk_tier),
+            tags=governance.tags,
+            regulatory_scope=governance.regulatory_scope,
+        )
+        loaded = load_policies(names, max_bytes=settings.max_policy_bytes)
+    spec = EvaluationSpec(
+        data=data,
+        target=target,
+        sensitive=tuple(sensitive),
+        predictions=predictions,
+        score=score,
+        positive=positive,
+        min_group_size=settings.min_group_size,
+        explain_sample=0,
+    )
+    outcome = run_evaluation(spec, settings)
+    results = outcome.results.to_json()
+    snapshot = SubjectSnapshot.from_card(
+        f"{card_model.name}@{card_model.version}",
+        card_json,
+        stateless=True,
+        evaluation=EvaluationEvidence(
+            results=results,
+            created_at=at,
+            dataset_sha256=outcome.results.dataset.sha256,
+            dataset_name=outcome.results.dataset.name,
+        ),
+    )
+    return run_check(loaded, [snapshot], now=at)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What :func:`gate` found. ``blocking`` is empty when the transition may go ahead."""
+
+    subject: str
+    policies: list[str]
+    outcomes: tuple[RuleOutcome, ...]
+    notes: list[str] = field(default_factory=list)
+    policy_run_id: int | None = None
+
+    @property
+    def failures(self) -> list[RuleOutcome]:
+        """Blocking rules (severity error) that fail or cannot be decided, without a waiver."""
+        return [o for o in self.outcomes if o.blocking]
+
+    @property
+    def blocking(self) -> list[str]:
+        """Qualified ids (``policy/rule``) of :attr:`failures`."""
+        return [o.qualified_id for o in self.failures]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        """``policy/rule (why)`` for each blocking rule, for a refusal message."""
+        return "; ".join(f"{o.qualified_id} ({o.message})" for o in self.failures)
+
+
+def gate(
+    session: Session,
+    settings: Settings,
+    model: Model,
+    version: ModelVersion,
+    *,
+    stage: str | None = None,
+    now: dt.datetime | None = None,
+    record: bool = False,
+    actor: str = "",
+) -> GateResult:
+    """Run the policies bound to ``version`` inside the caller's transaction.
+
+    For approval and deployment: the workflow refuses the transition when
+    ``result.blocking`` is not empty. Reads only, unless ``record``.
+
+    Args:
+        session: The caller's open session (its transaction).
+        settings: Supplies ``policy_bindings`` and the policy size limit.
+        model: The version's model row.
+        version: The version being approved or deployed.
+        stage: ``"approve"`` or ``"deploy"``. At ``approve`` rules of kind ``approvals`` are
+            deferred (the approvals are being collected). Default: ``approve`` while the
+            version is submitted, else ``deploy``.
+        now: Time of the check; default the current UTC time.
+        record: Also store the run (PolicyRun + RuleResults + a ``policy.gate`` audit event)
+            in the caller's transaction, so it commits or rolls back with the decision.
+        actor: Who is acting, for the recorded run.
+
+    Raises:
+        PolicyError: a bound policy file is invalid.
+        ConfigError: ``policy_bindings`` has an unknown key.
+    """
+    at = now or utcnow()
+    subject = f"{model.name}@{version.version}"
+    loaded = policies_for(settings, version)
+    if stage is None:
+        stage = "approve" if version.state in _COLLECTING_APPROVALS else "deploy"
+    defer = ("approvals",) if stage == "approve" else ()
+    snapshot = snapshot_for(session, model, version)
+    result = evaluate(
+        loaded,
+        snapshot,
+        now=at,
+        defer_kinds=defer,
+        defer_reason="approvals are being collected; checked again at deployment",
+    )
+    notes = [f"policy gate ({stage}): {', '.join(f'{p.id} {p.policy.version}' for p in loaded)}"]
+    notes += [
+        f"waived {o.qualified_id} ({o.waiver['granted_by']}, until {o.waiver['expires_on']})"
+        for o in result.outcomes
+        if o.status == WAIVED and o.waiver
+    ]
+    warnings = [o.qualified_id for o in result.outcomes if o.status == "fail" and not o.blocking]
+    if warnings:
+        notes.append(f"non-blocking rules failed: {', '.join(warnings)}")
+    run_id = None
+    if record:
+        run = store_run(
+            session, version, loaded, result, actor=actor, checked_at=at, stage=f"gate:{stage}"
+        )
+        run_id = run.id
+        audit.append_event(
+            session.connection(),
+            actor=actor or "govern",
+            action="policy.gate",
+            subject=subject,
+            payload={"stage": stage, **_audit_payload(loaded, result, run_id)},
+        )
+    return GateResult(
+        subject=subject,
+        policies=[p.id for p in loaded],
+        outcomes=result.outcomes,
+        notes=notes,
+        policy_run_id=run_id,
+    )
+
+
+def latest_run(ctx: Context, ref: str) -> dict[str, Any] | None:
+    """The version's most recent policy run with its rule results, JSON-ready."""
+    with ctx.read() as session:
+        _model, version = resolve(session, ref)
+        run = session.exec(
+            select(PolicyRun)
+            .where(PolicyRun.version_id == version.id)
+            .order_by(col(PolicyRun.id).desc())
+        ).first()
+        if run is None:
+            return None
+        rows = session.exec(
+            select(RuleResult)
+            .where(RuleResult.policy_run_id == run.id)
+            .order_by(col(RuleResult.id))
+        ).all()
+        return {
+            "id": run.id,
+            "created_at": run.created_at.isoformat(),
+            "created_by": run.created_by,
+            "outcome": run.outcome,
+            "policies": run.policies,
+            "summary": run.summary,
+            "results": [
+                {
+                    "policy": r.policy_id,
+                    "rule": r.rule_id,
+                    "status": r.status,
+                    "severity": r.severity,
+                    "title": r.title,
+                    "message": r.message,
+                    "source": r.source,
+                    **r.evidence,
+                }
+                for r in rows
+            ],
+        }
+
+
+__all__ = [
+    "CHECK_ROLES",
+    "GateResult",
+    "bound_policy_names",
+    "check_stateless",
+    "check_version",
+    "gate",
+    "latest_run",
+    "policies_for",
+    "snapshot_for",
+    "store_run",
+]

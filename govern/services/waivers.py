@@ -1,0 +1,188 @@
+"""Waivers: a named person accepts a failing rule for one version until a date.
+
+An active waiver turns that rule's ``fail`` (or ``error``) into ``waived``: still shown, no
+longer blocking ``govern check``, approval or deployment. It lapses after ``expires_on``,
+and the rule blocks again. Only approvers, compliance officers and admins may grant one, and
+never for a version they registered or submitted: a waiver needs someone other than the
+person asking to ship.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session, col, select
+
+from govern.domain.roles import Role
+from govern.errors import InputError, WorkflowError
+from govern.services.catalogue import resolve
+from govern.services.checks import bound_policy_names
+from govern.services.context import Context
+from govern.storage import crud
+from govern.storage.tables import Decision, ModelVersion, PolicyRun, RuleResult, Waiver
+
+WAIVE_ROLES = (Role.APPROVER, Role.COMPLIANCE, Role.ADMIN)
+MAX_REASON_CHARS = 2_000
+MIN_REASON_CHARS = 10
+_PART = r"[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?"
+_RULE_RE = re.compile(rf"^(?:{_PART}/)?{_PART}$")
+
+
+class WaiverPublic(BaseModel):
+    """A waiver as shown to people and written as JSON."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    ref: str
+    rule: str
+    reason: str
+    granted_by: str
+    granted_role: str
+    expires_on: dt.date
+    created_at: dt.datetime
+    active: bool
+
+    def to_json(self) -> dict[str, object]:
+        return self.model_dump(mode="json")
+
+
+def _public(row: Waiver, ref: str, today: dt.date) -> WaiverPublic:
+    assert row.id is not None
+    return WaiverPublic(
+        id=row.id,
+        ref=ref,
+        rule=row.rule_id,
+        reason=row.reason,
+        granted_by=row.granted_by,
+        granted_role=row.granted_role,
+        expires_on=row.expires_on,
+        created_at=row.created_at,
+        active=today <= row.expires_on,
+    )
+
+
+def _known_rules(session: Session, ctx: Context, version: ModelVersion) -> set[str]:
+    """Rule ids a waiver may name: those in the version's policy runs and bound policies."""
+    from govern.policy.loader import load_policies
+
+    known: set[str] = set()
+    rows = session.exec(
+        select(RuleResult.policy_id, RuleResult.rule_id)
+        .join(PolicyRun, col(PolicyRun.id) == RuleResult.policy_run_id)
+        .where(PolicyRun.version_id == version.id)
+    ).all()
+    for policy_id, rule_id in rows:
+        known.update({rule_id, f"{policy_id}/{rule_id}"})
+    governance = version.card.get("governance") or {}
+    names = bound_policy_names(
+        ctx.settings,
+        risk_tier=version.risk_tier,
+        tags=list(governance.get("tags") or []),
+        regulatory_scope=list(governance.get("regulatory_scope") or []),
+    )
+    for loaded in load_policies(names, max_bytes=ctx.settings.max_policy_bytes) if names else []:
+        for rule in loaded.policy.rules:
+            known.update({rule.id, f"{loaded.id}/{rule.id}"})
+    return known
+
+
+def grant_waiver(
+    ctx: Context,
+    ref: str,
+    *,
+    rule: str,
+    reason: str,
+    expires: dt.date,
+    today: dt.date | None = None,
+) -> WaiverPublic:
+    """Waive ``rule`` (``policy/rule`` or a bare rule id) for ``ref`` until ``expires``.
+
+    Args:
+        ctx: The acting user must be an approver, compliance officer or admin, and must not
+            have registered or submitted the version.
+        ref: ``NAME@VERSION``.
+        rule: ``policy-id/rule-id``, or a bare ``rule-id`` that then covers that rule in
+            every policy. It must appear in the version's policy runs or bound policies.
+        reason: Why the failure is accepted (at least 10 characters).
+        expires: Last day the waiver is active; must be after today.
+        today: The current date (tests pin it).
+
+    Raises:
+        InputError: malformed rule id, reason or date, or a rule no policy knows.
+        PermissionDenied / WorkflowError: wrong role, the requester waiving their own
+            version, or a retired version (refusals are recorded in the audit log).
+    """
+    day = today or crud.today()
+    rule = rule.strip()
+    text = reason.strip()
+    if not _RULE_RE.match(rule):
+        raise InputError(
+            f"{rule!r} is not a rule id: use POLICY/RULE (e.g. baseline/no-pickle) or RULE"
+        )
+    if len(text) < MIN_REASON_CHARS:
+        raise InputError(f"give a reason of at least {MIN_REASON_CHARS} characters (--reason)")
+    if len(text) > MAX_REASON_CHARS:
+        raise InputError(f"the reason is longer than {MAX_REASON_CHARS} characters")
+    if expires <= day:
+        raise InputError(f"the expiry date {expires} must be after today ({day})")
+    with ctx.write("waiver.grant", ref) as tx:
+        model, version = resolve(tx.session, ref, for_update=True)
+        subject = f"{model.name}@{version.version}"
+        tx.subject = subject
+        user = ctx.require_role(tx.session, WAIVE_ROLES, doing=f"waive a rule for {subject}")
+        if version.state == "retired":
+            raise WorkflowError(f"{subject} is retired and read-only; it cannot be waived")
+        submitters = tx.session.exec(
+            select(Decision.actor)
+            .where(Decision.version_id == version.id)
+            .where(Decision.action == "submit")
+        ).all()
+        if user.name == version.created_by or user.name in submitters:
+            did = "registered" if user.name == version.created_by else "submitted"
+            raise WorkflowError(
+                f"{user.name} {did} {subject} and cannot waive its rules: a waiver needs a "
+                "permitted role different from the requester"
+            )
+        known = _known_rules(tx.session, ctx, version)
+        if rule not in known:
+            sample = ", ".join(sorted(k for k in known if "/" in k)[:6])
+            raise InputError(
+                f"no rule {rule!r} in {subject}'s policy runs or bound policies"
+                + (f" (for example: {sample})" if sample else "")
+            )
+        assert version.id is not None
+        row = Waiver(
+            version_id=version.id,
+            rule_id=rule,
+            reason=text,
+            granted_by=user.name,
+            granted_role=user.role,
+            expires_on=expires,
+        )
+        tx.session.add(row)
+        tx.session.flush()
+        tx.audit(
+            waiver_id=row.id,
+            rule=rule,
+            reason=text,
+            expires_on=expires.isoformat(),
+            role=user.role,
+        )
+        return _public(row, subject, day)
+
+
+def list_waivers(ctx: Context, ref: str, *, today: dt.date | None = None) -> list[WaiverPublic]:
+    """Every waiver of a version, newest first, each marked active or expired."""
+    day = today or crud.today()
+    with ctx.read() as session:
+        model, version = resolve(session, ref)
+        rows = session.exec(
+            select(Waiver).where(Waiver.version_id == version.id).order_by(col(Waiver.id).desc())
+        ).all()
+        return [_public(r, f"{model.name}@{version.version}", day) for r in rows]
+
+
+__all__ = ["WAIVE_ROLES", "WaiverPublic", "grant_waiver", "list_waivers"]
