@@ -22,6 +22,7 @@ from govern.report.view import Grouping, ReportView
 
 MCT_SCHEMA_VERSION = "0.0.2"
 _SPDX_HF = re.compile(r"^[A-Za-z0-9.+-]+$")
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def _metric(
@@ -202,7 +203,8 @@ def _front_matter(view: ReportView) -> dict[str, Any]:
     licence = card.model_details.license
     if licence and _SPDX_HF.match(licence):
         meta["license"] = licence.lower()
-    meta["tags"] = ["govern", "model-card", *card.governance.tags]
+    # Hub tags are slugs; anything else in a tag is left out of the metadata.
+    meta["tags"] = ["govern", "model-card", *(t for t in card.governance.tags if _TAG.match(t))]
     results = view.results
     ev = view.evaluation
     if results is not None and ev is not None:

@@ -25,7 +25,7 @@ from govern import __version__
 from govern.config import Settings
 from govern.domain.card import Card
 from govern.domain.roles import Role
-from govern.errors import CatalogueError, InputError, NotFoundError
+from govern.errors import CatalogueError, InputError, NotFoundError, RefusedError
 from govern.report.render import FORMATS, Format, Paper
 from govern.report.view import (
     ArtifactView,
@@ -367,7 +367,11 @@ def build_report(
         _check_output(output)
     identity = keys.load_identity(ctx.settings) if format == "pdf" and sign else None
     with ctx.read() as session:
-        ctx.require_role(session, REPORT_ROLES, doing=f"generate a report for {ref}")
+        try:
+            ctx.require_role(session, REPORT_ROLES, doing=f"generate a report for {ref}")
+        except RefusedError as refusal:
+            ctx.record_refusal("report.build", ref, refusal)
+            raise
         model, version = resolve(session, ref)
         view = build_view(session, model, version, actor=ctx.actor)
     if output is None:

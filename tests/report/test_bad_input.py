@@ -1,0 +1,217 @@
+"""Bad input to `govern report`: one line naming the problem, exit 2, nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from govern.services import reports
+from tests.conftest import run_cli
+from tests.report.conftest import REF, pdf_text, prepare
+from tests.report.sample_rows import events, report_rows
+
+
+@pytest.fixture
+def keyed(sqlite_url: str, tmp_path: Path):
+    home = tmp_path / "home"
+    cat = prepare(sqlite_url, home)
+    yield cat, {"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": sqlite_url, "GOVERN_USER": "carol"}
+    cat.close()
+
+
+def assert_nothing_written(cat, folder: Path, before: set[str]) -> None:
+    assert {p.name for p in folder.iterdir()} == before  # no file, no temporary left behind
+    assert report_rows(cat.ctx()) == []
+    assert list(events(cat.ctx(), "report.build")) == []
+
+
+def out_dir(tmp_path: Path) -> tuple[Path, set[str]]:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder, set()
+
+
+def test_cli_writes_a_signed_card_and_reports_it(keyed, tmp_path):
+    cat, env = keyed
+    folder, _ = out_dir(tmp_path)
+    done = run_cli("report", REF, "-o", str(folder / "card.pdf"), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "signed by CN=govern test instance" in done.stdout
+    [row] = report_rows(cat.ctx())
+    assert row.path == str((folder / "card.pdf").resolve())
+    assert [p.name for p in folder.iterdir()] == ["card.pdf"]
+
+
+def test_default_output_name_in_working_directory(keyed, tmp_path):
+    _, env = keyed
+    folder, _ = out_dir(tmp_path)
+    done = run_cli("report", "credit-risk", "--format", "md", cwd=folder, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (folder / "credit-risk-1.0.0.md").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["credit-risk@9.9.9"], "no version credit-risk@9.9.9"),
+        (["nobody@1.0.0"], "no model named 'nobody'"),
+        ([REF, "--format", "docx"], "unknown --format 'docx'"),
+        ([REF, "--paper", "A3"], "unknown --paper 'A3'"),
+    ],
+)
+def test_bad_arguments(keyed, tmp_path, args, message):
+    cat, env = keyed
+    folder, before = out_dir(tmp_path)
+    done = run_cli("report", *args, cwd=folder, env=env)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert_nothing_written(cat, folder, before)
+
+
+def test_missing_key_names_keys_init(sqlite_url, tmp_path):
+    home = tmp_path / "home"
+    cat = prepare(sqlite_url, home, key=False)
+    folder, before = out_dir(tmp_path)
+    env = {"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": sqlite_url, "GOVERN_USER": "carol"}
+    done = run_cli("report", REF, "-o", str(folder / "card.pdf"), env=env)
+    assert done.returncode == 2
+    assert "govern keys init" in done.stderr
+    assert_nothing_written(cat, folder, before)
+    # an unsigned draft needs no key
+    done = run_cli("report", REF, "--no-sign", "-o", str(folder / "draft.pdf"), env=env)
+    assert done.returncode == 0 and "not signed" in done.stdout
+    cat.close()
+
+
+@pytest.mark.parametrize("where", ["missing-dir", "file-parent", "directory", "proc"])
+def test_unwritable_output(keyed, tmp_path, where):
+    cat, env = keyed
+    folder, before = out_dir(tmp_path)
+    (folder / "plain.txt").write_text("x")
+    before = {"plain.txt"}
+    target = {
+        "missing-dir": folder / "nope" / "card.pdf",
+        "file-parent": folder / "plain.txt" / "card.pdf",
+        "directory": folder,
+        "proc": Path("/proc/govern-card.pdf"),
+    }[where]
+    done = run_cli("report", REF, "-o", str(target), env=env)
+    assert done.returncode == 2, done.stderr
+    assert str(target) in done.stderr and "Traceback" not in done.stderr
+    assert_nothing_written(cat, folder, before)
+
+
+def test_broken_user_template_names_file_and_line(keyed, tmp_path):
+    cat, env = keyed
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "card.html.j2").write_text(
+        '{% extends "govern/card.html.j2" %}\n{% block logo %}\n'
+        "<b>{{ oops( }}</b>\n{% endblock %}\n"
+    )
+    folder, before = out_dir(tmp_path)
+    done = run_cli(
+        "report",
+        REF,
+        "-o",
+        str(folder / "c.pdf"),
+        env={**env, "GOVERN_TEMPLATE_DIR": str(templates)},
+    )
+    assert done.returncode == 2
+    assert f"{templates / 'card.html.j2'}:3: template syntax error" in done.stderr
+    assert_nothing_written(cat, folder, before)
+
+
+def test_user_template_with_undefined_name_names_file_and_line(keyed, tmp_path):
+    cat, env = keyed
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "card.html.j2").write_text(
+        '{% extends "govern/card.html.j2" %}\n\n{% block logo %}{{ model.colour }}{% endblock %}\n'
+    )
+    folder, before = out_dir(tmp_path)
+    done = run_cli(
+        "report",
+        REF,
+        "--format",
+        "html",
+        "-o",
+        str(folder / "c.html"),
+        env={**env, "GOVERN_TEMPLATE_DIR": str(templates)},
+    )
+    assert done.returncode == 2
+    assert f"{templates / 'card.html.j2'}:3: template error" in done.stderr
+    assert "colour" in done.stderr
+    assert_nothing_written(cat, folder, before)
+
+
+def test_missing_template_directory(keyed, tmp_path):
+    cat, env = keyed
+    folder, before = out_dir(tmp_path)
+    done = run_cli(
+        "report",
+        REF,
+        "--format",
+        "html",
+        "-o",
+        str(folder / "c.html"),
+        env={**env, "GOVERN_TEMPLATE_DIR": str(tmp_path / "nowhere")},
+    )
+    assert done.returncode == 2 and "template directory" in done.stderr
+    assert_nothing_written(cat, folder, before)
+
+
+def test_user_template_overrides_blocks_only(keyed, tmp_path):
+    """An organisation changes the logo and adds a section without copying the template."""
+    cat, _ = keyed
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "card.html.j2").write_text(
+        '{% extends "govern/card.html.j2" %}\n'
+        "{% block logo %}<strong>ACME Bank model risk</strong>{% endblock %}\n"
+        "{% block extra_styles %}h2 { border-bottom-color: #7a1f5c; }{% endblock %}\n"
+        '{% block extra_sections %}<section id="acme"><h2>17 ACME sign-off</h2>'
+        "<p>Reviewed under policy MR-7 for {{ model.ref }}.</p></section>{% endblock %}\n"
+    )
+    from govern.services import Context
+
+    ctx = Context.open(
+        database_url=cat.url, user="carol", home=tmp_path / "home", template_dir=templates
+    )
+    out = tmp_path / "acme.pdf"
+    reports.build_report(ctx, REF, output=out)
+    text = " ".join(pdf_text(out).split())
+    assert "ACME Bank model risk" in text
+    assert f"Reviewed under policy MR-7 for {REF}." in text
+    assert "16 How to verify this card" in text  # the bundled sections are all still there
+    assert reports.verify_pdf(ctx, out).ok
+    ctx.close()
+
+
+def test_viewer_can_generate_but_strangers_cannot(keyed, tmp_path):
+    cat, env = keyed
+    folder, before = out_dir(tmp_path)
+    done = run_cli(
+        "report",
+        REF,
+        "--format",
+        "json",
+        "-o",
+        str(folder / "c.json"),
+        env={**env, "GOVERN_USER": "mallory"},
+    )
+    assert done.returncode == 2 and "not a user of this catalogue" in done.stderr
+    assert_nothing_written(cat, folder, before)
+    [refusal] = events(cat.ctx(), "report.build.refused")
+    assert refusal.actor == "mallory" and refusal.subject == REF
+    done = run_cli(
+        "report",
+        REF,
+        "--format",
+        "json",
+        "-o",
+        str(folder / "c.json"),
+        env={**env, "GOVERN_USER": "victor"},
+    )
+    assert done.returncode == 0
