@@ -272,7 +272,7 @@ def _policy_view(session: Session, run: PolicyRun) -> PolicyView:
                 id=pack_id,
                 title=_text(entry, "title", "name"),
                 version=_text(entry, "version"),
-                source=_text(entry, "source", "path", "file"),
+                source=_source_name(_text(entry, "source", "path", "file")),
                 sha256=_text(entry, "sha256", "hash"),
                 rules=by_pack.pop(pack_id, []),
             )
@@ -295,6 +295,11 @@ def _text(entry: dict[str, Any], *keys: str) -> str:
         if value not in (None, ""):
             return str(value)
     return ""
+
+
+def _source_name(source: str) -> str:
+    """A policy file's name without the directories: a card must not publish local paths."""
+    return Path(source).name if source.startswith(("/", "~")) or "\\" in source else source
 
 
 def _package_versions() -> dict[str, str]:
