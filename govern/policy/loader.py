@@ -158,8 +158,7 @@ def check_policy_file(
     except PolicyError as exc:
         if exc.problems:
             return None, list(exc.problems)
-        message = exc.message.removeprefix(f"{where}: ")
-        return None, [Problem(where, message)]
+        return None, [_problem_from_message(where, exc.message)]
     return validate_document(document, text=text, shipped=shipped)
 
 
@@ -198,6 +197,16 @@ def validate_document(
                 lines[item["id"]] = document.position((section, index))[0]
     sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return LoadedPolicy(policy=policy, path=where, sha256=sha256, lines=lines, shipped=shipped), []
+
+
+def _problem_from_message(where: str, message: str) -> Problem:
+    """A Problem from ``read_text``'s ``"FILE: message"`` or ``"FILE:LINE: message"``."""
+    rest = message.removeprefix(f"{where}:")
+    line = 0
+    number, sep, tail = rest.partition(":")
+    if sep and number.isdigit():
+        line, rest = int(number), tail
+    return Problem(where, rest.strip(), line)
 
 
 def _duplicate_ids(document: YamlDocument) -> list[Problem]:
@@ -256,6 +265,23 @@ def _dotted(path: Iterable[str | int]) -> str:
     return out
 
 
+_EXPECTED_TYPE = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "text",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "date_from_datetime_parsing": "a date such as 2027-03-31",
+}
+
+
 def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     kind = err["type"]
     name = next((p for p in reversed(loc) if isinstance(p, str)), "value")
@@ -265,7 +291,8 @@ def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "union_tag_invalid":
-        return f"unknown rule kind {given!r}; known kinds: {', '.join(RULE_KINDS)}"
+        tag = (err.get("ctx") or {}).get("tag")
+        return f"unknown rule kind {tag!r}; known kinds: {', '.join(RULE_KINDS)}"
     if kind == "union_tag_not_found":
         return f"rule has no kind; give one of: {', '.join(RULE_KINDS)}"
     if kind == "literal_error" and loc == ("schema",):
@@ -289,6 +316,9 @@ def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
             )
         if name == "dataset_sha256":
             return f"{given!r} is not a SHA-256 hex digest (64 lower-case hex characters)"
+    expected = _EXPECTED_TYPE.get(kind)
+    if expected is not None:
+        return f"expected {expected}, got {given!r}"
     message = str(err["msg"])
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
