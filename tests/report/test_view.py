@@ -1,0 +1,71 @@
+"""The report view reads what the other layers store, and says so when it cannot."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from govern.assess.results import EvaluationResults as ContractResults
+from govern.assess.results import LocalExplanation as ContractLocal
+from govern.report.render import render_html
+from govern.report.templates import format_interval, format_number, format_p_value
+from govern.report.view import Estimate, drift_features, local_explanation, read_results
+from govern.services import reports
+from tests.report.conftest import REF, prepare
+from tests.report.sample_rows import drift_document, evaluation_document, local_payloads
+
+
+def test_fixture_documents_follow_the_assessment_contract():
+    """The rows the report tests insert validate against the assessment layer's own models."""
+    contract = ContractResults.model_validate(evaluation_document())
+    for _, payload in local_payloads():
+        ContractLocal.model_validate(payload)
+    view, problem = read_results(contract.to_json())
+    assert problem is None and view is not None
+    assert [g.name for g in view.fairness] == ["sex", "age_group", "sex*age_group"]
+    assert view.explanations is not None and view.explanations.importances[0].feature == "status"
+
+
+def test_unreadable_results_are_reported_not_crashed():
+    assert read_results({})[1] == "the evaluation stored no results document"
+    results, problem = read_results({"fairness": "not a list"})
+    assert results is None and problem is not None and "fairness" in problem
+
+
+def test_local_explanations_and_drift_accept_both_shapes():
+    parsed = local_explanation("7", {"shap": {"a": 0.1, "b": -0.3}, "prediction": 0.4})
+    assert parsed is not None and [c.feature for c in parsed.contributions] == ["b", "a"]
+    assert local_explanation("7", {"contributions": []}) is None
+    assert local_explanation("7", "garbage") is None
+    features, prediction = drift_features(drift_document())
+    assert [f.feature for f in features][:2] == ["status", "credit_amount"]
+    assert prediction is not None and prediction.psi == pytest.approx(0.05)
+    as_mapping, _ = drift_features({"features": {"age": {"psi": 0.2, "band": None}}})
+    assert as_mapping[0].feature == "age" and as_mapping[0].band == ""
+
+
+def test_filters():
+    assert format_number(None) == "–" and format_number(float("nan")) == "–"
+    assert format_number(0.12345) == "0.123" and format_number(1234) == "1,234"
+    assert format_interval(Estimate(value=0.5, lower=0.41, upper=0.58)) == "[0.41, 0.58]"
+    assert format_interval(Estimate(value=None)) == ""
+    assert format_p_value(0.0004) == "< 0.001" and format_p_value(0.25) == "0.250"
+
+
+def test_broken_results_document_renders_with_an_explanation(sqlite_url, tmp_path):
+    cat = prepare(sqlite_url, tmp_path / "home", evidence=False)
+    from tests.report.sample_rows import Evidence, insert_evidence
+
+    insert_evidence(
+        cat.ctx(),
+        REF,
+        Evidence(policy=False, decisions=False, drift=False),
+        results={"fairness": [{"groups": "oops"}], "dataset": {"name": "x.csv"}},
+    )
+    view = reports.report_view(cat.ctx("victor"), REF)
+    assert view.evaluation is not None and view.results is None
+    html, _ = render_html(view)
+    assert f"Evaluation {view.evaluation.id} cannot be shown: the stored results document" in html
+    assert view.generated_at.tzinfo == dt.UTC
+    cat.close()
