@@ -1,0 +1,301 @@
+"""Evaluation services on a real catalogue, SQLite and PostgreSQL (the ``cat`` fixture)."""
+
+from __future__ import annotations
+
+import pickle  # noqa: TID251 - a hostile artifact for the refusal test
+import shutil
+
+import pandas as pd
+import pytest
+from sqlmodel import func, select
+
+from govern.assess.models import ArtifactMismatchError, UntrustedArtifactError
+from govern.errors import DataError, NotFoundError, PermissionDenied, WorkflowError
+from govern.services import audit, catalogue, evaluation
+from govern.storage import crud
+from govern.storage.tables import (
+    DriftRun,
+    Evaluation,
+    Explanation,
+    GroupResult,
+    MetricResult,
+)
+from tests.assess.helpers import TouchOnUnpickle
+from tests.conftest import SAMPLE
+
+REF = "credit-risk@1.1.0"
+
+
+@pytest.fixture
+def registered(cat, sample_artifacts):
+    catalogue.register_version(
+        cat.ctx("alice"),
+        SAMPLE / "credit-risk-1.1.0.card.yaml",
+        artifact=sample_artifacts / "credit-risk-1.1.0.skops",
+    )
+    return cat
+
+
+def _evaluate(ctx, sample_artifacts, **changes):
+    arguments = {
+        "data": SAMPLE / "credit_holdout.csv",
+        "target": "credit",
+        "sensitive": ["sex", "age_group"],
+        "model": sample_artifacts / "credit-risk-1.1.0.skops",
+        "positive": "1",
+        "id_column": "applicant_id",
+        "explain": 5,
+        "explain_sample": 200,
+    }
+    arguments.update(changes)
+    return evaluation.evaluate_version(ctx, REF, **arguments)
+
+
+def _count(cat, table):
+    with cat.ctx().read() as session:
+        return session.exec(select(func.count()).select_from(table)).one()
+
+
+def test_evaluate_stores_results_rows_and_one_audit_event(registered, sample_artifacts):
+    cat = registered
+    events_before = audit.count_events(cat.ctx())
+    record = _evaluate(cat.ctx("bob"), sample_artifacts)
+    results = record.results
+    assert record.ref == REF and record.created_by == "bob"
+    assert results.dataset.rows == 300 and len(results.dataset.sha256) == 64
+    assert results.artifact_sha256 is not None and results.artifact_format == "skops"
+    assert results.packages["numpy"] and results.packages["scikit-learn"]
+    assert results.packages["fairlearn"] and results.packages["shap"]
+    assert [g.name for g in results.fairness] == ["sex", "age_group", "sex*age_group"]
+    assert results.grouping("age_group").group("under_25").flags.count("adverse_impact") == 1
+    assert results.explanations is not None and results.explanations.local_count == 5
+    # the stored document validates as the contract and equals what was returned
+    stored = evaluation.get_evaluation(cat.ctx("victor"), record.id)
+    assert stored.results == results
+    assert stored.params["seed"] == 0 and stored.params["trust_pickle"] is False
+    assert _count(cat, Evaluation) == 1
+    assert _count(cat, GroupResult) == 2 + 3 + 6
+    assert _count(cat, Explanation) == 1 + 5
+    with cat.ctx().read() as session:
+        under_25 = session.exec(
+            select(MetricResult).where(
+                MetricResult.feature == "age_group",
+                MetricResult.group == "under_25",
+                MetricResult.name == "selection_rate",
+            )
+        ).one()
+        assert under_25.lower < under_25.value < under_25.upper
+    events = audit.audit_log(cat.ctx(), action="evaluation.create")
+    assert len(events) == 1 and audit.count_events(cat.ctx()) == events_before + 1
+    payload = events[0].payload
+    assert payload["evaluation_id"] == record.id
+    assert payload["dataset"]["sha256"] == results.dataset.sha256
+    assert payload["trust_pickle"] is False
+    assert events[0].subject == REF and events[0].actor == "bob"
+    assert audit.verify_audit(cat.ctx()).ok
+    assert evaluation.latest_evaluation(cat.ctx(), REF).id == record.id
+
+
+def test_registered_artifact_is_used_when_no_model_is_given(registered, sample_artifacts):
+    record = _evaluate(registered.ctx("alice"), sample_artifacts, model=None, explain=0)
+    assert record.results.prediction_source == "model"
+    assert record.params["model"].endswith("credit-risk-1.1.0.skops")
+
+
+def test_predictions_column_needs_no_model(registered, sample_artifacts):
+    record = _evaluate(
+        registered.ctx("alice"),
+        sample_artifacts,
+        data=SAMPLE / "credit_holdout_scored.csv",
+        model=None,
+        predictions="pred",
+        score="score",
+        explain=0,
+    )
+    assert record.results.prediction_source == "predictions"
+    assert record.results.explanations is None
+    assert record.results.performance.overall["roc_auc"] > 0.7
+
+
+def test_viewer_and_approver_are_refused_and_the_refusal_is_audited(registered, sample_artifacts):
+    for user in ("victor", "carol"):
+        with pytest.raises(PermissionDenied, match="needs the role"):
+            _evaluate(registered.ctx(user), sample_artifacts)
+    refusals = audit.audit_log(registered.ctx(), action="evaluation.create.refused")
+    assert {e.actor for e in refusals} == {"victor", "carol"}
+    assert _count(registered, Evaluation) == 0
+
+
+def test_retired_version_refuses_evaluation(registered, sample_artifacts):
+    with registered.ctx().db.write() as session:
+        _model, version = catalogue.resolve(session, REF)
+        crud.touch_version(session=session, version=version, state="retired")
+    with pytest.raises(WorkflowError, match="retired and read-only"):
+        _evaluate(registered.ctx("alice"), sample_artifacts)
+    with pytest.raises(WorkflowError, match="retired"):
+        evaluation.drift(
+            registered.ctx("alice"),
+            REF,
+            reference=SAMPLE / "credit_train.csv",
+            current=SAMPLE / "credit_holdout.csv",
+        )
+    assert len(audit.audit_log(registered.ctx(), action="evaluation.create.refused")) == 1
+    assert _count(registered, Evaluation) == 0
+
+
+def test_artifact_must_be_the_registered_one(registered, sample_artifacts):
+    with pytest.raises(ArtifactMismatchError, match="not the registered artifact"):
+        _evaluate(
+            registered.ctx("alice"),
+            sample_artifacts,
+            model=sample_artifacts / "credit-risk-1.0.0.skops",
+        )
+    assert len(audit.audit_log(registered.ctx(), action="evaluation.create.refused")) == 1
+    assert _count(registered, Evaluation) == 0
+
+
+def test_malicious_pickle_is_refused_audited_and_never_run(cat, tmp_path):
+    marker = tmp_path / "pwned"
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(pickle.dumps(TouchOnUnpickle(marker)))
+    card = tmp_path / "card.yaml"
+    card.write_text(
+        (SAMPLE / "credit-risk-1.1.0.card.yaml").read_text().replace("credit-risk", "pickled")
+    )
+    catalogue.register_version(cat.ctx("alice"), card, artifact=artifact)
+    ref = "pickled@1.1.0"
+    with pytest.raises(UntrustedArtifactError, match="trust-pickle"):
+        evaluation.evaluate_version(
+            cat.ctx("alice"),
+            ref,
+            data=SAMPLE / "credit_holdout.csv",
+            target="credit",
+            sensitive=["sex"],
+            model=artifact,
+            positive="1",
+        )
+    assert not marker.exists()
+    refusal = audit.audit_log(cat.ctx(), action="evaluation.create.refused")[0]
+    assert "pickle" in refusal.payload["reason"]
+
+
+def test_bad_input_writes_nothing(registered, sample_artifacts, tmp_path):
+    events = audit.count_events(registered.ctx())
+    for changes in (
+        {"target": "nope"},
+        {"positive": "7"},
+        {"data": tmp_path / "missing.csv"},
+        {"sensitive": ["applicant_id"]},
+    ):
+        with pytest.raises(DataError):
+            _evaluate(registered.ctx("alice"), sample_artifacts, **changes)
+    assert audit.count_events(registered.ctx()) == events
+    assert _count(registered, Evaluation) == 0 and _count(registered, MetricResult) == 0
+
+
+def test_explain_row_stored_and_on_demand(registered, sample_artifacts):
+    record = _evaluate(registered.ctx("alice"), sample_artifacts, explain=2)
+    with registered.ctx().read() as session:
+        stored_ids = [
+            e.row_id
+            for e in session.exec(select(Explanation).where(Explanation.kind == "local")).all()
+        ]
+    stored = evaluation.explain_row(registered.ctx("victor"), REF, stored_ids[0])
+    assert stored.source == "stored" and stored.evaluation_id == record.id
+    assert stored.model_sha256 == record.results.artifact_sha256
+    other = next(
+        str(i)
+        for i in pd.read_csv(SAMPLE / "credit_holdout.csv")["applicant_id"]
+        if str(i) not in stored_ids
+    )
+    computed = evaluation.explain_row(registered.ctx("victor"), REF, other)
+    assert computed.source == "computed" and computed.explanation.row_id == other
+    assert len(computed.explanation.contributions) == 20
+    with pytest.raises(DataError, match="no row with id '424242'"):
+        evaluation.explain_row(registered.ctx("victor"), REF, "424242")
+    with pytest.raises(NotFoundError):
+        evaluation.explain_row(registered.ctx("victor"), REF, other, evaluation_id=999)
+
+
+def test_explain_on_demand_refuses_a_changed_data_file(registered, sample_artifacts, tmp_path):
+    data = tmp_path / "holdout.csv"
+    shutil.copy(SAMPLE / "credit_holdout.csv", data)
+    _evaluate(registered.ctx("alice"), sample_artifacts, data=data, explain=0)
+    data.write_text(data.read_text().replace("A74", "A75"))
+    with pytest.raises(DataError, match="changed since the evaluation"):
+        evaluation.explain_row(registered.ctx("alice"), REF, "78")
+
+
+def test_recompute_identical_then_differences(registered, sample_artifacts, tmp_path):
+    data = tmp_path / "holdout.csv"
+    shutil.copy(SAMPLE / "credit_holdout.csv", data)
+    record = _evaluate(registered.ctx("alice"), sample_artifacts, data=data)
+    same = evaluation.recompute(registered.ctx("victor"), record.id)
+    assert same.identical and same.differences == [] and not same.dataset_changed
+    frame = pd.read_csv(data)
+    frame.loc[frame.index[:20], "sex"] = "female"
+    frame.to_csv(data, index=False)
+    changed = evaluation.recompute(registered.ctx("victor"), record.id)
+    assert not changed.identical and changed.dataset_changed
+    assert any(d.startswith("dataset.sha256") for d in changed.differences)
+    assert any("fairness[sex].groups[female].n" in d for d in changed.differences)
+    with pytest.raises(NotFoundError):
+        evaluation.recompute(registered.ctx(), 12345)
+
+
+def test_recompute_reports_a_replaced_artifact_without_loading_it(
+    registered, sample_artifacts, tmp_path
+):
+    model = tmp_path / "model.skops"
+    shutil.copy(sample_artifacts / "credit-risk-1.1.0.skops", model)
+    record = _evaluate(registered.ctx("alice"), sample_artifacts, model=model, explain=0)
+    shutil.copy(sample_artifacts / "credit-risk-1.0.0.skops", model)
+    verdict = evaluation.recompute(registered.ctx(), record.id)
+    assert verdict.artifact_changed and not verdict.identical
+    assert "no longer" in verdict.differences[0]
+
+
+def test_drift_is_stored_with_an_audit_event(registered, sample_artifacts):
+    record = evaluation.drift(
+        registered.ctx("bob"),
+        REF,
+        reference=SAMPLE / "credit_train.csv",
+        current=SAMPLE / "credit_holdout.csv",
+        exclude=["applicant_id"],
+    )
+    results = record.results
+    assert results.reference.rows == 700 and results.current.rows == 300
+    assert {f.feature for f in results.features} >= {"age", "sex", "purpose"}
+    assert "applicant_id" not in {f.feature for f in results.features}
+    assert results.prediction is not None and results.prediction.psi is not None
+    assert results.prediction_source == "model credit-risk-1.1.0.skops"
+    assert _count(registered, DriftRun) == 1
+    event = audit.audit_log(registered.ctx(), action="drift.run")[0]
+    assert event.payload["drift_run_id"] == record.id
+    with pytest.raises(PermissionDenied):
+        evaluation.drift(
+            registered.ctx("victor"),
+            REF,
+            reference=SAMPLE / "credit_train.csv",
+            current=SAMPLE / "credit_holdout.csv",
+        )
+
+
+def test_regression_task(registered, sample_artifacts, tmp_path):
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
+    frame["predicted_amount"] = frame["credit_amount"] * 0.9 + 100
+    path = tmp_path / "amounts.csv"
+    frame.to_csv(path, index=False)
+    record = evaluation.evaluate_version(
+        registered.ctx("alice"),
+        REF,
+        data=path,
+        target="credit_amount",
+        sensitive=["sex"],
+        predictions="predicted_amount",
+        task="regression",
+    )
+    perf = record.results.performance
+    assert perf.overall["mae"] > 0 and 0 < perf.overall["r2"] < 1
+    assert set(perf.by_group["sex"]) == {"female", "male"}
+    assert record.results.fairness == []
