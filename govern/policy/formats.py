@@ -189,13 +189,20 @@ def _junit_case(outcome: RuleOutcome) -> str:
 # --- sarif ----------------------------------------------------------------------------------
 
 
-def _uri(path: str) -> str:
-    """A policy's location: relative to the working directory when inside it."""
+def _relative(path: str) -> str | None:
+    """``path`` relative to the working directory (a repository checkout), if inside it."""
     candidate = Path(path)
-    try:
-        return candidate.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return candidate.resolve().as_uri()
+    if not candidate.is_absolute():
+        return candidate.as_posix()
+    for base in (Path.cwd(), Path.cwd().resolve()):
+        if candidate.is_relative_to(base):
+            return candidate.relative_to(base).as_posix()
+    return None
+
+
+def _uri(path: str) -> str:
+    """A policy's location: relative when inside the working directory, else a file URI."""
+    return _relative(path) or Path(path).resolve().as_uri()
 
 
 _SARIF_KIND = {
@@ -340,9 +347,10 @@ def render_github(report: CheckReport) -> str:
         else:
             continue
         props = [f"title={_gh_property(f'{outcome.qualified_id}: {outcome.title}')}"]
-        if outcome.policy_path:
-            props.insert(0, f"file={_gh_property(_uri(outcome.policy_path))}")
-            props.insert(1, f"line={max(outcome.line, 1)}")
+        # Annotations point into the repository; a shipped pack outside it gets none.
+        where = _relative(outcome.policy_path) if outcome.policy_path else None
+        if where is not None:
+            props[:0] = [f"file={_gh_property(where)}", f"line={max(outcome.line, 1)}"]
         message = f"{outcome.subject}: {outcome.message} (source: {outcome.source})"
         lines.append(f"::{command} {','.join(props)}::{_gh_data(message)}")
     for subject in report.subjects:
