@@ -134,7 +134,7 @@ def render_pdf(
 
     Returns the PDF and what the URL fetcher served and refused.
     """
-    import pydyf  # type: ignore[import-untyped]
+    import pydyf
     import weasyprint
 
     _quiet_weasyprint()
