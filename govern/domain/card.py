@@ -137,6 +137,14 @@ class Card(BaseModel):
     caveats_and_recommendations: TextList | None = None
     governance: Governance
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _schema_not_a_boolean(cls, value: Any) -> Any:
+        # YAML's `true` is a bool, and True == 1 would otherwise pass as schema 1.
+        if isinstance(value, bool):
+            raise ValueError("schema must be a version number such as 1, not true/false")
+        return value
+
     @property
     def name(self) -> str:
         return self.model_details.name

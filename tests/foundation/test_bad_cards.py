@@ -180,3 +180,17 @@ def test_devices_and_pipes_are_refused_not_read(kind, role, registered, tmp_path
     lines = assert_clean_failure(result)
     assert lines == [f"error: {special}: is not a regular file, expected a model {role} file"]
     assert snapshot(registered.url) == before
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"), [("true", "not true/false"), ("2", "Input should be 1")]
+)
+def test_schema_version_must_be_1(value, fragment, tmp_path):
+    path = tmp_path / "card.yaml"
+    path.write_text(
+        (CARDS / "minimal.card.yaml").read_text().replace("schema: 1", f"schema: {value}")
+    )
+    with pytest.raises(CardError) as caught:
+        catalogue.load_card(path, max_bytes=1_000_000)
+    assert f"{path}:2:" in caught.value.message and "schema" in caught.value.message
+    assert fragment in caught.value.message
