@@ -40,6 +40,11 @@ def normalise_url(raw: str) -> URL:
         raise CatalogueError(f"{raw!r} is not a database URL") from None
     backend = url.get_backend_name()
     if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            # Each connection would see its own empty database, gone at exit.
+            raise CatalogueError(
+                f"{raw!r} is an in-memory SQLite database; a catalogue needs a file: sqlite:///PATH"
+            )
         return url.set(drivername="sqlite")
     if backend in {"postgresql", "postgres"}:
         if url.get_driver_name() not in {"psycopg", ""} and "+" in url.drivername:

@@ -210,12 +210,16 @@ def test_not_a_catalogue_gives_one_line_and_is_left_alone(tmp_path, kind, comman
         ("mysql://root@localhost/govern", "unsupported catalogue URL"),
         ("oracle://scott:tiger@localhost/db", "unsupported catalogue URL"),
         ("postgresql+asyncpg://u@localhost/db", "psycopg 3"),
-        ("sqlite+pysqlcipher://", "not a govern catalogue"),
+        ("sqlite://", "in-memory SQLite"),
+        ("sqlite:///:memory:", "in-memory SQLite"),
+        ("sqlite+pysqlcipher://", "in-memory SQLite"),
     ],
 )
 def test_unsupported_urls_exit_2(url, fragment, tmp_path):
-    lines = assert_clean_failure(run_cli("list", db=url, cwd=tmp_path))
-    assert len(lines) == 1 and fragment in lines[0], lines
+    for command in (("list",), ("init",)):
+        lines = assert_clean_failure(run_cli(*command, db=url, cwd=tmp_path))
+        assert len(lines) == 1 and fragment in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unsupported_url_does_not_show_the_password():
