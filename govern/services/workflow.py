@@ -457,7 +457,9 @@ def compare(ctx: Context, champion_ref: str, challenger_ref: str) -> Comparison:
             )
         assert eval_a is not None and eval_b is not None
         comparison = compare_results(old, eval_a.results, new, eval_b.results)
-    if model_a.name != model_b.name:
+        # Read inside the session: rows are expired once it closes.
+        same_model = model_a.name == model_b.name
+    if not same_model:
         comparison.warnings.append("the two versions belong to different models")
     return comparison
 
@@ -539,27 +541,28 @@ def due(ctx: Context, *, within_days: int | None = None) -> list[DueItem]:
     """Approved, shadow and deployed versions whose validation is due soon or overdue."""
     window = ctx.settings.due_soon_days if within_days is None else within_days
     today = crud.today()
+    items = []
+    # Build the items inside the session: rows are expired once it closes.
     with ctx.read() as session:
         pairs = crud.list_versions(
             session=session, states=[State.APPROVED, State.SHADOW, State.DEPLOYED]
         )
-    items = []
-    for model, version in pairs:
-        if version.next_validation_due is None:
-            continue
-        days_left = (version.next_validation_due - today).days
-        if days_left <= window:
-            items.append(
-                DueItem(
-                    ref=f"{model.name}@{version.version}",
-                    state=version.state,
-                    risk_tier=version.risk_tier,
-                    owner=model.owner,
-                    next_validation_due=version.next_validation_due,
-                    days_left=days_left,
-                    status="overdue" if days_left < 0 else "due",
+        for model, version in pairs:
+            if version.next_validation_due is None:
+                continue
+            days_left = (version.next_validation_due - today).days
+            if days_left <= window:
+                items.append(
+                    DueItem(
+                        ref=f"{model.name}@{version.version}",
+                        state=version.state,
+                        risk_tier=version.risk_tier,
+                        owner=model.owner,
+                        next_validation_due=version.next_validation_due,
+                        days_left=days_left,
+                        status="overdue" if days_left < 0 else "due",
+                    )
                 )
-            )
     return sorted(items, key=lambda i: i.days_left)
 
 
