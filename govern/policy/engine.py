@@ -9,7 +9,9 @@ an expired one changes nothing but is mentioned. Manual items are listed as ``ma
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+import gc
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from govern.policy.loader import LoadedPolicy
@@ -194,10 +196,29 @@ def check(
 ) -> CheckReport:
     """Evaluate ``policies`` against several subjects and bundle the results."""
     at = now or utcnow()
-    subjects = tuple(
-        evaluate(policies, snapshot, now=at, defer_kinds=defer_kinds) for snapshot in snapshots
-    )
+    with _collector_paused():
+        subjects = tuple(
+            evaluate(policies, snapshot, now=at, defer_kinds=defer_kinds) for snapshot in snapshots
+        )
     return CheckReport(policies=tuple(policies), subjects=subjects, checked_at=at)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while outcomes are built.
+
+    Checking thousands of stored versions allocates many small, acyclic evidence objects
+    while the decoded documents keep the heap large, so each collection would walk every
+    document again (it measured as half the run). Reference counting still frees what the
+    engine drops: the outcomes hold no reference cycles.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 __all__ = ["check", "evaluate", "evaluate_rule", "utcnow"]

@@ -8,7 +8,7 @@ shape becomes an ``error`` outcome for the rules that need it, not a crash.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MISSING_GROUP = "(missing)"
@@ -21,29 +21,37 @@ class GroupingView:
     name: str
     features: tuple[str, ...]
     kind: str
-    data: Mapping[str, Any]
-
-    @property
-    def groups(self) -> list[Mapping[str, Any]]:
-        return list(self.data.get("groups") or [])
-
-    @property
-    def summary(self) -> Mapping[str, Any]:
-        return self.data.get("summary") or {}
-
-    @property
-    def reference_group(self) -> str | None:
-        ref = self.data.get("reference_group")
-        return str(ref) if ref is not None else None
+    groups: tuple[Mapping[str, Any], ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    reference_group: str | None = None
 
 
-def groupings(results: Mapping[str, Any]) -> list[GroupingView]:
+def groupings(
+    results: Mapping[str, Any], cache: dict[Any, Any] | None = None
+) -> list[GroupingView]:
+    """The fairness groupings of a results document (memoised in ``cache`` when given)."""
+    if cache is not None:
+        key = ("groupings", id(results))
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = groupings(results)
+        return found
     views = []
     for item in results.get("fairness") or []:
         name = str(item["name"])
         features = tuple(str(f) for f in (item.get("features") or name.split("*")))
         kind = str(item.get("kind") or ("intersection" if len(features) > 1 else "single"))
-        views.append(GroupingView(name=name, features=features, kind=kind, data=item))
+        reference = item.get("reference_group")
+        views.append(
+            GroupingView(
+                name=name,
+                features=features,
+                kind=kind,
+                groups=tuple(item.get("groups") or ()),
+                summary=item.get("summary") or {},
+                reference_group=None if reference is None else str(reference),
+            )
+        )
     return views
 
 
@@ -57,25 +65,31 @@ def select_groupings(
     """
     singles = [g for g in available if g.kind != "intersection"]
     chosen: list[GroupingView] = []
-    if choice in {"single", "both"}:
+    if choice != "intersection":
         chosen += [g for g in singles if wanted is None or g.name in wanted]
-    if choice in {"intersection", "both"}:
+    if choice != "single":
+        allowed = None if wanted is None else set(wanted)
         chosen += [
             g
             for g in available
-            if g.kind == "intersection" and (wanted is None or set(g.features) <= set(wanted))
+            if g.kind == "intersection" and (allowed is None or allowed.issuperset(g.features))
         ]
-    evaluated = {g.name for g in singles}
     if wanted is None:
-        missing = [] if available else ["any sensitive feature"]
-    else:
-        missing = [f for f in wanted if f not in evaluated]
-    return chosen, missing
+        return chosen, ([] if available else ["any sensitive feature"])
+    evaluated = {g.name for g in singles}
+    return chosen, [f for f in wanted if f not in evaluated]
 
 
 def value_of(raw: Any) -> float | None:
     """A figure that may be stored bare or as an Estimate ``{value, lower, upper, ...}``."""
-    if isinstance(raw, Mapping):
+    kind = type(raw)
+    if kind is float:  # the common cases first: this runs for every group of every rule
+        return raw  # type: ignore[no-any-return]
+    if kind is dict:
+        raw = raw.get("value")
+        if type(raw) is float:
+            return raw
+    elif isinstance(raw, Mapping):
         raw = raw.get("value")
     if raw is None or isinstance(raw, bool):
         return None
@@ -102,8 +116,16 @@ def overall_metric(results: Mapping[str, Any], metric: str) -> tuple[bool, float
     return True, value_of(overall[metric])
 
 
-def group_sizes(results: Mapping[str, Any]) -> dict[tuple[str, str], int]:
-    """``(grouping, group) -> n`` from the fairness section."""
+def group_sizes(
+    results: Mapping[str, Any], cache: dict[Any, Any] | None = None
+) -> dict[tuple[str, str], int]:
+    """``(grouping, group) -> n`` from the fairness section (memoised in ``cache``)."""
+    if cache is not None:
+        key = ("sizes", id(results))
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = group_sizes(results)
+        return found
     sizes: dict[tuple[str, str], int] = {}
     for grouping in groupings(results):
         for group in grouping.groups:

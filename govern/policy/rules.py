@@ -181,29 +181,32 @@ def check_performance(
             violations.append({"scope": "overall", "value": value})
     if rule.scope in {"groups", "both"}:
         by_group = (results.get("performance") or {}).get("by_group") or {}
-        views = [
-            GroupingView(name=name, features=tuple(name.split("*")), kind=_kind(name), data={})
-            for name in by_group
-        ]
+        key = ("by_group", id(results))
+        views = snapshot.cache.get(key)
+        if views is None:
+            views = snapshot.cache[key] = [
+                GroupingView(name=name, features=tuple(name.split("*")), kind=_kind(name))
+                for name in by_group
+            ]
         chosen, absent = select_groupings(views, rule.features, rule.groupings)
-        sizes = group_sizes(results)
+        sizes = group_sizes(results, snapshot.cache)
         floor = rule.min_group_size or int(results.get("min_group_size") or 0)
+        metric, low, high = rule.metric, rule.min, rule.max
         judged, small, undefined = 0, [], []
         for grouping in chosen:
-            for group, metrics in (by_group.get(grouping.name) or {}).items():
-                n = sizes.get((grouping.name, str(group)))
+            name = grouping.name
+            for group, metrics in (by_group.get(name) or {}).items():
+                n = sizes.get((name, group))
                 if n is not None and n < floor:
-                    small.append({"grouping": grouping.name, "group": group, "n": n})
+                    small.append({"grouping": name, "group": group, "n": n})
                     continue
-                value = value_of((metrics or {}).get(rule.metric))
+                value = value_of(metrics.get(metric) if metrics else None)
                 if value is None:
-                    undefined.append({"grouping": grouping.name, "group": group})
+                    undefined.append({"grouping": name, "group": group})
                     continue
                 judged += 1
-                if rule.violated_by(value):
-                    violations.append(
-                        {"scope": grouping.name, "group": group, "value": value, "n": n}
-                    )
+                if (low is not None and value < low) or (high is not None and value > high):
+                    violations.append({"scope": name, "group": group, "value": value, "n": n})
         evidence.update(
             groups_judged=judged, too_small=small, undefined=undefined, not_evaluated=absent
         )
@@ -285,92 +288,83 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
     if snapshot.evaluation is None:
         return _missing(rule.if_missing, _no_evaluation(snapshot))
     results = snapshot.evaluation.results
-    chosen, absent = select_groupings(groupings(results), rule.features, rule.groupings)
+    chosen, absent = select_groupings(
+        groupings(results, snapshot.cache), rule.features, rule.groupings
+    )
     bound = rule.describe()
     floor = rule.min_group_size or int(results.get("min_group_size") or 0)
-    violations: list[dict[str, Any]] = []
-    evidence: dict[str, Any] = {
-        "metric": rule.metric,
-        "threshold": bound,
-        "min_group_size": floor,
-        "min_share": rule.min_share,
-        "significance": rule.significance,
-        "groupings": [g.name for g in chosen],
-        "not_evaluated": absent,
-    }
+    low, high, alpha, min_share = rule.min, rule.max, rule.significance, rule.min_share
+    metric = rule.metric
+    per_group = metric in GROUP_METRICS
     judged = 0
+    violations: list[dict[str, Any]] = []
     small: list[dict[str, Any]] = []
     excluded_all: list[dict[str, Any]] = []
     undefined: list[dict[str, Any]] = []
     not_significant: list[dict[str, Any]] = []
-    values: list[dict[str, Any]] = []
     for grouping in chosen:
-        if rule.metric not in GROUP_METRICS:
-            value = value_of(grouping.summary.get(rule.metric))
-            values.append({"grouping": grouping.name, "value": value})
+        name = grouping.name
+        if not per_group:
+            value = value_of(grouping.summary.get(metric))
             if value is None:
-                undefined.append({"grouping": grouping.name})
+                undefined.append({"grouping": name})
                 continue
             judged += 1
-            if rule.violated_by(value):
-                violations.append({"grouping": grouping.name, "value": value})
+            if (low is not None and value < low) or (high is not None and value > high):
+                violations.append({"grouping": name, "value": value})
             continue
-        excluded = {
-            str(g.get("group"))
-            for g in grouping.groups
-            if rule.min_share is not None and float(g.get("share") or 0.0) < rule.min_share
-        }
-        excluded_all += [{"grouping": grouping.name, "group": label} for label in sorted(excluded)]
+        excluded: set[str] = set()
+        if min_share is not None:
+            excluded = {
+                str(g.get("group")) for g in grouping.groups if (g.get("share") or 0.0) < min_share
+            }
+            excluded_all += [{"grouping": name, "group": label} for label in sorted(excluded)]
         reference, reference_label = _reference_rate(rule, grouping, excluded)
         for group in grouping.groups:
-            label = str(group.get("group"))
-            n = int(group.get("n") or 0)
+            label = str(group["group"])
             if label in excluded:
                 continue
+            n = int(group.get("n") or 0)
             if n < floor:
-                small.append({"grouping": grouping.name, "group": label, "n": n})
+                small.append({"grouping": name, "group": label, "n": n})
                 continue
             value, raw = _group_value(rule, group, reference)
-            is_reference = rule.metric in _IMPACT and label == reference_label
-            row: dict[str, Any] = {
-                "grouping": grouping.name,
-                "group": label,
-                "n": n,
-                "value": value,
-            }
+            if value is None:
+                reasons = group.get("undefined") or {}
+                why = reasons.get(metric) or reasons.get("selection_rate")
+                undefined.append({"grouping": name, "group": label, "n": n, "reason": why})
+                continue
+            judged += 1
+            if not ((low is not None and value < low) or (high is not None and value > high)):
+                continue
+            if per_group and metric in _IMPACT and label == reference_label:
+                continue
+            p_value = group.get("p_value")
+            row: dict[str, Any] = {"grouping": name, "group": label, "n": n, "value": value}
             lower, upper = interval_of(raw)
             if lower is not None or upper is not None:
                 row.update(lower=lower, upper=upper)
-            if group.get("p_value") is not None:
-                row["p_value"] = group.get("p_value")
-            values.append(row)
-            if value is None:
-                reasons = group.get("undefined") or {}
-                undefined.append(
-                    {**row, "reason": reasons.get(rule.metric) or reasons.get("selection_rate")}
-                )
-                continue
-            judged += 1
-            if is_reference or not rule.violated_by(value):
-                continue
-            p_value = group.get("p_value")
-            if (
-                rule.significance is not None
-                and p_value is not None
-                and float(p_value) >= rule.significance
-            ):
+            if p_value is not None:
+                row["p_value"] = p_value
+            if alpha is not None and p_value is not None and float(p_value) >= alpha:
                 not_significant.append(row)
-                continue
-            violations.append(row)
-    evidence.update(
-        values=values,
-        violations=violations,
-        too_small=small,
-        excluded_under_share=excluded_all,
-        undefined=undefined,
-        not_significant=not_significant,
-        groups_judged=judged,
-    )
+            else:
+                violations.append(row)
+    evidence: dict[str, Any] = {
+        "metric": metric,
+        "threshold": bound,
+        "min_group_size": floor,
+        "min_share": min_share,
+        "significance": alpha,
+        "groupings": [g.name for g in chosen],
+        "not_evaluated": absent,
+        "groups_judged": judged,
+        "violations": violations,
+        "not_significant": not_significant,
+        "too_small": small,
+        "excluded_under_share": excluded_all,
+        "undefined": undefined,
+    }
     if violations:
         described = [_describe_violation(rule, v, bound) for v in violations]
         return Verdict(FAIL, _listing(described), evidence)
@@ -413,11 +407,16 @@ def _describe_violation(rule: FairnessRule, row: Mapping[str, Any], bound: str) 
 # --- explanations ---------------------------------------------------------------------------
 
 
-def _matches_feature(name: str, sensitive: str) -> bool:
-    """``cat__sex_female`` and ``sex=female`` are the sensitive feature ``sex``."""
+def _sensitive_match(name: str, sensitive: Sequence[str]) -> str | None:
+    """Which sensitive feature ``name`` is: ``cat__sex_female`` and ``sex=female`` are ``sex``."""
     base = name.split("__", 1)[-1].lower()
-    wanted = sensitive.lower()
-    return base == wanted or base.startswith((f"{wanted}_", f"{wanted}="))
+    for wanted in sensitive:
+        lowered = wanted.lower()
+        if base == lowered or (
+            base.startswith(lowered) and base[len(lowered) : len(lowered) + 1] in {"_", "="}
+        ):
+            return wanted
+    return None
 
 
 @rule_kind("explanation")
@@ -443,12 +442,11 @@ def check_explanation(
         sensitive += [str(f) for f in factors.get("sensitive_features") or []]
     sensitive = sorted(set(sensitive))
     top_k = top[: rule.top_k]
-    hits = [
-        {"feature": f, "rank": rank, "sensitive": s}
-        for rank, f in enumerate(top_k, start=1)
-        for s in sensitive
-        if _matches_feature(f, s)
-    ]
+    hits = []
+    for rank, feature in enumerate(top_k, start=1):
+        match = _sensitive_match(feature, sensitive)
+        if match is not None:
+            hits.append({"feature": feature, "rank": rank, "sensitive": match})
     if rule.use_flags:
         for flag in explanations.get("sensitive_flags") or []:
             feature = str(flag.get("feature"))
@@ -711,7 +709,10 @@ def check_artifact(rule: ArtifactRule, snapshot: SubjectSnapshot, now: dt.dateti
 
 
 def comparable_value(
-    results: Mapping[str, Any], metric: str, grouping: str | None
+    results: Mapping[str, Any],
+    metric: str,
+    grouping: str | None,
+    cache: dict[Any, Any] | None = None,
 ) -> tuple[float | None, str]:
     """A metric to compare across versions, and where it came from.
 
@@ -721,7 +722,7 @@ def comparable_value(
         return overall_metric(results, metric)[1], "overall"
     views = [
         g
-        for g in groupings(results)
+        for g in groupings(results, cache)
         if (g.name == grouping if grouping else g.kind != "intersection")
     ]
     candidates = [
@@ -757,8 +758,10 @@ def check_champion(rule: ChampionRule, snapshot: SubjectSnapshot, now: dt.dateti
     worse: list[str] = []
     unknown: list[str] = []
     for spec in rule.metrics:
-        mine, where = comparable_value(ours.results, spec.metric, spec.grouping)
-        theirs_value, theirs_where = comparable_value(theirs.results, spec.metric, spec.grouping)
+        mine, where = comparable_value(ours.results, spec.metric, spec.grouping, snapshot.cache)
+        theirs_value, theirs_where = comparable_value(
+            theirs.results, spec.metric, spec.grouping, snapshot.cache
+        )
         row: dict[str, Any] = {
             "metric": spec.metric,
             "grouping": spec.grouping,
@@ -800,7 +803,7 @@ def check_disclosure(rule: DisclosureRule, snapshot: SubjectSnapshot, now: dt.da
     if snapshot.evaluation is None:
         return _missing(rule.if_missing, _no_evaluation(snapshot))
     chosen, absent = select_groupings(
-        groupings(snapshot.evaluation.results), rule.features, rule.groupings
+        groupings(snapshot.evaluation.results, snapshot.cache), rule.features, rule.groupings
     )
     report: dict[str, Any] = {}
     lines: list[str] = []

@@ -100,6 +100,8 @@ class SubjectSnapshot:
     #: True for ``govern check --card --data``: no catalogue, so no decisions or champion.
     stateless: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Parsed views of the evidence, shared by the rules of one check (not part of identity).
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_card(cls, subject: str, card: Mapping[str, Any], **values: Any) -> SubjectSnapshot:

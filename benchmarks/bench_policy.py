@@ -1,0 +1,293 @@
+"""Policy engine: 20 rules of every kind over 10,000 stored versions.
+
+Each version's evidence is what the catalogue hands the engine: the card and the evaluation
+results as decoded from stored JSON (two sensitive features and their intersection, overall
+and per-group performance, explanations), a drift run, decisions and a waiver. Three timings
+in the same run:
+
+* the engine: ``check`` of a 20-rule policy over every version (outcomes, evidence,
+  waivers), as a batch check of the catalogue runs it;
+* a bare loop over the same snapshots that reads each figure the 20 rules compare and
+  compares it with a constant: the floor any rule engine has to pay;
+* decoding the stored JSON documents, which any check of stored versions pays first.
+
+Run with ``.venv/bin/python benchmarks/bench_policy.py [VERSIONS]`` (default 10,000).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import sys
+import time
+from typing import Any
+
+import yaml
+
+from govern.policy.engine import check
+from govern.policy.loader import parse_policy_text
+from govern.policy.snapshot import (
+    ChampionEvidence,
+    DecisionRecord,
+    DriftEvidence,
+    EvaluationEvidence,
+    SubjectSnapshot,
+    WaiverRecord,
+)
+
+NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+SOURCE = "benchmark clause"
+
+RULES: list[dict[str, Any]] = [
+    {"kind": "card", "fields": ["model_details.description", "intended_use.primary_uses"]},
+    {"kind": "card", "fields": ["ethical_considerations[].mitigation"], "min_chars": 10},
+    {"kind": "card", "fields": ["governance.owner", "governance.business_owner"]},
+    {"kind": "performance", "metric": "accuracy", "min": 0.7},
+    {"kind": "performance", "metric": "accuracy", "scope": "groups", "min": 0.6},
+    {"kind": "fairness", "metric": "impact_ratio", "min": 0.8, "significance": 0.05},
+    {"kind": "fairness", "metric": "impact_ratio", "min": 0.8, "groupings": "intersection"},
+    {"kind": "fairness", "metric": "demographic_parity_difference", "max": 0.2},
+    {"kind": "fairness", "metric": "tpr", "min": 0.5, "min_group_size": 20},
+    {"kind": "fairness", "metric": "impact_ratio", "min": 0.8, "min_share": 0.02},
+    {"kind": "explanation", "top_k": 5},
+    {"kind": "drift", "max_psi": 0.25, "max_age_days": 90},
+    {"kind": "freshness", "max_age_days": 365},
+    {"kind": "freshness", "max_age_days": 30, "severity": "warning"},
+    {"kind": "approvals", "min_approvals": 2},
+    {"kind": "validation_due"},
+    {"kind": "validation_due", "max_months_by_tier": {"high": 12, "low": 36}},
+    {"kind": "artifact"},
+    {
+        "kind": "champion",
+        "metrics": [
+            {"metric": "accuracy", "max_regression": 0.02},
+            {"metric": "min_impact_ratio", "max_regression": 0.05},
+        ],
+    },
+    {"kind": "disclosure", "groupings": "both"},
+]
+
+
+def policy_text() -> str:
+    rules = [
+        {"id": f"r{i:02d}", "title": f"rule {i}", "severity": "error", "source": SOURCE, **rule}
+        for i, rule in enumerate(RULES)
+    ]
+    document = {"schema": 1, "id": "bench", "title": "Benchmark", "version": "1", "rules": rules}
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def estimate(k: int, n: int) -> dict[str, Any]:
+    value = k / n if n else None
+    return {"value": value, "lower": value, "upper": value, "successes": k, "trials": n}
+
+
+def grouping(name: str, sizes: dict[str, int], rng: random.Random, total: int) -> dict[str, Any]:
+    features = name.split("*")
+    groups = []
+    for label, n in sizes.items():
+        selected = int(n * rng.uniform(0.35, 0.7))
+        groups.append(
+            {
+                "group": label,
+                "values": dict(zip(features, label.split(", "), strict=True)),
+                "n": n,
+                "share": n / total,
+                "small": n < 30,
+                "metrics": {
+                    "selection_rate": estimate(selected, n),
+                    "tpr": estimate(int(n * rng.uniform(0.4, 0.9) / 2), n // 2),
+                    "fpr": estimate(int(n * 0.1), n),
+                    "fnr": estimate(int(n * 0.1), n),
+                    "precision": estimate(int(n * 0.3), max(selected, 1)),
+                    "accuracy": estimate(int(n * 0.75), n),
+                },
+                "p_value": rng.uniform(0, 0.2),
+                "test": "z-test",
+                "undefined": {},
+                "flags": [],
+            }
+        )
+    top = max(g["metrics"]["selection_rate"]["value"] for g in groups)
+    for g in groups:
+        g["impact_ratio"] = g["metrics"]["selection_rate"]["value"] / top
+    rates = [g["metrics"]["selection_rate"]["value"] for g in groups]
+    return {
+        "name": name,
+        "features": features,
+        "kind": "intersection" if len(features) > 1 else "single",
+        "reference_group": max(groups, key=lambda g: g["impact_ratio"])["group"],
+        "groups": groups,
+        "summary": {
+            "demographic_parity_difference": max(rates) - min(rates),
+            "demographic_parity_ratio": min(rates) / max(rates),
+            "min_impact_ratio": min(g["impact_ratio"] for g in groups),
+        },
+    }
+
+
+def document(rng: random.Random) -> dict[str, Any]:
+    sex = {"female": rng.randint(80, 150), "male": rng.randint(120, 200)}
+    age = {"under_25": rng.randint(30, 60), "25_to_44": rng.randint(100, 150), "45_and_over": 80}
+    crossed = {f"{s}, {a}": max(5, (sex[s] * age[a]) // 300) for s in sex for a in age}
+    total = sum(sex.values())
+    return {
+        "schema": 1,
+        "task": "binary_classification",
+        "dataset": {"name": "holdout.csv", "sha256": "d" * 64, "rows": total, "columns": []},
+        "target": "y",
+        "positive_label": "1",
+        "sensitive_features": ["sex", "age_group"],
+        "prediction_source": "model",
+        "min_group_size": 30,
+        "seed": 0,
+        "packages": {},
+        "artifact_sha256": "a" * 64,
+        "performance": {
+            "overall": {"accuracy": rng.uniform(0.65, 0.85), "roc_auc": rng.uniform(0.7, 0.85)},
+            "by_group": {
+                "sex": {g: {"accuracy": rng.uniform(0.55, 0.85)} for g in sex},
+                "age_group": {g: {"accuracy": rng.uniform(0.55, 0.85)} for g in age},
+            },
+        },
+        "fairness": [
+            grouping("sex", sex, rng, total),
+            grouping("age_group", age, rng, total),
+            grouping("sex*age_group", crossed, rng, total),
+        ],
+        "explanations": {
+            "method": "tree",
+            "top_features": ["status", "month", "credit_amount", "age", "purpose", "savings"],
+            "sensitive_flags": [],
+        },
+        "warnings": [],
+    }
+
+
+CARD = {
+    "model_details": {"name": "bench", "version": "1.0.0", "description": "A benchmark model"},
+    "intended_use": {"primary_uses": ["ranking applications"]},
+    "factors": {"sensitive_features": ["sex", "age_group"]},
+    "ethical_considerations": [{"risk": "bias", "mitigation": "monitor impact ratios"}],
+    "governance": {"owner": "alice", "business_owner": "bob", "risk_tier": "high"},
+}
+
+
+def stored_versions(count: int) -> list[tuple[str, str]]:
+    """(card JSON, results JSON) per version, as the catalogue stores them."""
+    rng = random.Random(0)
+    card = json.dumps(CARD)
+    return [(card, json.dumps(document(rng))) for _ in range(count)]
+
+
+def snapshots(stored: list[tuple[str, str]]) -> list[SubjectSnapshot]:
+    champion = ChampionEvidence(
+        ref="bench@0.9.0",
+        evaluation=EvaluationEvidence(
+            results=json.loads(stored[0][1]), created_at=NOW, dataset_sha256="d" * 64
+        ),
+    )
+    decisions = (
+        DecisionRecord("submit", "alice", "developer", NOW - dt.timedelta(days=2)),
+        DecisionRecord("approve", "carol", "approver", NOW - dt.timedelta(days=1)),
+        DecisionRecord("approve", "erin", "approver", NOW),
+    )
+    waiver = WaiverRecord("r05", "accepted", "dave", "compliance", NOW.date())
+    out = []
+    for index, (card_json, results_json) in enumerate(stored):
+        results = json.loads(results_json)
+        out.append(
+            SubjectSnapshot.from_card(
+                f"bench@1.0.{index}",
+                json.loads(card_json),
+                state="approved",
+                artifact_format="skops",
+                artifact_sha256="a" * 64,
+                next_validation_due=dt.date(2027, 6, 1),
+                created_at=NOW - dt.timedelta(days=40),
+                created_by="alice",
+                submitter="alice",
+                evaluation=EvaluationEvidence(
+                    results=results,
+                    created_at=NOW - dt.timedelta(days=index % 400),
+                    dataset_sha256="d" * 64,
+                    artifact_sha256="a" * 64,
+                ),
+                drift=DriftEvidence(
+                    results={"features": [{"feature": "age", "psi": (index % 7) / 20}]},
+                    created_at=NOW - dt.timedelta(days=index % 120),
+                ),
+                decisions=decisions,
+                waivers=(waiver,),
+                champion=champion,
+            )
+        )
+    return out
+
+
+def bare_loop(subjects: list[SubjectSnapshot]) -> int:
+    """Read every figure the 20 rules compare and compare it with a constant."""
+    hits = 0
+    for s in subjects:
+        card = s.card
+        hits += bool(card["model_details"]["description"]) + bool(card["governance"]["owner"])
+        hits += all(c["mitigation"] for c in card["ethical_considerations"])
+        evaluation = s.evaluation
+        assert evaluation is not None
+        results = evaluation.results
+        hits += results["performance"]["overall"]["accuracy"] < 0.7
+        for groups in results["performance"]["by_group"].values():
+            hits += sum(m["accuracy"] < 0.6 for m in groups.values())
+        for grouping_ in results["fairness"]:
+            hits += grouping_["summary"]["demographic_parity_difference"] > 0.2
+            for g in grouping_["groups"]:
+                hits += g["impact_ratio"] < 0.8 and g["p_value"] < 0.05
+                hits += g["metrics"]["tpr"]["value"] < 0.5
+                hits += g["share"] < 0.02
+        hits += "age" in results["explanations"]["top_features"][:5]
+        assert s.drift is not None
+        hits += s.drift.results["features"][0]["psi"] > 0.25
+        hits += (NOW - evaluation.created_at).days > 365
+        hits += sum(d.action == "approve" for d in s.decisions) < 2
+        hits += s.next_validation_due is not None and s.next_validation_due < NOW.date()
+        hits += s.artifact_format not in {"skops", "onnx"}
+        hits += len(s.waivers)
+    return hits
+
+
+def timed(function: Any, *args: Any) -> tuple[float, Any]:
+    best = float("inf")
+    result = None
+    for _ in range(3):
+        started = time.perf_counter()
+        result = function(*args)
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    loaded = [parse_policy_text(policy_text(), where="bench.yaml")]
+    assert len(loaded[0].policy.rules) == 20
+    stored = stored_versions(count)
+    decode_s, _ = timed(lambda: [json.loads(r) for _c, r in stored])
+    subjects = snapshots(stored)
+    floor_s, _ = timed(bare_loop, subjects)
+    engine_s, report = timed(lambda: check(loaded, subjects, now=NOW))
+    outcomes = len(report.outcomes)
+    statuses = report.counts()
+    per_version = engine_s / count * 1e6
+    floor_ratio, decode_ratio = engine_s / floor_s, engine_s / decode_s
+    print(f"{count:,} versions x {len(RULES)} rules = {outcomes:,} outcomes {statuses}")
+    print(f"engine (check, best of 3):        {engine_s:8.3f} s  {per_version:7.1f} us/version")
+    print(
+        f"bare loop over the same figures:  {floor_s:8.3f} s  engine/floor    {floor_ratio:5.1f}x"
+    )
+    print(
+        f"decoding the stored results JSON: {decode_s:8.3f} s  engine/decoding {decode_ratio:5.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
