@@ -44,10 +44,7 @@ class GovernApp(App[None]):
         "audit": AuditScreen,
     }
     DEFAULT_MODE = "catalogue"
-    HORIZONTAL_BREAKPOINTS = [
-        (0, "-narrow"),
-        (110, "-wide"),
-    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 - Textual's own type
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "switch_mode('catalogue')", "Catalogue", tooltip="All model versions"),
         Binding("2", "switch_mode('queue')", "Queue", tooltip="What awaits you"),

@@ -60,6 +60,7 @@ class AuditPageLoaded(Message):
     events: list[Any]
     append: bool
     exhausted: bool
+    generation: int = 0
 
 
 @dataclass

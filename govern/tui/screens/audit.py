@@ -87,6 +87,8 @@ class AuditScreen(GovernScreen):
         self.exhausted = False
         self.total: int | None = None
         self._loading = False
+        # Bumped by every reload, so a page fetched under old filters is dropped on arrival.
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
         yield Header(icon="⚖")
@@ -110,7 +112,9 @@ class AuditScreen(GovernScreen):
     def reload(self) -> None:
         self.events = []
         self.exhausted = False
-        self.fetch(before_seq=None, append=False)
+        self._generation += 1
+        self._loading = True
+        self.fetch(before_seq=None, append=False, generation=self._generation)
         self.count()
 
     @work(thread=True, exclusive=True, group="audit-count")
@@ -120,8 +124,7 @@ class AuditScreen(GovernScreen):
             self.post_message(AuditCounted(total))
 
     @work(thread=True, exclusive=True, group="audit-page")
-    def fetch(self, *, before_seq: int | None, append: bool) -> None:
-        self._loading = True
+    def fetch(self, *, before_seq: int | None, append: bool, generation: int) -> None:
         events = self.guarded(
             self.backend.audit_page,
             actor=self.filters["actor"],
@@ -130,11 +133,15 @@ class AuditScreen(GovernScreen):
             before_seq=before_seq,
             limit=PAGE,
         )
-        self._loading = False
-        if events is not None:
-            self.post_message(AuditPageLoaded(events, append, len(events) < PAGE))
+        if events is None:
+            self._loading = False
+        else:
+            self.post_message(AuditPageLoaded(events, append, len(events) < PAGE, generation))
 
     def on_audit_page_loaded(self, message: AuditPageLoaded) -> None:
+        if message.generation != self._generation:
+            return
+        self._loading = False
         table = self.query_one("#events", VirtualTable)
         self.exhausted = message.exhausted
         if message.append:
@@ -143,7 +150,7 @@ class AuditScreen(GovernScreen):
         else:
             self.events = list(message.events)
             table.empty_text = "No event matches the filters."
-            table.set_rows(self.events)
+            table.set_rows(list(self.events))  # the table keeps its own list
             self.call_after_refresh(self.govern.mark, "audit_rows_shown")
         self._update_count()
 
@@ -162,7 +169,8 @@ class AuditScreen(GovernScreen):
     def _more(self) -> None:
         if self.exhausted or self._loading or not self.events:
             return
-        self.fetch(before_seq=self.events[-1].seq, append=True)
+        self._loading = True
+        self.fetch(before_seq=self.events[-1].seq, append=True, generation=self._generation)
 
     # --- filters ------------------------------------------------------------------------
 

@@ -83,9 +83,9 @@ _SORT_KEYS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def matches(version: VersionSummary, words: list[str]) -> bool:
-    """Type-to-filter: every word appears in the name, version, state, tier, owner or unit."""
-    haystack = " ".join(
+def haystack(version: VersionSummary) -> str:
+    """What type-to-filter searches: name, version, state, tier, owner, unit, policy outcome."""
+    return " ".join(
         (
             version.name,
             version.version,
@@ -97,7 +97,6 @@ def matches(version: VersionSummary, words: list[str]) -> bool:
             version.policy_outcome or "",
         )
     ).lower()
-    return all(word in haystack for word in words)
 
 
 class VersionPeek(Static):
@@ -157,6 +156,8 @@ class CatalogueScreen(GovernScreen):
     def __init__(self) -> None:
         super().__init__()
         self.versions: list[VersionSummary] = []
+        # Lower-cased search text per version, built once per load so a keystroke is cheap.
+        self.haystacks: list[str] = []
         self.shown: list[VersionSummary] = []
         self.sort_key = "name"
         self.sort_reverse = False
@@ -201,6 +202,7 @@ class CatalogueScreen(GovernScreen):
 
     def on_catalogue_loaded(self, message: CatalogueLoaded) -> None:
         self.versions = message.versions
+        self.haystacks = [haystack(v) for v in self.versions]
         self._loaded_once = True
         table = self.query_one("#versions", VirtualTable)
         table.empty_text = (
@@ -219,10 +221,10 @@ class CatalogueScreen(GovernScreen):
         tier = self.query_one("#tier", Select).value
         rows = [
             v
-            for v in self.versions
+            for v, text in zip(self.versions, self.haystacks, strict=True)
             if (state == Select.NULL or v.state == state)
             and (tier == Select.NULL or v.risk_tier == tier)
-            and (not words or matches(v, words))
+            and all(word in text for word in words)
         ]
         rows.sort(key=_SORT_KEYS[self.sort_key], reverse=self.sort_reverse)
         self.shown = rows
