@@ -105,6 +105,13 @@ def build_console_catalogue(directory: Path, artifacts: Path) -> ConsoleCatalogu
         bob = _ctx(url, home, "bob")
         for version in ("1.0.0", "1.1.0"):
             checks.check_version(bob, f"credit-risk@{version}", now=dt.datetime.now(dt.UTC))
+        evaluation.drift(
+            bob,
+            "credit-risk@1.0.0",
+            reference=SAMPLE / "credit_train.csv",
+            current=SAMPLE / "credit_holdout.csv",
+            exclude=["applicant_id", "credit"],
+        )
         clock.shift(dt.timedelta(minutes=30))
         workflow.submit(alice, "credit-risk@1.0.0", comment="first production candidate")
         clock.shift(dt.timedelta(minutes=45))

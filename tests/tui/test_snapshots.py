@@ -1,0 +1,105 @@
+"""What every screen looks like, at 80x24 and 120x40, on the deterministic catalogue.
+
+The catalogue is built with the clock frozen and the app runs on a fixed day, so the
+pictures only change when the console's appearance does. Review changed snapshots with
+``pytest tests/tui/test_snapshots.py --snapshot-report`` and accept them with
+``--snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from govern.tui.app import GovernApp
+from govern.tui.screens.version import VersionScreen
+from tests.tui.conftest import ConsoleCatalogue, console_app, settle
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+Steps = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+@pytest.fixture
+def here(console: ConsoleCatalogue, monkeypatch: pytest.MonkeyPatch, frozen_day: None) -> None:
+    """Run from the catalogue's directory, so the header shows ``sqlite:///govern.db``."""
+    monkeypatch.chdir(console.directory)
+
+
+def app_for(console: ConsoleCatalogue, user: str) -> GovernApp:
+    return console_app(console, user, relative=True)
+
+
+async def still(pilot: Pilot[Any]) -> None:
+    """Settle, and stop any text cursor blinking so the picture is stable."""
+    await settle(pilot)
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
+def steps(*keys: str, version: str | None = None, tab: str | None = None) -> Steps:
+    async def run(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app = pilot.app
+        assert isinstance(app, GovernApp)
+        if version is not None:
+            app.open_version(version, tab=tab)
+            await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+        await still(pilot)
+
+    return run
+
+
+SCREENS: dict[str, tuple[str, Steps]] = {
+    "catalogue": ("carol", steps()),
+    "catalogue-state-filter": ("carol", steps("s", "s")),
+    "card": ("carol", steps(version="credit-risk@1.0.0")),
+    "evaluation": ("carol", steps("f", "f", version="credit-risk@1.1.0", tab="evaluation")),
+    "explanations": ("carol", steps(version="credit-risk@1.1.0", tab="explanations")),
+    "policies": ("carol", steps(version="credit-risk@1.1.0", tab="policies")),
+    "workflow": ("carol", steps(version="credit-risk@1.1.0", tab="workflow")),
+    "reports": ("carol", steps(version="credit-risk@1.1.0", tab="reports")),
+    "drift": ("carol", steps(version="credit-risk@1.0.0", tab="drift")),
+    "queue": ("carol", steps("2")),
+    "audit": ("dave", steps("3")),
+    "compare": ("carol", steps("m")),
+    "comment-dialog": ("carol", steps("A", version="credit-risk@1.1.0")),
+    "refusal": ("alice", steps("A", "enter", version="credit-risk@1.1.0")),
+    "light-theme": ("carol", steps("f2", version="credit-risk@1.1.0", tab="evaluation")),
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", list(SCREENS))
+def test_screen(
+    name: str, size: tuple[int, int], console: ConsoleCatalogue, here: None, snap_compare: Any
+) -> None:
+    user, run_before = SCREENS[name]
+    assert snap_compare(app_for(console, user), terminal_size=size, run_before=run_before)
+
+
+def test_explained_decision(console: ConsoleCatalogue, here: None, snap_compare: Any) -> None:
+    """One stored decision explained, at the larger size where the chart has room."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app = pilot.app
+        assert isinstance(app, GovernApp)
+        app.open_version("credit-risk@1.1.0", tab="explanations")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, VersionScreen)
+        row_id = screen.view.local_explanations[0].row_id
+        await pilot.press("e", *row_id, "enter")
+        await settle(pilot)
+        await pilot.press("escape")
+        await still(pilot)
+
+    assert snap_compare(app_for(console, "carol"), terminal_size=(120, 40), run_before=run)
