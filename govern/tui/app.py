@@ -49,7 +49,7 @@ class GovernApp(App[None]):
         Binding("1", "switch_mode('catalogue')", "Catalogue", tooltip="All model versions"),
         Binding("2", "switch_mode('queue')", "Queue", tooltip="What awaits you"),
         Binding("3", "switch_mode('audit')", "Audit", tooltip="The audit log"),
-        Binding("f2", "toggle_theme", "Light/dark"),
+        Binding("f2", "toggle_theme", "Light/dark", show=False),
         Binding("f1", "show_help_panel", "Keys", show=False),
         Binding("question_mark", "show_help_panel", "Keys", show=False),
     ]

@@ -46,9 +46,22 @@ def summary(event: Any) -> str:
     if payload.get("outcome"):
         parts.append(f"outcome {payload['outcome']}")
     if not parts:
-        keys = [k for k in payload if not k.endswith(("file", "path"))]
-        parts.append(", ".join(keys[:4]))
+        parts.append(_fields(payload))
     return "; ".join(p for p in parts if p)
+
+
+def _fields(payload: dict[str, Any]) -> str:
+    """Short scalar fields as ``key value``; paths, files and hashes are left to the detail."""
+    shown = []
+    for key, value in payload.items():
+        if key.endswith(("file", "path", "sha256", "hash")) or isinstance(value, list):
+            continue
+        if isinstance(value, dict):
+            value = value.get("name")
+        if value is None or (isinstance(value, str) and ("/" in value or len(value) > 40)):
+            continue
+        shown.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(shown[:4])
 
 
 def _action_tone(event: Any) -> Tone:
@@ -94,8 +107,8 @@ class AuditScreen(GovernScreen):
         yield Header(icon="⚖")
         with Horizontal(classes="filter-bar"):
             yield Input(placeholder="actor", id="actor", compact=True)
-            yield Input(placeholder="subject (model or model@version)", id="subject", compact=True)
-            yield Input(placeholder="action (e.g. version)", id="action", compact=True)
+            yield Input(placeholder="subject: model[@version]", id="subject", compact=True)
+            yield Input(placeholder="action: e.g. version", id="action", compact=True)
             yield Label("", id="audit-count")
         yield Static("Press v to verify the hash chain.", id="verdict")
         yield VirtualTable(COLUMNS, empty_text="Loading the audit log…", id="events")

@@ -166,7 +166,7 @@ class CatalogueScreen(GovernScreen):
     def compose(self) -> ComposeResult:
         yield Header(icon="⚖")
         with Horizontal(id="catalogue-filters", classes="filter-bar"):
-            yield Input(placeholder="/ filter: model, owner, state…", id="filter", compact=True)
+            yield Input(placeholder="/ to filter", id="filter", compact=True)
             yield Select(
                 [(fmt.state_label(s), s) for s in STATES],
                 prompt="any state",

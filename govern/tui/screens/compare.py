@@ -89,18 +89,33 @@ class ComparisonView(Evidence):
             table.add_column("Δ", justify="right")
             for item in rows:
                 cells: list[Any] = [item.scope.replace("*", " × ")] if scoped else []
+                integral = item.metric == "n"  # a count, not a rate
                 cells += [
                     item.metric.replace("_", " "),
-                    fmt.number(item.champion),
-                    fmt.number(item.challenger),
+                    fmt.number(int(item.champion) if integral and item.champion else item.champion),
+                    fmt.number(
+                        int(item.challenger) if integral and item.challenger else item.challenger
+                    ),
                     self._delta_text(item, c),
                 ]
                 table.add_row(*cells)
             return table
 
-        parts.append(metric_table("\nOverall performance", x.overall, scoped=False))
-        if x.fairness:
-            parts.append(metric_table("\nFairness summary", x.fairness, scoped=True))
+        overall = metric_table("\nOverall performance", x.overall, scoped=False)
+        fairness = (
+            metric_table("\nFairness summary", x.fairness, scoped=True) if x.fairness else None
+        )
+        if fairness is not None and self.text_width() >= 110:
+            # Wide terminals: performance and fairness side by side.
+            grid = Table.grid(expand=True, padding=(0, 2))
+            grid.add_column(ratio=2)
+            grid.add_column(ratio=3)
+            grid.add_row(overall, fairness)
+            parts.append(grid)
+        else:
+            parts.append(overall)
+            if fairness is not None:
+                parts.append(fairness)
         if x.groups:
             table = Table(
                 title="\nPer group",

@@ -38,9 +38,11 @@ QUEUE_COLUMNS = (
         tone=lambda q: fmt.state_tone(q.state),
         drop=2,
     ),
-    Column("tier", "Tier", 8, lambda q: q.risk_tier, tone=lambda q: fmt.tier_tone(q.risk_tier)),
+    Column(
+        "tier", "Tier", 8, lambda q: q.risk_tier, tone=lambda q: fmt.tier_tone(q.risk_tier), drop=3
+    ),
     Column("since", "Waiting", 8, lambda q: _waiting(q.waiting_since), justify="right", drop=1),
-    Column("reason", "Why it waits for you", 24, lambda q: q.reason, flex=True),
+    Column("reason", "Why it waits for you", 36, lambda q: q.reason, flex=True),
 )
 DUE_COLUMNS = (
     Column("ref", "Version", 18, lambda d: d.ref),
