@@ -465,7 +465,19 @@ def gate(
     """
     at = now or utcnow()
     subject = f"{model.name}@{version.version}"
-    loaded = policies_for(settings, version)
+    tags, scope = _governance(version.card)
+    bound = bound_policy_names(
+        settings, risk_tier=version.risk_tier, tags=tags, regulatory_scope=scope
+    )
+    if not bound:
+        # An organisation may bind no policy at all: then nothing can block the transition.
+        return GateResult(
+            subject=subject,
+            policies=[],
+            outcomes=(),
+            notes=["policy gate: no policy is bound to this version (setting policy_bindings)"],
+        )
+    loaded = load_policies(bound, max_bytes=settings.max_policy_bytes)
     if stage is None:
         stage = "approve" if version.state in _COLLECTING_APPROVALS else "deploy"
     defer = ("approvals",) if stage == "approve" else ()

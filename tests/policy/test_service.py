@@ -370,3 +370,13 @@ def test_latest_run_is_json_ready(cat: Catalogue) -> None:
     assert run is not None
     json.dumps(run)
     assert {r["rule"] for r in run["results"]} >= {"no-pickle", "evaluation-fresh"}
+
+
+def test_gate_with_no_bound_policy_lets_the_transition_through(cat: Catalogue) -> None:
+    ref = register(cat)
+    unbound = load_settings(database_url=cat.url, policy_bindings={})
+    with cat.ctx("carol").write("test.gate", ref) as tx:
+        model, version = resolve(tx.session, ref)
+        result = checks.gate(tx.session, unbound, model, version, now=NOW, record=True)
+    assert (result.passed, result.policies, result.policy_run_id) == (True, [], None)
+    assert "no policy is bound" in result.notes[0]
