@@ -126,8 +126,11 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if _debugging(args):
             traceback.print_exc()
+        # First line only: a database error's full text carries SQL and its parameters.
+        text = str(exc).strip()
+        summary = text.splitlines()[0] if text else ""
         sys.stderr.write(
-            f"internal error: {type(exc).__name__}: {exc}\n"
+            f"internal error: {type(exc).__name__}: {summary}\n"
             "This is a bug in govern; please report it with the command you ran "
             "(rerun with --debug for the traceback).\n"
         )

@@ -23,6 +23,9 @@ from govern.storage.tables import AuditEvent
 GENESIS_HASH = "0" * 64
 _PG_AUDIT_LOCK = 0x676F7665  # "gove": serialises appends across PostgreSQL sessions
 _table = AuditEvent.__table__  # type: ignore[attr-defined]
+# Built once: constructing these per append cost about a third of an append's time.
+_HEAD = select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1)
+_INSERT = insert(_table)
 
 
 def canonical_json(value: Any) -> str:
@@ -104,9 +107,7 @@ def append_event(
     """Append one event inside the caller's transaction and return it."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})")
-    head = conn.execute(
-        select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1)
-    ).first()
+    head = conn.execute(_HEAD).first()
     prev_seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
     seq = prev_seq + 1
     ts = format_ts(moment or dt.datetime.now(dt.UTC))
@@ -114,25 +115,24 @@ def append_event(
     digest = chain_hash(prev_hash, event_body(seq, ts, actor, action, subject, payload_text))
     record = AuditRecord(seq, ts, actor, action, subject, payload_text, prev_hash, digest)
     conn.execute(
-        insert(_table).values(
-            seq=seq,
-            ts=ts,
-            actor=actor,
-            action=action,
-            subject=subject,
-            payload=payload_text,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
+        _INSERT,
+        {
+            "seq": seq,
+            "ts": ts,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "payload": payload_text,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
     return record
 
 
 def head(conn: Connection) -> tuple[int, str]:
     """(sequence number, hash) of the newest event; (0, genesis) for an empty log."""
-    row = conn.execute(
-        select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1)
-    ).first()
+    row = conn.execute(_HEAD).first()
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
 
