@@ -51,10 +51,12 @@ def summary(event: Any) -> str:
 
 
 def _fields(payload: dict[str, Any]) -> str:
-    """Short scalar fields as ``key value``; paths, files and hashes are left to the detail."""
+    """Short scalar fields as ``key value``; paths, hashes and uuids are left to the detail."""
     shown = []
     for key, value in payload.items():
         if key.endswith(("file", "path", "sha256", "hash")) or isinstance(value, list):
+            continue
+        if key.endswith("_id") and isinstance(value, str):  # uuids: noise in one line
             continue
         if isinstance(value, dict):
             value = value.get("name")
