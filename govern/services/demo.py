@@ -17,7 +17,7 @@ from pathlib import Path
 from govern.config import load_settings
 from govern.errors import GovernError, InputError
 from govern.locations import sample_data_dir
-from govern.services import audit, catalogue, evaluation, keys, users
+from govern.services import audit, catalogue, checks, evaluation, keys, reports, users, workflow
 from govern.services.context import Context
 
 CAST = (
@@ -118,24 +118,104 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
             f"{detail.artifact.format})."
         )
 
+    say("")
+    say("== Evidence")
     for version in VERSIONS:
         _evaluate(ctx("bob"), f"credit-risk@{version}", sample, artifacts, say)
-    record = evaluation.drift(
-        ctx("bob"),
-        "credit-risk@1.0.0",
-        reference=sample / "credit_train.csv",
-        current=sample / "credit_holdout.csv",
-        model=artifacts / "credit-risk-1.0.0.skops",
-        exclude=["applicant_id", "credit"],
-    )
-    drifted = ", ".join(f.feature for f in record.results.drifted) or "none"
-    say(
-        f"bob checked drift of the hold-out against the training data: features with PSI >= "
-        f"0.1: {drifted}."
-    )
+    for version in VERSIONS:
+        record = evaluation.drift(
+            ctx("bob"),
+            f"credit-risk@{version}",
+            reference=sample / "credit_train.csv",
+            current=sample / "credit_holdout.csv",
+            model=artifacts / f"credit-risk-{version}.skops",
+            exclude=["applicant_id", "credit"],
+        )
+        drifted = ", ".join(f.feature for f in record.results.drifted) or "none"
+        say(
+            f"bob checked drift of credit-risk@{version} (hold-out against training data): "
+            f"features with PSI >= 0.1: {drifted}."
+        )
 
+    say("")
+    say("== Policy checks (what CI runs: govern check)")
+    for version in VERSIONS:
+        _check(ctx("bob"), f"credit-risk@{version}", say)
+
+    say("")
+    say("== Approval workflow")
+    _workflow(ctx, result, say)
+
+    say("")
+    say("== Signed model card")
+    reports_dir = directory / "reports"
+    reports_dir.mkdir(exist_ok=True)
+    pdf = reports_dir / "credit-risk-1.0.0.pdf"
+    built = reports.build_report(ctx("carol"), "credit-risk@1.0.0", output=pdf)
+    verdict = reports.verify_pdf(ctx("victor"), pdf)
+    result.files.append(pdf)
+    say(
+        f"carol generated the signed card {pdf.relative_to(directory)} ({built.bytes // 1024} "
+        f"KiB, {built.pdf_variant or 'PDF'}, signed by {built.signer})."
+    )
+    state = "intact and trusted" if verdict.ok else "; ".join(verdict.problems)
+    say(f"victor verified it: {state}; embedded card matches the catalogue: {verdict.catalogue}.")
+
+    say("")
+    say("== Audit")
     _finish(admin, directory, result, say)
     return result
+
+
+def _check(ctx: Context, ref: str, say: Say) -> None:
+    report = checks.check_version(ctx, ref, ["eeoc-four-fifths", "baseline"])
+    for subject in report.subjects:
+        counts = subject.counts()
+        say(
+            f"{ctx.actor} checked {ref} against eeoc-four-fifths and baseline: "
+            f"{subject.outcome.upper()} (exit {report.exit_code}); "
+            + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+        )
+        for outcome in subject.outcomes:
+            if outcome.status == "fail":
+                say(f"  FAIL {outcome.qualified_id} [{outcome.severity}]: {outcome.message}")
+
+
+def _workflow(ctx: Callable[[str], Context], result: DemoResult, say: Say) -> None:
+    champion, challenger = (f"credit-risk@{v}" for v in VERSIONS)
+    step = workflow.submit(ctx("alice"), champion, comment="first version for review")
+    say(f"alice submitted {champion} ({step.from_state} -> {step.to_state}).")
+    _attempt(
+        result,
+        say,
+        f"alice tried to approve her own {champion}",
+        lambda: workflow.approve(ctx("alice"), champion),
+    )
+    for approver, comment in (("carol", "fairness within policy"), ("erin", "agreed")):
+        step = workflow.approve(ctx(approver), champion, comment=comment)
+        say(f"{approver} approved {champion} ({step.approvals}; now {step.to_state}).")
+    workflow.deploy(ctx("carol"), champion, comment="go live")
+    due = catalogue.show_version(ctx("victor"), champion).next_validation_due
+    say(f"carol deployed {champion}: it is the champion; next validation due {due}.")
+
+    workflow.submit(ctx("alice"), challenger, comment="gradient boosting challenger")
+    for approver in ("carol", "erin"):
+        workflow.approve(ctx(approver), challenger, comment="ok to run in shadow")
+    workflow.deploy(ctx("carol"), challenger, shadow=True, comment="compare against 1.0.0")
+    say(f"{challenger} was submitted, approved by carol and erin, and deployed in shadow.")
+    comparison = workflow.compare(ctx("victor"), champion, challenger)
+    accuracy = next((m for m in comparison.overall if m.metric == "accuracy"), None)
+    if accuracy is not None and accuracy.delta is not None:
+        say(
+            f"compare: accuracy {accuracy.champion:.3f} -> {accuracy.challenger:.3f} "
+            f"({accuracy.delta:+.3f})."
+        )
+    _attempt(
+        result,
+        say,
+        f"carol tried to promote {challenger} over the champion",
+        lambda: workflow.deploy(ctx("carol"), challenger),
+    )
 
 
 def _evaluate(ctx: Context, ref: str, sample: Path, artifacts: Path, say: Say) -> None:

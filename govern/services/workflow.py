@@ -110,7 +110,9 @@ class History(_View):
 
 
 def _roles_for(ctx: Context, action: Action) -> list[Role]:
-    names = ctx.settings.workflow_roles.get(str(action), [])
+    # A shadow deployment is a deployment: the same people may start one.
+    key = Action.DEPLOY if action == Action.SHADOW else action
+    names = ctx.settings.workflow_roles.get(str(key), [])
     roles = []
     for name in names:
         try:
@@ -150,6 +152,19 @@ def _refuse(reason: str) -> WorkflowError:
     return WorkflowError(reason)
 
 
+#: Actions that judge a version; its authors may take none of them.
+_JUDGEMENTS = frozenset({Action.APPROVE, Action.REJECT, Action.REQUEST_CHANGES})
+
+
+def _refuse_authors(
+    actor: str, version: ModelVersion, decisions: Sequence[Decision], action: Action, subject: str
+) -> None:
+    authors = _authors(version, decisions)
+    if actor in authors:
+        doing = "validate or approve" if action == Action.APPROVE else lifecycle.verb(action)
+        raise _refuse(f"{actor} {authors[actor]} {subject} and cannot {doing} it")
+
+
 def transition(
     ctx: Context,
     ref: str,
@@ -171,6 +186,10 @@ def transition(
         model, version = resolve(tx.session, parsed, for_update=True)
         subject = f"{model.name}@{version.version}"
         tx.subject = subject
+        decisions = _decisions(tx.session, version)
+        if action in _JUDGEMENTS:
+            # Identity before role: "alice submitted it" is the rule that matters here.
+            _refuse_authors(ctx.actor, version, decisions, action, subject)
         user = ctx.require_role(
             tx.session, _roles_for(ctx, action), doing=f"{lifecycle.verb(action)} {subject}"
         )
@@ -179,7 +198,6 @@ def transition(
             lifecycle.next_state(state, action)
         except TransitionRefused as refused:
             raise _refuse(refused.reason(subject)) from None
-        decisions = _decisions(tx.session, version)
         result = _apply(ctx, tx, model, version, user, action, state, decisions, comment, previous)
         tx.audit(
             from_state=result.from_state,
@@ -209,12 +227,6 @@ def _apply(
     notes: list[str] = []
     quorum_text: str | None = None
     superseded: str | None = None
-
-    if action in {Action.APPROVE, Action.REJECT, Action.REQUEST_CHANGES}:
-        authors = _authors(version, decisions)
-        if user.name in authors:
-            doing = "validate or approve" if action == Action.APPROVE else lifecycle.verb(action)
-            raise _refuse(f"{user.name} {authors[user.name]} {subject} and cannot {doing} it")
 
     target = lifecycle.next_state(state, action)
     if action == Action.APPROVE:
@@ -401,9 +413,11 @@ def _promotion_gate(
     notes.extend(comparison.warnings)
     reasons = regressions(comparison, ctx.settings.promotion_max_regression)
     if reasons:
+        shown = "; ".join(reasons[:3])
+        more = f"; and {len(reasons) - 3} more (see `govern compare`)" if len(reasons) > 3 else ""
         raise _refuse(
             f"cannot deploy {new}: worse than the champion {old} beyond the promotion gate: "
-            + "; ".join(reasons)
+            f"{shown}{more}"
         )
 
 

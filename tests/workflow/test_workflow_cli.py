@@ -23,8 +23,7 @@ def test_refused_self_approval_is_exit_2_with_one_line(
     refused = run_cli("approve", REF, user="alice", db=url, cwd=tmp_path)
     assert refused.returncode == 2
     assert refused.stderr == (
-        "error: alice is a developer and cannot approve credit-risk@1.0.0; that needs the role "
-        "approver or compliance\n"
+        "error: alice submitted credit-risk@1.0.0 and cannot validate or approve it\n"
     )
     assert refused.stdout == ""
     events = audit.audit_log(sqlite_cat.ctx("victor"), action="version.approve.refused")
