@@ -43,7 +43,7 @@ from govern.policy.schema import (
     RuleBase,
     ValidationDueRule,
 )
-from govern.policy.snapshot import EvaluationEvidence, SubjectSnapshot
+from govern.policy.snapshot import SubjectSnapshot
 
 R = TypeVar("R", bound=RuleBase)
 RuleFunction = Callable[[Any, SubjectSnapshot, dt.datetime], Verdict]
@@ -657,7 +657,7 @@ def check_validation_due(
     if rule.max_months_by_tier and snapshot.risk_tier is not None:
         cadence = {str(k): v for k, v in rule.max_months_by_tier.items()}.get(snapshot.risk_tier)
         if cadence is not None:
-            last = _last_validation(snapshot.evaluation, snapshot.created_at, today)
+            last = _last_validation(snapshot, today)
             limit = add_months(last, cadence)
             evidence.update(
                 cadence_months=cadence,
@@ -676,12 +676,18 @@ def check_validation_due(
     )
 
 
-def _last_validation(
-    evaluation: EvaluationEvidence | None, created_at: dt.datetime | None, today: dt.date
-) -> dt.date:
-    if evaluation is not None:
-        return evaluation.created_at.date()
-    return created_at.date() if created_at is not None else today
+def _last_validation(snapshot: SubjectSnapshot, today: dt.date) -> dt.date:
+    """When the version was last validated: its latest approval or evaluation.
+
+    Approval is the validation event the workflow schedules the next one from, so a version
+    evaluated one day and approved the next is measured from the approval.
+    """
+    moments = [d.created_at.date() for d in snapshot.decisions if d.action == "approve"]
+    if snapshot.evaluation is not None:
+        moments.append(snapshot.evaluation.created_at.date())
+    if moments:
+        return max(moments)
+    return snapshot.created_at.date() if snapshot.created_at is not None else today
 
 
 # --- artifact -------------------------------------------------------------------------------

@@ -414,6 +414,19 @@ def test_validation_due() -> None:
     assert too_late.evidence["latest_allowed"] == "2027-05-12"  # 10-day-old evaluation + 6 months
 
 
+def test_cadence_counts_from_the_latest_approval() -> None:
+    # evaluated ten days ago, approved today: the workflow scheduled the next validation a
+    # year from the approval, which is within the cadence
+    rule = {"kind": "validation_due", "max_months_by_tier": {"high": 12}}
+    approved = _decisions(("approve", "carol", "approver"))
+    due = add_months(NOW.date(), 12)
+    result = outcome(rule, snapshot(next_validation_due=due, decisions=approved))
+    assert result.status == "pass"
+    assert result.evidence["last_validation"] == approved[0].created_at.date().isoformat()
+    # without the approval the same date is beyond the cadence of the evaluation
+    assert outcome(rule, snapshot(next_validation_due=due)).status == "fail"
+
+
 def test_add_months_clamps_the_day() -> None:
     assert add_months(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
     assert add_months(dt.date(2026, 11, 30), 3) == dt.date(2027, 2, 28)
