@@ -8,14 +8,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 
-class _View(BaseModel):
+class View(BaseModel):
+    """Base of every service result: frozen, built from rows, ``to_json()`` for --json."""
+
     model_config = ConfigDict(frozen=True, from_attributes=True)
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
-class UserPublic(_View):
+class UserPublic(View):
     name: str
     role: str
     display_name: str
@@ -24,14 +26,14 @@ class UserPublic(_View):
     created_by: str
 
 
-class ArtifactPublic(_View):
+class ArtifactPublic(View):
     path: str | None
     sha256: str | None
     size: int | None
     format: str | None
 
 
-class VersionSummary(_View):
+class VersionSummary(View):
     """One row of the catalogue (``govern list``, the TUI's catalogue screen)."""
 
     name: str
@@ -51,7 +53,7 @@ class VersionSummary(_View):
         return f"{self.name}@{self.version}"
 
 
-class DecisionPublic(_View):
+class DecisionPublic(View):
     action: str
     from_state: str
     to_state: str
@@ -61,7 +63,7 @@ class DecisionPublic(_View):
     created_at: dt.datetime
 
 
-class VersionDetail(_View):
+class VersionDetail(View):
     """Everything ``govern show`` prints about one version."""
 
     name: str
@@ -90,7 +92,7 @@ class VersionDetail(_View):
         return f"{self.name}@{self.version}"
 
 
-class InitResult(_View):
+class InitResult(View):
     database: str
     created: bool
     revision_before: str | None
@@ -99,7 +101,7 @@ class InitResult(_View):
     admin: str | None
 
 
-class AuditEventPublic(_View):
+class AuditEventPublic(View):
     seq: int
     ts: str
     actor: str
@@ -109,7 +111,7 @@ class AuditEventPublic(_View):
     hash: str
 
 
-class AuditVerdict(_View):
+class AuditVerdict(View):
     ok: bool
     events: int
     head_seq: int
@@ -118,7 +120,7 @@ class AuditVerdict(_View):
     checkpoint: dict[str, Any] | None = None
 
 
-class KeyInfo(_View):
+class KeyInfo(View):
     key_dir: str
     subject: str
     issuer: str

@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 from sqlmodel import Session, col, select
 
 from govern.domain import lifecycle
@@ -35,18 +35,12 @@ from govern.domain.roles import Role
 from govern.errors import InputError, NotFoundError, WorkflowError
 from govern.services.catalogue import resolve
 from govern.services.context import Context, Transaction
+from govern.services.views import View
 from govern.storage import audit, crud
 from govern.storage.tables import Decision, Evaluation, Model, ModelVersion, User
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
-class TransitionResult(_View):
+class TransitionResult(View):
     """What a workflow command did."""
 
     ref: str
@@ -59,10 +53,10 @@ class TransitionResult(_View):
     approvals: str | None = None
     superseded: str | None = None
     next_validation_due: dt.date | None = None
-    notes: list[str] = []
+    notes: list[str] = Field(default_factory=list)
 
 
-class QueueItem(_View):
+class QueueItem(View):
     ref: str
     state: str
     risk_tier: str
@@ -70,7 +64,7 @@ class QueueItem(_View):
     reason: str
 
 
-class DueItem(_View):
+class DueItem(View):
     ref: str
     state: str
     risk_tier: str
@@ -80,7 +74,7 @@ class DueItem(_View):
     status: str  # "overdue" or "due"
 
 
-class HistoryEntry(_View):
+class HistoryEntry(View):
     seq: int
     ts: str
     actor: str
@@ -91,7 +85,7 @@ class HistoryEntry(_View):
     comment: str
 
 
-class DeployedAt(_View):
+class DeployedAt(View):
     """The answer to "which version was deployed on date D, and who approved it"."""
 
     date: dt.date
@@ -100,7 +94,7 @@ class DeployedAt(_View):
     approvers: list[str]
 
 
-class History(_View):
+class History(View):
     model: str
     entries: list[HistoryEntry]
     at: DeployedAt | None = None
