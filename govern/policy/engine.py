@@ -12,6 +12,7 @@ import datetime as dt
 import gc
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from govern.policy.loader import LoadedPolicy
@@ -26,7 +27,7 @@ from govern.policy.outcomes import (
     SubjectResult,
     Verdict,
 )
-from govern.policy.rules import REGISTRY
+from govern.policy.rules import REGISTRY, RuleFunction
 from govern.policy.schema import RuleBase, Selector
 from govern.policy.snapshot import SubjectSnapshot, WaiverRecord
 
@@ -55,10 +56,32 @@ def evaluate_rule(rule: RuleBase, snapshot: SubjectSnapshot, now: dt.datetime) -
     try:
         return function(rule, snapshot, now)
     except _EVIDENCE_ERRORS as exc:
-        return Verdict(
-            ERROR,
-            f"the evidence is not in the expected shape ({type(exc).__name__}: {exc})",
+        return _broken(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One rule of a policy with what every subject's outcome shares, worked out once."""
+
+    rule: RuleBase
+    kind: str
+    function: RuleFunction
+    line: int
+
+
+def _plan(policies: Sequence[LoadedPolicy]) -> list[tuple[LoadedPolicy, list[_Step]]]:
+    """Look up each rule's function and source line once per check, not once per subject."""
+    return [
+        (
+            loaded,
+            [
+                _Step(rule, kind, REGISTRY[kind], loaded.line_of(rule.id))
+                for rule in loaded.policy.rules
+                for kind in (getattr(rule, "kind"),)  # noqa: B009 - every rule model has a kind
+            ],
         )
+        for loaded in policies
+    ]
 
 
 def evaluate(
@@ -82,34 +105,73 @@ def evaluate(
     Returns:
         The subject's outcomes, one per rule and manual item.
     """
-    at = now or utcnow()
+    return _evaluate(_plan(policies), snapshot, now or utcnow(), defer_kinds, defer_reason)
+
+
+def _evaluate(
+    plan: list[tuple[LoadedPolicy, list[_Step]]],
+    snapshot: SubjectSnapshot,
+    at: dt.datetime,
+    defer_kinds: Collection[str],
+    defer_reason: str,
+) -> SubjectResult:
     today = at.date()
+    subject = snapshot.subject
     outcomes: list[RuleOutcome] = []
-    for loaded in policies:
+    append = outcomes.append
+    for loaded, steps in plan:
         policy = loaded.policy
+        policy_id = policy.id
+        path = loaded.path
         policy_gap = _mismatch(policy.selector, snapshot)
-        for rule in policy.rules:
-            kind = getattr(rule, "kind")  # noqa: B009
+        for step in steps:
+            rule, kind = step.rule, step.kind
             if policy_gap is not None:
-                verdict = Verdict(NOT_APPLICABLE, f"policy {policy.id} {policy_gap}")
-            elif (rule_gap := _mismatch(rule.when, snapshot)) is not None:
+                verdict = Verdict(NOT_APPLICABLE, f"policy {policy_id} {policy_gap}")
+            elif rule.when is not None and (rule_gap := _mismatch(rule.when, snapshot)) is not None:
                 verdict = Verdict(NOT_APPLICABLE, f"rule {rule_gap}")
             elif kind in defer_kinds:
                 verdict = Verdict(NOT_APPLICABLE, defer_reason)
             else:
-                verdict = evaluate_rule(rule, snapshot, at)
-            outcomes.append(_outcome(loaded, rule, kind, snapshot, verdict, today=today))
+                try:
+                    verdict = step.function(rule, snapshot, at)
+                except _EVIDENCE_ERRORS as exc:
+                    verdict = _broken(exc)
+            status, message = verdict.status, verdict.message
+            waiver_info: dict[str, Any] | None = None
+            if status in UNMET and snapshot.waivers:
+                status, message, waiver_info = _apply_waivers(
+                    snapshot.waivers, policy_id, rule.id, status, message, today
+                )
+            append(
+                RuleOutcome(
+                    subject,
+                    policy_id,
+                    rule.id,
+                    kind,
+                    rule.title,
+                    rule.severity,
+                    rule.source,
+                    status,
+                    message,
+                    verdict.evidence,
+                    rule.description,
+                    path,
+                    step.line,
+                    waiver_info,
+                )
+            )
         for item in policy.manual:
             status = NOT_APPLICABLE if policy_gap is not None else MANUAL
             message = (
-                f"policy {policy.id} {policy_gap}"
+                f"policy {policy_id} {policy_gap}"
                 if policy_gap is not None
                 else "a person must review this; govern cannot check it automatically"
             )
-            outcomes.append(
+            append(
                 RuleOutcome(
-                    subject=snapshot.subject,
-                    policy_id=policy.id,
+                    subject=subject,
+                    policy_id=policy_id,
                     rule_id=item.id,
                     kind="manual",
                     title=item.title,
@@ -118,56 +180,44 @@ def evaluate(
                     status=status,
                     message=message,
                     description=item.description,
-                    policy_path=loaded.path,
+                    policy_path=path,
                     line=loaded.line_of(item.id),
                 )
             )
-    return SubjectResult(subject=snapshot.subject, outcomes=tuple(outcomes))
+    return SubjectResult(subject=subject, outcomes=tuple(outcomes))
 
 
-def _outcome(
-    loaded: LoadedPolicy,
-    rule: RuleBase,
-    kind: str,
-    snapshot: SubjectSnapshot,
-    verdict: Verdict,
-    *,
-    today: dt.date,
-) -> RuleOutcome:
-    status, message = verdict.status, verdict.message
-    waiver_info: dict[str, Any] | None = None
-    if status in UNMET:
-        active, expired = _waivers_for(snapshot.waivers, loaded.policy.id, rule.id, today)
-        if active is not None:
-            waiver_info = {
-                "id": active.id,
-                "rule": active.rule_id,
-                "granted_by": active.granted_by,
-                "role": active.granted_role,
-                "reason": active.reason,
-                "expires_on": active.expires_on.isoformat(),
-                "original_status": status,
-            }
-            message = f"{message} [waived by {active.granted_by} until {active.expires_on}]"
-            status = WAIVED
-        elif expired is not None:
-            message = f"{message} [waiver by {expired.granted_by} expired on {expired.expires_on}]"
-    return RuleOutcome(
-        subject=snapshot.subject,
-        policy_id=loaded.policy.id,
-        rule_id=rule.id,
-        kind=kind,
-        title=rule.title,
-        severity=rule.severity,
-        source=rule.source,
-        status=status,
-        message=message,
-        evidence=verdict.evidence,
-        description=rule.description,
-        policy_path=loaded.path,
-        line=loaded.line_of(rule.id),
-        waiver=waiver_info,
+def _broken(exc: Exception) -> Verdict:
+    return Verdict(
+        ERROR, f"the evidence is not in the expected shape ({type(exc).__name__}: {exc})"
     )
+
+
+def _apply_waivers(
+    waivers: Iterable[WaiverRecord],
+    policy_id: str,
+    rule_id: str,
+    status: str,
+    message: str,
+    today: dt.date,
+) -> tuple[str, str, dict[str, Any] | None]:
+    """An unmet rule's status and message after waivers, and the waiver that applied."""
+    active, expired = _waivers_for(waivers, policy_id, rule_id, today)
+    if active is not None:
+        waiver_info = {
+            "id": active.id,
+            "rule": active.rule_id,
+            "granted_by": active.granted_by,
+            "role": active.granted_role,
+            "reason": active.reason,
+            "expires_on": active.expires_on.isoformat(),
+            "original_status": status,
+        }
+        message = f"{message} [waived by {active.granted_by} until {active.expires_on}]"
+        return WAIVED, message, waiver_info
+    if expired is not None:
+        message = f"{message} [waiver by {expired.granted_by} expired on {expired.expires_on}]"
+    return status, message, None
 
 
 def _waivers_for(
@@ -196,9 +246,11 @@ def check(
 ) -> CheckReport:
     """Evaluate ``policies`` against several subjects and bundle the results."""
     at = now or utcnow()
+    plan = _plan(policies)
+    reason = "checked at a later stage"
     with _collector_paused():
         subjects = tuple(
-            evaluate(policies, snapshot, now=at, defer_kinds=defer_kinds) for snapshot in snapshots
+            _evaluate(plan, snapshot, at, defer_kinds, reason) for snapshot in snapshots
         )
     return CheckReport(policies=tuple(policies), subjects=subjects, checked_at=at)
 

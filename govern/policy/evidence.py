@@ -124,10 +124,14 @@ def group_sizes(
         key = ("sizes", id(results))
         found = cache.get(key)
         if found is None:
-            found = cache[key] = group_sizes(results)
+            found = cache[key] = _sizes(groupings(results, cache))
         return found
+    return _sizes(groupings(results))
+
+
+def _sizes(views: Sequence[GroupingView]) -> dict[tuple[str, str], int]:
     sizes: dict[tuple[str, str], int] = {}
-    for grouping in groupings(results):
+    for grouping in views:
         for group in grouping.groups:
             sizes[(grouping.name, str(group.get("group")))] = int(group.get("n") or 0)
     return sizes

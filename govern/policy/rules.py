@@ -88,6 +88,13 @@ def _listing(items: Sequence[str], total: int | None = None) -> str:
 
 def _card_values(card: Mapping[str, Any], path: str) -> Iterator[tuple[str, Any]]:
     """``(concrete path, value)`` for a field path; ``a.items[].b`` yields one per item."""
+    if "[]" not in path:
+        # Most paths name one field: walk straight down (this runs for every card rule).
+        node: Any = card
+        for key in path.split("."):
+            node = node.get(key) if type(node) is dict or isinstance(node, Mapping) else None
+        yield path, node
+        return
     nodes: list[tuple[str, Any, bool]] = [("", card, True)]
     for part in path.split("."):
         listed = part.endswith("[]")
@@ -240,24 +247,6 @@ def _kind(name: str) -> str:
 _IMPACT = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "scoring_rate"}
 
 
-def _group_value(
-    rule: FairnessRule, group: Mapping[str, Any], reference: float | None
-) -> tuple[float | None, Any]:
-    """The rule's metric for one group, and the raw figure (for its interval).
-
-    Impact ratios are read as stored unless ``reference`` is given, in which case they are
-    recomputed against it (see :func:`_reference_rate`).
-    """
-    metrics = group.get("metrics") or {}
-    if rule.metric in _IMPACT:
-        if reference is None:
-            return value_of(group.get(rule.metric)), None
-        rate = value_of(metrics.get(_IMPACT[rule.metric]))
-        return (None if rate is None or reference <= 0 else rate / reference), None
-    raw = metrics.get(rule.metric)
-    return value_of(raw), raw
-
-
 def _reference_rate(
     rule: FairnessRule, grouping: GroupingView, excluded: set[str]
 ) -> tuple[float | None, str | None]:
@@ -296,6 +285,7 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
     low, high, alpha, min_share = rule.min, rule.max, rule.significance, rule.min_share
     metric = rule.metric
     per_group = metric in GROUP_METRICS
+    rate_key = _IMPACT.get(metric)
     judged = 0
     violations: list[dict[str, Any]] = []
     small: list[dict[str, Any]] = []
@@ -322,13 +312,24 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
         reference, reference_label = _reference_rate(rule, grouping, excluded)
         for group in grouping.groups:
             label = str(group["group"])
-            if label in excluded:
+            if excluded and label in excluded:
                 continue
             n = int(group.get("n") or 0)
             if n < floor:
                 small.append({"grouping": name, "group": label, "n": n})
                 continue
-            value, raw = _group_value(rule, group, reference)
+            # The rule's figure for this group, inline: this runs for every group of every rule.
+            # Impact ratios are read as stored unless a reference rate is given (see
+            # _reference_rate), in which case they are recomputed against it.
+            metrics = group.get("metrics") or {}
+            if rate_key is None:
+                raw = metrics.get(metric)
+                value = raw if type(raw) is float else value_of(raw)
+            elif reference is None:
+                value, raw = value_of(group.get(metric)), None
+            else:
+                rate = value_of(metrics.get(rate_key))
+                value, raw = (None if rate is None or reference <= 0 else rate / reference), None
             if value is None:
                 reasons = group.get("undefined") or {}
                 why = reasons.get(metric) or reasons.get("selection_rate")
@@ -337,7 +338,7 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
             judged += 1
             if not ((low is not None and value < low) or (high is not None and value > high)):
                 continue
-            if per_group and metric in _IMPACT and label == reference_label:
+            if rate_key is not None and label == reference_label:
                 continue
             p_value = group.get("p_value")
             row: dict[str, Any] = {"grouping": name, "group": label, "n": n, "value": value}
@@ -724,6 +725,18 @@ def comparable_value(
 
     Fairness summaries without a named grouping take the worst single grouping.
     """
+    if cache is None:
+        return _comparable(results, metric, grouping, None)
+    key = ("comparable", id(results), metric, grouping)
+    found: tuple[float | None, str] | None = cache.get(key)
+    if found is None:
+        found = cache[key] = _comparable(results, metric, grouping, cache)
+    return found
+
+
+def _comparable(
+    results: Mapping[str, Any], metric: str, grouping: str | None, cache: dict[Any, Any] | None
+) -> tuple[float | None, str]:
     if metric in PERFORMANCE_METRICS:
         return overall_metric(results, metric)[1], "overall"
     views = [
@@ -766,7 +779,7 @@ def check_champion(rule: ChampionRule, snapshot: SubjectSnapshot, now: dt.dateti
     for spec in rule.metrics:
         mine, where = comparable_value(ours.results, spec.metric, spec.grouping, snapshot.cache)
         theirs_value, theirs_where = comparable_value(
-            theirs.results, spec.metric, spec.grouping, snapshot.cache
+            theirs.results, spec.metric, spec.grouping, theirs.cache
         )
         row: dict[str, Any] = {
             "metric": spec.metric,

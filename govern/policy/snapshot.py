@@ -24,6 +24,9 @@ class EvaluationEvidence:
     artifact_sha256: str | None = None
     id: int | None = None
     dataset_name: str = ""
+    #: Parsed views of ``results``, shared by every check that holds this evidence (a
+    #: deployed champion's evaluation is compared with each challenger of its model).
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,14 @@ imports the assessment stack (numpy, scikit-learn, shap).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Text, cast, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from govern.config import Settings
@@ -155,6 +158,7 @@ def snapshot_for(session: Session, model: Model, version: ModelVersion) -> Subje
         .where(ModelVersion.model_id == model.id)
         .where(ModelVersion.state == "deployed")
         .where(ModelVersion.id != vid)
+        .order_by(col(ModelVersion.id))
     ).first()
     champion = None
     if champion_row is not None:
@@ -206,6 +210,260 @@ def snapshot_for(session: Session, model: Model, version: ModelVersion) -> Subje
         ),
         champion=champion,
     )
+
+
+# --- many stored versions at once ----------------------------------------------------------
+
+
+def _json_decoder() -> Callable[[str | bytes], Any]:
+    """orjson when it is installed (about 3x faster on results documents), else ``json``.
+
+    orjson refuses what Python's ``json`` writes and reads for undefined figures (``NaN``,
+    ``Infinity``) and integers beyond 64 bits; such a document is decoded again with ``json``
+    so both decoders give the same values.
+    """
+    try:
+        import orjson
+    except (
+        ImportError
+    ):  # pragma: no cover - orjson is a dependency; this keeps a bare install working
+        return json.loads
+    fast = orjson.loads
+
+    def decode(text: str | bytes) -> Any:
+        try:
+            return fast(text)
+        except orjson.JSONDecodeError:
+            return json.loads(text)
+
+    return decode
+
+
+def _latest_ids(
+    table: type[Evaluation] | type[DriftRun], version_ids: Collection[int | None] | None
+) -> Any:
+    """A subquery of the latest row id per version (newest ``created_at``, then id)."""
+    ranked = sa_select(
+        col(table.id).label("id"),
+        func.row_number()
+        .over(
+            partition_by=col(table.version_id),
+            order_by=(col(table.created_at).desc(), col(table.id).desc()),
+        )
+        .label("rank"),
+    )
+    if version_ids is not None:
+        ranked = ranked.where(col(table.version_id).in_(version_ids))
+    inner = ranked.subquery()
+    return sa_select(inner.c.id).where(inner.c.rank == 1)
+
+
+def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[SubjectSnapshot]:
+    """:func:`snapshot_for` of many versions with a handful of queries instead of six each.
+
+    Results documents and cards are read as text and decoded with the fastest decoder
+    available; a deployed champion's evaluation is one shared object, so the views the
+    engine parses from it are built once per check rather than once per challenger.
+
+    Args:
+        session: An open session.
+        refs: ``NAME@VERSION`` references, in the order wanted; ``None`` means every version
+            in the catalogue, by model name and registration order.
+
+    Returns:
+        One snapshot per version, equal to what :func:`snapshot_for` builds for it.
+    """
+    decode = _json_decoder()
+    read = session.connection().execute
+    wanted: list[int | None] | None = None
+    if refs is not None:
+        wanted = []
+        for ref in refs:
+            wanted.append(resolve(session, ref)[1].id)
+    mv, md = ModelVersion, Model
+    query = sa_select(
+        col(mv.id),
+        col(mv.model_id),
+        col(md.name),
+        col(mv.version),
+        col(mv.state),
+        col(mv.risk_tier),
+        cast(col(mv.card), Text),
+        col(mv.artifact_format),
+        col(mv.artifact_sha256),
+        col(mv.next_validation_due),
+        col(mv.created_at),
+        col(mv.created_by),
+    ).join(md, col(md.id) == col(mv.model_id))
+    if wanted is not None:
+        query = query.where(col(mv.id).in_(wanted))
+    rows = list(read(query.order_by(col(md.name), col(mv.id))))
+    if wanted is not None:
+        position = {vid: i for i, vid in enumerate(wanted)}
+        rows = sorted(rows, key=lambda row: position[row[0]])
+
+    # A deployed version of a model is the champion of its other versions. A model has one
+    # at a time; should there be more, the lowest id is taken, as in snapshot_for.
+    deployed: dict[int, list[tuple[int | None, str]]] = {}
+    for vid, model_id, label in read(
+        sa_select(col(mv.id), col(mv.model_id), col(mv.version))
+        .where(col(mv.state) == "deployed")
+        .order_by(col(mv.id))
+    ):
+        deployed.setdefault(model_id, []).append((vid, label))
+    evaluation_of = set(wanted) if wanted is not None else None
+    if evaluation_of is not None:
+        evaluation_of.update(vid for champions in deployed.values() for vid, _v in champions)
+
+    ev = Evaluation
+    evaluations: dict[int | None, EvaluationEvidence] = {}
+    for eid, vid, created, dataset_sha, artifact_sha, dataset_name, text in read(
+        sa_select(
+            col(ev.id),
+            col(ev.version_id),
+            col(ev.created_at),
+            col(ev.dataset_sha256),
+            col(ev.artifact_sha256),
+            col(ev.dataset_name),
+            cast(col(ev.results), Text),
+        ).where(col(ev.id).in_(_latest_ids(ev, evaluation_of)))
+    ):
+        evaluations[vid] = EvaluationEvidence(
+            results=decode(text),
+            created_at=created,
+            dataset_sha256=dataset_sha,
+            artifact_sha256=artifact_sha,
+            id=eid,
+            dataset_name=dataset_name,
+        )
+    dr = DriftRun
+    drifts: dict[int | None, DriftEvidence] = {}
+    for did, vid, created, reference_sha, current_sha, text in read(
+        sa_select(
+            col(dr.id),
+            col(dr.version_id),
+            col(dr.created_at),
+            col(dr.reference_sha256),
+            col(dr.current_sha256),
+            cast(col(dr.results), Text),
+        ).where(col(dr.id).in_(_latest_ids(dr, wanted)))
+    ):
+        drifts[vid] = DriftEvidence(
+            results=decode(text),
+            created_at=created,
+            reference_sha256=reference_sha,
+            current_sha256=current_sha,
+            id=did,
+        )
+    decisions: dict[int | None, list[DecisionRecord]] = {}
+    query_d = sa_select(
+        col(Decision.version_id),
+        col(Decision.action),
+        col(Decision.actor),
+        col(Decision.role),
+        col(Decision.created_at),
+    )
+    if wanted is not None:
+        query_d = query_d.where(col(Decision.version_id).in_(wanted))
+    for vid, action, actor, role, created in read(
+        query_d.order_by(col(Decision.version_id), col(Decision.created_at), col(Decision.id))
+    ):
+        decisions.setdefault(vid, []).append(DecisionRecord(action, actor, role, created))
+    waivers: dict[int | None, list[WaiverRecord]] = {}
+    query_w = select(Waiver)
+    if wanted is not None:
+        query_w = query_w.where(col(Waiver.version_id).in_(wanted))
+    for w in session.exec(query_w.order_by(col(Waiver.id))).all():
+        waivers.setdefault(w.version_id, []).append(
+            WaiverRecord(
+                rule_id=w.rule_id,
+                reason=w.reason,
+                granted_by=w.granted_by,
+                granted_role=w.granted_role,
+                expires_on=w.expires_on,
+                id=w.id,
+            )
+        )
+
+    champions: dict[int | None, ChampionEvidence] = {}
+    snapshots = []
+    for (
+        vid,
+        model_id,
+        name,
+        version_label,
+        state,
+        risk_tier,
+        card_text,
+        artifact_format,
+        artifact_sha,
+        due,
+        created,
+        created_by,
+    ) in rows:
+        champion = None
+        champion_vid = next((cid for cid, _v in deployed.get(model_id, ()) if cid != vid), None)
+        if champion_vid is not None:
+            champion = champions.get(champion_vid)
+            if champion is None:
+                champion_version = next(v for c, v in deployed[model_id] if c == champion_vid)
+                champion = champions[champion_vid] = ChampionEvidence(
+                    ref=f"{name}@{champion_version}", evaluation=evaluations.get(champion_vid)
+                )
+        card = decode(card_text)
+        tags, scope = _governance(card)
+        history = tuple(decisions.get(vid, ()))
+        submits = [d.actor for d in history if d.action == "submit"]
+        snapshots.append(
+            SubjectSnapshot(
+                subject=f"{name}@{version_label}",
+                card=card,
+                name=name,
+                version=version_label,
+                state=state,
+                risk_tier=risk_tier,
+                tags=tuple(tags),
+                regulatory_scope=tuple(scope),
+                artifact_format=artifact_format,
+                artifact_sha256=artifact_sha,
+                next_validation_due=due,
+                created_at=created,
+                created_by=created_by,
+                submitter=submits[-1] if submits else None,
+                evaluation=evaluations.get(vid),
+                drift=drifts.get(vid),
+                decisions=history,
+                waivers=tuple(waivers.get(vid, ())),
+                champion=champion,
+            )
+        )
+    return snapshots
+
+
+def check_versions(
+    ctx: Context,
+    policies: Sequence[str | Path],
+    refs: Sequence[str] | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> CheckReport:
+    """Check many catalogued versions (default: all of them) against the same policies.
+
+    A read: nothing is recorded, so any reader may run it. The policies are loaded and
+    validated before anything is read.
+
+    Raises:
+        InputError: no policy was given.
+        PolicyError: a policy file is invalid.
+        NotFoundError: a reference names no version.
+    """
+    if not policies:
+        raise InputError("checking many versions needs --policy (their bindings may differ)")
+    loaded = load_policies(policies, max_bytes=ctx.settings.max_policy_bytes)
+    at = now or utcnow()
+    with ctx.read() as session:
+        subjects = snapshots_for(session, refs)
+    return run_check(loaded, subjects, now=at)
 
 
 # --- recording a run ------------------------------------------------------------------------
@@ -565,9 +823,11 @@ __all__ = [
     "bound_policy_names",
     "check_stateless",
     "check_version",
+    "check_versions",
     "gate",
     "latest_run",
     "policies_for",
     "snapshot_for",
+    "snapshots_for",
     "store_run",
 ]
