@@ -19,7 +19,8 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from govern.errors import EXIT_FINDING, EXIT_OK
 
@@ -46,9 +47,14 @@ class Verdict:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class RuleOutcome:
-    """One rule evaluated against one subject, with its evidence."""
+class RuleOutcome(NamedTuple):
+    """One rule evaluated against one subject, with its evidence. Immutable.
+
+    A named tuple rather than a frozen dataclass: a batch check builds one per rule and
+    version (200,000 for 20 rules over 10,000 versions), and a frozen dataclass's
+    ``__init__`` sets each of its 14 fields through ``object.__setattr__``, which measured
+    four times slower than building the tuple.
+    """
 
     subject: str
     policy_id: str
@@ -59,7 +65,7 @@ class RuleOutcome:
     source: str
     status: str
     message: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = MappingProxyType({})
     description: str = ""
     policy_path: str = ""
     line: int = 0

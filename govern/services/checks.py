@@ -29,7 +29,7 @@ from govern.config import Settings
 from govern.domain.roles import Role
 from govern.errors import ConfigError, InputError
 from govern.policy.engine import check as run_check
-from govern.policy.engine import evaluate, utcnow
+from govern.policy.engine import collector_paused, evaluate, utcnow
 from govern.policy.loader import LoadedPolicy, load_policies
 from govern.policy.outcomes import WAIVED, CheckReport, RuleOutcome, SubjectResult
 from govern.policy.snapshot import (
@@ -152,7 +152,9 @@ def snapshot_for(session: Session, model: Model, version: ModelVersion) -> Subje
         .where(Decision.version_id == vid)
         .order_by(col(Decision.created_at), col(Decision.id))
     ).all()
-    waivers = session.exec(select(Waiver).where(Waiver.version_id == vid)).all()
+    waivers = session.exec(
+        select(Waiver).where(Waiver.version_id == vid).order_by(col(Waiver.id))
+    ).all()
     champion_row = session.exec(
         select(ModelVersion)
         .where(ModelVersion.model_id == model.id)
@@ -215,7 +217,7 @@ def snapshot_for(session: Session, model: Model, version: ModelVersion) -> Subje
 # --- many stored versions at once ----------------------------------------------------------
 
 
-def _json_decoder() -> Callable[[str | bytes], Any]:
+def json_decoder() -> Callable[[str | bytes], Any]:
     """orjson when it is installed (about 3x faster on results documents), else ``json``.
 
     orjson refuses what Python's ``json`` writes and reads for undefined figures (``NaN``,
@@ -273,7 +275,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
     Returns:
         One snapshot per version, equal to what :func:`snapshot_for` builds for it.
     """
-    decode = _json_decoder()
+    decode = json_decoder()
     read = session.connection().execute
     wanted: list[int | None] | None = None
     if refs is not None:
@@ -370,19 +372,23 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
     ):
         decisions.setdefault(vid, []).append(DecisionRecord(action, actor, role, created))
     waivers: dict[int | None, list[WaiverRecord]] = {}
-    query_w = select(Waiver)
+    wv = Waiver
+    query_w = sa_select(
+        col(wv.version_id),
+        col(wv.rule_id),
+        col(wv.reason),
+        col(wv.granted_by),
+        col(wv.granted_role),
+        col(wv.expires_on),
+        col(wv.id),
+    )
     if wanted is not None:
-        query_w = query_w.where(col(Waiver.version_id).in_(wanted))
-    for w in session.exec(query_w.order_by(col(Waiver.id))).all():
-        waivers.setdefault(w.version_id, []).append(
-            WaiverRecord(
-                rule_id=w.rule_id,
-                reason=w.reason,
-                granted_by=w.granted_by,
-                granted_role=w.granted_role,
-                expires_on=w.expires_on,
-                id=w.id,
-            )
+        query_w = query_w.where(col(wv.version_id).in_(wanted))
+    for vid, rule_id, reason, granted_by, granted_role, expires_on, wid in read(
+        query_w.order_by(col(wv.id))
+    ):
+        waivers.setdefault(vid, []).append(
+            WaiverRecord(rule_id, reason, granted_by, granted_role, expires_on, wid)
         )
 
     champions: dict[int | None, ChampionEvidence] = {}
@@ -461,9 +467,10 @@ def check_versions(
         raise InputError("checking many versions needs --policy (their bindings may differ)")
     loaded = load_policies(policies, max_bytes=ctx.settings.max_policy_bytes)
     at = now or utcnow()
-    with ctx.read() as session:
-        subjects = snapshots_for(session, refs)
-    return run_check(loaded, subjects, now=at)
+    with collector_paused():
+        with ctx.read() as session:
+            subjects = snapshots_for(session, refs)
+        return run_check(loaded, subjects, now=at)
 
 
 # --- recording a run ------------------------------------------------------------------------
@@ -825,6 +832,7 @@ __all__ = [
     "check_version",
     "check_versions",
     "gate",
+    "json_decoder",
     "latest_run",
     "policies_for",
     "snapshot_for",
