@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
-from govern.policy.engine import check, evaluate
+from govern.policy.engine import check, collector_paused, evaluate
 from govern.policy.loader import load_policies, shipped_pack_names
 from govern.policy.outcomes import summarise
 from govern.policy.snapshot import DecisionRecord, WaiverRecord
@@ -179,3 +180,39 @@ def test_every_shipped_pack_runs_on_a_realistic_snapshot() -> None:
         manual = [o for o in report.outcomes if o.policy_id == loaded.id and o.kind == "manual"]
         assert len(manual) == len(loaded.policy.manual)
         assert all(o.status == "manual" for o in manual)
+
+
+class _Node:
+    partner: _Node | None = None
+
+
+def _cycles(count: int) -> None:
+    for _ in range(count):
+        a, b = _Node(), _Node()
+        a.partner, b.partner = b, a
+
+
+def test_collector_resumes_after_a_batch_and_still_collects_cycles_made_meanwhile() -> None:
+    gc.collect()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # only the outermost pause resumes it
+        _cycles(500)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # promoted to the oldest generation, not left frozen
+    assert gc.collect() >= 1000  # the next full collection finds them
+
+
+def test_collector_pause_leaves_objects_someone_else_froze_frozen() -> None:
+    gc.collect()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused():
+            _cycles(10)
+        assert gc.get_freeze_count() == frozen
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
