@@ -57,10 +57,7 @@ def _emit(report: CheckReport, fmt: str, output_file: Path | None) -> None:
 
     rendered = render(report, fmt, color=_color(fmt, output_file))
     if output_file is not None:
-        try:
-            output_file.write_text(rendered, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"{output_file}: cannot write: {exc.strerror}") from None
+        output.write_file(output_file, rendered)
     else:
         sys.stdout.write(rendered)
     if output_file is not None or fmt != "text":
@@ -126,6 +123,9 @@ def check(
     """
     if fmt not in FORMAT_NAMES:
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}")
+    if output_file is not None:
+        # Before the check: a run recorded for a report that cannot be written is a lie.
+        output.check_writable(output_file)
     stateless = {
         "--card": card,
         "--data": data,

@@ -254,3 +254,77 @@ def test_check_on_stored_results_does_not_load_the_assessment_stack(sqlite_cat: 
     report = json.loads(result.stderr.splitlines()[-1])
     assert report["code"] == 1
     assert report["heavy"] == []
+
+
+def test_an_unwritable_output_is_refused_before_the_run_is_recorded(
+    sqlite_cat: Catalogue, tmp_path: Path
+) -> None:
+    ref, _ = _catalogue_with_evidence(sqlite_cat)
+    before = counts(sqlite_cat)
+    for target, message in (
+        (tmp_path / "no-such-dir" / "report.xml", "does not exist"),
+        (tmp_path, "is a directory"),
+    ):
+        result = run_cli(
+            "check", ref, "--policy", "baseline", "--format", "junit", "-o", str(target),
+            user="bob", db=sqlite_cat.url,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert counts(sqlite_cat) == before
+    # A symbolic link is written through, not replaced; no temporary file is left behind.
+    real = tmp_path / "reports" / "govern-junit.xml"
+    real.parent.mkdir()
+    link = tmp_path / "link.xml"
+    link.symlink_to(real)
+    written = run_cli(
+        "check", ref, "--policy", "baseline", "--format", "junit", "-o", str(link),
+        user="bob", db=sqlite_cat.url,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    assert link.is_symlink() and real.read_text().startswith("<?xml")
+    assert sorted(p.name for p in real.parent.iterdir()) == ["govern-junit.xml"]
+    piped = run_cli(
+        "check", ref, "--policy", "baseline", "--format", "junit", "-o", "/dev/stdout",
+        user="bob", db=sqlite_cat.url,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.startswith("<?xml")
+
+
+def test_text_has_colours_on_a_terminal_only(tmp_path: Path) -> None:
+    """A real pseudo-terminal: colour codes there, none when piped or with NO_COLOR."""
+    import os
+    import pty
+
+    args = ["check", *STATELESS, "--policy", "eeoc-four-fifths"]
+
+    def on_terminal(extra_env: dict[str, str]) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | extra_env
+        main, secondary = pty.openpty()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "govern", *args],
+                stdin=subprocess.DEVNULL, stdout=secondary, stderr=subprocess.DEVNULL,
+                cwd=tmp_path, env=env,
+            )  # fmt: skip
+            os.close(secondary)
+            chunks = []
+            while True:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:  # the terminal closes when the process exits
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            assert process.wait(timeout=120) == 1
+        finally:
+            os.close(main)
+        return b"".join(chunks).decode()
+
+    coloured = on_terminal({})
+    assert "\x1b[31mFAIL" in coloured and "\x1b[32mPASS" in coloured
+    assert "\x1b[" not in on_terminal({"NO_COLOR": "1"})
+    piped = run_cli(*args, cwd=tmp_path)
+    assert piped.returncode == 1 and "FAIL" in piped.stdout and "\x1b[" not in piped.stdout
