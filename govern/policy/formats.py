@@ -51,6 +51,16 @@ _COLOUR = {
 _RESET = "\033[0m"
 _LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
+#: C0 and C1 control characters (escape sequences, bells, carriage returns) and DEL. Group
+#: labels come from the data being checked, so a CSV could otherwise drive the reader's
+#: terminal or the CI log viewer; ``text``, ``github`` and ``markdown`` show them escaped.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters shown as ``\\x1b``-style escapes (newlines kept)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 def render(report: CheckReport, fmt: str, *, color: bool = False) -> str:
     """``report`` in format ``fmt`` (one of :data:`FORMATS`), ending with a newline."""
@@ -75,7 +85,7 @@ def render_text(report: CheckReport, *, color: bool = False) -> str:
     by_id = {p.id: p for p in report.policies}
     for subject in report.subjects:
         verdict = subject.outcome.upper()
-        lines.append(f"{subject.subject}: {verdict} - {summarise(subject.outcomes)}")
+        lines.append(f"{_printable(subject.subject)}: {verdict} - {summarise(subject.outcomes)}")
         current = None
         width = max((len(o.rule_id) for o in subject.outcomes), default=10)
         for outcome in subject.outcomes:
@@ -85,17 +95,19 @@ def render_text(report: CheckReport, *, color: bool = False) -> str:
                 lines.append("")
                 if loaded is not None:
                     lines.append(
-                        f"  {loaded.id} {loaded.policy.version}: {loaded.policy.title} "
-                        f"({loaded.path})"
+                        _printable(
+                            f"  {loaded.id} {loaded.policy.version}: {loaded.policy.title} "
+                            f"({loaded.path})"
+                        )
                     )
             label = f"{_LABEL[outcome.status]:<7}"
             if color:
                 label = f"{_COLOUR[outcome.status]}{label}{_RESET}"
-            lines.append(
-                f"    {label} {outcome.severity:<8} {outcome.rule_id:<{width}}  {outcome.message}"
-            )
+            message = _printable(outcome.message)
+            lines.append(f"    {label} {outcome.severity:<8} {outcome.rule_id:<{width}}  {message}")
             if outcome.status in {FAIL, ERROR, WAIVED}:
-                lines.append(f"    {'':<7} {'':<8} {'':<{width}}  source: {outcome.source}")
+                source = _printable(outcome.source)
+                lines.append(f"    {'':<7} {'':<8} {'':<{width}}  source: {source}")
         lines.append("")
     blocking = report.blocking
     if blocking:
@@ -213,10 +225,16 @@ _SARIF_KIND = {
     NOT_APPLICABLE: "notApplicable",
     MANUAL: "review",
 }
+#: Statuses reported as SARIF results: unmet rules, and waived ones (as accepted suppressions).
+_SARIF_FINDINGS = frozenset({FAIL, ERROR, WAIVED})
 
 
 def render_sarif(report: CheckReport) -> str:
-    """SARIF 2.1.0: one run, a reportingDescriptor per rule, a result per rule and subject."""
+    """SARIF 2.1.0: one run, a reportingDescriptor per rule, a result per unmet or waived rule.
+
+    Waived rules carry an accepted external suppression. Passing, not-applicable and manual
+    outcomes are counted in ``runs[0].properties.counts`` rather than listed as results.
+    """
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for loaded in report.policies:
@@ -253,7 +271,11 @@ def render_sarif(report: CheckReport) -> str:
                     },
                 }
             )
-    results = [_sarif_result(o, index) for o in report.outcomes]
+    # Only findings become results. SARIF can also say "pass", "notApplicable" and "review",
+    # but GitHub code scanning ignores ``kind`` and turns every result into an alert, so a
+    # check with 40 passing rules would open 40 alerts. The counts of every status stay in
+    # the run's properties, and --format json has every outcome.
+    results = [_sarif_result(o, index) for o in report.outcomes if o.status in _SARIF_FINDINGS]
     log = {
         "$schema": SARIF_SCHEMA_URI,
         "version": "2.1.0",
@@ -329,7 +351,8 @@ def _sarif_result(outcome: RuleOutcome, index: dict[str, int]) -> dict[str, Any]
 
 
 def _gh_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    escaped = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return _printable(escaped)
 
 
 def _gh_property(text: str) -> str:
@@ -362,8 +385,14 @@ def render_github(report: CheckReport) -> str:
 # --- markdown -------------------------------------------------------------------------------
 
 
+#: Characters that GitHub-flavoured Markdown would read as formatting: intersections are
+#: named ``sex*age_group``, and two of them in a cell would otherwise turn into italics.
+_MD_SPECIAL = re.compile(r"([\\`*_~\[\]|])")
+
+
 def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    escaped = _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ").replace("<", "&lt;")
+    return _printable(escaped)
 
 
 def render_markdown(report: CheckReport) -> str:

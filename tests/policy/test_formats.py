@@ -15,7 +15,7 @@ from govern.policy.formats import FORMATS, render
 from govern.policy.loader import load_policies, shipped_pack_names
 from govern.policy.outcomes import CheckReport
 from govern.policy.snapshot import WaiverRecord
-from tests.policy.helpers import NOW, policy, snapshot
+from tests.policy.helpers import NOW, evaluation, grouping, policy, results_document, snapshot
 
 #: The official OASIS SARIF 2.1.0 schema (errata01), shipped with the tests: no download.
 SARIF_SCHEMA = json.loads(
@@ -105,10 +105,23 @@ def test_sarif_validates_against_the_official_schema() -> None:
         "fail",
         "error",
     )
-    assert results["test-policy/fresh"]["kind"] == "pass"
-    assert results["test-policy/fresh"]["level"] == "none"
-    assert results["test-policy/drift"]["kind"] == "notApplicable"
-    assert results["test-policy/oversight"]["kind"] == "review"
+    # Only findings are results: code scanning would open an alert for every other one.
+    assert set(results) == {
+        "test-policy/four-fifths",
+        "test-policy/waived-one",
+        "test-policy/race",
+        "test-policy/dp",
+    }
+    assert results["test-policy/race"]["kind"] == "fail"
+    assert results["test-policy/dp"]["level"] == "note"
+    assert run["properties"]["counts"] == {
+        "pass": 1,
+        "fail": 2,
+        "waived": 1,
+        "not-applicable": 1,
+        "error": 1,
+        "manual": 1,
+    }
     waived = results["test-policy/waived-one"]
     assert waived["suppressions"][0]["status"] == "accepted"
     assert waived["suppressions"][0]["justification"].startswith("waived by dave until")
@@ -122,7 +135,9 @@ def test_sarif_of_every_shipped_pack_validates() -> None:
     report = check(load_policies(shipped_pack_names()), [snapshot()], now=NOW)
     log = json.loads(render(report, "sarif"))
     jsonschema.Draft4Validator(SARIF_SCHEMA).validate(log)
-    assert len(log["runs"][0]["results"]) == len(report.outcomes)
+    findings = [o for o in report.outcomes if o.status in {"fail", "error", "waived"}]
+    assert findings
+    assert [r["ruleId"] for r in log["runs"][0]["results"]] == [o.qualified_id for o in findings]
     rule_ids = [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]]
     assert len(rule_ids) == len(set(rule_ids)) == len(report.outcomes)
 
@@ -179,3 +194,46 @@ def test_every_format_renders_and_unknown_is_refused() -> None:
         assert render(report, fmt).endswith("\n")
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         render(report, "xml")
+
+
+def _hostile_labels() -> CheckReport:
+    """Group labels come from the data: one tries to drive a terminal, one reads as italics."""
+    evil = "fem\x1b[2J\x1b]0;owned\x07"
+    document = results_document(
+        [
+            grouping("sex", {evil: (20, 100), "male": (60, 100)}, total=200),
+            grouping(
+                "sex*age_group",
+                {f"{evil}, under_25": (5, 40), "male, 25_44": (30, 50)},
+                total=200,
+                min_group_size=1,
+            ),
+        ]
+    )
+    loaded = policy(
+        {"id": "ratio", "kind": "fairness", "metric": "impact_ratio", "min": 0.8},
+        {
+            "id": "ratio-x",
+            "kind": "fairness",
+            "metric": "impact_ratio",
+            "min": 0.8,
+            "groupings": "intersection",
+            "min_group_size": 1,
+        },
+    )
+    return check([loaded], [snapshot(evaluation_=evaluation(document))], now=NOW)
+
+
+@pytest.mark.parametrize("fmt", ["text", "github", "markdown"])
+def test_control_characters_from_the_data_are_shown_escaped(fmt: str) -> None:
+    rendered = render(_hostile_labels(), fmt, color=fmt == "text")
+    assert "\x07" not in rendered and "\x1b]" not in rendered and "\x1b[2J" not in rendered
+    assert "fem\\x1b[2J\\x1b]0;owned\\x07" in rendered.replace("\\[", "[").replace("\\]", "]")
+    if fmt == "text":
+        assert "\033[31mFAIL" in rendered  # our own colour codes survive
+
+
+def test_markdown_escapes_what_would_read_as_formatting() -> None:
+    text = render(_hostile_labels(), "markdown")
+    row = next(line for line in text.splitlines() if "ratio-x" in line)
+    assert "sex\\*age\\_group=" in row and "under\\_25" in row
