@@ -282,6 +282,14 @@ _EXPECTED_TYPE = {
 }
 
 
+_BOUND = {
+    "greater_than": ("greater than", "gt"),
+    "greater_than_equal": ("at least", "ge"),
+    "less_than": ("less than", "lt"),
+    "less_than_equal": ("at most", "le"),
+}
+
+
 def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     kind = err["type"]
     name = next((p for p in reversed(loc) if isinstance(p, str)), "value")
@@ -319,6 +327,12 @@ def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     expected = _EXPECTED_TYPE.get(kind)
     if expected is not None:
         return f"expected {expected}, got {given!r}"
+    bound = _BOUND.get(kind)
+    if bound is not None:
+        word, key = bound
+        limit = (err.get("ctx") or {}).get(key)
+        shown = f"{limit:g}" if isinstance(limit, float) else str(limit)
+        return f"must be {word} {shown}, got {given!r}"
     message = str(err["msg"])
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 

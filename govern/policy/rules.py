@@ -29,6 +29,7 @@ from govern.policy.schema import (
     GROUP_METRICS,
     HIGHER_IS_BETTER,
     PERFORMANCE_METRICS,
+    SIGNIFICANCE_METRICS,
     ApprovalsRule,
     ArtifactRule,
     CardRule,
@@ -252,9 +253,10 @@ def _reference_rate(
 ) -> tuple[float | None, str | None]:
     """The reference for impact ratios: ``(rate to recompute against, reference label)``.
 
-    Stored ratios are used as they are (rate ``None``) unless ``min_share`` left a category
-    out; then they are recomputed against the most selected remaining group, as 6 RCNY
-    §5-301 allows when categories under 2% of the data are excluded.
+    Stored ratios are used as they are (rate ``None``) unless ``min_share`` or
+    ``exclude_unknown`` left a category out; then they are recomputed against the most
+    selected remaining group, as 6 RCNY §5-301 allows when categories under 2% of the data
+    are excluded, and requires for individuals in an unknown category.
     """
     if rule.metric not in _IMPACT:
         return None, None
@@ -292,6 +294,10 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
     excluded_all: list[dict[str, Any]] = []
     undefined: list[dict[str, Any]] = []
     not_significant: list[dict[str, Any]] = []
+    unknown_all: list[dict[str, Any]] = []
+    untested: list[str] = []
+    # The stored p-value tests a group's selection rate against the stored reference group.
+    tested = metric in SIGNIFICANCE_METRICS
     for grouping in chosen:
         name = grouping.name
         if not per_group:
@@ -309,7 +315,22 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
                 str(g.get("group")) for g in grouping.groups if (g.get("share") or 0.0) < min_share
             }
             excluded_all += [{"grouping": name, "group": label} for label in sorted(excluded)]
+        if rule.exclude_unknown:
+            unknown = {
+                label for g in grouping.groups if MISSING_GROUP in (label := str(g.get("group")))
+            }
+            unknown_all += [
+                {"grouping": name, "group": str(g.get("group")), "n": int(g.get("n") or 0)}
+                for g in grouping.groups
+                if str(g.get("group")) in unknown
+            ]
+            excluded = excluded | unknown
         reference, reference_label = _reference_rate(rule, grouping, excluded)
+        # Once the reference group is left out, the stored p-values compare with a group that
+        # is no longer the reference: they no longer test this rule's ratios.
+        p_values_hold = tested and not (excluded and grouping.reference_group in excluded)
+        if tested and not p_values_hold:
+            untested.append(name)
         for group in grouping.groups:
             label = str(group["group"])
             if excluded and label in excluded:
@@ -340,7 +361,7 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
                 continue
             if rate_key is not None and label == reference_label:
                 continue
-            p_value = group.get("p_value")
+            p_value = group.get("p_value") if p_values_hold else None
             row: dict[str, Any] = {"grouping": name, "group": label, "n": n, "value": value}
             lower, upper = interval_of(raw)
             if lower is not None or upper is not None:
@@ -366,6 +387,10 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
         "excluded_under_share": excluded_all,
         "undefined": undefined,
     }
+    if rule.exclude_unknown:
+        evidence["excluded_unknown"] = unknown_all
+    if untested:
+        evidence["p_values_not_applicable"] = untested
     if violations:
         described = [_describe_violation(rule, v, bound) for v in violations]
         return Verdict(FAIL, _listing(described), evidence)

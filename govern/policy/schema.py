@@ -236,8 +236,19 @@ class PerformanceRule(RuleBase, _Bounds):
     if_missing: IfMissing = "error"
 
 
+#: Metrics whose stored p-value tests them: the evaluation compares each group's selection
+#: rate with the reference group's (two-proportion z-test, Fisher's exact test when small).
+SIGNIFICANCE_METRICS: frozenset[str] = frozenset({"impact_ratio", "selection_rate"})
+
+
 class FairnessRule(RuleBase, _Bounds):
-    """A fairness metric within bounds for every group (or grouping) of the named features."""
+    """A fairness metric within bounds for every group (or grouping) of the named features.
+
+    ``min_share`` leaves out categories under that share of the data and ``exclude_unknown``
+    the category of rows with no value (``(missing)``); impact ratios are then recomputed
+    against the most selected remaining group (6 RCNY §5-301). ``significance`` counts a
+    group below the threshold only when its selection rate differs significantly.
+    """
 
     kind: Literal["fairness"]
     metric: FairnessMetric
@@ -245,8 +256,33 @@ class FairnessRule(RuleBase, _Bounds):
     groupings: GroupingChoice = "single"
     min_group_size: Annotated[int, Field(ge=1)] | None = None
     min_share: Fraction | None = None
+    exclude_unknown: bool = False
     significance: Alpha | None = None
     if_missing: IfMissing = "error"
+
+    @model_validator(mode="after")
+    def _options_fit_the_metric(self) -> typing.Self:
+        if self.metric not in GROUP_METRICS:
+            given = [
+                name
+                for name, value in (
+                    ("min_share", self.min_share),
+                    ("exclude_unknown", self.exclude_unknown or None),
+                    ("significance", self.significance),
+                )
+                if value is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} cannot apply to {self.metric}, one figure per "
+                    "grouping; use a per-group metric such as impact_ratio"
+                )
+        elif self.significance is not None and self.metric not in SIGNIFICANCE_METRICS:
+            raise ValueError(
+                f"significance cannot apply to {self.metric}: the stored test compares "
+                "selection rates, so use it with impact_ratio or selection_rate"
+            )
+        return self
 
 
 class ExplanationRule(RuleBase):
@@ -452,6 +488,7 @@ __all__ = [
     "RULE_KINDS",
     "RULE_MODELS",
     "SEVERITIES",
+    "SIGNIFICANCE_METRICS",
     "SUMMARY_METRICS",
     "ApprovalsRule",
     "ArtifactRule",

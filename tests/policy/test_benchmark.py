@@ -21,7 +21,9 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_policy.p
 VERSIONS = 200
 #: sha256 over every outcome's JSON (sorted keys) for the first 200 benchmark versions, as
 #: the engine gave it before any speed work. Change it only with a change to a rule's meaning.
-DIGEST = "dc91058fd0725adb267b313f9dd91ee1000e54a3631c6d693756f6ef0e3d807d"
+#: Changed once since: r08 (a tpr rule) no longer quotes the selection-rate p-value, which
+#: does not test a true positive rate (messages and evidence of r08 only).
+DIGEST = "d32052467403466bb0c57df156243a6f31950e13768c375d7a27cdafc084050e"
 COUNTS = {"pass": 2777, "fail": 1155, "waived": 68, "not-applicable": 0, "error": 0, "manual": 0}
 FAILING = {
     "r03": 55,

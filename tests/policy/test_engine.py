@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from pathlib import Path
 
+from govern.locations import policies_dir
 from govern.policy.engine import check, collector_paused, evaluate
 from govern.policy.loader import load_policies, shipped_pack_names
 from govern.policy.outcomes import summarise
-from govern.policy.snapshot import DecisionRecord, WaiverRecord
-from tests.policy.helpers import NOW, policy, snapshot
+from govern.policy.snapshot import DecisionRecord, SubjectSnapshot, WaiverRecord
+from tests.policy.helpers import NOW, evaluation, grouping, policy, results_document, snapshot
 
 FOUR_FIFTHS = {"id": "four-fifths", "kind": "fairness", "metric": "impact_ratio", "min": 0.8}
 FRESH = {"id": "fresh", "kind": "freshness", "max_age_days": 365, "severity": "warning"}
@@ -216,3 +218,56 @@ def test_collector_pause_leaves_objects_someone_else_froze_frozen() -> None:
         assert gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+def _nyc_audit() -> SubjectSnapshot:
+    """Sex and race/ethnicity with their intersection; unknown sex is the most selected."""
+    doc = results_document(
+        [
+            grouping(
+                "sex",
+                {"female": (30, 100), "male": (50, 100), "(missing)": (18, 20)},
+                total=220,
+                min_group_size=1,
+            ),
+            grouping(
+                "race_ethnicity",
+                {"black": (40, 100), "white": (45, 100), "asian": (9, 10), "other": (3, 10)},
+                total=220,
+                min_group_size=1,
+            ),
+            grouping(
+                "sex*race_ethnicity",
+                {"female, black": (20, 50), "male, white": (25, 50)},
+                total=220,
+                min_group_size=1,
+            ),
+        ],
+        rows=220,
+    )
+    return snapshot(evaluation_=evaluation(doc))
+
+
+def test_nyc_ll144_warns_below_four_fifths_unless_the_organisation_sets_a_threshold(
+    tmp_path: Path,
+) -> None:
+    [pack] = load_policies(["nyc-ll144"])
+    report = check([pack], [_nyc_audit()], now=NOW)
+    by_id = {o.rule_id: o for o in report.outcomes}
+    sex = by_id["impact-ratio-sex"]
+    # the unknown category (rate 0.9) is counted, not used: female 0.3 is against male 0.5
+    assert sex.status == "fail" and sex.severity == "warning"
+    assert sex.evidence["excluded_unknown"] == [{"grouping": "sex", "group": "(missing)", "n": 20}]
+    assert sex.message == "sex=female: impact_ratio 0.6 (n=100) is not >= 0.8"
+    assert by_id["categories-reported"].status == "pass"
+    assert "sex: 3 categories, 20 unknown" in by_id["categories-reported"].message
+    assert report.exit_code == 0  # the law sets no threshold: warnings only
+    # An organisation that adopts 0.8 copies the pack under its own id with severity error.
+    text = (policies_dir() / "nyc-ll144.yaml").read_text(encoding="utf-8")
+    adopted = text.replace("id: nyc-ll144\n", "id: acme-ll144\n", 1).replace(
+        "    severity: warning\n", "    severity: error\n"
+    )
+    (tmp_path / "acme-ll144.yaml").write_text(adopted, encoding="utf-8")
+    strict = check(load_policies([tmp_path / "acme-ll144.yaml"]), [_nyc_audit()], now=NOW)
+    assert strict.exit_code == 1
+    assert "acme-ll144/impact-ratio-sex" in {o.qualified_id for o in strict.blocking}

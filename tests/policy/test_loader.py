@@ -61,6 +61,17 @@ CASES = {
     "binary.yaml": (0, 0, "is a binary file, not a policy in YAML"),
     "empty.yaml": (0, 0, "file is empty, expected a policy"),
     "comment-only.yaml": (0, 0, "file is empty, expected a YAML document"),
+    "out-of-range.yaml": (13, 19, "rules[0].significance: must be less than 1, got 5"),
+    "significance-on-tpr.yaml": (
+        6,
+        5,
+        "rules[0]: significance cannot apply to tpr: the stored test compares selection rates",
+    ),
+    "share-on-summary.yaml": (
+        6,
+        5,
+        "rules[0]: min_share cannot apply to demographic_parity_difference, one figure per",
+    ),
 }
 
 

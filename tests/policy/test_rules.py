@@ -191,6 +191,61 @@ def test_fairness_min_share_excludes_tiny_categories_and_recomputes_ratios() -> 
     assert excluded.evidence["violations"][0]["value"] == pytest.approx(0.5 / 0.9)
 
 
+def test_fairness_exclude_unknown_leaves_the_unknown_category_out_of_the_ratios() -> None:
+    """6 RCNY §5-301: individuals in an unknown category are counted, not used in ratios."""
+
+    def subject(female: int, p: float) -> SubjectSnapshot:
+        doc = results_document(
+            [
+                grouping(
+                    "sex",
+                    {"female": (female, 100), "male": (50, 100), "(missing)": (45, 50)},
+                    total=250,
+                    p_values={"female": p, "male": p},
+                )
+            ]
+        )
+        return snapshot(evaluation_=evaluation(doc))
+
+    # Stored, the unknown category (rate 0.9) is the reference: both sexes look adverse.
+    stored = outcome(FOUR_FIFTHS, subject(45, 0.001))
+    assert {v["group"] for v in stored.evidence["violations"]} == {"female", "male"}
+    rule = {**FOUR_FIFTHS, "exclude_unknown": True}
+    fair = outcome(rule, subject(45, 0.001))
+    assert fair.status == "pass"  # against male (0.5), female's 0.45 is 0.9
+    assert fair.evidence["excluded_unknown"] == [{"grouping": "sex", "group": "(missing)", "n": 50}]
+    unfair = outcome(rule, subject(35, 0.001))
+    [violation] = unfair.evidence["violations"]
+    assert (violation["group"], violation["value"]) == ("female", pytest.approx(0.7))
+    # The stored p-values compare with the unknown group, which is no longer the reference.
+    assert "p_value" not in violation
+    assert unfair.evidence["p_values_not_applicable"] == ["sex"]
+    # So significance cannot spare the shortfall: a p of 0.9 against the wrong group is moot.
+    strict = outcome({**rule, "significance": 0.05}, subject(35, 0.9))
+    assert strict.status == "fail"
+    assert strict.message == "sex=female: impact_ratio 0.7 (n=100) is not >= 0.8"
+
+
+def test_p_values_are_quoted_only_for_the_selection_rate_they_test() -> None:
+    doc = results_document(
+        [
+            grouping(
+                "sex",
+                {"female": (40, 100), "male": (60, 100)},
+                total=200,
+                p_values={"female": 0.01},
+                scored={"female": 30, "male": 60},
+            )
+        ]
+    )
+    subject = snapshot(evaluation_=evaluation(doc))
+    ratio = outcome(FOUR_FIFTHS, subject)
+    assert ratio.evidence["violations"][0]["p_value"] == 0.01
+    scoring = outcome({**FOUR_FIFTHS, "metric": "scoring_impact_ratio"}, subject)
+    assert scoring.status == "fail" and "p=" not in scoring.message
+    assert "p_value" not in scoring.evidence["violations"][0]
+
+
 def test_fairness_intersections_only() -> None:
     doc = results_document(
         [
