@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     )
     #: ``govern due`` lists versions due for re-validation within this many days.
     due_soon_days: int = 30
+    #: Longest a waiver may last (``govern waive --expires``), in days from the day it is
+    #: granted: an exception is reviewed again, never granted for good.
+    max_waiver_days: int = Field(default=365, ge=1)
     #: Policies bound to a version: what ``govern check REF`` runs without --policy and what
     #: approval and deployment re-check. Keys: ``*`` (every version), ``tier:NAME``,
     #: ``tag:NAME`` or ``scope:NAME`` (from the card's governance section); values: policy

@@ -107,7 +107,8 @@ def grant_waiver(
         rule: ``policy-id/rule-id``, or a bare ``rule-id`` that then covers that rule in
             every policy. It must appear in the version's policy runs or bound policies.
         reason: Why the failure is accepted (at least 10 characters).
-        expires: Last day the waiver is active; must be after today.
+        expires: Last day the waiver is active; after today and at most
+            ``Settings.max_waiver_days`` (default 365) days away.
         today: The current date (tests pin it).
 
     Raises:
@@ -128,6 +129,13 @@ def grant_waiver(
         raise InputError(f"the reason is longer than {MAX_REASON_CHARS} characters")
     if expires <= day:
         raise InputError(f"the expiry date {expires} must be after today ({day})")
+    longest = ctx.settings.max_waiver_days
+    if (expires - day).days > longest:
+        raise InputError(
+            f"the expiry date {expires} is {(expires - day).days} days away; a waiver lasts at "
+            f"most {longest} days (setting max_waiver_days), so give a date by "
+            f"{day + dt.timedelta(days=longest)}"
+        )
     with ctx.write("waiver.grant", ref) as tx:
         model, version = resolve(tx.session, ref, for_update=True)
         subject = f"{model.name}@{version.version}"

@@ -335,6 +335,8 @@ def test_waiver_input_is_checked(cat: Catalogue) -> None:
 
     with pytest.raises(InputError, match="must be after today"):
         grant(expires=NOW.date())
+    with pytest.raises(InputError, match=r"a waiver lasts at most 365 days .*by 2027-11-22"):
+        grant(expires=dt.date(9999, 12, 31))
     with pytest.raises(InputError, match="at least 10 characters"):
         grant(reason="  ok  ")
     with pytest.raises(InputError, match="is not a rule id"):
