@@ -167,18 +167,41 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
     return result
 
 
+#: What the demo checks with, as a CI job would: ``govern check REF --policy ... --policy ...``.
+_CI_PACKS = ("eeoc-four-fifths", "baseline")
+#: The rule whose outcome differs between the two sample versions, shown either way.
+_SHOWN_RULE = "eeoc-four-fifths/impact-ratio-significant"
+
+
 def _check(ctx: Context, ref: str, say: Say) -> None:
-    report = checks.check_version(ctx, ref, ["eeoc-four-fifths", "baseline"])
+    from govern.policy.loader import shipped_pack_names
+    from govern.policy.outcomes import summarise
+
+    report = checks.check_version(ctx, ref, list(_CI_PACKS))
     for subject in report.subjects:
-        counts = subject.counts()
         say(
-            f"{ctx.actor} checked {ref} against eeoc-four-fifths and baseline: "
-            f"{subject.outcome.upper()} (exit {report.exit_code}); "
-            + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+            f"{ctx.actor} checked {ref} against {' and '.join(_CI_PACKS)}: "
+            f"{subject.outcome.upper()} (exit {report.exit_code}); {summarise(subject.outcomes)}"
         )
         for outcome in subject.outcomes:
-            if outcome.status == "fail":
-                say(f"  FAIL {outcome.qualified_id} [{outcome.severity}]: {outcome.message}")
+            if outcome.status in {"fail", "error"} or outcome.qualified_id == _SHOWN_RULE:
+                say(
+                    f"  {outcome.status.upper()} {outcome.qualified_id} [{outcome.severity}]: "
+                    f"{outcome.message}"
+                )
+        manual = [o.qualified_id for o in subject.outcomes if o.status == "manual"]
+        if manual:
+            say(f"  for a person to review, never counted as passed: {', '.join(manual)}")
+    # Every shipped pack, read-only (--no-record): what the sample evidence cannot show.
+    packs = shipped_pack_names()
+    every = checks.check_version(ctx, ref, packs, record=False)
+    for subject in every.subjects:
+        blocking = "; ".join(f"{o.qualified_id} ({o.message})" for o in subject.blocking)
+        say(
+            f"  all {len(packs)} shipped packs (--no-record): {subject.outcome.upper()} "
+            f"(exit {every.exit_code}); {summarise(subject.outcomes)}"
+            + (f"; blocking: {blocking}" if blocking else "")
+        )
 
 
 def _workflow(ctx: Callable[[str], Context], result: DemoResult, say: Say) -> None:
