@@ -8,18 +8,29 @@ input error (exit 2), never a half-finished check.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from govern.documents import YamlDocument, parse_yaml, read_text
 from govern.errors import PolicyError, Problem
 from govern.locations import policies_dir
-from govern.policy.schema import POLICY_SCHEMA_VERSION, RULE_KINDS, PolicyFile, is_identifier
+from govern.policy.schema import (
+    POLICY_SCHEMA_VERSION,
+    RULE_KINDS,
+    RULE_MODELS,
+    ChampionMetric,
+    ManualItem,
+    PolicyFile,
+    Selector,
+    is_identifier,
+)
 
 DEFAULT_MAX_POLICY_BYTES = 1_000_000
 POLICY_SUFFIXES = (".yaml", ".yml")
@@ -282,6 +293,26 @@ _EXPECTED_TYPE = {
 }
 
 
+@cache
+def _field_names() -> tuple[str, ...]:
+    """Every key a policy file may use anywhere, for "did you mean" suggestions."""
+    models: list[type[BaseModel]] = [PolicyFile, Selector, ManualItem, ChampionMetric]
+    models += list(RULE_MODELS.values())
+    return tuple(sorted({f.alias or n for m in models for n, f in m.model_fields.items()}))
+
+
+#: What one item of a list (or one key of a mapping) is called in a message.
+_SINGULAR = {
+    "states": "state",
+    "roles": "role",
+    "required_roles": "role",
+    "risk_tiers": "risk tier",
+    "allowed_formats": "artifact format",
+    "min_approvals_by_tier": "risk tier",
+    "max_months_by_tier": "risk tier",
+    "risk_tier": "risk tier",
+}
+
 _BOUND = {
     "greater_than": ("greater than", "gt"),
     "greater_than_equal": ("at least", "ge"),
@@ -297,7 +328,8 @@ def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        return "unknown field"
+        close = difflib.get_close_matches(name, _field_names(), n=1, cutoff=0.8)
+        return f"unknown field; did you mean {close[0]!r}?" if close else "unknown field"
     if kind == "union_tag_invalid":
         tag = (err.get("ctx") or {}).get("tag")
         return f"unknown rule kind {tag!r}; known kinds: {', '.join(RULE_KINDS)}"
@@ -310,7 +342,10 @@ def _message(err: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
         )
     if kind in {"literal_error", "enum"}:
         expected = (err.get("ctx") or {}).get("expected", "")
-        return f"unknown {name} {given!r}; expected {expected}"
+        strings = [p for p in loc if isinstance(p, str)]
+        if given == name and len(strings) > 1:  # a mapping's key, such as a tier's name
+            name = strings[-2]
+        return f"unknown {_SINGULAR.get(name, name)} {given!r}; expected {expected}"
     if kind == "string_pattern_mismatch":
         if name == "id":
             return (
@@ -351,7 +386,12 @@ def _problems_from(exc: ValidationError, document: YamlDocument) -> list[Problem
         if kind == "missing":
             line, column = document.position(loc[:-1])
         else:
-            line, column = document.position(loc, key=kind == "extra_forbidden")
+            # An unknown field, or a mapping key that is not allowed (a tier's name): point
+            # at the key rather than at its value.
+            on_key = kind == "extra_forbidden" or (
+                bool(loc) and kind in {"literal_error", "enum"} and err.get("input") == loc[-1]
+            )
+            line, column = document.position(loc, key=on_key)
         problems.append(Problem(document.where, _message(err, loc), line, column, key=_dotted(loc)))
     return problems
 

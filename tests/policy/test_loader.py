@@ -62,6 +62,7 @@ CASES = {
     "empty.yaml": (0, 0, "file is empty, expected a policy"),
     "comment-only.yaml": (0, 0, "file is empty, expected a YAML document"),
     "out-of-range.yaml": (13, 19, "rules[0].significance: must be less than 1, got 5"),
+    "misspelt-key.yaml": (6, 3, "selector.risk_tier: unknown field; did you mean 'risk_tiers'?"),
     "significance-on-tpr.yaml": (
         6,
         5,
@@ -106,6 +107,16 @@ def test_all_problems_are_reported_at_once_in_file_order() -> None:
         load_policy_file(FIXTURES / "many-problems.yaml")
     assert len(raised.value.problems) == 6
     assert raised.value.message.endswith("(and 5 more problems)")
+
+
+def test_unknown_names_are_named_as_what_they_are() -> None:
+    _policy, problems = check_policy_file(FIXTURES / "misspelt-key.yaml")
+    assert [f"{p.line}:{p.column} {p.key}: {p.message}" for p in problems[1:]] == [
+        "13:38 rules[0].min_approvals_by_tier.huge: unknown risk tier 'huge'; expected 'low', "
+        "'medium', 'high' or 'critical'",
+        "14:23 rules[0].roles[1]: unknown role 'boss'; expected 'viewer', 'developer', "
+        "'validator', 'approver', 'compliance' or 'admin'",
+    ]
 
 
 def test_a_valid_file_loads_with_rule_lines_and_hash() -> None:
