@@ -189,7 +189,7 @@ def test_policy_validate_and_list() -> None:
     assert "yaml-syntax.yaml:9:13: YAML syntax error" in bad.stderr
     listed = run_cli("policy", "list")
     assert listed.returncode == 0
-    assert "nyc-ll144 1.0.0: NYC Local Law 144 bias audit" in listed.stdout
+    assert "nyc-ll144 1.1.0: NYC Local Law 144 bias audit" in listed.stdout
     assert "  manual                   independent-auditor:" in listed.stdout
     packs = json.loads(run_cli("policy", "list", "--json").stdout)
     assert [p["id"] for p in packs] == [
