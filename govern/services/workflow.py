@@ -265,6 +265,8 @@ def _apply(
     elif action in {Action.DEPLOY, Action.SHADOW}:
         _policy_gate(ctx, tx, model, version, action, notes)
         if action == Action.DEPLOY:
+            # One champion per model: a concurrent promotion waits here, then sees ours.
+            crud.lock_model(session=tx.session, model=model)
             champion = _champion(tx.session, model, exclude=version)
             if champion is not None:
                 _promotion_gate(ctx, tx.session, model, champion, version, notes)

@@ -4,15 +4,17 @@ is itself recorded in the audit log."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from govern.domain.lifecycle import Action, add_months
 from govern.errors import InputError, PermissionDenied, WorkflowError
-from govern.services import audit, catalogue, users, waivers, workflow
+from govern.services import Context, audit, catalogue, users, waivers, workflow
 from govern.storage.tables import ModelVersion
 from tests.conftest import SAMPLE, Catalogue
 from tests.workflow.evidence import results_document, store_evaluation
@@ -526,3 +528,105 @@ def test_only_permitted_roles_retire_and_the_roles_are_configurable(cat: Catalog
     )
     assert cat.ctx("carol").settings.workflow_roles["deploy"] == ["approver", "admin"]
     assert workflow.retire(cat.ctx("admin"), ref, comment="replaced").to_state == "retired"
+
+
+@pytest.mark.parametrize(
+    ("tier", "approvers", "months"),
+    [
+        ("low", ["carol"], 36),
+        ("medium", ["carol"], 24),
+        ("high", ["carol", "erin"], 12),
+        ("critical", ["carol", "dave"], 12),
+    ],
+)
+def test_default_approvals_and_cadence_by_tier(
+    cat: Catalogue, tmp_path: Path, tier: str, approvers: list[str], months: int
+) -> None:
+    ref = register(cat, tier=None if tier == "high" else tier, tmp=tmp_path)
+    workflow.submit(cat.ctx("alice"), ref)
+    *first, last = approvers
+    for name in first:
+        assert workflow.approve(cat.ctx(name), ref).to_state == "submitted"
+    result = workflow.approve(cat.ctx(last), ref)
+    assert result.to_state == "approved"
+    assert result.approvals == f"{len(approvers)} of {len(approvers)} approvals"
+    today = dt.datetime.now(dt.UTC).date()
+    assert result.next_validation_due == add_months(today, months)
+    assert catalogue.show_version(cat.ctx("victor"), ref).next_validation_due == (
+        add_months(today, months)
+    )
+
+
+def test_approvals_compliance_and_cadence_follow_the_settings(cat: Catalogue) -> None:
+    cat.configure(
+        approvals_by_tier={"high": 1},
+        compliance_approval_tiers=["high"],
+        revalidation_months_by_tier={"high": 6},
+    )
+    ref = register(cat)
+    workflow.submit(cat.ctx("alice"), ref)
+    first = workflow.approve(cat.ctx("carol"), ref)
+    assert (first.to_state, first.approvals) == (
+        "submitted",
+        "1 of 1 approvals, one of them from the compliance role",
+    )
+    second = workflow.approve(cat.ctx("dave"), ref)
+    assert second.to_state == "approved"
+    assert second.next_validation_due == add_months(dt.datetime.now(dt.UTC).date(), 6)
+
+
+def test_two_promotions_at_once_leave_one_champion(
+    cat: Catalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two approvers promote different challengers at the same moment: the second must see
+    the first's champion, not the one both started from (else two versions are deployed)."""
+    champion = register(cat, "1.0.0")
+    approve_fully(cat, champion)
+    workflow.deploy(cat.ctx("carol"), champion)
+    card = (
+        (SAMPLE / "credit-risk-1.1.0.card.yaml")
+        .read_text()
+        .replace("version: 1.1.0", "version: 1.2.0")
+    )
+    (tmp_path / "card-1.2.0.yaml").write_text(card)
+    challengers = [
+        register(cat, "1.1.0"),
+        catalogue.register_version(cat.ctx("alice"), tmp_path / "card-1.2.0.yaml").ref,
+    ]
+    for ref in challengers:
+        approve_fully(cat, ref)
+
+    # Hold each promotion just after it has looked at the champion, until both are there
+    # (or, when the second is rightly waiting for the first to commit, for a moment).
+    both_looked = threading.Barrier(2, timeout=2)
+    original = workflow._promotion_gate
+
+    def held(*args: object, **kwargs: object) -> None:
+        original(*args, **kwargs)  # type: ignore[arg-type]
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_looked.wait()
+
+    monkeypatch.setattr(workflow, "_promotion_gate", held)
+    errors: list[BaseException] = []
+
+    def promote(user: str, ref: str) -> None:
+        ctx = Context.open(database_url=cat.url, user=user, policy_bindings={})
+        try:
+            workflow.deploy(ctx, ref)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            ctx.close()
+
+    threads = [
+        threading.Thread(target=promote, args=(user, ref))
+        for user, ref in zip(["carol", "erin"], challengers, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    states = {ref: state(cat, ref) for ref in [champion, *challengers]}
+    assert list(states.values()).count("deployed") == 1, states
+    assert states[champion] == "retired"
