@@ -119,6 +119,10 @@ class History(View):
 # --- transitions -------------------------------------------------------------------------
 
 
+#: Decisions are read in tables, cards and the audit log: a comment says why, briefly.
+MAX_COMMENT_CHARS = 4_000
+
+
 def _roles_for(ctx: Context, action: Action) -> list[Role]:
     # A shadow deployment is a deployment: the same people may start one. The settings
     # validate every name, so each is a Role.
@@ -185,6 +189,13 @@ def transition(
             f"nobody can {lifecycle.verb(action)} a version directly: deploying its successor "
             "does it"
         )
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise InputError(
+            f"the comment is {len(comment):,} characters; keep it under {MAX_COMMENT_CHARS:,} "
+            "and link to longer documents"
+        )
+    if any(not (ch.isprintable() or ch in "\n\t") for ch in comment):
+        raise InputError("the comment contains control characters; use plain text")
     if action in lifecycle.COMMENT_REQUIRED and not comment:
         raise InputError(
             f"a comment is required to {lifecycle.verb(action)} {parsed}: say why with --comment"
@@ -576,6 +587,8 @@ def _queue_reason(
 def due(ctx: Context, *, within_days: int | None = None) -> list[DueItem]:
     """Approved, shadow and deployed versions whose validation is due soon or overdue."""
     window = ctx.settings.due_soon_days if within_days is None else within_days
+    if window < 0:
+        raise InputError(f"--within must be 0 or more days, not {window}")
     today = crud.today()
     items = []
     # Build the items inside the session: rows are expired once it closes.

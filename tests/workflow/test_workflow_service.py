@@ -630,3 +630,31 @@ def test_two_promotions_at_once_leave_one_champion(
     states = {ref: state(cat, ref) for ref in [champion, *challengers]}
     assert list(states.values()).count("deployed") == 1, states
     assert states[champion] == "retired"
+
+
+@pytest.mark.parametrize(
+    ("comment", "message"),
+    [
+        ("x" * 4_001, "the comment is 4,001 characters; keep it under 4,000"),
+        ("fine\x00by me", "control characters"),
+        ("fine\x1b[31m by me", "control characters"),
+    ],
+)
+def test_bad_comments_are_input_errors_and_write_nothing(
+    cat: Catalogue, comment: str, message: str
+) -> None:
+    ref = register(cat)
+    workflow.submit(cat.ctx("alice"), ref)
+    before = audit.count_events(cat.ctx())
+    with pytest.raises(InputError, match=message):
+        workflow.approve(cat.ctx("carol"), ref, comment=comment)
+    assert audit.count_events(cat.ctx()) == before
+    assert decisions(cat, ref) == [("submit", "alice")]
+    # a multi-line comment of reasonable length is fine
+    workflow.approve(cat.ctx("carol"), ref, comment="checked:\n- fairness\n- drift")
+    assert catalogue.show_version(cat.ctx(), ref).decisions[-1].comment.count("\n") == 2
+
+
+def test_due_refuses_a_negative_window(cat: Catalogue) -> None:
+    with pytest.raises(InputError, match="--within must be 0 or more days"):
+        workflow.due(cat.ctx("victor"), within_days=-1)
