@@ -128,6 +128,9 @@ def grant_waiver(
         raise InputError(f"give a reason of at least {MIN_REASON_CHARS} characters (--reason)")
     if len(text) > MAX_REASON_CHARS:
         raise InputError(f"the reason is longer than {MAX_REASON_CHARS} characters")
+    if any(not (ch.isprintable() or ch in "\n\t") for ch in text):
+        # PostgreSQL refuses NUL in text; escapes would reach every table that shows it.
+        raise InputError("the reason contains control characters; use plain text")
     if expires <= day:
         raise InputError(f"the expiry date {expires} must be after today ({day})")
     with ctx.write("waiver.grant", ref) as tx:
