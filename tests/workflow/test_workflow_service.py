@@ -658,3 +658,21 @@ def test_bad_comments_are_input_errors_and_write_nothing(
 def test_due_refuses_a_negative_window(cat: Catalogue) -> None:
     with pytest.raises(InputError, match="--within must be 0 or more days"):
         workflow.due(cat.ctx("victor"), within_days=-1)
+
+
+def test_history_of_one_model_leaves_out_a_lookalike_name(cat: Catalogue, tmp_path: Path) -> None:
+    """'_' is a LIKE wildcard: credit_risk's history must not show credit-risk's events."""
+    ref = register(cat)
+    approve_fully(cat, ref)
+    workflow.deploy(cat.ctx("carol"), ref)
+    card = (SAMPLE / "credit-risk-1.0.0.card.yaml").read_text()
+    lookalike = tmp_path / "lookalike.yaml"
+    lookalike.write_text(card.replace("name: credit-risk", "name: credit_risk", 1))
+    other = catalogue.register_version(cat.ctx("alice"), lookalike).ref
+    assert other == "credit_risk@1.0.0"
+    answer = workflow.history(cat.ctx("victor"), "credit_risk", at=dt.datetime.now(dt.UTC).date())
+    assert [(e.ref, e.action) for e in answer.entries] == [(other, "register")]
+    assert answer.at is not None and answer.at.ref is None
+    logged = audit.audit_log(cat.ctx("victor"), subject="credit_risk", limit=100)
+    assert {e.subject for e in logged} == {other}
+    assert {e.subject for e in audit.audit_log(cat.ctx("victor"), subject="credit-risk")} == {ref}
