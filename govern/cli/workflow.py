@@ -152,11 +152,12 @@ def compare(
     context = runtime.context()
     comparison = workflow.compare(context, champion, challenger)
     verdict = workflow.promotion_verdict(context, comparison)
+    # Diagnostics go to stderr in both forms, so a pipeline reading the JSON still sees them.
+    for warning in comparison.warnings:
+        output.info(f"warning: {warning}")
     if json_out:
         output.emit_json({**comparison.to_json(), "promotion_blockers": verdict})
         return
-    for warning in comparison.warnings:
-        output.info(f"warning: {warning}")
     head = [comparison.champion, comparison.challenger]
     output.table(
         ["metric", *head, "delta"],
