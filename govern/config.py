@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,10 +21,36 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from govern.domain.comparison import GATED_METRICS
+from govern.domain.roles import RiskTier, Role
 from govern.errors import ConfigError
 from govern.locations import default_home
 
 DEFAULT_DATABASE_URL = "sqlite:///govern.db"
+
+DEFAULT_APPROVALS_BY_TIER = {"low": 1, "medium": 1, "high": 2, "critical": 2}
+DEFAULT_REVALIDATION_MONTHS_BY_TIER = {"low": 36, "medium": 24, "high": 12, "critical": 12}
+#: Who may take each workflow action (``request_changes`` is what validators do).
+DEFAULT_WORKFLOW_ROLES = {
+    "submit": ["developer", "admin"],
+    "request_changes": ["validator", "approver", "compliance"],
+    "reject": ["validator", "approver", "compliance"],
+    "approve": ["approver", "compliance"],
+    "deploy": ["approver", "admin"],
+    "retire": ["approver", "admin"],
+    "waive": ["approver", "compliance", "admin"],
+}
+_TIERS = [str(t) for t in RiskTier]
+_ROLES = [str(r) for r in Role]
+
+
+def _known(kind: str, names: list[str], allowed: list[str]) -> None:
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise ValueError(
+            f"unknown {kind} {', '.join(map(repr, unknown))}; use {', '.join(allowed)}"
+        )
+
 
 #: Types a skops artifact may contain beyond skops' own defaults. Taken from our
 #: configuration, never from the artifact itself (DESIGN.md section 11).
@@ -88,24 +114,20 @@ class Settings(BaseSettings):
     #: Bins of the Population Stability Index for numeric features (reference quantiles).
     drift_bins: int = 10
 
+    #: Approvals a version needs by risk tier. A partial table (``{high = 3}``) changes only
+    #: the tiers it names; the others keep their defaults. Same for the next two tables.
     approvals_by_tier: dict[str, int] = Field(
-        default_factory=lambda: {"low": 1, "medium": 1, "high": 2, "critical": 2}
+        default_factory=lambda: dict(DEFAULT_APPROVALS_BY_TIER)
     )
+    #: Months from approval to the next validation, by risk tier.
     revalidation_months_by_tier: dict[str, int] = Field(
-        default_factory=lambda: {"low": 36, "medium": 24, "high": 12, "critical": 12}
+        default_factory=lambda: dict(DEFAULT_REVALIDATION_MONTHS_BY_TIER)
     )
     #: Tiers whose approval must include at least one user with the compliance role.
     compliance_approval_tiers: list[str] = Field(default_factory=lambda: ["critical"])
     #: Who may take each workflow action (roles are enforced in services, for every front end).
     workflow_roles: dict[str, list[str]] = Field(
-        default_factory=lambda: {
-            "submit": ["developer", "admin"],
-            "request_changes": ["validator", "approver", "compliance"],
-            "reject": ["validator", "approver", "compliance"],
-            "approve": ["approver", "compliance"],
-            "deploy": ["approver", "admin"],
-            "retire": ["approver", "admin"],
-        }
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_WORKFLOW_ROLES.items()}
     )
     #: Promotion gate: how much worse than the champion a challenger may be, per metric.
     #: Higher-is-better metrics may drop by at most the delta; gaps may grow by at most it.
@@ -137,6 +159,55 @@ class Settings(BaseSettings):
             "scope:nist-ai-rmf": ["nist-ai-rmf"],
         }
     )
+
+    @field_validator("approvals_by_tier", "revalidation_months_by_tier")
+    @classmethod
+    def _tier_table(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        # A typo here would silently fall back to a default; a zero would waive approvals
+        # or make every approval due at once.
+        _known("risk tier", list(value), _TIERS)
+        low = [f"{tier}={count}" for tier, count in value.items() if count < 1]
+        if low:
+            raise ValueError(f"every tier needs at least 1, not {', '.join(low)}")
+        defaults = (
+            DEFAULT_APPROVALS_BY_TIER
+            if info.field_name == "approvals_by_tier"
+            else DEFAULT_REVALIDATION_MONTHS_BY_TIER
+        )
+        return {**defaults, **value}
+
+    @field_validator("compliance_approval_tiers")
+    @classmethod
+    def _compliance_tiers(cls, value: list[str]) -> list[str]:
+        _known("risk tier", value, _TIERS)
+        return value
+
+    @field_validator("workflow_roles")
+    @classmethod
+    def _workflow_roles(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        _known("workflow action", list(value), list(DEFAULT_WORKFLOW_ROLES))
+        for action, roles in value.items():
+            if not roles:
+                raise ValueError(f"{action}: name at least one role that may take this action")
+            _known(f"role for {action}:", roles, _ROLES)
+        return {**{k: list(v) for k, v in DEFAULT_WORKFLOW_ROLES.items()}, **value}
+
+    @field_validator("promotion_max_regression")
+    @classmethod
+    def _promotion_gate(cls, value: dict[str, float]) -> dict[str, float]:
+        # A misspelt metric would silently drop out of the gate and let a worse model through.
+        _known("metric", list(value), sorted(GATED_METRICS))
+        negative = [f"{metric}={delta}" for metric, delta in value.items() if delta < 0]
+        if negative:
+            raise ValueError(f"a regression allowance cannot be negative: {', '.join(negative)}")
+        return value
+
+    @field_validator("due_soon_days")
+    @classmethod
+    def _due_window(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must be 0 or more days")
+        return value
 
     @field_validator("user")
     @classmethod
@@ -198,8 +269,8 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
         raise ConfigError(
-            f"setting {field or '?'}: {first['msg']} (from GOVERN_{field.upper()}, the "
-            f"config file or the command line)"
+            f"setting {field or '?'}: {first['msg'].removeprefix('Value error, ')} (from "
+            f"GOVERN_{field.upper()}, the config file or the command line)"
         ) from None
 
 

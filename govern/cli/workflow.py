@@ -123,6 +123,16 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+#: Overall figures that are counts, shown without decimals.
+_COUNTS = frozenset({"n"})
+
+
+def _figure(metric: str, value: float | None, *, signed: bool = False) -> str:
+    if value is not None and metric in _COUNTS:
+        return f"{value:+.0f}" if signed else f"{value:.0f}"
+    return _signed(value) if signed else _fmt(value)
+
+
 def _signed(value: float | None) -> str:
     return "-" if value is None else f"{value:+.3f}"
 
@@ -142,16 +152,22 @@ def compare(
     context = runtime.context()
     comparison = workflow.compare(context, champion, challenger)
     verdict = workflow.promotion_verdict(context, comparison)
+    # Diagnostics go to stderr in both forms, so a pipeline reading the JSON still sees them.
+    for warning in comparison.warnings:
+        output.info(f"warning: {warning}")
     if json_out:
         output.emit_json({**comparison.to_json(), "promotion_blockers": verdict})
         return
-    for warning in comparison.warnings:
-        output.info(f"warning: {warning}")
     head = [comparison.champion, comparison.challenger]
     output.table(
         ["metric", *head, "delta"],
         [
-            (m.metric, _fmt(m.champion), _fmt(m.challenger), _signed(m.delta))
+            (
+                m.metric,
+                _figure(m.metric, m.champion),
+                _figure(m.metric, m.challenger),
+                _figure(m.metric, m.delta, signed=True),
+            )
             for m in comparison.overall
         ],
         title="Performance",
@@ -183,6 +199,10 @@ def compare(
         output.line("Promotion gate: the challenger would pass.")
 
 
+def _moment(ts: str) -> str:
+    return ts[:19].replace("T", " ")
+
+
 def history(
     name: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
     at: Annotated[
@@ -207,10 +227,10 @@ def history(
         [
             (
                 e.seq,
-                e.ts[:19].replace("T", " "),
+                _moment(e.ts),
                 e.ref,
                 e.action,
-                e.actor,
+                f"{e.actor} ({e.role})" if e.role else e.actor,
                 f"{e.from_state or '-'} -> {e.to_state or '-'}",
                 e.comment,
             )
@@ -220,13 +240,19 @@ def history(
     if answer.at is not None:
         output.line()
         if answer.at.ref is None:
-            output.line(f"On {answer.at.date} no version of {name} was deployed.")
+            output.line(f"At the end of {answer.at.date} no version of {name} was deployed.")
         else:
-            since = (answer.at.deployed_since or "")[:19].replace("T", " ")
+            since = _moment(answer.at.deployed_since or "")
             who = ", ".join(answer.at.approvers) or "nobody recorded"
             output.line(
                 f"On {answer.at.date} {answer.at.ref} was deployed (since "
                 f"{since} UTC), approved by {who}."
+            )
+        for span in answer.at.earlier:
+            output.line(
+                f"Earlier that day {span.ref} was deployed (from "
+                f"{_moment(span.deployed_since)} to {_moment(span.until)} UTC), approved by "
+                f"{', '.join(span.approvers) or 'nobody recorded'}."
             )
 
 

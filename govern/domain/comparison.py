@@ -29,6 +29,8 @@ LOWER_IS_BETTER = frozenset(
     {"brier", "mae", "rmse", "demographic_parity_difference", "equalized_odds_difference"}
 )
 GROUP_METRICS = ("selection_rate", "tpr", "fpr", "accuracy")
+#: Metrics the promotion gate can judge: those with a direction.
+GATED_METRICS = HIGHER_IS_BETTER | LOWER_IS_BETTER
 
 
 @dataclass(frozen=True, slots=True)

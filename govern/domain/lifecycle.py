@@ -3,7 +3,8 @@
 ``draft → submitted → approved → deployed → retired``; ``submitted → changes_requested →
 submitted``; ``submitted → rejected`` (terminal); ``approved → shadow → deployed``. One
 deployed version (the champion) per model: promoting a challenger supersedes the champion,
-which becomes retired or shadow. Nothing here touches storage; services apply the result.
+which becomes retired (``supersede``) or shadow (``demote``). Nothing here touches storage;
+services apply the result.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class Action(StrEnum):
     SHADOW = "shadow"
     DEPLOY = "deploy"
     RETIRE = "retire"
-    #: Applied to the old champion when a challenger is deployed (not a user command).
+    #: Applied to the old champion when a challenger is deployed (not user commands):
+    #: ``supersede`` retires it, ``demote`` keeps it running in shadow (``--previous shadow``).
     SUPERSEDE = "supersede"
+    DEMOTE = "demote"
 
 
 #: (state, action) -> state after the action. Approve is special: it leaves the version
@@ -52,6 +55,7 @@ TRANSITIONS: Mapping[tuple[State, Action], State] = {
     (State.SHADOW, Action.RETIRE): State.RETIRED,
     (State.DEPLOYED, Action.RETIRE): State.RETIRED,
     (State.DEPLOYED, Action.SUPERSEDE): State.RETIRED,
+    (State.DEPLOYED, Action.DEMOTE): State.SHADOW,
 }
 
 TERMINAL = frozenset({State.REJECTED, State.RETIRED})
@@ -59,6 +63,8 @@ TERMINAL = frozenset({State.REJECTED, State.RETIRED})
 COMMENT_REQUIRED = frozenset({Action.REJECT, Action.REQUEST_CHANGES})
 #: States in which a version runs somewhere (as champion or behind the scenes).
 LIVE = frozenset({State.SHADOW, State.DEPLOYED})
+#: Actions the workflow applies itself, to the old champion; nobody takes them directly.
+AUTOMATIC = frozenset({Action.SUPERSEDE, Action.DEMOTE})
 
 _VERBS = {
     Action.SUBMIT: "submit",
@@ -69,6 +75,7 @@ _VERBS = {
     Action.DEPLOY: "deploy",
     Action.RETIRE: "retire",
     Action.SUPERSEDE: "supersede",
+    Action.DEMOTE: "move to shadow",
 }
 
 
@@ -92,7 +99,7 @@ class TransitionRefused(Exception):
 
 
 def allowed_actions(state: State) -> list[Action]:
-    return [action for (s, action) in TRANSITIONS if s == state and action != Action.SUPERSEDE]
+    return [action for (s, action) in TRANSITIONS if s == state and action not in AUTOMATIC]
 
 
 def next_state(state: State, action: Action, *, quorum_reached: bool = True) -> State:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -98,8 +98,9 @@ def evaluate(
         policies: Loaded policies, in the order their results should appear.
         snapshot: The subject's evidence.
         now: Time of the check (UTC); ages and expiry are measured against it.
-        defer_kinds: Rule kinds reported ``not-applicable`` with ``defer_reason`` (the
-            approval gate defers ``approvals``, which are what it is collecting).
+        defer_kinds: Rule kinds reported ``not-applicable`` with ``defer_reason``, or a
+            mapping of kind to its own reason (the approval gate defers ``approvals``, which
+            are what it is collecting, and ``validation_due``, which approval sets).
         defer_reason: Why deferred kinds are not evaluated.
 
     Returns:
@@ -131,7 +132,8 @@ def _evaluate(
             elif rule.when is not None and (rule_gap := _mismatch(rule.when, snapshot)) is not None:
                 verdict = Verdict(NOT_APPLICABLE, f"rule {rule_gap}")
             elif kind in defer_kinds:
-                verdict = Verdict(NOT_APPLICABLE, defer_reason)
+                reason = defer_kinds[kind] if isinstance(defer_kinds, Mapping) else defer_reason
+                verdict = Verdict(NOT_APPLICABLE, reason)
             else:
                 try:
                     verdict = step.function(rule, snapshot, at)

@@ -695,6 +695,15 @@ class GateResult:
         return "; ".join(f"{o.qualified_id} ({o.message})" for o in self.failures)
 
 
+#: What the approval gate leaves to the deployment gate, and why.
+_APPROVAL_DEFERRED = {
+    "approvals": "approvals are being collected; checked again at deployment",
+    # The card's date is replaced by the one the approval sets (revalidation_months_by_tier):
+    # judging the old one would refuse the very validation that renews it.
+    "validation_due": "this approval sets the next validation date; checked again at deployment",
+}
+
+
 def gate(
     session: Session,
     settings: Settings,
@@ -716,8 +725,9 @@ def gate(
         settings: Supplies ``policy_bindings`` and the policy size limit.
         model: The version's model row.
         version: The version being approved or deployed.
-        stage: ``"approve"`` or ``"deploy"``. At ``approve`` rules of kind ``approvals`` are
-            deferred (the approvals are being collected). Default: ``approve`` while the
+        stage: ``"approve"`` or ``"deploy"``. At ``approve`` rules of kind ``approvals``
+            (being collected) and ``validation_due`` (the approval sets the date) are
+            deferred. Default: ``approve`` while the
             version is submitted, else ``deploy``.
         now: Time of the check; default the current UTC time.
         record: Also store the run (PolicyRun + RuleResults + a ``policy.gate`` audit event)
@@ -745,14 +755,9 @@ def gate(
     loaded = load_policies(bound, max_bytes=settings.max_policy_bytes)
     if stage is None:
         stage = "approve" if version.state in _COLLECTING_APPROVALS else "deploy"
-    defer = ("approvals",) if stage == "approve" else ()
     snapshot = snapshot_for(session, model, version)
     result = evaluate(
-        loaded,
-        snapshot,
-        now=at,
-        defer_kinds=defer,
-        defer_reason="approvals are being collected; checked again at deployment",
+        loaded, snapshot, now=at, defer_kinds=_APPROVAL_DEFERRED if stage == "approve" else ()
     )
     notes = [f"policy gate ({stage}): {', '.join(f'{p.id} {p.policy.version}' for p in loaded)}"]
     notes += [

@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session
 
 from govern.config import Settings, load_settings
-from govern.domain.roles import Role
+from govern.domain.roles import Role, as_noun
 from govern.errors import PermissionDenied, RefusedError
 from govern.storage import audit, crud
 from govern.storage.audit import AuditRecord
@@ -120,7 +120,8 @@ class Context:
         if user.role not in {str(role) for role in allowed}:
             needed = " or ".join(sorted(str(role) for role in allowed))
             raise PermissionDenied(
-                f"{self.actor} is a {user.role} and cannot {doing}; that needs the role {needed}"
+                f"{self.actor} is {as_noun(user.role)} and cannot {doing}; that needs the role "
+                f"{needed}"
             )
         return user
 

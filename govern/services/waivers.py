@@ -2,9 +2,10 @@
 
 An active waiver turns that rule's ``fail`` (or ``error``) into ``waived``: still shown, no
 longer blocking ``govern check``, approval or deployment. It lapses after ``expires_on``,
-and the rule blocks again. Only approvers, compliance officers and admins may grant one, and
-never for a version they registered or submitted: a waiver needs someone other than the
-person asking to ship.
+and the rule blocks again. Only the roles of ``Settings.workflow_roles["waive"]`` (by default
+approvers, compliance officers and admins) may grant one, and never for a version they
+registered or submitted: a waiver needs someone other than the person asking to ship.
+Rejected and retired versions are read-only: nothing can be waived for them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
+from govern.domain import lifecycle
 from govern.domain.roles import Role
 from govern.errors import InputError, WorkflowError
 from govern.services.catalogue import resolve
@@ -23,7 +25,6 @@ from govern.services.context import Context
 from govern.storage import crud
 from govern.storage.tables import Decision, ModelVersion, PolicyRun, RuleResult, Waiver
 
-WAIVE_ROLES = (Role.APPROVER, Role.COMPLIANCE, Role.ADMIN)
 MAX_REASON_CHARS = 2_000
 MIN_REASON_CHARS = 10
 _PART = r"[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?"
@@ -101,8 +102,8 @@ def grant_waiver(
     """Waive ``rule`` (``policy/rule`` or a bare rule id) for ``ref`` until ``expires``.
 
     Args:
-        ctx: The acting user must be an approver, compliance officer or admin, and must not
-            have registered or submitted the version.
+        ctx: The acting user must hold a role that may waive (by default approver,
+            compliance or admin) and must not have registered or submitted the version.
         ref: ``NAME@VERSION``.
         rule: ``policy-id/rule-id``, or a bare ``rule-id`` that then covers that rule in
             every policy. It must appear in the version's policy runs or bound policies.
@@ -114,7 +115,8 @@ def grant_waiver(
     Raises:
         InputError: malformed rule id, reason or date, or a rule no policy knows.
         PermissionDenied / WorkflowError: wrong role, the requester waiving their own
-            version, or a retired version (refusals are recorded in the audit log).
+            version, or a rejected or retired version (refusals are recorded in the audit
+            log).
     """
     day = today or crud.today()
     rule = rule.strip()
@@ -127,6 +129,9 @@ def grant_waiver(
         raise InputError(f"give a reason of at least {MIN_REASON_CHARS} characters (--reason)")
     if len(text) > MAX_REASON_CHARS:
         raise InputError(f"the reason is longer than {MAX_REASON_CHARS} characters")
+    if any(not (ch.isprintable() or ch in "\n\t") for ch in text):
+        # PostgreSQL refuses NUL in text; escapes would reach every table that shows it.
+        raise InputError("the reason contains control characters; use plain text")
     if expires <= day:
         raise InputError(f"the expiry date {expires} must be after today ({day})")
     longest = ctx.settings.max_waiver_days
@@ -140,9 +145,15 @@ def grant_waiver(
         model, version = resolve(tx.session, ref, for_update=True)
         subject = f"{model.name}@{version.version}"
         tx.subject = subject
-        user = ctx.require_role(tx.session, WAIVE_ROLES, doing=f"waive a rule for {subject}")
-        if version.state == "retired":
-            raise WorkflowError(f"{subject} is retired and read-only; it cannot be waived")
+        user = ctx.require_role(
+            tx.session,
+            [Role(name) for name in ctx.settings.workflow_roles["waive"]],
+            doing=f"waive a rule for {subject}",
+        )
+        if version.state in lifecycle.TERMINAL:
+            raise WorkflowError(
+                f"{subject} is {version.state} and read-only; nothing can be waived for it"
+            )
         submitters = tx.session.exec(
             select(Decision.actor)
             .where(Decision.version_id == version.id)
@@ -193,4 +204,4 @@ def list_waivers(ctx: Context, ref: str, *, today: dt.date | None = None) -> lis
         return [_public(r, f"{model.name}@{version.version}", day) for r in rows]
 
 
-__all__ = ["WAIVE_ROLES", "WaiverPublic", "grant_waiver", "list_waivers"]
+__all__ = ["WaiverPublic", "grant_waiver", "list_waivers"]

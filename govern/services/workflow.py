@@ -83,15 +83,31 @@ class HistoryEntry(View):
     from_state: str | None
     to_state: str | None
     comment: str
+    #: The role the actor held when acting (recorded with the event).
+    role: str | None = None
+
+
+class DeployedSpan(View):
+    """A version that was champion during part of the day asked about."""
+
+    ref: str
+    deployed_since: str
+    until: str
+    approvers: list[str]
 
 
 class DeployedAt(View):
-    """The answer to "which version was deployed on date D, and who approved it"."""
+    """The answer to "which version was deployed on date D, and who approved it".
+
+    ``ref`` is the champion at the end of that day (UTC); ``earlier`` lists the versions
+    that were champion during the day but were replaced or retired before it ended.
+    """
 
     date: dt.date
     ref: str | None
     deployed_since: str | None
     approvers: list[str]
+    earlier: list[DeployedSpan] = Field(default_factory=list)
 
 
 class History(View):
@@ -103,17 +119,15 @@ class History(View):
 # --- transitions -------------------------------------------------------------------------
 
 
+#: Decisions are read in tables, cards and the audit log: a comment says why, briefly.
+MAX_COMMENT_CHARS = 4_000
+
+
 def _roles_for(ctx: Context, action: Action) -> list[Role]:
-    # A shadow deployment is a deployment: the same people may start one.
+    # A shadow deployment is a deployment: the same people may start one. The settings
+    # validate every name, so each is a Role.
     key = Action.DEPLOY if action == Action.SHADOW else action
-    names = ctx.settings.workflow_roles.get(str(key), [])
-    roles = []
-    for name in names:
-        try:
-            roles.append(Role(name))
-        except ValueError:
-            continue
-    return roles
+    return [Role(name) for name in ctx.settings.workflow_roles.get(str(key), [])]
 
 
 def _decisions(session: Session, version: ModelVersion) -> list[Decision]:
@@ -170,12 +184,29 @@ def transition(
     """Apply one lifecycle action to a version, with every check, in one transaction."""
     comment = comment.strip()
     parsed = ModelRef.parse(ref)
+    if action in lifecycle.AUTOMATIC:
+        raise InputError(
+            f"nobody can {lifecycle.verb(action)} a version directly: deploying its successor "
+            "does it"
+        )
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise InputError(
+            f"the comment is {len(comment):,} characters; keep it under {MAX_COMMENT_CHARS:,} "
+            "and link to longer documents"
+        )
+    if any(not (ch.isprintable() or ch in "\n\t") for ch in comment):
+        raise InputError("the comment contains control characters; use plain text")
     if action in lifecycle.COMMENT_REQUIRED and not comment:
         raise InputError(
             f"a comment is required to {lifecycle.verb(action)} {parsed}: say why with --comment"
         )
     if previous not in {"retire", "shadow"}:
         raise InputError(f"--previous must be retire or shadow, not {previous!r}")
+    if action == Action.SHADOW and previous != "retire":
+        raise InputError(
+            "--previous applies when a version becomes champion; a shadow deployment leaves "
+            "the champion in place"
+        )
     with ctx.write(f"version.{action}", str(parsed)) as tx:
         model, version = resolve(tx.session, parsed, for_update=True)
         subject = f"{model.name}@{version.version}"
@@ -245,6 +276,8 @@ def _apply(
     elif action in {Action.DEPLOY, Action.SHADOW}:
         _policy_gate(ctx, tx, model, version, action, notes)
         if action == Action.DEPLOY:
+            # One champion per model: a concurrent promotion waits here, then sees ours.
+            crud.lock_model(session=tx.session, model=model)
             champion = _champion(tx.session, model, exclude=version)
             if champion is not None:
                 _promotion_gate(ctx, tx.session, model, champion, version, notes)
@@ -254,7 +287,7 @@ def _apply(
                     champion,
                     user,
                     by=subject,
-                    to=State.SHADOW if previous == "shadow" else State.RETIRED,
+                    action=Action.DEMOTE if previous == "shadow" else Action.SUPERSEDE,
                 )
 
     changes: dict[str, Any] = {"state": str(target)}
@@ -302,17 +335,20 @@ def _champion(session: Session, model: Model, *, exclude: ModelVersion) -> Model
 
 
 def _supersede(
-    tx: Transaction, model: Model, champion: ModelVersion, user: User, *, by: str, to: State
+    tx: Transaction, model: Model, champion: ModelVersion, user: User, *, by: str, action: Action
 ) -> str:
-    """Move the old champion out of production, as its own decision and audit event."""
+    """Move the old champion out of production (retired, or kept in shadow with ``demote``),
+    through the state machine, as its own decision and audit event."""
     old = f"{model.name}@{champion.version}"
-    comment = f"superseded by {by}"
+    from_state = State(champion.state)
+    to = lifecycle.next_state(from_state, action)
+    comment = f"superseded by {by}" + ("; kept running in shadow" if to == State.SHADOW else "")
     assert champion.id is not None
     tx.session.add(
         Decision(
             version_id=champion.id,
-            action=str(Action.SUPERSEDE),
-            from_state=str(State.DEPLOYED),
+            action=str(action),
+            from_state=str(from_state),
             to_state=str(to),
             actor=user.name,
             role=user.role,
@@ -321,9 +357,9 @@ def _supersede(
     )
     crud.touch_version(session=tx.session, version=champion, state=str(to))
     tx.audit(
-        "version.supersede",
+        f"version.{action}",
         old,
-        from_state=str(State.DEPLOYED),
+        from_state=str(from_state),
         to_state=str(to),
         comment=comment,
         role=user.role,
@@ -523,10 +559,13 @@ def _queue_reason(
             compliance_tiers=ctx.settings.compliance_approval_tiers,
         )
         already = any(a.actor == actor for a in approvals)
+        only_compliance_missing = count.have >= count.need and not count.met
         if role.value in roles.get("approve", []) and not already:
             if count.needs_compliance and not count.has_compliance and role == Role.COMPLIANCE:
                 reason = f"awaiting a compliance approval ({count.describe()})"
-            else:
+            elif not only_compliance_missing:
+                # Once only the compliance approval is missing, another approver's would
+                # not move the version on: it no longer waits for them.
                 reason = f"awaiting approval ({count.describe()})"
         elif role.value in roles.get("request_changes", []) and not already:
             reason = "awaiting validation"
@@ -548,6 +587,8 @@ def _queue_reason(
 def due(ctx: Context, *, within_days: int | None = None) -> list[DueItem]:
     """Approved, shadow and deployed versions whose validation is due soon or overdue."""
     window = ctx.settings.due_soon_days if within_days is None else within_days
+    if window < 0:
+        raise InputError(f"--within must be 0 or more days, not {window}")
     today = crud.today()
     items = []
     # Build the items inside the session: rows are expired once it closes.
@@ -575,9 +616,11 @@ def due(ctx: Context, *, within_days: int | None = None) -> list[DueItem]:
 
 
 def history(ctx: Context, name: str, *, at: dt.date | None = None) -> History:
-    """Every lifecycle event of a model, from the audit log; optionally who was live on a date.
+    """Every lifecycle event and waiver of a model, from the audit log; optionally which
+    version was deployed on a date and who approved it.
 
-    The answer comes from the hash-chained audit log, not from mutable tables.
+    The answer comes from the hash-chained audit log, not from mutable tables. Refused
+    attempts are left out (``govern audit log --action version`` shows them).
     """
     parsed = ModelRef.parse(name)
     with ctx.read() as session:
@@ -587,25 +630,34 @@ def history(ctx: Context, name: str, *, at: dt.date | None = None) -> History:
         events = [
             e
             for e in audit.query_events(conn, subject=parsed.name, limit=1_000_000)
-            if e.action.startswith("version.") and not e.action.endswith(".refused")
+            if (e.action.startswith("version.") or e.action == "waiver.grant")
+            and not e.action.endswith(".refused")
         ]
     events.reverse()
     entries = []
     for event in events:
         payload = json.loads(event.payload)
-        to_state = payload.get("to_state") or (
-            "draft" if event.action == "version.register" else None
-        )
+        if event.action == "waiver.grant":
+            action = "waive"
+            comment = (
+                f"{payload.get('rule')} until {payload.get('expires_on')}: "
+                f"{payload.get('reason', '')}"
+            )
+        else:
+            action = event.action.removeprefix("version.")
+            comment = payload.get("comment", "") or ""
+        to_state = payload.get("to_state") or ("draft" if action == "register" else None)
         entries.append(
             HistoryEntry(
                 seq=event.seq,
                 ts=event.ts,
                 actor=event.actor,
-                action=event.action.removeprefix("version."),
+                action=action,
                 ref=event.subject,
                 from_state=payload.get("from_state"),
                 to_state=to_state,
-                comment=payload.get("comment", "") or "",
+                comment=comment,
+                role=payload.get("role"),
             )
         )
     answer = _deployed_at(entries, at) if at is not None else None
@@ -613,21 +665,33 @@ def history(ctx: Context, name: str, *, at: dt.date | None = None) -> History:
 
 
 def _deployed_at(entries: list[HistoryEntry], day: dt.date) -> DeployedAt:
-    cutoff = (day + dt.timedelta(days=1)).isoformat()
+    start, cutoff = day.isoformat(), (day + dt.timedelta(days=1)).isoformat()
     state: dict[str, str] = {}
     since: dict[str, str] = {}
     approvers: dict[str, list[str]] = {}
+    earlier: list[DeployedSpan] = []
     for entry in entries:
         if entry.ts >= cutoff:
             break
         if entry.action == "submit":
-            approvers[entry.ref] = []
+            approvers[entry.ref] = []  # a resubmission starts a fresh round
         elif entry.action == "approve":
             approvers.setdefault(entry.ref, []).append(entry.actor)
-        if entry.to_state:
-            state[entry.ref] = entry.to_state
-            if entry.to_state == State.DEPLOYED:
-                since[entry.ref] = entry.ts
+        if entry.to_state is None:
+            continue
+        was = state.get(entry.ref)
+        state[entry.ref] = entry.to_state
+        if entry.to_state == State.DEPLOYED and was != State.DEPLOYED:
+            since[entry.ref] = entry.ts
+        elif was == State.DEPLOYED and entry.to_state != State.DEPLOYED and entry.ts >= start:
+            earlier.append(
+                DeployedSpan(
+                    ref=entry.ref,
+                    deployed_since=since[entry.ref],
+                    until=entry.ts,
+                    approvers=list(approvers.get(entry.ref, [])),
+                )
+            )
     live = [ref for ref, s in state.items() if s == State.DEPLOYED]
     live.sort(key=lambda r: semver_key(r.partition("@")[2]))
     ref = live[-1] if live else None
@@ -636,4 +700,5 @@ def _deployed_at(entries: list[HistoryEntry], day: dt.date) -> DeployedAt:
         ref=ref,
         deployed_since=since.get(ref) if ref else None,
         approvers=approvers.get(ref, []) if ref else [],
+        earlier=earlier,
     )

@@ -177,12 +177,17 @@ def query_events(
     query = select(*_table.c).order_by(_table.c.seq.desc()).limit(limit)
     if actor:
         query = query.where(_table.c.actor == actor)
+    # autoescape: '_' is a LIKE wildcard, and model names may contain it (credit_risk must
+    # not match credit-risk@1.0.0).
     if subject:
         query = query.where(
-            (_table.c.subject == subject) | _table.c.subject.startswith(subject + "@")
+            (_table.c.subject == subject)
+            | _table.c.subject.startswith(subject + "@", autoescape=True)
         )
     if action:
-        query = query.where((_table.c.action == action) | _table.c.action.startswith(action + "."))
+        query = query.where(
+            (_table.c.action == action) | _table.c.action.startswith(action + ".", autoescape=True)
+        )
     if before_seq is not None:
         query = query.where(_table.c.seq < before_seq)
     return [

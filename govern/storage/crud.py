@@ -63,6 +63,16 @@ def get_model(*, session: Session, name: str) -> Model | None:
     return session.exec(select(Model).where(Model.name == name)).first()
 
 
+def lock_model(*, session: Session, model: Model) -> None:
+    """Hold ``model``'s row until the transaction ends (PostgreSQL ``SELECT ... FOR UPDATE``).
+
+    Changing which version is champion reads the current one and then replaces it; two
+    promotions of different versions would otherwise both replace the same champion. SQLite
+    write transactions already run one at a time (``BEGIN IMMEDIATE``).
+    """
+    session.exec(select(Model.id).where(Model.id == model.id).with_for_update()).first()
+
+
 def create_model(*, session: Session, model_in: dict[str, Any], created_by: str) -> Model:
     model = Model(**model_in, created_by=created_by)
     session.add(model)

@@ -339,6 +339,8 @@ def test_waiver_input_is_checked(cat: Catalogue) -> None:
         grant(expires=dt.date(9999, 12, 31))
     with pytest.raises(InputError, match="at least 10 characters"):
         grant(reason="  ok  ")
+    with pytest.raises(InputError, match="control characters"):
+        grant(reason="a sound reason\x00 with a NUL in it")
     with pytest.raises(InputError, match="is not a rule id"):
         grant(rule="Baseline/No Pickle")
     with pytest.raises(InputError, match="no rule 'baseline/no-such-rule'"):

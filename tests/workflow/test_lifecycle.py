@@ -23,6 +23,7 @@ EXPECTED = {
     (State.SHADOW, Action.RETIRE): State.RETIRED,
     (State.DEPLOYED, Action.RETIRE): State.RETIRED,
     (State.DEPLOYED, Action.SUPERSEDE): State.RETIRED,
+    (State.DEPLOYED, Action.DEMOTE): State.SHADOW,
 }
 
 
@@ -35,6 +36,22 @@ def test_every_transition(state: State, action: Action) -> None:
             lifecycle.next_state(state, action)
         reason = refused.value.reason("m@1.0.0")
         assert reason.startswith(f"cannot {lifecycle.verb(action)} m@1.0.0")
+
+
+def test_the_table_is_the_expected_one() -> None:
+    # A transition added to the table without a test here fails this test.
+    assert dict(lifecycle.TRANSITIONS) == EXPECTED
+
+
+def test_automatic_actions_are_never_offered_to_users() -> None:
+    offered = {a for state in State for a in lifecycle.allowed_actions(state)}
+    assert offered.isdisjoint(lifecycle.AUTOMATIC)
+    assert lifecycle.allowed_actions(State.DEPLOYED) == [Action.RETIRE]
+    assert lifecycle.allowed_actions(State.SUBMITTED) == [
+        Action.APPROVE,
+        Action.REJECT,
+        Action.REQUEST_CHANGES,
+    ]
 
 
 def test_terminal_states_allow_nothing() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from govern.services import audit, catalogue
 from tests.conftest import SAMPLE, Catalogue, run_cli
+from tests.workflow.evidence import results_document, store_evaluation
 
 REF = "credit-risk@1.0.0"
 
@@ -70,3 +71,44 @@ def test_bad_dates_and_refs_are_usage_errors(sqlite_cat: Catalogue, tmp_path: Pa
     assert bad_ref.returncode == 2
     assert "is not a model reference" in bad_ref.stderr
     assert "Traceback" not in bad_ref.stderr + bad_date.stderr
+
+
+def test_compare_pairs_evaluations_on_the_same_data_and_warns_when_it_cannot(
+    sqlite_cat: Catalogue, tmp_path: Path
+) -> None:
+    old, new = "credit-risk@1.0.0", "credit-risk@1.1.0"
+    for version in ("1.0.0", "1.1.0"):
+        catalogue.register_version(
+            sqlite_cat.ctx("alice"), SAMPLE / f"credit-risk-{version}.card.yaml"
+        )
+    holdout, other = "a" * 64, "b" * 64
+    store_evaluation(sqlite_cat.ctx("bob"), old, results_document(accuracy=0.76, female_rate=0.72))
+    store_evaluation(
+        sqlite_cat.ctx("bob"),
+        new,
+        results_document(accuracy=0.70, female_rate=0.72, dataset=other),
+    )
+    apart = run_cli("compare", old, new, "--json", user="victor", db=sqlite_cat.url, cwd=tmp_path)
+    assert apart.returncode == 0, apart.stderr
+    document = json.loads(apart.stdout)
+    assert document["same_data"] is False
+    assert "warning: the two evaluations used different data sets" in apart.stderr
+
+    # an older evaluation of the challenger on the champion's data is preferred to a newer
+    # one on other data: like is compared with like
+    store_evaluation(
+        sqlite_cat.ctx("bob"),
+        new,
+        results_document(accuracy=0.80, female_rate=0.72, dataset=holdout),
+    )
+    store_evaluation(
+        sqlite_cat.ctx("bob"),
+        new,
+        results_document(accuracy=0.60, female_rate=0.72, dataset=other),
+    )
+    paired = run_cli("compare", old, new, user="victor", db=sqlite_cat.url, cwd=tmp_path)
+    assert paired.returncode == 0, paired.stderr
+    assert "different data sets" not in paired.stderr
+    accuracy = next(line for line in paired.stdout.splitlines() if line.startswith("accuracy"))
+    assert accuracy.split() == ["accuracy", "0.760", "0.800", "+0.040"]
+    assert "Promotion gate: the challenger would pass." in paired.stdout
