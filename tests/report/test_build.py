@@ -150,6 +150,40 @@ def test_pdf_metadata_attachment_and_pdfa_identification(signed_card):
     assert document["model_details"]["name"] == "credit-risk"
 
 
+def test_signed_card_keeps_what_pdf_a_3b_requires(signed_card):
+    """What can be checked without veraPDF (a Java tool outside the registries used here).
+
+    PDF/A-3 is PDF 1.7: an ECDSA P-256 signature must not raise the version to 2.0 (pyHanko
+    would, to declare ISO 32002). Fonts embedded, an sRGB output intent, the card data as
+    an associated file listed once, signature widget printable, no JavaScript, no
+    encryption, XMP identification (checked above).
+    """
+    from pypdf import PdfReader
+
+    data = signed_card.pdf.read_bytes()
+    assert data.startswith(b"%PDF-1.7")
+    reader = PdfReader(str(signed_card.pdf))
+    root = reader.trailer["/Root"]
+    assert str(root.get("/Version", "/1.7")) == "/1.7"
+    extensions = root["/Extensions"]
+    assert "/ESIC" in extensions and "/ISO_" not in extensions  # PAdES, nothing from PDF 2.0
+    [intent] = root["/OutputIntents"]
+    assert intent.get_object()["/S"] == "/GTS_PDFA1" and "/DestOutputProfile" in intent
+    [associated] = root["/AF"]
+    spec = associated.get_object()
+    assert spec["/AFRelationship"] == "/Data" and spec["/UF"] == "govern-card.json"
+    stream = spec["/EF"]["/F"].get_object()
+    assert stream["/Subtype"] == "/application/json" and "/ModDate" in stream["/Params"]
+    [field] = root["/AcroForm"]["/Fields"]
+    widget = field.get_object()
+    assert widget["/F"] & 4 and not widget["/F"] & (1 | 2 | 32)  # Print; not hidden/invisible
+    assert "/Encrypt" not in reader.trailer
+    fonts = subprocess.run(
+        ["pdffonts", str(signed_card.pdf)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts)  # every font embedded
+
+
 def test_card_without_evidence_still_renders_and_says_so(sqlite_url, tmp_path):
     cat = prepare(sqlite_url, tmp_path / "home", evidence=False)
     out = tmp_path / "bare.pdf"

@@ -172,11 +172,14 @@ def test_auditor_without_catalogue_trusts_the_certificate_given(signed_card, tmp
     )
     assert done.returncode == 0, done.stdout + done.stderr
     verdict = json.loads(done.stdout)
-    assert verdict["catalogue"] == "not checked" and "govern init" in verdict["catalogue_detail"]
+    assert verdict["catalogue"] == "not checked"
+    assert verdict["catalogue_detail"].startswith("no catalogue at")
+    assert "only the PDF itself was checked" in verdict["catalogue_detail"]
     assert not (tmp_path / "govern.db").exists()  # verifying created no catalogue
     # the same auditor without the certificate: intact, but the signer is not trusted
     done = run_cli("verify", str(signed_card.pdf), cwd=tmp_path, env={"GOVERN_HOME": str(home)})
     assert done.returncode == 1 and "not trusted" in done.stderr
+    assert "Traceback" not in done.stderr  # pyHanko logs its path-building error with one
 
 
 def test_verify_service_with_settings_only(signed_card):
@@ -215,3 +218,48 @@ def reports_embedded(path: Path) -> bytes:
         data = _attachment(PdfFileReader(handle, strict=False).root, CARD_JSON)
     assert data is not None
     return data
+
+
+def test_rsa_3072_card_verifies_with_govern_pyhanko_and_pdfsig(signed_card, tmp_path):
+    """The other key type of `govern keys init`: same PDF 1.7, same three verdicts."""
+    from govern.report.signature import sign_pdf
+    from govern.signing import create_identity, load_identity
+
+    key_dir = tmp_path / "rsa"
+    create_identity(key_dir, common_name="govern rsa instance", algorithm="rsa-3072")
+    unsigned = tmp_path / "unsigned.pdf"
+    reports.build_report(signed_card.ctx("carol"), REF, output=unsigned, sign=False)
+    signed = tmp_path / "rsa.pdf"
+    signed.write_bytes(sign_pdf(unsigned.read_bytes(), load_identity(key_dir), reason="test"))
+    assert b"/Version /2.0" not in signed.read_bytes()
+    code, verdict = verify_cli(signed_card, signed, "--trust", str(key_dir / "signing-cert.pem"))
+    # intact and trusted; only the catalogue knows this is not the file it recorded
+    assert verdict["intact"] and verdict["trusted"] and not verdict["modified_after_signing"]
+    assert verdict["signer"]["algorithm"] == "RSA-3072"
+    assert code == 1 and verdict["catalogue"] == "mismatch"
+    assert pyhanko_opinion(signed, key_dir / "signing-cert.pem") == (True, True)
+    sig = pdfsig(signed)
+    assert "Signature is Valid." in sig and "Total document signed" in sig
+
+
+def test_broken_signature_value_is_not_called_untrusted(signed_card, tmp_path):
+    """A signature that does not verify is reported as such, not as a trust problem."""
+    import re
+
+    from asn1crypto import cms
+
+    data = signed_card.pdf.read_bytes()
+    found = re.search(rb"/Contents\s*<([0-9a-fA-F]+)>", data)
+    assert found is not None
+    blob = bytes.fromhex(found.group(1).decode())
+    value = cms.ContentInfo.load(blob)["content"]["signer_infos"][0]["signature"].native
+    at = found.start(1) + 2 * (blob.index(value) + len(value) // 2)
+    broken = bytearray(data)
+    broken[at] = ord("0") if broken[at] != ord("0") else ord("1")
+    bad = tmp_path / "bad-signature.pdf"
+    bad.write_bytes(bytes(broken))
+    code, verdict = verify_cli(signed_card, bad)
+    assert code == 1 and not verdict["ok"]
+    assert "the signature value does not verify against the signer's key" in verdict["problems"]
+    assert not any("not trusted" in p for p in verdict["problems"])
+    assert "Signature is Invalid." in pdfsig(bad)
