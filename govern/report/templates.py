@@ -34,6 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from govern.errors import ConfigError, InputError
 from govern.locations import report_templates_dir
+from govern.report.view import COUNT_METRICS
 
 CARD_TEMPLATE = "card.html.j2"
 BUNDLED_PREFIX = "govern"
@@ -68,6 +69,7 @@ def make_environment(user_dir: Path | None = None) -> SandboxedEnvironment:
         when=format_when,
         label=label,
         size=format_size,
+        metric=format_metric,
     )
     return env
 
@@ -122,6 +124,14 @@ def format_number(value: Any, digits: int = 3) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return f"{number:.{digits}f}"
+
+
+def format_metric(value: Any, name: str, digits: int = 3) -> str:
+    """A metric by its name: counts as whole numbers (``300``), rates with ``digits``."""
+    number = _number(value)
+    if number is not None and str(name).lower() in COUNT_METRICS and number.is_integer():
+        return f"{int(number):,}"
+    return format_number(value, digits)
 
 
 def format_percent(value: Any, digits: int = 1) -> str:
