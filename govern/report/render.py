@@ -52,6 +52,7 @@ def signing_info(identity: SigningIdentity | None) -> dict[str, Any]:
         "issuer": info["issuer"],
         "fingerprint": info["fingerprint_sha256"],
         "algorithm": info["algorithm"],
+        "self_signed": info["self_signed"] == "true",
     }
 
 
