@@ -381,3 +381,40 @@ def test_card_signed_with_an_organisation_key_is_trusted_through_its_ca(tmp_path
         ["pdfsig", "-nssdir", f"sql:{nss}", str(pdf)], capture_output=True, text=True
     ).stdout
     assert "Signature is Valid." in after and "Certificate is Trusted." in after
+
+
+def test_trusted_certificates_from_the_environment(signed_card, tmp_path):
+    """GOVERN_TRUSTED_CERTIFICATES takes paths like PATH does, or a JSON list."""
+    import os
+
+    create_identity(tmp_path / "other", common_name="someone else")
+    auditor = {"GOVERN_HOME": str(tmp_path / "auditor")}
+    listed = os.pathsep.join([str(tmp_path / "other" / "signing-cert.pem"), str(signed_card.cert)])
+    for value in (str(signed_card.cert), listed, json.dumps([str(signed_card.cert)])):
+        done = run_cli(
+            "verify",
+            str(signed_card.pdf),
+            cwd=tmp_path,
+            env={**auditor, "GOVERN_TRUSTED_CERTIFICATES": value},
+        )
+        assert done.returncode == 0, (value, done.stderr)
+    missing = str(tmp_path / "nowhere.pem")
+    done = run_cli(
+        "verify",
+        str(signed_card.pdf),
+        cwd=tmp_path,
+        env={**auditor, "GOVERN_TRUSTED_CERTIFICATES": missing},
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == f"error: GOVERN_TRUSTED_CERTIFICATES: {missing}: no such certificate file"
+    )
+    done = run_cli(
+        "verify",
+        str(signed_card.pdf),
+        cwd=tmp_path,
+        env={**auditor, "GOVERN_APPROVALS_BY_TIER": "{"},
+    )
+    assert done.returncode == 2 and "approvals_by_tier" in done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
