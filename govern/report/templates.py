@@ -74,8 +74,19 @@ def make_environment(user_dir: Path | None = None) -> SandboxedEnvironment:
     return env
 
 
-def render_template(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
-    """Render ``name``; template problems become one line naming the file and line."""
+def render_template(
+    env: SandboxedEnvironment,
+    name: str,
+    context: dict[str, Any],
+    *,
+    user_dir: Path | None = None,
+) -> str:
+    """Render ``name``; template problems become one line naming the file and line.
+
+    Errors raised by template code in ``user_dir`` (a division by zero, adding a number to
+    a string, a template that extends itself...) are the template author's input errors;
+    the same errors from the bundled templates are govern's bugs and propagate.
+    """
     try:
         return env.get_template(name).render(**context)
     except TemplateSyntaxError as exc:
@@ -86,6 +97,32 @@ def render_template(env: SandboxedEnvironment, name: str, context: dict[str, Any
     except TemplateError as exc:
         where = _template_position(exc.__traceback__) or name
         raise InputError(f"{where}: template error: {exc.message or exc}") from None
+    except UnicodeDecodeError as exc:
+        where = _loaded_file(exc.__traceback__) or name
+        raise InputError(f"{where}: a template must be UTF-8 text") from None
+    except RecursionError:
+        if user_dir is None:
+            raise
+        raise InputError(
+            f"{user_dir / name}: templates extend or include each other without end (to "
+            f'extend the bundled template, write {{% extends "{BUNDLED_PREFIX}/{name}" %}})'
+        ) from None
+    except Exception as exc:
+        position = _template_position(exc.__traceback__)
+        if user_dir is None or position is None or not position.startswith(str(user_dir)):
+            raise
+        raise InputError(f"{position}: template error: {type(exc).__name__}: {exc}") from None
+
+
+def _loaded_file(tb: TracebackType | None) -> str | None:
+    """The file a template loader was reading when decoding failed."""
+    found = None
+    while tb is not None:
+        filename = tb.tb_frame.f_locals.get("filename")
+        if isinstance(filename, str):
+            found = filename
+        tb = tb.tb_next
+    return found
 
 
 def _template_position(tb: TracebackType | None) -> str | None:
