@@ -13,8 +13,14 @@ from govern.cli import output, runtime
 def report(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION, or NAME for its latest version.")],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="pdf (signed), html, md (Hugging Face) or json.")
-    ] = "pdf",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="pdf (signed), html, md (Hugging Face) or json; default from the -o "
+            "file's extension, else pdf.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="Where to write it (default NAME-VERSION.EXT here)."),
@@ -35,6 +41,9 @@ def report(
     from govern.errors import InputError
     from govern.services import reports
 
+    if fmt is None:
+        suffix = out.suffix.lower() if out is not None else ""
+        fmt = {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}.get(suffix, "pdf")
     fmt = fmt.lower()
     if fmt not in {"pdf", "html", "md", "json"}:
         raise InputError(f"unknown --format {fmt!r}: use pdf, html, md or json")

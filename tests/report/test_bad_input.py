@@ -266,3 +266,16 @@ def test_user_template_runtime_errors_are_input_errors(keyed, tmp_path, source, 
     [line] = done.stderr.strip().splitlines()
     assert line.startswith(f"error: {templates}/") and message in line, line
     assert_nothing_written(cat, folder, before)
+
+
+def test_format_follows_the_output_extension_unless_given(keyed, tmp_path):
+    cat, env = keyed
+    folder, _ = out_dir(tmp_path)
+    for name, kind in (("c.md", "MD"), ("c.html", "HTML"), ("c.json", "JSON"), ("c.pdf", "PDF")):
+        done = run_cli("report", REF, "-o", str(folder / name), env=env)
+        assert done.returncode == 0 and f"Wrote {kind} card" in done.stdout, done.stderr
+    assert (folder / "c.md").read_text(encoding="utf-8").startswith("---\n")
+    assert (folder / "c.pdf").read_bytes().startswith(b"%PDF-")
+    done = run_cli("report", REF, "--format", "json", "-o", str(folder / "data.md"), env=env)
+    assert done.returncode == 0 and "Wrote JSON card" in done.stdout  # an explicit choice wins
+    assert [r.format for r in report_rows(cat.ctx())] == ["md", "html", "json", "pdf", "json"]
