@@ -101,7 +101,12 @@ def verify(
                 "certificate",
                 verdict.signer.get("fingerprint_sha256", "–") if verdict.signer else "–",
             ),
-            ("signed at", verdict.signed_at.isoformat() if verdict.signed_at else "–"),
+            (
+                "signed at",
+                f"{verdict.signed_at.isoformat()} (the signer's clock: no timestamp authority)"
+                if verdict.signed_at
+                else "–",
+            ),
             ("integrity", "intact" if verdict.intact else "NOT intact"),
             ("changed since", "yes" if verdict.modified_after_signing else "no"),
             ("trusted", "yes" if verdict.trusted else "no"),

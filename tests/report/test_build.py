@@ -258,3 +258,62 @@ def test_letter_paper(sqlite_url, tmp_path):
     box = PdfReader(str(out)).pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (612, 792)
     cat.close()
+
+
+def _page_with(pdf, text: str) -> int:
+    for page in range(1, page_count(pdf) + 1):
+        if text in pdf_text(pdf, first=page, last=page):
+            return page
+    raise AssertionError(f"no page shows {text!r}")
+
+
+def _raster(pdf, page: int, tmp_path) -> object:
+    """One page as pdftoppm draws it (an RGB image, 50 dpi)."""
+    from PIL import Image
+
+    stem = tmp_path / f"page-{page}"
+    subprocess.run(
+        [
+            *("pdftoppm", "-f", str(page), "-l", str(page), "-r", "50", "-png", "-singlefile"),
+            str(pdf),
+            str(stem),
+        ],
+        check=True,
+    )
+    return Image.open(f"{stem}.png").convert("RGB")
+
+
+def _share(image, colour: tuple[int, int, int], tolerance: int = 24) -> float:
+    """Share of the page's pixels within ``tolerance`` of ``colour``."""
+    import numpy as np
+
+    pixels = np.asarray(image, dtype=np.int16).reshape(-1, 3)
+    near = (np.abs(pixels - np.array(colour, dtype=np.int16)) <= tolerance).all(axis=1)
+    return float(near.mean())
+
+
+def test_rendered_pages_draw_the_charts(signed_card, tmp_path):
+    """pdftoppm's pages: the fairness chart's bars, the adverse bar in red, the SHAP bars."""
+    page = _page_with(signed_card.pdf, "Rates by age_group")
+    image = _raster(signed_card.pdf, page, tmp_path)
+    selection, tpr, fpr = (47, 111, 159), (76, 154, 106), (201, 138, 43)
+    adverse = (179, 38, 30)
+    for colour in (selection, tpr, fpr):
+        assert _share(image, colour) > 0.003, colour  # bars of each rate are drawn
+    assert _share(image, adverse) > 0.0005  # under_25's impact ratio bar is red
+    importance = _raster(signed_card.pdf, _page_with(signed_card.pdf, "mean |SHAP"), tmp_path)
+    assert _share(importance, selection) > 0.005
+    cover = _raster(signed_card.pdf, 1, tmp_path)
+    assert _share(cover, (255, 255, 255), tolerance=3) < 0.97  # the cover is not blank
+
+
+def test_unevaluated_sections_do_not_take_a_page_each(sqlite_url, tmp_path):
+    cat = prepare(sqlite_url, tmp_path / "home", evidence=False)
+    out = tmp_path / "bare.pdf"
+    reports.build_report(cat.ctx("alice"), REF, output=out, sign=False)
+    pages = page_count(out)
+    assert pages <= 6  # cover, contents, then the sections flow (8 when each began a page)
+    for page in range(3, pages + 1):
+        image = _raster(out, page, tmp_path)
+        assert _share(image, (255, 255, 255), tolerance=3) < 0.985, page  # no near-empty page
+    cat.close()
