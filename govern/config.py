@@ -8,16 +8,19 @@ then the defaults below.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -91,7 +94,9 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home)
     key_dir: Path | None = None
     key_passphrase: SecretStr | None = None
-    trusted_certificates: list[Path] = Field(default_factory=list)
+    #: Signer (or CA) certificates that ``govern verify`` trusts besides the instance's own.
+    #: In the environment: paths separated by ``os.pathsep`` (like PATH), or a JSON list.
+    trusted_certificates: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     template_dir: Path | None = None
     debug: bool = False
 
@@ -209,6 +214,16 @@ class Settings(BaseSettings):
             raise ValueError("must be 0 or more days")
         return value
 
+    @field_validator("trusted_certificates", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.split(os.pathsep) if part.strip()]
+        return value
+
     @field_validator("user")
     @classmethod
     def _strip_user(cls, value: str) -> str:
@@ -265,6 +280,8 @@ def load_settings(**overrides: Any) -> Settings:
         _check_toml(toml_file)
     try:
         return Settings(**given)
+    except SettingsError as exc:  # a GOVERN_* list or mapping that is not valid JSON
+        raise ConfigError(f"{_one_line(exc)} (lists and mappings are JSON)") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
@@ -272,6 +289,11 @@ def load_settings(**overrides: Any) -> Settings:
             f"setting {field or '?'}: {first['msg'].removeprefix('Value error, ')} (from "
             f"GOVERN_{field.upper()}, the config file or the command line)"
         ) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _check_toml(path: Path) -> None:

@@ -206,8 +206,11 @@ def read_certificate(path: Path, *, missing_hint: bool = False) -> x509.Certific
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        hint = "; create one with `govern keys init`" if missing_hint else ""
-        raise SignatureError(f"no signing certificate at {path}{hint}") from None
+        if missing_hint:
+            raise SignatureError(
+                f"no signing certificate at {path}; create one with `govern keys init`"
+            ) from None
+        raise SignatureError(f"{path}: no such certificate file") from None
     except OSError as exc:
         raise SignatureError(f"{path}: cannot read: {exc.strerror}") from None
     try:

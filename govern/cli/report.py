@@ -13,8 +13,14 @@ from govern.cli import output, runtime
 def report(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION, or NAME for its latest version.")],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="pdf (signed), html, md (Hugging Face) or json.")
-    ] = "pdf",
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="pdf (signed), html, md (Hugging Face) or json; default from the -o "
+            "file's extension, else pdf.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("-o", "--output", help="Where to write it (default NAME-VERSION.EXT here)."),
@@ -35,6 +41,9 @@ def report(
     from govern.errors import InputError
     from govern.services import reports
 
+    if fmt is None:
+        suffix = out.suffix.lower() if out is not None else ""
+        fmt = {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}.get(suffix, "pdf")
     fmt = fmt.lower()
     if fmt not in {"pdf", "html", "md", "json"}:
         raise InputError(f"unknown --format {fmt!r}: use pdf, html, md or json")
@@ -92,7 +101,12 @@ def verify(
                 "certificate",
                 verdict.signer.get("fingerprint_sha256", "–") if verdict.signer else "–",
             ),
-            ("signed at", verdict.signed_at.isoformat() if verdict.signed_at else "–"),
+            (
+                "signed at",
+                f"{verdict.signed_at.isoformat()} (the signer's clock: no timestamp authority)"
+                if verdict.signed_at
+                else "–",
+            ),
             ("integrity", "intact" if verdict.intact else "NOT intact"),
             ("changed since", "yes" if verdict.modified_after_signing else "no"),
             ("trusted", "yes" if verdict.trusted else "no"),

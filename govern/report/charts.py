@@ -1,7 +1,8 @@
 """Charts for the model card: matplotlib (Agg, no pyplot) to vector SVG, embedded as data: URIs.
 
-Text is drawn as paths, so a chart looks the same in every PDF reader without fonts; mathtext
-is off, so a group label such as ``$x$`` from the data is shown literally. The SVG carries no
+Text stays text (``svg.fonttype: none``), set by WeasyPrint in the card's embedded DejaVu
+fonts, so chart titles and labels can be searched and read back from the PDF; mathtext is
+off, so a group label such as ``$x$`` from the data is shown literally. The SVG carries no
 date and a fixed id salt, so the same figures give the same bytes.
 """
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from govern.report.view import Grouping, ReportView
+from govern.report.view import COUNT_METRICS, Grouping, ReportView
 
 MCT_SCHEMA_VERSION = "0.0.2"
 _SPDX_HF = re.compile(r"^[A-Za-z0-9.+-]+$")
@@ -104,7 +104,7 @@ def card_document(view: ReportView) -> dict[str, Any]:
             "owners": [{"name": view.model.owner, "contact": details.contact}],
             "version": {
                 "name": details.version,
-                "date": details.date.isoformat() if details.date else "",
+                **({"date": details.date.isoformat()} if details.date else {}),
             },
             "licenses": [{"identifier": details.license}] if details.license else [],
             "references": [{"reference": r} for r in details.references],
@@ -161,6 +161,8 @@ def _governance(view: ReportView) -> dict[str, Any]:
         },
         "local_explanations": [e.model_dump(mode="json") for e in view.local_explanations],
         "policy": None if view.policy is None else view.policy.model_dump(mode="json"),
+        "policy_outcome": view.policy_outcome,
+        "earlier_policy_packs": [p.model_dump(mode="json") for p in view.earlier_packs],
         "waivers": [w.model_dump(mode="json") for w in view.waivers],
         "decisions": [d.model_dump(mode="json") for d in view.decisions],
         "drift": None if view.drift is None else view.drift.model_dump(mode="json"),
@@ -177,20 +179,35 @@ def card_json(view: ReportView) -> bytes:
 # --- Markdown ---------------------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-_MD_LINE_START = re.compile(r"^([#>+=-]|\d+[.)])")
+_MD_LINE_START = re.compile(r"^([#>+=-])")
+_MD_ORDERED = re.compile(r"^(\d+)([.)])")
 
 
-def md(text: Any) -> str:
-    """Card text as inert Markdown: HTML escaped, Markdown punctuation backslash-escaped."""
+def md(text: Any, *, starts_line: bool = False) -> str:
+    """Card text as inert Markdown: HTML escaped, Markdown punctuation backslash-escaped.
+
+    With ``starts_line`` (a paragraph or a list item's text), punctuation that would begin
+    a heading, quote or list is escaped too; ``1\\.`` for an ordered-list marker, since a
+    backslash before a digit would be shown literally.
+    """
     value = "" if text is None else str(text)
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     value = _MD_SPECIAL.sub(r"\\\1", value)
     value = " ".join(value.split())
+    if not starts_line:
+        return value
+    value = _MD_ORDERED.sub(r"\1\\\2", value)
     return _MD_LINE_START.sub(r"\\\1", value)
 
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _count(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:.3f}"
 
 
 def _task_type(task: str) -> str:
@@ -211,7 +228,7 @@ def _front_matter(view: ReportView) -> dict[str, Any]:
         metrics = [
             {"type": name, "value": round(value, 6), "name": name.replace("_", " ")}
             for name, value in results.performance.overall.items()
-            if value is not None
+            if value is not None and name.lower() not in COUNT_METRICS
         ]
         for grouping in results.fairness:
             ratio = grouping.summary.get("min_impact_ratio")
@@ -268,7 +285,7 @@ def card_markdown(view: ReportView) -> str:
     add("## Model details")
     add("")
     if details.description:
-        add(md(details.description))
+        add(md(details.description, starts_line=True))
         add("")
     for key, value in (
         ("Model type", details.model_type),
@@ -346,7 +363,7 @@ def _md_list(out: list[str], title: str, items: list[str]) -> None:
     out.append(f"## {title}")
     out.append("")
     if items:
-        out.extend(f"- {md(item)}" for item in items)
+        out.extend(f"- {md(item, starts_line=True)}" for item in items)
     else:
         out.append("_Not provided in the model card._")
     out.append("")
@@ -405,9 +422,42 @@ def _md_quantitative(out: list[str], view: ReportView) -> None:
         return
     overall = results.performance.overall
     if overall:
-        _md_table(out, [md(k) for k in overall], [[_num(v) for v in overall.values()]])
+        _md_table(
+            out,
+            [md(k) for k in overall],
+            [[_count(v) if k.lower() in COUNT_METRICS else _num(v) for k, v in overall.items()]],
+        )
+    if not results.fairness:
+        out += ["_Fairness not evaluated: the evaluation analysed no sensitive features._", ""]
     for grouping in results.fairness:
         _md_grouping(out, grouping)
+    out += ["### Explanations", ""]
+    explanations = results.explanations
+    if explanations is None or not explanations.importances:
+        out += ["_Not evaluated: no SHAP explanations are recorded for this version._", ""]
+    else:
+        out += [
+            f"Global importance ({md(explanations.method or 'SHAP')}), mean absolute SHAP value "
+            "with bootstrap 95% interval:",
+            "",
+        ]
+        flagged = {f.feature for f in explanations.sensitive_flags}
+        _md_table(
+            out,
+            ["rank", "feature", "mean abs SHAP", "95% CI", "note"],
+            [
+                [
+                    str(i.rank if i.rank is not None else n),
+                    md(i.feature),
+                    _num(i.mean_abs_shap, 4),
+                    f"[{_num(i.lower, 4)}, {_num(i.upper, 4)}]"
+                    if i.lower is not None and i.upper is not None
+                    else "–",
+                    "associated with a sensitive feature" if i.feature in flagged else "",
+                ]
+                for n, i in enumerate(explanations.importances[:15], start=1)
+            ],
+        )
 
 
 def _md_governance(out: list[str], view: ReportView) -> None:
@@ -434,26 +484,57 @@ def _md_governance(out: list[str], view: ReportView) -> None:
     if view.policy is None:
         out += ["_No policy run yet._", ""]
     else:
-        out += [f"Outcome: **{md(view.policy.outcome)}**.", ""]
-        for pack in view.policy.packs:
-            out += [f"### {md(pack.title or pack.id)}", ""]
+        out += [
+            f"Outcome: **{md(view.policy_outcome)}** (the latest result of each pack).",
+            "",
+        ]
+        for pack in view.policy_packs:
+            out += [f"### {md(pack.title or pack.id)}: {md(pack.outcome)}", ""]
+            if pack.run_id is not None:
+                when = f", {pack.checked_at:%Y-%m-%d %H:%M} UTC" if pack.checked_at else ""
+                out += [f"Pack `{md(pack.id)}`, policy run #{pack.run_id}{when}.", ""]
             _md_table(
                 out,
-                ["rule", "result", "finding", "source"],
+                ["rule", "result", "severity", "finding", "source"],
                 [
-                    [md(r.rule_id), md(r.status), md(r.message) or "–", md(r.source) or "–"]
+                    [
+                        md(r.rule_id),
+                        md(r.status),
+                        md(r.severity),
+                        md(r.message) or "–",
+                        md(r.source) or "–",
+                    ]
                     for r in pack.rules
                 ],
             )
+    out += ["### Waivers", ""]
+    if view.waivers:
+        _md_table(
+            out,
+            ["rule", "reason", "granted by", "expires", "status"],
+            [
+                [
+                    md(w.rule_id),
+                    md(w.reason),
+                    f"{md(w.granted_by)} ({md(w.granted_role)})",
+                    w.expires_on.isoformat(),
+                    "active" if w.active else "expired",
+                ]
+                for w in view.waivers
+            ],
+        )
+    else:
+        out += ["_No waivers have been granted for this version._", ""]
     out += ["## Drift", ""]
     drift = view.drift
     if drift is None:
         out += ["_No drift analysis yet._", ""]
     else:
+        rows = ([drift.prediction] if drift.prediction else []) + drift.features
         _md_table(
             out,
             ["feature", "PSI", "band"],
-            [[md(f.feature), _num(f.psi), md(f.band) or "–"] for f in drift.features],
+            [[md(f.feature), _num(f.psi), md(f.band) or "–"] for f in rows],
         )
     out += ["## Reproducibility", ""]
     ev = view.evaluation

@@ -157,6 +157,13 @@ def render_pdf(
     def finish(_document: Any, pdf: Any) -> None:
         if producer is not None:
             pdf.info["Producer"] = pydyf.String(producer)
+        # WeasyPrint 70 lists each attachment twice in the catalogue's /AF (associated
+        # files) array for PDF/A-3; one entry per file is what the standard describes.
+        associated = pdf.catalog.get("AF")
+        if associated is not None:
+            unique = list(dict.fromkeys(associated))
+            if len(unique) != len(associated):
+                pdf.catalog["AF"] = pydyf.Array(unique)
 
     pdf = document.write_pdf(pdf_variant=variant, attachments=files, finisher=finish)
     if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf without target returns bytes

@@ -52,6 +52,7 @@ def signing_info(identity: SigningIdentity | None) -> dict[str, Any]:
         "issuer": info["issuer"],
         "fingerprint": info["fingerprint_sha256"],
         "algorithm": info["algorithm"],
+        "self_signed": info["self_signed"] == "true",
     }
 
 
@@ -92,7 +93,8 @@ def render_html(
         "paper": paper,
         "output_format": output_format,
     }
-    return render_template(env, CARD_TEMPLATE, context), list(charts)
+    html = render_template(env, CARD_TEMPLATE, context, user_dir=template_dir)
+    return html, list(charts)
 
 
 def render_card(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,12 +63,50 @@ def sign_pdf(pdf: bytes, identity: SigningIdentity, *, reason: str, location: st
         location=location or None,
         signer_key_usage={"digital_signature"},
     )
+    _quiet_pyhanko()
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-        output = signers.sign_pdf(writer, metadata, signer=signer)
+        output = _pdfa3_signer(metadata, signer).sign_pdf(writer)
     except Exception as exc:  # pyHanko raises many types; all mean "could not sign"
         raise SignatureError(f"could not sign the model card: {exc}") from None
     return bytes(output.getvalue())
+
+
+def _pdfa3_signer(metadata: Any, signer: Any) -> Any:
+    """A pyHanko ``PdfSigner`` that keeps PDF/A-3's PDF 1.7 (defined here: pyHanko is lazy)."""
+    from pyhanko.sign.signers import PdfSigner
+    from pyhanko.sign.signers.constants import ESIC_EXTENSION_1
+
+    class PdfA3Signer(PdfSigner):
+        """A PAdES signer that keeps the document at PDF 1.7, as PDF/A-3 requires.
+
+        For an ECDSA key on a curve named in ISO 32002 (P-256 among them) pyHanko also
+        declares that PDF 2.0 extension, which raises the catalogue's /Version to 2.0: a
+        PDF/A-3 file (ISO 19005-3 is based on PDF 1.7) would then claim to be PDF 2.0.
+        ECDSA signatures are valid in PDF 1.7 under PAdES (the ESIC extension, which we
+        keep), and readers and validators accept them without the ISO 32002 declaration.
+        """
+
+        def register_extensions(self, pdf_out: Any, *, md_algorithm: str) -> None:
+            pdf_out.ensure_output_version(version=(1, 7))
+            if pdf_out.output_version < (2, 0):
+                pdf_out.register_extension(ESIC_EXTENSION_1)
+
+    return PdfA3Signer(metadata, signer)
+
+
+def _quiet_pyhanko() -> None:
+    """Keep pyHanko's log records (with tracebacks) off the user's terminal.
+
+    pyHanko logs, at warning level and with the exception's traceback, why it could not
+    build a trust path for an untrusted signer. With no logging configured, Python would
+    print that to stderr; the verdict reports the same finding in one line instead.
+    """
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
 
 
 @dataclass
@@ -121,6 +160,7 @@ def _check(pdf: bytes, trust_roots: list[x509.Certificate], check: SignatureChec
     from pyhanko.sign.validation.status import SignatureCoverageLevel
     from pyhanko_certvalidator import ValidationContext
 
+    _quiet_pyhanko()
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
     current = _attachments(reader.root, CARD_ATTACHMENT)
     check.embedded_json = current[-1] if current else None
@@ -171,11 +211,12 @@ def _check(pdf: bytes, trust_roots: list[x509.Certificate], check: SignatureChec
         check.problems.append(
             "the document was modified after signing (an incremental update was appended)"
         )
-    if not check.trusted and check.intact:
+    if not check.trusted and check.intact and check.valid:
         subject = check.signer.get("subject", "unknown signer")
         check.problems.append(
-            f"the signer's certificate ({subject}) is not trusted: it is neither this "
-            "instance's certificate nor in GOVERN_TRUSTED_CERTIFICATES"
+            f"the signer's certificate ({subject}) is not trusted: neither it nor an issuer "
+            "of it is this instance's certificate, in GOVERN_TRUSTED_CERTIFICATES or given "
+            "with --trust"
         )
     if (
         check.embedded_json is not None

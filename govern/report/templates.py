@@ -34,6 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from govern.errors import ConfigError, InputError
 from govern.locations import report_templates_dir
+from govern.report.view import COUNT_METRICS
 
 CARD_TEMPLATE = "card.html.j2"
 BUNDLED_PREFIX = "govern"
@@ -68,12 +69,24 @@ def make_environment(user_dir: Path | None = None) -> SandboxedEnvironment:
         when=format_when,
         label=label,
         size=format_size,
+        metric=format_metric,
     )
     return env
 
 
-def render_template(env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
-    """Render ``name``; template problems become one line naming the file and line."""
+def render_template(
+    env: SandboxedEnvironment,
+    name: str,
+    context: dict[str, Any],
+    *,
+    user_dir: Path | None = None,
+) -> str:
+    """Render ``name``; template problems become one line naming the file and line.
+
+    Errors raised by template code in ``user_dir`` (a division by zero, adding a number to
+    a string, a template that extends itself...) are the template author's input errors;
+    the same errors from the bundled templates are govern's bugs and propagate.
+    """
     try:
         return env.get_template(name).render(**context)
     except TemplateSyntaxError as exc:
@@ -84,6 +97,32 @@ def render_template(env: SandboxedEnvironment, name: str, context: dict[str, Any
     except TemplateError as exc:
         where = _template_position(exc.__traceback__) or name
         raise InputError(f"{where}: template error: {exc.message or exc}") from None
+    except UnicodeDecodeError as exc:
+        where = _loaded_file(exc.__traceback__) or name
+        raise InputError(f"{where}: a template must be UTF-8 text") from None
+    except RecursionError:
+        if user_dir is None:
+            raise
+        raise InputError(
+            f"{user_dir / name}: templates extend or include each other without end (to "
+            f'extend the bundled template, write {{% extends "{BUNDLED_PREFIX}/{name}" %}})'
+        ) from None
+    except Exception as exc:
+        position = _template_position(exc.__traceback__)
+        if user_dir is None or position is None or not position.startswith(str(user_dir)):
+            raise
+        raise InputError(f"{position}: template error: {type(exc).__name__}: {exc}") from None
+
+
+def _loaded_file(tb: TracebackType | None) -> str | None:
+    """The file a template loader was reading when decoding failed."""
+    found = None
+    while tb is not None:
+        filename = tb.tb_frame.f_locals.get("filename")
+        if isinstance(filename, str):
+            found = filename
+        tb = tb.tb_next
+    return found
 
 
 def _template_position(tb: TracebackType | None) -> str | None:
@@ -122,6 +161,14 @@ def format_number(value: Any, digits: int = 3) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return f"{number:.{digits}f}"
+
+
+def format_metric(value: Any, name: str, digits: int = 3) -> str:
+    """A metric by its name: counts as whole numbers (``300``), rates with ``digits``."""
+    number = _number(value)
+    if number is not None and str(name).lower() in COUNT_METRICS and number.is_integer():
+        return f"{int(number):,}"
+    return format_number(value, digits)
 
 
 def format_percent(value: Any, digits: int = 1) -> str:

@@ -25,8 +25,12 @@ VIEW_SCHEMA = "govern-report/1"
 
 #: The main path through the lifecycle, drawn in the card's lifecycle section.
 LIFECYCLE_PATH = ("draft", "submitted", "approved", "deployed", "retired")
+#: The path of a version deployed in shadow (approved -> shadow -> deployed).
+SHADOW_PATH = ("draft", "submitted", "approved", "shadow", "deployed", "retired")
 #: Impact ratios below this are adverse impact under the EEOC four-fifths rule.
 FOUR_FIFTHS = 0.8
+#: Metric names that are counts (rows evaluated, confusion cells): whole numbers, not rates.
+COUNT_METRICS = frozenset({"n", "count", "support", "rows", "tp", "fp", "tn", "fn"})
 
 
 class _Lenient(BaseModel):
@@ -411,8 +415,12 @@ class RuleView(_Lenient):
     evidence: dict[str, Any] = {}
 
 
+#: Rule statuses that mean "not met" (as in the policy engine).
+UNMET_STATUSES = frozenset({"fail", "error"})
+
+
 class PolicyPack(_Lenient):
-    """One policy file (pack) of a run, with its rules' results."""
+    """One policy file (pack) of a run, with its rules' results and the run it came from."""
 
     id: str
     title: str = ""
@@ -420,6 +428,10 @@ class PolicyPack(_Lenient):
     source: str = ""
     sha256: str = ""
     rules: list[RuleView] = []
+    run_id: int | None = None
+    checked_at: dt.datetime | None = None
+    checked_by: str = ""
+    stage: str = ""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -427,6 +439,14 @@ class PolicyPack(_Lenient):
         for rule in self.rules:
             counts[rule.status] = counts.get(rule.status, 0) + 1
         return counts
+
+    @property
+    def outcome(self) -> str:
+        """``fail`` if a rule of severity error is unmet, ``warn`` if another is, else ``pass``."""
+        unmet = [r for r in self.rules if r.status in UNMET_STATUSES]
+        if any(r.severity == "error" for r in unmet):
+            return "fail"
+        return "warn" if unmet else "pass"
 
 
 class PolicyView(_Lenient):
@@ -503,6 +523,10 @@ class ReportView(_Lenient):
     packages: dict[str, str] = {}
     #: Other versions of the model, newest first, for context.
     other_versions: list[str] = []
+    #: Packs checked against this version in earlier runs but not in the latest one (each
+    #: with its own latest result), so a card never hides a pack's failure behind a later
+    #: run of other packs.
+    earlier_packs: list[PolicyPack] = []
 
     @property
     def results(self) -> EvaluationResults | None:
@@ -510,12 +534,37 @@ class ReportView(_Lenient):
 
     @property
     def lifecycle_path(self) -> tuple[str, ...]:
+        if self.model.state == "shadow":
+            return SHADOW_PATH
         return LIFECYCLE_PATH
+
+    @property
+    def policy_packs(self) -> list[PolicyPack]:
+        """The latest result of every pack ever checked against this version."""
+        return [*(self.policy.packs if self.policy else []), *self.earlier_packs]
+
+    @property
+    def policy_outcome(self) -> str | None:
+        """The worst outcome over :attr:`policy_packs` (None when nothing was checked)."""
+        if self.policy is None:
+            return None
+        outcomes = {self.policy.outcome, *(p.outcome for p in self.earlier_packs)}
+        return next((o for o in ("fail", "warn") if o in outcomes), "pass")
+
+    @property
+    def policy_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for pack in self.policy_packs:
+            for status, count in pack.counts.items():
+                counts[status] = counts.get(status, 0) + count
+        return counts
 
 
 __all__ = [
+    "COUNT_METRICS",
     "FOUR_FIFTHS",
     "LIFECYCLE_PATH",
+    "SHADOW_PATH",
     "VIEW_SCHEMA",
     "ArtifactView",
     "Contribution",

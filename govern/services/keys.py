@@ -10,7 +10,7 @@ from cryptography import x509
 
 from govern import signing
 from govern.config import Settings
-from govern.errors import SignatureError
+from govern.errors import ConfigError, SignatureError
 from govern.services.views import KeyInfo
 
 
@@ -87,5 +87,8 @@ def trusted_certificates(settings: Settings) -> list[x509.Certificate]:
     if own.exists():
         trusted.append(signing.read_certificate(own))
     for path in settings.trusted_certificates:
-        trusted.append(signing.read_certificate(path))
+        try:
+            trusted.append(signing.read_certificate(path))
+        except SignatureError as exc:
+            raise ConfigError(f"GOVERN_TRUSTED_CERTIFICATES: {exc.message}") from None
     return trusted

@@ -65,6 +65,8 @@ REPORT_ROLES = tuple(Role)
 #: Per-decision explanations shown in a card (charts for the first three).
 MAX_LOCAL_EXPLANATIONS = 6
 MAX_PDF_BYTES = 200_000_000
+#: Policy runs read for a card, newest first (each pack shows its latest result among them).
+MAX_POLICY_RUNS = 500
 SUFFIXES: dict[str, str] = {"pdf": ".pdf", "html": ".html", "md": ".md", "json": ".json"}
 #: Packages whose versions a card records as "this card" (the rendering stack).
 RENDER_PACKAGES = ("jinja2", "matplotlib", "weasyprint", "pyhanko", "pydantic")
@@ -164,10 +166,16 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
                 local_views.append(parsed)
             if len(local_views) >= MAX_LOCAL_EXPLANATIONS:
                 break
-    run = session.exec(
-        select(PolicyRun).where(PolicyRun.version_id == vid).order_by(col(PolicyRun.id).desc())
-    ).first()
-    policy_view = _policy_view(session, run) if run is not None else None
+    runs = list(
+        session.exec(
+            select(PolicyRun)
+            .where(PolicyRun.version_id == vid)
+            .order_by(col(PolicyRun.id).desc())
+            .limit(MAX_POLICY_RUNS)
+        ).all()
+    )
+    policy_view = _policy_view(session, runs[0]) if runs else None
+    earlier = _earlier_packs(session, runs) if runs else []
     today = crud.today()
     waivers = [
         WaiverView(
@@ -242,15 +250,21 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
         drift=drift_view,
         packages=_package_versions(),
         other_versions=others,
+        earlier_packs=earlier,
     )
 
 
-def _policy_view(session: Session, run: PolicyRun) -> PolicyView:
+def _policy_packs(
+    session: Session, run: PolicyRun, *, skip: set[str] | frozenset[str] = frozenset()
+) -> list[PolicyPack]:
+    """The packs of ``run`` (except those in ``skip``), each with its rules' results."""
     rules = session.exec(
         select(RuleResult).where(RuleResult.policy_run_id == run.id).order_by(col(RuleResult.id))
     ).all()
     by_pack: dict[str, list[RuleView]] = {}
     for rule in rules:
+        if rule.policy_id in skip:
+            continue
         by_pack.setdefault(rule.policy_id, []).append(
             RuleView(
                 policy_id=rule.policy_id,
@@ -264,9 +278,17 @@ def _policy_view(session: Session, run: PolicyRun) -> PolicyView:
                 evidence=dict(rule.evidence or {}),
             )
         )
+    origin = {
+        "run_id": run.id,
+        "checked_at": run.created_at,
+        "checked_by": run.created_by,
+        "stage": str((run.summary or {}).get("stage") or ""),
+    }
     packs: list[PolicyPack] = []
     for entry in run.policies:
         pack_id = str(entry.get("id", ""))
+        if pack_id in skip:
+            continue
         packs.append(
             PolicyPack(
                 id=pack_id,
@@ -275,18 +297,47 @@ def _policy_view(session: Session, run: PolicyRun) -> PolicyView:
                 source=_source_name(_text(entry, "source", "path", "file")),
                 sha256=_text(entry, "sha256", "hash"),
                 rules=by_pack.pop(pack_id, []),
+                **origin,
             )
         )
     for pack_id, pack_rules in by_pack.items():  # results of packs the run did not list
-        packs.append(PolicyPack(id=pack_id, rules=pack_rules))
+        packs.append(PolicyPack(id=pack_id, rules=pack_rules, **origin))
+    return packs
+
+
+def _policy_view(session: Session, run: PolicyRun) -> PolicyView:
     return PolicyView(
         id=run.id or 0,
         created_at=run.created_at,
         created_by=run.created_by,
         outcome=run.outcome,
         summary=dict(run.summary or {}),
-        packs=packs,
+        packs=_policy_packs(session, run),
     )
+
+
+def _earlier_packs(session: Session, runs: list[PolicyRun]) -> list[PolicyPack]:
+    """Packs of earlier runs that the latest run (``runs[0]``) did not check, newest first.
+
+    The gates of the workflow check the packs bound to a version while ``govern check`` may
+    use others; a card shows the latest result of each, so an earlier failure of a pack
+    that was not checked again is never hidden.
+    """
+    seen = {str(entry.get("id", "")) for entry in runs[0].policies}
+    seen |= set(
+        session.exec(
+            select(RuleResult.policy_id).where(RuleResult.policy_run_id == runs[0].id)
+        ).all()
+    )
+    packs: list[PolicyPack] = []
+    for run in runs[1:]:
+        listed = {str(entry.get("id", "")) for entry in run.policies}
+        if listed and listed <= seen:
+            continue  # nothing new in this run: skip reading its rule results
+        found = _policy_packs(session, run, skip=seen)
+        packs.extend(found)
+        seen |= {p.id for p in found} | listed
+    return packs
 
 
 def _text(entry: dict[str, Any], *keys: str) -> str:
@@ -370,7 +421,6 @@ def build_report(
         raise InputError(f"unknown paper size {paper!r}: use A4 or Letter")
     if output is not None:
         _check_output(output)
-    identity = keys.load_identity(ctx.settings) if format == "pdf" and sign else None
     with ctx.read() as session:
         try:
             ctx.require_role(session, REPORT_ROLES, doing=f"generate a report for {ref}")
@@ -382,9 +432,17 @@ def build_report(
     if output is None:
         output = default_output(view.model.name, view.model.version, format)
         _check_output(output)
+    # After the version is found (an unknown version is the first thing to hear about),
+    # before any rendering work.
+    identity = keys.load_identity(ctx.settings) if format == "pdf" and sign else None
     rendered = render_card(
         view, format, identity=identity, template_dir=ctx.settings.template_dir, paper=paper
     )
+    if view.evaluation is None:
+        rendered.warnings.append(
+            f"{view.model.ref} has no evaluation yet: the card says 'not evaluated' where "
+            "figures would be (run `govern evaluate`)"
+        )
     target = output.resolve()
     tmp = _write_temporary(target, rendered.data)
     moved = False
@@ -528,7 +586,10 @@ def verify_pdf(
                     target, ref, embedded_sha, card_sha, sha256(data)
                 )
             except CatalogueError as exc:
-                catalogue, detail = "not checked", exc.message
+                # An auditor with only the PDF has no catalogue: say so, without the
+                # advice to create one that other commands give.
+                reason = exc.message.split(";")[0]
+                catalogue, detail = "not checked", f"{reason}: only the PDF itself was checked"
     if catalogue == "mismatch":
         problems.append(detail)
     return PdfVerdict(

@@ -215,3 +215,67 @@ def test_viewer_can_generate_but_strangers_cannot(keyed, tmp_path):
         env={**env, "GOVERN_USER": "victor"},
     )
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            '{% extends "govern/card.html.j2" %}\n{% block logo %}{{ 1 / 0 }}{% endblock %}\n',
+            "card.html.j2:2: template error: ZeroDivisionError: division by zero",
+        ),
+        (
+            '{% extends "govern/card.html.j2" %}\n\n{% block logo %}{{ model.name + 1 }}'
+            "{% endblock %}\n",
+            "card.html.j2:3: template error: TypeError",
+        ),
+        (
+            '{% extends "govern/card.html.j2" %}\n{% block logo %}{{ range(10**9) | list }}'
+            "{% endblock %}\n",
+            "card.html.j2:2: template error: OverflowError",
+        ),
+        ('{% extends "card.html.j2" %}\n', "card.html.j2: templates extend or include each other"),
+        (b"{% block logo %}\xff{% endblock %}\n", "card.html.j2: a template must be UTF-8 text"),
+        (
+            '{% extends "govern/card.html.j2" %}\n{% block logo %}{{ "".__class__ }}'
+            "{% endblock %}\n",
+            "card.html.j2:2: template error: access to attribute '__class__'",
+        ),
+    ],
+    ids=["zero-division", "type-error", "sandbox-range", "extends-itself", "not-utf8", "unsafe"],
+)
+def test_user_template_runtime_errors_are_input_errors(keyed, tmp_path, source, message):
+    """Errors of the organisation's template code are its author's: exit 2, file and line."""
+    cat, env = keyed
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    target = templates / "card.html.j2"
+    if isinstance(source, bytes):
+        target.write_bytes(source)
+    else:
+        target.write_text(source, encoding="utf-8")
+    folder, before = out_dir(tmp_path)
+    done = run_cli(
+        "report",
+        REF,
+        "-o",
+        str(folder / "c.pdf"),
+        env={**env, "GOVERN_TEMPLATE_DIR": str(templates)},
+    )
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {templates}/") and message in line, line
+    assert_nothing_written(cat, folder, before)
+
+
+def test_format_follows_the_output_extension_unless_given(keyed, tmp_path):
+    cat, env = keyed
+    folder, _ = out_dir(tmp_path)
+    for name, kind in (("c.md", "MD"), ("c.html", "HTML"), ("c.json", "JSON"), ("c.pdf", "PDF")):
+        done = run_cli("report", REF, "-o", str(folder / name), env=env)
+        assert done.returncode == 0 and f"Wrote {kind} card" in done.stdout, done.stderr
+    assert (folder / "c.md").read_text(encoding="utf-8").startswith("---\n")
+    assert (folder / "c.pdf").read_bytes().startswith(b"%PDF-")
+    done = run_cli("report", REF, "--format", "json", "-o", str(folder / "data.md"), env=env)
+    assert done.returncode == 0 and "Wrote JSON card" in done.stdout  # an explicit choice wins
+    assert [r.format for r in report_rows(cat.ctx())] == ["md", "html", "json", "pdf", "json"]

@@ -150,6 +150,40 @@ def test_pdf_metadata_attachment_and_pdfa_identification(signed_card):
     assert document["model_details"]["name"] == "credit-risk"
 
 
+def test_signed_card_keeps_what_pdf_a_3b_requires(signed_card):
+    """What can be checked without veraPDF (a Java tool outside the registries used here).
+
+    PDF/A-3 is PDF 1.7: an ECDSA P-256 signature must not raise the version to 2.0 (pyHanko
+    would, to declare ISO 32002). Fonts embedded, an sRGB output intent, the card data as
+    an associated file listed once, signature widget printable, no JavaScript, no
+    encryption, XMP identification (checked above).
+    """
+    from pypdf import PdfReader
+
+    data = signed_card.pdf.read_bytes()
+    assert data.startswith(b"%PDF-1.7")
+    reader = PdfReader(str(signed_card.pdf))
+    root = reader.trailer["/Root"]
+    assert str(root.get("/Version", "/1.7")) == "/1.7"
+    extensions = root["/Extensions"]
+    assert "/ESIC" in extensions and "/ISO_" not in extensions  # PAdES, nothing from PDF 2.0
+    [intent] = root["/OutputIntents"]
+    assert intent.get_object()["/S"] == "/GTS_PDFA1" and "/DestOutputProfile" in intent
+    [associated] = root["/AF"]
+    spec = associated.get_object()
+    assert spec["/AFRelationship"] == "/Data" and spec["/UF"] == "govern-card.json"
+    stream = spec["/EF"]["/F"].get_object()
+    assert stream["/Subtype"] == "/application/json" and "/ModDate" in stream["/Params"]
+    [field] = root["/AcroForm"]["/Fields"]
+    widget = field.get_object()
+    assert widget["/F"] & 4 and not widget["/F"] & (1 | 2 | 32)  # Print; not hidden/invisible
+    assert "/Encrypt" not in reader.trailer
+    fonts = subprocess.run(
+        ["pdffonts", str(signed_card.pdf)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[2:]
+    assert fonts and all(line.split()[-5] == "yes" for line in fonts)  # every font embedded
+
+
 def test_card_without_evidence_still_renders_and_says_so(sqlite_url, tmp_path):
     cat = prepare(sqlite_url, tmp_path / "home", evidence=False)
     out = tmp_path / "bare.pdf"
@@ -223,4 +257,63 @@ def test_letter_paper(sqlite_url, tmp_path):
 
     box = PdfReader(str(out)).pages[0].mediabox
     assert (round(float(box.width)), round(float(box.height))) == (612, 792)
+    cat.close()
+
+
+def _page_with(pdf, text: str) -> int:
+    for page in range(1, page_count(pdf) + 1):
+        if text in pdf_text(pdf, first=page, last=page):
+            return page
+    raise AssertionError(f"no page shows {text!r}")
+
+
+def _raster(pdf, page: int, tmp_path) -> object:
+    """One page as pdftoppm draws it (an RGB image, 50 dpi)."""
+    from PIL import Image
+
+    stem = tmp_path / f"page-{page}"
+    subprocess.run(
+        [
+            *("pdftoppm", "-f", str(page), "-l", str(page), "-r", "50", "-png", "-singlefile"),
+            str(pdf),
+            str(stem),
+        ],
+        check=True,
+    )
+    return Image.open(f"{stem}.png").convert("RGB")
+
+
+def _share(image, colour: tuple[int, int, int], tolerance: int = 24) -> float:
+    """Share of the page's pixels within ``tolerance`` of ``colour``."""
+    import numpy as np
+
+    pixels = np.asarray(image, dtype=np.int16).reshape(-1, 3)
+    near = (np.abs(pixels - np.array(colour, dtype=np.int16)) <= tolerance).all(axis=1)
+    return float(near.mean())
+
+
+def test_rendered_pages_draw_the_charts(signed_card, tmp_path):
+    """pdftoppm's pages: the fairness chart's bars, the adverse bar in red, the SHAP bars."""
+    page = _page_with(signed_card.pdf, "Rates by age_group")
+    image = _raster(signed_card.pdf, page, tmp_path)
+    selection, tpr, fpr = (47, 111, 159), (76, 154, 106), (201, 138, 43)
+    adverse = (179, 38, 30)
+    for colour in (selection, tpr, fpr):
+        assert _share(image, colour) > 0.003, colour  # bars of each rate are drawn
+    assert _share(image, adverse) > 0.0005  # under_25's impact ratio bar is red
+    importance = _raster(signed_card.pdf, _page_with(signed_card.pdf, "mean |SHAP"), tmp_path)
+    assert _share(importance, selection) > 0.005
+    cover = _raster(signed_card.pdf, 1, tmp_path)
+    assert _share(cover, (255, 255, 255), tolerance=3) < 0.97  # the cover is not blank
+
+
+def test_unevaluated_sections_do_not_take_a_page_each(sqlite_url, tmp_path):
+    cat = prepare(sqlite_url, tmp_path / "home", evidence=False)
+    out = tmp_path / "bare.pdf"
+    reports.build_report(cat.ctx("alice"), REF, output=out, sign=False)
+    pages = page_count(out)
+    assert pages <= 6  # cover, contents, then the sections flow (8 when each began a page)
+    for page in range(3, pages + 1):
+        image = _raster(out, page, tmp_path)
+        assert _share(image, (255, 255, 255), tolerance=3) < 0.985, page  # no near-empty page
     cat.close()

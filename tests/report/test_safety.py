@@ -159,7 +159,14 @@ def test_fetcher_refuses_everything_but_bundled_assets_and_data_uris(server, tmp
     assert pdf.startswith(b"%PDF-")
     assert requests == []
     refused = " ".join(log.refused)
-    for url in (secret.as_uri(), f"{base}/a.css", f"{base}/c.png", "file:///etc/hostname"):
+    for url in (
+        secret.as_uri(),  # <link> to a local stylesheet
+        f"{base}/a.css",  # <link> to a stylesheet on a server
+        f"{base}/b.png",  # CSS url() on a server
+        "file:///etc/passwd",  # CSS url() of a local file
+        f"{base}/c.png",  # <img> on a server
+        "file:///etc/hostname",  # <img> of a local file
+    ):
         assert url in refused, url
     assert any(s.startswith("data:image/svg+xml") for s in log.served)
     assert b"/JavaScript" not in pdf and b"/JS " not in pdf

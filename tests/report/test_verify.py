@@ -172,11 +172,14 @@ def test_auditor_without_catalogue_trusts_the_certificate_given(signed_card, tmp
     )
     assert done.returncode == 0, done.stdout + done.stderr
     verdict = json.loads(done.stdout)
-    assert verdict["catalogue"] == "not checked" and "govern init" in verdict["catalogue_detail"]
+    assert verdict["catalogue"] == "not checked"
+    assert verdict["catalogue_detail"].startswith("no catalogue at")
+    assert "only the PDF itself was checked" in verdict["catalogue_detail"]
     assert not (tmp_path / "govern.db").exists()  # verifying created no catalogue
     # the same auditor without the certificate: intact, but the signer is not trusted
     done = run_cli("verify", str(signed_card.pdf), cwd=tmp_path, env={"GOVERN_HOME": str(home)})
     assert done.returncode == 1 and "not trusted" in done.stderr
+    assert "Traceback" not in done.stderr  # pyHanko logs its path-building error with one
 
 
 def test_verify_service_with_settings_only(signed_card):
@@ -215,3 +218,203 @@ def reports_embedded(path: Path) -> bytes:
         data = _attachment(PdfFileReader(handle, strict=False).root, CARD_JSON)
     assert data is not None
     return data
+
+
+def test_rsa_3072_card_verifies_with_govern_pyhanko_and_pdfsig(signed_card, tmp_path):
+    """The other key type of `govern keys init`: same PDF 1.7, same three verdicts."""
+    from govern.report.signature import sign_pdf
+    from govern.signing import create_identity, load_identity
+
+    key_dir = tmp_path / "rsa"
+    create_identity(key_dir, common_name="govern rsa instance", algorithm="rsa-3072")
+    unsigned = tmp_path / "unsigned.pdf"
+    reports.build_report(signed_card.ctx("carol"), REF, output=unsigned, sign=False)
+    signed = tmp_path / "rsa.pdf"
+    signed.write_bytes(sign_pdf(unsigned.read_bytes(), load_identity(key_dir), reason="test"))
+    assert b"/Version /2.0" not in signed.read_bytes()
+    code, verdict = verify_cli(signed_card, signed, "--trust", str(key_dir / "signing-cert.pem"))
+    # intact and trusted; only the catalogue knows this is not the file it recorded
+    assert verdict["intact"] and verdict["trusted"] and not verdict["modified_after_signing"]
+    assert verdict["signer"]["algorithm"] == "RSA-3072"
+    assert code == 1 and verdict["catalogue"] == "mismatch"
+    assert pyhanko_opinion(signed, key_dir / "signing-cert.pem") == (True, True)
+    sig = pdfsig(signed)
+    assert "Signature is Valid." in sig and "Total document signed" in sig
+
+
+def test_broken_signature_value_is_not_called_untrusted(signed_card, tmp_path):
+    """A signature that does not verify is reported as such, not as a trust problem."""
+    import re
+
+    from asn1crypto import cms
+
+    data = signed_card.pdf.read_bytes()
+    found = re.search(rb"/Contents\s*<([0-9a-fA-F]+)>", data)
+    assert found is not None
+    blob = bytes.fromhex(found.group(1).decode())
+    value = cms.ContentInfo.load(blob)["content"]["signer_infos"][0]["signature"].native
+    at = found.start(1) + 2 * (blob.index(value) + len(value) // 2)
+    broken = bytearray(data)
+    broken[at] = ord("0") if broken[at] != ord("0") else ord("1")
+    bad = tmp_path / "bad-signature.pdf"
+    bad.write_bytes(bytes(broken))
+    code, verdict = verify_cli(signed_card, bad)
+    assert code == 1 and not verdict["ok"]
+    assert "the signature value does not verify against the signer's key" in verdict["problems"]
+    assert not any("not trusted" in p for p in verdict["problems"])
+    assert "Signature is Invalid." in pdfsig(bad)
+
+
+def _organisation_bundle(folder: Path) -> tuple[Path, Path]:
+    """An organisation CA's certificate and a PKCS#12 it issued for govern: (p12, ca.pem)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    from cryptography.x509.oid import NameOID
+
+    def usage(*, sign_certs: bool) -> x509.KeyUsage:
+        return x509.KeyUsage(
+            digital_signature=not sign_certs,
+            content_commitment=not sign_certs,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=sign_certs,
+            crl_sign=sign_certs,
+            encipher_only=False,
+            decipher_only=False,
+        )
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ACME Bank"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "ACME Model Risk CA"),
+        ]
+    )
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=60))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(usage(sign_certs=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "govern at ACME")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage(sign_certs=False), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    bundle, ca_pem = folder / "org.p12", folder / "acme-ca.pem"
+    bundle.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"govern", key, leaf, [ca], serialization.BestAvailableEncryption(b"pw")
+        )
+    )
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return bundle, ca_pem
+
+
+def test_card_signed_with_an_organisation_key_is_trusted_through_its_ca(tmp_path):
+    """`keys init --import org.p12`: an auditor who trusts only the CA accepts the card, and
+    so does poppler once the CA is imported into its certificate store (NSS)."""
+    import shutil
+    import subprocess
+
+    from tests.report.conftest import prepare
+
+    home = tmp_path / "home"
+    url = f"sqlite:///{tmp_path / 'govern.db'}"
+    cat = prepare(url, home, key=False)
+    bundle, ca_pem = _organisation_bundle(tmp_path)
+    env = {"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": url, "GOVERN_USER": "carol"}
+    done = run_cli(
+        "keys", "init", "--import", str(bundle), env={**env, "GOVERN_P12_PASSWORD": "pw"}
+    )
+    assert done.returncode == 0, done.stderr
+    pdf = tmp_path / "card.pdf"
+    done = run_cli("report", REF, "-o", str(pdf), env=env)
+    assert done.returncode == 0 and "signed by CN=govern at ACME" in done.stdout, done.stderr
+    cat.close()
+
+    auditor = {"GOVERN_HOME": str(tmp_path / "auditor")}
+    done = run_cli("verify", str(pdf), "--trust", str(ca_pem), "--json", cwd=tmp_path, env=auditor)
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["signer"]["issuer"] == "CN=ACME Model Risk CA,O=ACME Bank"
+    done = run_cli("verify", str(pdf), cwd=tmp_path, env=auditor)
+    assert done.returncode == 1 and "not trusted" in done.stderr and "Traceback" not in done.stderr
+    assert pyhanko_opinion(pdf, ca_pem) == (True, True)
+
+    assert shutil.which("certutil"), "libnss3-tools provides certutil (installed by .ci/run)"
+    nss = tmp_path / "nss"
+    nss.mkdir()
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
+    before = subprocess.run(
+        ["pdfsig", "-nssdir", f"sql:{nss}", str(pdf)], capture_output=True, text=True
+    ).stdout
+    assert "Signature is Valid." in before and "Certificate is Trusted." not in before
+    subprocess.run(
+        ["certutil", "-A", "-d", f"sql:{nss}", "-n", "acme", "-t", "CT,C,C", "-i", str(ca_pem)],
+        check=True,
+    )
+    after = subprocess.run(
+        ["pdfsig", "-nssdir", f"sql:{nss}", str(pdf)], capture_output=True, text=True
+    ).stdout
+    assert "Signature is Valid." in after and "Certificate is Trusted." in after
+
+
+def test_trusted_certificates_from_the_environment(signed_card, tmp_path):
+    """GOVERN_TRUSTED_CERTIFICATES takes paths like PATH does, or a JSON list."""
+    import os
+
+    create_identity(tmp_path / "other", common_name="someone else")
+    auditor = {"GOVERN_HOME": str(tmp_path / "auditor")}
+    listed = os.pathsep.join([str(tmp_path / "other" / "signing-cert.pem"), str(signed_card.cert)])
+    for value in (str(signed_card.cert), listed, json.dumps([str(signed_card.cert)])):
+        done = run_cli(
+            "verify",
+            str(signed_card.pdf),
+            cwd=tmp_path,
+            env={**auditor, "GOVERN_TRUSTED_CERTIFICATES": value},
+        )
+        assert done.returncode == 0, (value, done.stderr)
+    missing = str(tmp_path / "nowhere.pem")
+    done = run_cli(
+        "verify",
+        str(signed_card.pdf),
+        cwd=tmp_path,
+        env={**auditor, "GOVERN_TRUSTED_CERTIFICATES": missing},
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == f"error: GOVERN_TRUSTED_CERTIFICATES: {missing}: no such certificate file"
+    )
+    done = run_cli(
+        "verify",
+        str(signed_card.pdf),
+        cwd=tmp_path,
+        env={**auditor, "GOVERN_APPROVALS_BY_TIER": "{"},
+    )
+    assert done.returncode == 2 and "approvals_by_tier" in done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
