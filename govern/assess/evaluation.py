@@ -26,12 +26,15 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from govern.assess.artifacts import ArtifactInfo
     from govern.assess.data import EncodedFeature, Table
     from govern.assess.models import LoadedModel
     from govern.config import Settings
 
 #: (step, done, total): e.g. ("explaining", 200, 1000). Front ends draw a bar from it.
 Progress = Callable[[str, int, int], None]
+#: Called just before a trusted pickle is opened (see :func:`~govern.assess.models.load_model`).
+BeforeUnpickle = Callable[["ArtifactInfo"], None]
 
 PACKAGES = (
     "numpy",
@@ -144,27 +147,62 @@ def _load_inputs(
     *,
     expected_artifact_sha256: str | None,
     progress: Progress | None,
+    before_unpickle: BeforeUnpickle | None = None,
+    expected_data_sha256: str | None = None,
 ) -> tuple[Table, LoadedModel | None]:
+    from govern.assess.artifacts import inspect_artifact
     from govern.assess.data import load_table
     from govern.assess.models import load_model, resolve_classes
 
-    # The artifact is checked (hash, format, trusted types) before the data is even read,
-    # so a refused model costs nothing and runs nothing.
-    model = None
-    if spec.model is not None:
+    def load() -> LoadedModel:
+        assert spec.model is not None
         _step(progress, "loading model")
-        model = load_model(
+        return load_model(
             spec.model,
             trusted_types=settings.skops_trusted_types,
             trust_pickle=spec.trust_pickle,
             expected_sha256=expected_artifact_sha256,
+            before_unpickle=before_unpickle,
         )
+
+    # The artifact is checked (hash, format, trusted types) before the data is even read,
+    # so a refused model costs nothing and runs nothing. A trusted pickle is opened only
+    # after the data has been read: unusable data must not cost running the pickle's code.
+    model = None
+    pickled = spec.model is not None and inspect_artifact(spec.model).format in {
+        "pickle",
+        "joblib",
+    }
+    if spec.model is not None and not (pickled and spec.trust_pickle):
+        model = load()
     _step(progress, "reading data")
     table = load_table(spec.data, max_bytes=settings.max_data_bytes)
+    if expected_data_sha256 is not None and table.sha256 != expected_data_sha256:
+        raise DataError(
+            f"{spec.data}: the file has changed since the evaluation (SHA-256 "
+            f"{table.sha256[:16]}... is not {expected_data_sha256[:16]}...)"
+        )
+    _check_columns(spec, table)
+    if spec.model is not None and model is None:
+        model = load()
     if model is not None:
         model.check_columns(table.columns, where=f"{table.name} with {spec.model.name}")  # type: ignore[union-attr]
         resolve_classes(model, table.frame)
     return table, model
+
+
+def _check_columns(spec: EvaluationSpec, table: Table) -> None:
+    """Every column the spec names exists (before a trusted pickle would be opened)."""
+    named = [
+        ("--target", spec.target),
+        *(("--sensitive", name) for name in spec.sensitive),
+        ("--predictions", spec.predictions),
+        ("--score", spec.score),
+        ("--id-column", spec.id_column),
+    ]
+    for option, name in named:
+        if name is not None:
+            table.column(name, option=option)
 
 
 def _step(progress: Progress | None, step: str) -> None:
@@ -178,6 +216,7 @@ def run_evaluation(
     *,
     expected_artifact_sha256: str | None = None,
     progress: Progress | None = None,
+    before_unpickle: BeforeUnpickle | None = None,
 ) -> EvaluationOutcome:
     """Evaluate a model (or its recorded predictions) on a data set.
 
@@ -186,6 +225,7 @@ def run_evaluation(
         settings: limits (data size, groups), skops allowlist and explanation settings.
         expected_artifact_sha256: refuse a model artifact with another hash.
         progress: called as long steps advance.
+        before_unpickle: called just before a trusted pickle is opened (to audit it).
 
     Raises:
         InputError / DataError: unusable inputs (nothing is computed half-way).
@@ -195,7 +235,11 @@ def run_evaluation(
 
     _check_spec(spec)
     table, model = _load_inputs(
-        spec, settings, expected_artifact_sha256=expected_artifact_sha256, progress=progress
+        spec,
+        settings,
+        expected_artifact_sha256=expected_artifact_sha256,
+        progress=progress,
+        before_unpickle=before_unpickle,
     )
     frame = table.frame
     target_series = table.column(spec.target, option="--target")
@@ -483,6 +527,7 @@ def explain_one(
     *,
     expected_data_sha256: str | None = None,
     expected_artifact_sha256: str | None = None,
+    before_unpickle: BeforeUnpickle | None = None,
 ) -> LocalExplanation:
     """Explain one decision on demand, with the explainer the evaluation used.
 
@@ -494,14 +539,14 @@ def explain_one(
             "this evaluation used a predictions column, not a model; explanations need a model"
         )
     table, model = _load_inputs(
-        spec, settings, expected_artifact_sha256=expected_artifact_sha256, progress=None
+        spec,
+        settings,
+        expected_artifact_sha256=expected_artifact_sha256,
+        progress=None,
+        before_unpickle=before_unpickle,
+        expected_data_sha256=expected_data_sha256,
     )
     assert model is not None
-    if expected_data_sha256 is not None and table.sha256 != expected_data_sha256:
-        raise DataError(
-            f"{spec.data}: the file has changed since the evaluation (SHA-256 "
-            f"{table.sha256[:16]}... is not {expected_data_sha256[:16]}...)"
-        )
     row_ids = _row_ids(table, spec.id_column)
     try:
         row = row_ids.index(row_id)
@@ -610,6 +655,7 @@ def _short(value: Any) -> str:
 
 __all__ = [
     "PACKAGES",
+    "BeforeUnpickle",
     "EvaluationOutcome",
     "EvaluationSpec",
     "Progress",

@@ -138,7 +138,8 @@ def evaluate(
         bool,
         typer.Option(
             "--trust-pickle",
-            help="Allow a pickle/joblib artifact (runs its code; recorded in the audit log).",
+            help="Allow a pickle/joblib artifact (runs its code; recorded in the audit log); "
+            "needed again to recompute an evaluation of one.",
         ),
     ] = False,
     recompute: Annotated[
@@ -159,7 +160,7 @@ def evaluate(
     from govern.services import evaluation
 
     if recompute is not None:
-        verdict = evaluation.recompute(runtime.context(), recompute)
+        verdict = evaluation.recompute(runtime.context(), recompute, trust_pickle=trust_pickle)
         _print_recompute(verdict, json_out)
         if not verdict.identical:
             raise typer.Exit(1)
@@ -397,12 +398,21 @@ def explain(
         typer.Option("--evaluation", help="Evaluation id (default: the latest with a model)."),
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Contributions to list.")] = 10,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Allow reloading a pickle/joblib artifact (runs its code; audited).",
+        ),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Explain one decision: each feature's SHAP contribution for that row."""
     from govern.services import evaluation
 
-    record = evaluation.explain_row(runtime.context(), ref, row_id, evaluation_id=evaluation_id)
+    record = evaluation.explain_row(
+        runtime.context(), ref, row_id, evaluation_id=evaluation_id, trust_pickle=trust_pickle
+    )
     if json_out:
         output.emit_json(record.to_json())
         return
