@@ -1,7 +1,8 @@
 """Performance metrics, overall and per group, from counts where possible.
 
-Classification: accuracy, precision, recall, F1 and the confusion matrix come from the same
-confusion counts the fairness engine makes; ROC AUC (Mann-Whitney, ties counted as half) and
+Classification: accuracy, precision, recall, F1 and the confusion matrix (overall and per
+group: ``tp``, ``fp``, ``tn``, ``fn``) come from the same confusion counts the fairness engine
+makes; ROC AUC (Mann-Whitney, ties counted as half) and
 the Brier score need the score column. Regression: MAE, RMSE and R², per group through
 weighted ``np.bincount`` sums. A metric whose denominator is zero is None, not 0.
 """
@@ -100,6 +101,8 @@ def classification_performance(
         for index in range(len(grouping.labels)):
             g_tn, g_fp, g_fn, g_tp = (int(v) for v in grouping.counts[index])
             metrics = classification_from_counts(g_tn, g_fp, g_fn, g_tp)
+            # the group's confusion matrix, beside the rates made from it
+            metrics.update(tp=float(g_tp), fp=float(g_fp), tn=float(g_tn), fn=float(g_fn))
             if score is not None and order is not None and bounds is not None:
                 rows = order[bounds[index] : bounds[index + 1]]
                 metrics["roc_auc"] = roc_auc(y_true[rows], score[rows])

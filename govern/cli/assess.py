@@ -280,10 +280,10 @@ def _print_grouping(grouping: Grouping) -> None:
             f"{stats.share:.1%}",
             _interval(m.selection_rate),
             _fmt(stats.impact_ratio, 2),
-            _fmt(m.tpr.value),
-            _fmt(m.fpr.value),
-            _fmt(m.precision.value),
-            _fmt(m.accuracy.value),
+            _rate(m.tpr),
+            _rate(m.fpr),
+            _rate(m.precision),
+            _rate(m.accuracy),
         ]
         if has_scoring:
             row.append(_fmt(m.scoring_rate.value if m.scoring_rate else None))
@@ -311,6 +311,24 @@ def _print_grouping(grouping: Grouping) -> None:
     )
     for metric, reason in grouping.undefined.items():
         output.line(f"  {metric}: undefined ({reason})")
+    undefined = [g for g in grouping.groups if g.undefined]
+    for stats in undefined[:MAX_FLAGGED_SHOWN]:
+        reasons = "; ".join(f"{metric} {reason}" for metric, reason in _by_reason(stats.undefined))
+        output.line(f"  undefined for {stats.group}: {reasons}")
+    if len(undefined) > MAX_FLAGGED_SHOWN:
+        output.line(f"  ... and {len(undefined) - MAX_FLAGGED_SHOWN} more groups (see --json)")
+
+
+def _by_reason(undefined: dict[str, str]) -> list[tuple[str, str]]:
+    """("tpr and fnr", "no actual positives in group") rather than one line per metric."""
+    grouped: dict[str, list[str]] = {}
+    for metric, reason in undefined.items():
+        grouped.setdefault(reason, []).append(metric.upper())
+    return [(" and ".join(metrics), f"({reason})") for reason, metrics in grouped.items()]
+
+
+def _rate(estimate: Any) -> str:
+    return "undefined" if estimate is None or estimate.value is None else f"{estimate.value:.3f}"
 
 
 def _print_flagged(results: EvaluationResults) -> None:

@@ -424,3 +424,71 @@ def test_drift_with_a_trusted_pickle_says_so_in_the_audit_log(pickled):
     assert event.payload["purpose"] == "drift"
     run = audit.audit_log(cat.ctx(), action="drift.run")[0]
     assert run.payload["trust_pickle"] is True and run.payload["unpickled"] is True
+
+
+def test_onnx_artifact_end_to_end(cat, sample_artifacts, tmp_path):
+    """An ONNX version: evaluated through onnxruntime, explained model-agnostically, recomputed
+    to identical figures, and explained on demand for a row not stored."""
+    import skops.io as sio
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import Int64TensorType, StringTensorType
+
+    from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES
+
+    fitted = sio.load(
+        sample_artifacts / "credit-risk-1.1.0.skops", trusted=DEFAULT_SKOPS_TRUSTED_TYPES
+    )
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
+    features = frame[list(fitted.feature_names_in_)]
+    inputs = [
+        (
+            c,
+            Int64TensorType([None, 1])
+            if features[c].dtype.kind == "i"
+            else StringTensorType([None, 1]),
+        )
+        for c in features.columns
+    ]
+    artifact = tmp_path / "credit-risk.onnx"
+    artifact.write_bytes(to_onnx(fitted, initial_types=inputs, target_opset=17).SerializeToString())
+    card = tmp_path / "card.yaml"
+    card.write_text(
+        (SAMPLE / "credit-risk-1.1.0.card.yaml").read_text().replace("credit-risk", "onnxed")
+    )
+    catalogue.register_version(cat.ctx("alice"), card, artifact=artifact)
+    record = evaluation.evaluate_version(
+        cat.ctx("alice"),
+        "onnxed@1.1.0",
+        data=SAMPLE / "credit_holdout.csv",
+        target="credit",
+        sensitive=["sex", "age_group"],
+        positive="1",
+        id_column="applicant_id",
+        explain=2,
+        explain_sample=20,
+    )
+    results = record.results
+    assert results.artifact_format == "onnx" and results.prediction_source == "model"
+    assert results.explanations is not None and results.explanations.method == "permutation"
+    assert results.explanations.output == "probability of 1"
+    assert results.explanations.background_size == 100
+    # onnxruntime's decisions are the skops model's: same confusion matrix
+    reference = sio.load(
+        sample_artifacts / "credit-risk-1.1.0.skops", trusted=DEFAULT_SKOPS_TRUSTED_TYPES
+    ).predict(features)
+    selected = int((reference.astype(str) == "1").sum())
+    assert results.performance.confusion.tp + results.performance.confusion.fp == selected
+    assert evaluation.recompute(cat.ctx("bob"), record.id).identical
+    with cat.ctx().read() as session:
+        stored = {
+            e.row_id
+            for e in session.exec(select(Explanation).where(Explanation.kind == "local")).all()
+        }
+    assert len(stored) == 2
+    row = next(str(i) for i in frame["applicant_id"] if str(i) not in stored)
+    explained = evaluation.explain_row(cat.ctx("victor"), "onnxed@1.1.0", row)
+    assert explained.source == "computed" and explained.model_sha256 == results.artifact_sha256
+    total = explained.explanation.base_value + sum(
+        c.shap for c in explained.explanation.contributions
+    )
+    assert total == pytest.approx(explained.explanation.prediction, abs=1e-5)
