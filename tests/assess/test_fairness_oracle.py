@@ -306,7 +306,8 @@ def test_performance_equals_scikit_learn(data, seed):
             assert metrics["roc_auc"] is None
         assert abs(metrics["accuracy"] - accuracy_score(y_true[mask], y_pred[mask])) <= TOL
         (tn, fp), (fn, tp) = confusion_matrix(y_true[mask], y_pred[mask], labels=[0, 1])
-        assert (metrics["tn"], metrics["fp"], metrics["fn"], metrics["tp"]) == (tn, fp, fn, tp)
+        matrix = perf.confusion_by_group["a"][label]
+        assert (matrix.tn, matrix.fp, matrix.fn, matrix.tp) == (tn, fp, fn, tp)
     for label, metrics in perf.by_group["a*b"].items():
         a_label, b_label = label.split(", ")
         mask = (a == a_label) & (b == b_label)
