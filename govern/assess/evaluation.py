@@ -1,8 +1,9 @@
 """One evaluation from start to finish, without the catalogue: read, score, measure, explain.
 
 :func:`run_evaluation` turns an :class:`EvaluationSpec` (every input a person chose) into the
-stored results document and the per-decision explanations. The spec is recorded with the
-evaluation, so :func:`run_evaluation` on the same spec and files gives the same figures:
+stored results document and the per-decision explanations. The spec (with the explanation
+settings in force) is recorded with the evaluation, so :func:`run_evaluation` on the same spec
+and files gives the same figures, whatever the configuration says later:
 that is what ``govern evaluate --recompute`` checks, with :func:`compare_results`.
 """
 
@@ -69,6 +70,21 @@ class EvaluationSpec:
     min_group_size: int = 30
     trust_pickle: bool = False
     task: str = "binary_classification"
+    #: Background rows of the linear and model-agnostic explainers (Settings.explain_background).
+    explain_background: int = 100
+    #: Sensitive-proxy flags: how many top features, how strong an association (Settings).
+    explain_top_k: int = 10
+    association_threshold: float = 0.5
+
+    @classmethod
+    def with_settings(cls, settings: Settings, **fields: Any) -> EvaluationSpec:
+        """A spec whose explanation settings come from ``settings``, so they are recorded too."""
+        return cls(
+            explain_background=settings.explain_background,
+            explain_top_k=settings.explain_top_k,
+            association_threshold=settings.association_threshold,
+            **fields,
+        )
 
     def to_params(self) -> dict[str, Any]:
         params = asdict(self)
@@ -435,7 +451,7 @@ def _explain(
 
     frame = table.frame
     global_rows, local_rows, background_rows = _samples(
-        table.rows, spec, settings.explain_background
+        table.rows, spec, spec.explain_background
     )
     _step(progress, "preparing explanations")
     explainer = build_explainer(
@@ -453,8 +469,8 @@ def _explain(
             importance,
             frame,
             list(spec.sensitive),
-            top_k=settings.explain_top_k,
-            threshold=settings.association_threshold,
+            top_k=spec.explain_top_k,
+            threshold=spec.association_threshold,
         )
     local = [
         _local_for_row(
@@ -562,7 +578,7 @@ def explain_one(
             table.column(spec.target, option="--target"), positive=spec.positive, where=table.name
         ).positive
     _global_rows, _local_rows, background_rows = _samples(
-        table.rows, spec, settings.explain_background
+        table.rows, spec, spec.explain_background
     )
     frame = table.frame
     explainer = build_explainer(

@@ -266,7 +266,8 @@ def evaluate_version(
                 f"{subject} has no registered artifact: give --model PATH or --predictions COL"
             )
         model = Path(registered_path)
-    spec = EvaluationSpec(
+    spec = EvaluationSpec.with_settings(
+        ctx.settings,
         data=data.resolve(),
         target=target,
         sensitive=tuple(sensitive),

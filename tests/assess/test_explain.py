@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -210,6 +212,7 @@ def test_a_sensitive_feature_used_by_the_model_is_flagged(tmp_path):
     assert flags["sex"].associated_with is None
     rank = next(i.rank for i in explanations.global_ if i.feature == "sex")
     assert f"sensitive feature 'sex' is the model's #{rank} most important" in flags["sex"].reason
-    # an explanation_top_k below the feature's rank leaves it unflagged
-    quiet = run_evaluation(spec, load_settings(explain_top_k=rank - 1)).results.explanations
+    # an explain_top_k below the feature's rank leaves it unflagged
+    quiet_spec = dataclasses.replace(spec, explain_top_k=rank - 1)
+    quiet = run_evaluation(quiet_spec, load_settings()).results.explanations
     assert quiet is not None and quiet.sensitive_flags == []

@@ -492,3 +492,18 @@ def test_onnx_artifact_end_to_end(cat, sample_artifacts, tmp_path):
         c.shap for c in explained.explanation.contributions
     )
     assert total == pytest.approx(explained.explanation.prediction, abs=1e-5)
+
+
+def test_recompute_uses_the_recorded_explanation_settings(registered, sample_artifacts):
+    """Settings that change figures are recorded with the evaluation; a recompute under
+    another configuration still reproduces it."""
+    registered.configure(association_threshold=0.95, explain_top_k=12)
+    record = _evaluate(registered.ctx("alice"), sample_artifacts, explain=0)
+    assert record.params["association_threshold"] == 0.95
+    assert record.params["explain_top_k"] == 12
+    assert record.params["explain_background"] == 100
+    assert record.results.explanations.sensitive_flags == []  # age (0.87) is below 0.95
+    registered.configure(association_threshold=0.5, explain_top_k=10)
+    assert evaluation.recompute(registered.ctx("bob"), record.id).identical
+    fresh = _evaluate(registered.ctx("alice"), sample_artifacts, explain=0)
+    assert [f.feature for f in fresh.results.explanations.sensitive_flags] == ["age"]
