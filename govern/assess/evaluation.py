@@ -297,7 +297,15 @@ def run_evaluation(
     local: list[LocalExplanation] = []
     if model is not None and (spec.explain_sample > 0 or spec.explain > 0):
         explanations, local = _explain(
-            spec, settings, table, model, positive, row_ids, probabilities, progress
+            spec,
+            settings,
+            table,
+            model,
+            positive,
+            row_ids,
+            probabilities,
+            progress,
+            raw_predictions=raw_predictions,
         )
     elif model is None and spec.explain > 0:
         warnings.append("explanations need a model (--model); none were computed")
@@ -440,6 +448,8 @@ def _explain(
     row_ids: list[str],
     probabilities: np.ndarray | None,
     progress: Progress | None,
+    *,
+    raw_predictions: Any = None,
 ) -> tuple[Explanations, list[LocalExplanation]]:
     from govern.assess.explain import (
         build_explainer,
@@ -450,9 +460,7 @@ def _explain(
     )
 
     frame = table.frame
-    global_rows, local_rows, background_rows = _samples(
-        table.rows, spec, spec.explain_background
-    )
+    global_rows, local_rows, background_rows = _samples(table.rows, spec, spec.explain_background)
     _step(progress, "preparing explanations")
     explainer = build_explainer(
         model, frame.iloc[background_rows], positive=positive, seed=spec.seed
@@ -485,6 +493,7 @@ def _explain(
             positive,
             probabilities[row] if probabilities is not None else None,
             local_explanation,
+            raw_prediction=_at(raw_predictions, row),
         )
         for row in local_rows
     ]
@@ -517,12 +526,26 @@ def _local_for_row(
     positive: str | None,
     probability_row: np.ndarray | None,
     build: Callable[..., LocalExplanation],
+    *,
+    raw_prediction: Any = None,
 ) -> LocalExplanation:
+    """The stored explanation of one row, with what the model decided for it.
+
+    ``prediction`` is the probability of the positive label (classification) or the
+    predicted value (regression); ``predicted_label`` is the model's own decision.
+    """
+    from govern.assess.data import label_text
+
     prediction = None
     predicted = None
     if probability_row is not None and model.classes and positive is not None:
         prediction = float(probability_row[model.classes.index(positive)])
         predicted = model.classes[int(probability_row.argmax())]
+    if raw_prediction is not None:
+        if positive is None:
+            prediction = float(raw_prediction)
+        else:
+            predicted = label_text(raw_prediction)
     return build(
         row_id=row_id,
         method=method,
@@ -577,9 +600,7 @@ def explain_one(
         positive = binary_target(
             table.column(spec.target, option="--target"), positive=spec.positive, where=table.name
         ).positive
-    _global_rows, _local_rows, background_rows = _samples(
-        table.rows, spec, spec.explain_background
-    )
+    _global_rows, _local_rows, background_rows = _samples(table.rows, spec, spec.explain_background)
     frame = table.frame
     explainer = build_explainer(
         model, frame.iloc[background_rows], positive=positive, seed=spec.seed
@@ -598,7 +619,16 @@ def explain_one(
         positive,
         probabilities[0] if probabilities is not None else None,
         local_explanation,
+        raw_prediction=_at(model.predict(frame.iloc[[row]]), 0),
     )
+
+
+def _at(values: Any, index: int) -> Any:
+    """One raw prediction (array or Series), or None."""
+    if values is None:
+        return None
+    item = values.iloc[index] if hasattr(values, "iloc") else values[index]
+    return item.item() if hasattr(item, "item") else item
 
 
 def compare_results(

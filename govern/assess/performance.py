@@ -1,9 +1,10 @@
 """Performance metrics, overall and per group, from counts where possible.
 
 Classification: accuracy, precision, recall, F1 and the confusion matrix (overall and per
-group) come from the same confusion counts the fairness engine makes; ROC AUC (Mann-Whitney, ties counted as half) and
-the Brier score need the score column. Regression: MAE, RMSE and R², per group through
-weighted ``np.bincount`` sums. A metric whose denominator is zero is None, not 0.
+group) come from the same confusion counts the fairness engine makes; ROC AUC (Mann-Whitney,
+ties counted as half) and the Brier score need the score column. Regression: MAE, RMSE and
+R², per group through weighted ``np.bincount`` sums. A metric whose denominator is zero is
+None, not 0.
 """
 
 from __future__ import annotations

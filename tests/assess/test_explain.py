@@ -216,3 +216,37 @@ def test_a_sensitive_feature_used_by_the_model_is_flagged(tmp_path):
     quiet_spec = dataclasses.replace(spec, explain_top_k=rank - 1)
     quiet = run_evaluation(quiet_spec, load_settings()).results.explanations
     assert quiet is not None and quiet.sensitive_flags == []
+
+
+@pytest.mark.parametrize("kind", ["tree", "linear"])
+def test_regression_explanations_carry_the_predicted_value(tmp_path, holdout, kind):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.tree import DecisionTreeRegressor
+
+    features = ["month", "age", "residence_since"]
+    model = DecisionTreeRegressor(max_depth=4, random_state=0) if kind == "tree" else None
+    model = model or LinearRegression()
+    model.fit(holdout[features], holdout["credit_amount"])
+    artifact = tmp_path / f"{kind}.skops"
+    sio.dump(model, artifact)
+    spec = EvaluationSpec(
+        data=SAMPLE / "credit_holdout.csv",
+        target="credit_amount",
+        sensitive=("sex",),
+        model=artifact,
+        task="regression",
+        id_column="applicant_id",
+        explain=3,
+    )
+    outcome = run_evaluation(spec, load_settings())
+    assert outcome.results.explanations.method == kind
+    assert outcome.results.explanations.output == "prediction"
+    predicted = dict(
+        zip(holdout["applicant_id"].astype(str), model.predict(holdout[features]), strict=True)
+    )
+    for item in outcome.local:
+        assert item.prediction == pytest.approx(predicted[item.row_id], rel=1e-12)
+        total = item.base_value + sum(c.shap for c in item.contributions)
+        assert total == pytest.approx(item.prediction, rel=1e-9)
+    on_demand = explain_one(spec, load_settings(), "2")
+    assert on_demand.prediction == pytest.approx(predicted["2"], rel=1e-12)

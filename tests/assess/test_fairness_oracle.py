@@ -39,7 +39,6 @@ from sklearn.metrics import (
 )
 
 from govern.assess.data import encode_feature
-from govern.assess.results import MISSING_GROUP
 from govern.assess.fairness import assess_fairness, proportion_tests, wilson
 from govern.assess.performance import (
     classification_performance,
@@ -47,6 +46,7 @@ from govern.assess.performance import (
     roc_auc,
     row_group_codes,
 )
+from govern.assess.results import MISSING_GROUP
 
 TOL = 1e-12
 
