@@ -443,12 +443,16 @@ def print_explanation(record: ExplanationRecord, *, top: int = 10) -> None:
         f"{record.ref}, row {item.row_id} (evaluation {record.evaluation_id}, "
         f"{item.method} SHAP, {record.source})"
     )
-    if item.prediction is not None:
+    if item.prediction is not None and item.output == "prediction":
+        output.line(f"Prediction: {item.prediction:.3f}")  # a regression model's value
+    elif item.prediction is not None:
         output.line(
             f"Prediction: {item.output.replace('log-odds', 'probability')} = "
             f"{item.prediction:.3f}"
             + (f", predicted label {item.predicted_label}" if item.predicted_label else "")
         )
+    elif item.predicted_label is not None:
+        output.line(f"Prediction: label {item.predicted_label}")
     output.line(f"Base value ({item.output}): {_fmt(item.base_value)}")
     shown = item.contributions[: max(top, 0)]
     output.table(
