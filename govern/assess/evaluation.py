@@ -166,7 +166,7 @@ def _load_inputs(
     before_unpickle: BeforeUnpickle | None = None,
     expected_data_sha256: str | None = None,
 ) -> tuple[Table, LoadedModel | None]:
-    from govern.assess.artifacts import inspect_artifact
+    from govern.assess.artifacts import peek_format
     from govern.assess.data import load_table
     from govern.assess.models import load_model, resolve_classes
 
@@ -185,10 +185,7 @@ def _load_inputs(
     # so a refused model costs nothing and runs nothing. A trusted pickle is opened only
     # after the data has been read: unusable data must not cost running the pickle's code.
     model = None
-    pickled = spec.model is not None and inspect_artifact(spec.model).format in {
-        "pickle",
-        "joblib",
-    }
+    pickled = spec.model is not None and peek_format(spec.model) in {"pickle", "joblib"}
     if spec.model is not None and not (pickled and spec.trust_pickle):
         model = load()
     _step(progress, "reading data")
