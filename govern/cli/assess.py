@@ -160,6 +160,29 @@ def evaluate(
     from govern.services import evaluation
 
     if recompute is not None:
+        given = {
+            "REF": ref is not None,
+            "--data": data is not None,
+            "--target": target is not None,
+            "--sensitive": bool(sensitive),
+            "--model": model is not None,
+            "--predictions": predictions is not None,
+            "--score": score is not None,
+            "--positive": positive is not None,
+            "--id-column": id_column is not None,
+            "--explain": explain != 0,
+            "--explain-sample": explain_sample is not None,
+            "--seed": seed != 0,
+            "--min-group-size": min_group_size is not None,
+            "--task": task != "binary_classification",
+        }
+        mixed = [option for option, present in given.items() if present]
+        if mixed:
+            # the recorded inputs are what gets recomputed; a silently ignored option would mislead
+            raise InputError(
+                f"--recompute re-runs the evaluation's recorded inputs; it takes no "
+                f"{', '.join(mixed)} (only --trust-pickle and --json)"
+            )
         verdict = evaluation.recompute(runtime.context(), recompute, trust_pickle=trust_pickle)
         _print_recompute(verdict, json_out)
         if not verdict.identical:

@@ -376,6 +376,22 @@ def test_recompute_of_unknown_evaluation(catalogue_url):
     assert result.returncode == 2 and "no evaluation with id 99" in result.stderr
 
 
+def test_recompute_refuses_options_it_would_ignore(catalogue_url):
+    result = run_cli(
+        "evaluate",
+        REF,
+        "--recompute",
+        "1",
+        "--data",
+        "other.csv",
+        "--seed",
+        "3",
+        db=catalogue_url,
+    )
+    assert result.returncode == 2
+    assert "it takes no REF, --data, --seed" in result.stderr
+
+
 def test_help_lists_the_options():
     result = run_cli("evaluate", "--help")
     for option in (
