@@ -57,6 +57,17 @@ def _zip_has_schema(path: Path) -> bool:
         return False
 
 
+def peek_format(path: Path) -> str | None:
+    """The artifact's format from its first bytes, without hashing it; None if unreadable."""
+    if not path.is_file():  # a pipe would block the read
+        return None
+    try:
+        with path.open("rb") as handle:
+            return sniff_format(path, handle.read(16))
+    except OSError:
+        return None
+
+
 def inspect_artifact(path: Path) -> ArtifactInfo:
     """Hash a model artifact and recognise its format; nothing is loaded or executed."""
     if not path.exists():

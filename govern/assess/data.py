@@ -68,6 +68,8 @@ def load_table(path: Path, *, max_bytes: int) -> Table:
         raise DataError(f"{path}: no such data file")
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a CSV or Parquet file")
+    if not path.is_file():  # reading a pipe or a device would block or never end
+        raise DataError(f"{path}: is not a regular file, expected a CSV or Parquet file")
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:

@@ -1,8 +1,9 @@
 """One evaluation from start to finish, without the catalogue: read, score, measure, explain.
 
 :func:`run_evaluation` turns an :class:`EvaluationSpec` (every input a person chose) into the
-stored results document and the per-decision explanations. The spec is recorded with the
-evaluation, so :func:`run_evaluation` on the same spec and files gives the same figures:
+stored results document and the per-decision explanations. The spec (with the explanation
+settings in force) is recorded with the evaluation, so :func:`run_evaluation` on the same spec
+and files gives the same figures, whatever the configuration says later:
 that is what ``govern evaluate --recompute`` checks, with :func:`compare_results`.
 """
 
@@ -26,12 +27,15 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from govern.assess.artifacts import ArtifactInfo
     from govern.assess.data import EncodedFeature, Table
     from govern.assess.models import LoadedModel
     from govern.config import Settings
 
 #: (step, done, total): e.g. ("explaining", 200, 1000). Front ends draw a bar from it.
 Progress = Callable[[str, int, int], None]
+#: Called just before a trusted pickle is opened (see :func:`~govern.assess.models.load_model`).
+BeforeUnpickle = Callable[["ArtifactInfo"], None]
 
 PACKAGES = (
     "numpy",
@@ -66,6 +70,21 @@ class EvaluationSpec:
     min_group_size: int = 30
     trust_pickle: bool = False
     task: str = "binary_classification"
+    #: Background rows of the linear and model-agnostic explainers (Settings.explain_background).
+    explain_background: int = 100
+    #: Sensitive-proxy flags: how many top features, how strong an association (Settings).
+    explain_top_k: int = 10
+    association_threshold: float = 0.5
+
+    @classmethod
+    def with_settings(cls, settings: Settings, **fields: Any) -> EvaluationSpec:
+        """A spec whose explanation settings come from ``settings``, so they are recorded too."""
+        return cls(
+            explain_background=settings.explain_background,
+            explain_top_k=settings.explain_top_k,
+            association_threshold=settings.association_threshold,
+            **fields,
+        )
 
     def to_params(self) -> dict[str, Any]:
         params = asdict(self)
@@ -144,27 +163,59 @@ def _load_inputs(
     *,
     expected_artifact_sha256: str | None,
     progress: Progress | None,
+    before_unpickle: BeforeUnpickle | None = None,
+    expected_data_sha256: str | None = None,
 ) -> tuple[Table, LoadedModel | None]:
+    from govern.assess.artifacts import peek_format
     from govern.assess.data import load_table
     from govern.assess.models import load_model, resolve_classes
 
-    # The artifact is checked (hash, format, trusted types) before the data is even read,
-    # so a refused model costs nothing and runs nothing.
-    model = None
-    if spec.model is not None:
+    def load() -> LoadedModel:
+        assert spec.model is not None
         _step(progress, "loading model")
-        model = load_model(
+        return load_model(
             spec.model,
             trusted_types=settings.skops_trusted_types,
             trust_pickle=spec.trust_pickle,
             expected_sha256=expected_artifact_sha256,
+            before_unpickle=before_unpickle,
         )
+
+    # The artifact is checked (hash, format, trusted types) before the data is even read,
+    # so a refused model costs nothing and runs nothing. A trusted pickle is opened only
+    # after the data has been read: unusable data must not cost running the pickle's code.
+    model = None
+    pickled = spec.model is not None and peek_format(spec.model) in {"pickle", "joblib"}
+    if spec.model is not None and not (pickled and spec.trust_pickle):
+        model = load()
     _step(progress, "reading data")
     table = load_table(spec.data, max_bytes=settings.max_data_bytes)
+    if expected_data_sha256 is not None and table.sha256 != expected_data_sha256:
+        raise DataError(
+            f"{spec.data}: the file has changed since the evaluation (SHA-256 "
+            f"{table.sha256[:16]}... is not {expected_data_sha256[:16]}...)"
+        )
+    _check_columns(spec, table)
+    if spec.model is not None and model is None:
+        model = load()
     if model is not None:
         model.check_columns(table.columns, where=f"{table.name} with {spec.model.name}")  # type: ignore[union-attr]
         resolve_classes(model, table.frame)
     return table, model
+
+
+def _check_columns(spec: EvaluationSpec, table: Table) -> None:
+    """Every column the spec names exists (before a trusted pickle would be opened)."""
+    named = [
+        ("--target", spec.target),
+        *(("--sensitive", name) for name in spec.sensitive),
+        ("--predictions", spec.predictions),
+        ("--score", spec.score),
+        ("--id-column", spec.id_column),
+    ]
+    for option, name in named:
+        if name is not None:
+            table.column(name, option=option)
 
 
 def _step(progress: Progress | None, step: str) -> None:
@@ -178,6 +229,7 @@ def run_evaluation(
     *,
     expected_artifact_sha256: str | None = None,
     progress: Progress | None = None,
+    before_unpickle: BeforeUnpickle | None = None,
 ) -> EvaluationOutcome:
     """Evaluate a model (or its recorded predictions) on a data set.
 
@@ -186,6 +238,7 @@ def run_evaluation(
         settings: limits (data size, groups), skops allowlist and explanation settings.
         expected_artifact_sha256: refuse a model artifact with another hash.
         progress: called as long steps advance.
+        before_unpickle: called just before a trusted pickle is opened (to audit it).
 
     Raises:
         InputError / DataError: unusable inputs (nothing is computed half-way).
@@ -195,7 +248,11 @@ def run_evaluation(
 
     _check_spec(spec)
     table, model = _load_inputs(
-        spec, settings, expected_artifact_sha256=expected_artifact_sha256, progress=progress
+        spec,
+        settings,
+        expected_artifact_sha256=expected_artifact_sha256,
+        progress=progress,
+        before_unpickle=before_unpickle,
     )
     frame = table.frame
     target_series = table.column(spec.target, option="--target")
@@ -237,7 +294,15 @@ def run_evaluation(
     local: list[LocalExplanation] = []
     if model is not None and (spec.explain_sample > 0 or spec.explain > 0):
         explanations, local = _explain(
-            spec, settings, table, model, positive, row_ids, probabilities, progress
+            spec,
+            settings,
+            table,
+            model,
+            positive,
+            row_ids,
+            probabilities,
+            progress,
+            raw_predictions=raw_predictions,
         )
     elif model is None and spec.explain > 0:
         warnings.append("explanations need a model (--model); none were computed")
@@ -380,6 +445,8 @@ def _explain(
     row_ids: list[str],
     probabilities: np.ndarray | None,
     progress: Progress | None,
+    *,
+    raw_predictions: Any = None,
 ) -> tuple[Explanations, list[LocalExplanation]]:
     from govern.assess.explain import (
         build_explainer,
@@ -390,9 +457,7 @@ def _explain(
     )
 
     frame = table.frame
-    global_rows, local_rows, background_rows = _samples(
-        table.rows, spec, settings.explain_background
-    )
+    global_rows, local_rows, background_rows = _samples(table.rows, spec, spec.explain_background)
     _step(progress, "preparing explanations")
     explainer = build_explainer(
         model, frame.iloc[background_rows], positive=positive, seed=spec.seed
@@ -409,8 +474,8 @@ def _explain(
             importance,
             frame,
             list(spec.sensitive),
-            top_k=settings.explain_top_k,
-            threshold=settings.association_threshold,
+            top_k=spec.explain_top_k,
+            threshold=spec.association_threshold,
         )
     local = [
         _local_for_row(
@@ -425,6 +490,7 @@ def _explain(
             positive,
             probabilities[row] if probabilities is not None else None,
             local_explanation,
+            raw_prediction=_at(raw_predictions, row),
         )
         for row in local_rows
     ]
@@ -457,12 +523,26 @@ def _local_for_row(
     positive: str | None,
     probability_row: np.ndarray | None,
     build: Callable[..., LocalExplanation],
+    *,
+    raw_prediction: Any = None,
 ) -> LocalExplanation:
+    """The stored explanation of one row, with what the model decided for it.
+
+    ``prediction`` is the probability of the positive label (classification) or the
+    predicted value (regression); ``predicted_label`` is the model's own decision.
+    """
+    from govern.assess.data import label_text
+
     prediction = None
     predicted = None
     if probability_row is not None and model.classes and positive is not None:
         prediction = float(probability_row[model.classes.index(positive)])
         predicted = model.classes[int(probability_row.argmax())]
+    if raw_prediction is not None:
+        if positive is None:
+            prediction = float(raw_prediction)
+        else:
+            predicted = label_text(raw_prediction)
     return build(
         row_id=row_id,
         method=method,
@@ -483,6 +563,7 @@ def explain_one(
     *,
     expected_data_sha256: str | None = None,
     expected_artifact_sha256: str | None = None,
+    before_unpickle: BeforeUnpickle | None = None,
 ) -> LocalExplanation:
     """Explain one decision on demand, with the explainer the evaluation used.
 
@@ -494,14 +575,14 @@ def explain_one(
             "this evaluation used a predictions column, not a model; explanations need a model"
         )
     table, model = _load_inputs(
-        spec, settings, expected_artifact_sha256=expected_artifact_sha256, progress=None
+        spec,
+        settings,
+        expected_artifact_sha256=expected_artifact_sha256,
+        progress=None,
+        before_unpickle=before_unpickle,
+        expected_data_sha256=expected_data_sha256,
     )
     assert model is not None
-    if expected_data_sha256 is not None and table.sha256 != expected_data_sha256:
-        raise DataError(
-            f"{spec.data}: the file has changed since the evaluation (SHA-256 "
-            f"{table.sha256[:16]}... is not {expected_data_sha256[:16]}...)"
-        )
     row_ids = _row_ids(table, spec.id_column)
     try:
         row = row_ids.index(row_id)
@@ -516,9 +597,7 @@ def explain_one(
         positive = binary_target(
             table.column(spec.target, option="--target"), positive=spec.positive, where=table.name
         ).positive
-    _global_rows, _local_rows, background_rows = _samples(
-        table.rows, spec, settings.explain_background
-    )
+    _global_rows, _local_rows, background_rows = _samples(table.rows, spec, spec.explain_background)
     frame = table.frame
     explainer = build_explainer(
         model, frame.iloc[background_rows], positive=positive, seed=spec.seed
@@ -537,7 +616,16 @@ def explain_one(
         positive,
         probabilities[0] if probabilities is not None else None,
         local_explanation,
+        raw_prediction=_at(model.predict(frame.iloc[[row]]), 0),
     )
+
+
+def _at(values: Any, index: int) -> Any:
+    """One raw prediction (array or Series), or None."""
+    if values is None:
+        return None
+    item = values.iloc[index] if hasattr(values, "iloc") else values[index]
+    return item.item() if hasattr(item, "item") else item
 
 
 def compare_results(
@@ -610,6 +698,7 @@ def _short(value: Any) -> str:
 
 __all__ = [
     "PACKAGES",
+    "BeforeUnpickle",
     "EvaluationOutcome",
     "EvaluationSpec",
     "Progress",

@@ -14,7 +14,7 @@ inspect_artifact`), so a pickle renamed to ``.skops`` is still treated as a pick
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -174,6 +174,7 @@ def load_model(
     trusted_types: Sequence[str],
     trust_pickle: bool = False,
     expected_sha256: str | None = None,
+    before_unpickle: Callable[[ArtifactInfo], None] | None = None,
 ) -> LoadedModel:
     """Load a model artifact for scoring, refusing anything that could run untrusted code.
 
@@ -182,6 +183,8 @@ def load_model(
         trusted_types: types a skops file may hold (``Settings.skops_trusted_types``).
         trust_pickle: allow unpickling; the caller must record that it did.
         expected_sha256: refuse the file (before loading it) unless it has this SHA-256.
+        before_unpickle: called with the artifact just before a trusted pickle is opened,
+            so the caller can record it (the audit log) or still refuse by raising.
 
     Raises:
         UntrustedArtifactError: a pickle without ``trust_pickle``, or a skops file holding a
@@ -206,6 +209,8 @@ def load_model(
                 "so govern refuses it. Save the model with skops or ONNX, or pass "
                 "--trust-pickle if you trust its origin (recorded in the audit log)"
             )
+        if before_unpickle is not None:
+            before_unpickle(info)
         estimator = _unpickle(path, info.format)
     else:
         raise DataError(

@@ -1,9 +1,10 @@
 """Performance metrics, overall and per group, from counts where possible.
 
-Classification: accuracy, precision, recall, F1 and the confusion matrix come from the same
-confusion counts the fairness engine makes; ROC AUC (Mann-Whitney, ties counted as half) and
-the Brier score need the score column. Regression: MAE, RMSE and R², per group through
-weighted ``np.bincount`` sums. A metric whose denominator is zero is None, not 0.
+Classification: accuracy, precision, recall, F1 and the confusion matrix (overall and per
+group) come from the same confusion counts the fairness engine makes; ROC AUC (Mann-Whitney,
+ties counted as half) and the Brier score need the score column. Regression: MAE, RMSE and
+R², per group through weighted ``np.bincount`` sums. A metric whose denominator is zero is
+None, not 0.
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ def classification_performance(
     overall["roc_auc"] = roc_auc(y_true, score) if score is not None else None
     overall["brier"] = brier(y_true, score) if score is not None and is_probability else None
     by_group: dict[str, dict[str, dict[str, float | None]]] = {}
+    confusion_by_group: dict[str, dict[str, Confusion]] = {}
     for grouping in counts:
         table: dict[str, dict[str, float | None]] = {}
+        matrices: dict[str, Confusion] = {}
         codes = row_groups.get(grouping.name) if row_groups else None
         order = bounds = None
         if score is not None and codes is not None:
@@ -100,14 +103,19 @@ def classification_performance(
         for index in range(len(grouping.labels)):
             g_tn, g_fp, g_fn, g_tp = (int(v) for v in grouping.counts[index])
             metrics = classification_from_counts(g_tn, g_fp, g_fn, g_tp)
+            matrices[grouping.label(index)] = Confusion(tp=g_tp, fp=g_fp, tn=g_tn, fn=g_fn)
             if score is not None and order is not None and bounds is not None:
                 rows = order[bounds[index] : bounds[index + 1]]
                 metrics["roc_auc"] = roc_auc(y_true[rows], score[rows])
                 metrics["brier"] = brier(y_true[rows], score[rows]) if is_probability else None
             table[grouping.label(index)] = metrics
         by_group[grouping.name] = table
+        confusion_by_group[grouping.name] = matrices
     return Performance(
-        overall=overall, confusion=Confusion(tp=tp, fp=fp, tn=tn, fn=fn), by_group=by_group
+        overall=overall,
+        confusion=Confusion(tp=tp, fp=fp, tn=tn, fn=fn),
+        by_group=by_group,
+        confusion_by_group=confusion_by_group,
     )
 
 

@@ -166,6 +166,8 @@ class Performance(_Document):
     overall: dict[str, float | None]
     confusion: Confusion | None = None
     by_group: dict[str, dict[str, dict[str, float | None]]] = Field(default_factory=dict)
+    #: Classification: each group's confusion matrix, keyed like ``by_group``.
+    confusion_by_group: dict[str, dict[str, Confusion]] = Field(default_factory=dict)
 
 
 class GlobalImportance(_Document):

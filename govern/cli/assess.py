@@ -138,7 +138,8 @@ def evaluate(
         bool,
         typer.Option(
             "--trust-pickle",
-            help="Allow a pickle/joblib artifact (runs its code; recorded in the audit log).",
+            help="Allow a pickle/joblib artifact (runs its code; recorded in the audit log); "
+            "needed again to recompute an evaluation of one.",
         ),
     ] = False,
     recompute: Annotated[
@@ -159,7 +160,30 @@ def evaluate(
     from govern.services import evaluation
 
     if recompute is not None:
-        verdict = evaluation.recompute(runtime.context(), recompute)
+        given = {
+            "REF": ref is not None,
+            "--data": data is not None,
+            "--target": target is not None,
+            "--sensitive": bool(sensitive),
+            "--model": model is not None,
+            "--predictions": predictions is not None,
+            "--score": score is not None,
+            "--positive": positive is not None,
+            "--id-column": id_column is not None,
+            "--explain": explain != 0,
+            "--explain-sample": explain_sample is not None,
+            "--seed": seed != 0,
+            "--min-group-size": min_group_size is not None,
+            "--task": task != "binary_classification",
+        }
+        mixed = [option for option, present in given.items() if present]
+        if mixed:
+            # the recorded inputs are what gets recomputed; a silently ignored option would mislead
+            raise InputError(
+                f"--recompute re-runs the evaluation's recorded inputs; it takes no "
+                f"{', '.join(mixed)} (only --trust-pickle and --json)"
+            )
+        verdict = evaluation.recompute(runtime.context(), recompute, trust_pickle=trust_pickle)
         _print_recompute(verdict, json_out)
         if not verdict.identical:
             raise typer.Exit(1)
@@ -279,10 +303,10 @@ def _print_grouping(grouping: Grouping) -> None:
             f"{stats.share:.1%}",
             _interval(m.selection_rate),
             _fmt(stats.impact_ratio, 2),
-            _fmt(m.tpr.value),
-            _fmt(m.fpr.value),
-            _fmt(m.precision.value),
-            _fmt(m.accuracy.value),
+            _rate(m.tpr),
+            _rate(m.fpr),
+            _rate(m.precision),
+            _rate(m.accuracy),
         ]
         if has_scoring:
             row.append(_fmt(m.scoring_rate.value if m.scoring_rate else None))
@@ -310,6 +334,24 @@ def _print_grouping(grouping: Grouping) -> None:
     )
     for metric, reason in grouping.undefined.items():
         output.line(f"  {metric}: undefined ({reason})")
+    undefined = [g for g in grouping.groups if g.undefined]
+    for stats in undefined[:MAX_FLAGGED_SHOWN]:
+        reasons = "; ".join(f"{metric} {reason}" for metric, reason in _by_reason(stats.undefined))
+        output.line(f"  undefined for {stats.group}: {reasons}")
+    if len(undefined) > MAX_FLAGGED_SHOWN:
+        output.line(f"  ... and {len(undefined) - MAX_FLAGGED_SHOWN} more groups (see --json)")
+
+
+def _by_reason(undefined: dict[str, str]) -> list[tuple[str, str]]:
+    """("tpr and fnr", "no actual positives in group") rather than one line per metric."""
+    grouped: dict[str, list[str]] = {}
+    for metric, reason in undefined.items():
+        grouped.setdefault(reason, []).append(metric.upper())
+    return [(" and ".join(metrics), f"({reason})") for reason, metrics in grouped.items()]
+
+
+def _rate(estimate: Any) -> str:
+    return "undefined" if estimate is None or estimate.value is None else f"{estimate.value:.3f}"
 
 
 def _print_flagged(results: EvaluationResults) -> None:
@@ -397,12 +439,21 @@ def explain(
         typer.Option("--evaluation", help="Evaluation id (default: the latest with a model)."),
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Contributions to list.")] = 10,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Allow reloading a pickle/joblib artifact (runs its code; audited).",
+        ),
+    ] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Explain one decision: each feature's SHAP contribution for that row."""
     from govern.services import evaluation
 
-    record = evaluation.explain_row(runtime.context(), ref, row_id, evaluation_id=evaluation_id)
+    record = evaluation.explain_row(
+        runtime.context(), ref, row_id, evaluation_id=evaluation_id, trust_pickle=trust_pickle
+    )
     if json_out:
         output.emit_json(record.to_json())
         return
@@ -415,12 +466,16 @@ def print_explanation(record: ExplanationRecord, *, top: int = 10) -> None:
         f"{record.ref}, row {item.row_id} (evaluation {record.evaluation_id}, "
         f"{item.method} SHAP, {record.source})"
     )
-    if item.prediction is not None:
+    if item.prediction is not None and item.output == "prediction":
+        output.line(f"Prediction: {item.prediction:.3f}")  # a regression model's value
+    elif item.prediction is not None:
         output.line(
             f"Prediction: {item.output.replace('log-odds', 'probability')} = "
             f"{item.prediction:.3f}"
             + (f", predicted label {item.predicted_label}" if item.predicted_label else "")
         )
+    elif item.predicted_label is not None:
+        output.line(f"Prediction: label {item.predicted_label}")
     output.line(f"Base value ({item.output}): {_fmt(item.base_value)}")
     shown = item.contributions[: max(top, 0)]
     output.table(

@@ -5,10 +5,17 @@ catalogue is never locked while a model is being explained; the results, their r
 audit event are then written in one transaction. Refusals (a user without the role, a
 retired version, an untrusted or mismatching artifact) are recorded in the audit log; bad
 input raises :class:`~govern.errors.DataError` and writes nothing.
+
+Loading a pickle runs whatever code it holds, so it needs ``trust_pickle`` from the person
+asking *now* (an earlier evaluation's trust is not inherited by a recompute or an on-demand
+explanation), the role of someone who may evaluate, and an ``artifact.unpickle`` audit event
+that is committed *before* the file is opened: the log shows every time a pickle's code ran,
+even when the operation fails afterwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +24,7 @@ from typing import Any, NoReturn
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
+from govern.assess.artifacts import ArtifactInfo
 from govern.assess.evaluation import EvaluationSpec, Progress
 from govern.assess.results import DriftResults, EvaluationResults, LocalExplanation
 from govern.domain.roles import Role
@@ -35,7 +43,11 @@ from govern.storage.tables import (
 
 EVALUATE_ROLES = (Role.DEVELOPER, Role.VALIDATOR, Role.ADMIN)
 DRIFT_ROLES = EVALUATE_ROLES
+#: Who may make govern load a trusted pickle (its code runs on this machine).
+UNPICKLE_ROLES = EVALUATE_ROLES
 READ_ONLY_STATES = frozenset({"retired"})
+#: Artifact formats whose loading runs code (DESIGN.md section 11).
+PICKLE_FORMATS = frozenset({"pickle", "joblib"})
 
 
 class _View(BaseModel):
@@ -131,6 +143,61 @@ def _check_writable(version: ModelVersion, ref: str, doing: str) -> None:
         raise WorkflowError(f"{ref} is {version.state} and read-only; it cannot be {doing}")
 
 
+class _UnpickleRecorder:
+    """Passed to the loader: checks the role and commits ``artifact.unpickle`` before opening.
+
+    Called only for a trusted pickle that passed the hash check, just before it is opened,
+    so the audit log holds one event for every time a pickle's code ran, and none otherwise.
+    """
+
+    def __init__(self, ctx: Context, subject: str, *, purpose: str, **details: Any) -> None:
+        self.ctx = ctx
+        self.subject = subject
+        self.purpose = purpose
+        self.details = details
+        self.called = False
+
+    def __call__(self, info: ArtifactInfo) -> None:
+        with self.ctx.write("artifact.unpickle", self.subject) as tx:
+            self.ctx.require_role(
+                tx.session,
+                UNPICKLE_ROLES,
+                doing=f"load the {info.format} artifact of {self.subject}",
+            )
+            tx.audit(
+                purpose=self.purpose,
+                artifact={"path": str(info.path), "sha256": info.sha256, "format": info.format},
+                **self.details,
+            )
+        self.called = True
+
+
+def _require_pickle_trust(
+    ctx: Context,
+    action: str,
+    subject: str,
+    *,
+    evaluation_id: int,
+    artifact_format: str | None,
+    trust_pickle: bool,
+    doing: str,
+) -> None:
+    """Refuse to reload an evaluation's pickle unless the caller trusts it again, now."""
+    from govern.assess.models import UntrustedArtifactError
+
+    if artifact_format in PICKLE_FORMATS and not trust_pickle:
+        _refuse(
+            ctx,
+            action,
+            subject,
+            UntrustedArtifactError(
+                f"evaluation {evaluation_id} used a {artifact_format} artifact; {doing} would "
+                "load it again and run any code it contains, so govern refuses. Pass "
+                "--trust-pickle if you trust it (recorded in the audit log)"
+            ),
+        )
+
+
 def evaluate_version(
     ctx: Context,
     ref: str,
@@ -199,7 +266,8 @@ def evaluate_version(
                 f"{subject} has no registered artifact: give --model PATH or --predictions COL"
             )
         model = Path(registered_path)
-    spec = EvaluationSpec(
+    spec = EvaluationSpec.with_settings(
+        ctx.settings,
         data=data.resolve(),
         target=target,
         sensitive=tuple(sensitive),
@@ -225,6 +293,7 @@ def evaluate_version(
             ctx.settings,
             expected_artifact_sha256=registered_sha if model is not None else None,
             progress=progress,
+            before_unpickle=_UnpickleRecorder(ctx, subject, purpose="evaluation"),
         )
     except RefusedError as refused:
         _refuse(ctx, action, subject, refused)
@@ -418,13 +487,19 @@ def latest_evaluation(ctx: Context, ref: str) -> EvaluationRecord | None:
 
 
 def explain_row(
-    ctx: Context, ref: str, row_id: str, *, evaluation_id: int | None = None
+    ctx: Context,
+    ref: str,
+    row_id: str,
+    *,
+    evaluation_id: int | None = None,
+    trust_pickle: bool = False,
 ) -> ExplanationRecord:
     """Why the model decided as it did for one row.
 
     Uses the explanation stored with the evaluation when there is one; otherwise computes it
     from the evaluation's recorded inputs (same data file, same artifact, same seed), after
-    checking that neither file has changed. Nothing is written.
+    checking that neither file has changed. Nothing is written, except when computing it
+    means loading a pickle: that needs ``trust_pickle`` and is recorded first.
     """
     from govern.assess.evaluation import explain_one
 
@@ -463,13 +538,26 @@ def explain_row(
         spec = EvaluationSpec.from_params(evaluation.params)
         data_sha = evaluation.dataset_sha256
         artifact_sha = evaluation.artifact_sha256
+        artifact_format = (evaluation.results or {}).get("artifact_format")
         found_id = evaluation.id
+    _require_pickle_trust(
+        ctx,
+        "explanation.compute",
+        subject,
+        evaluation_id=found_id,
+        artifact_format=artifact_format,
+        trust_pickle=trust_pickle,
+        doing=f"explaining row {row_id!r}",
+    )
     explanation = explain_one(
-        spec,
+        dataclasses.replace(spec, trust_pickle=trust_pickle),
         ctx.settings,
         row_id,
         expected_data_sha256=data_sha,
         expected_artifact_sha256=artifact_sha,
+        before_unpickle=_UnpickleRecorder(
+            ctx, subject, purpose="explanation", evaluation_id=found_id, row_id=row_id
+        ),
     )
     return ExplanationRecord(
         ref=subject,
@@ -524,6 +612,7 @@ def drift(
     cur_table = load_table(current, max_bytes=ctx.settings.max_data_bytes)
     prediction = None
     source = None
+    recorder = _UnpickleRecorder(ctx, subject, purpose="drift")
     warnings: list[str] = []
     if score is not None:
         prediction = (
@@ -542,6 +631,7 @@ def drift(
                     trusted_types=ctx.settings.skops_trusted_types,
                     trust_pickle=trust_pickle,
                     expected_sha256=registered_sha,
+                    before_unpickle=recorder,
                 )
                 loaded.check_columns(ref_table.columns, where=ref_table.name)
                 loaded.check_columns(cur_table.columns, where=cur_table.name)
@@ -591,6 +681,8 @@ def drift(
             current={"name": cur_table.name, "sha256": cur_table.sha256},
             drifted=[f.feature for f in results.drifted],
             prediction_psi=results.prediction.psi if results.prediction else None,
+            trust_pickle=trust_pickle,
+            unpickled=recorder.called,
         )
         return DriftRecord(
             id=row.id,
@@ -610,12 +702,14 @@ def _scores(model: Any, frame: Any) -> Any:
     return np.asarray(model.predict(frame), dtype=np.float64)
 
 
-def recompute(ctx: Context, evaluation_id: int) -> RecomputeResult:
+def recompute(ctx: Context, evaluation_id: int, *, trust_pickle: bool = False) -> RecomputeResult:
     """Re-run a stored evaluation from its recorded inputs and compare every figure.
 
     The data file and the model artifact are re-hashed first: a changed artifact is
     reported and *not* loaded (it is no longer the evaluated model); a changed data file is
-    reported and the figures are recomputed on it, so the differences show.
+    reported and the figures are recomputed on it, so the differences show. An evaluation
+    of a pickle is recomputed only with ``trust_pickle`` (the original evaluation's trust is
+    not inherited), and the reload is recorded in the audit log before it happens.
     """
     from govern.assess.artifacts import inspect_artifact
     from govern.assess.evaluation import compare_results, run_evaluation
@@ -653,8 +747,22 @@ def recompute(ctx: Context, evaluation_id: int) -> RecomputeResult:
             dataset_changed=False,
             artifact_changed=True,
         )
+    _require_pickle_trust(
+        ctx,
+        "evaluation.recompute",
+        record.ref,
+        evaluation_id=evaluation_id,
+        artifact_format=record.results.artifact_format,
+        trust_pickle=trust_pickle,
+        doing="recomputing it",
+    )
     outcome = run_evaluation(
-        spec, ctx.settings, expected_artifact_sha256=record.results.artifact_sha256
+        dataclasses.replace(spec, trust_pickle=trust_pickle),
+        ctx.settings,
+        expected_artifact_sha256=record.results.artifact_sha256,
+        before_unpickle=_UnpickleRecorder(
+            ctx, record.ref, purpose="recompute", evaluation_id=evaluation_id
+        ),
     )
     fresh = outcome.results.to_json()
     differences = compare_results(stored, fresh)

@@ -159,6 +159,178 @@ def test_every_bad_input_exits_2_with_one_line_and_writes_nothing(catalogue_url,
     assert json.loads(shown.stdout)["evaluations"] == []
 
 
+def _scored(tmp_path, name, change):
+    import pandas as pd
+
+    frame = change(pd.read_csv(SAMPLE / "credit_holdout_scored.csv"))
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_bad_predictions_and_groups_exit_2_and_write_nothing(catalogue_url, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rows = 100_000
+    rng = np.random.default_rng(0)
+    wide = tmp_path / "wide.csv"
+    pd.DataFrame(
+        {
+            "credit": rng.integers(1, 3, rows),
+            "pred": rng.integers(1, 3, rows),
+            "customer": [f"c{i}" for i in range(rows)],
+        }
+    ).to_csv(wide, index=False)
+    cases = {
+        "scores as predictions": (
+            [str(SAMPLE / "credit_holdout_scored.csv"), "--predictions", "score"],
+            "these look like scores: pass them with --score",
+        ),
+        "text predictions": (
+            [
+                str(_scored(tmp_path, "text.csv", lambda f: f.assign(pred="yes"))),
+                "--predictions",
+                "pred",
+            ],
+            "predicted values yes are not labels of the target",
+        ),
+        "missing predictions": (
+            [
+                str(
+                    _scored(
+                        tmp_path, "gaps.csv", lambda f: f.assign(pred=f.pred.where(f.index > 2))
+                    )
+                ),
+                "--predictions",
+                "pred",
+            ],
+            "3 predictions are missing",
+        ),
+        "100k distinct values": (
+            [str(wide), "--predictions", "pred", "--sensitive", "customer"],
+            "sensitive feature 'customer' has 100,000 distinct values",
+        ),
+    }
+    before = run_cli("audit", "log", "--json", db=catalogue_url).stdout
+    for name, (extra, pattern) in cases.items():
+        data, *options = extra
+        if "--sensitive" not in options:
+            options += ["--sensitive", "sex,age_group"]
+        result = run_cli(
+            "evaluate",
+            REF,
+            "--data",
+            data,
+            "--target",
+            "credit",
+            *options,
+            user="alice",
+            db=catalogue_url,
+        )
+        assert result.returncode == 2, (name, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and pattern in lines[0], (name, result.stderr)
+        assert result.stdout == ""
+    assert run_cli("audit", "log", "--json", db=catalogue_url).stdout == before
+    assert json.loads(run_cli("show", REF, "--json", db=catalogue_url).stdout)["evaluations"] == []
+
+
+def test_missing_values_single_class_groups_and_min_group_size(catalogue_url, tmp_path):
+    """Missing sensitive values are a reported group; a group with one class says why its
+    rates are undefined; the minimum group size comes from the option or the environment."""
+
+    def change(frame):
+        frame.loc[:20, "sex"] = None
+        frame["region"] = ["island" if i < 8 else "main" for i in range(len(frame))]
+        frame.loc[:7, "credit"] = 1  # the island has no actual negatives
+        return frame
+
+    data = _scored(tmp_path, "edge.csv", change)
+    common = ["evaluate", REF, "--data", str(data), "--target", "credit", "--predictions", "pred"]
+    result = run_cli(
+        *common,
+        "--sensitive",
+        "sex,region",
+        "--min-group-size",
+        "10",
+        user="alice",
+        db=catalogue_url,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "(missing)  21" in out  # 21 rows without sex, shown as a group of their own
+    island = next(line for line in out.splitlines() if line.startswith("island"))
+    assert "undefined" in island and "small_group" in island and "undefined_metrics" in island
+    assert "undefined for island: FPR (no actual negatives in group)" in out
+    assert "region: 1 group below 10 rows (island)" in out
+    from_env = run_cli(
+        *common,
+        "--sensitive",
+        "region",
+        "--json",
+        user="alice",
+        db=catalogue_url,
+        env={"GOVERN_MIN_GROUP_SIZE": "5"},
+    )
+    document = json.loads(from_env.stdout)["results"]
+    assert document["min_group_size"] == 5
+    groups = {g["group"]: g for g in document["fairness"][0]["groups"]}
+    assert "small_group" not in groups["island"]["flags"]
+    assert groups["island"]["undefined"] == {"fpr": "no actual negatives in group"}
+    assert groups["island"]["metrics"]["fpr"]["value"] is None
+
+
+def test_progress_bar_on_a_terminal_only(catalogue_url):
+    """On a terminal (a pseudo-terminal here) stderr shows the steps and a SHAP bar; stdout
+    still carries clean JSON."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    env = dict(os.environ, GOVERN_USER="alice", GOVERN_DATABASE_URL=catalogue_url)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "govern",
+            "evaluate",
+            REF,
+            "--data",
+            str(SAMPLE / "credit_holdout.csv"),
+            "--target",
+            "credit",
+            "--sensitive",
+            "sex",
+            "--explain-sample",
+            "300",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    stdout, _ = process.communicate(timeout=120)
+    os.close(leader)
+    assert process.returncode == 0
+    text = shown.decode()
+    for step in ("loading model", "reading data", "predicting", "explaining"):
+        assert step in text, text
+    assert "[" + "#" * 28 + "] 300/300" in text
+    assert text.endswith("\r\x1b[K")  # the bar is cleared when done
+    assert json.loads(stdout)["results"]["explanations"]["sample_size"] == 300
+
+
 def test_malicious_pickle_via_cli_is_refused(sqlite_cat, tmp_path):
     marker = tmp_path / "pwned"
     artifact = tmp_path / "model.pkl"
@@ -202,6 +374,22 @@ def test_evaluate_without_required_options(catalogue_url):
 def test_recompute_of_unknown_evaluation(catalogue_url):
     result = run_cli("evaluate", "--recompute", "99", db=catalogue_url)
     assert result.returncode == 2 and "no evaluation with id 99" in result.stderr
+
+
+def test_recompute_refuses_options_it_would_ignore(catalogue_url):
+    result = run_cli(
+        "evaluate",
+        REF,
+        "--recompute",
+        "1",
+        "--data",
+        "other.csv",
+        "--seed",
+        "3",
+        db=catalogue_url,
+    )
+    assert result.returncode == 2
+    assert "it takes no REF, --data, --seed" in result.stderr
 
 
 def test_help_lists_the_options():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,3 +166,87 @@ def test_sample_models_flag_their_sensitive_proxies(sample_artifacts, version, p
     # and the explanation adds up to the model's own probability
     total = stored.base_value + sum(c.shap for c in stored.contributions)
     assert 1 / (1 + np.exp(-total)) == pytest.approx(stored.prediction, abs=1e-9)
+
+
+def test_a_sensitive_feature_used_by_the_model_is_flagged(tmp_path):
+    """Real data: a model on the Adult sample that takes `sex` as an input is flagged for it."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = pd.read_csv(DATA / "adult_sample.csv")
+    numeric = ["education-num", "hours-per-week"]
+    pipeline = Pipeline(
+        [
+            (
+                "pre",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), numeric),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["sex"]),
+                    ]
+                ),
+            ),
+            ("model", LogisticRegression(max_iter=500)),
+        ]
+    )
+    pipeline.fit(frame[[*numeric, "sex"]], frame["income-per-year"])
+    artifact = tmp_path / "adult-lr.skops"
+    sio.dump(pipeline, artifact)
+    spec = EvaluationSpec(
+        data=DATA / "adult_sample.csv",
+        target="income-per-year",
+        positive=">50K",
+        sensitive=("sex", "race"),
+        model=artifact,
+        id_column="row_id",
+        explain=2,
+        explain_sample=500,
+    )
+    explanations = run_evaluation(spec, load_settings()).results.explanations
+    assert explanations is not None and explanations.method == "linear"
+    assert explanations.sample_size == 500
+    flags = {f.feature: f for f in explanations.sensitive_flags}
+    assert set(flags) == {"sex"}  # neither numeric input stands in for sex or race here
+    assert flags["sex"].associated_with is None
+    rank = next(i.rank for i in explanations.global_ if i.feature == "sex")
+    assert f"sensitive feature 'sex' is the model's #{rank} most important" in flags["sex"].reason
+    # an explain_top_k below the feature's rank leaves it unflagged
+    quiet_spec = dataclasses.replace(spec, explain_top_k=rank - 1)
+    quiet = run_evaluation(quiet_spec, load_settings()).results.explanations
+    assert quiet is not None and quiet.sensitive_flags == []
+
+
+@pytest.mark.parametrize("kind", ["tree", "linear"])
+def test_regression_explanations_carry_the_predicted_value(tmp_path, holdout, kind):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.tree import DecisionTreeRegressor
+
+    features = ["month", "age", "residence_since"]
+    model = DecisionTreeRegressor(max_depth=4, random_state=0) if kind == "tree" else None
+    model = model or LinearRegression()
+    model.fit(holdout[features], holdout["credit_amount"])
+    artifact = tmp_path / f"{kind}.skops"
+    sio.dump(model, artifact)
+    spec = EvaluationSpec(
+        data=SAMPLE / "credit_holdout.csv",
+        target="credit_amount",
+        sensitive=("sex",),
+        model=artifact,
+        task="regression",
+        id_column="applicant_id",
+        explain=3,
+    )
+    outcome = run_evaluation(spec, load_settings())
+    assert outcome.results.explanations.method == kind
+    assert outcome.results.explanations.output == "prediction"
+    predicted = dict(
+        zip(holdout["applicant_id"].astype(str), model.predict(holdout[features]), strict=True)
+    )
+    for item in outcome.local:
+        assert item.prediction == pytest.approx(predicted[item.row_id], rel=1e-12)
+        total = item.base_value + sum(c.shap for c in item.contributions)
+        assert total == pytest.approx(item.prediction, rel=1e-9)
+    on_demand = explain_one(spec, load_settings(), "2")
+    assert on_demand.prediction == pytest.approx(predicted["2"], rel=1e-12)

@@ -29,6 +29,7 @@ from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
     brier_score_loss,
+    confusion_matrix,
     f1_score,
     mean_absolute_error,
     precision_score,
@@ -45,6 +46,7 @@ from govern.assess.performance import (
     roc_auc,
     row_group_codes,
 )
+from govern.assess.results import MISSING_GROUP
 
 TOL = 1e-12
 
@@ -172,6 +174,46 @@ def test_summaries_equal_fairlearn(data):
                 assert abs(s.equalized_odds_ratio - expected) <= TOL
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(audits(), st.floats(min_value=0.02, max_value=0.3), st.integers(0, 2**32 - 1))
+def test_missing_sensitive_values_are_a_group_equal_to_fairlearn(data, share, seed):
+    """Rows with no sensitive value form the '(missing)' group, alone and in intersections."""
+    y_true, y_pred, a, b = data
+    rng = np.random.default_rng(seed)
+    a = a.astype(object)
+    a[rng.random(len(a)) < share] = None
+    b = b.astype(object)
+    b[rng.random(len(b)) < share] = np.nan
+    result, _ = _engine(y_true, y_pred, a, b)
+    # the oracle sees the missing values as one more label
+    shown_a = pd.Series(a, name="a").fillna(MISSING_GROUP)
+    shown_b = pd.Series(b, name="b").fillna(MISSING_GROUP)
+    oracles = {
+        "a": (_frame(y_true, y_pred, shown_a), shown_a),
+        "b": (_frame(y_true, y_pred, shown_b), shown_b),
+        "a*b": (
+            _frame(y_true, y_pred, pd.DataFrame({"a": shown_a, "b": shown_b})),
+            pd.DataFrame({"a": shown_a, "b": shown_b}),
+        ),
+    }
+    yt, yp = y_true.astype(int), y_pred.astype(int)
+    for grouping in result.groupings:
+        frame, sf = oracles[grouping.name]
+        by_group = frame.by_group[frame.by_group["count"] > 0]
+        assert len(grouping.groups) == len(by_group)
+        assert sum(g.n for g in grouping.groups) == len(y_true)  # no row dropped
+        for stats_ in grouping.groups:
+            key = tuple(stats_.values[f] for f in grouping.features)
+            expected = by_group.loc[key if len(key) > 1 else key[0]]
+            assert stats_.n == expected["count"]
+            for metric in ("selection_rate", "tpr", "fpr", "precision", "accuracy"):
+                estimate = getattr(stats_.metrics, metric)
+                if estimate.value is not None:
+                    assert abs(estimate.value - expected[metric]) <= TOL, (metric, key)
+        dpd = demographic_parity_difference(yt, yp, sensitive_features=sf)
+        assert abs(grouping.summary.demographic_parity_difference - dpd) <= TOL
+
+
 @settings(max_examples=40, deadline=None)
 @given(audits())
 def test_impact_ratio_and_reference_group(data):
@@ -263,6 +305,19 @@ def test_performance_equals_scikit_learn(data, seed):
         else:
             assert metrics["roc_auc"] is None
         assert abs(metrics["accuracy"] - accuracy_score(y_true[mask], y_pred[mask])) <= TOL
+        (tn, fp), (fn, tp) = confusion_matrix(y_true[mask], y_pred[mask], labels=[0, 1])
+        matrix = perf.confusion_by_group["a"][label]
+        assert (matrix.tn, matrix.fp, matrix.fn, matrix.tp) == (tn, fp, fn, tp)
+    for label, metrics in perf.by_group["a*b"].items():
+        a_label, b_label = label.split(", ")
+        mask = (a == a_label) & (b == b_label)
+        assert metrics["n"] == mask.sum()
+        if y_true[mask].any():
+            assert abs(metrics["recall"] - recall_score(y_true[mask], y_pred[mask])) <= TOL
+        if (y_true[mask] | y_pred[mask]).any():
+            assert abs(metrics["f1"] - f1_score(y_true[mask], y_pred[mask])) <= TOL
+        else:
+            assert metrics["f1"] is None  # no positives at all: undefined, not sklearn's 0
 
 
 def test_roc_auc_single_class_is_undefined():

@@ -63,6 +63,14 @@ def test_directory_instead_of_a_file(settings, tmp_path):
     _refused(_spec(data=tmp_path), settings, "is a directory")
 
 
+def test_named_pipe_instead_of_a_file(settings, tmp_path):
+    import os
+
+    pipe = tmp_path / "holdout.csv"
+    os.mkfifo(pipe)  # nothing ever writes to it: reading it would block for ever
+    _refused(_spec(data=pipe), settings, "is not a regular file")
+
+
 def test_empty_file(settings, tmp_path):
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")

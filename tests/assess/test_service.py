@@ -20,7 +20,7 @@ from govern.storage.tables import (
     GroupResult,
     MetricResult,
 )
-from tests.assess.helpers import TouchOnUnpickle
+from tests.assess.helpers import TouchingModel, TouchOnUnpickle
 from tests.conftest import SAMPLE
 
 REF = "credit-risk@1.1.0"
@@ -299,3 +299,211 @@ def test_regression_task(registered, sample_artifacts, tmp_path):
     assert perf.overall["mae"] > 0 and 0 < perf.overall["r2"] < 1
     assert set(perf.by_group["sex"]) == {"female", "male"}
     assert record.results.fairness == []
+
+
+@pytest.fixture
+def pickled(cat, sample_artifacts, tmp_path):
+    """A version whose registered artifact is a pickle that works as a model *and* runs code:
+    loading it creates ``marker``, so each test can see exactly when the code ran."""
+    import skops.io as sio
+
+    from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES
+
+    model = sio.load(
+        sample_artifacts / "credit-risk-1.0.0.skops", trusted=DEFAULT_SKOPS_TRUSTED_TYPES
+    )
+    marker = tmp_path / "pickle-code-ran"
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(pickle.dumps(TouchingModel(marker, model)))
+    card = tmp_path / "card.yaml"
+    card.write_text(
+        (SAMPLE / "credit-risk-1.0.0.card.yaml").read_text().replace("credit-risk", "pickled")
+    )
+    catalogue.register_version(cat.ctx("alice"), card, artifact=artifact)
+    assert not marker.exists()
+    return cat, marker
+
+
+def _unpickles(cat):
+    events = audit.audit_log(cat.ctx(), action="artifact.unpickle")
+    return [e for e in events if e.action == "artifact.unpickle"]
+
+
+def _evaluate_pickled(ctx, **changes):
+    arguments = {
+        "data": SAMPLE / "credit_holdout.csv",
+        "target": "credit",
+        "sensitive": ["sex"],
+        "positive": "1",
+        "id_column": "applicant_id",
+        "explain": 1,
+        "explain_sample": 20,
+        "trust_pickle": True,
+    }
+    arguments.update(changes)
+    return evaluation.evaluate_version(ctx, "pickled@1.0.0", **arguments)
+
+
+def test_trusted_pickle_is_audited_before_it_is_opened(pickled):
+    cat, marker = pickled
+    record = _evaluate_pickled(cat.ctx("alice"))
+    assert marker.exists()
+    (event,) = _unpickles(cat)
+    created = audit.audit_log(cat.ctx(), action="evaluation.create")[0]
+    assert event.seq < created.seq  # recorded before the pickle ran, not after
+    assert event.actor == "alice" and event.subject == "pickled@1.0.0"
+    assert event.payload["purpose"] == "evaluation"
+    assert event.payload["artifact"]["format"] == "pickle"
+    assert event.payload["artifact"]["sha256"] == record.results.artifact_sha256
+    assert created.payload["trust_pickle"] is True
+    assert audit.verify_audit(cat.ctx()).ok
+
+
+def test_unusable_data_does_not_open_a_trusted_pickle(pickled, tmp_path):
+    cat, marker = pickled
+    events = audit.count_events(cat.ctx())
+    for changes in (
+        {"data": tmp_path / "missing.csv"},
+        {"sensitive": ["gender"]},
+        {"target": "outcome"},
+        {"id_column": "customer"},
+    ):
+        with pytest.raises(DataError):
+            _evaluate_pickled(cat.ctx("alice"), **changes)
+    assert audit.count_events(cat.ctx()) == events and _unpickles(cat) == []
+    assert not marker.exists()
+
+
+def test_recompute_and_explain_need_trust_again_and_record_it(pickled):
+    cat, marker = pickled
+    record = _evaluate_pickled(cat.ctx("alice"), explain=0)
+    marker.unlink()
+    # the evaluation's trust is not inherited by whoever recomputes or explains later
+    with pytest.raises(UntrustedArtifactError, match="--trust-pickle"):
+        evaluation.recompute(cat.ctx("bob"), record.id)
+    with pytest.raises(UntrustedArtifactError, match="--trust-pickle"):
+        evaluation.explain_row(cat.ctx("bob"), "pickled@1.0.0", "16")
+    assert len(_unpickles(cat)) == 1 and not marker.exists()
+    assert {e.action for e in audit.audit_log(cat.ctx(), actor="bob")} == {
+        "evaluation.recompute.refused",
+        "explanation.compute.refused",
+    }
+    # a viewer may read explanations, but not make govern run a pickle's code
+    with pytest.raises(PermissionDenied):
+        evaluation.recompute(cat.ctx("victor"), record.id, trust_pickle=True)
+    assert len(_unpickles(cat)) == 1
+    assert audit.audit_log(cat.ctx(), actor="victor")[0].action == "artifact.unpickle.refused"
+    assert not marker.exists()
+    verdict = evaluation.recompute(cat.ctx("bob"), record.id, trust_pickle=True)
+    assert verdict.identical and marker.exists()
+    explained = evaluation.explain_row(cat.ctx("bob"), "pickled@1.0.0", "16", trust_pickle=True)
+    assert explained.source == "computed"
+    purposes = [(e.actor, e.payload["purpose"]) for e in _unpickles(cat)]
+    assert purposes == [("bob", "explanation"), ("bob", "recompute"), ("alice", "evaluation")]
+
+
+def test_drift_with_a_trusted_pickle_says_so_in_the_audit_log(pickled):
+    cat, marker = pickled
+    with pytest.raises(UntrustedArtifactError):
+        evaluation.drift(
+            cat.ctx("alice"),
+            "pickled@1.0.0",
+            reference=SAMPLE / "credit_train.csv",
+            current=SAMPLE / "credit_holdout.csv",
+        )
+    assert _unpickles(cat) == [] and not marker.exists()
+    record = evaluation.drift(
+        cat.ctx("alice"),
+        "pickled@1.0.0",
+        reference=SAMPLE / "credit_train.csv",
+        current=SAMPLE / "credit_holdout.csv",
+        trust_pickle=True,
+    )
+    assert record.results.prediction is not None and marker.exists()
+    (event,) = _unpickles(cat)
+    assert event.payload["purpose"] == "drift"
+    run = audit.audit_log(cat.ctx(), action="drift.run")[0]
+    assert run.payload["trust_pickle"] is True and run.payload["unpickled"] is True
+
+
+def test_onnx_artifact_end_to_end(cat, sample_artifacts, tmp_path):
+    """An ONNX version: evaluated through onnxruntime, explained model-agnostically, recomputed
+    to identical figures, and explained on demand for a row not stored."""
+    import skops.io as sio
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import Int64TensorType, StringTensorType
+
+    from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES
+
+    fitted = sio.load(
+        sample_artifacts / "credit-risk-1.1.0.skops", trusted=DEFAULT_SKOPS_TRUSTED_TYPES
+    )
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
+    features = frame[list(fitted.feature_names_in_)]
+    inputs = [
+        (
+            c,
+            Int64TensorType([None, 1])
+            if features[c].dtype.kind == "i"
+            else StringTensorType([None, 1]),
+        )
+        for c in features.columns
+    ]
+    artifact = tmp_path / "credit-risk.onnx"
+    artifact.write_bytes(to_onnx(fitted, initial_types=inputs, target_opset=17).SerializeToString())
+    card = tmp_path / "card.yaml"
+    card.write_text(
+        (SAMPLE / "credit-risk-1.1.0.card.yaml").read_text().replace("credit-risk", "onnxed")
+    )
+    catalogue.register_version(cat.ctx("alice"), card, artifact=artifact)
+    record = evaluation.evaluate_version(
+        cat.ctx("alice"),
+        "onnxed@1.1.0",
+        data=SAMPLE / "credit_holdout.csv",
+        target="credit",
+        sensitive=["sex", "age_group"],
+        positive="1",
+        id_column="applicant_id",
+        explain=2,
+        explain_sample=20,
+    )
+    results = record.results
+    assert results.artifact_format == "onnx" and results.prediction_source == "model"
+    assert results.explanations is not None and results.explanations.method == "permutation"
+    assert results.explanations.output == "probability of 1"
+    assert results.explanations.background_size == 100
+    # onnxruntime's decisions are the skops model's: same confusion matrix
+    reference = sio.load(
+        sample_artifacts / "credit-risk-1.1.0.skops", trusted=DEFAULT_SKOPS_TRUSTED_TYPES
+    ).predict(features)
+    selected = int((reference.astype(str) == "1").sum())
+    assert results.performance.confusion.tp + results.performance.confusion.fp == selected
+    assert evaluation.recompute(cat.ctx("bob"), record.id).identical
+    with cat.ctx().read() as session:
+        stored = {
+            e.row_id
+            for e in session.exec(select(Explanation).where(Explanation.kind == "local")).all()
+        }
+    assert len(stored) == 2
+    row = next(str(i) for i in frame["applicant_id"] if str(i) not in stored)
+    explained = evaluation.explain_row(cat.ctx("victor"), "onnxed@1.1.0", row)
+    assert explained.source == "computed" and explained.model_sha256 == results.artifact_sha256
+    total = explained.explanation.base_value + sum(
+        c.shap for c in explained.explanation.contributions
+    )
+    assert total == pytest.approx(explained.explanation.prediction, abs=1e-5)
+
+
+def test_recompute_uses_the_recorded_explanation_settings(registered, sample_artifacts):
+    """Settings that change figures are recorded with the evaluation; a recompute under
+    another configuration still reproduces it."""
+    registered.configure(association_threshold=0.95, explain_top_k=12)
+    record = _evaluate(registered.ctx("alice"), sample_artifacts, explain=0)
+    assert record.params["association_threshold"] == 0.95
+    assert record.params["explain_top_k"] == 12
+    assert record.params["explain_background"] == 100
+    assert record.results.explanations.sensitive_flags == []  # age (0.87) is below 0.95
+    registered.configure(association_threshold=0.5, explain_top_k=10)
+    assert evaluation.recompute(registered.ctx("bob"), record.id).identical
+    fresh = _evaluate(registered.ctx("alice"), sample_artifacts, explain=0)
+    assert [f.feature for f in fresh.results.explanations.sensitive_flags] == ["age"]
