@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -350,8 +351,11 @@ def build_report(
     output: Path | None = None,
     sign: bool = True,
     paper: Paper = "A4",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ReportResult:
     """Render the card of ``ref`` and record it.
+
+    ``progress(step, done, total)`` is called as each step starts (the console's bar).
 
     A PDF is signed with the instance key (``govern keys init``) unless ``sign`` is false.
     The file is written under a temporary name and moved into place inside the transaction
@@ -364,6 +368,15 @@ def build_report(
     """
     from govern.report.render import render_card
 
+    steps = ["collecting the evidence", "rendering the HTML and charts"]
+    if format == "pdf":
+        steps += ["laying out the PDF", *(["signing"] if sign else [])]
+    steps.append("recording the report")
+
+    def step(name: str) -> None:
+        if progress is not None and name in steps:
+            progress(name, steps.index(name), len(steps))
+
     if format not in FORMATS:
         raise InputError(f"unknown report format {format!r}: use one of {', '.join(FORMATS)}")
     if paper not in ("A4", "Letter"):
@@ -371,6 +384,7 @@ def build_report(
     if output is not None:
         _check_output(output)
     identity = keys.load_identity(ctx.settings) if format == "pdf" and sign else None
+    step("collecting the evidence")
     with ctx.read() as session:
         try:
             ctx.require_role(session, REPORT_ROLES, doing=f"generate a report for {ref}")
@@ -383,8 +397,14 @@ def build_report(
         output = default_output(view.model.name, view.model.version, format)
         _check_output(output)
     rendered = render_card(
-        view, format, identity=identity, template_dir=ctx.settings.template_dir, paper=paper
+        view,
+        format,
+        identity=identity,
+        template_dir=ctx.settings.template_dir,
+        paper=paper,
+        progress=step,
     )
+    step("recording the report")
     target = output.resolve()
     tmp = _write_temporary(target, rendered.data)
     moved = False
