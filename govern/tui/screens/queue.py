@@ -81,9 +81,11 @@ class QueueScreen(GovernScreen):
         with Horizontal(id="queue-main"):
             with Vertical(id="queue-body"):
                 yield Label("Awaiting you", classes="section-title", id="queue-title")
-                yield VirtualTable(QUEUE_COLUMNS, empty_text="Nothing awaits you.", id="queue")
+                yield VirtualTable(
+                    QUEUE_COLUMNS, empty_text="Loading the review queue…", id="queue"
+                )
                 yield Label("Validation due", classes="section-title", id="due-title")
-                yield VirtualTable(DUE_COLUMNS, empty_text="No validation is due soon.", id="due")
+                yield VirtualTable(DUE_COLUMNS, empty_text="Loading…", id="due")
             yield VersionPeek(hint="Enter opens its workflow", id="queue-peek")
         yield Footer(compact=True)
 
@@ -106,8 +108,12 @@ class QueueScreen(GovernScreen):
 
     def on_queue_loaded(self, message: QueueLoaded) -> None:
         role = self.govern.role or "user"
-        self.query_one("#queue", VirtualTable).set_rows(message.queue, keep_cursor=True)
-        self.query_one("#due", VirtualTable).set_rows(message.due, keep_cursor=True)
+        queue = self.query_one("#queue", VirtualTable)
+        queue.empty_text = "Nothing awaits you."
+        queue.set_rows(message.queue, keep_cursor=True)
+        due = self.query_one("#due", VirtualTable)
+        due.empty_text = "No validation is due soon."
+        due.set_rows(message.due, keep_cursor=True)
         self.query_one("#queue-title", Label).update(
             f"Awaiting {self.backend.actor} ({role}): {len(message.queue)}, oldest first"
         )

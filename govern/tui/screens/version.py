@@ -37,6 +37,7 @@ from textual.widgets import (
 )
 
 from govern.domain.lifecycle import Action, Approval, State, allowed_actions, quorum, verb
+from govern.errors import GovernError
 from govern.tui import formatting as fmt
 from govern.tui.messages import (
     DecisionExplained,
@@ -279,6 +280,7 @@ class VersionScreen(GovernScreen):
     def on_mount(self) -> None:
         self.query_one("#report-progress").display = False
         self.query_one("#report-verdict").display = False
+        self.query_one("#tabs").loading = True  # until the first load arrives
         self.load()
 
     def action_refresh(self) -> None:
@@ -344,10 +346,17 @@ class VersionScreen(GovernScreen):
 
     @work(thread=True, exclusive=True, group="version")
     def load(self) -> None:
-        detail = self.guarded(self.backend.show_version, self.ref)
-        if detail is None:
-            self.app.call_from_thread(self.dismiss, None)
-            return
+        if self.detail is None:  # the first load: if the version cannot be shown, go back
+            try:
+                detail = self.backend.show_version(self.ref)
+            except Exception as error:
+                self.app.call_from_thread(self._could_not_open, error)
+                return
+        else:
+            again = self.guarded(self.backend.show_version, self.ref)
+            if again is None:
+                return
+            detail = again
         self.ref = detail.ref
         history = self.guarded(self.backend.history, detail.name)
         entries = [e for e in history.entries if e.ref == detail.ref] if history else []
@@ -363,6 +372,16 @@ class VersionScreen(GovernScreen):
             )
         )
 
+    def _could_not_open(self, error: Exception) -> None:
+        """Leave the screen, then say why beneath it (the order keeps the message on top)."""
+        self.dismiss(None)
+        if isinstance(error, GovernError):
+            title, text = error.title, error.message
+        else:
+            failure = internal_error(error)
+            title, text = failure.title, failure.message
+        self.app.call_later(self.govern.show_error, title, text)
+
     def on_version_loaded(self, message: VersionLoaded) -> None:
         try:
             self._show_loaded(message)
@@ -370,6 +389,7 @@ class VersionScreen(GovernScreen):
             self.post_message(internal_error(error))
 
     def _show_loaded(self, message: VersionLoaded) -> None:
+        self.query_one("#tabs").loading = False
         self.detail = message.detail
         extra = message.history or {}
         self.entries = extra.get("entries", [])

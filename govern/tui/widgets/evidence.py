@@ -179,7 +179,7 @@ class FairnessView(Evidence):
             parts.append(self._group_table(grouping, c))
             parts.append(
                 Text(
-                    f"█ {METRIC_NAMES.get(self.metric, self.metric)}  ▓░ 95% interval  "
+                    f"█ {SHORT_METRIC_NAMES.get(self.metric, self.metric)}  ▓░ 95% interval  "
                     "⚑ impact < 0.8  ◌ small group  * p < 0.05",
                     style="dim",
                 )
