@@ -17,7 +17,7 @@ from govern.tui.screens.audit import AuditScreen
 from govern.tui.screens.catalogue import CatalogueScreen
 from govern.tui.screens.compare import CompareScreen, ComparisonView
 from govern.tui.screens.queue import QueueScreen
-from govern.tui.screens.version import VersionScreen
+from govern.tui.screens.version import TABS, VersionScreen
 from govern.tui.widgets.dialogs import FormDialog, MessageModal
 from govern.tui.widgets.evidence import (
     ContributionChart,
@@ -525,11 +525,29 @@ async def test_footer_follows_the_tab_and_every_key_works_everywhere(
         assert screen.query_one("#tabs").active == "policies"  # type: ignore[attr-defined]
         assert not screen.query_one("#policy-results").loading
 
-        # The footer fits the width: no key is pushed off the right edge.
-        footer = app.screen.query_one("Footer")
-        keys = list(footer.query("FooterKey"))
-        assert keys and all(k.region.right <= footer.region.right for k in keys)
+        for tab in TABS:
+            screen.show_tab(tab)
+            await pilot.pause()
+            footer_fits(app)
+        for mode in ("catalogue", "queue", "audit"):
+            await app.switch_mode(mode)
+            await settle(pilot)
+            footer_fits(app)
+        app.open_compare("", "credit-risk@1.1.0")
+        await settle(pilot)
+        footer_fits(app)
     assert events(console, action="policy.check")[0].actor == "dave"
+
+
+def footer_fits(app: GovernApp) -> None:
+    """No key of the footer is pushed off its right edge (or under the palette key)."""
+    footer = app.screen.query_one("Footer")
+    keys = [k for k in footer.query("FooterKey") if "-command-palette" not in k.classes]
+    palette = [k for k in footer.query("FooterKey") if "-command-palette" in k.classes]
+    edge = palette[0].region.x if palette else footer.region.right
+    assert keys, app.screen
+    for key in keys:
+        assert key.region.right <= edge, f"{key.key} overflows the footer of {app.screen}"
 
 
 @synchronous
@@ -747,9 +765,16 @@ async def test_report_build_reports_each_step(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         screen = await open_version(pilot, "credit-risk@1.1.0")
-        screen.build_report(out)
+        await pilot.press("b")
+        app.screen.query_one("#field-path", Input).value = str(out)
+        await pilot.press("enter")
+        assert screen.query_one("#report-progress").display  # at once, before any step
+        await pilot.press("v")  # one PDF at a time: the verify waits for the build
+        assert isinstance(app.screen, VersionScreen)
+        assert any("being built" in n.message for n in app._notifications)
         await settle(pilot)
         assert not screen.query_one("#report-progress").display  # gone when done
+        assert "Built" in str(screen.query_one("#report-verdict").render())
     assert [step for step, _d, _t in seen] == [
         "collecting the evidence",
         "rendering the HTML and charts",
@@ -774,3 +799,41 @@ async def test_queue_panel_shows_the_highlighted_version_when_wide(
         assert peek.display
         text = str(peek.render())
         assert "credit-risk@1.1.0" in text and "Last evaluated" in text and "warn" in text
+
+
+@synchronous
+async def test_audit_log_goes_to_an_event_by_number(console: ConsoleCatalogue) -> None:
+    admin = console.ctx("admin")
+    for index in range(300):
+        with admin.write("test.event", f"bulk@{index}") as tx:
+            tx.audit(index=index)
+    app = console_app(console, "dave")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        await pilot.press("g")
+        await type_text(pilot, "250")
+        await pilot.press("enter")
+        await settle(pilot)
+        table = screen.query_one("#events", VirtualTable)
+        assert [e.seq for e in table.rows[:3]] == [250, 249, 248]
+        assert "from #250" in str(screen.query_one("#audit-count").render())
+        await pilot.press("end")
+        await settle(pilot)
+        await pilot.press("end")
+        await settle(pilot)
+        assert [e.seq for e in table.rows] == list(range(250, 0, -1))  # paged on down
+
+        await pilot.press("g")
+        await type_text(pilot, "twelve")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("not an event number" in n.message for n in app._notifications)
+        assert table.rows[0].seq == 250  # nothing changed
+
+        await pilot.press("f5")  # back to the newest
+        await settle(pilot)
+        assert table.rows[0].seq == audit.count_events(admin)

@@ -128,8 +128,15 @@ class AuditScreen(GovernScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filters", "Filter"),
         Binding("v", "verify", "Verify chain"),
-        Binding("c", "verify_checkpoint", "Checkpoint", tooltip="Verify against a checkpoint"),
-        Binding("f5", "refresh", "Refresh", show=False),
+        Binding(
+            "c",
+            "verify_checkpoint",
+            "Verify checkpoint",
+            tooltip="Verify against a signed checkpoint file",
+            show=False,
+        ),
+        Binding("g", "go_to", "Go to #", tooltip="Show the log from one event number down"),
+        Binding("f5", "refresh", "Refresh", show=False, tooltip="Newest events again"),
         Binding("escape", "clear_filters", "Clear", show=False),
         Binding("3", "app.switch_mode('audit')", "Audit", show=False),  # you are here
     ]
@@ -141,6 +148,8 @@ class AuditScreen(GovernScreen):
         self.exhausted = False
         self.total: int | None = None
         self._loading = False
+        #: Show the log from this event number down (None: from the newest).
+        self.start_at: int | None = None
         # Bumped by every reload, so a page fetched under old filters is dropped on arrival.
         self._generation = 0
 
@@ -171,16 +180,42 @@ class AuditScreen(GovernScreen):
         self.call_after_refresh(self.govern.mark, "audit_first_paint")
         self.reload()
 
-    def action_refresh(self) -> None:
-        self.reload()
-
     def reload(self) -> None:
         self.events = []
         self.exhausted = False
         self._generation += 1
         self._loading = True
-        self.fetch(before_seq=None, append=False, generation=self._generation)
+        start = self.start_at + 1 if self.start_at is not None else None
+        self.fetch(before_seq=start, append=False, generation=self._generation)
         self.count()
+
+    def action_refresh(self) -> None:
+        self.start_at = None
+        self.reload()
+
+    def action_go_to(self) -> None:
+        """Jump to an event by number: one keyset query, however long the log."""
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            text = values["seq"].strip().replace(",", "").lstrip("#")
+            if text and not text.isdigit():
+                self.notify(f"{values['seq']!r} is not an event number", severity="error")
+                return
+            self.start_at = int(text) if text else None
+            self.reload()
+            self.query_one("#events", VirtualTable).focus()
+
+        self.app.push_screen(
+            FormDialog(
+                "Go to an event",
+                [FormField("seq", "Event number", "e.g. 500000; empty for the newest")],
+                note="The log is shown from that event down, with the filters applied.",
+                submit="Go",
+            ),
+            chosen,
+        )
 
     @work(thread=True, exclusive=True, group="audit-count")
     def count(self) -> None:
@@ -228,6 +263,8 @@ class AuditScreen(GovernScreen):
         filtered = any(self.filters.values())
         total = f"{self.total:,}" if self.total is not None else "…"
         text = f"{loaded} shown" + (" (filtered)" if filtered else "") + f" · {total} events"
+        if self.start_at is not None:
+            text += f" · from #{self.start_at}"
         self.query_one("#audit-count", Label).update(text)
 
     @on(VirtualTable.NearEnd, "#events")

@@ -89,12 +89,18 @@ class QueueScreen(GovernScreen):
             yield VersionPeek(hint="Enter opens its workflow", id="queue-peek")
         yield Footer(compact=True)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._loaded_once = False
+
     def on_mount(self) -> None:
         self.query_one("#queue", VirtualTable).focus()
         self.load()
 
     def on_screen_resume(self) -> None:
-        self.load()
+        # Decisions made elsewhere change the queue; the first showing loads it in on_mount.
+        if self._loaded_once:
+            self.load()
 
     def action_refresh(self) -> None:
         self.load()
@@ -107,6 +113,7 @@ class QueueScreen(GovernScreen):
             self.post_message(QueueLoaded(queue, due))
 
     def on_queue_loaded(self, message: QueueLoaded) -> None:
+        self._loaded_once = True
         role = self.govern.role or "user"
         queue = self.query_one("#queue", VirtualTable)
         queue.empty_text = "Nothing awaits you."

@@ -215,6 +215,8 @@ class VersionScreen(GovernScreen):
         self.view_problem: str | None = None
         self.entries: list[Any] = []
         self.evaluation: Any = None
+        #: A PDF is being built or verified (one at a time: both show in the same place).
+        self.report_busy = False
 
     # --- layout -------------------------------------------------------------------------
 
@@ -763,13 +765,17 @@ class VersionScreen(GovernScreen):
     @on(Button.Pressed, "#build-pdf")
     def action_build_report(self) -> None:
         self.show_tab("reports")
+        if self._report_running():
+            return
         if self.detail is None:
             return
         default = Path.cwd() / f"{self.detail.name}-{self.detail.version}.pdf"
 
         def chosen(values: dict[str, str] | None) -> None:
             if values is not None:
-                self.build_report(Path(values["path"]).expanduser())
+                path = Path(values["path"]).expanduser()
+                self._progress(f"Building {path.name}…")
+                self.build_report(path)
 
         self.app.push_screen(
             FormDialog(
@@ -783,7 +789,6 @@ class VersionScreen(GovernScreen):
 
     @work(thread=True, exclusive=True, group="report")
     def build_report(self, path: Path) -> None:
-        self.app.call_from_thread(self._progress, f"Building {path.name}…")
         started = time.perf_counter()
 
         def progressed(step: str, done: int, total: int) -> None:
@@ -808,7 +813,17 @@ class VersionScreen(GovernScreen):
             f"Step {message.done + 1} of {message.total}: {message.step}…"
         )
 
+    def _report_running(self) -> bool:
+        if self.report_busy:
+            self.notify(
+                "A PDF is being built or verified; this waits until it is done.",
+                title=self.ref,
+                severity="warning",
+            )
+        return self.report_busy
+
     def _progress(self, step: str | None) -> None:
+        self.report_busy = step is not None
         verdict = self.query_one("#report-verdict", Static)
         verdict.display = step is None and verdict.has_class("-filled")
         box = self.query_one("#report-progress")
@@ -840,12 +855,16 @@ class VersionScreen(GovernScreen):
     @on(Button.Pressed, "#verify-pdf")
     def action_verify_report(self) -> None:
         self.show_tab("reports")
+        if self._report_running():
+            return
         reports = self.detail.reports if self.detail else []
         latest = next((r["path"] for r in reports if r.get("format") == "pdf"), "")
 
         def chosen(values: dict[str, str] | None) -> None:
             if values is not None:
-                self.verify_report(Path(values["path"]).expanduser())
+                path = Path(values["path"]).expanduser()
+                self._progress(f"Verifying {path.name}…")
+                self.verify_report(path)
 
         self.app.push_screen(
             FormDialog(
@@ -859,9 +878,10 @@ class VersionScreen(GovernScreen):
 
     @work(thread=True, exclusive=True, group="report-verify")
     def verify_report(self, path: Path) -> None:
-        self.app.call_from_thread(self._progress, f"Verifying {path.name}…")
-        verdict = self.guarded(self.backend.verify_report, path)
-        self.app.call_from_thread(self._progress, None)
+        try:
+            verdict = self.guarded(self.backend.verify_report, path)
+        finally:
+            self.app.call_from_thread(self._progress, None)
         if verdict is not None:
             self.post_message(ReportVerified(verdict))
 
