@@ -8,6 +8,7 @@ catalogue or writes files; the service does both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -105,8 +106,13 @@ def render_card(
     template_dir: Path | None = None,
     paper: Paper = "A4",
     pdf_variant: str | None = "pdf/a-3b",
+    progress: Callable[[str], None] | None = None,
 ) -> RenderedCard:
-    """Render ``view`` as ``fmt``; a PDF is signed when ``identity`` is given."""
+    """Render ``view`` as ``fmt``; a PDF is signed when ``identity`` is given.
+
+    ``progress`` is told each long step as it starts (the console shows them).
+    """
+    step = progress or (lambda _name: None)
     document = card_json(view)
     if fmt == "json":
         return RenderedCard(format=fmt, data=document, card_json=document)
@@ -114,6 +120,7 @@ def render_card(
         return RenderedCard(
             format=fmt, data=card_markdown(view).encode("utf-8"), card_json=document
         )
+    step("rendering the HTML and charts")
     html, chart_keys = render_html(
         view,
         template_dir=template_dir,
@@ -129,6 +136,7 @@ def render_card(
     from govern.report.pdf import Attachment, render_pdf
     from govern.report.signature import sign_pdf
 
+    step("laying out the PDF")
     pdf, log = render_pdf(
         html,
         attachments=(
@@ -151,6 +159,7 @@ def render_card(
         pdf_variant=pdf_variant,
     )
     if identity is not None:
+        step("signing")
         rendered.data = sign_pdf(
             pdf,
             identity,

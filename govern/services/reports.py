@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -401,8 +402,11 @@ def build_report(
     output: Path | None = None,
     sign: bool = True,
     paper: Paper = "A4",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> ReportResult:
     """Render the card of ``ref`` and record it.
+
+    ``progress(step, done, total)`` is called as each step starts (the console's bar).
 
     A PDF is signed with the instance key (``govern keys init``) unless ``sign`` is false.
     The file is written under a temporary name and moved into place inside the transaction
@@ -415,12 +419,22 @@ def build_report(
     """
     from govern.report.render import render_card
 
+    steps = ["collecting the evidence", "rendering the HTML and charts"]
+    if format == "pdf":
+        steps += ["laying out the PDF", *(["signing"] if sign else [])]
+    steps.append("recording the report")
+
+    def step(name: str) -> None:
+        if progress is not None and name in steps:
+            progress(name, steps.index(name), len(steps))
+
     if format not in FORMATS:
         raise InputError(f"unknown report format {format!r}: use one of {', '.join(FORMATS)}")
     if paper not in ("A4", "Letter"):
         raise InputError(f"unknown paper size {paper!r}: use A4 or Letter")
     if output is not None:
         _check_output(output)
+    step("collecting the evidence")
     with ctx.read() as session:
         try:
             ctx.require_role(session, REPORT_ROLES, doing=f"generate a report for {ref}")
@@ -436,13 +450,19 @@ def build_report(
     # before any rendering work.
     identity = keys.load_identity(ctx.settings) if format == "pdf" and sign else None
     rendered = render_card(
-        view, format, identity=identity, template_dir=ctx.settings.template_dir, paper=paper
+        view,
+        format,
+        identity=identity,
+        template_dir=ctx.settings.template_dir,
+        paper=paper,
+        progress=step,
     )
     if view.evaluation is None:
         rendered.warnings.append(
             f"{view.model.ref} has no evaluation yet: the card says 'not evaluated' where "
             "figures would be (run `govern evaluate`)"
         )
+    step("recording the report")
     target = output.resolve()
     tmp = _write_temporary(target, rendered.data)
     moved = False

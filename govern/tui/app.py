@@ -25,7 +25,7 @@ from govern.tui.screens.catalogue import CatalogueScreen
 from govern.tui.screens.compare import CompareScreen
 from govern.tui.screens.queue import QueueScreen
 from govern.tui.screens.version import VersionScreen
-from govern.tui.widgets.dialogs import MessageModal
+from govern.tui.widgets.dialogs import FormDialog, FormField, MessageModal
 
 if TYPE_CHECKING:
     from govern.config import Settings
@@ -44,7 +44,7 @@ class GovernApp(App[None]):
         "audit": AuditScreen,
     }
     DEFAULT_MODE = "catalogue"
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]  # noqa: RUF012 - Textual's own type
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (118, "-wide")]  # noqa: RUF012 - Textual's own type
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "switch_mode('catalogue')", "Catalogue", tooltip="All model versions"),
         Binding("2", "switch_mode('queue')", "Queue", tooltip="What awaits you"),
@@ -120,21 +120,34 @@ class GovernApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand(
-            "Catalogue", "All models and versions", partial(self._mode, "catalogue")
+            "Catalogue", "All models and versions (key 1)", partial(self._mode, "catalogue")
         )
-        yield SystemCommand("Review queue", "What awaits you", partial(self._mode, "queue"))
-        yield SystemCommand("Audit log", "Every change, hash-chained", partial(self._mode, "audit"))
+        yield SystemCommand("Review queue", "What awaits you (key 2)", partial(self._mode, "queue"))
         yield SystemCommand(
-            "Light or dark theme", "Switch the colour theme", self.action_toggle_theme
+            "Audit log", "Every change, hash-chained (key 3)", partial(self._mode, "audit")
         )
-        seen = {"switch_mode", "toggle_theme", "show_help_panel", "quit", "command_palette"}
-        for key, active in screen.active_bindings.items():
+        yield SystemCommand("Open a version…", "Type NAME@VERSION", self.action_open_ref)
+        yield SystemCommand(
+            "Compare two versions…",
+            "Champion and challenger side by side",
+            self.action_pick_compare,
+        )
+        yield SystemCommand(
+            "Light or dark theme", "Switch the colour theme (F2)", self.action_toggle_theme
+        )
+        # Every key binding of the screen (and of the focused widget), once each.
+        skip = {"switch_mode", "toggle_theme", "show_help_panel", "quit", "command_palette"}
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
             binding = active.binding
-            action = binding.action.split("(", 1)[0]
-            if not binding.description or action in seen or binding.system:
+            name = binding.action.split("(", 1)[0].removeprefix("app.")
+            if not binding.description or name in skip or binding.system:
+                continue
+            if binding.action in seen:
                 continue
             seen.add(binding.action)
-            help_text = binding.tooltip or f"Key: {binding.key_display or key}"
+            shown = binding.key_display or self.get_key_display(binding)
+            help_text = f"{binding.tooltip} (key {shown})" if binding.tooltip else f"Key {shown}"
             yield SystemCommand(
                 binding.description,
                 help_text,
@@ -143,6 +156,45 @@ class GovernApp(App[None]):
         extra = getattr(screen, "palette_commands", None)
         if callable(extra):
             yield from extra()
+
+    def action_open_ref(self) -> None:
+        """Ask for NAME@VERSION and open it (a bare NAME opens its latest version)."""
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values and values["ref"].strip():
+                self.open_version(values["ref"].strip())
+
+        self.push_screen(
+            FormDialog(
+                "Open a model version",
+                [
+                    FormField(
+                        "ref", "Version", "NAME@VERSION, or NAME for its latest", required=True
+                    )
+                ],
+                submit="Open",
+            ),
+            chosen,
+        )
+
+    def action_pick_compare(self) -> None:
+        def chosen(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self.open_compare(values["champion"].strip(), values["challenger"].strip())
+
+        self.push_screen(
+            FormDialog(
+                "Compare two versions",
+                [
+                    FormField(
+                        "champion", "Champion", "NAME@VERSION (empty: the model's deployed one)"
+                    ),
+                    FormField("challenger", "Challenger", "NAME@VERSION", required=True),
+                ],
+                submit="Compare",
+            ),
+            chosen,
+        )
 
     def _mode(self, mode: str) -> None:
         self.switch_mode(mode)

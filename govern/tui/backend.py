@@ -8,9 +8,8 @@ the services; this class adds nothing but the acting user's context.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from govern.domain.lifecycle import Action
@@ -27,16 +26,6 @@ if TYPE_CHECKING:
         VersionSummary,
     )
     from govern.services.workflow import DueItem, History, QueueItem, TransitionResult
-
-
-def _optional_service(name: str) -> ModuleType | None:
-    """A service module that may not exist in this build (e.g. reports), or None."""
-    try:
-        return importlib.import_module(f"govern.services.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"govern.services.{name}":
-            return None
-        raise
 
 
 class Backend:
@@ -70,10 +59,10 @@ class Backend:
 
         return users.whoami(self.ctx)
 
-    def list_versions(self) -> list[VersionSummary]:
+    def list_versions(self, *, model: str | None = None) -> list[VersionSummary]:
         from govern.services import catalogue
 
-        return catalogue.list_versions(self.ctx)
+        return catalogue.list_versions(self.ctx, model=model)
 
     def show_version(self, ref: str) -> VersionDetail:
         from govern.services import catalogue
@@ -161,19 +150,19 @@ class Backend:
     def evidence(self, ref: str) -> tuple[Any, str | None]:
         """The report view of ``ref`` (evaluation, policies, waivers, drift), or why not."""
         from govern.errors import GovernError
+        from govern.services import reports
 
-        reports = self.service("reports")
-        if reports is None or not hasattr(reports, "report_view"):
-            return None, "Evidence needs govern.services.reports, which this build lacks."
         try:
             return reports.report_view(self.ctx, ref), None
         except GovernError as error:
             return None, error.message
 
-    def build_report(self, ref: str, output: Path) -> Any:
+    def build_report(
+        self, ref: str, output: Path, progress: Callable[[str, int, int], None] | None = None
+    ) -> Any:
         from govern.services import reports
 
-        return reports.build_report(self.ctx, ref, format="pdf", output=output)
+        return reports.build_report(self.ctx, ref, format="pdf", output=output, progress=progress)
 
     def verify_report(self, path: Path) -> Any:
         from govern.services import reports
@@ -202,9 +191,3 @@ class Backend:
         from govern.services import waivers
 
         return waivers.grant_waiver(self.ctx, ref, rule=rule, reason=reason, expires=expires)
-
-    # --- services that arrive in later builds -------------------------------------------
-
-    def service(self, name: str) -> ModuleType | None:
-        """``govern.services.<name>`` if this build has it (evaluation, checks, waivers)."""
-        return _optional_service(name)

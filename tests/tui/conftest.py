@@ -10,6 +10,7 @@ that varies between machines (artifact hashes, temporary paths) reaches a snapsh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import shutil
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 import time_machine
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from govern.config import Settings, load_settings
 from govern.services import Context, catalogue, checks, evaluation, keys, users, workflow
@@ -157,7 +159,8 @@ async def settle(pilot: Pilot[Any]) -> None:
     """Wait until every worker has finished and its messages have been handled."""
     app = pilot.app
     for _ in range(200):
-        await app.workers.wait_for_complete()
+        with contextlib.suppress(WorkerCancelled):  # an exclusive worker replaced by a newer one
+            await app.workers.wait_for_complete()
         await pilot.pause()
         if not any(w.is_running for w in app.workers):
             await pilot.pause()

@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 
 from govern.services import audit, catalogue, evaluation, workflow
 from govern.services.views import AuditEventPublic
 from govern.tui.app import LIGHT, GovernApp, make_app
+from govern.tui.messages import VersionLoaded
 from govern.tui.screens.audit import AuditScreen
 from govern.tui.screens.catalogue import CatalogueScreen
 from govern.tui.screens.compare import CompareScreen, ComparisonView
 from govern.tui.screens.queue import QueueScreen
-from govern.tui.screens.version import VersionScreen
+from govern.tui.screens.version import TABS, VersionScreen
 from govern.tui.widgets.dialogs import FormDialog, MessageModal
 from govern.tui.widgets.evidence import (
     ContributionChart,
@@ -47,9 +49,9 @@ def modal_text(app: GovernApp) -> str:
     return f"{screen.title_text}: {screen.message}"
 
 
-async def open_version(pilot: Any, ref: str) -> VersionScreen:
+async def open_version(pilot: Any, ref: str, tab: str | None = None) -> VersionScreen:
     app: GovernApp = pilot.app
-    app.open_version(ref)
+    app.open_version(ref, tab=tab)
     await settle(pilot)
     screen = app.screen
     assert isinstance(screen, VersionScreen)
@@ -479,3 +481,359 @@ async def test_a_user_unknown_to_the_catalogue_sees_why(console: ConsoleCatalogu
         await pilot.press("2")
         await settle(pilot)
         assert app.screen.query_one("#queue", VirtualTable).rows == []
+
+
+# --- what the footer shows, and what each key does where it is not shown --------------------
+
+
+def footer_keys(app: GovernApp) -> dict[str, str]:
+    """The keys the footer shows now, with their descriptions."""
+    return {
+        key: active.binding.description
+        for key, active in app.screen.active_bindings.items()
+        if active.binding.show
+    }
+
+
+@synchronous
+async def test_footer_follows_the_tab_and_every_key_works_everywhere(
+    console: ConsoleCatalogue,
+) -> None:
+    app = console_app(console, "dave")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "1" not in footer_keys(app)  # you are on the catalogue already
+        assert {"2", "3", "m", "slash"} <= set(footer_keys(app))
+        screen = await open_version(pilot, "credit-risk@1.1.0")
+        shown = footer_keys(app)
+        # The card of a submitted version: the decisions it allows, not deploy or retire.
+        assert {"A", "C", "X", "b"} <= set(shown) and not {"D", "R", "S", "k"} & set(shown)
+        assert not {"1", "2", "3"} & set(shown)  # the screen's own keys have the room
+
+        screen.show_tab("policies")
+        await pilot.pause()
+        assert {"k", "W"} <= set(footer_keys(app)) and "A" not in footer_keys(app)
+        screen.show_tab("evaluation")
+        await pilot.pause()
+        assert {"f", "n", "m"} <= set(footer_keys(app))
+
+        # k is not shown on the evaluation tab, yet it runs the checks (and says so).
+        runs = len(screen.detail.policy_runs)
+        await pilot.press("k")
+        await settle(pilot)
+        assert len(screen.detail.policy_runs) == runs + 1
+        assert screen.query_one("#tabs").active == "policies"  # type: ignore[attr-defined]
+        assert not screen.query_one("#policy-results").loading
+
+        for tab in TABS:
+            screen.show_tab(tab)
+            await pilot.pause()
+            footer_fits(app)
+        for mode in ("catalogue", "queue", "audit"):
+            await app.switch_mode(mode)
+            await settle(pilot)
+            footer_fits(app)
+        app.open_compare("", "credit-risk@1.1.0")
+        await settle(pilot)
+        footer_fits(app)
+    assert events(console, action="policy.check")[0].actor == "dave"
+
+
+def footer_fits(app: GovernApp) -> None:
+    """No key of the footer is pushed off its right edge (or under the palette key)."""
+    footer = app.screen.query_one("Footer")
+    keys = [k for k in footer.query("FooterKey") if "-command-palette" not in k.classes]
+    palette = [k for k in footer.query("FooterKey") if "-command-palette" in k.classes]
+    edge = palette[0].region.x if palette else footer.region.right
+    assert keys, app.screen
+    for key in keys:
+        assert key.region.right <= edge, f"{key.key} overflows the footer of {app.screen}"
+
+
+@synchronous
+async def test_escape_leaves_the_row_id_box_so_keys_work_again(console: ConsoleCatalogue) -> None:
+    app = console_app(console, "carol")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_version(
+            pilot,
+            "credit-risk@1.1.0",
+        )
+        await pilot.press("e")
+        assert isinstance(app.focused, Input)
+        await pilot.press("escape")
+        assert not isinstance(app.focused, Input)
+        await pilot.press("right_square_bracket")  # a key again, not a character in the box
+        assert screen.query_one("#row-id", Input).value == ""
+        assert screen.query_one("#tabs").active == "policies"  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        assert isinstance(app.screen, CatalogueScreen)
+
+
+@synchronous
+async def test_workflow_offers_what_the_state_allows_and_counts_approvals(
+    console: ConsoleCatalogue,
+) -> None:
+    app = console_app(console, "carol")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = await open_version(pilot, "credit-risk@1.1.0")
+        screen.show_tab("workflow")
+        await pilot.pause()
+        shown = {b.id for b in screen.query("#workflow-buttons Button") if b.display}
+        assert shown == {"do-approve", "do-request_changes", "do-reject", "do-waive"}
+        state = str(screen.query_one("#workflow-state").render())
+        assert "next steps: approve, changes, reject" in state
+        assert "Approvals: 0 of 2 approvals (none yet)" in state
+        for button in screen.query("#workflow-buttons Button"):  # all on screen at 80x24
+            if button.display:
+                assert button.region.right <= 80 and button.region.height > 0
+
+        await pilot.click("#do-approve")  # the mouse works as the key does
+        assert isinstance(app.screen, FormDialog)
+        await type_text(pilot, "clicked through")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Approvals: 1 of 2 approvals (carol)" in str(
+            screen.query_one("#workflow-state").render()
+        )
+    detail = catalogue.show_version(console.ctx("admin"), "credit-risk@1.1.0")
+    assert (detail.decisions[-1].actor, detail.decisions[-1].comment) == (
+        "carol",
+        "clicked through",
+    )
+
+
+@synchronous
+async def test_deployed_version_offers_retire_only(console: ConsoleCatalogue) -> None:
+    app = console_app(console, "carol")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_version(pilot, "credit-risk@1.0.0")
+        screen.show_tab("workflow")
+        await pilot.pause()
+        shown = {b.id for b in screen.query("#workflow-buttons Button") if b.display}
+        assert shown == {"do-retire", "do-waive"}
+        assert {"R", "W"} <= set(footer_keys(app)) and "A" not in footer_keys(app)
+        await pilot.press("A")  # not offered, still bound: the service says why not
+        await type_text(pilot, "again")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "cannot approve credit-risk@1.0.0" in modal_text(app)
+    refused = events(console, action="version.approve.refused")
+    assert refused and "it is deployed" in refused[0].payload["reason"]
+
+
+# --- layout at 80 and 120 columns ---------------------------------------------------------
+
+
+def layout_keys(table: VirtualTable) -> list[str]:
+    return [column.key for column, _width in table._layout]
+
+
+@synchronous
+async def test_catalogue_shows_every_column_at_80_and_beside_the_panel_at_120(
+    console: ConsoleCatalogue,
+) -> None:
+    every = ["name", "version", "state", "tier", "owner", "policy", "evaluated", "due"]
+    for size in ((80, 24), (120, 40)):
+        app = console_app(console, "carol")
+        async with app.run_test(size=size) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#versions", VirtualTable)
+            assert layout_keys(table) == every, size
+            peek = app.screen.query_one("#peek")
+            assert peek.display == (size[0] >= 118)
+            line = table.render_line(1).text
+            assert "2026-11-20" in line and "credit-risk" in line  # evaluated, in the row
+
+
+@synchronous
+async def test_audit_view_at_80_keeps_the_time_and_says_what_happened(
+    console: ConsoleCatalogue,
+) -> None:
+    app = console_app(console, "dave")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        table = app.screen.query_one("#events", VirtualTable)
+        assert layout_keys(table) == ["seq", "ts", "actor", "action", "subject"]
+        newest = table.rows[0]
+        line = str(app.screen.query_one("#event-line").render())
+        assert f"#{newest.seq}" in line and newest.action in line
+        assert "gradient boosting challenger" in line  # the submit comment, in full
+
+        await pilot.press("enter")
+        modal = app.screen
+        assert isinstance(modal, MessageModal)
+        assert newest.hash in modal.message and "comment: gradient boosting" in modal.message
+        await pilot.press("escape")
+
+        # A millionth event keeps its number whole in the narrow column.
+        assert table.columns[0].value(newest.model_copy(update={"seq": 1_000_000})) == "1000000"
+    app = console_app(console, "dave")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        table = app.screen.query_one("#events", VirtualTable)
+        assert layout_keys(table)[-1] == "detail"
+        widths = {c.key: w for c, w in table._layout}
+        assert widths["action"] >= len("version.approve.refused")
+        assert not app.screen.query_one("#event-line").display
+
+
+@synchronous
+async def test_waiver_dialog_fits_80x24(console: ConsoleCatalogue) -> None:
+    app = console_app(console, "dave")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await open_version(pilot, "credit-risk@1.1.0", tab="policies")
+        await pilot.press("W")
+        dialog = app.screen
+        assert isinstance(dialog, FormDialog)
+        rule = dialog.values()["rule"]
+        assert "/" in rule  # POLICY/RULE, the precise form
+        for button in dialog.query("Button"):
+            assert button.region.bottom <= 24 and button.region.height == 1, button
+        await pilot.press("escape")
+
+
+# --- the command palette, and errors that must not close the console ----------------------
+
+
+@synchronous
+async def test_palette_opens_a_version_by_name_and_lists_hidden_keys(
+    console: ConsoleCatalogue,
+) -> None:
+    app = console_app(console, "carol")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert len(titles) == len(set(titles)), "each command once"
+        command = next(
+            c for c in app.get_system_commands(app.screen) if c.title.startswith("Open a")
+        )
+        command.callback()
+        await pilot.pause()
+        assert isinstance(app.screen, FormDialog)
+        await type_text(pilot, "credit-risk@1.0.0")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, VersionScreen) and app.screen.ref == "credit-risk@1.0.0"
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        # On the card tab, keys that the footer leaves out are still in the palette.
+        assert {"Run checks", "Verify PDF", "Grouping", "Explain a decision"} <= titles
+
+
+@synchronous
+async def test_evidence_that_cannot_be_drawn_is_a_note_not_a_crash(
+    console: ConsoleCatalogue,
+) -> None:
+    app = console_app(console, "carol")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_version(pilot, "credit-risk@1.1.0", tab="evaluation")
+        fairness = screen.query_one("#fairness", FairnessView)
+        fairness.show(object(), {})  # a document this build does not understand
+        await pilot.pause()
+        assert "could not be drawn" in str(fairness.render())
+        assert app.is_running
+
+        screen.post_message(VersionLoaded(object()))  # a result the screen cannot show
+        await settle(pilot)
+        assert modal_text(app).startswith("Internal error: AttributeError")
+        await pilot.press("escape")
+        assert app.screen is screen and app.is_running
+
+
+@synchronous
+async def test_report_build_reports_each_step(
+    console: ConsoleCatalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, int, int]] = []
+    original = VersionScreen.on_report_progressed
+
+    def spy(self: VersionScreen, message: Any) -> None:
+        seen.append((message.step, message.done, message.total))
+        original(self, message)
+
+    monkeypatch.setattr(VersionScreen, "on_report_progressed", spy)
+    out = tmp_path / "steps.pdf"
+    app = console_app(console, "carol")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_version(pilot, "credit-risk@1.1.0")
+        await pilot.press("b")
+        app.screen.query_one("#field-path", Input).value = str(out)
+        await pilot.press("enter")
+        assert screen.query_one("#report-progress").display  # at once, before any step
+        await pilot.press("v")  # one PDF at a time: the verify waits for the build
+        assert isinstance(app.screen, VersionScreen)
+        assert any("being built" in n.message for n in app._notifications)
+        await settle(pilot)
+        assert not screen.query_one("#report-progress").display  # gone when done
+        assert "Built" in str(screen.query_one("#report-verdict").render())
+    assert [step for step, _d, _t in seen] == [
+        "collecting the evidence",
+        "rendering the HTML and charts",
+        "laying out the PDF",
+        "signing",
+        "recording the report",
+    ]
+    assert [(d, t) for _s, d, t in seen] == [(i, 5) for i in range(5)]
+    assert out.read_bytes().startswith(b"%PDF")
+
+
+@synchronous
+async def test_queue_panel_shows_the_highlighted_version_when_wide(
+    console: ConsoleCatalogue,
+) -> None:
+    app = console_app(console, "carol")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        peek = app.screen.query_one("#queue-peek")
+        assert peek.display
+        text = str(peek.render())
+        assert "credit-risk@1.1.0" in text and "Last evaluated" in text and "warn" in text
+
+
+@synchronous
+async def test_audit_log_goes_to_an_event_by_number(console: ConsoleCatalogue) -> None:
+    admin = console.ctx("admin")
+    for index in range(300):
+        with admin.write("test.event", f"bulk@{index}") as tx:
+            tx.audit(index=index)
+    app = console_app(console, "dave")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        await pilot.press("g")
+        await type_text(pilot, "250")
+        await pilot.press("enter")
+        await settle(pilot)
+        table = screen.query_one("#events", VirtualTable)
+        assert [e.seq for e in table.rows[:3]] == [250, 249, 248]
+        assert "from #250" in str(screen.query_one("#audit-count").render())
+        await pilot.press("end")
+        await settle(pilot)
+        await pilot.press("end")
+        await settle(pilot)
+        assert [e.seq for e in table.rows] == list(range(250, 0, -1))  # paged on down
+
+        await pilot.press("g")
+        await type_text(pilot, "twelve")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert any("not an event number" in n.message for n in app._notifications)
+        assert table.rows[0].seq == 250  # nothing changed
+
+        await pilot.press("f5")  # back to the newest
+        await settle(pilot)
+        assert table.rows[0].seq == audit.count_events(admin)

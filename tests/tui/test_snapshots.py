@@ -71,6 +71,7 @@ SCREENS: dict[str, tuple[str, Steps]] = {
     "audit": ("dave", steps("3")),
     "compare": ("carol", steps("m")),
     "comment-dialog": ("carol", steps("A", version="credit-risk@1.1.0")),
+    "waiver-dialog": ("dave", steps("W", version="credit-risk@1.1.0", tab="policies")),
     "refusal": ("alice", steps("A", "enter", version="credit-risk@1.1.0")),
     "light-theme": ("carol", steps("f2", version="credit-risk@1.1.0", tab="evaluation")),
 }

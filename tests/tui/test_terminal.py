@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from govern.services import audit
+from govern.services import audit, catalogue
 from tests.conftest import run_cli
 from tests.tui.conftest import ConsoleCatalogue
 
@@ -51,6 +51,11 @@ class Terminal:
         for key in keys:
             self.tmux("send-keys", key)
             time.sleep(0.2)
+
+    def type(self, text: str) -> None:
+        """Send ``text`` literally, as typed."""
+        self.tmux("send-keys", "-l", text)
+        time.sleep(0.2)
 
     def wait_for(self, text: str, timeout: float = 45) -> str:
         deadline = time.monotonic() + timeout
@@ -101,6 +106,18 @@ def test_govern_tui_in_tmux(console: ConsoleCatalogue, terminal: Terminal) -> No
     terminal.keys("1", "Enter")  # the newest version, its tabs
     screen = terminal.wait_for("submitted ·")  # the banner, once the version has loaded
     assert "credit-risk@1.1.0" in screen and "Evaluation" in screen
+    terminal.wait_for("A Approve")  # the footer teaches the keys this state allows
+
+    terminal.keys("A")  # approve with a comment, typed into the dialog
+    terminal.wait_for("Comment")
+    terminal.type("approved from a real terminal")
+    terminal.keys("Enter")
+    screen = terminal.wait_for("Decision recorded")
+    detail = catalogue.show_version(console.ctx("admin"), "credit-risk@1.1.0")
+    assert (detail.decisions[-1].actor, detail.decisions[-1].comment) == (
+        "carol",
+        "approved from a real terminal",
+    )
     terminal.keys("Escape", "C-q")
     assert "EXIT=0" in terminal.wait_for("EXIT=")
 
@@ -110,6 +127,10 @@ def test_bare_govern_opens_the_console_in_a_terminal(
 ) -> None:
     terminal.start(_env(console, "dave"), size=(80, 24))
     terminal.wait_for("(compliance)")
+    screen = terminal.wait_for("2026-11-20")  # the rows, once loaded
+    header = next(line for line in screen.splitlines() if "Model" in line)
+    for title in ("Version", "State", "Tier", "Owner", "Policy", "Evaluated", "Due"):
+        assert title in header, f"{title} missing at 80 columns: {header!r}"
     terminal.keys("C-q")
     assert "EXIT=0" in terminal.wait_for("EXIT=")
 

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.table import Table
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -66,6 +68,34 @@ def _fields(payload: dict[str, Any]) -> str:
     return ", ".join(shown[:4])
 
 
+def event_fields(event: Any) -> list[tuple[str, str]]:
+    """An event in full: its own fields, then each payload field."""
+    fields = [
+        ("Time", str(event.ts)),
+        ("Actor", event.actor),
+        ("Action", event.action),
+        ("Subject", event.subject or "—"),
+        ("Hash", event.hash),
+    ]
+    payload = event.payload if isinstance(event.payload, dict) else {"payload": event.payload}
+    for key, value in sorted(payload.items()):
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        fields.append((str(key), shown))
+    return fields
+
+
+def event_table(event: Any) -> Table:
+    """The fields as a grid: long values (hashes, paths) wrap beside their names."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for index, (name, value) in enumerate(event_fields(event)):
+        if index == 5:
+            grid.add_row("", "")  # the payload below the chained fields
+        grid.add_row(name.replace("_", " "), Text(value))
+    return grid
+
+
 def _action_tone(event: Any) -> Tone:
     if event.action.endswith(".refused"):
         return "bad"
@@ -74,14 +104,22 @@ def _action_tone(event: Any) -> Tone:
     return "plain"
 
 
+# In 80 columns the number, time, actor, action and subject fit and the line under the
+# table says what the highlighted event did; wider terminals add the Detail column.
 COLUMNS = (
-    Column("seq", "#", 7, lambda e: f"{e.seq:,}", justify="right"),
+    Column("seq", "#", 7, lambda e: str(e.seq), justify="right"),
     Column("ts", "Time (UTC)", 16, lambda e: fmt.moment(e.ts), drop=2),
-    Column("actor", "Actor", 8, lambda e: e.actor),
-    Column("action", "Action", 18, lambda e: e.action, tone=_action_tone),
-    Column("subject", "Subject", 18, lambda e: e.subject or "—", drop=1),
-    Column("detail", "Detail", 12, summary, flex=True),
+    Column("actor", "Actor", 8, lambda e: e.actor, flex=True, max_width=14),
+    Column("action", "Action", 16, lambda e: e.action, tone=_action_tone, flex=True, max_width=26),
+    Column("subject", "Subject", 18, lambda e: e.subject or "—", drop=1, flex=True, max_width=30),
+    Column("detail", "Detail", 24, summary, flex=True, drop=3),
 )
+
+
+class EventTable(VirtualTable):
+    """The events; Enter shows one in full."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select", "Detail")]
 
 
 class AuditScreen(GovernScreen):
@@ -90,9 +128,17 @@ class AuditScreen(GovernScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filters", "Filter"),
         Binding("v", "verify", "Verify chain"),
-        Binding("c", "verify_checkpoint", "Verify checkpoint", show=False),
-        Binding("f5", "refresh", "Refresh"),
+        Binding(
+            "c",
+            "verify_checkpoint",
+            "Verify checkpoint",
+            tooltip="Verify against a signed checkpoint file",
+            show=False,
+        ),
+        Binding("g", "go_to", "Go to #", tooltip="Show the log from one event number down"),
+        Binding("f5", "refresh", "Refresh", show=False, tooltip="Newest events again"),
         Binding("escape", "clear_filters", "Clear", show=False),
+        Binding("3", "app.switch_mode('audit')", "Audit", show=False),  # you are here
     ]
 
     def __init__(self) -> None:
@@ -102,18 +148,31 @@ class AuditScreen(GovernScreen):
         self.exhausted = False
         self.total: int | None = None
         self._loading = False
+        #: Show the log from this event number down (None: from the newest).
+        self.start_at: int | None = None
         # Bumped by every reload, so a page fetched under old filters is dropped on arrival.
         self._generation = 0
 
     def compose(self) -> ComposeResult:
         yield Header(icon="⚖")
         with Horizontal(classes="filter-bar"):
-            yield Input(placeholder="actor", id="actor", compact=True)
-            yield Input(placeholder="subject: model[@version]", id="subject", compact=True)
-            yield Input(placeholder="action: e.g. version", id="action", compact=True)
+            yield Input(placeholder="actor", id="actor", compact=True, tooltip="Exactly this user")
+            yield Input(
+                placeholder="subject[@version]",
+                id="subject",
+                compact=True,
+                tooltip="A model (all its versions) or one NAME@VERSION",
+            )
+            yield Input(
+                placeholder="action prefix",
+                id="action",
+                compact=True,
+                tooltip="An action or its prefix: version, version.approve, report",
+            )
             yield Label("", id="audit-count")
         yield Static("Press v to verify the hash chain.", id="verdict")
-        yield VirtualTable(COLUMNS, empty_text="Loading the audit log…", id="events")
+        yield EventTable(COLUMNS, empty_text="Loading the audit log…", id="events")
+        yield Static("", id="event-line")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -121,16 +180,42 @@ class AuditScreen(GovernScreen):
         self.call_after_refresh(self.govern.mark, "audit_first_paint")
         self.reload()
 
-    def action_refresh(self) -> None:
-        self.reload()
-
     def reload(self) -> None:
         self.events = []
         self.exhausted = False
         self._generation += 1
         self._loading = True
-        self.fetch(before_seq=None, append=False, generation=self._generation)
+        start = self.start_at + 1 if self.start_at is not None else None
+        self.fetch(before_seq=start, append=False, generation=self._generation)
         self.count()
+
+    def action_refresh(self) -> None:
+        self.start_at = None
+        self.reload()
+
+    def action_go_to(self) -> None:
+        """Jump to an event by number: one keyset query, however long the log."""
+
+        def chosen(values: dict[str, str] | None) -> None:
+            if values is None:
+                return
+            text = values["seq"].strip().replace(",", "").lstrip("#")
+            if text and not text.isdigit():
+                self.notify(f"{values['seq']!r} is not an event number", severity="error")
+                return
+            self.start_at = int(text) if text else None
+            self.reload()
+            self.query_one("#events", VirtualTable).focus()
+
+        self.app.push_screen(
+            FormDialog(
+                "Go to an event",
+                [FormField("seq", "Event number", "e.g. 500000; empty for the newest")],
+                note="The log is shown from that event down, with the filters applied.",
+                submit="Go",
+            ),
+            chosen,
+        )
 
     @work(thread=True, exclusive=True, group="audit-count")
     def count(self) -> None:
@@ -178,6 +263,8 @@ class AuditScreen(GovernScreen):
         filtered = any(self.filters.values())
         total = f"{self.total:,}" if self.total is not None else "…"
         text = f"{loaded} shown" + (" (filtered)" if filtered else "") + f" · {total} events"
+        if self.start_at is not None:
+            text += f" · from #{self.start_at}"
         self.query_one("#audit-count", Label).update(text)
 
     @on(VirtualTable.NearEnd, "#events")
@@ -211,21 +298,28 @@ class AuditScreen(GovernScreen):
 
     # --- detail -------------------------------------------------------------------------
 
+    @on(VirtualTable.RowHighlighted, "#events")
+    def _highlighted(self, event: VirtualTable.RowHighlighted) -> None:
+        e = event.table.current
+        line = self.query_one("#event-line", Static)
+        if e is None:
+            line.update("")
+            return
+        line.update(
+            Content.from_markup(
+                f"[b]#{e.seq}[/b] {fmt.moment(e.ts)} [b]{fmt.escape(e.actor)}[/b] "
+                f"{fmt.escape(e.action)} {fmt.escape(e.subject or '—')}\n"
+                f"[$text-muted]{fmt.escape(summary(e))}[/]"
+            )
+        )
+
     @on(VirtualTable.RowSelected, "#events")
     def _detail(self, event: VirtualTable.RowSelected) -> None:
         e = event.row
-        body = "\n".join(
-            [
-                f"Time     {e.ts}",
-                f"Actor    {e.actor}",
-                f"Action   {e.action}",
-                f"Subject  {e.subject or '—'}",
-                f"Hash     {e.hash}",
-                "",
-                json.dumps(e.payload, indent=2, sort_keys=True, ensure_ascii=False),
-            ]
+        text = "\n".join(f"{name}: {value}" for name, value in event_fields(e))
+        self.app.push_screen(
+            MessageModal(f"Audit event #{e.seq}", text, error=False, wide=True, body=event_table(e))
         )
-        self.app.push_screen(MessageModal(f"Audit event #{e.seq:,}", body, error=False))
 
     # --- verification -------------------------------------------------------------------
 

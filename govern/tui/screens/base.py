@@ -42,11 +42,14 @@ class GovernScreen(Screen[None]):
         except GovernError as error:
             self.post_message(WorkFailed(error.title, error.message))
         except Exception as error:  # a bug must not take the whole console down
-            self.post_message(
-                WorkFailed(
-                    "Internal error",
-                    f"{type(error).__name__}: {error}\n\nThis is a bug in govern; please "
-                    "report it with what you were doing.",
-                )
-            )
+            self.post_message(internal_error(error))
         return None
+
+
+def internal_error(error: Exception) -> WorkFailed:
+    """What the user sees of a bug: its one-line description and a request to report it."""
+    return WorkFailed(
+        "Internal error",
+        f"{type(error).__name__}: {error}\n\nThis is a bug in govern; please report it "
+        "with what you were doing.",
+    )

@@ -26,19 +26,17 @@ if TYPE_CHECKING:
 TIERS = ("low", "medium", "high", "critical")
 STATES = tuple(s.value for s in State)
 
+# Widths add up to 78 cells with the separators, so every column shows in an 80-column
+# terminal (and beside the side panel in a 120-column one); the name takes what is left.
 COLUMNS = (
-    Column("name", "Model", 14, lambda v: v.name, flex=True, sort_key=lambda v: v.name),
     Column(
-        "version",
-        "Version",
-        8,
-        lambda v: v.version,
-        sort_key=lambda v: (v.name, semver_key(v.version)),
+        "name", "Model", 10, lambda v: v.name, flex=True, sort_key=lambda v: v.name, max_width=40
     ),
+    Column("version", "Version", 8, lambda v: v.version, sort_key=lambda v: semver_key(v.version)),
     Column(
         "state",
         "State",
-        12,
+        11,
         lambda v: fmt.state_label(v.state),
         tone=lambda v: fmt.state_tone(v.state),
         sort_key=lambda v: STATES.index(v.state) if v.state in STATES else 99,
@@ -51,7 +49,16 @@ COLUMNS = (
         tone=lambda v: fmt.tier_tone(v.risk_tier),
         sort_key=lambda v: TIERS.index(v.risk_tier) if v.risk_tier in TIERS else 99,
     ),
-    Column("owner", "Owner", 10, lambda v: v.owner, sort_key=lambda v: v.owner, drop=2),
+    Column(
+        "owner",
+        "Owner",
+        8,
+        lambda v: v.owner,
+        sort_key=lambda v: v.owner,
+        drop=4,
+        flex=True,
+        max_width=20,
+    ),
     Column(
         "policy",
         "Policy",
@@ -59,7 +66,7 @@ COLUMNS = (
         lambda v: v.policy_outcome or "—",
         tone=lambda v: fmt.outcome_tone(v.policy_outcome),
         sort_key=lambda v: v.policy_outcome or "",
-        drop=3,
+        drop=2,
     ),
     Column(
         "evaluated",
@@ -67,7 +74,7 @@ COLUMNS = (
         10,
         lambda v: fmt.day(v.last_evaluated_at),
         sort_key=lambda v: fmt.day(v.last_evaluated_at),
-        drop=4,
+        drop=3,
     ),
     Column(
         "due",
@@ -112,13 +119,15 @@ class VersionPeek(Static):
     }
     """
 
+    def __init__(self, *, hint: str = "Enter opens it · m compares it", id: str | None = None):
+        super().__init__(id=id)
+        self.hint = hint
+
     def show(self, version: VersionSummary | None) -> None:
         if version is None:
             self.update("")
             return
         rows = [
-            ("Model", fmt.escape(version.name)),
-            ("Version", fmt.escape(version.version)),
             ("State", fmt.markup(fmt.state_label(version.state), fmt.state_tone(version.state))),
             ("Risk tier", fmt.markup(version.risk_tier, fmt.tier_tone(version.risk_tier))),
             ("Owner", fmt.escape(version.owner)),
@@ -126,7 +135,7 @@ class VersionPeek(Static):
             ("Registered", f"{fmt.day(version.created_at)} by {fmt.escape(version.created_by)}"),
             ("Last evaluated", fmt.day(version.last_evaluated_at)),
             (
-                "Latest policy run",
+                "Policy run",
                 fmt.markup(
                     version.policy_outcome or "none", fmt.outcome_tone(version.policy_outcome)
                 ),
@@ -134,8 +143,8 @@ class VersionPeek(Static):
             ("Validation due", fmt.day(version.next_validation_due)),
         ]
         lines = [f"[b]{fmt.escape(version.ref)}[/b]", ""]
-        lines += [f"[$text-muted]{label}[/]\n  {value}" for label, value in rows]
-        lines += ["", "[$text-muted]Enter opens it · m compares it[/]"]
+        lines += [f"[$text-muted]{label:<15}[/]{value}" for label, value in rows]
+        lines += ["", f"[$text-muted]{self.hint}[/]"]
         self.update(Content.from_markup("\n".join(lines)))
 
 
@@ -148,9 +157,10 @@ class CatalogueScreen(GovernScreen):
         Binding("t", "cycle_tier", "Tier"),
         Binding("o", "cycle_sort", "Sort"),
         Binding("r", "reverse_sort", "Reverse", show=False),
-        Binding("m", "compare", "Compare", show=False),
+        Binding("m", "compare", "Compare", tooltip="The highlighted version against its champion"),
         Binding("f5", "refresh", "Refresh", show=False),
         Binding("escape", "clear_filter", "Clear", show=False),
+        Binding("1", "app.switch_mode('catalogue')", "Catalogue", show=False),  # you are here
     ]
 
     def __init__(self) -> None:
@@ -201,7 +211,11 @@ class CatalogueScreen(GovernScreen):
             self.post_message(CatalogueLoaded(versions, time.perf_counter() - started))
 
     def on_catalogue_loaded(self, message: CatalogueLoaded) -> None:
-        self.versions = message.versions
+        # The base order breaks ties of every sort (sorting is stable): by model name, then
+        # newest version first.
+        versions = sorted(message.versions, key=lambda v: semver_key(v.version), reverse=True)
+        versions.sort(key=lambda v: v.name)
+        self.versions = versions
         self.haystacks = [haystack(v) for v in self.versions]
         self._loaded_once = True
         table = self.query_one("#versions", VirtualTable)

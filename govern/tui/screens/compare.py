@@ -19,7 +19,12 @@ from govern.tui import formatting as fmt
 from govern.tui.messages import ComparisonLoaded
 from govern.tui.screens.base import GovernScreen
 from govern.tui.widgets.dialogs import FormDialog, FormField
-from govern.tui.widgets.evidence import Evidence
+from govern.tui.widgets.evidence import (
+    METRIC_NAMES,
+    PERFORMANCE_NAMES,
+    SUMMARY_NAMES,
+    Evidence,
+)
 
 
 class ComparisonView(Evidence):
@@ -35,15 +40,15 @@ class ComparisonView(Evidence):
         self.comparison, self.reasons = comparison, reasons
         self.refresh(layout=True)
 
-    def _delta_text(self, item: Any, c: dict[str, str]) -> Text:
+    def _delta_text(self, item: Any, c: dict[str, str], digits: int = 3) -> Text:
         delta = item.delta
         worse = getattr(item, "worse_by", None)
         tone = "plain"
         if worse is not None and abs(worse) > 1e-12:
             tone = "bad" if worse > 0 else "good"
-        return Text(fmt.signed(delta), style=c[tone])
+        return Text(fmt.signed(delta, digits), style=c[tone])
 
-    def render(self) -> RenderableType:
+    def draw(self) -> RenderableType:
         c = self.colours()
         x = self.comparison
         if x is None:
@@ -52,95 +57,103 @@ class ComparisonView(Evidence):
         head = Text()
         head.append("Champion ", style="dim")
         head.append(x.champion, style="bold")
-        head.append("   Challenger ", style="dim")
+        head.append(" · challenger ", style="dim")
         head.append(x.challenger, style="bold")
         head.append(
-            "   same data set" if x.same_data else "   different data sets",
+            " · same data" if x.same_data else " · different data sets",
             style="dim" if x.same_data else c["warn"],
         )
         parts.append(head)
         if self.reasons:
-            verdict = Text(
-                "✘ The promotion gate would refuse the challenger:", style=f"bold {c['bad']}"
+            count = len(self.reasons)
+            parts.append(
+                Text(
+                    f"✘ The promotion gate would refuse the challenger "
+                    f"({count} reason{'s' if count != 1 else ''} below the tables)",
+                    style=f"bold {c['bad']}",
+                )
             )
-            parts.append(verdict)
-            parts += [Text(f"  • {reason}", style=c["bad"]) for reason in self.reasons]
         else:
             parts.append(
                 Text("✔ The challenger passes the promotion gate.", style=f"bold {c['good']}")
             )
         parts += [Text(f"⚠ {w}", style=c["warn"]) for w in x.warnings]
+        parts.append(
+            Text("Δ is challenger minus champion; red is worse, green better.", style="dim")
+        )
 
-        def metric_table(title: str, rows: list[Any], scoped: bool) -> Table:
-            table = Table(
+        def table(title: str, first: tuple[str, ...]) -> Table:
+            made = Table(
                 title=title,
                 title_justify="left",
                 title_style=c["title"],
                 box=box.SIMPLE_HEAD,
-                expand=True,
+                expand=False,  # figures next to their names, however wide the terminal
                 pad_edge=False,
                 show_edge=False,
+                min_width=min(self.text_width(), 72),
             )
-            if scoped:
-                table.add_column("Grouping", no_wrap=True)
-            table.add_column("Metric", ratio=1, no_wrap=True, overflow="ellipsis")
-            table.add_column("Champion", justify="right")
-            table.add_column("Challenger", justify="right")
-            table.add_column("Δ", justify="right")
-            for item in rows:
-                cells: list[Any] = [item.scope.replace("*", " × ")] if scoped else []
-                integral = item.metric == "n"  # a count, not a rate
-                cells += [
-                    item.metric.replace("_", " "),
-                    fmt.number(int(item.champion) if integral and item.champion else item.champion),
-                    fmt.number(
-                        int(item.challenger) if integral and item.challenger else item.challenger
-                    ),
-                    self._delta_text(item, c),
-                ]
-                table.add_row(*cells)
-            return table
+            for index, name in enumerate(first):
+                last = index == len(first) - 1
+                made.add_column(name, ratio=1 if last else None, no_wrap=True, overflow="ellipsis")
+            made.add_column("Champion", justify="right", no_wrap=True)
+            made.add_column("Challenger", justify="right", no_wrap=True)
+            made.add_column("Δ", justify="right", no_wrap=True)
+            return made
 
-        overall = metric_table("\nOverall performance", x.overall, scoped=False)
-        fairness = (
-            metric_table("\nFairness summary", x.fairness, scoped=True) if x.fairness else None
-        )
-        if fairness is not None and self.text_width() >= 110:
-            # Wide terminals: performance and fairness side by side.
-            grid = Table.grid(expand=True, padding=(0, 2))
-            grid.add_column(ratio=2)
-            grid.add_column(ratio=3)
-            grid.add_row(overall, fairness)
-            parts.append(grid)
-        else:
-            parts.append(overall)
-            if fairness is not None:
-                parts.append(fairness)
+        def figures(item: Any) -> list[Any]:
+            integral = item.metric == "n"  # a count, not a rate
+            digits = 0 if integral else 3
+            return [
+                fmt.number(item.champion, digits) if not integral else _count(item.champion),
+                fmt.number(item.challenger, digits) if not integral else _count(item.challenger),
+                self._delta_text(item, c, digits),
+            ]
+
+        overall = table("\nOverall performance", ("Metric",))
+        for item in x.overall:
+            overall.add_row(PERFORMANCE_NAMES.get(item.metric, _words(item.metric)), *figures(item))
+        parts.append(overall)
+        if x.fairness:
+            fairness = table("\nFairness summary", ("Grouping", "Metric"))
+            previous = None
+            for item in x.fairness:
+                scope = item.scope.replace("*", " × ")
+                fairness.add_row(
+                    scope if scope != previous else "",
+                    SUMMARY_NAMES.get(item.metric, _words(item.metric)),
+                    *figures(item),
+                )
+                previous = scope
+            parts.append(fairness)
         if x.groups:
-            table = Table(
-                title="\nPer group",
-                title_justify="left",
-                title_style=c["title"],
-                box=box.SIMPLE_HEAD,
-                expand=True,
-                pad_edge=False,
-                show_edge=False,
-            )
-            table.add_column("Group", ratio=1, no_wrap=True, overflow="ellipsis")
-            table.add_column("Metric", no_wrap=True)
-            table.add_column("Champion", justify="right")
-            table.add_column("Challenger", justify="right")
-            table.add_column("Δ", justify="right")
+            groups = table("\nPer group", ("Group", "Metric"))
             for g in x.groups:
-                table.add_row(
+                groups.add_row(
                     f"{g.grouping.replace('*', ' × ')}: {g.group}",
-                    g.metric.replace("_", " "),
+                    METRIC_NAMES.get(g.metric, _words(g.metric)),
                     fmt.number(g.champion),
                     fmt.number(g.challenger),
                     fmt.signed(g.delta),
                 )
-            parts.append(table)
+            parts.append(groups)
+        if self.reasons:
+            parts.append(Text("\nWhy the promotion gate refuses the challenger", style=c["title"]))
+            reasons = Table.grid(padding=(0, 1))
+            reasons.add_column(width=1, style=c["bad"])
+            reasons.add_column(ratio=1)
+            for reason in self.reasons:
+                reasons.add_row("•", reason)
+            parts.append(reasons)
         return Group(*parts)
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _count(value: float | None) -> str:
+    return "—" if value is None else f"{int(value):,}"
 
 
 class CompareScreen(GovernScreen):

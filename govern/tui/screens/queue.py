@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Label
 
 from govern.tui import formatting as fmt
 from govern.tui.messages import QueueLoaded
 from govern.tui.screens.base import GovernScreen
+from govern.tui.screens.catalogue import VersionPeek
 from govern.tui.widgets.table import Column, Tone, VirtualTable
 
 
@@ -29,7 +30,7 @@ def _due_tone(status: str) -> Tone:
 
 
 QUEUE_COLUMNS = (
-    Column("ref", "Version", 18, lambda q: q.ref),
+    Column("ref", "Version", 18, lambda q: q.ref, flex=True, max_width=32),
     Column(
         "state",
         "State",
@@ -42,10 +43,10 @@ QUEUE_COLUMNS = (
         "tier", "Tier", 8, lambda q: q.risk_tier, tone=lambda q: fmt.tier_tone(q.risk_tier), drop=3
     ),
     Column("since", "Waiting", 8, lambda q: _waiting(q.waiting_since), justify="right", drop=1),
-    Column("reason", "Why it waits for you", 36, lambda q: q.reason, flex=True),
+    Column("reason", "Why it waits for you", 28, lambda q: q.reason, flex=True),
 )
 DUE_COLUMNS = (
-    Column("ref", "Version", 18, lambda d: d.ref),
+    Column("ref", "Version", 18, lambda d: d.ref, flex=True, max_width=32),
     Column(
         "state",
         "State",
@@ -72,23 +73,34 @@ class QueueScreen(GovernScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "refresh", "Refresh"),
         Binding("tab", "focus_next", "Next table", show=False),
+        Binding("2", "app.switch_mode('queue')", "Queue", show=False),  # you are here
     ]
 
     def compose(self) -> ComposeResult:
         yield Header(icon="⚖")
-        with Vertical(id="queue-body"):
-            yield Label("Awaiting you", classes="section-title", id="queue-title")
-            yield VirtualTable(QUEUE_COLUMNS, empty_text="Nothing awaits you. ", id="queue")
-            yield Label("Validation due", classes="section-title", id="due-title")
-            yield VirtualTable(DUE_COLUMNS, empty_text="No validation is due soon.", id="due")
+        with Horizontal(id="queue-main"):
+            with Vertical(id="queue-body"):
+                yield Label("Awaiting you", classes="section-title", id="queue-title")
+                yield VirtualTable(
+                    QUEUE_COLUMNS, empty_text="Loading the review queue…", id="queue"
+                )
+                yield Label("Validation due", classes="section-title", id="due-title")
+                yield VirtualTable(DUE_COLUMNS, empty_text="Loading…", id="due")
+            yield VersionPeek(hint="Enter opens its workflow", id="queue-peek")
         yield Footer(compact=True)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loaded_once = False
 
     def on_mount(self) -> None:
         self.query_one("#queue", VirtualTable).focus()
         self.load()
 
     def on_screen_resume(self) -> None:
-        self.load()
+        # Decisions made elsewhere change the queue; the first showing loads it in on_mount.
+        if self._loaded_once:
+            self.load()
 
     def action_refresh(self) -> None:
         self.load()
@@ -101,9 +113,14 @@ class QueueScreen(GovernScreen):
             self.post_message(QueueLoaded(queue, due))
 
     def on_queue_loaded(self, message: QueueLoaded) -> None:
+        self._loaded_once = True
         role = self.govern.role or "user"
-        self.query_one("#queue", VirtualTable).set_rows(message.queue, keep_cursor=True)
-        self.query_one("#due", VirtualTable).set_rows(message.due, keep_cursor=True)
+        queue = self.query_one("#queue", VirtualTable)
+        queue.empty_text = "Nothing awaits you."
+        queue.set_rows(message.queue, keep_cursor=True)
+        due = self.query_one("#due", VirtualTable)
+        due.empty_text = "No validation is due soon."
+        due.set_rows(message.due, keep_cursor=True)
         self.query_one("#queue-title", Label).update(
             f"Awaiting {self.backend.actor} ({role}): {len(message.queue)}, oldest first"
         )
@@ -112,3 +129,21 @@ class QueueScreen(GovernScreen):
     @on(VirtualTable.RowSelected)
     def _open(self, event: VirtualTable.RowSelected) -> None:
         self.govern.open_version(event.row.ref, tab="workflow")
+
+    # --- the side panel (wide terminals): the highlighted version's particulars ---------
+
+    @on(VirtualTable.RowHighlighted)
+    def _highlighted(self, event: VirtualTable.RowHighlighted) -> None:
+        if event.table.has_focus and event.table.current is not None:
+            self.peek(event.table.current.ref)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, VirtualTable) and event.widget.current is not None:
+            self.peek(event.widget.current.ref)
+
+    @work(thread=True, exclusive=True, group="queue-peek")
+    def peek(self, ref: str) -> None:
+        name = ref.split("@", 1)[0]
+        versions = self.guarded(self.backend.list_versions, model=name)
+        found = next((v for v in versions or [] if v.ref == ref), None)
+        self.app.call_from_thread(self.query_one("#queue-peek", VersionPeek).show, found)

@@ -13,11 +13,14 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.table import Table
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.widgets import (
     Button,
     Footer,
@@ -30,20 +33,23 @@ from textual.widgets import (
     Static,
     TabbedContent,
     TabPane,
+    Tabs,
 )
 
-from govern.domain.lifecycle import TRANSITIONS, Action, State, verb
+from govern.domain.lifecycle import Action, Approval, State, allowed_actions, quorum, verb
+from govern.errors import GovernError
 from govern.tui import formatting as fmt
 from govern.tui.messages import (
     DecisionExplained,
     DecisionRecorded,
     PolicyRunCompleted,
     ReportBuilt,
+    ReportProgressed,
     ReportVerified,
     VersionLoaded,
     WaiverGranted,
 )
-from govern.tui.screens.base import GovernScreen
+from govern.tui.screens.base import GovernScreen, internal_error
 from govern.tui.widgets.dialogs import FormDialog, FormField
 from govern.tui.widgets.evidence import (
     GROUP_METRICS,
@@ -55,6 +61,7 @@ from govern.tui.widgets.evidence import (
     ImportanceChart,
     PolicyResults,
 )
+from govern.tui.widgets.table import Tone
 
 TABS = ("card", "evaluation", "explanations", "policies", "workflow", "reports", "drift")
 TAB_TITLES = {
@@ -76,6 +83,30 @@ WORKFLOW_BUTTONS = (
     (Action.SHADOW, "Shadow", "H"),
     (Action.RETIRE, "Retire", "R"),
 )
+
+
+DECISION_TABS = ("card", "workflow")
+#: Every key of the version screen: (key, action, title, help, tabs whose footer shows it).
+#: Each key works on every tab; the footer shows the ones that belong where you are (a
+#: decision only when the version's state allows it) and the command palette lists them all.
+VERSION_KEYS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
+    ("f", "next_grouping", "Grouping", "Next feature or intersection", ("evaluation",)),
+    ("n", "next_metric", "Metric", "Next per-group metric", ("evaluation",)),
+    ("e", "explain", "Explain a decision", "Look up one decision by row id", ("explanations",)),
+    ("k", "run_checks", "Run checks", "Check the bound policies now", ("policies",)),
+    ("S", "decide('submit')", "Submit", "Submit for validation and approval", DECISION_TABS),
+    ("A", "decide('approve')", "Approve", "Approve, with a comment", DECISION_TABS),
+    ("C", "decide('request_changes')", "Changes", "Request changes, with a comment", DECISION_TABS),
+    ("X", "decide('reject')", "Reject", "Reject, with a comment", DECISION_TABS),
+    ("D", "decide('deploy')", "Deploy", "Deploy as the champion", DECISION_TABS),
+    ("H", "decide('shadow')", "Shadow", "Deploy in shadow beside the champion", DECISION_TABS),
+    ("R", "decide('retire')", "Retire", "Retire (read-only afterwards)", DECISION_TABS),
+    ("W", "waive", "Waive a rule", "Accept a failing rule until a date", ("policies", "workflow")),
+    ("b", "build_report", "Build PDF", "Render and sign the PDF model card", ("card", "reports")),
+    ("v", "verify_report", "Verify PDF", "Check a signed PDF card", ("reports",)),
+    ("m", "compare", "Compare", "Champion and challenger side by side", ("evaluation",)),
+)
+_FEATURED = {action: tabs for _key, action, _title, _help, tabs in VERSION_KEYS}
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -157,23 +188,22 @@ class VersionScreen(GovernScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("right_square_bracket", "next_tab(1)", "Next tab", key_display="]"),
-        Binding("left_square_bracket", "next_tab(-1)", "Prev tab", show=False, key_display="["),
-        Binding("A", "decide('approve')", "Approve"),
-        Binding("X", "decide('reject')", "Reject"),
-        Binding("C", "decide('request_changes')", "Changes"),
-        Binding("S", "decide('submit')", "Submit", show=False),
-        Binding("D", "decide('deploy')", "Deploy", show=False),
-        Binding("H", "decide('shadow')", "Deploy in shadow", show=False),
-        Binding("R", "decide('retire')", "Retire", show=False),
-        Binding("W", "waive", "Waive a rule", show=False),
-        Binding("k", "run_checks", "Run checks", show=False),
-        Binding("b", "build_report", "Build PDF"),
-        Binding("v", "verify_report", "Verify PDF", show=False),
-        Binding("e", "explain", "Explain a decision", show=False),
-        Binding("f", "next_grouping", "Feature/intersection", show=False),
-        Binding("n", "next_metric", "Next metric", show=False),
-        Binding("m", "compare", "Compare", show=False),
+        Binding("left_square_bracket", "next_tab(-1)", "Previous tab", show=False, key_display="["),
+        # Shown in the footer where they matter (see check_action), first for each key...
+        *(
+            Binding(key, f"featured({action!r})", title, tooltip=help_text)
+            for key, action, title, help_text, _tabs in VERSION_KEYS
+        ),
+        # ...and always bound, so each key works on every tab and the palette lists it.
+        *(
+            Binding(key, action, title, tooltip=help_text, show=False)
+            for key, action, title, help_text, _tabs in VERSION_KEYS
+        ),
         Binding("f5", "refresh", "Refresh", show=False),
+        # The mode keys still work here; hiding them leaves the footer to this screen's keys.
+        Binding("1", "app.switch_mode('catalogue')", "Catalogue", show=False),
+        Binding("2", "app.switch_mode('queue')", "Queue", show=False),
+        Binding("3", "app.switch_mode('audit')", "Audit", show=False),
     ]
 
     def __init__(self, ref: str, *, tab: str | None = None) -> None:
@@ -185,6 +215,8 @@ class VersionScreen(GovernScreen):
         self.view_problem: str | None = None
         self.entries: list[Any] = []
         self.evaluation: Any = None
+        #: A PDF is being built or verified (one at a time: both show in the same place).
+        self.report_busy = False
 
     # --- layout -------------------------------------------------------------------------
 
@@ -250,6 +282,7 @@ class VersionScreen(GovernScreen):
     def on_mount(self) -> None:
         self.query_one("#report-progress").display = False
         self.query_one("#report-verdict").display = False
+        self.query_one("#tabs").loading = True  # until the first load arrives
         self.load()
 
     def action_refresh(self) -> None:
@@ -258,7 +291,7 @@ class VersionScreen(GovernScreen):
     def action_back(self) -> None:
         # Escape in a text box leaves the box; a second Escape leaves the screen.
         if isinstance(self.focused, Input):
-            self.query_one("#tabs", TabbedContent).focus()
+            self.query_one("#tabs", TabbedContent).query_one(Tabs).focus()
             return
         self.dismiss(None)
 
@@ -269,6 +302,37 @@ class VersionScreen(GovernScreen):
 
     def show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
+
+    # --- which keys the footer shows ----------------------------------------------------
+
+    def _active_tab(self) -> str:
+        try:
+            return self.query_one("#tabs", TabbedContent).active or self.first_tab
+        except NoMatches:  # before the tabs are mounted
+            return self.first_tab
+
+    def _possible(self) -> set[str]:
+        """Lifecycle actions the version's state allows (roles are the service's to check)."""
+        if self.detail is None or self.detail.state not in {s.value for s in State}:
+            return set()
+        return {a.value for a in allowed_actions(State(self.detail.state))}
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "featured":
+            return True
+        inner = str(parameters[0]) if parameters else ""
+        if self._active_tab() not in _FEATURED.get(inner, ()):
+            return False  # hidden here; the always-bound twin still runs it
+        if inner.startswith("decide("):
+            return inner.removeprefix("decide('").removesuffix("')") in self._possible()
+        return True
+
+    async def action_featured(self, action: str) -> None:
+        await self.run_action(action)
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()
 
     def palette_commands(self) -> Any:
         from functools import partial
@@ -284,14 +348,24 @@ class VersionScreen(GovernScreen):
 
     @work(thread=True, exclusive=True, group="version")
     def load(self) -> None:
-        detail = self.guarded(self.backend.show_version, self.ref)
-        if detail is None:
-            self.app.call_from_thread(self.dismiss, None)
-            return
+        if self.detail is None:  # the first load: if the version cannot be shown, go back
+            try:
+                detail = self.backend.show_version(self.ref)
+            except Exception as error:
+                self.app.call_from_thread(self._could_not_open, error)
+                return
+        else:
+            again = self.guarded(self.backend.show_version, self.ref)
+            if again is None:
+                return
+            detail = again
         self.ref = detail.ref
         history = self.guarded(self.backend.history, detail.name)
         entries = [e for e in history.entries if e.ref == detail.ref] if history else []
-        view, problem = self.backend.evidence(detail.ref)
+        view, problem = self.guarded(self.backend.evidence, detail.ref) or (
+            None,
+            "The evidence could not be read.",
+        )
         record = self.guarded(self.backend.latest_evaluation, detail.ref)
         self.post_message(
             VersionLoaded(
@@ -300,7 +374,24 @@ class VersionScreen(GovernScreen):
             )
         )
 
+    def _could_not_open(self, error: Exception) -> None:
+        """Leave the screen, then say why beneath it (the order keeps the message on top)."""
+        self.dismiss(None)
+        if isinstance(error, GovernError):
+            title, text = error.title, error.message
+        else:
+            failure = internal_error(error)
+            title, text = failure.title, failure.message
+        self.app.call_later(self.govern.show_error, title, text)
+
     def on_version_loaded(self, message: VersionLoaded) -> None:
+        try:
+            self._show_loaded(message)
+        except Exception as error:  # a bug must not take the whole console down
+            self.post_message(internal_error(error))
+
+    def _show_loaded(self, message: VersionLoaded) -> None:
+        self.query_one("#tabs").loading = False
         self.detail = message.detail
         extra = message.history or {}
         self.entries = extra.get("entries", [])
@@ -315,6 +406,7 @@ class VersionScreen(GovernScreen):
         self._show_workflow()
         self._show_reports()
         self.query_one("#drift-table", DriftTable).show(self.view.drift if self.view else None)
+        self.refresh_bindings()  # the footer's decisions follow the state
 
     def _show_banner(self) -> None:
         d = self.detail
@@ -323,11 +415,11 @@ class VersionScreen(GovernScreen):
         policy = "no policy run"
         if self.view is not None and self.view.policy is not None:
             outcome = self.view.policy.outcome
-            policy = "policies " + fmt.markup(outcome, fmt.outcome_tone(outcome))
+            policy = "policy " + fmt.markup(outcome, fmt.outcome_tone(outcome))
         due = f"due {fmt.day(d.next_validation_due)}"
         self.query_one("#version-banner", Static).update(
             Content.from_markup(
-                f"[b]{fmt.escape(d.ref)}[/b]  {state} · {tier} · {fmt.escape(d.owner)}"
+                f"[b]{fmt.escape(d.ref)}[/b] {state} · {tier} · {fmt.escape(d.owner)}"
                 f" · {policy} · {due}"
             )
         )
@@ -335,19 +427,25 @@ class VersionScreen(GovernScreen):
     def _show_card(self) -> None:
         d = self.detail
         artifact = d.artifact
-        lines = [
-            f"[$text-muted]Registered[/] {fmt.day(d.created_at)} by {fmt.escape(d.created_by)}"
-            f"   [$text-muted]Business unit[/] {fmt.escape(d.business_unit or '—')}",
-            f"[$text-muted]Card SHA-256[/] {d.card_sha256}",
+        facts = [
+            ("Registered", f"{fmt.day(d.created_at)} by {d.created_by}"),
+            ("Business", f"{d.business_owner or '—'}, {d.business_unit or '—'}"),
+            ("Card SHA-256", d.card_sha256),
         ]
         if artifact.sha256:
-            lines.append(
-                f"[$text-muted]Artifact[/] {artifact.format} · {fmt.number(artifact.size)} bytes"
-                f" · SHA-256 {artifact.sha256}"
-            )
+            facts += [
+                ("Artifact", f"{artifact.format}, {fmt.number(artifact.size)} bytes"),
+                ("Artifact SHA-256", artifact.sha256),
+            ]
         if d.other_versions:
-            lines.append(f"[$text-muted]Other versions[/] {', '.join(d.other_versions)}")
-        self.query_one("#card-facts", Static).update(Content.from_markup("\n".join(lines)))
+            facts.append(("Other versions", ", ".join(d.other_versions)))
+        # A grid, so a hash too long for the line wraps under itself, not under the label.
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, value in facts:
+            grid.add_row(label, Text(value))
+        self.query_one("#card-facts", Static).update(grid)
         self.query_one("#card-text", Markdown).update(card_markdown(d.card))
 
     def _results(self) -> Any:
@@ -380,6 +478,8 @@ class VersionScreen(GovernScreen):
         )
         stored = list(self.view.local_explanations) if self.view is not None else []
         chart = self.query_one("#contributions", ContributionChart)
+        explanations = results.explanations if results is not None else None
+        chart.output = getattr(explanations, "output", "") or ""
         if stored and chart.explanation is None:
             ids = ", ".join(x.row_id for x in stored[:5])
             chart.message = f"Type a row id and press Enter to explain that decision (e.g. {ids})."
@@ -393,22 +493,46 @@ class VersionScreen(GovernScreen):
 
     def _show_workflow(self) -> None:
         d = self.detail
-        state = State(d.state) if d.state in {s.value for s in State} else None
-        possible = {a for (s, a) in TRANSITIONS if s == state}
+        possible = self._possible()
+        # Only the steps the state allows get a button; roles are checked when you act.
         for action, _label, _key in WORKFLOW_BUTTONS:
-            button = self.query_one(f"#do-{action.value}", Button)
-            button.set_class(action not in possible, "-unavailable")
+            self.query_one(f"#do-{action.value}", Button).display = action.value in possible
+        self.query_one("#do-waive", Button).display = d.state != State.RETIRED
         you = self.govern.role or "?"
-        moves = ", ".join(verb(a) for a, _l, _k in WORKFLOW_BUTTONS if a in possible) or "none"
-        self.query_one("#workflow-state", Static).update(
-            Content.from_markup(
-                f"State [b]{fmt.markup(fmt.state_label(d.state), fmt.state_tone(d.state))}[/b]"
-                f" · possible next steps: {fmt.escape(moves)}\n"
-                f"[$text-muted]You are {fmt.escape(self.backend.actor)} ({fmt.escape(you)}); "
-                "roles and separation of duties are checked when you act.[/]"
-            )
+        moves = [label.lower() for a, label, _k in WORKFLOW_BUTTONS if a.value in possible]
+        if d.state == State.RETIRED:
+            moves_text = "none: retired versions are read-only"
+        elif d.state == State.REJECTED:
+            moves_text = "none: rejected is final for this version"
+        else:
+            moves_text = ", ".join(moves) or "none"
+        lines = [
+            f"State [b]{fmt.markup(fmt.state_label(d.state), fmt.state_tone(d.state))}[/b]"
+            f" · next steps: {fmt.escape(moves_text)}"
+        ]
+        if d.state == State.SUBMITTED:
+            lines.append(self._approvals_line())
+        lines.append(
+            f"[$text-muted]You are {fmt.escape(self.backend.actor)} ({fmt.escape(you)}); "
+            "roles and separation of duties are checked when you act.[/]"
         )
+        self.query_one("#workflow-state", Static).update(Content.from_markup("\n".join(lines)))
         self.query_one("#history", HistoryTable).show(self.entries)
+
+    def _approvals_line(self) -> str:
+        """Who approved in the current round (since the latest submission), against the need."""
+        decisions = list(self.detail.decisions)
+        start = max((i for i, x in enumerate(decisions) if x.action == "submit"), default=0)
+        current = [x for x in decisions[start:] if x.action == "approve"]
+        settings = self.backend.settings
+        count = quorum(
+            self.detail.risk_tier,
+            [Approval(x.actor, x.role) for x in current],
+            required_by_tier=settings.approvals_by_tier,
+            compliance_tiers=settings.compliance_approval_tiers,
+        )
+        names = ", ".join(sorted({x.actor for x in current})) or "none yet"
+        return f"Approvals: {fmt.escape(count.describe())} ({fmt.escape(names)})"
 
     def _show_reports(self) -> None:
         reports = self.detail.reports
@@ -514,7 +638,7 @@ class VersionScreen(GovernScreen):
         failing = []
         if self.view is not None and self.view.policy is not None:
             failing = [
-                r.rule_id
+                f"{pack.id}/{r.rule_id}"
                 for pack in self.view.policy.packs
                 for r in pack.rules
                 if r.status in {"fail", "failed", "error"}
@@ -535,7 +659,12 @@ class VersionScreen(GovernScreen):
                         failing[0] if failing else "",
                         required=True,
                     ),
-                    FormField("reason", "Reason", "why the risk is accepted", required=True),
+                    FormField(
+                        "reason",
+                        "Reason (10 characters or more)",
+                        "why the risk is accepted",
+                        required=True,
+                    ),
                     FormField(
                         "expires", "Expires on (YYYY-MM-DD)", expires, expires, required=True
                     ),
@@ -572,11 +701,19 @@ class VersionScreen(GovernScreen):
     def action_run_checks(self) -> None:
         self.show_tab("policies")
         self.notify("Running this version's policies…", title=self.ref, timeout=2)
+        self._busy("#policy-results", True)
         self.run_checks()
+
+    def _busy(self, selector: str, busy: bool) -> None:
+        """Show (or stop) a widget's loading indicator while a worker runs for it."""
+        self.query_one(selector).loading = busy
 
     @work(thread=True, exclusive=True, group="checks")
     def run_checks(self) -> None:
-        outcome = self.guarded(self.backend.run_checks, self.ref)
+        try:
+            outcome = self.guarded(self.backend.run_checks, self.ref)
+        finally:
+            self.app.call_from_thread(self._busy, "#policy-results", False)
         if outcome is not None:
             self.post_message(PolicyRunCompleted(outcome))
             self.load()
@@ -604,8 +741,12 @@ class VersionScreen(GovernScreen):
     def explain(self, row_id: str) -> None:
         stored = list(self.view.local_explanations) if self.view is not None else []
         explanation = next((x for x in stored if x.row_id == row_id), None)
-        if explanation is None:
-            record = self.guarded(self.backend.explain, self.ref, row_id)
+        if explanation is None:  # not stored: SHAP computes it, which takes a moment
+            self.app.call_from_thread(self._busy, "#contributions", True)
+            try:
+                record = self.guarded(self.backend.explain, self.ref, row_id)
+            finally:
+                self.app.call_from_thread(self._busy, "#contributions", False)
             explanation = record.explanation if record is not None else None
         if explanation is not None:
             self.post_message(DecisionExplained(explanation))
@@ -624,13 +765,17 @@ class VersionScreen(GovernScreen):
     @on(Button.Pressed, "#build-pdf")
     def action_build_report(self) -> None:
         self.show_tab("reports")
+        if self._report_running():
+            return
         if self.detail is None:
             return
         default = Path.cwd() / f"{self.detail.name}-{self.detail.version}.pdf"
 
         def chosen(values: dict[str, str] | None) -> None:
             if values is not None:
-                self.build_report(Path(values["path"]).expanduser())
+                path = Path(values["path"]).expanduser()
+                self._progress(f"Building {path.name}…")
+                self.build_report(path)
 
         self.app.push_screen(
             FormDialog(
@@ -644,23 +789,48 @@ class VersionScreen(GovernScreen):
 
     @work(thread=True, exclusive=True, group="report")
     def build_report(self, path: Path) -> None:
-        self.app.call_from_thread(self._progress, f"Rendering and signing {path.name}…")
         started = time.perf_counter()
-        result = self.guarded(self.backend.build_report, self.ref, path)
-        self.app.call_from_thread(self._progress, None)
+
+        def progressed(step: str, done: int, total: int) -> None:
+            self.post_message(ReportProgressed(step, done, total))
+
+        try:
+            result = self.guarded(self.backend.build_report, self.ref, path, progressed)
+        finally:
+            self.app.call_from_thread(self._progress, None)
         if result is not None:
             self.post_message(
                 ReportBuilt({"result": result, "seconds": time.perf_counter() - started})
             )
             self.load()
 
+    def on_report_progressed(self, message: ReportProgressed) -> None:
+        if not self.query_one("#report-progress").display:
+            return  # the build has finished; a late step must not bring the bar back
+        bar = self.query_one("#report-bar", ProgressBar)
+        bar.update(total=message.total, progress=message.done)
+        self.query_one("#report-step", Label).update(
+            f"Step {message.done + 1} of {message.total}: {message.step}…"
+        )
+
+    def _report_running(self) -> bool:
+        if self.report_busy:
+            self.notify(
+                "A PDF is being built or verified; this waits until it is done.",
+                title=self.ref,
+                severity="warning",
+            )
+        return self.report_busy
+
     def _progress(self, step: str | None) -> None:
+        self.report_busy = step is not None
         verdict = self.query_one("#report-verdict", Static)
         verdict.display = step is None and verdict.has_class("-filled")
         box = self.query_one("#report-progress")
         box.display = step is not None
         if step is not None:
             self.query_one("#report-step", Label).update(step)
+            self.query_one("#report-bar", ProgressBar).update(total=None, progress=0)
 
     def _verdict(self, content: Content) -> None:
         verdict = self.query_one("#report-verdict", Static)
@@ -685,12 +855,16 @@ class VersionScreen(GovernScreen):
     @on(Button.Pressed, "#verify-pdf")
     def action_verify_report(self) -> None:
         self.show_tab("reports")
+        if self._report_running():
+            return
         reports = self.detail.reports if self.detail else []
         latest = next((r["path"] for r in reports if r.get("format") == "pdf"), "")
 
         def chosen(values: dict[str, str] | None) -> None:
             if values is not None:
-                self.verify_report(Path(values["path"]).expanduser())
+                path = Path(values["path"]).expanduser()
+                self._progress(f"Verifying {path.name}…")
+                self.verify_report(path)
 
         self.app.push_screen(
             FormDialog(
@@ -704,9 +878,10 @@ class VersionScreen(GovernScreen):
 
     @work(thread=True, exclusive=True, group="report-verify")
     def verify_report(self, path: Path) -> None:
-        self.app.call_from_thread(self._progress, f"Verifying {path.name}…")
-        verdict = self.guarded(self.backend.verify_report, path)
-        self.app.call_from_thread(self._progress, None)
+        try:
+            verdict = self.guarded(self.backend.verify_report, path)
+        finally:
+            self.app.call_from_thread(self._progress, None)
         if verdict is not None:
             self.post_message(ReportVerified(verdict))
 
@@ -715,15 +890,36 @@ class VersionScreen(GovernScreen):
         head = (
             "[b $text-success]✔ Verified[/]" if v.ok else "[b $text-error]✘ Verification failed[/]"
         )
-        signer = ", ".join(f"{k}={val}" for k, val in v.signer.items()) if v.signer else "—"
+
+        def yes(flag: bool, good: bool = True) -> str:
+            return fmt.markup("yes" if flag else "no", "good" if flag == good else "bad")
+
+        signer = dict(v.signer or {})
         lines = [
             f"{head} {fmt.escape(v.path)}",
-            f"  signed {'yes' if v.signed else 'no'} · intact {'yes' if v.intact else 'no'} · "
-            f"trusted {'yes' if v.trusted else 'no'} · modified after signing "
-            f"{'yes' if v.modified_after_signing else 'no'}",
-            f"  signer {fmt.escape(signer)}",
-            f"  catalogue: {v.catalogue} {fmt.escape(v.catalogue_detail)}",
+            f"  [$text-muted]signed[/] {yes(v.signed)} · [$text-muted]intact[/] {yes(v.intact)}"
+            f" · [$text-muted]trusted[/] {yes(v.trusted)} · [$text-muted]changed after "
+            f"signing[/] {yes(v.modified_after_signing, good=False)}",
         ]
+        if signer:
+            fingerprint = str(signer.get("fingerprint_sha256", ""))
+            lines += [
+                f"  [$text-muted]signer[/]      {fmt.escape(str(signer.get('subject', '—')))}",
+                f"  [$text-muted]issuer[/]      {fmt.escape(str(signer.get('issuer', '—')))}"
+                + (" (self-signed)" if str(signer.get("self_signed")).lower() == "true" else ""),
+                f"  [$text-muted]key[/]         {fmt.escape(str(signer.get('algorithm', '—')))}"
+                + (f" · fingerprint {fmt.escape(fingerprint[:16])}…" if fingerprint else ""),
+                f"  [$text-muted]valid[/]       {fmt.day(signer.get('not_before'))} to "
+                f"{fmt.day(signer.get('not_after'))}",
+            ]
+        if v.signed_at is not None:
+            lines.append(f"  [$text-muted]signed at[/]   {fmt.moment(v.signed_at)} UTC")
+        tones: dict[str, Tone] = {"match": "good", "mismatch": "bad"}
+        tone = tones.get(v.catalogue, "warn")
+        lines.append(
+            f"  [$text-muted]catalogue[/]   {fmt.markup(str(v.catalogue), tone)}"
+            f" {fmt.escape(v.catalogue_detail)}"
+        )
         lines += [f"  [$text-error]• {fmt.escape(p)}[/]" for p in v.problems]
         self._verdict(Content.from_markup("\n".join(lines)))
         self.notify(

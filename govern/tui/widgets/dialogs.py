@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.console import RenderableType
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -34,9 +35,10 @@ class MessageModal(ModalScreen[None]):
             padding: 1 2;
         }
         &.-info > Vertical { border: thick $primary 70%; }
+        &.-wide > Vertical { width: 110; }
         & .modal-title { text-style: bold; color: $text-error; margin-bottom: 1; }
         &.-info .modal-title { color: $text-primary; }
-        & VerticalScroll { height: auto; max-height: 16; }
+        & VerticalScroll { height: auto; max-height: 65vh; }
         & .modal-hint { color: $text-muted; margin-top: 1; }
     }
     """
@@ -46,16 +48,29 @@ class MessageModal(ModalScreen[None]):
         Binding("enter", "close", "Close", show=False),
     ]
 
-    def __init__(self, title: str, message: str, *, error: bool = True) -> None:
-        super().__init__(classes="" if error else "-info")
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        *,
+        error: bool = True,
+        wide: bool = False,
+        body: RenderableType | None = None,
+    ) -> None:
+        super().__init__(
+            classes=" ".join(c for c in ("" if error else "-info", "-wide" if wide else "") if c)
+        )
         self.title_text = title
         self.message = message
+        #: A table or other rich renderable shown instead of the plain message.
+        self.body = body
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Content(self.title_text), classes="modal-title")
             with VerticalScroll():
-                yield Static(Content(self.message), id="modal-message")
+                shown = self.body if self.body is not None else Content(self.message)
+                yield Static(shown, id="modal-message")
             yield Label("Enter or Escape to close", classes="modal-hint")
 
     def action_close(self) -> None:
@@ -90,14 +105,17 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
             max-height: 95%;
             border: thick $primary 70%;
             background: $panel;
-            padding: 0 1;
+            padding: 1 2;
         }
-        & .form-title { text-style: bold; color: $text-primary; padding: 0 1; }
-        & .form-note { color: $text-muted; padding: 0 1; }
-        & .form-label { padding: 0 1; margin-top: 1; }
-        & .form-error { color: $text-error; padding: 0 1; height: auto; }
+        & .form-title { text-style: bold; color: $text-primary; }
+        & .form-note { color: $text-muted; }
+        & .form-label { margin-top: 1; }
+        & Input { background: $surface; }
+        & Input:focus { background: $surface-lighten-1; }
+        & .form-error { color: $text-error; height: auto; margin-top: 1; display: none; }
+        & .form-error.-shown { display: block; }
         & Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-        & Button { margin-left: 1; }
+        & Button { margin-left: 2; }
     }
     """
 
@@ -114,20 +132,21 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Content(self.form_title), classes="form-title")
+            yield Static(Content(self.form_title), classes="form-title")
             if self.note:
-                yield Label(Content(self.note), classes="form-note")
+                yield Static(Content(self.note), classes="form-note")
             for field in self.fields:
                 yield Label(Content(field.label), classes="form-label")
                 yield Input(
                     value=field.value,
                     placeholder=field.placeholder,
                     id=f"field-{field.name}",
+                    compact=True,
                 )
             yield Static("", classes="form-error", id="form-error")
             with Horizontal():
-                yield Button("Cancel", id="cancel")
-                yield Button(self.submit_label, id="submit", variant="primary")
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+                yield Button(self.submit_label, id="submit", variant="primary", compact=True)
 
     def values(self) -> dict[str, str]:
         return {f.name: self.query_one(f"#field-{f.name}", Input).value for f in self.fields}
@@ -146,7 +165,9 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
         values = self.values()
         missing = [f.label for f in self.fields if f.required and not values[f.name].strip()]
         if missing:
-            self.query_one("#form-error", Static).update(Content(f"Required: {', '.join(missing)}"))
+            error = self.query_one("#form-error", Static)
+            error.update(Content(f"Required: {', '.join(missing)}"))
+            error.add_class("-shown")
             return
         self.dismiss(values)
 

@@ -27,17 +27,43 @@ METRIC_NAMES = {
     "precision": "precision",
     "accuracy": "accuracy",
 }
+#: Column headings for the rates (the selector and the legend use the long names).
+SHORT_METRIC_NAMES = {
+    "selection_rate": "rate",
+    "tpr": "TPR",
+    "fpr": "FPR",
+    "fnr": "FNR",
+    "precision": "prec.",
+    "accuracy": "acc.",
+    "scoring_rate": "scoring",
+}
+PERFORMANCE_NAMES = {
+    "accuracy": "accuracy",
+    "brier": "Brier score",
+    "f1": "F1",
+    "n": "rows",
+    "precision": "precision",
+    "recall": "recall",
+    "roc_auc": "ROC AUC",
+    "selection_rate": "selection rate",
+    "log_loss": "log loss",
+    "mae": "mean abs. error",
+    "rmse": "RMSE",
+    "r2": "R²",
+}
 SUMMARY_NAMES = {
     "min_impact_ratio": "lowest impact ratio",
-    "demographic_parity_difference": "demographic parity difference",
+    "demographic_parity_difference": "demographic parity diff.",
     "demographic_parity_ratio": "demographic parity ratio",
-    "equalized_odds_difference": "equalized odds difference",
+    "equalized_odds_difference": "equalized odds diff.",
     "equalized_odds_ratio": "equalized odds ratio",
-    "min_scoring_impact_ratio": "lowest scoring impact ratio",
+    "min_scoring_impact_ratio": "lowest scoring impact",
 }
 FOUR_FIFTHS = 0.8
 #: Rule results in reading order: what blocks, what needs a person, then the rest.
 STATUS_ORDER = {"fail": 0, "error": 0, "waived": 1, "manual": 1, "warn": 1, "pass": 2}
+#: The policy engine's statuses and what they call for, for the header's counts.
+STATUS_READING = ("fail", "error", "waived", "manual", "warn", "pass", "not-applicable")
 
 
 class Evidence(Widget):
@@ -50,6 +76,22 @@ class Evidence(Widget):
         padding: 0 1;
     }
     """
+
+    def render(self) -> RenderableType:
+        # Evidence comes from stored documents of many versions of govern: a figure this
+        # build cannot draw shows as a note in its place instead of closing the console.
+        try:
+            return self.draw()
+        except Exception as error:
+            return Text(
+                f"This evidence could not be drawn ({type(error).__name__}: {error}). "
+                "This is a bug in govern; please report it.",
+                style="italic " + self.colours()["bad"],
+            )
+
+    def draw(self) -> RenderableType:
+        """What to show; subclasses draw their evidence here."""
+        return Text("")
 
     def colours(self) -> dict[str, str]:
         """Rich colours for the tones, from the current theme."""
@@ -103,7 +145,7 @@ class FairnessView(Evidence):
     def grouping_names(self) -> list[str]:
         if self.results is None:
             return []
-        return [g.name for g in self.results.fairness]
+        return [str(getattr(g, "name", "?")) for g in getattr(self.results, "fairness", [])]
 
     def select(self, *, grouping: str | None = None, metric: str | None = None) -> None:
         if grouping is not None:
@@ -112,7 +154,7 @@ class FairnessView(Evidence):
             self.metric = metric
         self.refresh(layout=True)
 
-    def render(self) -> RenderableType:
+    def draw(self) -> RenderableType:
         c = self.colours()
         if self.results is None:
             return _note(
@@ -137,38 +179,28 @@ class FairnessView(Evidence):
             parts.append(self._group_table(grouping, c))
             parts.append(
                 Text(
-                    f"█ {METRIC_NAMES.get(self.metric, self.metric)}  ▓░ 95% Wilson interval  "
-                    "⚑ impact ratio < 0.8  ◌ small group  * p < 0.05",
+                    f"█ {SHORT_METRIC_NAMES.get(self.metric, self.metric)}  ▓░ 95% interval  "
+                    "⚑ impact < 0.8  ◌ small group  * p < 0.05",
                     style="dim",
                 )
             )
-            summary = Text("\n")
-            summary.append("Summary ", style="dim")
-            first = True
-            for key, label in SUMMARY_NAMES.items():
-                value = grouping.summary.get(key)
-                if value is None:
-                    continue
-                adverse = "impact_ratio" in key and value < FOUR_FIFTHS
-                summary.append("" if first else " · ")
-                summary.append(f"{label} ")
-                summary.append(fmt.number(value), style=f"bold {c['bad']}" if adverse else "bold")
-                if adverse:
-                    summary.append(" ⚑", style=c["bad"])
-                first = False
-            parts.append(summary)
+            parts.append(Text(""))
+            parts.append(self._summary(grouping, c))
+            for note in [*grouping.notes, *grouping.undefined.values()]:
+                parts.append(Text(f"ⓘ {note}", style="dim"))
+            parts.append(Text(""))
+            parts.append(self._all_metrics(grouping, c))
         overall = r.performance.overall
         if overall:
-            line = Text()
-            line.append("Performance ", style="dim")
-            for index, (name, value) in enumerate(sorted(overall.items())):
-                line.append("" if index == 0 else " · ")
-                line.append(f"{name} ")
-                shown = fmt.number(int(value)) if name == "n" and value is not None else None
-                line.append(shown or fmt.number(value), style="bold")
-            parts.append(line)
+            parts.append(Text("\nOverall performance", style=c["title"]))
+            pairs = []
+            for name, value in sorted(overall.items()):
+                integral = name == "n" and value is not None
+                shown = fmt.number(int(value)) if integral else fmt.number(value)
+                pairs.append((PERFORMANCE_NAMES.get(name, name.replace("_", " ")), shown, ""))
+            parts.append(self._pairs(pairs))
         dataset = r.dataset
-        data = Text()
+        data = Text("\n")
         data.append("Data ", style="dim")
         data.append(f"{dataset.name if dataset else '?'}")
         if dataset is not None and dataset.rows is not None:
@@ -183,23 +215,84 @@ class FairnessView(Evidence):
             parts.append(Text(f"⚠ {warning}", style=c["warn"]))
         return Group(*parts)
 
+    def _pairs(self, pairs: list[tuple[str, str, str]]) -> Table:
+        """Label, value and flag triples, as many to a line as the width allows."""
+        label_width = max(len(label) for label, _value, _flag in pairs)
+        per_row = max(1, min(4, (self.text_width() + 3) // (label_width + 14)))
+        grid = Table.grid(padding=(0, 1))
+        for _ in range(per_row):
+            grid.add_column(style="dim", no_wrap=True, min_width=label_width)
+            grid.add_column(justify="right", no_wrap=True, min_width=7)
+            grid.add_column(width=2, no_wrap=True)
+        for start in range(0, len(pairs), per_row):
+            cells: list[Any] = []
+            for label, value, flag in pairs[start : start + per_row]:
+                style = "bold " + (self.colours()["bad"] if flag else "")
+                cells += [label, Text(value, style=style.strip()), Text(flag, style=style.strip())]
+            grid.add_row(*cells)
+        return grid
+
+    def _summary(self, grouping: Any, c: dict[str, str]) -> RenderableType:
+        pairs = []
+        for key, label in SUMMARY_NAMES.items():
+            value = grouping.summary.get(key)
+            if value is None:
+                continue
+            adverse = "impact_ratio" in key and value < FOUR_FIFTHS
+            pairs.append((label, fmt.number(value), "⚑" if adverse else ""))
+        return self._pairs(pairs) if pairs else _note("No summary figures for this grouping.")
+
+    def _all_metrics(self, grouping: Any, c: dict[str, str]) -> Table:
+        """Every rate of every group; the metric drawn above is underlined."""
+        metrics = list(GROUP_METRICS)
+        if any(g.metrics.get("scoring_rate") is not None for g in grouping.groups):
+            metrics.append("scoring_rate")
+        table = Table(
+            title="Every rate by group",
+            title_justify="left",
+            title_style=c["title"],
+            box=box.SIMPLE_HEAD,
+            expand=False,
+            pad_edge=False,
+            show_edge=False,
+            header_style="bold",
+        )
+        table.add_column("Group", no_wrap=True, overflow="ellipsis", max_width=28)
+        table.add_column("n", justify="right")
+        for metric in metrics:
+            chosen = metric == self.metric
+            table.add_column(
+                Text(
+                    SHORT_METRIC_NAMES.get(metric, metric),
+                    style=f"bold underline {c['accent']}" if chosen else "bold",
+                ),
+                justify="right",
+            )
+        for group in grouping.groups:
+            cells: list[Any] = [Text(group.group, style="dim" if group.small else "")]
+            cells.append(f"{group.n:,}")
+            for metric in metrics:
+                estimate = group.metrics.get(metric)
+                cells.append(fmt.number(estimate.value if estimate else None))
+            table.add_row(*cells)
+        return table
+
     def _group_table(self, grouping: Any, c: dict[str, str]) -> Table:
         width = self.text_width()
-        # Narrow terminals drop the interval and p-value columns: the bar still shows both
-        # the estimate and its interval, and the flags still mark significance.
+        # Narrow terminals leave out the p-value column (the * flag still marks significance);
+        # the interval is always written out, and the bar takes the width that is left.
         wide = width >= 96
         label_width = min(max([5, *(len(g.group) for g in grouping.groups)]), 28 if wide else 18)
-        fixed = label_width + 6 + 6 + 6 + 5 + (12 + 6 + 3 * 7 if wide else 3 * 5)
-        bar_width = max(6, min(48, width - fixed))
+        fixed = label_width + 5 + 6 + 12 + 6 + 5 + (6 if wide else 0)
+        gaps = 3 * (7 if wide else 6)  # each gap: a cell of padding either side and a rule
+        bar_width = max(6, min(48, width - fixed - gaps))
         table = Table(
             box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False, header_style="bold"
         )
-        metric = "rate" if self.metric == "selection_rate" else self.metric
         table.add_column("Group", width=label_width, no_wrap=True, overflow="ellipsis")
-        table.add_column("n", justify="right", width=6)
-        table.add_column(metric, justify="right", width=6)
-        if wide:
-            table.add_column("95% interval", no_wrap=True, width=12)
+        table.add_column("n", justify="right", width=5)
+        table.add_column(SHORT_METRIC_NAMES.get(self.metric, self.metric), justify="right", width=6)
+        table.add_column("95% interval", no_wrap=True, width=12)
         table.add_column("", width=bar_width, no_wrap=True)
         table.add_column("impact", justify="right", width=6)
         if wide:
@@ -228,9 +321,8 @@ class FairnessView(Evidence):
                 Text(group.group, style="dim" if group.small else ""),
                 f"{group.n:,}",
                 fmt.number(value),
+                fmt.interval(lower, upper),
             ]
-            if wide:
-                cells.append(fmt.interval(lower, upper))
             cells += [
                 Text(fmt.bar(value, width=bar_width, lower=lower, upper=upper), style=c["bar"]),
                 Text(fmt.number(group.impact_ratio, 2), style=c[impact_tone]),
@@ -253,7 +345,7 @@ class ImportanceChart(Evidence):
         self.explanations = explanations
         self.refresh(layout=True)
 
-    def render(self) -> RenderableType:
+    def draw(self) -> RenderableType:
         c = self.colours()
         e = self.explanations
         importances = list(_field(e, "importances", "global_"))
@@ -268,15 +360,14 @@ class ImportanceChart(Evidence):
         bar_width = max(10, width - 46)
         table = Table(box=None, expand=False, pad_edge=False, show_header=True)
         table.add_column("#", justify="right", style="dim")
-        table.add_column("Feature", max_width=24, no_wrap=True, overflow="ellipsis")
+        table.add_column("Feature", max_width=26, no_wrap=True, overflow="ellipsis")
         table.add_column("mean |SHAP|", justify="right")
         table.add_column("", width=bar_width, no_wrap=True)
-        table.add_column("", no_wrap=True)
         for item in importances[:20]:
             mark = "⚑" if item.feature in flagged else ""
             table.add_row(
                 str(item.rank or ""),
-                Text(item.feature, style=c["bad"] if mark else ""),
+                Text(f"{item.feature} ⚑" if mark else item.feature, style=c["bad"] if mark else ""),
                 fmt.number(item.mean_abs_shap, 4),
                 Text(
                     fmt.bar(
@@ -288,14 +379,22 @@ class ImportanceChart(Evidence):
                     ),
                     style=c["bar"],
                 ),
-                Text(mark, style=c["bad"]),
             )
         head = Text()
         head.append("Global importance", style=c["title"])
         head.append(
-            f"  {e.method or 'SHAP'} on {e.sample_size or '?'} rows (seed {e.seed})", style="dim"
+            f"  {e.method or 'SHAP'} explainer on {e.sample_size or '?'} rows (seed {e.seed})"
+            + (f"; SHAP values in {e.output}" if getattr(e, "output", "") else ""),
+            style="dim",
         )
         parts: list[RenderableType] = [head, table]
+        if len(importances) > 20:
+            parts.append(_note(f"{len(importances) - 20} less important features not shown."))
+        parts.append(
+            _note(
+                "█ mean |SHAP|  ▓░ bootstrap 95% interval  ⚑ may stand in for a sensitive feature"
+            )
+        )
         for feature, reason in flagged.items():
             parts.append(Text(f"⚑ {feature}: {reason}", style=c["bad"]))
         return Group(*parts)
@@ -308,14 +407,18 @@ class ContributionChart(Evidence):
         super().__init__(id=id)
         self.explanation: Any = None
         self.message = "Type a row id and press Enter to explain that decision."
+        #: What SHAP values add up to, from the evaluation when a decision does not say.
+        self.output = ""
 
-    def show(self, explanation: Any, message: str = "") -> None:
+    def show(self, explanation: Any, message: str = "", *, output: str = "") -> None:
         self.explanation = explanation
         if message:
             self.message = message
+        if output:
+            self.output = output
         self.refresh(layout=True)
 
-    def render(self) -> RenderableType:
+    def draw(self) -> RenderableType:
         c = self.colours()
         x = self.explanation
         if x is None:
@@ -332,6 +435,9 @@ class ContributionChart(Evidence):
         base = getattr(x, "base_value", None)
         if base is not None:
             head.append(f"  base value {fmt.number(base)}", style="dim")
+        output = getattr(x, "output", "") or self.output
+        if output:
+            head.append(f"  (SHAP values in {output})", style="dim")
         if not contributions:
             return Group(head, _note("No contributions were stored for this decision."))
         top = max(abs(item.shap) for item in contributions) or 1.0
@@ -341,14 +447,15 @@ class ContributionChart(Evidence):
         table.add_column("Value", max_width=14, no_wrap=True, overflow="ellipsis")
         table.add_column("SHAP", justify="right")
         table.add_column("lowers ◀ │ ▶ raises", width=2 * half + 1, no_wrap=True)
+        # Neutral colours: whether raising the output is good depends on what it means.
         for item in contributions:
             cells = round(abs(item.shap) / top * half)
             if item.shap < 0:
-                chart = Text(" " * (half - cells) + "█" * cells, style=c["good"])
+                chart = Text(" " * (half - cells) + "█" * cells, style=c["warn"])
                 chart.append("│" + " " * half, style="dim")
             else:
                 chart = Text(" " * half + "│", style="dim")
-                chart.append("█" * cells + " " * (half - cells), style=c["bad"])
+                chart.append("█" * cells + " " * (half - cells), style=c["accent"])
             table.add_row(item.feature, str(item.value or ""), fmt.signed(item.shap, 4), chart)
         return Group(head, table)
 
@@ -366,7 +473,7 @@ class PolicyResults(Evidence):
         self.policy, self.waivers, self.ref = policy, waivers, ref
         self.refresh(layout=True)
 
-    def render(self) -> RenderableType:
+    def draw(self) -> RenderableType:
         c = self.colours()
         p = self.policy
         parts: list[RenderableType] = []
@@ -381,8 +488,54 @@ class PolicyResults(Evidence):
             head.append(f"  {fmt.moment(p.created_at)} by {p.created_by}", style="dim")
             counts = p.counts
             if counts:
-                head.append("  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+                ordered = sorted(
+                    counts.items(),
+                    key=lambda item: (
+                        STATUS_READING.index(item[0]) if item[0] in STATUS_READING else 99
+                    ),
+                )
+                head.append("  " + ", ".join(f"{n} {status}" for status, n in ordered))
+            head.append("\nk runs the checks again · W waives a failing rule", style="dim")
             parts.append(head)
+            attention = [
+                (pack, rule)
+                for pack in p.packs
+                for rule in pack.rules
+                if STATUS_ORDER.get(rule.status, 3) < 2
+            ]
+            if attention:
+                # What an officer must act on, from every pack, before the full lists: each
+                # failure in full, then the rules only a person can check, by name.
+                parts.append(Text("\nNeeds attention", style=c["title"]))
+                table = Table(box=None, expand=True, pad_edge=False, show_header=False)
+                table.add_column("Result", no_wrap=True, width=7)
+                table.add_column("Rule and finding", ratio=1)
+                attention.sort(key=lambda pair: STATUS_ORDER.get(pair[1].status, 3))
+                manual = [
+                    f"{pack.id}/{rule.rule_id}"
+                    for pack, rule in attention
+                    if rule.status == "manual"
+                ]
+                for pack, rule in attention:
+                    if rule.status == "manual":
+                        continue
+                    finding = Text()
+                    finding.append(f"{pack.id}/{rule.rule_id}", style="bold")
+                    finding.append(f" [{rule.severity}]", style="dim")
+                    finding.append(f"\n{rule.message or rule.title}")
+                    table.add_row(
+                        Text(rule.status, style=f"bold {c[fmt.outcome_tone(rule.status)]}"),
+                        finding,
+                    )
+                if manual:
+                    table.add_row(
+                        Text("manual", style="bold dim"),
+                        Text(
+                            f"{len(manual)} rule{'s' if len(manual) != 1 else ''} a person "
+                            f"must review: {', '.join(manual)}"
+                        ),
+                    )
+                parts.append(table)
             for pack in p.packs:
                 title = Text()
                 title.append(f"\n{pack.title or pack.id}", style=c["title"])
@@ -442,7 +595,7 @@ class DriftTable(Evidence):
         self.drift = drift
         self.refresh(layout=True)
 
-    def render(self) -> RenderableType:
+    def draw(self) -> RenderableType:
         c = self.colours()
         d = self.drift
         if d is None:
@@ -462,26 +615,36 @@ class DriftTable(Evidence):
             rows.insert(0, d.prediction)
         rows.sort(key=lambda f: -(f.psi or 0.0))
         top = max([0.3, *(f.psi or 0.0 for f in rows)])
-        bar_width = max(8, min(30, self.text_width() - 60))
-        table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
-        table.add_column("Feature", ratio=1, no_wrap=True, overflow="ellipsis")
-        table.add_column("Kind")
-        table.add_column("PSI", justify="right")
+        width = self.text_width()
+        # In 80 columns the kind goes (the test names it: KS for numbers, chi-square for
+        # categories) so the feature names keep their room.
+        wide = width >= 96
+        name_width = min(max([7, *(len(f.feature) for f in rows)]), 30 if wide else 22)
+        fixed = name_width + 6 + 11 + 10 + 6 + (11 if wide else 0)
+        gaps = 3 * (6 if wide else 5)
+        bar_width = max(6, min(30, width - fixed - gaps))
+        table = Table(box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False)
+        table.add_column("Feature", width=name_width, no_wrap=True, overflow="ellipsis")
+        if wide:
+            table.add_column("Kind", width=11, no_wrap=True)
+        table.add_column("PSI", justify="right", width=6)
         table.add_column("", width=bar_width, no_wrap=True)
-        table.add_column("Band")
-        table.add_column("Test")
-        table.add_column("p", justify="right")
+        table.add_column("Band", width=11, no_wrap=True)
+        table.add_column("Test", width=10, no_wrap=True)
+        table.add_column("p", justify="right", width=6)
         for f in rows:
             tone = {"significant": "bad", "moderate": "warn", "stable": "good"}.get(f.band, "muted")
-            table.add_row(
-                f.feature,
-                f.kind,
+            cells: list[Any] = [f.feature]
+            if wide:
+                cells.append(f.kind)
+            cells += [
                 fmt.number(f.psi, 3),
                 Text(fmt.bar(f.psi, width=bar_width, scale=top), style=c[tone]),
                 Text(f.band or "—", style=c[tone]),
                 f.test or "—",
                 fmt.number(f.p_value, 4),
-            )
+            ]
+            table.add_row(*cells)
         legend = _note("PSI < 0.1 stable · 0.1–0.25 moderate · ≥ 0.25 significant")
         return Group(head, table, legend)
 
@@ -497,7 +660,7 @@ class HistoryTable(Evidence):
         self.entries = entries
         self.refresh(layout=True)
 
-    def render(self) -> RenderableType:
+    def draw(self) -> RenderableType:
         c = self.colours()
         if not self.entries:
             return _note("No decisions yet.")

@@ -38,7 +38,9 @@ _TONE_VARIABLES: dict[str, str] = {
 class Column:
     """How one column is labelled, sized, drawn and sorted.
 
-    ``drop`` orders which columns go first when the terminal is too narrow (0 = never).
+    ``drop`` orders which columns go when the terminal is too narrow: the highest number
+    goes first, 0 never;
+    ``flex`` columns share the spare width, each up to ``max_width`` (0 = no limit).
     """
 
     key: str
@@ -50,6 +52,7 @@ class Column:
     flex: bool = False
     justify: Literal["left", "right"] = "left"
     drop: int = 0
+    max_width: int = 0
 
 
 def _fit(text: str, width: int, justify: str) -> str:
@@ -94,6 +97,7 @@ class VirtualTable(ScrollView, can_focus=True):
         color: $foreground;
         height: 1fr;
         scrollbar-gutter: stable;
+        scrollbar-size-vertical: 1;
         &:focus {
             background-tint: $foreground 5%;
             & > .virtual-table--cursor {
@@ -259,11 +263,22 @@ class VirtualTable(ScrollView, can_focus=True):
                 break
             shown.remove(column)
         spare = max(width - needed(shown), 0)
-        flex = [c for c in shown if c.flex]
-        layout = []
-        for column in shown:
-            extra = spare // len(flex) if column.flex and flex else 0
-            layout.append((column, column.width + extra))
+        widths = {c.key: c.width for c in shown}
+        # Spare cells go to the flex columns in turn, each up to its limit, so a capped
+        # column (an action name) stops growing and the rest goes to the others.
+        growing = [c for c in shown if c.flex]
+        while spare and growing:
+            share = max(spare // len(growing), 1)
+            for column in list(growing):
+                room = column.max_width - widths[column.key] if column.max_width else spare
+                step = min(share, room, spare)
+                widths[column.key] += step
+                spare -= step
+                if column.max_width and widths[column.key] >= column.max_width:
+                    growing.remove(column)
+                if not spare:
+                    break
+        layout = [(column, widths[column.key]) for column in shown]
         self._layout = layout
         self._layout_width = width
         return layout
@@ -310,7 +325,12 @@ class VirtualTable(ScrollView, can_focus=True):
         for position, (column, width) in enumerate(layout):
             title = column.title
             if column.key == self.sort_column:
-                title = f"{title} {'▼' if self.sort_reverse else '▲'}"
+                arrow = "▼" if self.sort_reverse else "▲"
+                # The arrow always shows; a title too long for it loses its end instead.
+                room = max(width - 2, 0)
+                title = (title if cell_len(title) <= room else set_cell_size(title, room)) + (
+                    f" {arrow}" if width >= 2 else arrow
+                )
             style = sorted_style if column.key == self.sort_column else header
             segments.append(Segment(_fit(title, width, column.justify), style))
             if position < len(layout) - 1:
