@@ -18,10 +18,13 @@ from typing import Any
 from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.engine import Connection
 
+from govern.storage.database import PG_WRITE_LOCK
 from govern.storage.tables import AuditEvent
 
 GENESIS_HASH = "0" * 64
-_PG_AUDIT_LOCK = 0x676F7665  # "gove": serialises appends across PostgreSQL sessions
+# Appends serialise on PostgreSQL under the lock every write transaction takes first; taken
+# here too for callers that append on a connection of their own (re-entrant, so free).
+_PG_AUDIT_LOCK = PG_WRITE_LOCK
 _table = AuditEvent.__table__  # type: ignore[attr-defined]
 # Built once: constructing these per append cost about a third of an append's time.
 _HEAD = select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1)
