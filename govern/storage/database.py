@@ -36,6 +36,10 @@ PG_WRITE_LOCK = 0x676F7665
 def normalise_url(raw: str) -> URL:
     """Parse a catalogue URL: a plain path is a SQLite file, ``postgresql://`` uses psycopg 3."""
     candidate = raw.strip()
+    if not candidate:
+        raise CatalogueError(
+            "the catalogue URL is empty: give a SQLite path or a URL (--db or GOVERN_DATABASE_URL)"
+        )
     if "://" not in candidate:
         candidate = f"sqlite:///{candidate}"
     try:

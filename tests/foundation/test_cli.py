@@ -303,3 +303,25 @@ def test_audit_log_filters_and_pages(cat):
     for bad in (("--before", "99999999999999999999"), ("--limit", "0"), ("--before", "-1")):
         result = run_cli("audit", "log", *bad, db=cat.url)
         assert result.returncode == 2 and "Traceback" not in result.stderr, (bad, result.stderr)
+
+
+def test_db_option_beats_environment_beats_default(tmp_path):
+    """--db, then GOVERN_DATABASE_URL, then ./govern.db in the working directory."""
+    env_db, option_db = tmp_path / "env.db", tmp_path / "option.db"
+    env = {"GOVERN_DATABASE_URL": f"sqlite:///{env_db}"}
+    made = run_cli("--db", str(option_db), "init", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert option_db.exists() and not env_db.exists()
+    made = run_cli("init", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert env_db.exists() and not (tmp_path / "govern.db").exists()
+    made = run_cli("init", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "sqlite:///govern.db" in made.stdout and (tmp_path / "govern.db").exists()
+
+
+def test_empty_catalogue_url_is_a_usage_error(tmp_path):
+    for args, env in ((("--db", "", "init"), None), (("init",), {"GOVERN_DATABASE_URL": " "})):
+        lines = assert_clean_failure(run_cli(*args, cwd=tmp_path, env=env))
+        assert len(lines) == 1 and "catalogue URL is empty" in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
