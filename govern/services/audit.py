@@ -217,6 +217,7 @@ def verify_audit(ctx: Context, *, checkpoint: Path | None = None) -> AuditVerdic
         head_hash=verdict.head_hash,
         problems=problems,
         checkpoint=_checkpoint_summary(document),
+        first_bad_event=verdict.first_break.seq if verdict.first_break else None,
     )
 
 

@@ -131,6 +131,7 @@ def test_untouched_log_verifies(logged):
     assert "Audit log intact: 10 events" in result.stdout
     verdict = json.loads(verify(logged.url, "--json").stdout)
     assert verdict["ok"] is True and verdict["events"] == 10 and verdict["problems"] == []
+    assert verdict["first_bad_event"] is None
 
 
 @pytest.mark.parametrize(
@@ -153,6 +154,7 @@ def test_deleted_event_is_named(logged):
     tamper(logged.url, ("DELETE FROM audit_event WHERE seq = ?", (5,)))
     lines = assert_clean_failure(verify(logged.url), code=1)
     assert lines == ["TAMPERED: event 5 is missing"]
+    assert json.loads(verify(logged.url, "--json").stdout)["first_bad_event"] == 5
 
 
 def test_deleted_first_event_is_named(logged):
@@ -173,6 +175,7 @@ def test_reordered_events_are_named(logged):
     verdict = json.loads(verify(logged.url, "--json").stdout)
     assert verdict["ok"] is False
     assert verdict["problems"] == [lines[0].removeprefix("TAMPERED: ")]
+    assert verdict["first_bad_event"] == 4
 
 
 def test_edited_hash_or_link_is_named(logged):
