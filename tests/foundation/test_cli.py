@@ -325,3 +325,31 @@ def test_empty_catalogue_url_is_a_usage_error(tmp_path):
         lines = assert_clean_failure(run_cli(*args, cwd=tmp_path, env=env))
         assert len(lines) == 1 and "catalogue URL is empty" in lines[0], lines
     assert list(tmp_path.iterdir()) == []
+
+
+def test_python_api_works_where_textual_cannot_be_imported(tmp_path):
+    """The README's Python API, in a process where textual, typer and rich do not exist."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {{"textual", "typer", "rich"}}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
+
+        sys.meta_path.insert(0, NotInstalled())
+        from govern.services import Context, catalogue, users
+
+        ctx = Context.open(database_url="sqlite:///{tmp_path / "api.db"}", user="admin")
+        catalogue.init_catalogue(ctx)
+        users.add_user(ctx, "alice", role="developer")
+        alice = Context.open(database_url="sqlite:///{tmp_path / "api.db"}", user="alice")
+        catalogue.register_version(alice, Path({str(CARDS / "minimal.card.yaml")!r}))
+        print([(row.ref, row.state) for row in catalogue.list_versions(alice)])
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('tiny@1.0.0', 'draft')]"
