@@ -255,6 +255,8 @@ def problems_from(exc: ValidationError, document: YamlDocument) -> list[Problem]
         kind = err["type"]
         describe = _MESSAGES.get(kind)
         message = describe(dict(err)) if describe else str(err["msg"])
+        # pydantic prefixes our validators' messages with the exception's kind
+        message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if kind in {"missing"}:
             line, column = document.position(loc[:-1])
         else:

@@ -55,7 +55,7 @@ def audit_log(
             actor=r.actor,
             action=r.action,
             subject=r.subject,
-            payload=json.loads(r.payload),
+            payload=audit.decode_payload(r.payload),
             hash=r.hash,
         )
         for r in records
@@ -171,11 +171,27 @@ def verify_audit(ctx: Context, *, checkpoint: Path | None = None) -> AuditVerdic
     document = _read_checkpoint(checkpoint) if checkpoint is not None else None
     with ctx.read() as session:
         conn = session.connection()
+        if not audit.has_log(conn):
+            return AuditVerdict(
+                ok=False,
+                events=0,
+                head_seq=0,
+                head_hash=audit.GENESIS_HASH,
+                problems=["the audit log table is missing (it was dropped)"],
+                checkpoint=_checkpoint_summary(document),
+            )
         verdict = audit.verify_chain(conn)
         catalogue_id = crud.get_meta(session=session, key="catalogue_id") or ""
         problems: list[str] = []
         if verdict.first_break is not None:
             problems.append(verdict.first_break.reason)
+        elif verdict.events == 0 and catalogue_id:
+            # `govern init` writes catalogue.init as event 1 in the transaction that creates
+            # the catalogue, so an initialised catalogue never has an empty log.
+            problems.append(
+                "the log is empty, but this catalogue was initialised with a first event: "
+                "every event was deleted"
+            )
         if document is not None:
             problems.extend(_check_signature(ctx, document))
             if document["catalogue_id"] != catalogue_id:
@@ -200,13 +216,14 @@ def verify_audit(ctx: Context, *, checkpoint: Path | None = None) -> AuditVerdic
         head_seq=verdict.head_seq,
         head_hash=verdict.head_hash,
         problems=problems,
-        checkpoint=(
-            {
-                k: document[k]
-                for k in ("seq", "head_hash", "created_at", "created_by")
-                if k in document
-            }
-            if document
-            else None
-        ),
+        checkpoint=_checkpoint_summary(document),
+        first_bad_event=verdict.first_break.seq if verdict.first_break else None,
     )
+
+
+def _checkpoint_summary(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    if document is None:
+        return None
+    return {
+        k: document[k] for k in ("seq", "head_hash", "created_at", "created_by") if k in document
+    }

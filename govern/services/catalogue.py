@@ -44,10 +44,10 @@ def init_catalogue(ctx: Context) -> InitResult:
     On a new catalogue the acting user becomes its first admin, so someone can add users.
     """
     db = ctx.db
-    before, after = migrate.upgrade(db)
-    created = before is None
-    admin: str | None = None
-    with db.write() as session:
+    found: dict[str, str | None] = {}
+
+    def record(session: Session, before: str | None, after: str | None) -> None:
+        # Runs in the migration's transaction: schema, facts and events commit together.
         catalogue_id = crud.get_meta(session=session, key="catalogue_id")
         conn = session.connection()
         if catalogue_id is None:
@@ -69,18 +69,28 @@ def init_catalogue(ctx: Context) -> InitResult:
                 subject="",
                 payload={"from": before, "to": after},
             )
+        found["catalogue_id"] = catalogue_id
         if crud.count_users(session=session) == 0:
-            admin = ctx.actor
+            found["admin"] = ctx.actor
             crud.create_user(
-                session=session, name=admin, role=Role.ADMIN, display_name="", created_by=admin
+                session=session,
+                name=ctx.actor,
+                role=Role.ADMIN,
+                display_name="",
+                created_by=ctx.actor,
             )
             audit.append_event(
                 conn,
                 actor=ctx.actor,
                 action="user.add",
-                subject=f"user:{admin}",
+                subject=f"user:{ctx.actor}",
                 payload={"role": str(Role.ADMIN), "bootstrap": True},
             )
+
+    before, after = migrate.upgrade(db, then=record)
+    created = before is None
+    catalogue_id = found["catalogue_id"] or ""
+    admin = found.get("admin")
     ctx._checked = False
     return InitResult(
         database=db.display_url,

@@ -118,6 +118,8 @@ class AuditVerdict(View):
     head_hash: str
     problems: list[str]
     checkpoint: dict[str, Any] | None = None
+    #: Sequence number of the first event that breaks the chain (edited, missing, reordered).
+    first_bad_event: int | None = None
 
 
 class KeyInfo(View):

@@ -15,13 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, inspect, select
 from sqlalchemy.engine import Connection
 
+from govern.storage.database import PG_WRITE_LOCK
 from govern.storage.tables import AuditEvent
 
 GENESIS_HASH = "0" * 64
-_PG_AUDIT_LOCK = 0x676F7665  # "gove": serialises appends across PostgreSQL sessions
+# Appends serialise on PostgreSQL under the lock every write transaction takes first; taken
+# here too for callers that append on a connection of their own (re-entrant, so free).
+_PG_AUDIT_LOCK = PG_WRITE_LOCK
 _table = AuditEvent.__table__  # type: ignore[attr-defined]
 # Built once: constructing these per append cost about a third of an append's time.
 _HEAD = select(_table.c.seq, _table.c.hash).order_by(_table.c.seq.desc()).limit(1)
@@ -91,8 +94,21 @@ class AuditRecord:
     hash: str
 
     @property
-    def data(self) -> Any:
-        return json.loads(self.payload)
+    def data(self) -> dict[str, Any]:
+        return decode_payload(self.payload)
+
+
+def decode_payload(text: str) -> dict[str, Any]:
+    """An event's payload as a dict, even when someone has edited it into something else.
+
+    Only a tampered log holds a payload that is not a JSON object; reading such a log must
+    still work (``audit verify`` names the event), so the raw text is shown, not parsed.
+    """
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return {"unreadable_payload": text}
+    return value if isinstance(value, dict) else {"unreadable_payload": text}
 
 
 def append_event(
@@ -134,6 +150,11 @@ def head(conn: Connection) -> tuple[int, str]:
     """(sequence number, hash) of the newest event; (0, genesis) for an empty log."""
     row = conn.execute(_HEAD).first()
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
+def has_log(conn: Connection) -> bool:
+    """Whether the audit table exists; a catalogue without one has had it dropped."""
+    return bool(inspect(conn).has_table(_table.name))
 
 
 def count_events(conn: Connection) -> int:

@@ -27,11 +27,19 @@ from govern.errors import CatalogueError
 
 BUSY_TIMEOUT_MS = 10_000
 _WRITE = "govern_write"
+#: PostgreSQL advisory lock that every write transaction takes first ("gove"): writers queue
+#: as they do behind SQLite's BEGIN IMMEDIATE, so an operation's checks (does this version
+#: exist? may this user approve?) still hold when it writes, on both backends.
+PG_WRITE_LOCK = 0x676F7665
 
 
 def normalise_url(raw: str) -> URL:
     """Parse a catalogue URL: a plain path is a SQLite file, ``postgresql://`` uses psycopg 3."""
     candidate = raw.strip()
+    if not candidate:
+        raise CatalogueError(
+            "the catalogue URL is empty: give a SQLite path or a URL (--db or GOVERN_DATABASE_URL)"
+        )
     if "://" not in candidate:
         candidate = f"sqlite:///{candidate}"
     try:
@@ -136,12 +144,17 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One write transaction: commits whole on success, rolls back on any exception.
 
-        On SQLite it starts with ``BEGIN IMMEDIATE`` so the write lock is taken up front.
+        On SQLite it starts with ``BEGIN IMMEDIATE`` so the write lock is taken up front; on
+        PostgreSQL with the advisory lock :data:`PG_WRITE_LOCK`, to the same effect.
         """
         with self.connect() as conn:
             conn = conn.execution_options(**{_WRITE: True})
             with Session(bind=conn, expire_on_commit=False) as session:
                 try:
+                    if not self.is_sqlite:
+                        session.connection().exec_driver_sql(
+                            f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"
+                        )
                     yield session
                     session.commit()
                 except BaseException:

@@ -63,8 +63,8 @@ def tamper(url: str, *statements: tuple[str, tuple]) -> None:
         if is_postgres(url):
             conn.execute("ALTER TABLE audit_event DISABLE TRIGGER USER")
         else:
-            conn.execute("DROP TRIGGER audit_event_no_update")
-            conn.execute("DROP TRIGGER audit_event_no_delete")
+            conn.execute("DROP TRIGGER IF EXISTS audit_event_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS audit_event_no_delete")
         mark = placeholder(url)
         for sql, params in statements:
             conn.execute(sql.replace("?", mark), params)
@@ -131,6 +131,7 @@ def test_untouched_log_verifies(logged):
     assert "Audit log intact: 10 events" in result.stdout
     verdict = json.loads(verify(logged.url, "--json").stdout)
     assert verdict["ok"] is True and verdict["events"] == 10 and verdict["problems"] == []
+    assert verdict["first_bad_event"] is None
 
 
 @pytest.mark.parametrize(
@@ -153,6 +154,7 @@ def test_deleted_event_is_named(logged):
     tamper(logged.url, ("DELETE FROM audit_event WHERE seq = ?", (5,)))
     lines = assert_clean_failure(verify(logged.url), code=1)
     assert lines == ["TAMPERED: event 5 is missing"]
+    assert json.loads(verify(logged.url, "--json").stdout)["first_bad_event"] == 5
 
 
 def test_deleted_first_event_is_named(logged):
@@ -173,6 +175,51 @@ def test_reordered_events_are_named(logged):
     verdict = json.loads(verify(logged.url, "--json").stdout)
     assert verdict["ok"] is False
     assert verdict["problems"] == [lines[0].removeprefix("TAMPERED: ")]
+    assert verdict["first_bad_event"] == 4
+
+
+def test_edited_hash_or_link_is_named(logged):
+    tamper(logged.url, ("UPDATE audit_event SET hash = ? WHERE seq = ?", ("a" * 64, 6)))
+    lines = assert_clean_failure(verify(logged.url), code=1)
+    assert lines == ["TAMPERED: event 6 was altered (its content no longer matches its hash)"]
+    tamper(logged.url, ("UPDATE audit_event SET prev_hash = ? WHERE seq = ?", ("b" * 64, 3)))
+    lines = assert_clean_failure(verify(logged.url), code=1)
+    assert lines == [
+        "TAMPERED: event 3 does not follow event 2 (its link to the previous hash is broken)"
+    ]
+
+
+def test_emptied_log_is_tampering_even_without_a_checkpoint(logged):
+    """A catalogue's first event is written with it, so an empty log was emptied."""
+    tamper(logged.url, ("DELETE FROM audit_event WHERE seq > ?", (0,)))
+    lines = assert_clean_failure(verify(logged.url), code=1)
+    assert lines == [
+        "TAMPERED: the log is empty, but this catalogue was initialised with a first event: "
+        "every event was deleted"
+    ]
+
+
+def test_dropped_log_table_is_tampering(logged, signing_key, tmp_path):
+    saved = checkpoint(logged.url, tmp_path / "cp.json")
+    with raw_connection(logged.url) as conn:
+        conn.execute("DROP TABLE audit_event" + (" CASCADE" if is_postgres(logged.url) else ""))
+        conn.commit()
+    for extra in ((), ("--checkpoint", str(saved))):
+        lines = assert_clean_failure(verify(logged.url, *extra), code=1)
+        assert lines == ["TAMPERED: the audit log table is missing (it was dropped)"]
+
+
+def test_log_with_an_unparsable_payload_still_reads(logged):
+    """`audit log` shows what a tampered event holds instead of crashing on it."""
+    tamper(logged.url, ("UPDATE audit_event SET payload = ? WHERE seq = ?", ("not json", 4)))
+    result = run_cli("audit", "log", "--json", db=logged.url)
+    assert result.returncode == 0, result.stderr
+    [event] = [e for e in json.loads(result.stdout) if e["seq"] == 4]
+    assert event["payload"] == {"unreadable_payload": "not json"}
+    plain = run_cli("audit", "log", db=logged.url)
+    assert plain.returncode == 0 and "unreadable_payload" in plain.stdout, plain.stderr
+    lines = assert_clean_failure(verify(logged.url), code=1)
+    assert lines == ["TAMPERED: event 4 was altered (its content no longer matches its hash)"]
 
 
 # --- what needs a checkpoint -------------------------------------------------------------

@@ -182,6 +182,16 @@ def test_devices_and_pipes_are_refused_not_read(kind, role, registered, tmp_path
     assert snapshot(registered.url) == before
 
 
+def test_validator_messages_read_plainly(tmp_path):
+    path = tmp_path / "card.yaml"
+    path.write_text((CARDS / "minimal.card.yaml").read_text().replace("1.0.0", "one"))
+    with pytest.raises(CardError) as caught:
+        catalogue.load_card(path, max_bytes=1_000_000)
+    assert caught.value.message.endswith(
+        "model_details.version: 'one' is not a semantic version such as 1.2.0"
+    ), caught.value.message
+
+
 @pytest.mark.parametrize(
     ("value", "fragment"), [("true", "not true/false"), ("2", "Input should be 1")]
 )

@@ -303,3 +303,53 @@ def test_audit_log_filters_and_pages(cat):
     for bad in (("--before", "99999999999999999999"), ("--limit", "0"), ("--before", "-1")):
         result = run_cli("audit", "log", *bad, db=cat.url)
         assert result.returncode == 2 and "Traceback" not in result.stderr, (bad, result.stderr)
+
+
+def test_db_option_beats_environment_beats_default(tmp_path):
+    """--db, then GOVERN_DATABASE_URL, then ./govern.db in the working directory."""
+    env_db, option_db = tmp_path / "env.db", tmp_path / "option.db"
+    env = {"GOVERN_DATABASE_URL": f"sqlite:///{env_db}"}
+    made = run_cli("--db", str(option_db), "init", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert option_db.exists() and not env_db.exists()
+    made = run_cli("init", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    assert env_db.exists() and not (tmp_path / "govern.db").exists()
+    made = run_cli("init", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "sqlite:///govern.db" in made.stdout and (tmp_path / "govern.db").exists()
+
+
+def test_empty_catalogue_url_is_a_usage_error(tmp_path):
+    for args, env in ((("--db", "", "init"), None), (("init",), {"GOVERN_DATABASE_URL": " "})):
+        lines = assert_clean_failure(run_cli(*args, cwd=tmp_path, env=env))
+        assert len(lines) == 1 and "catalogue URL is empty" in lines[0], lines
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_api_works_where_textual_cannot_be_imported(tmp_path):
+    """The README's Python API, in a process where textual, typer and rich do not exist."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {{"textual", "typer", "rich"}}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
+
+        sys.meta_path.insert(0, NotInstalled())
+        from govern.services import Context, catalogue, users
+
+        ctx = Context.open(database_url="sqlite:///{tmp_path / "api.db"}", user="admin")
+        catalogue.init_catalogue(ctx)
+        users.add_user(ctx, "alice", role="developer")
+        alice = Context.open(database_url="sqlite:///{tmp_path / "api.db"}", user="alice")
+        catalogue.register_version(alice, Path({str(CARDS / "minimal.card.yaml")!r}))
+        print([(row.ref, row.state) for row in catalogue.list_versions(alice)])
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('tiny@1.0.0', 'draft')]"

@@ -234,3 +234,99 @@ def test_unreachable_postgres_exits_2_with_one_line():
         assert len(lines) == 1, lines
         assert "cannot use catalogue" in lines[0] and "127.0.0.1" in lines[0]
         assert "secret" not in lines[0]
+
+
+# --- init is one transaction -------------------------------------------------------------
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _tables(url: str) -> list[str]:
+    db = Database(url)
+    try:
+        with db.connect() as conn:
+            return sorted(inspect(conn).get_table_names())
+    finally:
+        db.dispose()
+
+
+def test_failed_init_leaves_no_half_built_catalogue(database_url, monkeypatch):
+    """The schema, the catalogue id, the first admin and their events commit together."""
+    from govern.services import Context, catalogue
+
+    def explode(**_kwargs):
+        raise Boom("after the schema was built, before the first admin")
+
+    monkeypatch.setattr(crud, "create_user", explode)
+    ctx = Context.open(database_url=database_url, user="admin")
+    try:
+        with pytest.raises(Boom):
+            catalogue.init_catalogue(ctx)
+    finally:
+        ctx.close()
+    assert _tables(database_url) == []
+    monkeypatch.undo()
+    result = run_cli("init", db=database_url)
+    assert result.returncode == 0, result.stderr
+    assert _event_count(database_url) == 2
+
+
+def test_failed_upgrade_keeps_the_old_schema_and_logs_nothing(database_url, monkeypatch):
+    from govern.services import Context, catalogue
+
+    _fill_revision_0001(database_url)
+    events = _event_count(database_url)
+
+    def explode(*_args, **_kwargs):
+        raise Boom("while recording the upgrade")
+
+    monkeypatch.setattr(audit, "append_event", explode)
+    ctx = Context.open(database_url=database_url, user="admin")
+    try:
+        with pytest.raises(Boom):
+            catalogue.init_catalogue(ctx)
+    finally:
+        ctx.close()
+    monkeypatch.undo()
+    db = Database(database_url)
+    try:
+        with db.connect() as conn:
+            assert migrate.current_revision(conn) == "0001"
+            assert not inspect(conn).has_table("evaluation")
+    finally:
+        db.dispose()
+    assert _event_count(database_url) == events
+    # Retrying records the upgrade it performs.
+    assert run_cli("db", "upgrade", db=database_url).returncode == 0
+    log = run_cli("audit", "log", "--action", "catalogue", "--json", db=database_url)
+    assert '"catalogue.upgrade"' in log.stdout
+
+
+def test_concurrent_inits_build_one_catalogue(database_url, tmp_path):
+    """Several `govern init` at once on a new catalogue: all succeed, one is the creator."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GOVERN_DATABASE_URL": database_url, "GOVERN_USER": "admin"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "govern", "init", "--json"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [(p.wait(120), *p.communicate()) for p in procs]
+    assert [code for code, _out, _err in results] == [0, 0, 0], results
+    created = [json.loads(out)["created"] for _code, out, _err in results]
+    assert created.count(True) == 1, results
+    assert _event_count(database_url) == 2
+    verified = run_cli("audit", "verify", db=database_url)
+    assert verified.returncode == 0, verified.stderr

@@ -148,6 +148,37 @@ def test_concurrent_writers_keep_one_valid_chain(cat):
     assert verdict.events == before + 32
 
 
+def test_racing_registrations_of_one_version_give_one_winner(cat):
+    """Checks and writes of an operation are one unit on both backends: the losers of a race
+    to register the same NAME@VERSION get the ordinary refusal, not a database error."""
+    from govern.errors import ConflictError
+
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def register() -> None:
+        ctx = Context.open(database_url=cat.url, user="alice")
+        try:
+            barrier.wait(30)
+            catalogue.register_version(ctx, CARDS / "minimal.card.yaml")
+            outcomes.append("registered")
+        except ConflictError:
+            outcomes.append("conflict")
+        except BaseException as exc:  # pragma: no cover - reported below
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            ctx.close()
+
+    threads = [threading.Thread(target=register) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "registered"], outcomes
+    assert [r.ref for r in catalogue.list_versions(cat.ctx("admin"))] == ["tiny@1.0.0"]
+    assert audit_service.verify_audit(cat.ctx("admin")).ok
+
+
 # --- one transaction per operation ---------------------------------------------------------
 
 
