@@ -20,7 +20,6 @@ it in the audit log.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -636,7 +635,7 @@ def history(ctx: Context, name: str, *, at: dt.date | None = None) -> History:
     events.reverse()
     entries = []
     for event in events:
-        payload = json.loads(event.payload)
+        payload = event.data
         if event.action == "waiver.grant":
             action = "waive"
             comment = (

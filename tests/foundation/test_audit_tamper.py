@@ -222,6 +222,19 @@ def test_log_with_an_unparsable_payload_still_reads(logged):
     assert lines == ["TAMPERED: event 4 was altered (its content no longer matches its hash)"]
 
 
+def test_history_reads_a_lifecycle_event_whose_payload_was_edited(logged):
+    """`govern history` reads the same log; an unparsable payload is shown, not a crash."""
+    [(seq,)] = [
+        r[:1] for r in rows(logged.url) if r[3] == "version.register" and r[4] == "tiny@1.1.0"
+    ]
+    tamper(logged.url, ("UPDATE audit_event SET payload = ? WHERE seq = ?", ("not json", seq)))
+    result = run_cli("history", "tiny", "--json", db=logged.url)
+    assert result.returncode == 0, result.stderr
+    [entry] = [e for e in json.loads(result.stdout)["entries"] if e["seq"] == seq]
+    assert (entry["action"], entry["ref"]) == ("register", "tiny@1.1.0")
+    assert verify(logged.url).returncode == 1
+
+
 # --- what needs a checkpoint -------------------------------------------------------------
 
 
