@@ -80,6 +80,9 @@ def _global_options(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
+    if user is not None and not user.strip():
+        # An empty name would silently fall back to the OS login: act as nobody instead.
+        raise typer.BadParameter("a user name cannot be empty", param_hint="--user")
     runtime.options = runtime.GlobalOptions(user=user, db=db, debug=debug)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():

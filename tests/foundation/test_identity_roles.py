@@ -87,6 +87,17 @@ def test_user_option_beats_environment_beats_os_login(cat, tmp_path):
     assert last_event(url)["actor"] == "victor"
 
 
+@pytest.mark.parametrize("name", ["", "   "])
+def test_an_empty_user_option_is_refused_not_the_os_login(cat, tmp_path, name):
+    before = snapshot(cat.url)
+    result = run_cli(
+        "--user", name, "register", str(card_with_version(tmp_path, "1.0.0")), db=cat.url
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--user: a user name cannot be empty" in result.stderr
+    assert snapshot(cat.url) == before
+
+
 def test_unknown_user_is_refused_and_the_refusal_is_audited(cat):
     before = snapshot(cat.url)
     result = run_cli("register", str(CARDS / "minimal.card.yaml"), db=cat.url, user="mallory")
