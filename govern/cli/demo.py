@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -39,8 +41,18 @@ def demo(
     output.line()
     output.line("Explore it:")
     env = f"GOVERN_HOME={result.home} GOVERN_DATABASE_URL={result.database_url}"
-    output.line(f"  {env} GOVERN_USER=carol govern tui")
-    output.line(f"  {env} govern show credit-risk@1.0.0")
+    command = _command_name()
+    output.line(f"  {env} GOVERN_USER=carol {command} tui")
+    output.line(f"  {env} {command} show credit-risk@1.0.0")
+
+
+def _command_name() -> str:
+    """``govern`` when that is the one on PATH, else the path of this one (e.g. .venv/bin)."""
+    ours = Path(sys.executable).parent / "govern"
+    found = shutil.which("govern")
+    if found is not None and Path(found).resolve() == ours.resolve():
+        return "govern"
+    return str(ours) if ours.exists() else f"{sys.executable} -m govern"
 
 
 def add_commands(app: typer.Typer) -> None:

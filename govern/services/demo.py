@@ -7,6 +7,8 @@ reports), so the demo never touches the user's own catalogue or keys.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import shutil
 import subprocess
 import sys
@@ -17,8 +19,19 @@ from pathlib import Path
 from govern.config import load_settings
 from govern.errors import GovernError, InputError
 from govern.locations import sample_data_dir
-from govern.services import audit, catalogue, checks, evaluation, keys, reports, users, workflow
+from govern.services import (
+    audit,
+    catalogue,
+    checks,
+    evaluation,
+    keys,
+    reports,
+    users,
+    waivers,
+    workflow,
+)
 from govern.services.context import Context
+from govern.storage import crud
 
 CAST = (
     ("alice", "developer", "Alice Ng (model developer)"),
@@ -29,6 +42,12 @@ CAST = (
     ("victor", "viewer", "Victor Hale (internal audit)"),
 )
 VERSIONS = ("1.0.0", "1.1.0")
+#: The demo bank's own setting (written to its config.toml, so the console opened on the
+#: demo catalogue sees it too): credit models in ECOA scope are screened with the EEOC
+#: four-fifths pack at approval and deployment, on top of govern's default bindings.
+DEMO_BINDINGS = {"scope:ecoa": ["eeoc-four-fifths"]}
+#: The challenger's blocking failure, waived for its shadow run only.
+WAIVED_RULE = "eeoc-four-fifths/impact-ratio-significant"
 _OURS = (
     "govern.db",
     "govern.db-wal",
@@ -84,8 +103,13 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
     home = directory / "home"
     result = DemoResult(directory=directory, database_url=url, home=home)
 
+    bindings = {**load_settings(home=home).policy_bindings, **DEMO_BINDINGS}
+    _write_config(home, bindings)
+
     def ctx(user: str) -> Context:
-        return Context(load_settings(database_url=url, user=user, home=home))
+        return Context(
+            load_settings(database_url=url, user=user, home=home, policy_bindings=bindings)
+        )
 
     say(f"== Sample catalogue in {directory}")
     artifacts = directory / "artifacts"
@@ -132,9 +156,15 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
             exclude=["applicant_id", "credit"],
         )
         drifted = ", ".join(f.feature for f in record.results.drifted) or "none"
+        scores = record.results.prediction
+        shown = (
+            f"; the model's scores: PSI {scores.psi:.3f} ({scores.band})"
+            if scores is not None and scores.psi is not None
+            else ""
+        )
         say(
             f"bob checked drift of credit-risk@{version} (hold-out against training data): "
-            f"features with PSI >= 0.1: {drifted}."
+            f"features with PSI >= 0.1: {drifted}{shown}."
         )
 
     say("")
@@ -222,10 +252,29 @@ def _workflow(ctx: Callable[[str], Context], result: DemoResult, say: Say) -> No
     say(f"carol deployed {champion}: it is the champion; next validation due {due}.")
 
     workflow.submit(ctx("alice"), challenger, comment="gradient boosting challenger")
+    say(f"alice submitted {challenger}.")
+    _attempt(
+        result,
+        say,
+        f"carol tried to approve {challenger}",
+        lambda: workflow.approve(ctx("carol"), challenger, comment="looks fine"),
+    )
+    expires = crud.today() + dt.timedelta(days=90)
+    waivers.grant_waiver(
+        ctx("dave"),
+        challenger,
+        rule=WAIVED_RULE,
+        reason="shadow run only: no applicant sees its decisions; remediate before promotion",
+        expires=expires,
+    )
+    say(
+        f"dave (compliance) waived {WAIVED_RULE} for {challenger} until {expires}: "
+        "shadow run only, no applicant sees its decisions (govern check shows the rule as waived)."
+    )
     for approver in ("carol", "erin"):
         workflow.approve(ctx(approver), challenger, comment="ok to run in shadow")
     workflow.deploy(ctx("carol"), challenger, shadow=True, comment="compare against 1.0.0")
-    say(f"{challenger} was submitted, approved by carol and erin, and deployed in shadow.")
+    say(f"carol and erin approved {challenger}; carol deployed it in shadow beside the champion.")
     comparison = workflow.compare(ctx("victor"), champion, challenger)
     accuracy = next((m for m in comparison.overall if m.metric == "accuracy"), None)
     if accuracy is not None and accuracy.delta is not None:
@@ -239,6 +288,15 @@ def _workflow(ctx: Callable[[str], Context], result: DemoResult, say: Say) -> No
         f"carol tried to promote {challenger} over the champion",
         lambda: workflow.deploy(ctx("carol"), challenger),
     )
+
+
+def _write_config(home: Path, bindings: dict[str, list[str]]) -> None:
+    """The demo organisation's config.toml: its policy bindings, for the CLI and console."""
+    home.mkdir(parents=True, exist_ok=True)
+    lines = ["# govern demo: Example Bank's settings (see README, 'Where the catalogue lives')"]
+    lines.append("[policy_bindings]")
+    lines += [f"{json.dumps(key)} = {json.dumps(value)}" for key, value in bindings.items()]
+    (home / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _evaluate(ctx: Context, ref: str, sample: Path, artifacts: Path, say: Say) -> None:
