@@ -9,10 +9,9 @@ an expired one changes nothing but is mentioned. Manual items are listed as ``ma
 from __future__ import annotations
 
 import datetime as dt
-import gc
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from govern.policy.loader import LoadedPolicy
@@ -26,10 +25,12 @@ from govern.policy.outcomes import (
     RuleOutcome,
     SubjectResult,
     Verdict,
+    collector_paused,
 )
 from govern.policy.rules import REGISTRY, RuleFunction
 from govern.policy.schema import RuleBase, Selector
 from govern.policy.snapshot import SubjectSnapshot, WaiverRecord
+from govern.policy.statuses import Status, compile_status
 
 #: What a broken evidence document may raise inside a rule; it becomes an ``error`` outcome.
 _EVIDENCE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError)
@@ -67,6 +68,7 @@ class _Step:
     kind: str
     function: RuleFunction
     line: int
+    status: Status | None = None
 
 
 def _plan(policies: Sequence[LoadedPolicy]) -> list[tuple[LoadedPolicy, list[_Step]]]:
@@ -75,7 +77,7 @@ def _plan(policies: Sequence[LoadedPolicy]) -> list[tuple[LoadedPolicy, list[_St
         (
             loaded,
             [
-                _Step(rule, kind, REGISTRY[kind], loaded.line_of(rule.id))
+                _Step(rule, kind, REGISTRY[kind], loaded.line_of(rule.id), compile_status(rule))
                 for rule in loaded.policy.rules
                 for kind in (getattr(rule, "kind"),)  # noqa: B009 - every rule model has a kind
             ],
@@ -247,43 +249,79 @@ def check(
     now: dt.datetime | None = None,
     defer_kinds: Collection[str] = (),
 ) -> CheckReport:
-    """Evaluate ``policies`` against several subjects and bundle the results."""
+    """Evaluate ``policies`` against several subjects and bundle the results.
+
+    Every status (and so the counts, each subject's outcome and the exit code) is decided
+    here, by the status functions of :mod:`govern.policy.statuses`; each subject's messages,
+    evidence and waiver details are built by the rule functions when first read, as
+    :func:`evaluate` builds them, and must agree with the statuses decided here.
+    """
     at = now or utcnow()
     plan = _plan(policies)
     reason = "checked at a later stage"
+    severities = tuple(
+        severity
+        for loaded, steps in plan
+        for severity in (
+            *(step.rule.severity for step in steps),
+            *(item.severity for item in loaded.policy.manual),
+        )
+    )
     with collector_paused():
         subjects = tuple(
-            _evaluate(plan, snapshot, at, defer_kinds, reason) for snapshot in snapshots
+            SubjectResult.deferred(
+                snapshot.subject,
+                _statuses(plan, snapshot, at, defer_kinds),
+                severities,
+                partial(_evaluate, plan, snapshot, at, defer_kinds, reason),
+            )
+            for snapshot in snapshots
         )
     return CheckReport(policies=tuple(policies), subjects=subjects, checked_at=at)
 
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while documents are decoded or outcomes built.
-
-    Checking thousands of stored versions allocates many small, acyclic objects (decoded
-    JSON, evidence) while the documents already decoded keep the heap large, so each
-    collection would walk every document again (it measured as half the run, and two thirds
-    of decoding). Reference counting still frees what is dropped: none of it has cycles.
-
-    Enabling the collector again would start with a collection of everything allocated
-    meanwhile (a fifth of a 10,000-version check). Instead the new objects join the oldest
-    generation directly (``freeze`` then ``unfreeze`` moves whole generation lists, without
-    walking them): they stay tracked, and the next full collection examines them as it
-    would have anyway. That is skipped when someone else keeps objects frozen, since
-    ``unfreeze`` would release theirs too.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            if gc.get_freeze_count() == 0:
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
+def _statuses(
+    plan: list[tuple[LoadedPolicy, list[_Step]]],
+    snapshot: SubjectSnapshot,
+    at: dt.datetime,
+    defer_kinds: Collection[str],
+) -> tuple[str, ...]:
+    """Each rule's and manual item's status for one subject, in :func:`_evaluate`'s order."""
+    today = at.date()
+    waivers = snapshot.waivers
+    statuses: list[str] = []
+    append = statuses.append
+    for loaded, steps in plan:
+        policy = loaded.policy
+        if _mismatch(policy.selector, snapshot) is not None:
+            statuses += [NOT_APPLICABLE] * (len(steps) + len(policy.manual))
+            continue
+        for step in steps:
+            rule = step.rule
+            if rule.when is not None and _mismatch(rule.when, snapshot) is not None:
+                append(NOT_APPLICABLE)
+                continue
+            if step.kind in defer_kinds:
+                append(NOT_APPLICABLE)
+                continue
+            status: str | None = None
+            if step.status is not None:
+                try:
+                    status = step.status(snapshot, at)
+                except _EVIDENCE_ERRORS:
+                    status = None  # the rule function decides, as it would have
+            if status is None:
+                try:
+                    status = step.function(rule, snapshot, at).status
+                except _EVIDENCE_ERRORS:
+                    status = ERROR
+            if status in UNMET and waivers:
+                active, _expired = _waivers_for(waivers, policy.id, rule.id, today)
+                if active is not None:
+                    status = WAIVED
+            append(status)
+        statuses += [MANUAL] * len(policy.manual)
+    return tuple(statuses)
 
 
 __all__ = ["check", "collector_paused", "evaluate", "evaluate_rule", "utcnow"]

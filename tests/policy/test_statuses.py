@@ -1,0 +1,353 @@
+"""The batch check's status functions agree with the rule functions, on any document.
+
+``check`` decides statuses with :mod:`govern.policy.statuses` and builds messages and
+evidence with the rule functions only when read; ``evaluate`` runs the rule functions. On
+random and hostile documents (strings for numbers, missing keys, wrong containers, NaN,
+unknown groups) and every rule kind and option, both give the same status for every rule,
+and building the outcomes of a batch check never contradicts its statuses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from govern.policy.engine import check, evaluate
+from govern.policy.loader import LoadedPolicy, parse_policy_text
+from govern.policy.rules import REGISTRY
+from govern.policy.snapshot import (
+    ChampionEvidence,
+    DecisionRecord,
+    DriftEvidence,
+    EvaluationEvidence,
+    SubjectSnapshot,
+    WaiverRecord,
+)
+from govern.policy.statuses import STATUS_REGISTRY
+
+NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
+
+RULES: list[dict[str, Any]] = [
+    {"kind": "card", "fields": ["model_details.description", "intended_use.primary_uses"]},
+    {"kind": "card", "fields": ["ethical_considerations[].mitigation"], "min_chars": 5},
+    {"kind": "card", "fields": ["factors.sensitive_features"], "min_items": 2},
+    {"kind": "performance", "metric": "accuracy", "min": 0.7},
+    {"kind": "performance", "metric": "accuracy", "scope": "groups", "min": 0.6},
+    {"kind": "performance", "metric": "rmse", "scope": "both", "max": 0.3, "if_missing": "fail"},
+    {
+        "kind": "performance",
+        "metric": "accuracy",
+        "scope": "groups",
+        "min": 0.6,
+        "features": ["sex"],
+        "groupings": "both",
+        "min_group_size": 20,
+        "if_missing": "not-applicable",
+    },
+    {"kind": "fairness", "metric": "impact_ratio", "min": 0.8},
+    {"kind": "fairness", "metric": "impact_ratio", "min": 0.8, "significance": 0.05},
+    {"kind": "fairness", "metric": "impact_ratio", "min": 0.8, "groupings": "intersection"},
+    {"kind": "fairness", "metric": "impact_ratio", "min": 0.8, "min_share": 0.1},
+    {
+        "kind": "fairness",
+        "metric": "impact_ratio",
+        "min": 0.8,
+        "exclude_unknown": True,
+        "groupings": "both",
+        "significance": 0.1,
+    },
+    {"kind": "fairness", "metric": "scoring_impact_ratio", "min": 0.8, "min_share": 0.05},
+    {"kind": "fairness", "metric": "scoring_impact_ratio", "min": 0.8},
+    {"kind": "fairness", "metric": "selection_rate", "min": 0.3, "significance": 0.05},
+    {"kind": "fairness", "metric": "tpr", "min": 0.5, "min_group_size": 20},
+    {"kind": "fairness", "metric": "fpr", "max": 0.2, "features": ["age"], "if_missing": "fail"},
+    {"kind": "fairness", "metric": "demographic_parity_difference", "max": 0.2},
+    {"kind": "fairness", "metric": "equalized_odds_ratio", "min": 0.8, "groupings": "both"},
+    {"kind": "explanation", "top_k": 3},
+    {"kind": "explanation", "top_k": 2, "sensitive": ["income"], "use_flags": False},
+    {"kind": "explanation", "require": False},
+    {"kind": "drift", "max_psi": 0.25, "max_age_days": 90},
+    {"kind": "drift", "min_p_value": 0.01, "features": ["age"], "if_missing": "error"},
+    {"kind": "freshness", "max_age_days": 365},
+    {"kind": "freshness", "max_age_days": 30, "dataset_sha256": "d" * 64},
+    {"kind": "approvals", "min_approvals": 2},
+    {
+        "kind": "approvals",
+        "min_approvals_by_tier": {"high": 2, "low": 1},
+        "required_roles": ["compliance"],
+        "separation_of_duties": False,
+    },
+    {"kind": "validation_due"},
+    {"kind": "validation_due", "require_date": False, "max_months_by_tier": {"high": 12}},
+    {"kind": "artifact"},
+    {"kind": "artifact", "require_artifact": True, "allowed_formats": ["onnx"]},
+    {
+        "kind": "champion",
+        "metrics": [
+            {"metric": "accuracy", "max_regression": 0.02},
+            {"metric": "min_impact_ratio", "max_regression": 0.05},
+        ],
+    },
+    {
+        "kind": "champion",
+        "metrics": [
+            {"metric": "demographic_parity_difference", "grouping": "sex", "max_regression": 0}
+        ],
+        "require_same_data": True,
+    },
+    {"kind": "disclosure", "groupings": "both"},
+    {"kind": "disclosure", "features": ["race"], "if_missing": "not-applicable"},
+]
+
+
+def _policy() -> LoadedPolicy:
+    rules = [
+        {"id": f"r{i:02d}", "title": f"rule {i}", "severity": "error", "source": "test", **rule}
+        for i, rule in enumerate(RULES)
+    ]
+    document = {"schema": 1, "id": "statuses", "title": "All kinds", "version": "1"}
+    return parse_policy_text(yaml.safe_dump({**document, "rules": rules}), where="p.yaml")
+
+
+POLICY = _policy()
+
+# Values that stored documents should hold, and (one in forty) ones they should not.
+hostile = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=2),
+    st.just({}),
+    st.integers(-2, 5),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any] = hostile) -> Any:
+    return st.integers(0, 39).flatmap(lambda i: bad if i == 39 else good)
+
+
+rate = st.floats(0, 1)
+figure = mostly(
+    st.one_of(rate, st.fixed_dictionaries({"value": rate, "lower": rate, "upper": rate}))
+)
+labels = st.sampled_from(["a", "b", "c", "(missing)", "a, (missing)"])
+METRICS = ["selection_rate", "scoring_rate", "tpr", "fpr", "accuracy"]
+
+
+@st.composite
+def group(draw: st.DrawFn) -> Any:
+    value: dict[str, Any] = {
+        "group": draw(mostly(labels, st.integers(0, 3))),
+        "n": draw(mostly(st.integers(0, 200))),
+        "share": draw(mostly(st.floats(0, 1))),
+        "metrics": draw(mostly(st.fixed_dictionaries({}, optional=dict.fromkeys(METRICS, figure)))),
+        "impact_ratio": draw(figure),
+        "scoring_impact_ratio": draw(figure),
+        "p_value": draw(mostly(rate)),
+        "undefined": draw(
+            mostly(st.dictionaries(st.sampled_from(METRICS), st.text(max_size=3), max_size=2))
+        ),
+    }
+    if draw(st.integers(0, 20)) == 20:
+        del value["group"]
+    return draw(mostly(st.just(value)))
+
+
+SUMMARY = [
+    "demographic_parity_difference",
+    "equalized_odds_ratio",
+    "min_impact_ratio",
+]
+
+
+@st.composite
+def results(draw: st.DrawFn) -> dict[str, Any]:
+    fairness = []
+    names = st.lists(st.sampled_from(["sex", "age", "sex*age"]), unique=True, min_size=1)
+    for name in draw(mostly(names, st.just([]))):
+        fairness.append(
+            {
+                "name": name,
+                "features": name.split("*"),
+                "reference_group": draw(mostly(labels)),
+                "groups": draw(st.lists(group(), min_size=2, max_size=5)),
+                "summary": draw(
+                    mostly(st.fixed_dictionaries({}, optional=dict.fromkeys(SUMMARY, figure)))
+                ),
+            }
+        )
+    by_group = {
+        name: draw(
+            st.dictionaries(labels, mostly(st.fixed_dictionaries({"accuracy": figure}), st.none()))
+        )
+        for name in draw(st.lists(st.sampled_from(["sex", "age", "sex*age"]), unique=True))
+    }
+    document: dict[str, Any] = {
+        "min_group_size": draw(mostly(st.integers(0, 30))),
+        "sensitive_features": draw(st.lists(st.sampled_from(["sex", "age", "income"]))),
+        "performance": {
+            "overall": draw(st.dictionaries(st.sampled_from(["accuracy", "rmse"]), figure)),
+            "by_group": by_group,
+        },
+        "fairness": fairness,
+        "explanations": draw(
+            st.one_of(
+                st.none(),
+                st.fixed_dictionaries(
+                    {
+                        "method": st.just("tree"),
+                        "top_features": st.lists(
+                            st.sampled_from(["age", "sex_female", "cat__income", "x", "y"])
+                        ),
+                        "sensitive_flags": st.lists(
+                            mostly(
+                                st.fixed_dictionaries(
+                                    {
+                                        "feature": st.sampled_from(["x", "y"]),
+                                        "reason": st.just("proxy"),
+                                    }
+                                ),
+                                hostile,
+                            ),
+                            max_size=2,
+                        ),
+                    }
+                ),
+            )
+        ),
+    }
+    return document if draw(st.integers(0, 40)) < 40 else {"fairness": draw(hostile)}
+
+
+days = st.integers(0, 500).map(lambda d: NOW - dt.timedelta(days=d))
+decisions = st.lists(
+    st.builds(
+        DecisionRecord,
+        st.sampled_from(["submit", "approve", "reject"]),
+        st.sampled_from(["alice", "carol", "erin"]),
+        st.sampled_from(["developer", "approver", "compliance"]),
+        days,
+    ),
+    max_size=5,
+)
+waivers = st.lists(
+    st.builds(
+        WaiverRecord,
+        st.sampled_from(["r07", "statuses/r08", "r11", "r33"]),
+        st.just("accepted"),
+        st.just("dave"),
+        st.just("compliance"),
+        st.dates(dt.date(2026, 10, 1), dt.date(2027, 1, 1)),
+    ),
+    max_size=2,
+)
+
+
+def _evaluation(draw: st.DrawFn) -> EvaluationEvidence | None:
+    if draw(st.integers(0, 8)) == 8:
+        return None
+    return EvaluationEvidence(
+        results=draw(results()),
+        created_at=draw(days),
+        dataset_sha256=draw(st.sampled_from(["d" * 64, "e" * 64])),
+        artifact_sha256=draw(st.sampled_from(["a" * 64, "b" * 64, None])),
+    )
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> SubjectSnapshot:
+    card = {
+        "model_details": {"description": draw(st.sampled_from(["", "a model", None]))},
+        "intended_use": {"primary_uses": draw(st.lists(st.sampled_from(["", "ranking"])))},
+        "factors": {"sensitive_features": draw(st.lists(st.sampled_from(["sex", "age"])))},
+        "ethical_considerations": draw(
+            st.lists(st.fixed_dictionaries({"mitigation": st.sampled_from(["", "monitor", "ok"])}))
+        ),
+    }
+    champion = None
+    if draw(st.booleans()):
+        champion = ChampionEvidence(ref="m@0.9", evaluation=_evaluation(draw))
+    drift = None
+    if draw(st.integers(0, 4)) < 4:
+        drift = DriftEvidence(
+            results={
+                "features": draw(
+                    st.one_of(
+                        st.lists(
+                            st.fixed_dictionaries(
+                                {
+                                    "feature": st.sampled_from(["age", "x"]),
+                                    "psi": figure,
+                                    "p_value": figure,
+                                }
+                            ),
+                            max_size=3,
+                        ),
+                        st.dictionaries(
+                            st.sampled_from(["age", "x"]),
+                            st.fixed_dictionaries({"psi": figure}),
+                        ),
+                    )
+                )
+            },
+            created_at=draw(days),
+        )
+    return SubjectSnapshot(
+        subject="m@1.0",
+        card=card,
+        state=draw(st.sampled_from(["approved", "deployed", "validated"])),
+        risk_tier=draw(st.sampled_from(["high", "low", None])),
+        artifact_format=draw(st.sampled_from(["skops", "onnx", "pickle", None])),
+        artifact_sha256=draw(st.sampled_from(["a" * 64, None])),
+        next_validation_due=draw(
+            st.one_of(st.none(), st.dates(dt.date(2026, 1, 1), dt.date(2028, 12, 31)))
+        ),
+        created_at=NOW - dt.timedelta(days=600),
+        created_by="alice",
+        submitter=draw(st.sampled_from(["alice", "carol", None])),
+        evaluation=_evaluation(draw),
+        drift=drift,
+        decisions=tuple(draw(decisions)),
+        waivers=tuple(draw(waivers)),
+        champion=champion,
+        stateless=draw(st.integers(0, 9)) == 9,
+    )
+
+
+def test_every_rule_kind_has_a_status_function() -> None:
+    assert set(STATUS_REGISTRY) == set(REGISTRY)
+    assert {rule["kind"] for rule in RULES} == set(REGISTRY)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(snapshots(), min_size=1, max_size=3))
+def test_batch_statuses_equal_the_rule_functions(subjects: list[SubjectSnapshot]) -> None:
+    report = check([POLICY], subjects, now=NOW)
+    for snapshot, batch in zip(subjects, report.subjects, strict=True):
+        for cached in (snapshot.cache, *(e.cache for e in _evaluations(snapshot))):
+            cached.clear()  # the reference parses the documents afresh
+        reference = evaluate([POLICY], snapshot, now=NOW)
+        assert batch.statuses == tuple(o.status for o in reference.outcomes)
+        assert batch.counts() == reference.counts()
+        assert batch.outcome == reference.outcome
+        # Building the batch's outcomes checks them against its statuses, and gives the
+        # reference's messages and evidence.
+        assert _json(batch.outcomes) == _json(reference.outcomes)
+    assert report.exit_code == (1 if any(s.blocking for s in report.subjects) else 0)
+
+
+def _json(outcomes: Any) -> list[str]:
+    return [json.dumps(o.to_json(), sort_keys=True, default=str) for o in outcomes]
+
+
+def _evaluations(snapshot: SubjectSnapshot) -> list[EvaluationEvidence]:
+    found = [snapshot.evaluation] if snapshot.evaluation is not None else []
+    if snapshot.champion is not None and snapshot.champion.evaluation is not None:
+        found.append(snapshot.champion.evaluation)
+    return found
