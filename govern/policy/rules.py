@@ -67,8 +67,12 @@ def rule_kind(kind: str) -> Callable[[Callable[[R, SubjectSnapshot, dt.datetime]
     return register
 
 
+#: The status a rule with ``if_missing`` gives when the evidence it needs is absent.
+IF_MISSING: dict[str, str] = {"error": ERROR, "fail": FAIL, "not-applicable": NOT_APPLICABLE}
+
+
 def _missing(if_missing: IfMissing, message: str, **evidence: Any) -> Verdict:
-    status = {"error": ERROR, "fail": FAIL, "not-applicable": NOT_APPLICABLE}[if_missing]
+    status = IF_MISSING[if_missing]
     return Verdict(status, message, evidence)
 
 
@@ -188,14 +192,7 @@ def check_performance(
         if rule.violated_by(value):
             violations.append({"scope": "overall", "value": value})
     if rule.scope in {"groups", "both"}:
-        by_group = (results.get("performance") or {}).get("by_group") or {}
-        key = ("by_group", id(results))
-        views = snapshot.cache.get(key)
-        if views is None:
-            views = snapshot.cache[key] = [
-                GroupingView(name=name, features=tuple(name.split("*")), kind=_kind(name))
-                for name in by_group
-            ]
+        by_group, views = performance_groupings(results, snapshot.cache)
         chosen, absent = select_groupings(views, rule.features, rule.groupings)
         sizes = group_sizes(results, snapshot.cache)
         floor = rule.min_group_size or int(results.get("min_group_size") or 0)
@@ -238,6 +235,21 @@ def check_performance(
     return Verdict(PASS, f"{rule.metric} is {bound} {where}", evidence)
 
 
+def performance_groupings(
+    results: Mapping[str, Any], cache: dict[Any, Any]
+) -> tuple[Mapping[str, Any], list[GroupingView]]:
+    """The per-group performance section and a view per grouping in it (memoised)."""
+    by_group = (results.get("performance") or {}).get("by_group") or {}
+    key = ("by_group", id(results))
+    views = cache.get(key)
+    if views is None:
+        views = cache[key] = [
+            GroupingView(name=name, features=tuple(name.split("*")), kind=_kind(name))
+            for name in by_group
+        ]
+    return by_group, views
+
+
 def _kind(name: str) -> str:
     return "intersection" if "*" in name else "single"
 
@@ -272,6 +284,20 @@ def _reference_rate(
         stored = grouping.reference_group if rule.metric == "impact_ratio" else best[1]
         return None, stored
     return best
+
+
+def fairness_exclusions(rule: FairnessRule, grouping: GroupingView) -> tuple[set[str], set[str]]:
+    """Labels a fairness rule leaves out: under ``min_share``, and unknown (``(missing)``)."""
+    under: set[str] = set()
+    if rule.min_share is not None:
+        share = rule.min_share
+        under = {str(g.get("group")) for g in grouping.groups if (g.get("share") or 0.0) < share}
+    unknown: set[str] = set()
+    if rule.exclude_unknown:
+        unknown = {
+            label for g in grouping.groups if MISSING_GROUP in (label := str(g.get("group")))
+        }
+    return under, unknown
 
 
 @rule_kind("fairness")
@@ -309,16 +335,9 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
             if (low is not None and value < low) or (high is not None and value > high):
                 violations.append({"grouping": name, "value": value})
             continue
-        excluded: set[str] = set()
-        if min_share is not None:
-            excluded = {
-                str(g.get("group")) for g in grouping.groups if (g.get("share") or 0.0) < min_share
-            }
-            excluded_all += [{"grouping": name, "group": label} for label in sorted(excluded)]
+        excluded, unknown = fairness_exclusions(rule, grouping)
+        excluded_all += [{"grouping": name, "group": label} for label in sorted(excluded)]
         if rule.exclude_unknown:
-            unknown = {
-                label for g in grouping.groups if MISSING_GROUP in (label := str(g.get("group")))
-            }
             unknown_all += [
                 {"grouping": name, "group": str(g.get("group")), "n": int(g.get("n") or 0)}
                 for g in grouping.groups
@@ -445,6 +464,18 @@ def _sensitive_match(name: str, sensitive: Sequence[str]) -> str | None:
     return None
 
 
+def sensitive_names(
+    rule: ExplanationRule, results: Mapping[str, Any], card: Mapping[str, Any]
+) -> list[str]:
+    """The features an explanation rule treats as sensitive: named, else evaluated and carded."""
+    if rule.sensitive is not None:
+        return sorted(set(rule.sensitive))
+    names = [str(f) for f in results.get("sensitive_features") or []]
+    factors = card.get("factors") or {}
+    names += [str(f) for f in factors.get("sensitive_features") or []]
+    return sorted(set(names))
+
+
 @rule_kind("explanation")
 def check_explanation(
     rule: ExplanationRule, snapshot: SubjectSnapshot, now: dt.datetime
@@ -461,12 +492,7 @@ def check_explanation(
     evidence: dict[str, Any] = {"method": explanations.get("method"), "top_features": top}
     if rule.top_k is None:
         return Verdict(PASS, f"explanations present ({explanations.get('method')})", evidence)
-    sensitive = list(rule.sensitive or [])
-    if rule.sensitive is None:
-        sensitive = [str(f) for f in results.get("sensitive_features") or []]
-        factors = snapshot.card.get("factors") or {}
-        sensitive += [str(f) for f in factors.get("sensitive_features") or []]
-    sensitive = sorted(set(sensitive))
+    sensitive = sensitive_names(rule, results, snapshot.card)
     top_k = top[: rule.top_k]
     hits = []
     for rank, feature in enumerate(top_k, start=1):

@@ -8,8 +8,8 @@ subject's messages and evidence with the reference functions only when they are 
 (formatting, storing, the TUI), then checks the statuses agree.
 
 Each kind has a compiler: given a rule, it returns a function of ``(snapshot, now)`` with
-the rule's settings bound, or ``None`` when the rule's options are rare enough to leave to
-the reference. Parsed views of a subject's documents (groupings, rows of groups, the
+the rule's settings bound (a kind without one, or a compiler that returns ``None``, is
+left to the reference). Parsed views of a subject's documents (groupings, rows of groups, the
 groupings a rule selects) are kept in the snapshot's cache and shared by all its rules.
 
 The contract, tested on random and hostile documents by ``tests/policy/test_statuses.py``:
@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from govern.policy.evidence import (
-    MISSING_GROUP,
     GroupingView,
     group_sizes,
     groupings,
@@ -39,15 +38,18 @@ from govern.policy.evidence import (
 from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE, PASS
 from govern.policy.rules import (
     _IMPACT,
+    IF_MISSING,
     _card_values,
     _drift_features,
-    _kind,
     _last_validation,
     _reference_rate,
     _sensitive_match,
     _shortfall,
     add_months,
     comparable_value,
+    fairness_exclusions,
+    performance_groupings,
+    sensitive_names,
 )
 from govern.policy.schema import (
     GROUP_METRICS,
@@ -73,8 +75,6 @@ StatusCompiler = Callable[[Any], Status | None]
 
 #: kind -> compiler. A kind without one is decided by its reference function.
 STATUS_REGISTRY: dict[str, StatusCompiler] = {}
-
-_MISSING = {"error": ERROR, "fail": FAIL, "not-applicable": NOT_APPLICABLE}
 
 
 def _compiles(kind: str) -> Callable[[Callable[[Any], Status | None]], Callable[..., Any]]:
@@ -133,20 +133,8 @@ def _exclusions(
     key = ("exclusions", id(grouping), rule.metric, rule.min_share, rule.exclude_unknown)
     found = cache.get(key)
     if found is None:
-        excluded: set[str] = set()
-        if rule.min_share is not None:
-            excluded = {
-                str(g.get("group"))
-                for g in grouping.groups
-                if (g.get("share") or 0.0) < rule.min_share
-            }
-        if rule.exclude_unknown:
-            unknown = {
-                (name, int(g.get("n") or 0))[0]
-                for g in grouping.groups
-                if MISSING_GROUP in (name := str(g.get("group")))
-            }
-            excluded = excluded | unknown
+        under, unknown = fairness_exclusions(rule, grouping)
+        excluded = under | unknown
         rate, label = _reference_rate(rule, grouping, excluded)
         holds = rule.metric in SIGNIFICANCE_METRICS and not (
             excluded and grouping.reference_group in excluded
@@ -187,7 +175,7 @@ def _card(rule: CardRule) -> Status:
 
 @_compiles("performance")
 def _performance(rule: PerformanceRule) -> Status:
-    missing = _MISSING[rule.if_missing]
+    missing = IF_MISSING[rule.if_missing]
     overall = rule.scope in {"overall", "both"}
     by_groups = rule.scope in {"groups", "both"}
     low, high, metric, min_size = rule.min, rule.max, rule.metric, rule.min_group_size
@@ -206,14 +194,7 @@ def _performance(rule: PerformanceRule) -> Status:
         if not by_groups:
             return FAIL if failed else PASS
         cache = snapshot.cache
-        by_group = (results.get("performance") or {}).get("by_group") or {}
-        key = ("by_group", id(results))
-        views = cache.get(key)
-        if views is None:
-            views = cache[key] = [
-                GroupingView(name=name, features=tuple(name.split("*")), kind=_kind(name))
-                for name in by_group
-            ]
+        by_group, views = performance_groupings(results, cache)
         chosen, absent = select_groupings(views, features, choice)
         sizes = group_sizes(results, cache)
         floor = min_size or int(results.get("min_group_size") or 0)
@@ -237,7 +218,7 @@ def _performance(rule: PerformanceRule) -> Status:
 
 @_compiles("fairness")
 def _fairness(rule: FairnessRule) -> Status:
-    missing = _MISSING[rule.if_missing]
+    missing = IF_MISSING[rule.if_missing]
     low, high, alpha, metric = rule.min, rule.max, rule.significance, rule.metric
     min_size, features, choice = rule.min_group_size, _features(rule.features), rule.groupings
     per_group = metric in GROUP_METRICS
@@ -302,12 +283,11 @@ def _fairness(rule: FairnessRule) -> Status:
 @_compiles("explanation")
 def _explanation(rule: ExplanationRule) -> Status:
     missing, require, top_k, use_flags = (
-        _MISSING[rule.if_missing],
+        IF_MISSING[rule.if_missing],
         rule.require,
         rule.top_k,
         rule.use_flags,
     )
-    named = rule.sensitive
 
     def status(snapshot: SubjectSnapshot, now: dt.datetime) -> str | None:
         if snapshot.evaluation is None:
@@ -320,13 +300,7 @@ def _explanation(rule: ExplanationRule) -> Status:
         explanations.get("method")
         if top_k is None:
             return PASS
-        if named is None:
-            sensitive = [str(f) for f in results.get("sensitive_features") or []]
-            factors = snapshot.card.get("factors") or {}
-            sensitive += [str(f) for f in factors.get("sensitive_features") or []]
-        else:
-            sensitive = list(named)
-        ordered = sorted(set(sensitive))
+        ordered = sensitive_names(rule, results, snapshot.card)
         shown = top[:top_k]
         hit = any(_sensitive_match(feature, ordered) is not None for feature in shown)
         if use_flags:
@@ -342,7 +316,7 @@ def _explanation(rule: ExplanationRule) -> Status:
 @_compiles("drift")
 def _drift(rule: DriftRule) -> Status:
     missing, max_age, max_psi, min_p = (
-        _MISSING[rule.if_missing],
+        IF_MISSING[rule.if_missing],
         rule.max_age_days,
         rule.max_psi,
         rule.min_p_value,
@@ -495,7 +469,11 @@ def _champion(rule: ChampionRule) -> Status:
 
 @_compiles("disclosure")
 def _disclosure(rule: DisclosureRule) -> Status:
-    missing, features, choice = _MISSING[rule.if_missing], _features(rule.features), rule.groupings
+    missing, features, choice = (
+        IF_MISSING[rule.if_missing],
+        _features(rule.features),
+        rule.groupings,
+    )
 
     def status(snapshot: SubjectSnapshot, now: dt.datetime) -> str | None:
         if snapshot.evaluation is None:
