@@ -6,6 +6,7 @@ server). Each test that asks for it gets a database of its own, dropped afterwar
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -170,4 +171,64 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def invoke_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    db: str | None = None,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``govern`` in this process, through ``govern.cli.app.run`` (what ``python -m govern``
+    exits with), and answer as :func:`run_cli` does.
+
+    A fresh interpreter costs about a second of imports, so a test that runs one command on
+    many inputs (bad cards, bad checkpoints, refusals) uses this; its exit codes, stdout and
+    stderr come from the same code. What only a real process shows (its exit status, a light
+    start, what libraries log to stderr, a hang on a pipe) stays with :func:`run_cli`, which
+    each such family of tests keeps for at least one case. The arguments mean what they mean
+    there: ``env`` is added to this process's environment, stdin is ``input_text`` and is no
+    terminal.
+    """
+    from govern.cli import runtime
+    from govern.cli.app import run
+
+    extra = dict(env or {})
+    if user is not None:
+        extra["GOVERN_USER"] = user
+    if db is not None:
+        extra["GOVERN_DATABASE_URL"] = db
+    saved_env = dict(os.environ)
+    saved_cwd = Path.cwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    saved_options, saved_context = runtime.options, runtime.context
+    opened: list[Context] = []
+
+    def context() -> Context:
+        # The process would close its catalogue connections at exit; here they are closed below.
+        made = saved_context()
+        opened.append(made)
+        return made
+
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(extra)
+    runtime.context = context
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.stdin, sys.stdout, sys.stderr = io.StringIO(input_text or ""), out, err
+        code = run(list(args))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        runtime.options, runtime.context = saved_options, saved_context
+        for made in opened:
+            made.close()
+    return subprocess.CompletedProcess(
+        ["govern", *args], code, stdout=out.getvalue(), stderr=err.getvalue()
     )

@@ -3,6 +3,11 @@
 The attacker owns the database: they use sqlite3 (or psycopg) directly, find the append-only
 triggers in the way, drop them, and edit, delete, reorder, truncate or rewrite events. The
 chain names the first bad event; truncation and a full rewrite need a signed checkpoint.
+
+The verdicts are read from `govern audit verify` run in process (``invoke_cli``, the same
+``run`` that ``python -m govern`` exits with); the untouched log, a deleted event, a
+truncation caught by a checkpoint and a pipe given as the checkpoint also run it as a real
+process, for exit codes 0, 1 and 2 as a shell sees them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import pytest
 from govern.config import load_settings
 from govern.services import catalogue, keys
 from govern.storage.audit import GENESIS_HASH, chain_hash, event_body
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 from tests.foundation.helpers import (
     CARDS,
     assert_clean_failure,
@@ -71,12 +76,17 @@ def tamper(url: str, *statements: tuple[str, tuple]) -> None:
         conn.commit()
 
 
-def verify(url: str, *extra: str):
-    return run_cli("audit", "verify", *extra, db=url)
+def verify(url: str, *extra: str, process: bool = False):
+    """`govern audit verify`; ``process`` runs it as a real subprocess."""
+    return (run_cli if process else invoke_cli)("audit", "verify", *extra, db=url)
 
 
-def checkpoint(url: str, path: Path, env: dict[str, str] | None = None) -> Path:
-    result = run_cli("audit", "checkpoint", "-o", str(path), db=url, env=env)
+def checkpoint(
+    url: str, path: Path, env: dict[str, str] | None = None, *, process: bool = False
+) -> Path:
+    result = (run_cli if process else invoke_cli)(
+        "audit", "checkpoint", "-o", str(path), db=url, env=env
+    )
     assert result.returncode == 0, result.stderr
     return path
 
@@ -126,7 +136,7 @@ def test_postgres_triggers_refuse_update_delete_and_truncate(postgres_url):
 
 
 def test_untouched_log_verifies(logged):
-    result = verify(logged.url)
+    result = verify(logged.url, process=True)
     assert result.returncode == 0, result.stderr
     assert "Audit log intact: 10 events" in result.stdout
     verdict = json.loads(verify(logged.url, "--json").stdout)
@@ -152,7 +162,7 @@ def test_edited_event_is_named(logged, column, value):
 
 def test_deleted_event_is_named(logged):
     tamper(logged.url, ("DELETE FROM audit_event WHERE seq = ?", (5,)))
-    lines = assert_clean_failure(verify(logged.url), code=1)
+    lines = assert_clean_failure(verify(logged.url, process=True), code=1)
     assert lines == ["TAMPERED: event 5 is missing"]
     assert json.loads(verify(logged.url, "--json").stdout)["first_bad_event"] == 5
 
@@ -212,11 +222,11 @@ def test_dropped_log_table_is_tampering(logged, signing_key, tmp_path):
 def test_log_with_an_unparsable_payload_still_reads(logged):
     """`audit log` shows what a tampered event holds instead of crashing on it."""
     tamper(logged.url, ("UPDATE audit_event SET payload = ? WHERE seq = ?", ("not json", 4)))
-    result = run_cli("audit", "log", "--json", db=logged.url)
+    result = invoke_cli("audit", "log", "--json", db=logged.url)
     assert result.returncode == 0, result.stderr
     [event] = [e for e in json.loads(result.stdout) if e["seq"] == 4]
     assert event["payload"] == {"unreadable_payload": "not json"}
-    plain = run_cli("audit", "log", db=logged.url)
+    plain = invoke_cli("audit", "log", db=logged.url)
     assert plain.returncode == 0 and "unreadable_payload" in plain.stdout, plain.stderr
     lines = assert_clean_failure(verify(logged.url), code=1)
     assert lines == ["TAMPERED: event 4 was altered (its content no longer matches its hash)"]
@@ -228,7 +238,7 @@ def test_history_reads_a_lifecycle_event_whose_payload_was_edited(logged):
         r[:1] for r in rows(logged.url) if r[3] == "version.register" and r[4] == "tiny@1.1.0"
     ]
     tamper(logged.url, ("UPDATE audit_event SET payload = ? WHERE seq = ?", ("not json", seq)))
-    result = run_cli("history", "tiny", "--json", db=logged.url)
+    result = invoke_cli("history", "tiny", "--json", db=logged.url)
     assert result.returncode == 0, result.stderr
     [entry] = [e for e in json.loads(result.stdout)["entries"] if e["seq"] == seq]
     assert (entry["action"], entry["ref"]) == ("register", "tiny@1.1.0")
@@ -239,10 +249,11 @@ def test_history_reads_a_lifecycle_event_whose_payload_was_edited(logged):
 
 
 def test_truncation_passes_the_chain_but_not_the_checkpoint(logged, signing_key, tmp_path):
-    saved = checkpoint(logged.url, tmp_path / "cp.json")
+    saved = checkpoint(logged.url, tmp_path / "cp.json", process=True)
     tamper(logged.url, ("DELETE FROM audit_event WHERE seq > ?", (8,)))
     assert verify(logged.url).returncode == 0  # a shorter chain is still a valid chain
-    lines = assert_clean_failure(verify(logged.url, "--checkpoint", str(saved)), code=1)
+    result = verify(logged.url, "--checkpoint", str(saved), process=True)
+    lines = assert_clean_failure(result, code=1)
     assert lines == [
         "TAMPERED: log truncated: the checkpoint records event 10, but the log ends at event 8"
     ]
@@ -275,7 +286,7 @@ def test_full_rewrite_passes_the_chain_but_not_the_checkpoint(logged, signing_ke
 
 def test_checkpoint_still_matches_after_new_events(logged, signing_key, tmp_path):
     saved = checkpoint(logged.url, tmp_path / "cp.json")
-    added = run_cli("users", "add", "zoe", "--role", "viewer", db=logged.url)
+    added = invoke_cli("users", "add", "zoe", "--role", "viewer", db=logged.url)
     assert added.returncode == 0, added.stderr
     result = verify(logged.url, "--checkpoint", str(saved))
     assert result.returncode == 0, result.stderr
@@ -284,14 +295,14 @@ def test_checkpoint_still_matches_after_new_events(logged, signing_key, tmp_path
 
 def test_checkpoint_of_a_broken_log_is_refused(logged, signing_key, tmp_path):
     tamper(logged.url, ("UPDATE audit_event SET actor = ? WHERE seq = ?", ("mallory", 2)))
-    result = run_cli("audit", "checkpoint", "-o", str(tmp_path / "cp.json"), db=logged.url)
+    result = invoke_cli("audit", "checkpoint", "-o", str(tmp_path / "cp.json"), db=logged.url)
     lines = assert_clean_failure(result, code=1)
     assert "refusing to checkpoint a broken log" in lines[0] and "event 2" in lines[0]
     assert not (tmp_path / "cp.json").exists()
 
 
 def test_checkpoint_needs_a_key(logged, tmp_path):
-    result = run_cli("audit", "checkpoint", "-o", str(tmp_path / "cp.json"), db=logged.url)
+    result = invoke_cli("audit", "checkpoint", "-o", str(tmp_path / "cp.json"), db=logged.url)
     lines = assert_clean_failure(result)
     assert len(lines) == 1 and "govern keys init" in lines[0]
 
@@ -317,7 +328,7 @@ def test_checkpoint_signed_by_another_key_is_not_trusted(logged, signing_key, tm
     assert "CN=someone else" in lines[0] and "not a trusted certificate" in lines[0]
     # Trusting that certificate explicitly makes the same checkpoint acceptable.
     trusted = json.dumps([str(other / "signing-cert.pem")])
-    result = run_cli(
+    result = invoke_cli(
         "audit",
         "verify",
         "--checkpoint",
