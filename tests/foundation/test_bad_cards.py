@@ -2,6 +2,10 @@
 
 Each one must exit 2 with one line per problem on stderr naming the file and the line and/or
 field, print no traceback, and leave the catalogue exactly as it was.
+
+The catalogue of bad cards runs `govern register` in process (``invoke_cli``: the same ``run``
+that ``python -m govern`` exits with); the hostile ones (a Python tag, 50 MB, devices and
+pipes, a bad artifact) and a card with several problems run it as a real process.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import pytest
 
 from govern.errors import CardError
 from govern.services import catalogue
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 from tests.foundation.helpers import CARDS, assert_clean_failure, snapshot
 
 #: fixture file -> fragments its one-line message must contain (besides the file name)
@@ -43,8 +47,11 @@ def registered(cat):
     return cat
 
 
-def register(card: Path, url: str, cwd: Path | None = None):
-    return run_cli("register", str(card), user="alice", db=url, cwd=cwd)
+def register(card: Path, url: str, cwd: Path | None = None, *, process: bool = True):
+    """`govern register` as a real process, or in this one (``process=False``)."""
+    return (run_cli if process else invoke_cli)(
+        "register", str(card), user="alice", db=url, cwd=cwd
+    )
 
 
 def test_minimal_card_is_valid(tmp_path):
@@ -57,7 +64,7 @@ def test_minimal_card_is_valid(tmp_path):
 def test_bad_card_is_refused_and_nothing_changes(name, registered, tmp_path):
     before = snapshot(registered.url)
     path = CARDS / name
-    result = register(path, registered.url, cwd=tmp_path)
+    result = register(path, registered.url, cwd=tmp_path, process=False)
     lines = assert_clean_failure(result)
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"error: {path}"), lines

@@ -1,4 +1,9 @@
-"""Who is acting, what they may do, and how versions are named and ordered (both backends)."""
+"""Who is acting, what they may do, and how versions are named and ordered (both backends).
+
+Who acts (--user, GOVERN_USER, the OS login), an unknown user, an empty --user and init run
+`govern` as a real process; reading the log and the other refusals and listings run it in
+process (``invoke_cli``: the same ``run`` that ``python -m govern`` exits with).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from govern.domain.refs import ModelRef, semver_key
 from govern.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from govern.services import Context, catalogue, users
 from govern.services import audit as audit_service
-from tests.conftest import CAST, run_cli
+from tests.conftest import CAST, invoke_cli, run_cli
 from tests.foundation.helpers import CARDS, assert_clean_failure, snapshot
 
 
@@ -30,7 +35,7 @@ def card_with_version(tmp_path: Path, version: str, name: str = "tiny") -> Path:
 
 
 def last_event(url: str) -> dict:
-    result = run_cli("audit", "log", "--limit", "1", "--json", db=url, user="admin")
+    result = invoke_cli("audit", "log", "--limit", "1", "--json", db=url, user="admin")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)[0]
 
@@ -126,7 +131,7 @@ def test_unknown_user_is_refused_and_the_refusal_is_audited(cat):
     ],
 )
 def test_wrong_role_is_refused_and_audited(cat, user, args, action):
-    lines = assert_clean_failure(run_cli(*args, db=cat.url, user=user))
+    lines = assert_clean_failure(invoke_cli(*args, db=cat.url, user=user))
     assert len(lines) == 1 and f"{user} is a {CAST[user]} and cannot" in lines[0]
     event = last_event(cat.url)
     assert (event["actor"], event["action"]) == (user, action)
@@ -177,9 +182,9 @@ def test_users_input_is_checked(cat):
 def test_same_name_and_version_twice_is_refused(cat):
     url = cat.url
     card = str(CARDS / "minimal.card.yaml")
-    assert run_cli("register", card, db=url, user="alice").returncode == 0
+    assert invoke_cli("register", card, db=url, user="alice").returncode == 0
     before = snapshot(url)
-    lines = assert_clean_failure(run_cli("register", card, db=url, user="alice"))
+    lines = assert_clean_failure(invoke_cli("register", card, db=url, user="alice"))
     assert len(lines) == 1 and "tiny@1.0.0 is already registered" in lines[0]
     assert snapshot(url) == before
 
@@ -223,7 +228,7 @@ def test_latest_version_uses_semver_order(cat, tmp_path):
     assert catalogue.show_version(cat.ctx("victor"), "tiny").version == "1.10.0"
     listed = [r.version for r in catalogue.list_versions(cat.ctx("victor"))]
     assert listed == ["1.10.0", "1.10.0-rc.1", "1.9.0", "1.2.0"]
-    shown = run_cli("show", "tiny", "--json", db=cat.url, user="victor")
+    shown = invoke_cli("show", "tiny", "--json", db=cat.url, user="victor")
     detail = json.loads(shown.stdout)
     assert detail["version"] == "1.10.0"
     assert detail["other_versions"] == ["1.10.0-rc.1", "1.9.0", "1.2.0"]
@@ -235,7 +240,7 @@ def test_list_and_show_plain_and_json(cat, tmp_path):
     catalogue.register_version(alice, card_with_version(tmp_path, "2.0.0", name="alpha"))
     catalogue.register_version(alice, CARDS / "minimal.card.yaml")
 
-    plain = run_cli("list", db=cat.url, user="victor")
+    plain = invoke_cli("list", db=cat.url, user="victor")
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
     assert lines[0].split()[:4] == ["MODEL", "VERSION", "STATE", "TIER"]
@@ -244,28 +249,28 @@ def test_list_and_show_plain_and_json(cat, tmp_path):
         ["tiny", "1.0.0", "draft"],
         ["zeta", "1.0.0", "draft"],
     ]
-    as_json = json.loads(run_cli("list", "--json", db=cat.url, user="victor").stdout)
+    as_json = json.loads(invoke_cli("list", "--json", db=cat.url, user="victor").stdout)
     assert [(r["name"], r["version"], r["risk_tier"]) for r in as_json] == [
         ("alpha", "2.0.0", "low"),
         ("tiny", "1.0.0", "low"),
         ("zeta", "1.0.0", "low"),
     ]
-    only = json.loads(run_cli("list", "zeta", "--json", db=cat.url, user="victor").stdout)
+    only = json.loads(invoke_cli("list", "zeta", "--json", db=cat.url, user="victor").stdout)
     assert [r["name"] for r in only] == ["zeta"]
 
-    shown = run_cli("show", "alpha@2.0.0", db=cat.url, user="victor")
+    shown = invoke_cli("show", "alpha@2.0.0", db=cat.url, user="victor")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("alpha@2.0.0  [draft]")
     assert "owner:" in shown.stdout and "alice" in shown.stdout
     assert "missing factors" in shown.stdout
-    detail = json.loads(run_cli("show", "alpha@2.0.0", "--json", db=cat.url).stdout)
+    detail = json.loads(invoke_cli("show", "alpha@2.0.0", "--json", db=cat.url).stdout)
     assert detail["name"] == "alpha" and detail["card"]["model_details"]["version"] == "2.0.0"
 
-    missing = assert_clean_failure(run_cli("show", "alpha@9.9.9", db=cat.url))
+    missing = assert_clean_failure(invoke_cli("show", "alpha@9.9.9", db=cat.url))
     assert missing == ["error: no version alpha@9.9.9 in the catalogue (known: 2.0.0)"]
-    unknown = assert_clean_failure(run_cli("show", "omega", db=cat.url))
+    unknown = assert_clean_failure(invoke_cli("show", "omega", db=cat.url))
     assert unknown == ["error: no model named 'omega' in the catalogue"]
-    bad = assert_clean_failure(run_cli("show", "Not A Ref", db=cat.url))
+    bad = assert_clean_failure(invoke_cli("show", "Not A Ref", db=cat.url))
     assert len(bad) == 1 and "not a model reference" in bad[0]
 
 
@@ -284,7 +289,7 @@ def test_python_api_matches_the_cli(cat):
 def test_impossible_user_names_are_refused_before_anything_is_written(cat, name):
     """An over-long --user once reached PostgreSQL's 100-character column: an internal error."""
     before = snapshot(cat.url)
-    result = run_cli("--user", name, "register", str(CARDS / "minimal.card.yaml"), db=cat.url)
+    result = invoke_cli("--user", name, "register", str(CARDS / "minimal.card.yaml"), db=cat.url)
     lines = assert_clean_failure(result)
     assert len(lines) == 1 and "setting user" in lines[0] and "100 printable" in lines[0]
     assert snapshot(cat.url) == before
@@ -293,7 +298,7 @@ def test_impossible_user_names_are_refused_before_anything_is_written(cat, name)
 def test_over_long_version_is_a_card_error(cat, tmp_path):
     before = snapshot(cat.url)
     card = card_with_version(tmp_path, "1.0.0-" + "a" * 130)
-    lines = assert_clean_failure(run_cli("register", str(card), db=cat.url, user="alice"))
+    lines = assert_clean_failure(invoke_cli("register", str(card), db=cat.url, user="alice"))
     assert len(lines) == 1 and f"{card}:5:" in lines[0] and "model_details.version" in lines[0]
     assert "at most 100 characters" in lines[0]
     assert snapshot(cat.url) == before
@@ -301,7 +306,7 @@ def test_over_long_version_is_a_card_error(cat, tmp_path):
 
 def test_over_long_display_name_is_an_input_error(cat):
     before = snapshot(cat.url)
-    result = run_cli(
+    result = invoke_cli(
         "users", "add", "zoe", "--role", "viewer", "--display-name", "x" * 201, db=cat.url
     )
     lines = assert_clean_failure(result)

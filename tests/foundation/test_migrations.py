@@ -1,5 +1,10 @@
 """Schema migrations and catalogue locations: what `govern init` and `govern db upgrade` do
-with new, current, old, foreign, broken and unreachable catalogues."""
+with new, current, old, foreign, broken and unreachable catalogues.
+
+`govern init` and `govern db upgrade` run as real processes; the commands that read a
+catalogue afterwards, and the refusals of every command on the same bad catalogue, run in
+process (``invoke_cli``: the same ``run`` that ``python -m govern`` exits with).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from sqlmodel import SQLModel
 
 from govern.storage import audit, crud, migrate
 from govern.storage.database import Database
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 from tests.foundation.helpers import assert_clean_failure, raw_connection
 
 SCRIPTS = Path(migrate.__file__).resolve().parent / "migrations"
@@ -98,12 +103,12 @@ def test_upgrade_from_0001_keeps_the_data(database_url, command):
     assert result.returncode == 0, result.stderr
     assert f"from schema 0001 to {migrate.HEAD_REVISION}" in result.stdout
 
-    listed = run_cli("list", "--json", db=database_url)
+    listed = invoke_cli("list", "--json", db=database_url)
     assert listed.returncode == 0, listed.stderr
     assert '"legacy"' in listed.stdout and '"0.9.0"' in listed.stdout
-    log = run_cli("audit", "log", "--json", db=database_url)
+    log = invoke_cli("audit", "log", "--json", db=database_url)
     assert '"catalogue.upgrade"' in log.stdout
-    verified = run_cli("audit", "verify", db=database_url)
+    verified = invoke_cli("audit", "verify", db=database_url)
     assert verified.returncode == 0 and "4 events" in verified.stdout, verified
     db = Database(database_url)
     try:
@@ -139,7 +144,8 @@ def test_newer_schema_is_refused(database_url):
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
         conn.commit()
     for command in (("list",), ("init",), ("db", "upgrade")):
-        lines = assert_clean_failure(run_cli(*command, db=database_url))
+        runner = run_cli if command == ("init",) else invoke_cli
+        lines = assert_clean_failure(runner(*command, db=database_url))
         assert len(lines) == 1 and "newer than this govern knows" in lines[0], (command, lines)
 
 
@@ -149,7 +155,7 @@ def test_db_upgrade_does_not_create_a_missing_catalogue(tmp_path):
     assert lines == [f"error: no catalogue at {path}; create one with `govern init`"]
     assert list(tmp_path.glob("absent.db*")) == []
     for command in (("list",), ("audit", "verify"), ("users", "list")):
-        assert_clean_failure(run_cli(*command, db=str(path)))
+        assert_clean_failure(invoke_cli(*command, db=str(path)))
         assert list(tmp_path.glob("absent.db*")) == []
 
 
@@ -199,7 +205,9 @@ def test_not_a_catalogue_gives_one_line_and_is_left_alone(tmp_path, kind, comman
         _foreign_sqlite(path)
         expected = "not a govern catalogue"
     before = _digest(path)
-    lines = assert_clean_failure(run_cli(*command, db=str(path)))
+    # init as a real process; the other commands meet the same file in process
+    runner = run_cli if command == ("init",) else invoke_cli
+    lines = assert_clean_failure(runner(*command, db=str(path)))
     assert len(lines) == 1 and expected in lines[0], lines
     assert _digest(path) == before
 
@@ -217,7 +225,7 @@ def test_not_a_catalogue_gives_one_line_and_is_left_alone(tmp_path, kind, comman
 )
 def test_unsupported_urls_exit_2(url, fragment, tmp_path):
     for command in (("list",), ("init",)):
-        lines = assert_clean_failure(run_cli(*command, db=url, cwd=tmp_path))
+        lines = assert_clean_failure(invoke_cli(*command, db=url, cwd=tmp_path))
         assert len(lines) == 1 and fragment in lines[0], lines
     assert list(tmp_path.iterdir()) == []
 
@@ -300,7 +308,7 @@ def test_failed_upgrade_keeps_the_old_schema_and_logs_nothing(database_url, monk
     assert _event_count(database_url) == events
     # Retrying records the upgrade it performs.
     assert run_cli("db", "upgrade", db=database_url).returncode == 0
-    log = run_cli("audit", "log", "--action", "catalogue", "--json", db=database_url)
+    log = invoke_cli("audit", "log", "--action", "catalogue", "--json", db=database_url)
     assert '"catalogue.upgrade"' in log.stdout
 
 
@@ -328,5 +336,5 @@ def test_concurrent_inits_build_one_catalogue(database_url, tmp_path):
     created = [json.loads(out)["created"] for _code, out, _err in results]
     assert created.count(True) == 1, results
     assert _event_count(database_url) == 2
-    verified = run_cli("audit", "verify", db=database_url)
+    verified = invoke_cli("audit", "verify", db=database_url)
     assert verified.returncode == 0, verified.stderr
