@@ -1,4 +1,9 @@
-"""Bad input to `govern report`: one line naming the problem, exit 2, nothing written."""
+"""Bad input to `govern report`: one line naming the problem, exit 2, nothing written.
+
+A signed card, the default output name and a missing key run `govern report` as a real
+process; the other cases run it in process (``invoke_cli``: the same ``run`` that
+``python -m govern`` exits with), sparing each a fresh interpreter's imports.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from govern.services import reports
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 from tests.report.conftest import REF, pdf_text, prepare
 from tests.report.sample_rows import events, report_rows
 
@@ -63,7 +68,7 @@ def test_default_output_name_in_working_directory(keyed, tmp_path):
 def test_bad_arguments(keyed, tmp_path, args, message):
     cat, env = keyed
     folder, before = out_dir(tmp_path)
-    done = run_cli("report", *args, cwd=folder, env=env)
+    done = invoke_cli("report", *args, cwd=folder, env=env)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert_nothing_written(cat, folder, before)
@@ -96,7 +101,7 @@ def test_unwritable_output(keyed, tmp_path, where):
         "directory": folder,
         "proc": Path("/proc/govern-card.pdf"),
     }[where]
-    done = run_cli("report", REF, "-o", str(target), env=env)
+    done = invoke_cli("report", REF, "-o", str(target), env=env)
     assert done.returncode == 2, done.stderr
     assert str(target) in done.stderr and "Traceback" not in done.stderr
     assert_nothing_written(cat, folder, before)
@@ -111,7 +116,7 @@ def test_broken_user_template_names_file_and_line(keyed, tmp_path):
         "<b>{{ oops( }}</b>\n{% endblock %}\n"
     )
     folder, before = out_dir(tmp_path)
-    done = run_cli(
+    done = invoke_cli(
         "report",
         REF,
         "-o",
@@ -131,7 +136,7 @@ def test_user_template_with_undefined_name_names_file_and_line(keyed, tmp_path):
         '{% extends "govern/card.html.j2" %}\n\n{% block logo %}{{ model.colour }}{% endblock %}\n'
     )
     folder, before = out_dir(tmp_path)
-    done = run_cli(
+    done = invoke_cli(
         "report",
         REF,
         "--format",
@@ -149,7 +154,7 @@ def test_user_template_with_undefined_name_names_file_and_line(keyed, tmp_path):
 def test_missing_template_directory(keyed, tmp_path):
     cat, env = keyed
     folder, before = out_dir(tmp_path)
-    done = run_cli(
+    done = invoke_cli(
         "report",
         REF,
         "--format",
@@ -192,7 +197,7 @@ def test_user_template_overrides_blocks_only(keyed, tmp_path):
 def test_viewer_can_generate_but_strangers_cannot(keyed, tmp_path):
     cat, env = keyed
     folder, before = out_dir(tmp_path)
-    done = run_cli(
+    done = invoke_cli(
         "report",
         REF,
         "--format",
@@ -205,7 +210,7 @@ def test_viewer_can_generate_but_strangers_cannot(keyed, tmp_path):
     assert_nothing_written(cat, folder, before)
     [refusal] = events(cat.ctx(), "report.build.refused")
     assert refusal.actor == "mallory" and refusal.subject == REF
-    done = run_cli(
+    done = invoke_cli(
         "report",
         REF,
         "--format",
@@ -255,7 +260,7 @@ def test_user_template_runtime_errors_are_input_errors(keyed, tmp_path, source, 
     else:
         target.write_text(source, encoding="utf-8")
     folder, before = out_dir(tmp_path)
-    done = run_cli(
+    done = invoke_cli(
         "report",
         REF,
         "-o",
@@ -272,10 +277,10 @@ def test_format_follows_the_output_extension_unless_given(keyed, tmp_path):
     cat, env = keyed
     folder, _ = out_dir(tmp_path)
     for name, kind in (("c.md", "MD"), ("c.html", "HTML"), ("c.json", "JSON"), ("c.pdf", "PDF")):
-        done = run_cli("report", REF, "-o", str(folder / name), env=env)
+        done = invoke_cli("report", REF, "-o", str(folder / name), env=env)
         assert done.returncode == 0 and f"Wrote {kind} card" in done.stdout, done.stderr
     assert (folder / "c.md").read_text(encoding="utf-8").startswith("---\n")
     assert (folder / "c.pdf").read_bytes().startswith(b"%PDF-")
-    done = run_cli("report", REF, "--format", "json", "-o", str(folder / "data.md"), env=env)
+    done = invoke_cli("report", REF, "--format", "json", "-o", str(folder / "data.md"), env=env)
     assert done.returncode == 0 and "Wrote JSON card" in done.stdout  # an explicit choice wins
     assert [r.format for r in report_rows(cat.ctx())] == ["md", "html", "json", "pdf", "json"]

@@ -2,6 +2,11 @@
 
 Each verdict is checked against two independent opinions as well: pyHanko's own validator
 (used directly, not through govern) and poppler's ``pdfsig``.
+
+The intact card, the auditor without a catalogue, the organisation's CA and one bad file run
+`govern verify` as a real process (where stderr also shows what libraries log); the verdicts
+on tampered files run it in process (``invoke_cli``: the same ``run`` that ``python -m
+govern`` exits with).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import pytest
 
 from govern.services import reports
 from govern.signing import create_identity
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 from tests.report.conftest import REF, pdfsig
 
 CARD_JSON = "govern-card.json"
@@ -37,14 +42,15 @@ def pyhanko_opinion(path: Path, cert: Path) -> tuple[bool, bool]:
         return status.bottom_line, status.coverage == SignatureCoverageLevel.ENTIRE_FILE
 
 
-def verify_cli(card, path: Path, *extra: str) -> tuple[int, dict]:
-    done = run_cli("verify", str(path), "--json", *extra, env=card.env)
+def verify_cli(card, path: Path, *extra: str, process: bool = False) -> tuple[int, dict]:
+    """`govern verify --json` in process, or as a real process."""
+    done = (run_cli if process else invoke_cli)("verify", str(path), "--json", *extra, env=card.env)
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, json.loads(done.stdout)
 
 
 def test_intact_card_verifies_with_govern_pyhanko_and_pdfsig(signed_card):
-    code, verdict = verify_cli(signed_card, signed_card.pdf)
+    code, verdict = verify_cli(signed_card, signed_card.pdf, process=True)
     assert code == 0, verdict["problems"]
     assert verdict["ok"] and verdict["intact"] and verdict["trusted"]
     assert not verdict["modified_after_signing"]
@@ -204,7 +210,8 @@ def test_bad_input_exits_2(signed_card, tmp_path, name, content, message):
         path.mkdir()
     elif content is not None:
         path.write_bytes(content)
-    done = run_cli("verify", str(path), env=signed_card.env)
+    runner = run_cli if name == "missing.pdf" else invoke_cli
+    done = runner("verify", str(path), env=signed_card.env)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
 
@@ -391,7 +398,7 @@ def test_trusted_certificates_from_the_environment(signed_card, tmp_path):
     auditor = {"GOVERN_HOME": str(tmp_path / "auditor")}
     listed = os.pathsep.join([str(tmp_path / "other" / "signing-cert.pem"), str(signed_card.cert)])
     for value in (str(signed_card.cert), listed, json.dumps([str(signed_card.cert)])):
-        done = run_cli(
+        done = invoke_cli(
             "verify",
             str(signed_card.pdf),
             cwd=tmp_path,
@@ -399,7 +406,7 @@ def test_trusted_certificates_from_the_environment(signed_card, tmp_path):
         )
         assert done.returncode == 0, (value, done.stderr)
     missing = str(tmp_path / "nowhere.pem")
-    done = run_cli(
+    done = invoke_cli(
         "verify",
         str(signed_card.pdf),
         cwd=tmp_path,
