@@ -8,7 +8,10 @@ run's report is freed before the clock starts):
 
 * the engine: ``check`` of a 20-rule policy over every version, as a batch check of the
   catalogue runs it: every status, waiver, count, subject outcome and the exit code
-  (messages and evidence are built per version when read);
+  (messages and evidence are built per version when read); the kinds that read every group
+  are decided column-wise over every version's groups (``govern.policy.columns``);
+* the same with every status decided per version (``batch_from`` above the batch size), as
+  a check of a few versions runs;
 * the same with every outcome's message, evidence and waiver built as well, as the JSON,
   JUnit and SARIF formats read them;
 * a bare loop over the same snapshots that reads each figure the 20 rules compare and
@@ -440,6 +443,10 @@ def main() -> None:
     engine_s = timed(
         lambda: check(loaded, subjects, now=NOW).exit_code, lambda: clear_caches(subjects)
     )
+    per_subject_s = timed(
+        lambda: check(loaded, subjects, now=NOW, batch_from=count + 1).exit_code,
+        lambda: clear_caches(subjects),
+    )
     built_s = timed(
         lambda: check(loaded, subjects, now=NOW).outcomes, lambda: clear_caches(subjects)
     )
@@ -468,6 +475,10 @@ def main() -> None:
     print(
         f"bare loop over the same figures:    {floor_s:7.3f} s  engine/floor        "
         f"{engine_s / floor_s:5.1f}x"
+    )
+    print(
+        f"  deciding each version on its own: {per_subject_s:7.3f} s  per-version/floor   "
+        f"{per_subject_s / floor_s:5.1f}x"
     )
     print(
         f"  and every message and evidence:   {built_s:7.3f} s  built/floor         "

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from govern.policy.loader import LoadedPolicy
 from govern.policy.outcomes import (
@@ -31,6 +31,10 @@ from govern.policy.rules import REGISTRY, RuleFunction
 from govern.policy.schema import RuleBase, Selector
 from govern.policy.snapshot import SubjectSnapshot, WaiverRecord
 from govern.policy.statuses import Status, compile_status
+
+#: Subjects from which a batch check decides the kinds that read every group column-wise
+#: (below it the arrays do not pay for themselves, and a small check need not import numpy).
+BATCH_FROM = 256
 
 #: What a broken evidence document may raise inside a rule; it becomes an ``error`` outcome.
 _EVIDENCE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError)
@@ -248,13 +252,17 @@ def check(
     *,
     now: dt.datetime | None = None,
     defer_kinds: Collection[str] = (),
+    batch_from: int | None = None,
 ) -> CheckReport:
     """Evaluate ``policies`` against several subjects and bundle the results.
 
     Every status (and so the counts, each subject's outcome and the exit code) is decided
-    here, by the status functions of :mod:`govern.policy.statuses`; each subject's messages,
-    evidence and waiver details are built by the rule functions when first read, as
-    :func:`evaluate` builds them, and must agree with the statuses decided here.
+    here, rule by rule across all subjects: column-wise over arrays of every subject's groups
+    (:mod:`govern.policy.columns`) for the kinds that read every group, once there are
+    ``batch_from`` subjects or more, and by the status functions of
+    :mod:`govern.policy.statuses` otherwise. Each subject's messages, evidence and waiver
+    details are built by the rule functions when first read, as :func:`evaluate` builds
+    them, and must agree with the statuses decided here.
     """
     at = now or utcnow()
     plan = _plan(policies)
@@ -268,60 +276,100 @@ def check(
         )
     )
     with collector_paused():
-        subjects = tuple(
+        subjects = list(snapshots)
+        table = _status_table(plan, subjects, at, defer_kinds, batch_from)
+        results = tuple(
             SubjectResult.deferred(
                 snapshot.subject,
-                _statuses(plan, snapshot, at, defer_kinds),
+                statuses,
                 severities,
                 partial(_evaluate, plan, snapshot, at, defer_kinds, reason),
             )
-            for snapshot in snapshots
+            for snapshot, statuses in zip(subjects, table, strict=True)
         )
-    return CheckReport(policies=tuple(policies), subjects=subjects, checked_at=at)
+    return CheckReport(policies=tuple(policies), subjects=results, checked_at=at)
 
 
-def _statuses(
+def _status_table(
     plan: list[tuple[LoadedPolicy, list[_Step]]],
-    snapshot: SubjectSnapshot,
+    snapshots: Sequence[SubjectSnapshot],
     at: dt.datetime,
     defer_kinds: Collection[str],
-) -> tuple[str, ...]:
-    """Each rule's and manual item's status for one subject, in :func:`_evaluate`'s order."""
+    batch_from: int | None,
+) -> list[tuple[str, ...]]:
+    """Each subject's statuses, in :func:`_evaluate`'s order; decided one rule at a time."""
+    count = len(snapshots)
     today = at.date()
-    waivers = snapshot.waivers
-    statuses: list[str] = []
-    append = statuses.append
+    waived = [(i, s.waivers) for i, s in enumerate(snapshots) if s.waivers]
+    columns: list[list[str]] = []
+    arrays: Any = None
+    if batch_from is None:
+        batch_from = BATCH_FROM
     for loaded, steps in plan:
         policy = loaded.policy
-        if _mismatch(policy.selector, snapshot) is not None:
-            statuses += [NOT_APPLICABLE] * (len(steps) + len(policy.manual))
-            continue
+        out_of_scope = _gaps(policy.selector, snapshots)
         for step in steps:
             rule = step.rule
-            if rule.when is not None and _mismatch(rule.when, snapshot) is not None:
-                append(NOT_APPLICABLE)
-                continue
             if step.kind in defer_kinds:
-                append(NOT_APPLICABLE)
+                columns.append([NOT_APPLICABLE] * count)
                 continue
-            status: str | None = None
-            if step.status is not None:
-                try:
-                    status = step.status(snapshot, at)
-                except _EVIDENCE_ERRORS:
-                    status = None  # the rule function decides, as it would have
-            if status is None:
-                try:
-                    status = step.function(rule, snapshot, at).status
-                except _EVIDENCE_ERRORS:
-                    status = ERROR
-            if status in UNMET and waivers:
-                active, _expired = _waivers_for(waivers, policy.id, rule.id, today)
-                if active is not None:
-                    status = WAIVED
-            append(status)
-        statuses += [MANUAL] * len(policy.manual)
-    return tuple(statuses)
+            skip = _gaps(rule.when, snapshots, out_of_scope)
+            decided: list[str | None] = [None] * count
+            if count >= batch_from and not (skip is not None and all(skip)):
+                from govern.policy.columns import Columns, compile_columns, needs
+
+                column = compile_columns(rule)
+                if column is not None:
+                    if arrays is None:  # read every figure the plan's rules compare, once
+                        arrays = Columns(snapshots, needs([s.rule for _, ss in plan for s in ss]))
+                    decided = column(arrays, at)
+            if skip is not None:
+                for index in (i for i, gap in enumerate(skip) if gap):
+                    decided[index] = NOT_APPLICABLE
+            for index in [i for i, status in enumerate(decided) if status is None]:
+                decided[index] = _status(step, snapshots[index], at)
+            for index, waivers in waived:
+                if decided[index] in UNMET:
+                    active, _expired = _waivers_for(waivers, policy.id, rule.id, today)
+                    if active is not None:
+                        decided[index] = WAIVED
+            columns.append(cast(list[str], decided))  # every None was decided above
+        for _item in policy.manual:
+            columns.append(
+                [NOT_APPLICABLE if gap else MANUAL for gap in out_of_scope]
+                if out_of_scope is not None
+                else [MANUAL] * count
+            )
+    if not columns:
+        return [()] * count
+    return list(zip(*columns, strict=True))
+
+
+def _gaps(
+    selector: Selector | None,
+    snapshots: Sequence[SubjectSnapshot],
+    already: list[bool] | None = None,
+) -> list[bool] | None:
+    """Per subject: is it out of ``selector``'s scope (or already out)? ``None``: none is."""
+    if selector is None:
+        return already
+    gaps = [_mismatch(selector, snapshot) is not None for snapshot in snapshots]
+    return gaps if already is None else [a or b for a, b in zip(already, gaps, strict=True)]
+
+
+def _status(step: _Step, snapshot: SubjectSnapshot, at: dt.datetime) -> str:
+    """One subject's status for one rule: its status function, else its rule function."""
+    if step.status is not None:
+        try:
+            status = step.status(snapshot, at)
+        except _EVIDENCE_ERRORS:
+            status = None  # the rule function decides, as it would have
+        if status is not None:
+            return status
+    try:
+        return step.function(step.rule, snapshot, at).status
+    except _EVIDENCE_ERRORS:
+        return ERROR
 
 
 __all__ = ["check", "collector_paused", "evaluate", "evaluate_rule", "utcnow"]

@@ -288,6 +288,7 @@ def _explanation(rule: ExplanationRule) -> Status:
         rule.top_k,
         rule.use_flags,
     )
+    matches: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
 
     def status(snapshot: SubjectSnapshot, now: dt.datetime) -> str | None:
         if snapshot.evaluation is None:
@@ -302,7 +303,13 @@ def _explanation(rule: ExplanationRule) -> Status:
             return PASS
         ordered = sensitive_names(rule, results, snapshot.card)
         shown = top[:top_k]
-        hit = any(_sensitive_match(feature, ordered) is not None for feature in shown)
+        # Versions of a model mostly share their top features and sensitive names.
+        key = (tuple(shown), tuple(ordered))
+        hit = matches.get(key)
+        if hit is None:
+            hit = any(_sensitive_match(feature, ordered) is not None for feature in shown)
+            if len(matches) < 4096:
+                matches[key] = hit
         if use_flags:
             for flag in explanations.get("sensitive_flags") or []:
                 if str(flag.get("feature")) in shown:

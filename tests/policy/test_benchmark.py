@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 from govern.policy.engine import check
 from govern.policy.loader import parse_policy_text
 from govern.services import checks
@@ -53,10 +55,12 @@ def _digest(outcomes: list[dict[str, object]]) -> str:
     return hashed.hexdigest()
 
 
-def test_benchmark_outcomes_are_pinned_in_memory() -> None:
+@pytest.mark.parametrize("batch_from", [1, VERSIONS + 1], ids=["column-wise", "per-version"])
+def test_benchmark_outcomes_are_pinned_in_memory(batch_from: int) -> None:
     bench = _benchmark()
     loaded = [parse_policy_text(bench.policy_text(), where="bench.yaml")]
-    report = check(loaded, bench.snapshots(bench.stored_versions(VERSIONS)), now=bench.NOW)
+    subjects = bench.snapshots(bench.stored_versions(VERSIONS))
+    report = check(loaded, subjects, now=bench.NOW, batch_from=batch_from)
     assert report.counts() == COUNTS
     failing = Counter(o.rule_id for o in report.outcomes if o.status == "fail")
     assert dict(failing) == FAILING
@@ -102,5 +106,6 @@ def test_benchmark_runs_and_prints_every_figure_as_a_ratio() -> None:
     )
     lines = run.stdout.splitlines()
     assert lines[0].startswith("30 versions x 20 rules = 600 outcomes")
-    for label in ("engine/floor", "engine/decoding", "json/this decoder", "end-to-end/engine"):
+    labels = ("engine/floor", "per-version/floor", "engine/decoding", "json/this decoder")
+    for label in (*labels, "end-to-end/engine"):
         assert any(label in line for line in lines), label

@@ -1,7 +1,8 @@
-"""The batch check's status functions agree with the rule functions, on any document.
+"""The batch check's status and column functions agree with the rule functions, on any document.
 
-``check`` decides statuses with :mod:`govern.policy.statuses` and builds messages and
-evidence with the rule functions only when read; ``evaluate`` runs the rule functions. On
+``check`` decides statuses with :mod:`govern.policy.columns` (from ``batch_from`` subjects)
+and :mod:`govern.policy.statuses`, and builds messages and evidence with the rule functions
+only when read; ``evaluate`` runs the rule functions. On
 random and hostile documents (strings for numbers, missing keys, wrong containers, NaN,
 unknown groups) and every rule kind and option, both give the same status for every rule,
 and building the outcomes of a batch check never contradicts its statuses.
@@ -17,6 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from govern.policy.columns import COLUMN_REGISTRY, Columns
 from govern.policy.engine import check, evaluate
 from govern.policy.loader import LoadedPolicy, parse_policy_text
 from govern.policy.rules import REGISTRY
@@ -132,28 +134,43 @@ def mostly(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any] = hostile) 
     return st.integers(0, 39).flatmap(lambda i: bad if i == 39 else good)
 
 
+def clean_or_mostly(clean: bool, good: st.SearchStrategy[Any], bad: Any = hostile) -> Any:
+    """Always ``good`` for a clean document (as ``govern evaluate`` writes), else mostly."""
+    return good if clean else mostly(good, bad)
+
+
 rate = st.floats(0, 1)
-figure = mostly(
-    st.one_of(rate, st.fixed_dictionaries({"value": rate, "lower": rate, "upper": rate}))
+clean_figure = st.one_of(
+    rate, st.none(), st.fixed_dictionaries({"value": rate, "lower": rate, "upper": rate})
 )
+figure = mostly(clean_figure)
 labels = st.sampled_from(["a", "b", "c", "(missing)", "a, (missing)"])
 METRICS = ["selection_rate", "scoring_rate", "tpr", "fpr", "accuracy"]
 
 
 @st.composite
-def group(draw: st.DrawFn) -> Any:
+def group(draw: st.DrawFn, clean: bool = False) -> Any:
+    figure_ = clean_figure if clean else figure
     value: dict[str, Any] = {
-        "group": draw(mostly(labels, st.integers(0, 3))),
-        "n": draw(mostly(st.integers(0, 200))),
-        "share": draw(mostly(st.floats(0, 1))),
-        "metrics": draw(mostly(st.fixed_dictionaries({}, optional=dict.fromkeys(METRICS, figure)))),
-        "impact_ratio": draw(figure),
-        "scoring_impact_ratio": draw(figure),
-        "p_value": draw(mostly(rate)),
+        "group": draw(clean_or_mostly(clean, labels, st.integers(0, 3))),
+        "n": draw(clean_or_mostly(clean, st.integers(0, 200))),
+        "share": draw(clean_or_mostly(clean, st.floats(0, 1))),
+        "metrics": draw(
+            clean_or_mostly(
+                clean, st.fixed_dictionaries({}, optional=dict.fromkeys(METRICS, figure_))
+            )
+        ),
+        "impact_ratio": draw(figure_),
+        "scoring_impact_ratio": draw(figure_),
+        "p_value": draw(clean_or_mostly(clean, st.one_of(rate, st.none()))),
         "undefined": draw(
-            mostly(st.dictionaries(st.sampled_from(METRICS), st.text(max_size=3), max_size=2))
+            clean_or_mostly(
+                clean, st.dictionaries(st.sampled_from(METRICS), st.text(max_size=3), max_size=2)
+            )
         ),
     }
+    if clean:
+        return value
     if draw(st.integers(0, 20)) == 20:
         del value["group"]
     return draw(mostly(st.just(value)))
@@ -167,32 +184,41 @@ SUMMARY = [
 
 
 @st.composite
-def results(draw: st.DrawFn) -> dict[str, Any]:
+def results(draw: st.DrawFn, clean: bool = False) -> dict[str, Any]:
     fairness = []
+    figure_ = clean_figure if clean else figure
     names = st.lists(st.sampled_from(["sex", "age", "sex*age"]), unique=True, min_size=1)
-    for name in draw(mostly(names, st.just([]))):
+    for name in draw(clean_or_mostly(clean, names, st.just([]))):
+        groups = st.lists(group(clean), min_size=2, max_size=5)
+        if clean:  # a clean document's groups have distinct labels
+            groups = st.lists(group(clean), min_size=1, max_size=5, unique_by=lambda g: g["group"])
         fairness.append(
             {
                 "name": name,
                 "features": name.split("*"),
-                "reference_group": draw(mostly(labels)),
-                "groups": draw(st.lists(group(), min_size=2, max_size=5)),
+                "reference_group": draw(clean_or_mostly(clean, st.one_of(labels, st.none()))),
+                "groups": draw(groups),
                 "summary": draw(
-                    mostly(st.fixed_dictionaries({}, optional=dict.fromkeys(SUMMARY, figure)))
+                    clean_or_mostly(
+                        clean, st.fixed_dictionaries({}, optional=dict.fromkeys(SUMMARY, figure_))
+                    )
                 ),
             }
         )
     by_group = {
         name: draw(
-            st.dictionaries(labels, mostly(st.fixed_dictionaries({"accuracy": figure}), st.none()))
+            st.dictionaries(
+                labels,
+                clean_or_mostly(clean, st.fixed_dictionaries({"accuracy": figure_}), st.none()),
+            )
         )
         for name in draw(st.lists(st.sampled_from(["sex", "age", "sex*age"]), unique=True))
     }
     document: dict[str, Any] = {
-        "min_group_size": draw(mostly(st.integers(0, 30))),
+        "min_group_size": draw(clean_or_mostly(clean, st.integers(0, 30))),
         "sensitive_features": draw(st.lists(st.sampled_from(["sex", "age", "income"]))),
         "performance": {
-            "overall": draw(st.dictionaries(st.sampled_from(["accuracy", "rmse"]), figure)),
+            "overall": draw(st.dictionaries(st.sampled_from(["accuracy", "rmse"]), figure_)),
             "by_group": by_group,
         },
         "fairness": fairness,
@@ -222,6 +248,8 @@ def results(draw: st.DrawFn) -> dict[str, Any]:
             )
         ),
     }
+    if clean:
+        return document
     return document if draw(st.integers(0, 40)) < 40 else {"fairness": draw(hostile)}
 
 
@@ -249,11 +277,11 @@ waivers = st.lists(
 )
 
 
-def _evaluation(draw: st.DrawFn) -> EvaluationEvidence | None:
+def _evaluation(draw: st.DrawFn, clean: bool = False) -> EvaluationEvidence | None:
     if draw(st.integers(0, 8)) == 8:
         return None
     return EvaluationEvidence(
-        results=draw(results()),
+        results=draw(results(clean)),
         created_at=draw(days),
         dataset_sha256=draw(st.sampled_from(["d" * 64, "e" * 64])),
         artifact_sha256=draw(st.sampled_from(["a" * 64, "b" * 64, None])),
@@ -261,7 +289,7 @@ def _evaluation(draw: st.DrawFn) -> EvaluationEvidence | None:
 
 
 @st.composite
-def snapshots(draw: st.DrawFn) -> SubjectSnapshot:
+def snapshots(draw: st.DrawFn, clean: bool = False) -> SubjectSnapshot:
     card = {
         "model_details": {"description": draw(st.sampled_from(["", "a model", None]))},
         "intended_use": {"primary_uses": draw(st.lists(st.sampled_from(["", "ranking"])))},
@@ -272,7 +300,7 @@ def snapshots(draw: st.DrawFn) -> SubjectSnapshot:
     }
     champion = None
     if draw(st.booleans()):
-        champion = ChampionEvidence(ref="m@0.9", evaluation=_evaluation(draw))
+        champion = ChampionEvidence(ref="m@0.9", evaluation=_evaluation(draw, clean))
     drift = None
     if draw(st.integers(0, 4)) < 4:
         drift = DriftEvidence(
@@ -311,7 +339,7 @@ def snapshots(draw: st.DrawFn) -> SubjectSnapshot:
         created_at=NOW - dt.timedelta(days=600),
         created_by="alice",
         submitter=draw(st.sampled_from(["alice", "carol", None])),
-        evaluation=_evaluation(draw),
+        evaluation=_evaluation(draw, clean),
         drift=drift,
         decisions=tuple(draw(decisions)),
         waivers=tuple(draw(waivers)),
@@ -322,13 +350,57 @@ def snapshots(draw: st.DrawFn) -> SubjectSnapshot:
 
 def test_every_rule_kind_has_a_status_function() -> None:
     assert set(STATUS_REGISTRY) == set(REGISTRY)
+    assert set(COLUMN_REGISTRY) == {"fairness", "disclosure", "performance", "champion"}
     assert {rule["kind"] for rule in RULES} == set(REGISTRY)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(snapshots(), min_size=1, max_size=3))
 def test_batch_statuses_equal_the_rule_functions(subjects: list[SubjectSnapshot]) -> None:
-    report = check([POLICY], subjects, now=NOW)
+    _agrees(subjects, batch_from=10**9)  # every status decided per subject
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(snapshots(), min_size=1, max_size=6))
+def test_column_statuses_equal_the_rule_functions(subjects: list[SubjectSnapshot]) -> None:
+    _agrees(subjects, batch_from=1)  # fairness, disclosure, performance column-wise
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(snapshots(clean=True), min_size=1, max_size=6))
+def test_column_statuses_on_clean_documents(subjects: list[SubjectSnapshot]) -> None:
+    # Documents as govern evaluate writes them are all read into the arrays, so these
+    # statuses really are the column functions' (not the per-subject fallback's).
+    columns = Columns(subjects)
+    evaluated = [s.evaluation is not None for s in subjects]
+    assert columns.fair_ok.tolist() == evaluated
+    assert columns.perf_ok.tolist() == evaluated
+    _agrees(subjects, batch_from=1)
+
+
+def test_hostile_documents_are_left_to_the_per_subject_path() -> None:
+    good = {"name": "sex", "groups": [{"group": "a", "n": 40, "share": 0.5, "metrics": {}}]}
+    broken: list[Any] = [
+        [{**good, "groups": [{"group": "a", "n": "40"}]}],  # a string for a size
+        [{**good, "groups": [{"group": "a", "n": 40, "share": float("nan")}]}],
+        [{**good, "groups": [{"group": "a"}, {"group": "a"}]}],  # a label twice
+        [{"groups": []}],  # no name
+        {"name": "sex"},  # a mapping for the list
+    ]
+    subjects = [
+        SubjectSnapshot(
+            f"m@{i}",
+            {},
+            evaluation=EvaluationEvidence({"fairness": doc}, NOW, "d" * 64),
+        )
+        for i, doc in enumerate([[good], *broken])
+    ]
+    assert Columns(subjects).fair_ok.tolist() == [True] + [False] * len(broken)
+    _agrees(subjects, batch_from=1)
+
+
+def _agrees(subjects: list[SubjectSnapshot], *, batch_from: int) -> None:
+    report = check([POLICY], subjects, now=NOW, batch_from=batch_from)
     for snapshot, batch in zip(subjects, report.subjects, strict=True):
         for cached in (snapshot.cache, *(e.cache for e in _evaluations(snapshot))):
             cached.clear()  # the reference parses the documents afresh
