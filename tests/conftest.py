@@ -2,16 +2,23 @@
 
 PostgreSQL comes from ``GOVERN_TEST_POSTGRES_URL`` (``scripts/run-tests`` starts a throwaway
 server). Each test that asks for it gets a database of its own, dropped afterwards.
+
+The catalogue fixtures (``cat``, ``sqlite_cat``) start from the current schema, migrated once
+per test process and copied (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on
+PostgreSQL); ``govern init`` then gives each copy its own id, first admin and audit chain.
+``database_url`` and ``postgres_url`` stay empty, for the tests of migrations and of init.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,38 +55,54 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     return home
 
 
-def _postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
+#: Every storage test runs on both backends.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _postgres_admin_url() -> str:
     if not POSTGRES_URL:
         pytest.fail(
             "GOVERN_TEST_POSTGRES_URL is not set: run the suite with `make test` "
             "(scripts/run-tests starts PostgreSQL)"
         )
+    return POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+
+
+def _postgres_url(name: str) -> str:
+    return f"{POSTGRES_URL.rsplit('/', 1)[0]}/{name}"
+
+
+@contextmanager
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new database of its own (a copy of ``template`` if given), dropped afterwards."""
     import psycopg
 
-    admin = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    admin = _postgres_admin_url()
     name = f"govern_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_URL.rsplit("/", 1)[0]
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
-        yield f"{base}/{name}"
+        yield _postgres_url(name)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty catalogue location on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'govern.db'}"
     else:
-        yield from _postgres_database(request)
+        with postgres_database() as url:
+            yield url
 
 
 @pytest.fixture
-def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from _postgres_database(request)
+def postgres_url() -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -120,16 +143,85 @@ def make_catalogue(url: str) -> Catalogue:
     return cat
 
 
-@pytest.fixture
-def cat(database_url: str) -> Iterator[Catalogue]:
+class SchemaTemplates:
+    """The current schema with nothing in it, migrated once per test process.
+
+    Alembic's migrations cost about 0.3 s on SQLite and 0.5 s on PostgreSQL, paid by every
+    catalogue fixture before; copying the migrated result costs a few milliseconds.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._sqlite: Path | None = None
+        self._postgres: str | None = None
+
+    def copy_sqlite(self, target: Path) -> None:
+        if self._sqlite is None:
+            self._sqlite = self.directory / "schema.db"
+            self._migrate(f"sqlite:///{self._sqlite}")
+            # The last connection has closed, so the whole schema is in the one file.
+            assert [p.name for p in self.directory.iterdir()] == ["schema.db"]
+        shutil.copyfile(self._sqlite, target)
+
+    def postgres(self) -> str:
+        """The name of the template database."""
+        if self._postgres is None:
+            import psycopg
+
+            name = f"govern_schema_{uuid.uuid4().hex[:12]}"
+            with psycopg.connect(_postgres_admin_url(), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            self._postgres = name
+            self._migrate(_postgres_url(name))
+        return self._postgres
+
+    @staticmethod
+    def _migrate(url: str) -> None:
+        from govern.storage import migrate
+        from govern.storage.database import Database
+
+        db = Database(url)
+        try:
+            migrate.upgrade(db)
+        finally:
+            db.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
+
+    def drop(self) -> None:
+        if self._postgres is not None:
+            import psycopg
+
+            with psycopg.connect(_postgres_admin_url(), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self._postgres}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def schema_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SchemaTemplates]:
+    templates = SchemaTemplates(tmp_path_factory.mktemp("schema"))
+    yield templates
+    templates.drop()
+
+
+@pytest.fixture(params=BACKENDS)
+def cat(
+    request: pytest.FixtureRequest, tmp_path: Path, schema_templates: SchemaTemplates
+) -> Iterator[Catalogue]:
     """A catalogue with users on each backend (SQLite file and PostgreSQL)."""
-    made = make_catalogue(database_url)
-    yield made
-    made.close()
+    if request.param == "sqlite":
+        path = tmp_path / "govern.db"
+        schema_templates.copy_sqlite(path)
+        made = make_catalogue(f"sqlite:///{path}")
+        yield made
+        made.close()
+    else:
+        with postgres_database(template=schema_templates.postgres()) as url:
+            made = make_catalogue(url)
+            yield made
+            made.close()
 
 
 @pytest.fixture
-def sqlite_cat(sqlite_url: str) -> Iterator[Catalogue]:
+def sqlite_cat(sqlite_url: str, schema_templates: SchemaTemplates) -> Iterator[Catalogue]:
+    schema_templates.copy_sqlite(Path(sqlite_url.removeprefix("sqlite:///")))
     made = make_catalogue(sqlite_url)
     yield made
     made.close()

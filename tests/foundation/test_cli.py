@@ -1,5 +1,10 @@
 """The command line as a user and a CI job meet it: exit codes, JSON on stdout, help text,
-documentation of every command, and a light start."""
+documentation of every command, and a light start.
+
+Real subprocesses throughout, except where one command is asked many questions of the same
+catalogue (the audit log's filters) or the same JSON walk is repeated on PostgreSQL: those run
+in process (``invoke_cli``: the same ``run`` that ``python -m govern`` exits with).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from typer.main import get_command
 from govern import __version__
 from govern.cli.app import app
 from govern.services import catalogue
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, invoke_cli, run_cli
 from tests.foundation.helpers import CARDS, assert_clean_failure, sqlite_file
 
 HEAVY = (
@@ -151,14 +156,17 @@ def test_empty_catalogue_message_goes_to_stderr(sqlite_cat):
 
 
 def test_json_outputs_parse(database_url, tmp_path):
+    # Real processes on SQLite; the same walk on PostgreSQL checks its storage, in process.
+    run = run_cli if database_url.startswith("sqlite") else invoke_cli
+
     def run_json(*args: str, user: str = "admin"):
-        result = run_cli(*args, "--json", db=database_url, user=user)
+        result = run(*args, "--json", db=database_url, user=user)
         assert result.returncode == 0, (args, result.stderr)
         return json.loads(result.stdout)
 
     created = run_json("init")
     assert created["created"] is True and created["admin"] == "admin"
-    assert run_cli("users", "add", "alice", "--role", "developer", db=database_url).returncode == 0
+    assert run("users", "add", "alice", "--role", "developer", db=database_url).returncode == 0
     registered = run_json("register", str(CARDS / "minimal.card.yaml"), user="alice")
     assert registered["name"] == "tiny" and registered["state"] == "draft"
     assert len(registered["card_sha256"]) == 64
@@ -288,7 +296,7 @@ def test_audit_log_filters_and_pages(cat):
     catalogue.register_version(cat.ctx("alice"), CARDS / "minimal.card.yaml")
 
     def events(*args: str) -> list[dict]:
-        result = run_cli("audit", "log", *args, "--json", db=cat.url)
+        result = invoke_cli("audit", "log", *args, "--json", db=cat.url)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 

@@ -1,4 +1,8 @@
-"""`govern keys init|show`: the instance key and certificate, passphrases, PKCS#12 import."""
+"""`govern keys init|show`: the instance key and certificate, passphrases, PKCS#12 import.
+
+``keys_json`` and the refused bundles run `govern keys` in process (``invoke_cli``: the same
+``run`` that ``python -m govern`` exits with); the other commands run as real processes.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from govern import signing
-from tests.conftest import run_cli
+from tests.conftest import invoke_cli, run_cli
 from tests.foundation.helpers import assert_clean_failure
 
 
@@ -25,7 +29,7 @@ def key_dir(isolated_environment: Path) -> Path:
 
 
 def keys_json(*args: str, env: dict[str, str] | None = None) -> dict:
-    result = run_cli("keys", *args, "--json", env=env)
+    result = invoke_cli("keys", *args, "--json", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -219,7 +223,7 @@ def test_bad_pkcs12_is_refused_and_nothing_is_written(key_dir, tmp_path, case):
         bundle.write_bytes(b"-----BEGIN CERTIFICATE-----\nnope\n")
     elif case == "usage":
         _bundle(bundle, b"s3cret", usage_ok=False)
-    lines = assert_clean_failure(run_cli("keys", "init", "--import", str(bundle), env=env))
+    lines = assert_clean_failure(invoke_cli("keys", "init", "--import", str(bundle), env=env))
     assert len(lines) == 1 and str(bundle) in lines[0]
     expected = {
         "wrong-password": "password is wrong",

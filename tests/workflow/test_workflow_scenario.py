@@ -1,6 +1,11 @@
 """Every workflow command of the approval issue, run as its users run it: real `govern`
 subprocesses, six people in five roles, on a SQLite file and on PostgreSQL.
 
+On SQLite every step is a real subprocess. On PostgreSQL the same ninety commands run in
+process (``invoke_cli``: the same ``run`` that ``python -m govern`` exits with): what the
+second backend adds is its storage, and a second round of interpreter start-ups would only
+repeat what the SQLite run shows of the process.
+
 Each refusal must exit 2 with one line on stderr and nothing on stdout, leave the version's
 state and decisions as they were, and appear in the audit log as ``<action>.refused``.
 Evaluation documents are stored directly (tests/workflow/evidence.py) so the scenario runs in
@@ -19,7 +24,7 @@ import pytest
 
 from govern.domain.lifecycle import add_months
 from govern.services import audit, catalogue
-from tests.conftest import SAMPLE, Catalogue, run_cli
+from tests.conftest import SAMPLE, Catalogue, invoke_cli, run_cli
 from tests.workflow.evidence import results_document, store_evaluation
 
 OLD, NEW, BAD = "credit-risk@1.0.0", "credit-risk@1.1.0", "credit-risk@1.2.0"
@@ -57,7 +62,8 @@ class Scenario:
         self.refusals = 0
 
     def run(self, user: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(*args, user=user, db=self.cat.url, env=self.env, cwd=self.tmp)
+        runner = run_cli if self.cat.url.startswith("sqlite") else invoke_cli
+        return runner(*args, user=user, db=self.cat.url, env=self.env, cwd=self.tmp)
 
     def ok(self, user: str, *args: str) -> str:
         result = self.run(user, *args)
