@@ -24,8 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from govern.services import Context, catalogue, users
+
+# CI runs the property tests on a fixed sequence of examples (.ci/run sets the profile), so a
+# run there is reproducible; elsewhere every run draws new ones and can find new failures.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("GOVERN_HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
