@@ -19,9 +19,11 @@ run's report is freed before the clock starts):
 * decoding the stored results JSON with ``json`` and with the decoder the services use
   (orjson when installed), which any check of stored versions pays first;
 * end to end: ``checks.check_versions`` on a real SQLite catalogue holding the same
-  versions (read the rows, decode, build snapshots, evaluate), and its loading half alone;
-  and, as its floor, the fastest decoding plus the bare loop: what any check of results
-  stored as JSON documents pays before it decides anything.
+  versions, each evaluation stored with its digest as ``govern evaluate`` stores it (read
+  the rows and digests, build snapshots, evaluate; a results document is decoded only when
+  a rule or an outcome's evidence needs it), and its loading half alone; and the fastest
+  decoding of every document plus the bare loop: what a check that reads the results
+  documents themselves pays before it decides anything.
 
 Run with ``.venv/bin/python benchmarks/bench_policy.py [VERSIONS]`` (default 10,000).
 """
@@ -41,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from govern.policy import digest
 from govern.policy.engine import check, collector_paused
 from govern.policy.loader import parse_policy_text
 from govern.policy.snapshot import (
@@ -423,6 +426,8 @@ def evaluation_row(version_id: int, results_json: str, at: dt.datetime) -> dict[
         "results": json.loads(results_json),
         "created_at": at,
         "created_by": "bob",
+        # As services.checks.write_digest stores it: of the text the JSON column holds.
+        "digest": digest.encode(json.loads(results_json), json.dumps(json.loads(results_json))),
     }
 
 
@@ -509,9 +514,9 @@ def main() -> None:
         f"  of which loading (snapshots_for): {load_s:7.3f} s  loading/end-to-end  "
         f"{load_s / batch_s:5.1f}x"
     )
-    least = paused_decode_s + floor_s  # what any check of results stored as JSON pays
+    least = paused_decode_s + floor_s  # what a check reading every results document pays
     print(
-        f"  floor: fastest decoding + loop:   {least:7.3f} s  end-to-end/floor    "
+        f"  documents decoded + bare loop:    {least:7.3f} s  end-to-end/that     "
         f"{batch_s / least:5.1f}x"
     )
 

@@ -23,6 +23,7 @@ the check.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -44,7 +45,16 @@ from govern.policy.schema import (
     PerformanceRule,
     RuleBase,
 )
-from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.digest import (
+    METRIC_KEYS,
+    PERF_KEYS,
+    SEGMENTS,
+    STORED_KEYS,
+    SUMMARY_KEYS,
+    Digest,
+)
+from govern.policy.digest import row_counts as digest_row_counts
+from govern.policy.snapshot import StoredResults, SubjectSnapshot
 
 Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
@@ -216,6 +226,8 @@ class Columns:
                 continue
             self.evaluated[index] = True
             results = evaluation.results
+            if type(results) is StoredResults:
+                results = results.document()
             if type(results) is not dict:
                 continue
             self._results[index] = results
@@ -364,6 +376,8 @@ class Columns:
         self.q_size = np.array(q_size, np.int64)
         self.q_has_size = np.array(q_has_size, bool)
         self._cache: dict[Any, Any] = {}
+        #: Per group row, whether its ``undefined`` is unreadable (set when read from digests).
+        self._odd: Bools | None = None
         self._read: dict[tuple[str, str], list[Any]] = {
             (where, key): raws
             for where, lists in (
@@ -374,6 +388,130 @@ class Columns:
             )
             for key, raws in lists
         }
+
+    @classmethod
+    def from_digests(
+        cls, snapshots: Sequence[SubjectSnapshot], digests: Sequence[Digest | None]
+    ) -> Columns:
+        """The arrays ``Columns(snapshots)`` reads, from each subject's digest instead.
+
+        ``digests[i]`` is ``None`` where subject ``i`` has no evaluation. A digest of an
+        irregular document leaves its subject to the per-subject path, as the walk does.
+        Every figure a rule can ask for is in the digests; one that is not (no rule can
+        name it) would be read as "would not convert", so its subjects go per subject.
+        """
+        self = cls.__new__(cls)
+        size = self.size = len(snapshots)
+        self.snapshots = snapshots
+        self.evaluated = np.array([d is not None for d in digests], bool)
+        ok = [False] * size
+        floors = [0] * size
+        signature_of = [0] * size
+        perf_signature_of = [0] * size
+        signatures: dict[tuple[tuple[str, str, tuple[str, ...]], ...], int] = {}
+        perf_signatures: dict[tuple[str, ...], int] = {}
+        by_text: dict[str, int] = {}
+        perf_by_text: dict[str, int] = {}
+        g_subject: list[int] = []
+        g_position: list[int] = []
+        g_reference: list[str | None] = []
+        labels: list[str] = []
+        owners: list[int] = []
+        firsts: list[int] = []
+        row_counts: list[int] = []
+        perf_counts: list[int] = []
+        parts: list[list[memoryview]] = [[] for _ in SEGMENTS]
+        for index, digest in enumerate(digests):
+            if digest is None or not digest.regular:
+                continue
+            header = digest.header
+            ok[index] = True
+            floors[index] = header["floor"]
+            text = header["sig"]
+            number = by_text.get(text)
+            if number is None:
+                layout = tuple((n, k, tuple(f)) for n, k, f in json.loads(text))
+                number = by_text[text] = signatures.setdefault(layout, len(signatures))
+            signature_of[index] = number
+            text = header["perf"]
+            number = perf_by_text.get(text)
+            if number is None:
+                names = tuple(json.loads(text))
+                number = perf_by_text[text] = perf_signatures.setdefault(
+                    names, len(perf_signatures)
+                )
+            perf_signature_of[index] = number
+            counts = digest_row_counts(header)
+            owners.append(index)
+            firsts.append(len(g_subject))
+            row_counts.append(counts["rows"])
+            perf_counts.append(counts["performance"])
+            groupings = counts["groupings"]
+            g_subject += [index] * groupings
+            g_position += range(groupings)
+            g_reference += header["refs"]
+            labels += header["labels"]
+            view, at = memoryview(digest.blob), digest.start
+            for found, (of, _type, width) in zip(parts, SEGMENTS, strict=True):
+                end = at + counts[of] * width * 8
+                found.append(view[at:end])
+                at = end
+        blocks = [
+            np.frombuffer(b"".join(found), dtype).reshape(-1, width)
+            for found, (_of, dtype, width) in zip(parts, SEGMENTS, strict=True)
+        ]
+        row_ints, perf_ints, row_floats, grouping_floats, perf_floats, overall = blocks
+        self.fair_ok = np.array(ok, bool)
+        self.perf_ok = self.fair_ok.copy()
+        self.floors = np.array(floors, np.int64)
+        self.signature_of = np.array(signature_of, np.int64)
+        self.perf_signature_of = np.array(perf_signature_of, np.int64)
+        self._signatures, self._perf_signatures = signatures, perf_signatures
+        self._results = [None] * size
+        self.g_subject = np.array(g_subject, np.int64)
+        self.g_position = np.array(g_position, np.int64)
+        self.g_reference = np.array(g_reference, object)
+        self.summaries = []
+        self.r_grouping = (
+            np.repeat(np.array(firsts, np.int64), row_counts) + row_ints[:, 0]
+        ).astype(np.int64)
+        self.r_subject = self.g_subject[self.r_grouping]
+        self.labels = np.array(labels, object)
+        self.sizes = row_ints[:, 1].astype(np.int64)
+        self.shares = row_floats[:, 0]
+        self.p_values = row_floats[:, 1]
+        self.p_has = row_floats[:, 2] != 0
+        self._odd = row_floats[:, 3] != 0
+        self.groups, self.metrics, self.perf_metrics = [], [], []
+        self.q_subject = np.repeat(np.array(owners, np.int64), perf_counts).astype(np.int64)
+        self.q_position = perf_ints[:, 0].astype(np.int64)
+        self.q_size = perf_ints[:, 1].astype(np.int64)
+        self.q_has_size = perf_floats[:, 0] != 0
+        self._read = {}
+        cache: dict[Any, Any] = {}
+        self._cache = cache
+
+        def figure(block: Any, column: int) -> Figure:
+            return block[:, column], block[:, column + 1] != 0, block[:, column + 2] != 0
+
+        column = 4
+        for where, keys in (("metric", METRIC_KEYS), ("stored", STORED_KEYS)):
+            for key in keys:
+                cache[(where, key)] = figure(row_floats, column)
+                column += 3
+        for position, key in enumerate(SUMMARY_KEYS):
+            cache[("summary", key)] = figure(grouping_floats, 3 * position)
+        owned = np.array(owners, np.int64)
+        for position, key in enumerate(PERF_KEYS):
+            cache[("performance", key)] = figure(perf_floats, 1 + 3 * position)
+            reported, values = np.zeros(size, bool), np.zeros(size)
+            has, bad = np.zeros(size, bool), np.zeros(size, bool)
+            reported[owned] = overall[:, 4 * position] != 0
+            values[owned] = overall[:, 4 * position + 1]
+            has[owned] = overall[:, 4 * position + 2] != 0
+            bad[owned] = overall[:, 4 * position + 3] != 0
+            cache[("overall", key)] = (reported, values, has, bad)
+        return self
 
     # --- read on first use -----------------------------------------------------------------
 
@@ -386,6 +524,8 @@ class Columns:
 
     def odd_reasons(self, rows: Bools) -> Bools:
         """Per group in ``rows``: is its ``undefined`` something the reference cannot read?"""
+        if self._odd is not None:
+            return rows & self._odd
         out = np.zeros(len(rows), bool)
         for index in np.flatnonzero(rows).tolist():
             reasons = self.groups[index].get("undefined")
@@ -411,6 +551,12 @@ class Columns:
     def _figure(self, where: str, key: str, items: Sequence[Mapping[str, Any] | None]) -> Figure:
         """Converted from what the first pass read, or read now if it was not asked for."""
         raws = self._read.get((where, key))
+        if raws is None and self._odd is not None:  # from digests: not a figure rules name
+            count = {"summary": len(self.g_subject), "performance": len(self.q_subject)}
+            rows = count.get(where, len(self.labels))
+            return self._memo(
+                (where, key), lambda: (np.zeros(rows), np.zeros(rows, bool), np.ones(rows, bool))
+            )
         return self._memo(
             (where, key), lambda: _figures(items, key) if raws is None else _convert(raws)
         )
@@ -419,6 +565,9 @@ class Columns:
         """``(reported, value, has a value, would not convert)`` of an overall metric."""
 
         def read() -> tuple[Bools, Floats, Bools, Bools]:
+            if self._odd is not None:  # from digests: not a figure rules name
+                none = np.zeros(self.size, bool)
+                return none, np.zeros(self.size), none, self.perf_ok.copy()
             reported = np.zeros(self.size, bool)
             refused = np.zeros(self.size, bool)
             tables: list[Mapping[str, Any] | None] = [None] * self.size

@@ -317,11 +317,14 @@ def _status_table(
             decided: list[str | None] = [None] * count
             if count >= batch_from and not (skip is not None and all(skip)):
                 from govern.policy.columns import Columns, compile_columns, needs
+                from govern.policy.digest import columns_of
 
                 column = compile_columns(rule)
                 if column is not None:
                     if arrays is None:  # read every figure the plan's rules compare, once
-                        arrays = Columns(snapshots, needs([s.rule for _, ss in plan for s in ss]))
+                        arrays = columns_of(snapshots) or Columns(
+                            snapshots, needs([s.rule for _, ss in plan for s in ss])
+                        )
                     decided = column(arrays, at)
             if skip is not None:
                 for index in (i for i, gap in enumerate(skip) if gap):

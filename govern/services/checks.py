@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from govern.config import Settings
 from govern.domain.roles import Role
 from govern.errors import ConfigError, InputError
+from govern.policy.digest import parse as parse_digest
 from govern.policy.engine import check as run_check
 from govern.policy.engine import collector_paused, evaluate, utcnow
 from govern.policy.loader import LoadedPolicy, load_policies
@@ -37,6 +38,7 @@ from govern.policy.snapshot import (
     DecisionRecord,
     DriftEvidence,
     EvaluationEvidence,
+    StoredResults,
     SubjectSnapshot,
     WaiverRecord,
 )
@@ -241,6 +243,25 @@ def json_decoder() -> Callable[[str | bytes], Any]:
     return decode
 
 
+def write_digest(session: Session, evaluation_id: int) -> None:
+    """Store the digest of an evaluation's results, made from the text as stored.
+
+    Read back rather than serialised again, so the digest is of exactly the text that
+    :func:`snapshots_for` reads (and checks it against).
+    """
+    from govern.policy.digest import encode
+
+    read = session.connection().execute
+    text = read(
+        sa_select(cast(col(Evaluation.results), Text)).where(col(Evaluation.id) == evaluation_id)
+    ).scalar_one()
+    read(
+        Evaluation.__table__.update()  # type: ignore[attr-defined]
+        .where(Evaluation.__table__.c.id == evaluation_id)  # type: ignore[attr-defined]
+        .values(digest=encode(json_decoder()(text), text))
+    )
+
+
 def _latest_ids(
     table: type[Evaluation] | type[DriftRun], version_ids: Collection[int | None] | None
 ) -> Any:
@@ -319,7 +340,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
 
     ev = Evaluation
     evaluations: dict[int | None, EvaluationEvidence] = {}
-    for eid, vid, created, dataset_sha, artifact_sha, dataset_name, text in read(
+    for eid, vid, created, dataset_sha, artifact_sha, dataset_name, text, blob in read(
         sa_select(
             col(ev.id),
             col(ev.version_id),
@@ -328,15 +349,24 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
             col(ev.artifact_sha256),
             col(ev.dataset_name),
             cast(col(ev.results), Text),
+            col(ev.digest),
         ).where(col(ev.id).in_(_latest_ids(ev, evaluation_of)))
     ):
+        # With a digest that matches the document, the check reads its figures from the
+        # digest and the document is decoded only if a rule or an outcome's evidence asks.
+        digest = parse_digest(blob, text, decode)
         evaluations[vid] = EvaluationEvidence(
-            results=decode(text),
+            results=(
+                StoredResults(text, decode, *digest.preview())
+                if digest is not None and digest.regular
+                else decode(text)
+            ),
             created_at=created,
             dataset_sha256=dataset_sha,
             artifact_sha256=artifact_sha,
             id=eid,
             dataset_name=dataset_name,
+            digest=digest,
         )
     dr = DriftRun
     drifts: dict[int | None, DriftEvidence] = {}
@@ -842,5 +872,6 @@ __all__ = [
     "policies_for",
     "snapshot_for",
     "snapshots_for",
+    "write_digest",
     "store_run",
 ]

@@ -30,6 +30,7 @@ from govern.assess.results import DriftResults, EvaluationResults, LocalExplanat
 from govern.domain.roles import Role
 from govern.errors import InputError, NotFoundError, RefusedError, WorkflowError
 from govern.services.catalogue import resolve
+from govern.services.checks import write_digest
 from govern.services.context import Context
 from govern.storage.tables import (
     DriftRun,
@@ -324,6 +325,7 @@ def evaluate_version(
         tx.session.add(row)
         tx.session.flush()
         assert row.id is not None
+        write_digest(tx.session, row.id)
         _store_rows(tx.session, row.id, results, outcome.local)
         tx.audit(
             evaluation_id=row.id,

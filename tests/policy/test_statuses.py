@@ -10,14 +10,17 @@ and building the outcomes of a batch check never contradicts its statuses.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
 
+import numpy as np
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from govern.policy import digest
 from govern.policy.columns import COLUMN_REGISTRY, Columns
 from govern.policy.engine import check, evaluate
 from govern.policy.loader import LoadedPolicy, parse_policy_text
@@ -27,6 +30,7 @@ from govern.policy.snapshot import (
     DecisionRecord,
     DriftEvidence,
     EvaluationEvidence,
+    StoredResults,
     SubjectSnapshot,
     WaiverRecord,
 )
@@ -397,6 +401,117 @@ def test_hostile_documents_are_left_to_the_per_subject_path() -> None:
     ]
     assert Columns(subjects).fair_ok.tolist() == [True] + [False] * len(broken)
     _agrees(subjects, batch_from=1)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(snapshots(), min_size=1, max_size=6))
+def test_statuses_from_digests_equal_the_rule_functions(subjects: list[SubjectSnapshot]) -> None:
+    # As a batch check of stored versions runs: documents decoded only when a rule falls
+    # back to them or evidence is built, every figure the column functions compare read
+    # from the digests written with the evaluations.
+    stored = [as_stored(s) for s in subjects]
+    assert digest.columns_of(stored) is not None
+    _agrees(stored, batch_from=1)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(snapshots(clean=True), min_size=1, max_size=6))
+def test_digest_columns_equal_the_document_columns(subjects: list[SubjectSnapshot]) -> None:
+    stored = [as_stored(s) for s in subjects]
+    built = digest.columns_of(stored)
+    walked = Columns(subjects, _everything())
+    assert built is not None
+    for name in (
+        "evaluated", "fair_ok", "perf_ok", "floors", "signature_of", "perf_signature_of",
+        "g_subject", "g_position", "g_reference", "r_grouping", "r_subject", "labels",
+        "sizes", "shares", "p_has", "p_values", "q_subject", "q_position", "q_size",
+        "q_has_size",
+    ):  # fmt: skip
+        assert getattr(built, name).tolist() == getattr(walked, name).tolist(), name
+    assert built._signatures == walked._signatures
+    assert built._perf_signatures == walked._perf_signatures
+    rows = np.ones(len(walked.labels), bool)
+    assert built.odd_reasons(rows).tolist() == walked.odd_reasons(rows).tolist()
+    figures = [(built.metric, walked.metric, k) for k in digest.METRIC_KEYS]
+    figures += [(built.stored, walked.stored, k) for k in digest.STORED_KEYS]
+    figures += [(built.summary, walked.summary, k) for k in digest.SUMMARY_KEYS]
+    figures += [(built.performance, walked.performance, k) for k in digest.PERF_KEYS]
+    figures += [(built.overall, walked.overall, k) for k in digest.PERF_KEYS]
+    for ours, theirs, key in figures:
+        for mine, reference in zip(ours(key), theirs(key), strict=True):
+            assert mine.tolist() == reference.tolist(), key
+
+
+def test_a_digest_of_other_text_or_format_is_no_digest() -> None:
+    document = {"fairness": [], "performance": {"overall": {"accuracy": 0.8}}}
+    text = json.dumps(document)
+    blob = digest.encode(document, text)
+    found = digest.parse(blob, text)
+    assert found is not None and found.regular
+    edited = text.replace("0.8", "0.1")
+    assert digest.parse(blob, edited) is None  # the document was changed after the digest
+    assert digest.parse(blob[:-8], text) is None  # damaged
+    assert digest.parse(b"\xff\xff\xff\xff{}", text) is None
+    assert digest.parse(b"", text) is None
+    assert digest.parse(None, text) is None
+    older = blob.replace(b'"v": 1', b'"v": 0', 1)
+    assert digest.parse(older, text) is None
+    irregular = digest.parse(digest.encode({"fairness": {"sex": 1}}, text), text)
+    assert irregular is not None and not irregular.regular
+
+
+def test_previewed_entries_are_read_without_decoding() -> None:
+    document = {"explanations": {"top_features": ["age"]}, "fairness": []}
+    text = json.dumps(document)
+    decoded: list[Any] = []
+
+    def decode(raw: str | bytes) -> Any:
+        decoded.append(raw)
+        return json.loads(raw)
+
+    found = digest.parse(digest.encode(document, text), text)
+    assert found is not None
+    results = StoredResults(text, decode, *found.preview())
+    assert results.get("explanations") == {"top_features": ["age"]}
+    assert results.get("sensitive_features") is None
+    assert "sensitive_features" not in results
+    assert decoded == []
+    assert results["fairness"] == []
+    assert decoded == [text]
+    assert results == document and len(results) == 2
+
+
+def as_stored(snapshot: SubjectSnapshot) -> SubjectSnapshot:
+    """``snapshot`` as ``snapshots_for`` loads it from a catalogue whose evaluations were
+    written with their digests."""
+
+    def stored(evaluation: EvaluationEvidence | None) -> EvaluationEvidence | None:
+        if evaluation is None:
+            return None
+        text = json.dumps(evaluation.results)
+        document = json.loads(text)
+        found = digest.parse(digest.encode(document, text), text)
+        assert found is not None
+        results: Any = StoredResults(text, json.loads, *found.preview())
+        return dataclasses.replace(
+            evaluation, results=results if found.regular else document, digest=found, cache={}
+        )
+
+    champion = snapshot.champion
+    if champion is not None:
+        champion = dataclasses.replace(champion, evaluation=stored(champion.evaluation))
+    return dataclasses.replace(
+        snapshot, evaluation=stored(snapshot.evaluation), champion=champion, cache={}
+    )
+
+
+def _everything() -> dict[str, set[str]]:
+    return {
+        "metric": set(digest.METRIC_KEYS),
+        "stored": set(digest.STORED_KEYS),
+        "summary": set(digest.SUMMARY_KEYS),
+        "performance": set(digest.PERF_KEYS),
+    }
 
 
 def _agrees(subjects: list[SubjectSnapshot], *, batch_from: int) -> None:

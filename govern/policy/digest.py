@@ -1,0 +1,227 @@
+"""A columnar digest of an evaluation's results, written with it, read by batch checks.
+
+A batch check over thousands of stored versions spent most of its time decoding every
+results document and walking every group of it (:class:`govern.policy.columns.Columns`).
+The digest is that walk done once, when the evaluation is stored: every figure a column
+function can compare, for every group, grouping and per-group performance row, as float64
+blocks behind a small JSON header (layout, labels, reference groups, and the top-level
+entries the per-version rules read). A check builds ``Columns`` from the digests of all
+its subjects with ``np.frombuffer`` and one concatenation per block, and decodes a
+results document only when a rule falls back to it or an outcome's evidence is built.
+
+A digest is derived data and is trusted only while it matches its document: the header
+holds the format version and the CRC-32 and length of the exact stored text it was made
+from, and anything else (an older format, a document edited in place, a damaged blob) is
+read as no digest, so the check reads the document itself. A document that ``Columns``
+would not read into its arrays (not of the shape ``govern evaluate`` writes) gets a digest
+saying so, and its subject is decided per subject from the document, as before.
+
+Layout of a digest: 4 bytes little-endian header length, the header (ASCII JSON), then the
+blocks of :data:`SEGMENTS`, each row-major; the header gives the row counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from govern.policy.rules import _IMPACT
+from govern.policy.schema import GROUP_METRICS, PERFORMANCE_METRICS, SUMMARY_METRICS
+
+if TYPE_CHECKING:  # numpy is imported when a digest is written or read into columns
+    from govern.policy.columns import Columns
+    from govern.policy.snapshot import SubjectSnapshot
+
+#: Version of the layout below; a digest of another version is read as no digest.
+VERSION = 1
+#: Figures read from each group's ``metrics``, stored on the group, in each grouping's
+#: summary, and in each per-group and the overall performance table (what ``needs`` asks).
+METRIC_KEYS = tuple(sorted((GROUP_METRICS - set(_IMPACT)) | set(_IMPACT.values())))
+STORED_KEYS = tuple(sorted(_IMPACT))
+SUMMARY_KEYS = tuple(sorted(SUMMARY_METRICS))
+PERF_KEYS = tuple(sorted(PERFORMANCE_METRICS))
+#: Top-level entries of the document the per-version rules read, kept in the header.
+PREVIEW_KEYS = frozenset({"explanations", "sensitive_features"})
+
+#: Columns of each block (a figure is three: value, has a value, would not convert).
+ROW_FLOATS = 4 + 3 * (len(METRIC_KEYS) + len(STORED_KEYS))  # share, p, has p, odd, figures
+GROUPING_FLOATS = 3 * len(SUMMARY_KEYS)
+PERF_FLOATS = 1 + 3 * len(PERF_KEYS)  # has n, figures
+OVERALL_FLOATS = 4 * len(PERF_KEYS)  # reported, value, has, would not convert
+#: The blocks after the header, in order: (rows of, dtype, columns).
+SEGMENTS = (
+    ("rows", "<i8", 2),  # position of the row's grouping, n
+    ("performance", "<i8", 2),  # position of the row's grouping, n
+    ("rows", "<f8", ROW_FLOATS),
+    ("groupings", "<f8", GROUPING_FLOATS),
+    ("performance", "<f8", PERF_FLOATS),
+    ("overall", "<f8", OVERALL_FLOATS),
+)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A parsed digest: its header and the bytes of its blocks."""
+
+    header: Mapping[str, Any]
+    blob: bytes
+    start: int
+
+    @property
+    def regular(self) -> bool:
+        """Whether the document was read into the arrays (else: decide per subject)."""
+        return bool(self.header.get("ok"))
+
+    def preview(self) -> tuple[Mapping[str, Any], frozenset[str]]:
+        """The previewed top-level entries, and which keys were previewed."""
+        return self.header.get("preview") or {}, PREVIEW_KEYS
+
+
+def parse(
+    blob: bytes | memoryview | None,
+    text: str | bytes,
+    decode: Callable[[str | bytes], Any] = json.loads,
+) -> Digest | None:
+    """The digest of the document stored as ``text``, or ``None`` if ``blob`` is not one.
+
+    ``None`` for no blob, another format version, damage, or a digest made from other text
+    than ``text`` (compared by length and CRC-32): the caller reads the document instead.
+    """
+    if blob is None:
+        return None
+    data = bytes(blob)
+    try:
+        size = int.from_bytes(data[:4], "little")
+        header = decode(data[4 : 4 + size])
+        if type(header) is not dict or header.get("v") != VERSION:
+            return None
+        raw = text.encode("utf-8") if isinstance(text, str) else text
+        if header.get("length") != len(raw) or header.get("crc") != zlib.crc32(raw):
+            return None
+        if header.get("ok"):
+            counts = row_counts(header)
+            if any(type(n) is not int or n < 0 for n in counts.values()):
+                return None
+            expected = 4 + size + sum(counts[of] * width * 8 for of, _type, width in SEGMENTS)
+            if len(data) != expected:
+                return None
+    except (ValueError, TypeError, KeyError, UnicodeError):
+        return None
+    return Digest(header, data, 4 + size)
+
+
+def row_counts(header: Mapping[str, Any]) -> dict[str, Any]:
+    """How many rows each block of a regular digest holds."""
+    return {"rows": header["r"], "groupings": header["g"], "performance": header["q"], "overall": 1}
+
+
+def encode(document: Any, text: str | bytes) -> bytes:
+    """The digest of ``document``, decoded from the stored ``text``.
+
+    Made by reading the document into :class:`Columns` as a check of it alone would, with
+    every figure a rule can ask for, so the arrays a check builds from digests are the
+    arrays it would have built from the documents.
+    """
+    import numpy as np
+
+    from govern.policy.columns import Columns
+    from govern.policy.snapshot import EvaluationEvidence, SubjectSnapshot
+
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    header: dict[str, Any] = {"v": VERSION, "length": len(raw), "crc": zlib.crc32(raw)}
+    evidence = EvaluationEvidence(
+        results=document, created_at=_EPOCH, dataset_sha256="", artifact_sha256=None
+    )
+    wanted = {
+        "metric": set(METRIC_KEYS),
+        "stored": set(STORED_KEYS),
+        "summary": set(SUMMARY_KEYS),
+        "performance": set(PERF_KEYS),
+    }
+    columns = Columns([SubjectSnapshot(subject="", card={}, evaluation=evidence)], wanted)
+    sizes = np.concatenate([columns.sizes, columns.q_size])
+    if not (columns.fair_ok[0] and columns.perf_ok[0]) or bool((abs(sizes) >= 2**53).any()):
+        header["ok"] = False
+        return _pack(header, [])
+    (layout,) = columns._signatures
+    (names,) = columns._perf_signatures
+    preview = {key: document[key] for key in PREVIEW_KEYS if key in document}
+    header.update(
+        ok=True,
+        floor=int(columns.floors[0]),
+        sig=json.dumps([[name, kind, list(features)] for name, kind, features in layout]),
+        refs=columns.g_reference.tolist(),
+        labels=columns.labels.tolist(),
+        perf=json.dumps(list(names)),
+        preview=preview,
+        r=len(columns.labels),
+        g=len(columns.g_subject),
+        q=len(columns.q_subject),
+    )
+    rows = len(columns.labels)
+    everything = np.ones(rows, bool)
+    row_floats = [
+        columns.shares,
+        columns.p_values,
+        columns.p_has,
+        columns.odd_reasons(everything),
+    ]
+    for key in METRIC_KEYS:
+        row_floats += columns.metric(key)
+    for key in STORED_KEYS:
+        row_floats += columns.stored(key)
+    grouping_floats: list[Any] = []
+    for key in SUMMARY_KEYS:
+        grouping_floats += columns.summary(key)
+    perf_floats: list[Any] = [columns.q_has_size]
+    for key in PERF_KEYS:
+        perf_floats += columns.performance(key)
+    overall: list[Any] = []
+    for key in PERF_KEYS:
+        overall += columns.overall(key)
+    blocks = [  # in the order of SEGMENTS
+        np.column_stack([columns.r_grouping, columns.sizes]).astype("<i8"),
+        np.column_stack([columns.q_position, columns.q_size]).astype("<i8"),
+        _matrix(row_floats, rows),
+        _matrix(grouping_floats, len(columns.g_subject)),
+        _matrix(perf_floats, len(columns.q_subject)),
+        _matrix(overall, 1),
+    ]
+    return _pack(header, [block.tobytes() for block in blocks])
+
+
+def _matrix(columns: Sequence[Any], rows: int) -> Any:
+    import numpy as np
+
+    if not columns:
+        return np.zeros((rows, 0), "<f8")
+    return np.column_stack([np.asarray(c, np.float64) for c in columns]).astype("<f8")
+
+
+def _pack(header: Mapping[str, Any], blocks: Sequence[bytes]) -> bytes:
+    text = json.dumps(header, ensure_ascii=True).encode("ascii")
+    return len(text).to_bytes(4, "little") + text + b"".join(blocks)
+
+
+def columns_of(snapshots: Sequence[SubjectSnapshot]) -> Columns | None:
+    """:class:`Columns` of ``snapshots`` built from their digests, or ``None`` when some
+    evaluated subject has none (then the documents are read)."""
+    digests: list[Digest | None] = []
+    for snapshot in snapshots:
+        evaluation = snapshot.evaluation
+        if evaluation is None:
+            digests.append(None)
+        elif evaluation.digest is None:
+            return None
+        else:
+            digests.append(evaluation.digest)
+    from govern.policy.columns import Columns
+
+    return Columns.from_digests(snapshots, digests)
+
+__all__ = ["VERSION", "Digest", "columns_of", "encode", "parse"]
