@@ -31,6 +31,15 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
+from govern.policy.digest import (
+    METRIC_KEYS,
+    PERF_KEYS,
+    SEGMENTS,
+    STORED_KEYS,
+    SUMMARY_KEYS,
+    Digest,
+)
+from govern.policy.digest import row_counts as digest_row_counts
 from govern.policy.evidence import MISSING_GROUP, GroupingView, select_groupings
 from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE, PASS
 from govern.policy.rules import _IMPACT, IF_MISSING, comparable_value
@@ -45,15 +54,6 @@ from govern.policy.schema import (
     PerformanceRule,
     RuleBase,
 )
-from govern.policy.digest import (
-    METRIC_KEYS,
-    PERF_KEYS,
-    SEGMENTS,
-    STORED_KEYS,
-    SUMMARY_KEYS,
-    Digest,
-)
-from govern.policy.digest import row_counts as digest_row_counts
 from govern.policy.snapshot import StoredResults, SubjectSnapshot
 
 Bools = npt.NDArray[np.bool_]

@@ -224,4 +224,5 @@ def columns_of(snapshots: Sequence[SubjectSnapshot]) -> Columns | None:
 
     return Columns.from_digests(snapshots, digests)
 
+
 __all__ = ["VERSION", "Digest", "columns_of", "encode", "parse"]

@@ -872,6 +872,6 @@ __all__ = [
     "policies_for",
     "snapshot_for",
     "snapshots_for",
-    "write_digest",
     "store_run",
+    "write_digest",
 ]

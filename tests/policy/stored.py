@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
-from govern.services import catalogue
+from govern.services import catalogue, checks
 from govern.services.catalogue import resolve
 from govern.storage.tables import (
     AuditEvent,
@@ -32,8 +32,15 @@ def register(
 
 
 def store_evaluation(
-    cat: Catalogue, ref: str, document: dict[str, Any], *, at: dt.datetime | None = None
+    cat: Catalogue,
+    ref: str,
+    document: dict[str, Any],
+    *,
+    at: dt.datetime | None = None,
+    digest: bool = True,
 ) -> int:
+    """An Evaluation row, with its digest as the evaluation service writes it unless
+    ``digest`` is false (as an evaluation stored before migration 0003 is)."""
     with cat.ctx().db.write() as session:
         _model, version = resolve(session, ref)
         assert version.id is not None
@@ -57,6 +64,8 @@ def store_evaluation(
         session.add(row)
         session.flush()
         assert row.id is not None
+        if digest:
+            checks.write_digest(session, row.id)
         return row.id
 
 

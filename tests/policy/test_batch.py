@@ -8,10 +8,17 @@ import json
 import math
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from govern.errors import InputError, NotFoundError, PolicyError
+from govern.policy import digest
+from govern.policy.engine import check
+from govern.policy.loader import load_policies
+from govern.policy.snapshot import StoredResults
 from govern.services import checks, waivers
 from govern.services.catalogue import resolve
+from govern.storage.tables import Evaluation
 from tests.conftest import Catalogue
 from tests.policy.helpers import NOW, grouping, results_document
 from tests.policy.stored import (
@@ -114,3 +121,59 @@ def test_undefined_figures_decode_as_python_json_decodes_them(sqlite_cat: Catalo
     assert snapshot.evaluation is not None
     assert math.isnan(snapshot.evaluation.results["performance"]["overall"]["accuracy"])
     assert snapshot.evaluation.results["performance"]["overall"]["roc_auc"] == 0.8
+
+
+def _decided_by_columns(cat: Catalogue) -> tuple[list[str], list[str]]:
+    """(statuses with every figure from the column arrays, statuses decided one by one)."""
+    packs = load_policies(PACKS)
+    with cat.ctx().db.read() as session:
+        subjects = checks.snapshots_for(session)
+    columns = check(packs, subjects, now=NOW, batch_from=1)
+    with cat.ctx().db.read() as session:
+        subjects = checks.snapshots_for(session)
+    singly = check(packs, subjects, now=NOW, batch_from=10**9)
+    assert [o.to_json() for o in columns.outcomes] == [o.to_json() for o in singly.outcomes]
+    return [o.status for o in columns.outcomes], [o.status for o in singly.outcomes]
+
+
+def test_batch_check_reads_figures_from_the_digests(cat: Catalogue) -> None:
+    _catalogue(cat)
+    with cat.ctx().db.read() as session:
+        every = checks.snapshots_for(session)
+    for snapshot in every:
+        assert snapshot.evaluation is not None and snapshot.evaluation.digest.regular
+        assert isinstance(snapshot.evaluation.results, StoredResults)
+    assert digest.columns_of(every) is not None
+    statuses, _singly = _decided_by_columns(cat)
+    assert "fail" in statuses and "pass" in statuses
+
+
+def test_evaluations_stored_without_a_digest_are_read_from_their_documents(
+    cat: Catalogue,
+) -> None:
+    ref = register(cat, "1.0.0")
+    store_evaluation(cat, ref, results_document(UNFAIR), digest=False)
+    with cat.ctx().db.read() as session:
+        (snapshot,) = checks.snapshots_for(session)
+    assert snapshot.evaluation is not None and snapshot.evaluation.digest is None
+    assert type(snapshot.evaluation.results) is dict
+    assert digest.columns_of([snapshot]) is None
+    _decided_by_columns(cat)
+
+
+def test_a_document_edited_after_its_digest_is_read_itself(cat: Catalogue) -> None:
+    """A digest is derived data: once its document changes, the document decides."""
+    ref = register(cat, "1.0.0")
+    evaluation_id = store_evaluation(cat, ref, results_document(FAIR))
+    fair, _singly = _decided_by_columns(cat)
+    with cat.ctx().db.write() as session:
+        session.connection().execute(
+            update(Evaluation)
+            .where(col(Evaluation.id) == evaluation_id)
+            .values(results=results_document(UNFAIR))
+        )
+    with cat.ctx().db.read() as session:
+        (snapshot,) = checks.snapshots_for(session)
+    assert snapshot.evaluation is not None and snapshot.evaluation.digest is None
+    unfair, _singly = _decided_by_columns(cat)
+    assert fair != unfair and unfair.count("fail") > fair.count("fail")

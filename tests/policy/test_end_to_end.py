@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 
 from govern.errors import WorkflowError
+from govern.policy.engine import check
+from govern.policy.loader import load_policies
+from govern.policy.snapshot import StoredResults
 from govern.services import Context, checks, evaluation, waivers, workflow
 from tests.conftest import SAMPLE, Catalogue
+from tests.policy.helpers import NOW
 from tests.policy.stored import register
 
 
@@ -57,6 +61,18 @@ def test_sample_versions_against_the_shipped_packs(
 
     older = checks.check_version(sqlite_cat.ctx("bob"), logistic, ["eeoc-four-fifths"])
     assert older.exit_code == 0
+
+    # The service stored each evaluation with its digest; a batch check that reads its
+    # figures from the digests gives the outcomes of deciding every version on its own.
+    with sqlite_cat.ctx().db.read() as session:
+        subjects = checks.snapshots_for(session)
+    assert all(s.evaluation is not None and s.evaluation.digest.regular for s in subjects)
+    assert all(isinstance(s.evaluation.results, StoredResults) for s in subjects)
+    packs = load_policies(["eeoc-four-fifths", "baseline", "nyc-ll144", "eu-ai-act-high-risk"])
+    columns = check(packs, subjects, now=NOW, batch_from=1)
+    singly = check(packs, subjects, now=NOW, batch_from=10**9)
+    assert [o.to_json() for o in columns.outcomes] == [o.to_json() for o in singly.outcomes]
+    assert columns.exit_code == 1
 
 
 def test_the_gate_refuses_approval_until_a_waiver(
