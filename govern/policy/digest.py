@@ -62,6 +62,11 @@ SEGMENTS = (
     ("overall", "<f8", OVERALL_FLOATS),
 )
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Bytes per row of each kind, over all its blocks.
+_ROW_BYTES, _GROUPING_BYTES, _PERF_BYTES, _OVERALL_BYTES = (
+    8 * sum(width for of, _type, width in SEGMENTS if of == kind)
+    for kind in ("rows", "groupings", "performance", "overall")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,7 @@ def parse(
     """
     if blob is None:
         return None
-    data = bytes(blob)
+    data = blob if type(blob) is bytes else bytes(blob)
     try:
         size = int.from_bytes(data[:4], "little")
         header = decode(data[4 : 4 + size])
@@ -104,11 +109,11 @@ def parse(
         if header.get("length") != len(raw) or header.get("crc") != zlib.crc32(raw):
             return None
         if header.get("ok"):
-            counts = row_counts(header)
-            if any(type(n) is not int or n < 0 for n in counts.values()):
+            r, g, q = header["r"], header["g"], header["q"]
+            if not (type(r) is int and type(g) is int and type(q) is int and min(r, g, q) >= 0):
                 return None
-            expected = 4 + size + sum(counts[of] * width * 8 for of, _type, width in SEGMENTS)
-            if len(data) != expected:
+            expected = 4 + size + r * _ROW_BYTES + g * _GROUPING_BYTES + q * _PERF_BYTES
+            if len(data) != expected + _OVERALL_BYTES:
                 return None
     except (ValueError, TypeError, KeyError, UnicodeError):
         return None

@@ -297,7 +297,11 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         One snapshot per version, equal to what :func:`snapshot_for` builds for it.
     """
     decode = json_decoder()
-    read = session.connection().execute
+    connection = session.connection()
+
+    def read(query: Any) -> Sequence[Any]:
+        return connection.execute(query).all()  # one fetchall, not a fetch per row
+
     wanted: list[int | None] | None = None
     if refs is not None:
         wanted = []
@@ -320,7 +324,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
     ).join(md, col(md.id) == col(mv.model_id))
     if wanted is not None:
         query = query.where(col(mv.id).in_(wanted))
-    rows = list(read(query.order_by(col(md.name), col(mv.id))))
+    rows = read(query.order_by(col(md.name), col(mv.id)))
     if wanted is not None:
         position = {vid: i for i, vid in enumerate(wanted)}
         rows = sorted(rows, key=lambda row: position[row[0]])
