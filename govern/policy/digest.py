@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # numpy is imported when a digest is written or read into col
     from govern.policy.columns import Columns
     from govern.policy.snapshot import SubjectSnapshot
 
-#: Version of the layout below; a digest of another version is read as no digest.
+#: Version of the layout below; a digest of another version is read as no digest. Change
+#: it only with a new schema revision: ``govern db upgrade`` then rewrites every digest.
 VERSION = 1
 #: Figures read from each group's ``metrics``, stored on the group, in each grouping's
 #: summary, and in each per-group and the overall performance table (what ``needs`` asks).
@@ -118,6 +119,19 @@ def parse(
     except (ValueError, TypeError, KeyError, UnicodeError):
         return None
     return Digest(header, data, 4 + size)
+
+
+def version_of(blob: bytes | memoryview | None) -> int | None:
+    """The format version a stored digest says it has (``None``: no readable digest)."""
+    if not blob:
+        return None
+    data = bytes(blob)
+    try:
+        header = json.loads(data[4 : 4 + int.from_bytes(data[:4], "little")])
+    except (ValueError, UnicodeError):
+        return None
+    version = header.get("v") if type(header) is dict else None
+    return version if type(version) is int else None
 
 
 def row_counts(header: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,4 +244,4 @@ def columns_of(snapshots: Sequence[SubjectSnapshot]) -> Columns | None:
     return Columns.from_digests(snapshots, digests)
 
 
-__all__ = ["VERSION", "Digest", "columns_of", "encode", "parse"]
+__all__ = ["VERSION", "Digest", "columns_of", "encode", "parse", "version_of"]

@@ -62,12 +62,15 @@ def init_catalogue(ctx: Context) -> InitResult:
                 payload={"catalogue_id": catalogue_id, "revision": after},
             )
         elif before != after:
+            from govern.services.checks import refresh_digests
+
+            written = refresh_digests(session)  # evaluations stored before digests, or older
             audit.append_event(
                 conn,
                 actor=ctx.actor,
                 action="catalogue.upgrade",
                 subject="",
-                payload={"from": before, "to": after},
+                payload={"from": before, "to": after, "digests_written": written},
             )
         found["catalogue_id"] = catalogue_id
         if crud.count_users(session=session) == 0:

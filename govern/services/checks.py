@@ -262,6 +262,30 @@ def write_digest(session: Session, evaluation_id: int) -> None:
     )
 
 
+def refresh_digests(session: Session) -> int:
+    """Write the digest of every evaluation that has none or one of an older format.
+
+    Run by ``govern db upgrade`` (and ``init`` on an older catalogue) in the migration's
+    transaction, so evaluations stored before digests existed are checked as fast as new
+    ones. A change of the digest format comes with a schema revision for this reason.
+
+    Returns:
+        How many digests were written.
+    """
+    from govern.policy.digest import VERSION, version_of
+
+    read = session.connection().execute
+    stale = [
+        eid
+        for eid, blob in read(sa_select(col(Evaluation.id), col(Evaluation.digest)))
+        if version_of(blob) != VERSION
+    ]
+    for eid in stale:
+        assert eid is not None
+        write_digest(session, eid)
+    return len(stale)
+
+
 def _latest_ids(
     table: type[Evaluation] | type[DriftRun], version_ids: Collection[int | None] | None
 ) -> Any:

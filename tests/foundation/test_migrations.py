@@ -8,11 +8,13 @@ process (``invoke_cli``: the same ``run`` that ``python -m govern`` exits with).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -20,10 +22,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
+from govern.services import checks
 from govern.storage import audit, crud, migrate
 from govern.storage.database import Database
 from tests.conftest import invoke_cli, run_cli
 from tests.foundation.helpers import assert_clean_failure, raw_connection
+from tests.policy.helpers import grouping, results_document
 
 SCRIPTS = Path(migrate.__file__).resolve().parent / "migrations"
 
@@ -89,6 +93,66 @@ def _fill_revision_0001(url: str) -> None:
             )
     finally:
         db.dispose()
+
+
+def test_upgrade_from_0002_writes_the_digests_of_stored_evaluations(database_url):
+    """Evaluations stored before revision 0003 get digests, so batch checks read them fast."""
+    _fill_revision_0001(database_url)
+    document = results_document(
+        [grouping("sex", {"female": (40, 100), "male": (60, 100)}, total=200)],
+        overall={"accuracy": 0.8},
+    )
+    json_columns = ("columns", "sensitive_features", "packages", "params", "results")
+    evaluation = sa.table(
+        "evaluation",
+        *(sa.column(name) for name in _EVALUATION_0002 if name not in json_columns),
+        *(sa.column(name, sa.JSON) for name in json_columns),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    db = Database(database_url)
+    try:
+        assert migrate.upgrade(db, "0002") == ("0001", "0002")
+        with db.write() as session:
+            session.connection().execute(
+                sa.insert(evaluation).values(
+                    version_id=1,
+                    dataset_name="holdout.csv",
+                    dataset_sha256="d" * 64,
+                    rows=200,
+                    target="y",
+                    prediction_source="model",
+                    seed=0,
+                    created_by="bob",
+                    columns=[],
+                    sensitive_features=["sex"],
+                    packages={},
+                    params={},
+                    results=document,
+                    created_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+                )
+            )
+    finally:
+        db.dispose()
+
+    result = run_cli("db", "upgrade", db=database_url)
+    assert result.returncode == 0, result.stderr
+    log = invoke_cli("audit", "log", "--json", db=database_url)
+    assert '"digests_written": 1' in log.stdout
+    assert invoke_cli("audit", "verify", db=database_url).returncode == 0
+    db = Database(database_url)
+    try:
+        with db.read() as session:
+            (snapshot,) = checks.snapshots_for(session)
+    finally:
+        db.dispose()
+    assert snapshot.evaluation is not None and snapshot.evaluation.digest.regular
+    assert snapshot.evaluation.results == document
+
+
+_EVALUATION_0002 = (
+    "version_id", "dataset_name", "dataset_sha256", "rows", "target", "prediction_source",
+    "seed", "created_by",
+)  # fmt: skip
 
 
 @pytest.mark.parametrize("command", [("init",), ("db", "upgrade")])

@@ -456,6 +456,11 @@ def test_a_digest_of_other_text_or_format_is_no_digest() -> None:
     assert digest.parse(None, text) is None
     older = blob.replace(b'"v": 1', b'"v": 0', 1)
     assert digest.parse(older, text) is None
+    # What `govern db upgrade` rewrites: no digest, an unreadable one, another version.
+    assert digest.version_of(blob) == digest.VERSION and digest.version_of(older) == 0
+    assert digest.version_of(None) is None and digest.version_of(b"") is None
+    assert digest.version_of(b"\x02\x00\x00\x00[]") is None
+    assert digest.version_of(b"\xff\xff\xff\xff{") is None
     irregular = digest.parse(digest.encode({"fairness": {"sex": 1}}, text), text)
     assert irregular is not None and not irregular.regular
 
