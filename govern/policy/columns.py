@@ -412,6 +412,10 @@ class Columns:
         perf_signatures: dict[tuple[str, ...], int] = {}
         by_text: dict[str, int] = {}
         perf_by_text: dict[str, int] = {}
+        widths: dict[int, int] = {}
+        perf_widths: dict[int, int] = {}
+        g_counts: list[int] = []
+        q_widths: list[int] = []
         g_subject: list[int] = []
         g_position: list[int] = []
         g_reference: list[str | None] = []
@@ -427,21 +431,29 @@ class Columns:
             header = digest.header
             ok[index] = True
             floors[index] = header["floor"]
+            counts = digest_row_counts(header)
             text = header["sig"]
             number = by_text.get(text)
             if number is None:
-                layout = tuple((n, k, tuple(f)) for n, k, f in json.loads(text))
+                layout = _layout(json.loads(text))
                 number = by_text[text] = signatures.setdefault(layout, len(signatures))
+                widths[number] = len(layout)
+            if widths[number] != counts["groupings"]:
+                raise ValueError("a digest's layout does not match its groupings")
             signature_of[index] = number
             text = header["perf"]
             number = perf_by_text.get(text)
             if number is None:
-                names = tuple(json.loads(text))
+                names = json.loads(text)
+                if type(names) is not list or any(type(n) is not str for n in names):
+                    raise ValueError("a digest's performance groupings are not names")
                 number = perf_by_text[text] = perf_signatures.setdefault(
-                    names, len(perf_signatures)
+                    tuple(names), len(perf_signatures)
                 )
+                perf_widths[number] = len(names)
             perf_signature_of[index] = number
-            counts = digest_row_counts(header)
+            g_counts.append(counts["groupings"])
+            q_widths.append(perf_widths[number])
             owners.append(index)
             firsts.append(len(g_subject))
             row_counts.append(counts["rows"])
@@ -461,6 +473,14 @@ class Columns:
             for found, (_of, dtype, width) in zip(parts, SEGMENTS, strict=True)
         ]
         row_ints, perf_ints, row_floats, grouping_floats, perf_floats, overall = blocks
+        # Each row must belong to one of its own subject's groupings (or performance tables).
+        if (
+            (row_ints[:, 0] < 0).any()
+            or (row_ints[:, 0] >= np.repeat(np.array(g_counts, np.int64), row_counts)).any()
+            or (perf_ints[:, 0] < 0).any()
+            or (perf_ints[:, 0] >= np.repeat(np.array(q_widths, np.int64), perf_counts)).any()
+        ):
+            raise ValueError("a digest's rows name groupings it does not have")
         self.fair_ok = np.array(ok, bool)
         self.perf_ok = self.fair_ok.copy()
         self.floors = np.array(floors, np.int64)
@@ -676,6 +696,24 @@ class Columns:
     def floor(self, min_size: int | None) -> Ints:
         """Each subject's minimum group size: the rule's, else the evaluation's."""
         return np.full(self.size, min_size, np.int64) if min_size else self.floors
+
+
+def _layout(raw: Any) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """A digest's layout (name, kind, features per grouping), as the walk builds it."""
+    if type(raw) is not list:
+        raise ValueError("a digest's layout is not a list")
+    layout = []
+    for item in raw:
+        name, kind, features = item
+        if (
+            type(name) is not str
+            or type(kind) is not str
+            or type(features) is not list
+            or any(type(f) is not str for f in features)
+        ):
+            raise ValueError("a digest's layout is not (name, kind, features)")
+        layout.append((name, kind, tuple(features)))
+    return tuple(layout)
 
 
 _NAMES = np.array([None, PASS, FAIL, ERROR, NOT_APPLICABLE], object)

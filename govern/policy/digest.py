@@ -114,11 +114,28 @@ def parse(
             if not (type(r) is int and type(g) is int and type(q) is int and min(r, g, q) >= 0):
                 return None
             expected = 4 + size + r * _ROW_BYTES + g * _GROUPING_BYTES + q * _PERF_BYTES
-            if len(data) != expected + _OVERALL_BYTES:
+            if len(data) != expected + _OVERALL_BYTES or not _well_formed(header, r, g):
                 return None
     except (ValueError, TypeError, KeyError, UnicodeError):
         return None
     return Digest(header, data, 4 + size)
+
+
+def _well_formed(header: Mapping[str, Any], rows: int, groupings: int) -> bool:
+    """The header's entries have the types and lengths ``Columns.from_digests`` reads."""
+    labels, references, floor = header["labels"], header["refs"], header["floor"]
+    return (
+        type(labels) is list
+        and len(labels) == rows
+        and all(type(label) is str for label in labels)
+        and type(references) is list
+        and len(references) == groupings
+        and all(ref is None or type(ref) is str for ref in references)
+        and type(floor) is int
+        and type(header["sig"]) is str
+        and type(header["perf"]) is str
+        and type(header.get("preview", {})) is dict
+    )
 
 
 def version_of(blob: bytes | memoryview | None) -> int | None:
@@ -229,7 +246,8 @@ def _pack(header: Mapping[str, Any], blocks: Sequence[bytes]) -> bytes:
 
 def columns_of(snapshots: Sequence[SubjectSnapshot]) -> Columns | None:
     """:class:`Columns` of ``snapshots`` built from their digests, or ``None`` when some
-    evaluated subject has none (then the documents are read)."""
+    evaluated subject has none or one that does not hold together (then the documents are
+    read)."""
     digests: list[Digest | None] = []
     for snapshot in snapshots:
         evaluation = snapshot.evaluation
@@ -241,7 +259,10 @@ def columns_of(snapshots: Sequence[SubjectSnapshot]) -> Columns | None:
             digests.append(evaluation.digest)
     from govern.policy.columns import Columns
 
-    return Columns.from_digests(snapshots, digests)
+    try:
+        return Columns.from_digests(snapshots, digests)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None  # a digest that says what no digest written here says: read documents
 
 
 __all__ = ["VERSION", "Digest", "columns_of", "encode", "parse", "version_of"]

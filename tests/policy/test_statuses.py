@@ -465,6 +465,40 @@ def test_a_digest_of_other_text_or_format_is_no_digest() -> None:
     assert irregular is not None and not irregular.regular
 
 
+def test_a_digest_that_does_not_hold_together_leaves_the_check_to_the_documents() -> None:
+    """Hostile digests whose CRC matches their document (anyone who can write the catalogue
+    can compute one): the check reads the documents and gives the reference outcomes."""
+    group = {"group": "a", "n": 40, "share": 0.5, "metrics": {"selection_rate": 0.5}}
+    document = {"fairness": [{"name": "sex", "groups": [group]}], "performance": {}}
+    text = json.dumps(document)
+    blob = digest.encode(document, text)
+    size = int.from_bytes(blob[:4], "little")
+    header, body = json.loads(blob[4 : 4 + size]), blob[4 + size :]
+
+    def forged(**changes: Any) -> bytes:
+        raw = json.dumps({**header, **changes}).encode()
+        return len(raw).to_bytes(4, "little") + raw + body
+
+    broken = [
+        forged(sig='[["sex", "single"]]'),  # a grouping without features
+        forged(sig='{"sex": 1}'),
+        forged(sig='[["sex", "single", ["sex"]], ["age", "single", ["age"]]]'),  # one too many
+        forged(perf="[1]"),
+        forged(labels=[]),  # fewer labels than rows
+        forged(refs=[1]),
+        forged(floor="30"),
+        # the row names the grouping after its subject's only one
+        forged()[: -len(body)] + (1).to_bytes(8, "little", signed=True) + body[8:],
+    ]
+    for blob_ in broken:
+        found = digest.parse(blob_, text)
+        subject = SubjectSnapshot(
+            "m@1", {}, evaluation=EvaluationEvidence(document, NOW, "d" * 64, digest=found)
+        )
+        assert found is None or digest.columns_of([subject]) is None
+        _agrees([subject], batch_from=1)
+
+
 def test_previewed_entries_are_read_without_decoding() -> None:
     document = {"explanations": {"top_features": ["age"]}, "fairness": []}
     text = json.dumps(document)
