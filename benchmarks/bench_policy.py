@@ -411,6 +411,7 @@ HISTORY = (
 
 
 def evaluation_row(version_id: int, results_json: str, at: dt.datetime) -> dict[str, Any]:
+    results = json.loads(results_json)
     return {
         "version_id": version_id,
         "dataset_name": "holdout.csv",
@@ -424,11 +425,11 @@ def evaluation_row(version_id: int, results_json: str, at: dt.datetime) -> dict[
         "artifact_sha256": "a" * 64,
         "packages": {},
         "params": {},
-        "results": json.loads(results_json),
+        "results": results,
         "created_at": at,
         "created_by": "bob",
         # As services.checks.write_digest stores it: of the text the JSON column holds.
-        "digest": digest.encode(json.loads(results_json), json.dumps(json.loads(results_json))),
+        "digest": digest.encode(results, json.dumps(results)),
     }
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import numpy as np
@@ -184,7 +184,9 @@ class Columns:
     """
 
     def __init__(
-        self, snapshots: Sequence[SubjectSnapshot], wanted: Mapping[str, set[str]] | None = None
+        self,
+        snapshots: Sequence[SubjectSnapshot],
+        wanted: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         wanted = wanted or {}
         # Figures read in the same pass (key, raw values), one list per key and place.

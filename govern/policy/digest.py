@@ -45,6 +45,13 @@ METRIC_KEYS = tuple(sorted((GROUP_METRICS - set(_IMPACT)) | set(_IMPACT.values()
 STORED_KEYS = tuple(sorted(_IMPACT))
 SUMMARY_KEYS = tuple(sorted(SUMMARY_METRICS))
 PERF_KEYS = tuple(sorted(PERFORMANCE_METRICS))
+#: Every figure of the four places, as ``Columns`` is asked to read them (``needs``' shape).
+EVERY_FIGURE: Mapping[str, frozenset[str]] = {
+    "metric": frozenset(METRIC_KEYS),
+    "stored": frozenset(STORED_KEYS),
+    "summary": frozenset(SUMMARY_KEYS),
+    "performance": frozenset(PERF_KEYS),
+}
 #: Top-level entries of the document the per-version rules read, kept in the header.
 PREVIEW_KEYS = frozenset({"explanations", "sensitive_features"})
 
@@ -102,9 +109,8 @@ def parse(
         return None
     data = blob if type(blob) is bytes else bytes(blob)
     try:
-        size = int.from_bytes(data[:4], "little")
-        header = decode(data[4 : 4 + size])
-        if type(header) is not dict or header.get("v") != VERSION:
+        size, header = _header(data, decode)
+        if header.get("v") != VERSION:
             return None
         raw = text.encode("utf-8") if isinstance(text, str) else text
         if header.get("length") != len(raw) or header.get("crc") != zlib.crc32(raw):
@@ -142,13 +148,21 @@ def version_of(blob: bytes | memoryview | None) -> int | None:
     """The format version a stored digest says it has (``None``: no readable digest)."""
     if not blob:
         return None
-    data = bytes(blob)
     try:
-        header = json.loads(data[4 : 4 + int.from_bytes(data[:4], "little")])
+        _size, header = _header(bytes(blob), json.loads)
     except (ValueError, UnicodeError):
         return None
-    version = header.get("v") if type(header) is dict else None
+    version = header.get("v")
     return version if type(version) is int else None
+
+
+def _header(data: bytes, decode: Callable[[str | bytes], Any]) -> tuple[int, dict[str, Any]]:
+    """The header's length and the header, which must be a JSON object (else ValueError)."""
+    size = int.from_bytes(data[:4], "little")
+    header = decode(data[4 : 4 + size])
+    if type(header) is not dict:
+        raise ValueError("a digest's header is not an object")
+    return size, header
 
 
 def row_counts(header: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,13 +187,8 @@ def encode(document: Any, text: str | bytes) -> bytes:
     evidence = EvaluationEvidence(
         results=document, created_at=_EPOCH, dataset_sha256="", artifact_sha256=None
     )
-    wanted = {
-        "metric": set(METRIC_KEYS),
-        "stored": set(STORED_KEYS),
-        "summary": set(SUMMARY_KEYS),
-        "performance": set(PERF_KEYS),
-    }
-    columns = Columns([SubjectSnapshot(subject="", card={}, evaluation=evidence)], wanted)
+    subject = SubjectSnapshot(subject="", card={}, evaluation=evidence)
+    columns = Columns([subject], EVERY_FIGURE)
     sizes = np.concatenate([columns.sizes, columns.q_size])
     if not (columns.fair_ok[0] and columns.perf_ok[0]) or bool((abs(sizes) >= 2**53).any()):
         header["ok"] = False
@@ -265,4 +274,4 @@ def columns_of(snapshots: Sequence[SubjectSnapshot]) -> Columns | None:
         return None  # a digest that says what no digest written here says: read documents
 
 
-__all__ = ["VERSION", "Digest", "columns_of", "encode", "parse", "version_of"]
+__all__ = ["EVERY_FIGURE", "VERSION", "Digest", "columns_of", "encode", "parse", "version_of"]

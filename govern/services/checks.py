@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Text, cast, func
+from sqlalchemy import Text, cast, func, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -249,16 +249,8 @@ def write_digest(session: Session, evaluation_id: int) -> None:
     Read back rather than serialised again, so the digest is of exactly the text that
     :func:`snapshots_for` reads (and checks it against).
     """
-    from govern.policy.digest import encode
-
-    read = session.connection().execute
-    text = read(
-        sa_select(cast(col(Evaluation.results), Text)).where(col(Evaluation.id) == evaluation_id)
-    ).scalar_one()
-    read(
-        Evaluation.__table__.update()  # type: ignore[attr-defined]
-        .where(Evaluation.__table__.c.id == evaluation_id)  # type: ignore[attr-defined]
-        .values(digest=encode(json_decoder()(text), text))
+    _write_digests(
+        session, sa_select(col(Evaluation.id)).where(col(Evaluation.id) == evaluation_id)
     )
 
 
@@ -274,16 +266,35 @@ def refresh_digests(session: Session) -> int:
     """
     from govern.policy.digest import VERSION, version_of
 
-    read = session.connection().execute
     stale = [
         eid
-        for eid, blob in read(sa_select(col(Evaluation.id), col(Evaluation.digest)))
+        for eid, blob in session.connection().execute(
+            sa_select(col(Evaluation.id), col(Evaluation.digest))
+        )
         if version_of(blob) != VERSION
     ]
-    for eid in stale:
-        assert eid is not None
-        write_digest(session, eid)
+    if stale:
+        _write_digests(session, stale)
     return len(stale)
+
+
+def _write_digests(session: Session, ids: Any) -> None:
+    """Digest the stored results text of the evaluations ``ids`` (a list or a subquery)."""
+    from govern.policy.digest import encode
+
+    decode = json_decoder()
+    connection = session.connection()
+    texts = connection.execute(
+        sa_select(col(Evaluation.id), cast(col(Evaluation.results), Text)).where(
+            col(Evaluation.id).in_(ids)
+        )
+    ).all()
+    for eid, text in texts:
+        connection.execute(
+            update(Evaluation)
+            .where(col(Evaluation.id) == eid)
+            .values(digest=encode(decode(text), text))
+        )
 
 
 def _latest_ids(

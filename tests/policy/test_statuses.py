@@ -419,7 +419,7 @@ def test_statuses_from_digests_equal_the_rule_functions(subjects: list[SubjectSn
 def test_digest_columns_equal_the_document_columns(subjects: list[SubjectSnapshot]) -> None:
     stored = [as_stored(s) for s in subjects]
     built = digest.columns_of(stored)
-    walked = Columns(subjects, _everything())
+    walked = Columns(subjects, digest.EVERY_FIGURE)
     assert built is not None
     for name in (
         "evaluated", "fair_ok", "perf_ok", "floors", "signature_of", "perf_signature_of",
@@ -542,15 +542,6 @@ def as_stored(snapshot: SubjectSnapshot) -> SubjectSnapshot:
     return dataclasses.replace(
         snapshot, evaluation=stored(snapshot.evaluation), champion=champion, cache={}
     )
-
-
-def _everything() -> dict[str, set[str]]:
-    return {
-        "metric": set(digest.METRIC_KEYS),
-        "stored": set(digest.STORED_KEYS),
-        "summary": set(digest.SUMMARY_KEYS),
-        "performance": set(digest.PERF_KEYS),
-    }
 
 
 def _agrees(subjects: list[SubjectSnapshot], *, batch_from: int) -> None:

@@ -4,8 +4,9 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-04
 
-Evaluations stored before this revision have no digest; a check reads their documents, as
-before, so nothing needs to be back-filled.
+The schema change only: the digests of evaluations stored before it are written by the
+service that runs the upgrade (``services.checks.refresh_digests``), because they are made
+by the policy code of the running govern. Until then a check reads their documents.
 """
 
 from __future__ import annotations
