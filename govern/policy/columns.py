@@ -23,7 +23,6 @@ the check.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -38,11 +37,12 @@ from govern.policy.digest import (
     STORED_KEYS,
     SUMMARY_KEYS,
     Digest,
+    Layout,
+    Shape,
 )
-from govern.policy.digest import row_counts as digest_row_counts
 from govern.policy.evidence import MISSING_GROUP, GroupingView, select_groupings
 from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE, PASS
-from govern.policy.rules import _IMPACT, IF_MISSING, comparable_value
+from govern.policy.rules import _IMPACT, EVIDENCE_ERRORS, IF_MISSING, comparable_value
 from govern.policy.schema import (
     GROUP_METRICS,
     HIGHER_IS_BETTER,
@@ -157,6 +157,10 @@ def needs(rules: Sequence[RuleBase]) -> dict[str, set[str]]:
                 m.metric for m in rule.metrics if m.metric not in PERFORMANCE_METRICS
             }
     return wanted
+
+
+def _joined(parts: Sequence[Ints]) -> Ints:
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def _any_by(index: Ints, mask: Bools, size: int) -> Bools:
@@ -399,113 +403,111 @@ class Columns:
 
         ``digests[i]`` is ``None`` where subject ``i`` has no evaluation. A digest of an
         irregular document leaves its subject to the per-subject path, as the walk does.
-        Every figure a rule can ask for is in the digests; one that is not (no rule can
-        name it) would be read as "would not convert", so its subjects go per subject.
+        The blocks of all digests of one shape are read as one array; with several shapes
+        the rows are then put in subject order, as the walk reads them. Every figure a rule
+        can ask for is in the digests; one that is not (no rule can name it) would be read
+        as "would not convert", so its subjects go per subject.
         """
         self = cls.__new__(cls)
         size = self.size = len(snapshots)
         self.snapshots = snapshots
         self.evaluated = np.array([d is not None for d in digests], bool)
-        ok = [False] * size
-        floors = [0] * size
-        signature_of = [0] * size
-        perf_signature_of = [0] * size
-        signatures: dict[tuple[tuple[str, str, tuple[str, ...]], ...], int] = {}
-        perf_signatures: dict[tuple[str, ...], int] = {}
-        by_text: dict[str, int] = {}
-        perf_by_text: dict[str, int] = {}
-        widths: dict[int, int] = {}
-        perf_widths: dict[int, int] = {}
-        g_counts: list[int] = []
-        q_widths: list[int] = []
-        g_subject: list[int] = []
-        g_position: list[int] = []
-        g_reference: list[str | None] = []
-        labels: list[str] = []
-        owners: list[int] = []
-        firsts: list[int] = []
-        row_counts: list[int] = []
-        perf_counts: list[int] = []
-        parts: list[list[memoryview]] = [[] for _ in SEGMENTS]
+        # Per shape, in order of first use: (shape, its subjects, their blocks, references).
+        by_shape: dict[int, tuple[Shape, list[int], list[memoryview], list[str | None]]] = {}
         for index, digest in enumerate(digests):
-            if digest is None or not digest.regular:
+            if digest is None or not digest.shape.regular:
                 continue
-            header = digest.header
-            ok[index] = True
-            floors[index] = header["floor"]
-            counts = digest_row_counts(header)
-            text = header["sig"]
-            number = by_text.get(text)
-            if number is None:
-                layout = _layout(json.loads(text))
-                number = by_text[text] = signatures.setdefault(layout, len(signatures))
-                widths[number] = len(layout)
-            if widths[number] != counts["groupings"]:
-                raise ValueError("a digest's layout does not match its groupings")
-            signature_of[index] = number
-            text = header["perf"]
-            number = perf_by_text.get(text)
-            if number is None:
-                names = json.loads(text)
-                if type(names) is not list or any(type(n) is not str for n in names):
-                    raise ValueError("a digest's performance groupings are not names")
-                number = perf_by_text[text] = perf_signatures.setdefault(
-                    tuple(names), len(perf_signatures)
-                )
-                perf_widths[number] = len(names)
-            perf_signature_of[index] = number
-            g_counts.append(counts["groupings"])
-            q_widths.append(perf_widths[number])
-            owners.append(index)
-            firsts.append(len(g_subject))
-            row_counts.append(counts["rows"])
-            perf_counts.append(counts["performance"])
-            groupings = counts["groupings"]
-            g_subject += [index] * groupings
-            g_position += range(groupings)
-            g_reference += header["refs"]
-            labels += header["labels"]
-            view, at = memoryview(digest.blob), digest.start
-            for found, (of, _type, width) in zip(parts, SEGMENTS, strict=True):
-                end = at + counts[of] * width * 8
-                found.append(view[at:end])
+            entry = by_shape.get(id(digest.shape))
+            if entry is None:
+                entry = by_shape[id(digest.shape)] = (digest.shape, [], [], [])
+            entry[1].append(index)
+            entry[2].append(memoryview(digest.blob)[digest.start :])
+            entry[3].extend(digest.refs)
+        fair_ok = np.zeros(size, bool)
+        floors = np.zeros(size, np.int64)
+        signature_of = np.zeros(size, np.int64)
+        perf_signature_of = np.zeros(size, np.int64)
+        signatures: dict[Layout, int] = {}
+        perf_signatures: dict[tuple[str, ...], int] = {}
+        parts: list[list[Any]] = [[] for _ in SEGMENTS]
+        g_subject, g_position, labels, r_first, q_subject, owners = [], [], [], [], [], []
+        references: list[str | None] = []
+        groupings = 0  # so far
+        for shape, subjects, bodies, refs in by_shape.values():
+            count = len(subjects)
+            owned = np.array(subjects, np.int64)
+            body = np.frombuffer(b"".join(bodies), np.uint8).reshape(count, shape.size)
+            at = 0
+            for found, (of, dtype, width) in zip(parts, SEGMENTS, strict=True):
+                rows = shape.count(of)
+                end = at + rows * width * 8
+                block = np.ascontiguousarray(body[:, at:end]).view(dtype)
+                found.append(block.reshape(count * rows, width))
                 at = end
+            row_ints, perf_ints = parts[0][-1], parts[1][-1]
+            # Each row must belong to one of its own subject's groupings (or tables).
+            if (
+                (row_ints[:, 0] < 0).any()
+                or (row_ints[:, 0] >= shape.groupings).any()
+                or (perf_ints[:, 0] < 0).any()
+                or (perf_ints[:, 0] >= len(shape.perf)).any()
+            ):
+                raise ValueError("a digest's rows name groupings it does not have")
+            fair_ok[owned] = True
+            floors[owned] = shape.floor
+            signature_of[owned] = signatures.setdefault(shape.layout, len(signatures))
+            perf_signature_of[owned] = perf_signatures.setdefault(shape.perf, len(perf_signatures))
+            g_subject.append(np.repeat(owned, shape.groupings))
+            g_position.append(np.tile(np.arange(shape.groupings, dtype=np.int64), count))
+            labels.append(np.tile(np.array(shape.labels, object), count))
+            r_first.append(
+                np.repeat(
+                    groupings + np.arange(count, dtype=np.int64) * shape.groupings, shape.rows
+                )
+            )
+            q_subject.append(np.repeat(owned, shape.tables))
+            owners.append(owned)
+            references += refs
+            groupings += count * shape.groupings
         blocks = [
-            np.frombuffer(b"".join(found), dtype).reshape(-1, width)
+            np.concatenate(found) if found else np.zeros((0, width), dtype)
             for found, (_of, dtype, width) in zip(parts, SEGMENTS, strict=True)
         ]
         row_ints, perf_ints, row_floats, grouping_floats, perf_floats, overall = blocks
-        # Each row must belong to one of its own subject's groupings (or performance tables).
-        if (
-            (row_ints[:, 0] < 0).any()
-            or (row_ints[:, 0] >= np.repeat(np.array(g_counts, np.int64), row_counts)).any()
-            or (perf_ints[:, 0] < 0).any()
-            or (perf_ints[:, 0] >= np.repeat(np.array(q_widths, np.int64), perf_counts)).any()
-        ):
-            raise ValueError("a digest's rows name groupings it does not have")
-        self.fair_ok = np.array(ok, bool)
-        self.perf_ok = self.fair_ok.copy()
-        self.floors = np.array(floors, np.int64)
-        self.signature_of = np.array(signature_of, np.int64)
-        self.perf_signature_of = np.array(perf_signature_of, np.int64)
+        self.g_subject = _joined(g_subject)
+        self.g_position = _joined(g_position)
+        self.g_reference = np.array(references, object)
+        self.labels = np.concatenate(labels) if labels else np.array([], object)
+        self.r_grouping = _joined(r_first) + row_ints[:, 0]
+        self.q_subject = _joined(q_subject)
+        if len(by_shape) > 1:  # put every row in subject order, as the walk reads them
+            order = np.lexsort((self.g_position, self.g_subject))
+            renumber = np.empty_like(order)
+            renumber[order] = np.arange(len(order))
+            self.g_subject, self.g_position = self.g_subject[order], self.g_position[order]
+            self.g_reference, grouping_floats = self.g_reference[order], grouping_floats[order]
+            moved = renumber[self.r_grouping]
+            rows_order = np.argsort(moved, kind="stable")
+            self.r_grouping, self.labels = moved[rows_order], self.labels[rows_order]
+            row_ints, row_floats = row_ints[rows_order], row_floats[rows_order]
+            tables_order = np.argsort(self.q_subject, kind="stable")
+            self.q_subject = self.q_subject[tables_order]
+            perf_ints, perf_floats = perf_ints[tables_order], perf_floats[tables_order]
+        self.fair_ok = fair_ok
+        self.perf_ok = fair_ok.copy()
+        self.floors = floors
+        self.signature_of = signature_of
+        self.perf_signature_of = perf_signature_of
         self._signatures, self._perf_signatures = signatures, perf_signatures
         self._results = [None] * size
-        self.g_subject = np.array(g_subject, np.int64)
-        self.g_position = np.array(g_position, np.int64)
-        self.g_reference = np.array(g_reference, object)
         self.summaries = []
-        self.r_grouping = (
-            np.repeat(np.array(firsts, np.int64), row_counts) + row_ints[:, 0]
-        ).astype(np.int64)
         self.r_subject = self.g_subject[self.r_grouping]
-        self.labels = np.array(labels, object)
         self.sizes = row_ints[:, 1].astype(np.int64)
         self.shares = row_floats[:, 0]
         self.p_values = row_floats[:, 1]
         self.p_has = row_floats[:, 2] != 0
         self._odd = row_floats[:, 3] != 0
         self.groups, self.metrics, self.perf_metrics = [], [], []
-        self.q_subject = np.repeat(np.array(owners, np.int64), perf_counts).astype(np.int64)
         self.q_position = perf_ints[:, 0].astype(np.int64)
         self.q_size = perf_ints[:, 1].astype(np.int64)
         self.q_has_size = perf_floats[:, 0] != 0
@@ -523,7 +525,7 @@ class Columns:
                 column += 3
         for position, key in enumerate(SUMMARY_KEYS):
             cache[("summary", key)] = figure(grouping_floats, 3 * position)
-        owned = np.array(owners, np.int64)
+        owned = _joined(owners)
         for position, key in enumerate(PERF_KEYS):
             cache[("performance", key)] = figure(perf_floats, 1 + 3 * position)
             reported, values = np.zeros(size, bool), np.zeros(size)
@@ -698,24 +700,6 @@ class Columns:
     def floor(self, min_size: int | None) -> Ints:
         """Each subject's minimum group size: the rule's, else the evaluation's."""
         return np.full(self.size, min_size, np.int64) if min_size else self.floors
-
-
-def _layout(raw: Any) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
-    """A digest's layout (name, kind, features per grouping), as the walk builds it."""
-    if type(raw) is not list:
-        raise ValueError("a digest's layout is not a list")
-    layout = []
-    for item in raw:
-        name, kind, features = item
-        if (
-            type(name) is not str
-            or type(kind) is not str
-            or type(features) is not list
-            or any(type(f) is not str for f in features)
-        ):
-            raise ValueError("a digest's layout is not (name, kind, features)")
-        layout.append((name, kind, tuple(features)))
-    return tuple(layout)
 
 
 _NAMES = np.array([None, PASS, FAIL, ERROR, NOT_APPLICABLE], object)
@@ -910,7 +894,7 @@ def _champion(rule: ChampionRule) -> ColumnStatus:
                         comparable_value(theirs.results, metric, grouping, theirs.cache)[0]
                         for metric, grouping, _limit, _higher in specs
                     ]
-                except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                except EVIDENCE_ERRORS:
                     theirs_by[key] = None  # the reference reports it
             others = theirs_by[key]
             if not readable[index] or others is None:

@@ -9,22 +9,27 @@ entries the per-version rules read). A check builds ``Columns`` from the digests
 its subjects with ``np.frombuffer`` and one concatenation per block, and decodes a
 results document only when a rule falls back to it or an outcome's evidence is built.
 
-A digest is derived data and is trusted only while it matches its document: the header
-holds the format version and the CRC-32 and length of the exact stored text it was made
-from, and anything else (an older format, a document edited in place, a damaged blob) is
-read as no digest, so the check reads the document itself. A document that ``Columns``
-would not read into its arrays (not of the shape ``govern evaluate`` writes) gets a digest
-saying so, and its subject is decided per subject from the document, as before.
+A digest is derived data and is trusted only while it matches its document. The database
+keeps them together: a trigger (schema revision 0004) clears an evaluation's digest in the
+same statement that changes its results, and the header holds the format version and the
+length of the text it was made from (a cheap second check). An older format, a document
+edited in place, a damaged blob or a header that does not hold together is read as no
+digest, so the check reads the document itself. A document that ``Columns`` would not read
+into its arrays (not of the shape ``govern evaluate`` writes) gets a digest saying so, and its
+subject is decided per subject from the document, as before.
 
-Layout of a digest: 4 bytes little-endian header length, the header (ASCII JSON), then the
-blocks of :data:`SEGMENTS`, each row-major; the header gives the row counts.
+Layout of a digest: the *shape* (4 bytes little-endian length, then ASCII JSON: format
+version, groupings, group labels, per-group performance tables, row counts), the *entry*
+(the same framing: the text's length, reference groups, previewed top-level entries), then
+the blocks of :data:`SEGMENTS`, each row-major. Versions of a model evaluated on the same
+groups share one shape, so it is parsed and checked once per distinct shape in a check, and
+``Columns.from_digests`` reads the blocks of all digests of one shape as one array.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -38,7 +43,7 @@ if TYPE_CHECKING:  # numpy is imported when a digest is written or read into col
 
 #: Version of the layout below; a digest of another version is read as no digest. Change
 #: it only with a new schema revision: ``govern db upgrade`` then rewrites every digest.
-VERSION = 1
+VERSION = 2
 #: Figures read from each group's ``metrics``, stored on the group, in each grouping's
 #: summary, and in each per-group and the overall performance table (what ``needs`` asks).
 METRIC_KEYS = tuple(sorted((GROUP_METRICS - set(_IMPACT)) | set(_IMPACT.values())))
@@ -77,22 +82,58 @@ _ROW_BYTES, _GROUPING_BYTES, _PERF_BYTES, _OVERALL_BYTES = (
 )
 
 
+#: Layout of one grouping: (name, kind, features).
+Layout = tuple[tuple[str, str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What the digests of documents with the same groups share, parsed and checked once."""
+
+    #: Whether the document was read into the arrays (else: decide per subject).
+    regular: bool
+    floor: int = 0
+    layout: Layout = ()
+    #: The per-group performance tables, by grouping name, in the document's order.
+    perf: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    rows: int = 0
+    groupings: int = 0
+    tables: int = 0  # per-group performance rows
+    #: Bytes of the blocks after the header.
+    size: int = 0
+
+    def count(self, of: str) -> int:
+        """How many rows the blocks of ``of`` (a :data:`SEGMENTS` kind) hold."""
+        return {"rows": self.rows, "groupings": self.groupings, "performance": self.tables}.get(
+            of, 1
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """A parsed digest: its header and the bytes of its blocks."""
+    """A parsed digest: its shape, its own entries and the bytes of its blocks."""
 
-    header: Mapping[str, Any]
+    shape: Shape
+    #: Each grouping's reference group, in layout order.
+    refs: Sequence[str | None]
+    entries: Mapping[str, Any]
     blob: bytes
     start: int
 
     @property
     def regular(self) -> bool:
-        """Whether the document was read into the arrays (else: decide per subject)."""
-        return bool(self.header.get("ok"))
+        return self.shape.regular
 
     def preview(self) -> tuple[Mapping[str, Any], frozenset[str]]:
         """The previewed top-level entries, and which keys were previewed."""
-        return self.header.get("preview") or {}, PREVIEW_KEYS
+        return self.entries, PREVIEW_KEYS
+
+
+#: Parsed shapes by their bytes (``None``: not a shape this version reads), shared by checks.
+_SHAPES: dict[bytes, Shape | None] = {}
+_SHAPES_KEPT = 4096
+_UNSEEN = Shape(regular=False)
 
 
 def parse(
@@ -102,72 +143,114 @@ def parse(
 ) -> Digest | None:
     """The digest of the document stored as ``text``, or ``None`` if ``blob`` is not one.
 
-    ``None`` for no blob, another format version, damage, or a digest made from other text
-    than ``text`` (compared by length and CRC-32): the caller reads the document instead.
+    ``None`` for no blob, another format version, damage, a header that does not hold
+    together, or a digest made from text of another length than ``text``: the caller reads
+    the document instead.
     """
     if blob is None:
         return None
     data = blob if type(blob) is bytes else bytes(blob)
     try:
-        size, header = _header(data, decode)
-        if header.get("v") != VERSION:
+        size = int.from_bytes(data[:4], "little")
+        key = data[4 : 4 + size]
+        shape = _SHAPES.get(key, _UNSEEN)
+        if shape is _UNSEEN:
+            shape = _shape(key, decode)
+            if len(_SHAPES) >= _SHAPES_KEPT:
+                _SHAPES.clear()
+            _SHAPES[key] = shape
+        if shape is None:
             return None
-        raw = text.encode("utf-8") if isinstance(text, str) else text
-        if header.get("length") != len(raw) or header.get("crc") != zlib.crc32(raw):
+        at = 4 + size
+        end = at + 4 + int.from_bytes(data[at : at + 4], "little")
+        entry = decode(data[at + 4 : end])
+        if type(entry) is not dict or entry.get("chars") != _chars(text):
             return None
-        if header.get("ok"):
-            r, g, q = header["r"], header["g"], header["q"]
-            if not (type(r) is int and type(g) is int and type(q) is int and min(r, g, q) >= 0):
-                return None
-            expected = 4 + size + r * _ROW_BYTES + g * _GROUPING_BYTES + q * _PERF_BYTES
-            if len(data) != expected + _OVERALL_BYTES or not _well_formed(header, r, g):
-                return None
+        refs, preview = entry.get("refs", []), entry.get("preview", {})
+        if type(preview) is not dict or type(refs) is not list:
+            return None
+        if shape.regular and (
+            len(data) - end != shape.size
+            or len(refs) != shape.groupings
+            or not all(ref is None or type(ref) is str for ref in refs)
+        ):
+            return None
     except (ValueError, TypeError, KeyError, UnicodeError):
         return None
-    return Digest(header, data, 4 + size)
+    return Digest(shape, refs, preview, data, end)
 
 
-def _well_formed(header: Mapping[str, Any], rows: int, groupings: int) -> bool:
-    """The header's entries have the types and lengths ``Columns.from_digests`` reads."""
-    labels, references, floor = header["labels"], header["refs"], header["floor"]
-    return (
-        type(labels) is list
-        and len(labels) == rows
-        and all(type(label) is str for label in labels)
-        and type(references) is list
-        and len(references) == groupings
-        and all(ref is None or type(ref) is str for ref in references)
-        and type(floor) is int
-        and type(header["sig"]) is str
-        and type(header["perf"]) is str
-        and type(header.get("preview", {})) is dict
+def _chars(text: str | bytes) -> int:
+    return len(text) if isinstance(text, str) else len(text.decode("utf-8"))
+
+
+def _shape(raw: bytes, decode: Callable[[str | bytes], Any]) -> Shape | None:
+    """A digest's shape, if it is one of this version whose entries hold together."""
+    try:
+        header = decode(raw)
+        if type(header) is not dict or header.get("v") != VERSION:
+            return None
+        if not header.get("ok"):
+            return Shape(regular=False)
+        counts = rows, groupings, tables = header["r"], header["g"], header["q"]
+        floor, labels, perf = header["floor"], header["labels"], header["perf"]
+        layout = _layout(header["sig"])
+        if not (
+            all(type(c) is int and c >= 0 for c in counts)
+            and type(floor) is int
+            and type(labels) is list
+            and len(labels) == rows
+            and all(type(label) is str for label in labels)
+            and len(layout) == groupings
+            and type(perf) is list
+            and all(type(name) is str for name in perf)
+        ):
+            return None
+    except (ValueError, TypeError, KeyError, UnicodeError):
+        return None
+    size = rows * _ROW_BYTES + groupings * _GROUPING_BYTES + tables * _PERF_BYTES
+    return Shape(
+        True,
+        floor,
+        layout,
+        tuple(perf),
+        tuple(labels),
+        rows,
+        groupings,
+        tables,
+        size + _OVERALL_BYTES,
     )
+
+
+def _layout(raw: Any) -> Layout:
+    """A digest's layout (name, kind, features per grouping), as the walk builds it."""
+    if type(raw) is not list:
+        raise ValueError("a digest's layout is not a list")
+    layout = []
+    for item in raw:
+        name, kind, features = item
+        if (
+            type(name) is not str
+            or type(kind) is not str
+            or type(features) is not list
+            or any(type(f) is not str for f in features)
+        ):
+            raise ValueError("a digest's layout is not (name, kind, features)")
+        layout.append((name, kind, tuple(features)))
+    return tuple(layout)
 
 
 def version_of(blob: bytes | memoryview | None) -> int | None:
     """The format version a stored digest says it has (``None``: no readable digest)."""
     if not blob:
         return None
+    data = bytes(blob)
     try:
-        _size, header = _header(bytes(blob), json.loads)
+        header = json.loads(data[4 : 4 + int.from_bytes(data[:4], "little")])
     except (ValueError, UnicodeError):
         return None
-    version = header.get("v")
+    version = header.get("v") if type(header) is dict else None
     return version if type(version) is int else None
-
-
-def _header(data: bytes, decode: Callable[[str | bytes], Any]) -> tuple[int, dict[str, Any]]:
-    """The header's length and the header, which must be a JSON object (else ValueError)."""
-    size = int.from_bytes(data[:4], "little")
-    header = decode(data[4 : 4 + size])
-    if type(header) is not dict:
-        raise ValueError("a digest's header is not an object")
-    return size, header
-
-
-def row_counts(header: Mapping[str, Any]) -> dict[str, Any]:
-    """How many rows each block of a regular digest holds."""
-    return {"rows": header["r"], "groupings": header["g"], "performance": header["q"], "overall": 1}
 
 
 def encode(document: Any, text: str | bytes) -> bytes:
@@ -182,8 +265,7 @@ def encode(document: Any, text: str | bytes) -> bytes:
     from govern.policy.columns import Columns
     from govern.policy.snapshot import EvaluationEvidence, SubjectSnapshot
 
-    raw = text.encode("utf-8") if isinstance(text, str) else text
-    header: dict[str, Any] = {"v": VERSION, "length": len(raw), "crc": zlib.crc32(raw)}
+    entry: dict[str, Any] = {"chars": _chars(text)}
     evidence = EvaluationEvidence(
         results=document, created_at=_EPOCH, dataset_sha256="", artifact_sha256=None
     )
@@ -191,23 +273,22 @@ def encode(document: Any, text: str | bytes) -> bytes:
     columns = Columns([subject], EVERY_FIGURE)
     sizes = np.concatenate([columns.sizes, columns.q_size])
     if not (columns.fair_ok[0] and columns.perf_ok[0]) or bool((abs(sizes) >= 2**53).any()):
-        header["ok"] = False
-        return _pack(header, [])
+        return _pack({"v": VERSION, "ok": False}, entry, [])
     (layout,) = columns._signatures
     (names,) = columns._perf_signatures
-    preview = {key: document[key] for key in PREVIEW_KEYS if key in document}
-    header.update(
-        ok=True,
-        floor=int(columns.floors[0]),
-        sig=json.dumps([[name, kind, list(features)] for name, kind, features in layout]),
-        refs=columns.g_reference.tolist(),
-        labels=columns.labels.tolist(),
-        perf=json.dumps(list(names)),
-        preview=preview,
-        r=len(columns.labels),
-        g=len(columns.g_subject),
-        q=len(columns.q_subject),
-    )
+    shape = {
+        "v": VERSION,
+        "ok": True,
+        "floor": int(columns.floors[0]),
+        "sig": [[name, kind, list(features)] for name, kind, features in layout],
+        "labels": columns.labels.tolist(),
+        "perf": list(names),
+        "r": len(columns.labels),
+        "g": len(columns.g_subject),
+        "q": len(columns.q_subject),
+    }
+    entry["refs"] = columns.g_reference.tolist()
+    entry["preview"] = {key: document[key] for key in PREVIEW_KEYS if key in document}
     rows = len(columns.labels)
     everything = np.ones(rows, bool)
     row_floats = [
@@ -237,7 +318,7 @@ def encode(document: Any, text: str | bytes) -> bytes:
         _matrix(perf_floats, len(columns.q_subject)),
         _matrix(overall, 1),
     ]
-    return _pack(header, [block.tobytes() for block in blocks])
+    return _pack(shape, entry, [block.tobytes() for block in blocks])
 
 
 def _matrix(columns: Sequence[Any], rows: int) -> Any:
@@ -248,9 +329,12 @@ def _matrix(columns: Sequence[Any], rows: int) -> Any:
     return np.column_stack([np.asarray(c, np.float64) for c in columns]).astype("<f8")
 
 
-def _pack(header: Mapping[str, Any], blocks: Sequence[bytes]) -> bytes:
-    text = json.dumps(header, ensure_ascii=True).encode("ascii")
-    return len(text).to_bytes(4, "little") + text + b"".join(blocks)
+def _pack(shape: Mapping[str, Any], entry: Mapping[str, Any], blocks: Sequence[bytes]) -> bytes:
+    framed = []
+    for part in (shape, entry):
+        raw = json.dumps(part, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        framed.append(len(raw).to_bytes(4, "little") + raw)
+    return b"".join(framed + list(blocks))
 
 
 def columns_of(snapshots: Sequence[SubjectSnapshot]) -> Columns | None:
@@ -274,4 +358,13 @@ def columns_of(snapshots: Sequence[SubjectSnapshot]) -> Columns | None:
         return None  # a digest that says what no digest written here says: read documents
 
 
-__all__ = ["EVERY_FIGURE", "VERSION", "Digest", "columns_of", "encode", "parse", "version_of"]
+__all__ = [
+    "EVERY_FIGURE",
+    "VERSION",
+    "Digest",
+    "Shape",
+    "columns_of",
+    "encode",
+    "parse",
+    "version_of",
+]

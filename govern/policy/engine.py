@@ -27,7 +27,7 @@ from govern.policy.outcomes import (
     Verdict,
     collector_paused,
 )
-from govern.policy.rules import REGISTRY, RuleFunction
+from govern.policy.rules import EVIDENCE_ERRORS, REGISTRY, RuleFunction
 from govern.policy.schema import RuleBase, Selector
 from govern.policy.snapshot import SubjectSnapshot, WaiverRecord
 from govern.policy.statuses import Status, compile_status
@@ -36,8 +36,7 @@ from govern.policy.statuses import Status, compile_status
 #: (below it the arrays do not pay for themselves, and a small check need not import numpy).
 BATCH_FROM = 256
 
-#: What a broken evidence document may raise inside a rule; it becomes an ``error`` outcome.
-_EVIDENCE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, ZeroDivisionError)
+_EVIDENCE_ERRORS = EVIDENCE_ERRORS
 
 
 def utcnow() -> dt.datetime:

@@ -51,6 +51,9 @@ RuleFunction = Callable[[Any, SubjectSnapshot, dt.datetime], Verdict]
 
 #: kind -> function. Every kind in ``schema.RULE_KINDS`` has an entry (a test checks it).
 REGISTRY: dict[str, RuleFunction] = {}
+#: What a broken evidence document may raise inside a rule; it becomes an ``error`` outcome
+#: (``ArithmeticError``: ``int()`` of an infinite size, a division by a zero count).
+EVIDENCE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
 
 _SHOWN = 3  # violations named in a message; the evidence holds all of them
 
@@ -907,4 +910,4 @@ def check_disclosure(rule: DisclosureRule, snapshot: SubjectSnapshot, now: dt.da
     return Verdict(PASS, "; ".join(lines) or "nothing to disclose", evidence)
 
 
-__all__ = ["REGISTRY", "add_months", "comparable_value", "rule_kind"]
+__all__ = ["EVIDENCE_ERRORS", "REGISTRY", "add_months", "comparable_value", "rule_kind"]

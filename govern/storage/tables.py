@@ -114,6 +114,7 @@ class Evaluation(SQLModel, table=True):
     """One evaluation of a version on one data set; ``results`` holds the full document."""
 
     __tablename__ = "evaluation"
+    __table_args__ = (Index("ix_evaluation_latest", "version_id", "created_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="model_version.id", index=True)
@@ -180,6 +181,7 @@ class Explanation(SQLModel, table=True):
 
 class DriftRun(SQLModel, table=True):
     __tablename__ = "drift_run"
+    __table_args__ = (Index("ix_drift_run_latest", "version_id", "created_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="model_version.id", index=True)
@@ -235,6 +237,7 @@ class Waiver(SQLModel, table=True):
 
 class Decision(SQLModel, table=True):
     __tablename__ = "decision"
+    __table_args__ = (Index("ix_decision_history", "version_id", "created_at", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="model_version.id", index=True)

@@ -9,7 +9,7 @@ import math
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import col
+from sqlmodel import col, select
 
 from govern.errors import InputError, NotFoundError, PolicyError
 from govern.policy import digest
@@ -173,6 +173,9 @@ def test_a_document_edited_after_its_digest_is_read_itself(cat: Catalogue) -> No
             .values(results=results_document(UNFAIR))
         )
     with cat.ctx().db.read() as session:
+        # The database cleared the digest in the statement that changed the results.
+        stored = session.exec(select(Evaluation.digest).where(Evaluation.id == evaluation_id))
+        assert stored.one() is None
         (snapshot,) = checks.snapshots_for(session)
     assert snapshot.evaluation is not None and snapshot.evaluation.digest is None
     unfair, _singly = _decided_by_columns(cat)
