@@ -298,8 +298,13 @@ def _status_table(
 ) -> list[tuple[str, ...]]:
     """Each subject's statuses, in :func:`_evaluate`'s order; decided one rule at a time."""
     count = len(snapshots)
+    # Which subjects hold an unexpired waiver naming each rule id (``policy/rule`` or bare).
+    waived: dict[str, list[int]] = {}
     today = at.date()
-    waived = [(i, s.waivers) for i, s in enumerate(snapshots) if s.waivers]
+    for index, snapshot in enumerate(snapshots):
+        for waiver in snapshot.waivers:
+            if waiver.active_on(today):
+                waived.setdefault(waiver.rule_id, []).append(index)
     columns: list[list[str]] = []
     arrays: Any = None
     if batch_from is None:
@@ -328,12 +333,13 @@ def _status_table(
             if skip is not None:
                 for index in (i for i, gap in enumerate(skip) if gap):
                     decided[index] = NOT_APPLICABLE
+            elif step.status is not None and count >= batch_from and decided.count(None) == count:
+                decided = _statuses(step.status, snapshots, at)
             for index in [i for i, status in enumerate(decided) if status is None]:
                 decided[index] = _status(step, snapshots[index], at)
-            for index, waivers in waived:
-                if decided[index] in UNMET:
-                    active, _expired = _waivers_for(waivers, policy.id, rule.id, today)
-                    if active is not None:
+            for key in (rule.id, f"{policy.id}/{rule.id}"):
+                for index in waived.get(key, ()):
+                    if decided[index] in UNMET:
                         decided[index] = WAIVED
             columns.append(cast(list[str], decided))  # every None was decided above
         for _item in policy.manual:
@@ -357,6 +363,17 @@ def _gaps(
         return already
     gaps = [_mismatch(selector, snapshot) is not None for snapshot in snapshots]
     return gaps if already is None else [a or b for a, b in zip(already, gaps, strict=True)]
+
+
+def _statuses(
+    status: Status, snapshots: Sequence[SubjectSnapshot], at: dt.datetime
+) -> list[str | None]:
+    """Every subject's status from one status function, in one pass; ``None`` where it did
+    not decide. Should it raise for one subject, every subject is left to :func:`_status`."""
+    try:
+        return [status(snapshot, at) for snapshot in snapshots]
+    except _EVIDENCE_ERRORS:
+        return [None] * len(snapshots)
 
 
 def _status(step: _Step, snapshot: SubjectSnapshot, at: dt.datetime) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Text, cast, func, update
+from sqlalchemy import String, Text, cast, func, type_coerce, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -316,6 +316,26 @@ def _latest_ids(
     return sa_select(inner.c.id).where(inner.c.rank == 1)
 
 
+def _raw(column: Any) -> Any:
+    """A date or time column as the driver returns it, without SQLAlchemy's per-value
+    conversion (a third of a batch load's time): text on SQLite, a date or datetime on
+    PostgreSQL. :func:`_instant` and :func:`_day` convert it as ``UTCDateTime`` would."""
+    return type_coerce(column, String)
+
+
+_from_text = dt.datetime.fromisoformat
+
+
+def _instant(value: Any) -> dt.datetime:
+    """A stored instant as an aware UTC datetime (SQLite stores it naive, as UTC)."""
+    found = _from_text(value) if type(value) is str else value
+    return found.replace(tzinfo=dt.UTC) if found.tzinfo is None else found.astimezone(dt.UTC)
+
+
+def _day(value: Any) -> dt.date:
+    return dt.date.fromisoformat(value) if type(value) is str else value
+
+
 def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[SubjectSnapshot]:
     """:func:`snapshot_for` of many versions with a handful of queries instead of six each.
 
@@ -353,8 +373,8 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         cast(col(mv.card), Text),
         col(mv.artifact_format),
         col(mv.artifact_sha256),
-        col(mv.next_validation_due),
-        col(mv.created_at),
+        _raw(col(mv.next_validation_due)),
+        _raw(col(mv.created_at)),
         col(mv.created_by),
     ).join(md, col(md.id) == col(mv.model_id))
     if wanted is not None:
@@ -383,7 +403,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         sa_select(
             col(ev.id),
             col(ev.version_id),
-            col(ev.created_at),
+            _raw(col(ev.created_at)),
             col(ev.dataset_sha256),
             col(ev.artifact_sha256),
             col(ev.dataset_name),
@@ -400,7 +420,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
                 if digest is not None and digest.regular
                 else decode(text)
             ),
-            created_at=created,
+            created_at=_instant(created),
             dataset_sha256=dataset_sha,
             artifact_sha256=artifact_sha,
             id=eid,
@@ -413,7 +433,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         sa_select(
             col(dr.id),
             col(dr.version_id),
-            col(dr.created_at),
+            _raw(col(dr.created_at)),
             col(dr.reference_sha256),
             col(dr.current_sha256),
             cast(col(dr.results), Text),
@@ -421,7 +441,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
     ):
         drifts[vid] = DriftEvidence(
             results=decode(text),
-            created_at=created,
+            created_at=_instant(created),
             reference_sha256=reference_sha,
             current_sha256=current_sha,
             id=did,
@@ -432,14 +452,14 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         col(Decision.action),
         col(Decision.actor),
         col(Decision.role),
-        col(Decision.created_at),
+        _raw(col(Decision.created_at)),
     )
     if wanted is not None:
         query_d = query_d.where(col(Decision.version_id).in_(wanted))
     for vid, action, actor, role, created in read(
         query_d.order_by(col(Decision.version_id), col(Decision.created_at), col(Decision.id))
     ):
-        decisions.setdefault(vid, []).append(DecisionRecord(action, actor, role, created))
+        decisions.setdefault(vid, []).append(DecisionRecord(action, actor, role, _instant(created)))
     waivers: dict[int | None, list[WaiverRecord]] = {}
     wv = Waiver
     query_w = sa_select(
@@ -448,7 +468,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         col(wv.reason),
         col(wv.granted_by),
         col(wv.granted_role),
-        col(wv.expires_on),
+        _raw(col(wv.expires_on)),
         col(wv.id),
     )
     if wanted is not None:
@@ -457,7 +477,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         query_w.order_by(col(wv.id))
     ):
         waivers.setdefault(vid, []).append(
-            WaiverRecord(rule_id, reason, granted_by, granted_role, expires_on, wid)
+            WaiverRecord(rule_id, reason, granted_by, granted_role, _day(expires_on), wid)
         )
 
     champions: dict[int | None, ChampionEvidence] = {}
@@ -501,8 +521,8 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
                 regulatory_scope=tuple(scope),
                 artifact_format=artifact_format,
                 artifact_sha256=artifact_sha,
-                next_validation_due=due,
-                created_at=created,
+                next_validation_due=None if due is None else _day(due),
+                created_at=_instant(created),
                 created_by=created_by,
                 submitter=submits[-1] if submits else None,
                 evaluation=evaluations.get(vid),
