@@ -39,7 +39,6 @@ from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE, PASS
 from govern.policy.rules import (
     _IMPACT,
     IF_MISSING,
-    _card_values,
     _drift_features,
     _last_validation,
     _reference_rate,
@@ -154,7 +153,23 @@ def _features(features: list[str] | None) -> tuple[str, ...] | None:
 def _card(rule: CardRule) -> Status:
     min_chars, min_items = rule.min_chars, rule.min_items
     plain = [tuple(path.split(".")) for path in rule.fields if "[]" not in path]
-    listed = [path for path in rule.fields if "[]" in path]
+    # A path with lists as (key, listed) steps: ``a.items[].b`` is a, each of items, b.
+    listed = [
+        [(part[:-2], True) if part.endswith("[]") else (part, False) for part in path.split(".")]
+        for path in rule.fields
+        if "[]" in path
+    ]
+
+    def short(value: Any) -> bool:
+        # Most fields are text or lists of text: the reference's tests, without its checks
+        # of every other type.
+        if type(value) is str:
+            length = len(value.strip())
+            return length == 0 or length < min_chars
+        if type(value) is list and all(type(item) is str for item in value):
+            items = sum(1 for item in value if item.strip())
+            return items == 0 or items < min_items
+        return _shortfall(value, min_chars, min_items) is not None
 
     def status(snapshot: SubjectSnapshot, now: dt.datetime) -> str | None:
         card = snapshot.card
@@ -162,12 +177,24 @@ def _card(rule: CardRule) -> Status:
             node: Any = card
             for key in keys:
                 node = node.get(key) if type(node) is dict or isinstance(node, Mapping) else None
-            if _shortfall(node, min_chars, min_items) is not None:
+            if short(node):
                 return FAIL  # nothing the reference reads later can raise
-        for path in listed:
-            for _where, value in _card_values(card, path):
-                if _shortfall(value, min_chars, min_items) is not None:
-                    return FAIL
+        for steps in listed:
+            # The values rules._card_values yields for the path, without their places.
+            nodes: list[Any] = [card]
+            for key, each in steps:
+                found: list[Any] = []
+                for node in nodes:
+                    value = node.get(key) if isinstance(node, Mapping) else None
+                    if not each:
+                        found.append(value)
+                    elif isinstance(value, list) and value:
+                        found += value
+                    else:
+                        found.append(None)
+                nodes = found
+            if any(short(value) for value in nodes):
+                return FAIL
         return PASS
 
     return status
