@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,6 +52,10 @@ def _color(fmt: str, output_file: Path | None) -> bool:
     )
 
 
+#: Above this many subjects, a report's lines on stderr are one tally, not one per subject.
+_LISTED = 20
+
+
 def _emit(report: CheckReport, fmt: str, output_file: Path | None) -> None:
     from govern.policy.formats import render
     from govern.policy.outcomes import summarise
@@ -61,10 +66,17 @@ def _emit(report: CheckReport, fmt: str, output_file: Path | None) -> None:
     else:
         sys.stdout.write(rendered)
     if output_file is not None or fmt != "text":
-        for subject in report.subjects:
+        if len(report.subjects) > _LISTED:
+            tally = Counter(subject.outcome for subject in report.subjects)
             output.info(
-                f"{subject.subject}: {subject.outcome.upper()} - {summarise(subject.outcomes)}"
+                f"{len(report.subjects)} versions: "
+                + ", ".join(f"{count} {outcome}" for outcome, count in sorted(tally.items()))
             )
+        else:
+            for subject in report.subjects:
+                output.info(
+                    f"{subject.subject}: {subject.outcome.upper()} - {summarise(subject.outcomes)}"
+                )
         if output_file is not None:
             output.info(f"{fmt} report written to {output_file}")
 
@@ -73,11 +85,19 @@ def check(
     ref: Annotated[
         str | None,
         typer.Argument(
-            help="NAME@VERSION in the catalogue. Omit it and give --card, --data, --target, "
-            "--sensitive and --predictions for a stateless check.",
+            help="NAME@VERSION in the catalogue. Omit it and give --all, or --card, --data, "
+            "--target, --sensitive and --predictions for a stateless check.",
             show_default=False,
         ),
     ] = None,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Check every version in the catalogue against --policy (a read: no run is "
+            "recorded); exit 1 if a rule blocks any of them.",
+        ),
+    ] = False,
     policy: PolicyOption = None,
     fmt: Annotated[
         str,
@@ -137,7 +157,15 @@ def check(
     }
     given = [name for name, value in stateless.items() if value is not None]
     policies = list(policy or [])
-    if ref is not None:
+    if every:
+        if ref is not None or given:
+            raise InputError(
+                f"--all checks every version; do not give {ref or ', '.join(given)} with it"
+            )
+        from govern.services import checks
+
+        report = checks.check_versions(runtime.context(), policies)
+    elif ref is not None:
         if given:
             raise InputError(
                 f"give a model reference or a stateless check ({', '.join(given)}), not both"

@@ -80,6 +80,10 @@ def render(report: CheckReport, fmt: str, *, color: bool = False) -> str:
 # --- text -----------------------------------------------------------------------------------
 
 
+#: The blocking outcomes the text format's last lines name (a sweep may have thousands).
+_BLOCKING_NAMED = 20
+
+
 def render_text(report: CheckReport, *, color: bool = False) -> str:
     lines: list[str] = []
     by_id = {p.id: p for p in report.policies}
@@ -111,7 +115,11 @@ def render_text(report: CheckReport, *, color: bool = False) -> str:
         lines.append("")
     blocking = report.blocking
     if blocking:
-        lines.append("Blocking: " + ", ".join(f"{o.subject} {o.qualified_id}" for o in blocking))
+        named = [f"{o.subject} {o.qualified_id}" for o in blocking[:_BLOCKING_NAMED]]
+        more = len(blocking) - len(named)
+        subjects = len({o.subject for o in blocking})
+        tail = f", and {more} more, in {subjects} subjects" if more else ""
+        lines.append("Blocking: " + ", ".join(named) + tail)
     lines.append(f"Outcome: {report.outcome} (exit {report.exit_code})")
     return "\n".join(lines) + "\n"
 

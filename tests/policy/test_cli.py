@@ -328,3 +328,39 @@ def test_text_has_colours_on_a_terminal_only(tmp_path: Path) -> None:
     assert "\x1b[" not in on_terminal({"NO_COLOR": "1"})
     piped = run_cli(*args, cwd=tmp_path)
     assert piped.returncode == 1 and "FAIL" in piped.stdout and "\x1b[" not in piped.stdout
+
+
+def test_check_all_versions_is_a_read_of_the_whole_catalogue(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    unfair, fair = _catalogue_with_evidence(cat)
+    before = counts(cat)
+    written = tmp_path / "all.json"
+    args = ["check", "--all", "--policy", "eeoc-four-fifths", "--format", "json"]
+    result = run_cli(*args, "--output", str(written), user="bob", db=cat.url)
+    assert result.returncode == 1, result.stderr  # the unfair version blocks
+    report = json.loads(written.read_text(encoding="utf-8"))
+    outcomes = {s["subject"]: s["outcome"] for s in report["subjects"]}
+    assert outcomes == {unfair: "fail", fair: "pass"}
+    assert f"{unfair}: FAIL" in result.stderr and f"{fair}: PASS" in result.stderr
+    text = run_cli("check", "--all", "--policy", "eeoc-four-fifths", user="bob", db=cat.url)
+    assert text.returncode == 1
+    assert text.stdout.startswith(f"{unfair}: FAIL") and f"\n{fair}: PASS" in text.stdout
+    assert f"Blocking: {unfair} eeoc-four-fifths/" in text.stdout
+    assert counts(cat) == before  # nothing recorded, not even an audit event
+    for wrong, said in [
+        (["check", unfair, "--all", "--policy", "baseline"], f"do not give {unfair} with it"),
+        (["check", "--all", "--policy", "baseline", *STATELESS[:2]], "do not give --card"),
+        (["check", "--all"], "needs --policy"),
+        (["check", "--all", "--policy", "no-such-pack"], "no-such-pack"),
+    ]:
+        refused = run_cli(*wrong, user="bob", db=cat.url)
+        assert refused.returncode == 2, refused.stderr
+        assert said in refused.stderr and refused.stdout == ""
+    assert counts(cat) == before
+
+
+def test_check_all_versions_of_an_empty_catalogue_passes(sqlite_cat: Catalogue) -> None:
+    result = run_cli("check", "--all", "--policy", "baseline", user="bob", db=sqlite_cat.url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Outcome: pass (exit 0)\n"

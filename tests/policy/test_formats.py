@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -237,3 +238,18 @@ def test_markdown_escapes_what_would_read_as_formatting() -> None:
     text = render(_hostile_labels(), "markdown")
     row = next(line for line in text.splitlines() if "ratio-x" in line)
     assert "sex\\*age\\_group=" in row and "under\\_25" in row
+
+
+def test_text_of_a_sweep_names_the_first_blocking_outcomes_and_counts_the_rest() -> None:
+    loaded = policy({"id": "four-fifths", "kind": "fairness", "metric": "impact_ratio", "min": 0.8})
+    subjects = [dataclasses.replace(snapshot(), subject=f"credit-risk@1.0.{i}") for i in range(30)]
+    text = render(check([loaded], subjects, now=NOW), "text")
+    blocking = text.splitlines()[-2]
+    assert blocking.startswith("Blocking: credit-risk@1.0.0 test-policy/four-fifths, ")
+    assert blocking.count("test-policy/four-fifths") == 20
+    assert blocking.endswith(", and 10 more, in 30 subjects")
+    few = render(check([loaded], subjects[:2], now=NOW), "text").splitlines()[-2]
+    assert few == (
+        "Blocking: credit-risk@1.0.0 test-policy/four-fifths, "
+        "credit-risk@1.0.1 test-policy/four-fifths"
+    )
