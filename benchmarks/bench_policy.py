@@ -20,9 +20,10 @@ run's report is freed before the clock starts):
   (orjson when installed), which any check of stored versions pays first;
 * end to end: ``checks.check_versions`` on a real SQLite catalogue holding the same
   versions, each evaluation stored with its digest as ``govern evaluate`` stores it (read
-  the rows and digests, build snapshots, evaluate; a results document is decoded only when
-  a rule or an outcome's evidence needs it), its loading half alone, and the engine on
-  what was loaded (reading figures from the digests) alone; and the fastest
+  the rows and digests, build snapshots, evaluate; a results document is read and decoded
+  only when a rule or an outcome's evidence needs it), as ``govern check --all`` runs it,
+  its loading half alone, and the engine on what was loaded (reading figures from the
+  digests) alone; and the fastest
   decoding of every document plus the bare loop: what a check that reads the results
   documents themselves pays before it decides anything.
 
@@ -469,7 +470,7 @@ def main() -> None:
 
         def load() -> list[SubjectSnapshot]:
             with collector_paused(), ctx.read() as session:
-                return checks.snapshots_for(session)
+                return checks.snapshots_for(session, later=ctx.db)
 
         load_s = timed(load)
         fresh: list[list[SubjectSnapshot]] = []

@@ -20,7 +20,9 @@ class StoredResults(Mapping[str, Any]):
 
     A batch check over stored versions decides most rules from each evaluation's digest
     (:mod:`govern.policy.digest`) and never needs most documents whole; they are decoded
-    only when a rule falls back to them or an outcome's message or evidence is built.
+    (and, for ``govern check --all``, read from the catalogue: ``text`` is then a function
+    that reads it) only when a rule falls back to them or an outcome's message or evidence
+    is built.
     ``preview`` holds the top-level entries the per-version rules read (explanations and
     sensitive features), taken from the digest, so reading them decodes nothing.
     """
@@ -29,12 +31,13 @@ class StoredResults(Mapping[str, Any]):
 
     def __init__(
         self,
-        text: str | bytes,
+        text: str | bytes | Callable[[], str | bytes],
         decode: Callable[[str | bytes], Any],
         preview: Mapping[str, Any] | None = None,
         keys: frozenset[str] = frozenset(),
     ) -> None:
-        self._text: str | bytes | None = text
+        #: The stored text, or what reads it from the catalogue when it is first needed.
+        self._text: str | bytes | Callable[[], str | bytes] | None = text
         self._decode = decode
         self._document: Any = None
         #: (what the document holds under each previewed key, which keys were previewed)
@@ -43,7 +46,8 @@ class StoredResults(Mapping[str, Any]):
     def document(self) -> Any:
         """The decoded document (whatever JSON value was stored)."""
         if self._text is not None:
-            self._document = self._decode(self._text)
+            text = self._text
+            self._document = self._decode(text() if callable(text) else text)
             self._text = None
         return self._document
 

@@ -18,16 +18,17 @@ import datetime as dt
 import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, Text, cast, func, type_coerce, update
+from sqlalchemy import String, Text, cast, func, null, type_coerce, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from govern.config import Settings
 from govern.domain.roles import Role
-from govern.errors import ConfigError, InputError
+from govern.errors import CatalogueError, ConfigError, InputError
 from govern.policy.digest import parse as parse_digest
 from govern.policy.engine import check as run_check
 from govern.policy.engine import collector_paused, evaluate, utcnow
@@ -45,6 +46,7 @@ from govern.policy.snapshot import (
 from govern.services.catalogue import resolve
 from govern.services.context import Context
 from govern.storage import audit
+from govern.storage.database import Database
 from govern.storage.tables import (
     Decision,
     DriftRun,
@@ -336,7 +338,9 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(value) if type(value) is str else value
 
 
-def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[SubjectSnapshot]:
+def snapshots_for(
+    session: Session, refs: Sequence[str] | None = None, *, later: Database | None = None
+) -> list[SubjectSnapshot]:
     """:func:`snapshot_for` of many versions with a handful of queries instead of six each.
 
     Results documents and cards are read as text and decoded with the fastest decoder
@@ -347,6 +351,9 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         session: An open session.
         refs: ``NAME@VERSION`` references, in the order wanted; ``None`` means every version
             in the catalogue, by model name and registration order.
+        later: The catalogue to read results documents from when they are first needed,
+            after ``session`` has closed, rather than now: a check of many versions decides
+            from the digests and needs few documents (see :class:`_Documents`).
 
     Returns:
         One snapshot per version, equal to what :func:`snapshot_for` builds for it.
@@ -399,7 +406,7 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
 
     ev = Evaluation
     evaluations: dict[int | None, EvaluationEvidence] = {}
-    for eid, vid, created, dataset_sha, artifact_sha, dataset_name, text, blob in read(
+    rows_e = read(
         sa_select(
             col(ev.id),
             col(ev.version_id),
@@ -407,19 +414,31 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
             col(ev.dataset_sha256),
             col(ev.artifact_sha256),
             col(ev.dataset_name),
-            cast(col(ev.results), Text),
+            null() if later is not None else cast(col(ev.results), Text),
             col(ev.digest),
         ).where(col(ev.id).in_(_latest_ids(ev, evaluation_of)))
-    ):
-        # With a digest that matches the document, the check reads its figures from the
-        # digest and the document is decoded only if a rule or an outcome's evidence asks.
-        digest = parse_digest(blob, text, decode)
+    )
+    # With a digest that matches the document, the check reads its figures from the digest
+    # and the document is decoded only if a rule or an outcome's evidence asks for it.
+    parsed = [(row, parse_digest(row[7], row[6], decode)) for row in rows_e]
+    documents = None
+    if later is not None:  # documents are read in the order of the subjects needing them
+        rank = {row[0]: at for at, row in enumerate(rows)}
+        documents = _Documents(later, sorted(rows_e, key=lambda r: rank.get(r[1], len(rank))))
+    texts: dict[int, str] = {}
+    if documents is not None:  # the documents without a usable digest are read now
+        texts = documents.read_now(
+            connection, [row[0] for row, found in parsed if found is None or not found.regular]
+        )
+    for (eid, vid, created, dataset_sha, artifact_sha, dataset_name, text, _blob), digest in parsed:
+        results: Any
+        if digest is not None and digest.regular:
+            source = partial(documents.text, eid) if documents is not None else text
+            results = StoredResults(source, decode, *digest.preview())
+        else:
+            results = decode(texts[eid] if documents is not None else text)
         evaluations[vid] = EvaluationEvidence(
-            results=(
-                StoredResults(text, decode, *digest.preview())
-                if digest is not None and digest.regular
-                else decode(text)
-            ),
+            results=results,
             created_at=_instant(created),
             dataset_sha256=dataset_sha,
             artifact_sha256=artifact_sha,
@@ -535,6 +554,70 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
     return snapshots
 
 
+class _Documents:
+    """The results texts of a batch check's evaluations, read when first needed.
+
+    A check of thousands of versions reads its figures from the digests; the documents (as
+    many megabytes as versions) are read only for evidence and messages, a chunk of the
+    check's evaluations at a time, in the order of its subjects. An evaluation's text is
+    taken only while its digest is the one the check read: the database clears a digest
+    in the statement that changes its results (schema revision 0004), so a document edited
+    or deleted since is refused rather than shown beside statuses it did not give.
+    """
+
+    #: Documents read per query once one is needed (outcomes are built in subject order).
+    CHUNK = 256
+
+    def __init__(self, db: Database, rows: Sequence[Any]) -> None:
+        self._db = db
+        self._order = [row[0] for row in rows]
+        self._position = {eid: at for at, eid in enumerate(self._order)}
+        self._digests = {row[0]: row[7] for row in rows}
+        self._held: dict[Any, str] = {}
+        self._taken: set[int] = set()
+
+    def read_now(self, connection: Any, ids: Sequence[int]) -> dict[int, str]:
+        """The texts of evaluations ``ids`` (those whose digest a check cannot use)."""
+        if not ids:
+            return {}
+        return dict(
+            connection.execute(
+                sa_select(col(Evaluation.id), cast(col(Evaluation.results), Text)).where(
+                    col(Evaluation.id).in_(ids)
+                )
+            ).all()
+        )
+
+    def text(self, eid: int) -> str:
+        found = self._held.pop(eid, None)
+        if found is None:
+            start = self._position[eid]
+            chunk = [
+                e
+                for e in self._order[start : start + self.CHUNK]
+                if e not in self._taken and e not in self._held
+            ]
+            with self._db.read() as session:
+                rows = session.connection().execute(
+                    sa_select(
+                        col(Evaluation.id),
+                        cast(col(Evaluation.results), Text),
+                        col(Evaluation.digest),
+                    ).where(col(Evaluation.id).in_(chunk))
+                )
+                for other, text, blob in rows:
+                    if blob is not None and bytes(blob) == self._digests[other]:
+                        self._held[other] = text
+            found = self._held.pop(eid, None)
+            if found is None:
+                raise CatalogueError(
+                    f"evaluation {eid} was changed or deleted while it was being checked; "
+                    "check again"
+                )
+        self._taken.add(eid)
+        return found
+
+
 def check_versions(
     ctx: Context,
     policies: Sequence[str | Path],
@@ -558,7 +641,7 @@ def check_versions(
     at = now or utcnow()
     with collector_paused():
         with ctx.read() as session:
-            subjects = snapshots_for(session, refs)
+            subjects = snapshots_for(session, refs, later=ctx.db)
         return run_check(loaded, subjects, now=at)
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from typing import Any
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from govern.errors import InputError, NotFoundError, PolicyError
+from govern.errors import CatalogueError, InputError, NotFoundError, PolicyError
 from govern.policy import digest
 from govern.policy.engine import check
 from govern.policy.loader import load_policies
@@ -180,3 +181,50 @@ def test_a_document_edited_after_its_digest_is_read_itself(cat: Catalogue) -> No
     assert snapshot.evaluation is not None and snapshot.evaluation.digest is None
     unfair, _singly = _decided_by_columns(cat)
     assert fair != unfair and unfair.count("fail") > fair.count("fail")
+
+
+def test_a_batch_check_reads_a_document_when_its_evidence_is_built(cat: Catalogue) -> None:
+    """``check_versions`` loads digests, not documents: they are read from the catalogue
+    when an outcome's evidence needs them, after the read that loaded the check."""
+    old, new = _catalogue(cat)
+    packs = load_policies(PACKS)
+    db = cat.ctx().db
+    with db.read() as session:
+        eager = checks.snapshots_for(session)
+        lazy = checks.snapshots_for(session, later=db)
+    assert all(repr(r) == "StoredResults(not decoded)" for r in _results(lazy))
+    assert lazy == eager  # the same evidence, documents included, once they are read
+    lazy = _reload(cat)
+    report = check(packs, lazy, now=NOW)
+    expected = check(packs, eager, now=NOW)
+    assert [o.to_json() for o in report.outcomes] == [o.to_json() for o in expected.outcomes]
+    assert all(repr(r) == "StoredResults(decoded)" for r in _results(lazy))
+    assert [s.subject for s in report.subjects] == [old, new]
+
+
+def test_a_document_changed_during_a_batch_check_is_refused(cat: Catalogue) -> None:
+    ref = register(cat, "1.0.0")
+    evaluation_id = store_evaluation(cat, ref, results_document(FAIR))
+    subjects = _reload(cat)
+    report = check(load_policies(["eeoc-four-fifths"]), subjects, now=NOW, batch_from=1)
+    assert report.subjects[0].statuses  # decided from the digest, no document read
+    assert repr(_results(subjects)[0]) == "StoredResults(not decoded)"
+    with cat.ctx().db.write() as session:
+        session.connection().execute(
+            update(Evaluation)
+            .where(col(Evaluation.id) == evaluation_id)
+            .values(results=results_document(UNFAIR))
+        )
+    with pytest.raises(CatalogueError, match=f"evaluation {evaluation_id} was changed"):
+        report.outcomes  # noqa: B018 - building the evidence reads the document
+
+
+def _reload(cat: Catalogue) -> list[Any]:
+    db = cat.ctx().db
+    with db.read() as session:
+        return checks.snapshots_for(session, later=db)
+
+
+def _results(snapshots: list[Any]) -> list[Any]:
+    """The stored results of every snapshot's evaluation."""
+    return [s.evaluation.results for s in snapshots if s.evaluation is not None]
