@@ -299,12 +299,18 @@ def _write_digests(session: Session, ids: Any) -> None:
         )
 
 
-def _latest_ids(
+def _latest(
     table: type[Evaluation] | type[DriftRun], version_ids: Collection[int | None] | None
 ) -> Any:
-    """A subquery of the latest row id per version (newest ``created_at``, then id)."""
+    """A subquery of the latest row per version (newest ``created_at``, then id): its
+    ``id`` and ``created_at``, read from the ``(version_id, created_at, id)`` index alone.
+
+    (A large row's later columns are read by walking its overflow pages; an evaluation's
+    ``created_at`` comes after its results document.)
+    """
     ranked = sa_select(
         col(table.id).label("id"),
+        col(table.created_at).label("created_at"),
         func.row_number()
         .over(
             partition_by=col(table.version_id),
@@ -315,7 +321,7 @@ def _latest_ids(
     if version_ids is not None:
         ranked = ranked.where(col(table.version_id).in_(version_ids))
     inner = ranked.subquery()
-    return sa_select(inner.c.id).where(inner.c.rank == 1)
+    return sa_select(inner.c.id, inner.c.created_at).where(inner.c.rank == 1).subquery()
 
 
 def _raw(column: Any) -> Any:
@@ -406,17 +412,18 @@ def snapshots_for(
 
     ev = Evaluation
     evaluations: dict[int | None, EvaluationEvidence] = {}
+    latest = _latest(ev, evaluation_of)
     rows_e = read(
         sa_select(
             col(ev.id),
             col(ev.version_id),
-            _raw(col(ev.created_at)),
+            _raw(latest.c.created_at),
             col(ev.dataset_sha256),
             col(ev.artifact_sha256),
             col(ev.dataset_name),
             null() if later is not None else cast(col(ev.results), Text),
             col(ev.digest),
-        ).where(col(ev.id).in_(_latest_ids(ev, evaluation_of)))
+        ).join(latest, latest.c.id == col(ev.id))
     )
     # With a digest that matches the document, the check reads its figures from the digest
     # and the document is decoded only if a rule or an outcome's evidence asks for it.
@@ -456,7 +463,7 @@ def snapshots_for(
             col(dr.reference_sha256),
             col(dr.current_sha256),
             cast(col(dr.results), Text),
-        ).where(col(dr.id).in_(_latest_ids(dr, wanted)))
+        ).where(col(dr.id).in_(sa_select(_latest(dr, wanted).c.id)))
     ):
         drifts[vid] = DriftEvidence(
             results=decode(text),
