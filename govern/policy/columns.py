@@ -39,6 +39,7 @@ from govern.policy.digest import (
     Digest,
     Layout,
     Shape,
+    itemsize,
 )
 from govern.policy.evidence import MISSING_GROUP, GroupingView, select_groupings
 from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE, PASS
@@ -440,7 +441,7 @@ class Columns:
             at = 0
             for found, (of, dtype, width) in zip(parts, SEGMENTS, strict=True):
                 rows = shape.count(of)
-                end = at + rows * width * 8
+                end = at + rows * width * itemsize(dtype)
                 block = np.ascontiguousarray(body[:, at:end]).view(dtype)
                 found.append(block.reshape(count * rows, width))
                 at = end
@@ -473,7 +474,8 @@ class Columns:
             np.concatenate(found) if found else np.zeros((0, width), dtype)
             for found, (_of, dtype, width) in zip(parts, SEGMENTS, strict=True)
         ]
-        row_ints, perf_ints, row_floats, grouping_floats, perf_floats, overall = blocks
+        row_ints, perf_ints, row_values, grouping_values, perf_values, overall_values = blocks[:6]
+        row_flags, grouping_flags, perf_flags, overall_flags = (b != 0 for b in blocks[6:])
         self.g_subject = _joined(g_subject)
         self.g_position = _joined(g_position)
         self.g_reference = np.array(references, object)
@@ -485,14 +487,17 @@ class Columns:
             renumber = np.empty_like(order)
             renumber[order] = np.arange(len(order))
             self.g_subject, self.g_position = self.g_subject[order], self.g_position[order]
-            self.g_reference, grouping_floats = self.g_reference[order], grouping_floats[order]
+            self.g_reference = self.g_reference[order]
+            grouping_values, grouping_flags = grouping_values[order], grouping_flags[order]
             moved = renumber[self.r_grouping]
             rows_order = np.argsort(moved, kind="stable")
             self.r_grouping, self.labels = moved[rows_order], self.labels[rows_order]
-            row_ints, row_floats = row_ints[rows_order], row_floats[rows_order]
+            row_ints, row_values = row_ints[rows_order], row_values[rows_order]
+            row_flags = row_flags[rows_order]
             tables_order = np.argsort(self.q_subject, kind="stable")
             self.q_subject = self.q_subject[tables_order]
-            perf_ints, perf_floats = perf_ints[tables_order], perf_floats[tables_order]
+            perf_ints, perf_values = perf_ints[tables_order], perf_values[tables_order]
+            perf_flags = perf_flags[tables_order]
         self.fair_ok = fair_ok
         self.perf_ok = fair_ok.copy()
         self.floors = floors
@@ -503,38 +508,40 @@ class Columns:
         self.summaries = []
         self.r_subject = self.g_subject[self.r_grouping]
         self.sizes = row_ints[:, 1].astype(np.int64)
-        self.shares = row_floats[:, 0]
-        self.p_values = row_floats[:, 1]
-        self.p_has = row_floats[:, 2] != 0
-        self._odd = row_floats[:, 3] != 0
+        self.shares = row_values[:, 0]
+        self.p_values = row_values[:, 1]
+        self.p_has = row_flags[:, 0]
+        self._odd = row_flags[:, 1]
         self.groups, self.metrics, self.perf_metrics = [], [], []
         self.q_position = perf_ints[:, 0].astype(np.int64)
         self.q_size = perf_ints[:, 1].astype(np.int64)
-        self.q_has_size = perf_floats[:, 0] != 0
+        self.q_has_size = perf_flags[:, 0]
         self._read = {}
         cache: dict[Any, Any] = {}
         self._cache = cache
 
-        def figure(block: Any, column: int) -> Figure:
-            return block[:, column], block[:, column + 1] != 0, block[:, column + 2] != 0
+        def figure(values: Any, flags: Any, value: int, flag: int) -> Figure:
+            return values[:, value], flags[:, flag], flags[:, flag + 1]
 
-        column = 4
-        for where, keys in (("metric", METRIC_KEYS), ("stored", STORED_KEYS)):
-            for key in keys:
-                cache[(where, key)] = figure(row_floats, column)
-                column += 3
-        for position, key in enumerate(SUMMARY_KEYS):
-            cache[("summary", key)] = figure(grouping_floats, 3 * position)
+        keys = [("metric", key) for key in METRIC_KEYS] + [("stored", key) for key in STORED_KEYS]
+        for position, key in enumerate(keys):
+            cache[key] = figure(row_values, row_flags, 2 + position, 2 + 2 * position)
+        for position, name in enumerate(SUMMARY_KEYS):
+            cache[("summary", name)] = figure(
+                grouping_values, grouping_flags, position, 2 * position
+            )
         owned = _joined(owners)
-        for position, key in enumerate(PERF_KEYS):
-            cache[("performance", key)] = figure(perf_floats, 1 + 3 * position)
+        for position, name in enumerate(PERF_KEYS):
+            cache[("performance", name)] = figure(
+                perf_values, perf_flags, position, 1 + 2 * position
+            )
             reported, values = np.zeros(size, bool), np.zeros(size)
             has, bad = np.zeros(size, bool), np.zeros(size, bool)
-            reported[owned] = overall[:, 4 * position] != 0
-            values[owned] = overall[:, 4 * position + 1]
-            has[owned] = overall[:, 4 * position + 2] != 0
-            bad[owned] = overall[:, 4 * position + 3] != 0
-            cache[("overall", key)] = (reported, values, has, bad)
+            reported[owned] = overall_flags[:, 3 * position]
+            values[owned] = overall_values[:, position]
+            has[owned] = overall_flags[:, 3 * position + 1]
+            bad[owned] = overall_flags[:, 3 * position + 2]
+            cache[("overall", name)] = (reported, values, has, bad)
         return self
 
     # --- read on first use -----------------------------------------------------------------

@@ -3,9 +3,9 @@
 A batch check over thousands of stored versions spent most of its time decoding every
 results document and walking every group of it (:class:`govern.policy.columns.Columns`).
 The digest is that walk done once, when the evaluation is stored: every figure a column
-function can compare, for every group, grouping and per-group performance row, as float64
-blocks behind a small JSON header (layout, labels, reference groups, and the top-level
-entries the per-version rules read). A check builds ``Columns`` from the digests of all
+function can compare, for every group, grouping and per-group performance row, as blocks
+of float64 values and one-byte flags behind a small JSON header (layout, labels, reference
+groups, and the top-level entries the per-version rules read). A check builds ``Columns`` from the digests of all
 its subjects with ``np.frombuffer`` and one concatenation per block, and decodes a
 results document only when a rule falls back to it or an outcome's evidence is built.
 
@@ -60,24 +60,38 @@ EVERY_FIGURE: Mapping[str, frozenset[str]] = {
 #: Top-level entries of the document the per-version rules read, kept in the header.
 PREVIEW_KEYS = frozenset({"explanations", "sensitive_features"})
 
-#: Columns of each block (a figure is three: value, has a value, would not convert).
-ROW_FLOATS = 4 + 3 * (len(METRIC_KEYS) + len(STORED_KEYS))  # share, p, has p, odd, figures
-GROUPING_FLOATS = 3 * len(SUMMARY_KEYS)
-PERF_FLOATS = 1 + 3 * len(PERF_KEYS)  # has n, figures
-OVERALL_FLOATS = 4 * len(PERF_KEYS)  # reported, value, has, would not convert
-#: The blocks after the header, in order: (rows of, dtype, columns).
+#: Columns of each block. A figure is a value (float64) and two flags (one byte each): has a
+#: value, would not convert.
+FIGURE_KEYS = len(METRIC_KEYS) + len(STORED_KEYS)
+ROW_VALUES, ROW_FLAGS = 2 + FIGURE_KEYS, 2 + 2 * FIGURE_KEYS  # share, p; has p, odd
+GROUPING_VALUES, GROUPING_FLAGS = len(SUMMARY_KEYS), 2 * len(SUMMARY_KEYS)
+PERF_VALUES, PERF_FLAGS = len(PERF_KEYS), 1 + 2 * len(PERF_KEYS)  # has n
+OVERALL_VALUES, OVERALL_FLAGS = len(PERF_KEYS), 3 * len(PERF_KEYS)  # reported, has, odd
+#: The blocks after the header, in order: (rows of, dtype, columns). The float blocks come
+#: first, so each starts a multiple of 8 bytes into the blocks.
 SEGMENTS = (
     ("rows", "<i8", 2),  # position of the row's grouping, n
     ("performance", "<i8", 2),  # position of the row's grouping, n
-    ("rows", "<f8", ROW_FLOATS),
-    ("groupings", "<f8", GROUPING_FLOATS),
-    ("performance", "<f8", PERF_FLOATS),
-    ("overall", "<f8", OVERALL_FLOATS),
+    ("rows", "<f8", ROW_VALUES),
+    ("groupings", "<f8", GROUPING_VALUES),
+    ("performance", "<f8", PERF_VALUES),
+    ("overall", "<f8", OVERALL_VALUES),
+    ("rows", "|u1", ROW_FLAGS),
+    ("groupings", "|u1", GROUPING_FLAGS),
+    ("performance", "|u1", PERF_FLAGS),
+    ("overall", "|u1", OVERALL_FLAGS),
 )
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def itemsize(dtype: str) -> int:
+    """Bytes per item of a :data:`SEGMENTS` dtype (``<f8``: 8)."""
+    return int(dtype[2:])
+
+
 #: Bytes per row of each kind, over all its blocks.
 _ROW_BYTES, _GROUPING_BYTES, _PERF_BYTES, _OVERALL_BYTES = (
-    8 * sum(width for of, _type, width in SEGMENTS if of == kind)
+    sum(itemsize(dtype) * width for of, dtype, width in SEGMENTS if of == kind)
     for kind in ("rows", "groupings", "performance", "overall")
 )
 
@@ -293,42 +307,54 @@ def encode(document: Any, text: str | bytes) -> bytes:
     entry["preview"] = {key: document[key] for key in PREVIEW_KEYS if key in document}
     rows = len(columns.labels)
     everything = np.ones(rows, bool)
-    row_floats = [
-        columns.shares,
-        columns.p_values,
-        columns.p_has,
-        columns.odd_reasons(everything),
-    ]
-    for key in METRIC_KEYS:
-        row_floats += columns.metric(key)
-    for key in STORED_KEYS:
-        row_floats += columns.stored(key)
-    grouping_floats: list[Any] = []
+    # Per kind of row: its values and its flags, in the order from_digests reads them.
+    row_values: list[Any] = [columns.shares, columns.p_values]
+    row_flags: list[Any] = [columns.p_has, columns.odd_reasons(everything)]
+    grouping_values: list[Any] = []
+    grouping_flags: list[Any] = []
+    for figure in [columns.metric(key) for key in METRIC_KEYS] + [
+        columns.stored(key) for key in STORED_KEYS
+    ]:
+        row_values.append(figure[0])
+        row_flags += figure[1:]
     for key in SUMMARY_KEYS:
-        grouping_floats += columns.summary(key)
-    perf_floats: list[Any] = [columns.q_has_size]
+        value, has, bad = columns.summary(key)
+        grouping_values.append(value)
+        grouping_flags += [has, bad]
+    perf_values: list[Any] = []
+    perf_flags: list[Any] = [columns.q_has_size]
     for key in PERF_KEYS:
-        perf_floats += columns.performance(key)
-    overall: list[Any] = []
+        value, has, bad = columns.performance(key)
+        perf_values.append(value)
+        perf_flags += [has, bad]
+    overall_values: list[Any] = []
+    overall_flags: list[Any] = []
     for key in PERF_KEYS:
-        overall += columns.overall(key)
+        reported, value, has, bad = columns.overall(key)
+        overall_values.append(value)
+        overall_flags += [reported, has, bad]
+    groupings, tables = len(columns.g_subject), len(columns.q_subject)
     blocks = [  # in the order of SEGMENTS
         np.column_stack([columns.r_grouping, columns.sizes]).astype("<i8"),
         np.column_stack([columns.q_position, columns.q_size]).astype("<i8"),
-        _matrix(row_floats, rows),
-        _matrix(grouping_floats, len(columns.g_subject)),
-        _matrix(perf_floats, len(columns.q_subject)),
-        _matrix(overall, 1),
+        _matrix(row_values, rows, "<f8"),
+        _matrix(grouping_values, groupings, "<f8"),
+        _matrix(perf_values, tables, "<f8"),
+        _matrix(overall_values, 1, "<f8"),
+        _matrix(row_flags, rows, "|u1"),
+        _matrix(grouping_flags, groupings, "|u1"),
+        _matrix(perf_flags, tables, "|u1"),
+        _matrix(overall_flags, 1, "|u1"),
     ]
     return _pack(shape, entry, [block.tobytes() for block in blocks])
 
 
-def _matrix(columns: Sequence[Any], rows: int) -> Any:
+def _matrix(columns: Sequence[Any], rows: int, dtype: str) -> Any:
     import numpy as np
 
     if not columns:
-        return np.zeros((rows, 0), "<f8")
-    return np.column_stack([np.asarray(c, np.float64) for c in columns]).astype("<f8")
+        return np.zeros((rows, 0), dtype)
+    return np.column_stack([np.asarray(c).astype(dtype) for c in columns]).astype(dtype)
 
 
 def _pack(shape: Mapping[str, Any], entry: Mapping[str, Any], blocks: Sequence[bytes]) -> bytes:
@@ -366,6 +392,7 @@ __all__ = [
     "Digest",
     "Shape",
     "columns_of",
+    "itemsize",
     "encode",
     "parse",
     "version_of",
