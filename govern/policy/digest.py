@@ -5,9 +5,10 @@ results document and walking every group of it (:class:`govern.policy.columns.Co
 The digest is that walk done once, when the evaluation is stored: every figure a column
 function can compare, for every group, grouping and per-group performance row, as blocks
 of float64 values and one-byte flags behind a small JSON header (layout, labels, reference
-groups, and the top-level entries the per-version rules read). A check builds ``Columns`` from the digests of all
-its subjects with ``np.frombuffer`` and one concatenation per block, and decodes a
-results document only when a rule falls back to it or an outcome's evidence is built.
+groups, and the top-level entries the per-version rules read). A check builds ``Columns``
+from the digests of all its subjects with ``np.frombuffer`` and one concatenation per
+block, and decodes a results document only when a rule falls back to it or an outcome's
+evidence is built.
 
 A digest is derived data and is trusted only while it matches its document. The database
 keeps them together: a trigger (schema revision 0004) clears an evaluation's digest in the
@@ -392,8 +393,8 @@ __all__ = [
     "Digest",
     "Shape",
     "columns_of",
-    "itemsize",
     "encode",
+    "itemsize",
     "parse",
     "version_of",
 ]
