@@ -36,8 +36,6 @@ from govern.policy.statuses import Status, compile_status
 #: (below it the arrays do not pay for themselves, and a small check need not import numpy).
 BATCH_FROM = 256
 
-_EVIDENCE_ERRORS = EVIDENCE_ERRORS
-
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -59,7 +57,7 @@ def evaluate_rule(rule: RuleBase, snapshot: SubjectSnapshot, now: dt.datetime) -
     function = REGISTRY[getattr(rule, "kind")]  # noqa: B009 - every rule model has a kind
     try:
         return function(rule, snapshot, now)
-    except _EVIDENCE_ERRORS as exc:
+    except EVIDENCE_ERRORS as exc:
         return _broken(exc)
 
 
@@ -142,7 +140,7 @@ def _evaluate(
             else:
                 try:
                     verdict = step.function(rule, snapshot, at)
-                except _EVIDENCE_ERRORS as exc:
+                except EVIDENCE_ERRORS as exc:
                     verdict = _broken(exc)
             status, message = verdict.status, verdict.message
             waiver_info: dict[str, Any] | None = None
@@ -372,7 +370,7 @@ def _statuses(
     not decide. Should it raise for one subject, every subject is left to :func:`_status`."""
     try:
         return [status(snapshot, at) for snapshot in snapshots]
-    except _EVIDENCE_ERRORS:
+    except EVIDENCE_ERRORS:
         return [None] * len(snapshots)
 
 
@@ -381,13 +379,13 @@ def _status(step: _Step, snapshot: SubjectSnapshot, at: dt.datetime) -> str:
     if step.status is not None:
         try:
             status = step.status(snapshot, at)
-        except _EVIDENCE_ERRORS:
+        except EVIDENCE_ERRORS:
             status = None  # the rule function decides, as it would have
         if status is not None:
             return status
     try:
         return step.function(step.rule, snapshot, at).status
-    except _EVIDENCE_ERRORS:
+    except EVIDENCE_ERRORS:
         return ERROR
 
 

