@@ -56,6 +56,7 @@ from govern.storage.tables import (
     PolicyRun,
     RuleResult,
     Waiver,
+    as_utc,
 )
 
 #: Anyone who is a user of the catalogue may record a check: it is evidence, not a decision.
@@ -249,7 +250,7 @@ def write_digest(session: Session, evaluation_id: int) -> None:
     """Store the digest of an evaluation's results, made from the text as stored.
 
     Read back rather than serialised again, so the digest is of exactly the text that
-    :func:`snapshots_for` reads (and checks it against).
+    :func:`snapshots_for` reads (and checks its length against).
     """
     _write_digests(
         session, sa_select(col(Evaluation.id)).where(col(Evaluation.id) == evaluation_id)
@@ -286,17 +287,23 @@ def _write_digests(session: Session, ids: Any) -> None:
 
     decode = json_decoder()
     connection = session.connection()
-    texts = connection.execute(
-        sa_select(col(Evaluation.id), cast(col(Evaluation.results), Text)).where(
-            col(Evaluation.id).in_(ids)
-        )
-    ).all()
-    for eid, text in texts:
+    for eid, text in _stored_texts(connection, ids).items():
         connection.execute(
             update(Evaluation)
             .where(col(Evaluation.id) == eid)
             .values(digest=encode(decode(text), text))
         )
+
+
+def _stored_texts(connection: Any, ids: Any) -> dict[int, str]:
+    """The results texts of the evaluations ``ids`` (a list or a subquery), as stored."""
+    return dict(
+        connection.execute(
+            sa_select(col(Evaluation.id), cast(col(Evaluation.results), Text)).where(
+                col(Evaluation.id).in_(ids)
+            )
+        ).all()
+    )
 
 
 def _latest(
@@ -337,8 +344,7 @@ _from_text = dt.datetime.fromisoformat
 
 def _instant(value: Any) -> dt.datetime:
     """A stored instant as an aware UTC datetime (SQLite stores it naive, as UTC)."""
-    found = _from_text(value) if type(value) is str else value
-    return found.replace(tzinfo=dt.UTC) if found.tzinfo is None else found.astimezone(dt.UTC)
+    return as_utc(_from_text(value) if type(value) is str else value)
 
 
 def _day(value: Any) -> dt.date:
@@ -429,13 +435,12 @@ def snapshots_for(
     # With a digest that matches the document, the check reads its figures from the digest
     # and the document is decoded only if a rule or an outcome's evidence asks for it.
     parsed = [(row, parse_digest(row[7], row[6], decode)) for row in rows_e]
-    documents = None
+    documents, texts = None, {}
     if later is not None:  # documents are read in the order of the subjects needing them
         rank = {row[0]: at for at, row in enumerate(rows)}
         documents = _Documents(later, sorted(rows_e, key=lambda r: rank.get(r[1], len(rank))))
-    texts: dict[int, str] = {}
-    if documents is not None:  # the documents without a usable digest are read now
-        texts = documents.read_now(
+        # ... except those without a usable digest, which the check reads now
+        texts = _stored_texts(
             connection, [row[0] for row, found in parsed if found is None or not found.regular]
         )
     for (eid, vid, created, dataset_sha, artifact_sha, dataset_name, text, _blob), digest in parsed:
@@ -583,18 +588,6 @@ class _Documents:
         self._digests = {row[0]: row[7] for row in rows}
         self._held: dict[Any, str] = {}
         self._taken: set[int] = set()
-
-    def read_now(self, connection: Any, ids: Sequence[int]) -> dict[int, str]:
-        """The texts of evaluations ``ids`` (those whose digest a check cannot use)."""
-        if not ids:
-            return {}
-        return dict(
-            connection.execute(
-                sa_select(col(Evaluation.id), cast(col(Evaluation.results), Text)).where(
-                    col(Evaluation.id).in_(ids)
-                )
-            ).all()
-        )
 
     def text(self, eid: int) -> str:
         found = self._held.pop(eid, None)

@@ -38,9 +38,12 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
     ) -> dt.datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return None if value is None else as_utc(value)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A datetime read from the catalogue as an aware UTC one (naive ones are UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _created_at() -> Any:
@@ -304,5 +307,6 @@ __all__ = [
     "RuleResult",
     "User",
     "Waiver",
+    "as_utc",
     "utcnow",
 ]
