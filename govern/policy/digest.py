@@ -168,8 +168,7 @@ def parse(
         return None
     data = blob if type(blob) is bytes else bytes(blob)
     try:
-        size = int.from_bytes(data[:4], "little")
-        key = data[4 : 4 + size]
+        key, at = _framed(data, 0)
         shape = _SHAPES.get(key, _UNSEEN)
         if shape is _UNSEEN:
             shape = _shape(key, decode)
@@ -178,9 +177,8 @@ def parse(
             _SHAPES[key] = shape
         if shape is None:
             return None
-        at = 4 + size
-        end = at + 4 + int.from_bytes(data[at : at + 4], "little")
-        entry = decode(data[at + 4 : end])
+        raw, end = _framed(data, at)
+        entry = decode(raw)
         if type(entry) is not dict or (text is not None and entry.get("chars") != _chars(text)):
             return None
         refs, preview = entry.get("refs", []), entry.get("preview", {})
@@ -195,6 +193,14 @@ def parse(
     except (ValueError, TypeError, KeyError, UnicodeError):
         return None
     return Digest(shape, refs, preview, data, end)
+
+
+def _framed(data: bytes, at: int) -> tuple[bytes, int]:
+    """The part framed at ``at`` (4 bytes little-endian length, then the bytes), and where
+    the next one starts."""
+    start = at + 4
+    end = start + int.from_bytes(data[at:start], "little")
+    return data[start:end], end
 
 
 def _chars(text: str | bytes) -> int:
@@ -261,9 +267,8 @@ def version_of(blob: bytes | memoryview | None) -> int | None:
     """The format version a stored digest says it has (``None``: no readable digest)."""
     if not blob:
         return None
-    data = bytes(blob)
     try:
-        header = json.loads(data[4 : 4 + int.from_bytes(data[:4], "little")])
+        header = json.loads(_framed(bytes(blob), 0)[0])
     except (ValueError, UnicodeError):
         return None
     version = header.get("v") if type(header) is dict else None
