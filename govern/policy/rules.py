@@ -103,26 +103,38 @@ def _card_values(card: Mapping[str, Any], path: str) -> Iterator[tuple[str, Any]
             node = node.get(key) if type(node) is dict or isinstance(node, Mapping) else None
         yield path, node
         return
+    yield from listed_values(card, card_steps(path))
+
+
+def card_steps(path: str) -> list[tuple[str, bool]]:
+    """A field path as ``(key, listed)`` steps: ``a.items[].b`` is a, each of items, b."""
+    return [(part[:-2], True) if part.endswith("[]") else (part, False) for part in path.split(".")]
+
+
+def listed_values(
+    card: Mapping[str, Any], steps: Sequence[tuple[str, bool]], *, places: bool = True
+) -> list[tuple[str, Any]]:
+    """``(concrete path, value)`` for the steps of a path with lists; with ``places=False``
+    every path is ``""`` (a status needs the values only)."""
     nodes: list[tuple[str, Any, bool]] = [("", card, True)]
-    for part in path.split("."):
-        listed = part.endswith("[]")
-        key = part[:-2] if listed else part
+    for key, listed in steps:
         following: list[tuple[str, Any, bool]] = []
         for where, node, present in nodes:
             if not present:
                 following.append((where, None, False))
                 continue
-            here = f"{where}.{key}" if where else key
+            here = (f"{where}.{key}" if where else key) if places else ""
             value = node.get(key) if isinstance(node, Mapping) else None
             if not listed:
                 following.append((here, value, True))
             elif isinstance(value, list) and value:
-                following.extend((f"{here}[{i}]", item, True) for i, item in enumerate(value))
+                following.extend(
+                    (f"{here}[{i}]" if places else "", item, True) for i, item in enumerate(value)
+                )
             else:
                 following.append((here, None, False))
         nodes = following
-    for where, value, _present in nodes:
-        yield where, value
+    return [(where, value) for where, value, _present in nodes]
 
 
 def _has_content(value: Any) -> bool:

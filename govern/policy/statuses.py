@@ -45,8 +45,10 @@ from govern.policy.rules import (
     _sensitive_match,
     _shortfall,
     add_months,
+    card_steps,
     comparable_value,
     fairness_exclusions,
+    listed_values,
     performance_groupings,
     sensitive_names,
 )
@@ -153,12 +155,7 @@ def _features(features: list[str] | None) -> tuple[str, ...] | None:
 def _card(rule: CardRule) -> Status:
     min_chars, min_items = rule.min_chars, rule.min_items
     plain = [tuple(path.split(".")) for path in rule.fields if "[]" not in path]
-    # A path with lists as (key, listed) steps: ``a.items[].b`` is a, each of items, b.
-    listed = [
-        [(part[:-2], True) if part.endswith("[]") else (part, False) for part in path.split(".")]
-        for path in rule.fields
-        if "[]" in path
-    ]
+    listed = [card_steps(path) for path in rule.fields if "[]" in path]
 
     def short(value: Any) -> bool:
         # Most fields are text or lists of text: the reference's tests, without its checks
@@ -180,20 +177,7 @@ def _card(rule: CardRule) -> Status:
             if short(node):
                 return FAIL  # nothing the reference reads later can raise
         for steps in listed:
-            # The values rules._card_values yields for the path, without their places.
-            nodes: list[Any] = [card]
-            for key, each in steps:
-                found: list[Any] = []
-                for node in nodes:
-                    value = node.get(key) if isinstance(node, Mapping) else None
-                    if not each:
-                        found.append(value)
-                    elif isinstance(value, list) and value:
-                        found += value
-                    else:
-                        found.append(None)
-                nodes = found
-            if any(short(value) for value in nodes):
+            if any(short(value) for _where, value in listed_values(card, steps, places=False)):
                 return FAIL
         return PASS
 
