@@ -52,12 +52,8 @@ def _color(fmt: str, output_file: Path | None) -> bool:
     )
 
 
-#: Above this many subjects, a report's lines on stderr are one tally, not one per subject.
-_LISTED = 20
-
-
 def _emit(report: CheckReport, fmt: str, output_file: Path | None) -> None:
-    from govern.policy.formats import render
+    from govern.policy.formats import LISTED, render
     from govern.policy.outcomes import summarise
 
     rendered = render(report, fmt, color=_color(fmt, output_file))
@@ -66,7 +62,7 @@ def _emit(report: CheckReport, fmt: str, output_file: Path | None) -> None:
     else:
         sys.stdout.write(rendered)
     if output_file is not None or fmt != "text":
-        if len(report.subjects) > _LISTED:
+        if len(report.subjects) > LISTED:
             tally = Counter(subject.outcome for subject in report.subjects)
             output.info(
                 f"{len(report.subjects)} versions: "

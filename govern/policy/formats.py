@@ -80,8 +80,9 @@ def render(report: CheckReport, fmt: str, *, color: bool = False) -> str:
 # --- text -----------------------------------------------------------------------------------
 
 
-#: The blocking outcomes the text format's last lines name (a sweep may have thousands).
-_BLOCKING_NAMED = 20
+#: How many subjects or blocking outcomes a report lists one by one in its summary lines
+#: (a sweep of the catalogue may have thousands); the rest are counted.
+LISTED = 20
 
 
 def render_text(report: CheckReport, *, color: bool = False) -> str:
@@ -115,7 +116,7 @@ def render_text(report: CheckReport, *, color: bool = False) -> str:
         lines.append("")
     blocking = report.blocking
     if blocking:
-        named = [f"{o.subject} {o.qualified_id}" for o in blocking[:_BLOCKING_NAMED]]
+        named = [f"{o.subject} {o.qualified_id}" for o in blocking[:LISTED]]
         more = len(blocking) - len(named)
         subjects = len({o.subject for o in blocking})
         tail = f", and {more} more, in {subjects} subjects" if more else ""
@@ -435,4 +436,4 @@ def render_markdown(report: CheckReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "LISTED", "render"]
