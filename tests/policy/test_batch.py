@@ -192,12 +192,14 @@ def test_a_batch_check_reads_a_document_when_its_evidence_is_built(cat: Catalogu
     with db.read() as session:
         eager = checks.snapshots_for(session)
         lazy = checks.snapshots_for(session, later=db)
+    assert len(_results(lazy)) == 2
     assert all(repr(r) == "StoredResults(not decoded)" for r in _results(lazy))
     assert lazy == eager  # the same evidence, documents included, once they are read
     lazy = _reload(cat)
     report = check(packs, lazy, now=NOW)
     expected = check(packs, eager, now=NOW)
     assert [o.to_json() for o in report.outcomes] == [o.to_json() for o in expected.outcomes]
+    assert len(_results(lazy)) == 2
     assert all(repr(r) == "StoredResults(decoded)" for r in _results(lazy))
     assert [s.subject for s in report.subjects] == [old, new]
 

@@ -66,6 +66,7 @@ def test_sample_versions_against_the_shipped_packs(
     # figures from the digests gives the outcomes of deciding every version on its own.
     with sqlite_cat.ctx().db.read() as session:
         subjects = checks.snapshots_for(session)
+    assert subjects
     assert all(s.evaluation is not None and s.evaluation.digest.regular for s in subjects)
     assert all(isinstance(s.evaluation.results, StoredResults) for s in subjects)
     packs = load_policies(["eeoc-four-fifths", "baseline", "nyc-ll144", "eu-ai-act-high-risk"])
