@@ -230,3 +230,24 @@ def _reload(cat: Catalogue) -> list[Any]:
 def _results(snapshots: list[Any]) -> list[Any]:
     """The stored results of every snapshot's evaluation."""
     return [s.evaluation.results for s in snapshots if s.evaluation is not None]
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2026-11-20 10:30:00.123456", dt.datetime(2026, 11, 20, 10, 30, 0, 123456, dt.UTC)),
+        ("2026-11-20 10:30:00", dt.datetime(2026, 11, 20, 10, 30, tzinfo=dt.UTC)),
+        ("2026-11-20", dt.datetime(2026, 11, 20, tzinfo=dt.UTC)),  # parses naive with +00:00
+        ("2026-11-20 11:30:00+01:00", dt.datetime(2026, 11, 20, 10, 30, tzinfo=dt.UTC)),
+        (
+            dt.datetime(2026, 11, 20, 11, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+            dt.datetime(2026, 11, 20, 10, 30, tzinfo=dt.UTC),
+        ),  # PostgreSQL hands back aware datetimes
+        (dt.datetime(2026, 11, 20, 10, 30), dt.datetime(2026, 11, 20, 10, 30, tzinfo=dt.UTC)),
+    ],
+)
+def test_stored_instants_read_as_utc(stored: Any, expected: dt.datetime) -> None:
+    from govern.services.checks import _instant
+
+    found = _instant(stored)
+    assert found == expected and found.utcoffset() == dt.timedelta(0)
