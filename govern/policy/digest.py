@@ -125,7 +125,7 @@ class Shape:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a batch check builds one per version (see snapshot)
 class Digest:
     """A parsed digest: its shape, its own entries and the bytes of its blocks."""
 
@@ -149,6 +149,10 @@ class Digest:
 _SHAPES: dict[bytes, Shape | None] = {}
 _SHAPES_KEPT = 4096
 _UNSEEN = Shape(regular=False)
+#: The framed shape parsed last and its shape: consecutive digests mostly share it, and a
+#: digest that starts with it needs neither a slice nor a hash of its shape.
+_last: tuple[bytes, Shape | None] = (b"", None)
+_REF_TYPES = frozenset({str, type(None)})
 
 
 def parse(
@@ -164,17 +168,22 @@ def parse(
     them) leaves the document's length unchecked: the database clears a digest whose
     results change.
     """
+    global _last
     if blob is None:
         return None
     data = blob if type(blob) is bytes else bytes(blob)
     try:
-        key, at = _framed(data, 0)
-        shape = _SHAPES.get(key, _UNSEEN)
-        if shape is _UNSEEN:
-            shape = _shape(key, decode)
-            if len(_SHAPES) >= _SHAPES_KEPT:
-                _SHAPES.clear()
-            _SHAPES[key] = shape
+        framed, shape = _last
+        at = len(framed)
+        if not (framed and data.startswith(framed)):
+            key, at = _framed(data, 0)
+            shape = _SHAPES.get(key, _UNSEEN)
+            if shape is _UNSEEN:
+                shape = _shape(key, decode)
+                if len(_SHAPES) >= _SHAPES_KEPT:
+                    _SHAPES.clear()
+                _SHAPES[key] = shape
+            _last = (data[:at], shape)
         if shape is None:
             return None
         raw, end = _framed(data, at)
@@ -187,7 +196,7 @@ def parse(
         if shape.regular and (
             len(data) - end != shape.size
             or len(refs) != shape.groupings
-            or not all(ref is None or type(ref) is str for ref in refs)
+            or not _REF_TYPES.issuperset(map(type, refs))
         ):
             return None
     except (ValueError, TypeError, KeyError, UnicodeError):
