@@ -299,7 +299,11 @@ def _explanation(rule: ExplanationRule) -> Status:
         rule.top_k,
         rule.use_flags,
     )
-    matches: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
+    named = rule.sensitive
+    # Versions of a model mostly share their top features and sensitive names: the answer
+    # is kept by them as stored (top features, the evaluation's and the card's sensitive
+    # names), so a repeat costs three tuples and a look-up, not the names' sorting.
+    matches: dict[tuple[tuple[Any, ...], ...], bool] = {}
 
     def status(snapshot: SubjectSnapshot, now: dt.datetime) -> str | None:
         if snapshot.evaluation is None:
@@ -308,20 +312,30 @@ def _explanation(rule: ExplanationRule) -> Status:
         explanations = results.get("explanations")
         if not explanations:
             return FAIL if require else NOT_APPLICABLE
-        top = [str(f) for f in explanations.get("top_features") or []]
+        listed = tuple(explanations.get("top_features") or ())
         explanations.get("method")
         if top_k is None:
             return PASS
-        ordered = sensitive_names(rule, results, snapshot.card)
-        shown = top[:top_k]
-        # Versions of a model mostly share their top features and sensitive names.
-        key = (tuple(shown), tuple(ordered))
+        key: tuple[tuple[Any, ...], ...]
+        if named is None:
+            factors = snapshot.card.get("factors") or {}
+            key = (
+                listed[:top_k],
+                tuple(results.get("sensitive_features") or ()),
+                tuple(factors.get("sensitive_features") or ()),
+            )
+        else:
+            key = (listed[:top_k],)
         hit = matches.get(key)
         if hit is None:
+            ordered = sensitive_names(rule, results, snapshot.card)
+            shown = [str(f) for f in key[0]]
             hit = any(_sensitive_match(feature, ordered) is not None for feature in shown)
-            if len(matches) < 4096:
+            # Kept for text only: 1, 1.0 and true are one key but not one name.
+            if len(matches) < 4096 and all(type(f) is str for part in key for f in part):
                 matches[key] = hit
         if use_flags:
+            shown = [str(f) for f in key[0]]
             for flag in explanations.get("sensitive_flags") or []:
                 if str(flag.get("feature")) in shown:
                     flag.get("reason")

@@ -404,6 +404,53 @@ def test_hostile_documents_are_left_to_the_per_subject_path() -> None:
     _agrees(subjects, batch_from=1)
 
 
+def test_explanation_answers_are_kept_for_names_only_as_text() -> None:
+    # 1, 1.0 and true are equal as keys but name different features ("1", "1.0", "True"):
+    # an answer kept for one must not be given to another. Unhashable entries fall back.
+    def subject(index: int, top: Any, sensitive: Any) -> SubjectSnapshot:
+        results = {"explanations": {"top_features": top}, "sensitive_features": sensitive}
+        return SubjectSnapshot(
+            f"m@{index}", {}, evaluation=EvaluationEvidence(results, NOW, "d" * 64)
+        )
+
+    cases = [
+        ([1], ["1"]),
+        ([True], ["1"]),
+        ([1.0], ["1"]),
+        (["1"], ["True"]),
+        ([True], ["True"]),
+        (["age"], ["age"]),
+        (["age"], ["sex"]),
+        ([["age"]], ["age"]),
+        ([{"f": 1}], ["sex"]),
+    ]
+    subjects = [subject(i, top, sensitive) for i, (top, sensitive) in enumerate(cases)]
+    loaded = parse_policy_text(
+        yaml.safe_dump(
+            {
+                "schema": 1,
+                "id": "p",
+                "title": "P",
+                "version": "1",
+                "rules": [
+                    {"id": "top", "title": "t", "severity": "error", "source": "s"}
+                    | {"kind": "explanation", "top_k": 3}
+                ],
+            }
+        )
+    )
+    # Hashable names in one batch (so answers are kept across subjects), the rest apart.
+    for batch in (subjects[:7], subjects[7:], list(reversed(subjects[:7]))):
+        _agrees(batch, batch_from=1)
+        report = check([loaded], batch, now=NOW, batch_from=1)
+        for snapshot, result in zip(batch, report.subjects, strict=True):
+            assert result.statuses == tuple(
+                o.status for o in evaluate([loaded], snapshot, now=NOW).outcomes
+            )
+    statuses = [r.statuses[0] for r in check([loaded], subjects[:7], now=NOW).subjects]
+    assert statuses == ["fail", "pass", "pass", "pass", "fail", "fail", "pass"]
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(snapshots(), min_size=1, max_size=6))
 def test_statuses_from_digests_equal_the_rule_functions(subjects: list[SubjectSnapshot]) -> None:
