@@ -54,7 +54,6 @@ def _color(fmt: str, output_file: Path | None) -> bool:
 
 def _emit(report: CheckReport, fmt: str, output_file: Path | None) -> None:
     from govern.policy.formats import LISTED, render
-    from govern.policy.outcomes import summarise
 
     rendered = render(report, fmt, color=_color(fmt, output_file))
     if output_file is not None:
@@ -70,9 +69,7 @@ def _emit(report: CheckReport, fmt: str, output_file: Path | None) -> None:
             )
         else:
             for subject in report.subjects:
-                output.info(
-                    f"{subject.subject}: {subject.outcome.upper()} - {summarise(subject.outcomes)}"
-                )
+                output.info(f"{subject.subject}: {subject.outcome.upper()} - {subject.summarise()}")
         if output_file is not None:
             output.info(f"{fmt} report written to {output_file}")
 

@@ -181,6 +181,17 @@ class SubjectResult:
         counted = Counter(self._statuses)
         return {status: counted.get(status, 0) for status in STATUSES}
 
+    def blocking_count(self) -> int:
+        """How many outcomes block (known without building the outcomes)."""
+        return sum(
+            status in UNMET and severity == "error"
+            for status, severity in zip(self._statuses, self._severities, strict=True)
+        )
+
+    def summarise(self) -> str:
+        """:func:`summarise` of the outcomes, from the statuses alone."""
+        return _summary_line(Counter(self._statuses), self.blocking_count())
+
     def summary(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
@@ -289,8 +300,10 @@ def collector_paused() -> Iterator[None]:
 
 def summarise(outcomes: Sequence[RuleOutcome]) -> str:
     """One line such as ``2 failed (1 blocking), 1 waived, 9 passed, 3 manual``."""
-    counted = Counter(o.status for o in outcomes)
-    blocking = sum(1 for o in outcomes if o.blocking)
+    return _summary_line(Counter(o.status for o in outcomes), sum(o.blocking for o in outcomes))
+
+
+def _summary_line(counted: Counter[str], blocking: int) -> str:
     unmet = []
     if counted[FAIL]:
         unmet.append(f"{counted[FAIL]} failed")

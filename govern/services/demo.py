@@ -205,13 +205,12 @@ _SHOWN_RULE = "eeoc-four-fifths/impact-ratio-significant"
 
 def _check(ctx: Context, ref: str, say: Say) -> None:
     from govern.policy.loader import shipped_pack_names
-    from govern.policy.outcomes import summarise
 
     report = checks.check_version(ctx, ref, list(_CI_PACKS))
     for subject in report.subjects:
         say(
             f"{ctx.actor} checked {ref} against {' and '.join(_CI_PACKS)}: "
-            f"{subject.outcome.upper()} (exit {report.exit_code}); {summarise(subject.outcomes)}"
+            f"{subject.outcome.upper()} (exit {report.exit_code}); {subject.summarise()}"
         )
         for outcome in subject.outcomes:
             if outcome.status in {"fail", "error"} or outcome.qualified_id == _SHOWN_RULE:
@@ -229,7 +228,7 @@ def _check(ctx: Context, ref: str, say: Say) -> None:
         blocking = "; ".join(f"{o.qualified_id} ({o.message})" for o in subject.blocking)
         say(
             f"  all {len(packs)} shipped packs (--no-record): {subject.outcome.upper()} "
-            f"(exit {every.exit_code}); {summarise(subject.outcomes)}"
+            f"(exit {every.exit_code}); {subject.summarise()}"
             + (f"; blocking: {blocking}" if blocking else "")
         )
 

@@ -14,7 +14,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from govern.policy.engine import check
 from govern.policy.formats import FORMATS, render
 from govern.policy.loader import load_policies, shipped_pack_names
-from govern.policy.outcomes import CheckReport
+from govern.policy.outcomes import CheckReport, summarise
 from govern.policy.snapshot import WaiverRecord
 from tests.policy.helpers import NOW, evaluation, grouping, policy, results_document, snapshot
 
@@ -253,3 +253,29 @@ def test_text_of_a_sweep_names_the_first_blocking_outcomes_and_counts_the_rest()
         "Blocking: credit-risk@1.0.0 test-policy/four-fifths, "
         "credit-risk@1.0.1 test-policy/four-fifths"
     )
+
+
+def test_text_of_a_sweep_is_one_line_per_subject_and_builds_only_what_it_names() -> None:
+    loaded = policy(
+        {"id": "four-fifths", "kind": "fairness", "metric": "impact_ratio", "min": 0.8},
+        {"id": "owner", "kind": "card", "fields": ["governance.owner"]},
+    )
+    subjects = [dataclasses.replace(snapshot(), subject=f"credit-risk@1.0.{i}") for i in range(25)]
+    report = check([loaded], subjects, now=NOW)
+    text = render(report, "text")
+    lines = text.splitlines()
+    # One line per subject, its counts as the outcomes give them, and no rule lines.
+    assert lines[:25] == [
+        f"credit-risk@1.0.{i}: FAIL - 1 failed (1 blocking), 1 passed" for i in range(25)
+    ]
+    assert not any(line.startswith("    ") for line in lines)
+    assert "25 subjects, one line each" in text and "--format json, junit or sarif" in text
+    # The 20 blocking outcomes named came from 20 subjects; the other 5 were never built.
+    built = [s for s in report.subjects if s._outcomes is not None]
+    assert len(built) == 20
+    assert lines[-2].endswith(", and 5 more, in 25 subjects")
+    # ... and what the line says agrees with the outcomes once every one is built.
+    assert [s.summarise() for s in report.subjects] == [
+        summarise(s.outcomes) for s in report.subjects
+    ]
+    assert len(report.blocking) == 25
