@@ -6,26 +6,25 @@ and per-group performance, explanations), a drift run, decisions and a waiver. T
 the same run (best of three; each run starts from fresh parsing caches, and the previous
 run's report is freed before the clock starts):
 
-* the engine: ``check`` of a 20-rule policy over every version, as a batch check of the
-  catalogue runs it: every status, waiver, count, subject outcome and the exit code
-  (messages and evidence are built per version when read); the kinds that read every group
-  are decided column-wise over every version's groups (``govern.policy.columns``);
-* the same with every status decided per version (``batch_from`` above the batch size), as
-  a check of a few versions runs;
-* the same with every outcome's message, evidence and waiver built as well, as the JSON,
-  JUnit and SARIF formats read them;
+* end to end, first, in a process that holds no decoded documents (as ``govern check
+  --all`` runs): ``checks.check_versions`` on a real SQLite catalogue holding the versions,
+  each evaluation stored with its digest as ``govern evaluate`` stores it (read the rows
+  and digests, build snapshots, evaluate to every status, count and the exit code; a
+  results document is read and decoded only when a rule or an outcome's evidence needs
+  it), its loading half alone, and the engine on what was loaded alone;
+* the command itself, ``govern check --all --policy bench.yaml``, as a subprocess, against
+  a bare interpreter start and ``govern --help``;
+* the engine: ``check`` of the same policy over snapshots holding every decoded document
+  (the kinds that read every group are decided column-wise from the documents,
+  ``govern.policy.columns``); the same with every status decided per version
+  (``batch_from`` above the batch size), as a check of a few versions runs; and with every
+  outcome's message, evidence and waiver built as well, as the JSON, JUnit and SARIF
+  formats read them;
 * a bare loop over the same snapshots that reads each figure the 20 rules compare and
   compares it with a constant: the floor any rule engine has to pay;
 * decoding the stored results JSON with ``json`` and with the decoder the services use
-  (orjson when installed), which any check of stored versions pays first;
-* end to end: ``checks.check_versions`` on a real SQLite catalogue holding the same
-  versions, each evaluation stored with its digest as ``govern evaluate`` stores it (read
-  the rows and digests, build snapshots, evaluate; a results document is read and decoded
-  only when a rule or an outcome's evidence needs it), as ``govern check --all`` runs it,
-  its loading half alone, and the engine on what was loaded (reading figures from the
-  digests) alone; and the fastest
-  decoding of every document plus the bare loop: what a check that reads the results
-  documents themselves pays before it decides anything.
+  (orjson when installed), which a check reading the documents pays first; with the bare
+  loop, what such a check pays before it decides anything.
 
 Run with ``.venv/bin/python benchmarks/bench_policy.py [VERSIONS]`` (default 10,000).
 """
@@ -35,7 +34,9 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -434,6 +435,13 @@ def evaluation_row(version_id: int, results_json: str, at: dt.datetime) -> dict[
     }
 
 
+def cli_run(args: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall time and exit code of one subprocess run."""
+    started = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, check=False)
+    return time.perf_counter() - started, done.returncode
+
+
 def main() -> None:
     from govern.services import checks
     from govern.services.context import Context
@@ -443,6 +451,42 @@ def main() -> None:
     loaded = [parse_policy_text(text, where="bench.yaml")]
     assert len(loaded[0].policy.rules) == 20
     stored = stored_versions(count)
+    # The catalogue first, in a process that holds no decoded documents, as govern check
+    # --all runs: 10,000 decoded documents held alongside slow every later allocation.
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        (directory / "bench.yaml").write_text(text, encoding="utf-8")
+        url = catalogue(directory, stored)
+        ctx = Context.open(database_url=url, user="bench")
+
+        def load() -> list[SubjectSnapshot]:
+            with collector_paused(), ctx.read() as session:
+                return checks.snapshots_for(session, later=ctx.db)
+
+        load_s = timed(load)
+        fresh: list[list[SubjectSnapshot]] = []
+        # Evaluating what was just loaded: no document decoded yet, every run afresh.
+        evaluate_s = timed(
+            lambda: check(loaded, fresh.pop(), now=NOW).exit_code, lambda: fresh.append(load())
+        )
+        policy = [str(directory / "bench.yaml")]
+        batch_s = timed(lambda: checks.check_versions(ctx, policy, now=NOW).exit_code)
+        batch = checks.check_versions(ctx, policy, now=NOW)
+        batch_subjects, batch_statuses, batch_exit = (
+            len(batch.subjects),
+            batch.counts(),
+            batch.exit_code,
+        )
+        del batch
+        ctx.db.dispose()
+        # The command a CI job runs, against a bare interpreter start (best of three each).
+        env = {**os.environ, "GOVERN_DATABASE_URL": url, "GOVERN_USER": "bench"}
+        govern = [sys.executable, "-m", "govern"]
+        command = [*govern, "check", "--all", "--policy", policy[0], "--format", "text"]
+        bare = min(cli_run([sys.executable, "-c", "pass"], env)[0] for _ in range(3))
+        helped = min(cli_run([*govern, "--help"], env)[0] for _ in range(3))
+        cli = [cli_run(command, env) for _ in range(3)]
+        cli_s, cli_exit = min(t for t, _ in cli), {code for _, code in cli}
     decoder = checks.json_decoder()
     decode_s = timed(lambda: [json.loads(r) for _c, r in stored])
     fast_decode_s = timed(lambda: [decoder(r) for _c, r in stored])
@@ -463,30 +507,38 @@ def main() -> None:
     report = check(loaded, subjects, now=NOW)
     outcomes, statuses = len(report.outcomes), report.counts()
     del report
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        (directory / "bench.yaml").write_text(text, encoding="utf-8")
-        ctx = Context.open(database_url=catalogue(directory, stored), user="bench")
-
-        def load() -> list[SubjectSnapshot]:
-            with collector_paused(), ctx.read() as session:
-                return checks.snapshots_for(session, later=ctx.db)
-
-        load_s = timed(load)
-        fresh: list[list[SubjectSnapshot]] = []
-        # Evaluating what was just loaded: no document decoded yet, every run afresh.
-        evaluate_s = timed(
-            lambda: check(loaded, fresh.pop(), now=NOW).exit_code, lambda: fresh.append(load())
-        )
-        policy = [str(directory / "bench.yaml")]
-        batch_s = timed(lambda: checks.check_versions(ctx, policy, now=NOW))
-        batch = checks.check_versions(ctx, policy, now=NOW)
-        batch_subjects, batch_statuses = len(batch.subjects), batch.counts()
-        del batch
-        ctx.db.dispose()
     per_version = engine_s / count * 1e6
     print(f"{count:,} versions x {len(RULES)} rules = {outcomes:,} outcomes {statuses}")
-    print(f"engine (check, best of 3):          {engine_s:7.3f} s  {per_version:6.1f} us/version")
+    print(
+        f"end to end on SQLite ({batch_subjects:,} versions incl. the champion, "
+        f"exit {batch_exit}): {batch_statuses}"
+    )
+    print(
+        f"  check_versions (load + evaluate): {batch_s:7.3f} s  end-to-end/floor    "
+        f"{batch_s / floor_s:5.1f}x"
+    )
+    print(
+        f"  of which loading (snapshots_for): {load_s:7.3f} s  loading/end-to-end  "
+        f"{load_s / batch_s:5.1f}x"
+    )
+    print(
+        f"  and evaluating what it loaded:    {evaluate_s:7.3f} s  evaluating/floor    "
+        f"{evaluate_s / floor_s:5.1f}x"
+    )
+    least = paused_decode_s + floor_s  # what a check reading every results document pays
+    print(
+        f"  documents decoded + bare loop:    {least:7.3f} s  end-to-end/that     "
+        f"{batch_s / least:5.1f}x"
+    )
+    print(
+        f"govern check --all (a subprocess):  {cli_s:7.3f} s  exit {sorted(cli_exit)}; "
+        f"minus a bare interpreter start ({bare:.3f} s): {cli_s - bare:.3f} s"
+    )
+    print(
+        f"  govern --help:                    {helped:7.3f} s  help/bare start     "
+        f"{helped / bare:5.1f}x"
+    )
+    print(f"engine on decoded documents:        {engine_s:7.3f} s  {per_version:6.1f} us/version")
     print(
         f"bare loop over the same figures:    {floor_s:7.3f} s  engine/floor        "
         f"{engine_s / floor_s:5.1f}x"
@@ -510,26 +562,6 @@ def main() -> None:
     print(
         f"  and the collector paused:         {paused_decode_s:7.3f} s  json/this           "
         f"{decode_s / paused_decode_s:5.1f}x"
-    )
-    print(
-        f"end to end on SQLite ({batch_subjects:,} versions incl. the champion): {batch_statuses}"
-    )
-    print(
-        f"  check_versions (load + evaluate): {batch_s:7.3f} s  end-to-end/engine   "
-        f"{batch_s / engine_s:5.1f}x"
-    )
-    print(
-        f"  of which loading (snapshots_for): {load_s:7.3f} s  loading/end-to-end  "
-        f"{load_s / batch_s:5.1f}x"
-    )
-    print(
-        f"  and evaluating what it loaded:    {evaluate_s:7.3f} s  evaluating/engine   "
-        f"{evaluate_s / engine_s:5.1f}x"
-    )
-    least = paused_decode_s + floor_s  # what a check reading every results document pays
-    print(
-        f"  documents decoded + bare loop:    {least:7.3f} s  end-to-end/that     "
-        f"{batch_s / least:5.1f}x"
     )
 
 
