@@ -327,15 +327,14 @@ def _explanation(rule: ExplanationRule) -> Status:
         else:
             key = (listed[:top_k],)
         hit = matches.get(key)
+        shown = [str(f) for f in key[0]] if hit is None or use_flags else []
         if hit is None:
             ordered = sensitive_names(rule, results, snapshot.card)
-            shown = [str(f) for f in key[0]]
             hit = any(_sensitive_match(feature, ordered) is not None for feature in shown)
             # Kept for text only: 1, 1.0 and true are one key but not one name.
             if len(matches) < 4096 and all(type(f) is str for part in key for f in part):
                 matches[key] = hit
         if use_flags:
-            shown = [str(f) for f in key[0]]
             for flag in explanations.get("sensitive_flags") or []:
                 if str(flag.get("feature")) in shown:
                     flag.get("reason")
