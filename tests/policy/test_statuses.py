@@ -442,11 +442,7 @@ def test_explanation_answers_are_kept_for_names_only_as_text() -> None:
     # Hashable names in one batch (so answers are kept across subjects), the rest apart.
     for batch in (subjects[:7], subjects[7:], list(reversed(subjects[:7]))):
         _agrees(batch, batch_from=1)
-        report = check([loaded], batch, now=NOW, batch_from=1)
-        for snapshot, result in zip(batch, report.subjects, strict=True):
-            assert result.statuses == tuple(
-                o.status for o in evaluate([loaded], snapshot, now=NOW).outcomes
-            )
+        _agrees(batch, batch_from=1, policy=loaded)
     statuses = [r.statuses[0] for r in check([loaded], subjects[:7], now=NOW).subjects]
     assert statuses == ["fail", "pass", "pass", "pass", "fail", "fail", "pass"]
 
@@ -608,12 +604,14 @@ def as_stored(snapshot: SubjectSnapshot) -> SubjectSnapshot:
     )
 
 
-def _agrees(subjects: list[SubjectSnapshot], *, batch_from: int) -> None:
-    report = check([POLICY], subjects, now=NOW, batch_from=batch_from)
+def _agrees(
+    subjects: list[SubjectSnapshot], *, batch_from: int, policy: LoadedPolicy = POLICY
+) -> None:
+    report = check([policy], subjects, now=NOW, batch_from=batch_from)
     for snapshot, batch in zip(subjects, report.subjects, strict=True):
         for cached in (snapshot.cache, *(e.cache for e in _evaluations(snapshot))):
             cached.clear()  # the reference parses the documents afresh
-        reference = evaluate([POLICY], snapshot, now=NOW)
+        reference = evaluate([policy], snapshot, now=NOW)
         assert batch.statuses == tuple(o.status for o in reference.outcomes)
         assert batch.counts() == reference.counts()
         assert batch.outcome == reference.outcome
