@@ -20,7 +20,7 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/govern demo --dir $(DEMO)
 	@if [ -t 0 ] && [ -t 1 ]; then \
-		GOVERN_HOME=$(DEMO)/home GOVERN_DATABASE_URL=sqlite:///$(DEMO)/govern.db GOVERN_USER=carol $(BIN)/govern tui; \
+		GOVERN_HOME=$(DEMO)/people/carol GOVERN_USER=carol $(BIN)/govern tui; \
 	fi
 
 ## The whole test suite, on SQLite and a throwaway PostgreSQL server.

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from govern.assess.artifacts import ArtifactInfo
     from govern.assess.data import EncodedFeature, Table
     from govern.assess.models import LoadedModel
-    from govern.config import Settings
+    from govern.domain.governance import GovernanceSettings
 
 #: (step, done, total): e.g. ("explaining", 200, 1000). Front ends draw a bar from it.
 Progress = Callable[[str, int, int], None]
@@ -53,6 +53,20 @@ TASKS = ("binary_classification", "regression")
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What an evaluation may read and load.
+
+    ``max_data_bytes`` protects the machine it runs on (the person's setting); the group
+    limit and the skops allowlist are the organisation's (the catalogue's governance
+    settings, never the artifact's).
+    """
+
+    max_data_bytes: int = 2_000_000_000
+    max_groups: int = 1_000
+    skops_trusted_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class EvaluationSpec:
     """Everything that determines an evaluation's figures (recorded as its ``params``)."""
 
@@ -70,15 +84,16 @@ class EvaluationSpec:
     min_group_size: int = 30
     trust_pickle: bool = False
     task: str = "binary_classification"
-    #: Background rows of the linear and model-agnostic explainers (Settings.explain_background).
+    #: Background rows of the linear and model-agnostic explainers (governance settings).
     explain_background: int = 100
-    #: Sensitive-proxy flags: how many top features, how strong an association (Settings).
+    #: Sensitive-proxy flags: how many top features, how strong an association.
     explain_top_k: int = 10
     association_threshold: float = 0.5
 
     @classmethod
-    def with_settings(cls, settings: Settings, **fields: Any) -> EvaluationSpec:
-        """A spec whose explanation settings come from ``settings``, so they are recorded too."""
+    def with_settings(cls, settings: GovernanceSettings, **fields: Any) -> EvaluationSpec:
+        """A spec whose explanation settings come from the organisation's ``settings``, so
+        they are recorded too."""
         return cls(
             explain_background=settings.explain_background,
             explain_top_k=settings.explain_top_k,
@@ -159,7 +174,7 @@ def _row_ids(table: Table, id_column: str | None) -> list[str]:
 
 def _load_inputs(
     spec: EvaluationSpec,
-    settings: Settings,
+    limits: Limits,
     *,
     expected_artifact_sha256: str | None,
     progress: Progress | None,
@@ -175,7 +190,7 @@ def _load_inputs(
         _step(progress, "loading model")
         return load_model(
             spec.model,
-            trusted_types=settings.skops_trusted_types,
+            trusted_types=list(limits.skops_trusted_types),
             trust_pickle=spec.trust_pickle,
             expected_sha256=expected_artifact_sha256,
             before_unpickle=before_unpickle,
@@ -189,7 +204,7 @@ def _load_inputs(
     if spec.model is not None and not (pickled and spec.trust_pickle):
         model = load()
     _step(progress, "reading data")
-    table = load_table(spec.data, max_bytes=settings.max_data_bytes)
+    table = load_table(spec.data, max_bytes=limits.max_data_bytes)
     if expected_data_sha256 is not None and table.sha256 != expected_data_sha256:
         raise DataError(
             f"{spec.data}: the file has changed since the evaluation (SHA-256 "
@@ -225,7 +240,7 @@ def _step(progress: Progress | None, step: str) -> None:
 
 def run_evaluation(
     spec: EvaluationSpec,
-    settings: Settings,
+    limits: Limits,
     *,
     expected_artifact_sha256: str | None = None,
     progress: Progress | None = None,
@@ -235,7 +250,7 @@ def run_evaluation(
 
     Args:
         spec: the inputs; see :class:`EvaluationSpec`.
-        settings: limits (data size, groups), skops allowlist and explanation settings.
+        limits: data size, groups and the skops allowlist.
         expected_artifact_sha256: refuse a model artifact with another hash.
         progress: called as long steps advance.
         before_unpickle: called just before a trusted pickle is opened (to audit it).
@@ -249,7 +264,7 @@ def run_evaluation(
     _check_spec(spec)
     table, model = _load_inputs(
         spec,
-        settings,
+        limits,
         expected_artifact_sha256=expected_artifact_sha256,
         progress=progress,
         before_unpickle=before_unpickle,
@@ -261,7 +276,7 @@ def run_evaluation(
         table.column(spec.score, option="--score")
     row_ids = _row_ids(table, spec.id_column)
     encoded = [
-        encode_feature(series, feature=name, max_groups=settings.max_groups, where=table.name)
+        encode_feature(series, feature=name, max_groups=limits.max_groups, where=table.name)
         for name, series in sensitive_series.items()
     ]
     warnings: list[str] = []
@@ -295,7 +310,7 @@ def run_evaluation(
     if model is not None and (spec.explain_sample > 0 or spec.explain > 0):
         explanations, local = _explain(
             spec,
-            settings,
+            limits,
             table,
             model,
             positive,
@@ -438,7 +453,7 @@ def _samples(rows: int, spec: EvaluationSpec, background: int) -> tuple[list[int
 
 def _explain(
     spec: EvaluationSpec,
-    settings: Settings,
+    limits: Limits,
     table: Table,
     model: LoadedModel,
     positive: str | None,
@@ -558,7 +573,7 @@ def _local_for_row(
 
 def explain_one(
     spec: EvaluationSpec,
-    settings: Settings,
+    limits: Limits,
     row_id: str,
     *,
     expected_data_sha256: str | None = None,
@@ -576,7 +591,7 @@ def explain_one(
         )
     table, model = _load_inputs(
         spec,
-        settings,
+        limits,
         expected_artifact_sha256=expected_artifact_sha256,
         progress=None,
         before_unpickle=before_unpickle,

@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "users",
     "audit",
     "keys",
+    "settings",
     "database",
     "workflow",
     "report",

@@ -75,28 +75,56 @@ def _short(text: str, width: int = 60) -> str:
 def verify(
     checkpoint: Annotated[
         Path | None,
-        typer.Option("--checkpoint", help="A checkpoint from `govern audit checkpoint`."),
+        typer.Option("--checkpoint", help="Also check the log against this checkpoint."),
+    ] = None,
+    since_checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--since-checkpoint",
+            help="Check only what came after this trusted checkpoint (incremental).",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Verify the hash chain (and the log against a checkpoint). Exit 1 if tampered with."""
+    """Verify the log and everything the catalogue shows. Exit 1 names what was tampered with.
+
+    Checks the hash chain, every event's signature against the key enrolled to its actor at
+    the time, and the tables (users, keys, settings, versions, decisions, waivers, hashes of
+    evaluations and reports) against what the events say they hold.
+    """
     from govern.services import audit
 
-    verdict = audit.verify_audit(runtime.context(), checkpoint=checkpoint)
+    verdict = audit.verify_audit(
+        runtime.context(), checkpoint=checkpoint, since_checkpoint=since_checkpoint
+    )
     if json_out:
         output.emit_json(verdict.to_json())
     elif verdict.ok:
-        against = (
-            f"; matches checkpoint at event {verdict.checkpoint['seq']}"
-            if verdict.checkpoint
-            else ""
-        )
+        scope = "events after the checkpoint" if verdict.scope != "full" else "events"
         output.line(
-            f"Audit log intact: {verdict.events} events, head {verdict.head_hash[:16]}…{against}."
+            f"Audit log intact: {verdict.events} {scope}, head {verdict.head_hash[:16]}…; "
+            f"{verdict.signed_events} signed and verified"
+            + (
+                f", {verdict.unsigned_legacy} from before signing (verified by their hashes)"
+                if verdict.unsigned_legacy
+                else ""
+            )
+            + (
+                f", {verdict.unsigned_refusals} unsigned records of refused attempts"
+                if verdict.unsigned_refusals
+                else ""
+            )
+            + "; the tables match the log."
         )
     else:
         for problem in verdict.problems:
             output.info(f"TAMPERED: {problem}")
+    if verdict.covered and not json_out:
+        covered = verdict.covered
+        output.info(
+            f"Checkpoint: {covered['covers']} (event {covered['seq']}, signed by "
+            f"{covered.get('signed_by')}); {covered['events_after']} event(s) after it."
+        )
     if not verdict.ok:
         raise typer.Exit(1)
 
@@ -106,18 +134,38 @@ def checkpoint(
     out: Annotated[
         Path,
         typer.Option(
-            "-o", "--output", help="Where to write the signed checkpoint.", show_default=False
+            "-o",
+            "--output",
+            help="New file (or a directory, e.g. in a git repository) for the checkpoint.",
+            show_default=False,
         ),
     ],
 ) -> None:
-    """Write a signed checkpoint (event count and head hash) to keep somewhere safe."""
+    """Verify everything, then sign a checkpoint with your (admin) key and write it.
+
+    Keep it where the catalogue's users cannot rewrite it, e.g. commit it to a git
+    repository; an existing file is never overwritten.
+    """
     from govern.services import audit
 
     document = audit.write_checkpoint(runtime.context(), out)
     output.line(
-        f"Checkpoint of event {document['seq']} (head {document['head_hash'][:16]}…) "
-        f"written to {out}."
+        f"Checkpoint of event {document['seq']} (head {document['head_hash'][:16]}…), signed "
+        f"by {document['created_by']}, written to {document['path']}."
     )
+
+
+@audit_app.command("export")
+def export(
+    out: Annotated[
+        Path, typer.Option("-o", "--output", help="New JSON Lines file.", show_default=False)
+    ],
+) -> None:
+    """Export every event (JSON Lines) for checking without govern: docs/verify_log.py."""
+    from govern.services import audit
+
+    count = audit.export_log(runtime.context(), out)
+    output.line(f"Exported {count} events to {out}.")
 
 
 def add_commands(app: typer.Typer) -> None:

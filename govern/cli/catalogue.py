@@ -12,14 +12,28 @@ from govern.cli import output, runtime
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
 
 
-def init(json_out: JsonOption = False) -> None:
+def init(
+    settings: Annotated[
+        Path | None,
+        typer.Option("--settings", help="The organisation's governance settings (YAML)."),
+    ] = None,
+    display_name: Annotated[
+        str, typer.Option("--display-name", help="Your full name, for reports.")
+    ] = "",
+    json_out: JsonOption = False,
+) -> None:
     """Create a catalogue (./govern.db, GOVERN_DATABASE_URL or --db), or upgrade an old one.
 
-    Safe to run twice. On a new catalogue you become its first admin.
+    Safe to run twice. On a new catalogue you become its first admin, your personal key
+    (`govern keys init` first) its first enrolled key, and --settings (default: govern's
+    defaults) its first governance settings revision.
     """
-    from govern.services import catalogue
+    from govern.services import catalogue, governance
 
-    result = catalogue.init_catalogue(runtime.context())
+    rules = governance.read_settings_file(settings) if settings is not None else None
+    result = catalogue.init_catalogue(
+        runtime.context(), settings=rules, display_name=display_name.strip()
+    )
     if json_out:
         output.emit_json(result.to_json())
         return

@@ -39,11 +39,12 @@ def demo(
         title="The sample catalogue",
     )
     output.line()
-    output.line("Explore it:")
-    env = f"GOVERN_HOME={result.home} GOVERN_DATABASE_URL={result.database_url}"
+    output.line("Explore it as carol (each demo person's home holds their config and demo key):")
+    env = f"GOVERN_HOME={result.home} GOVERN_USER=carol"
     command = _command_name()
-    output.line(f"  {env} GOVERN_USER=carol {command} tui")
+    output.line(f"  {env} {command} tui")
     output.line(f"  {env} {command} show credit-risk@1.0.0")
+    output.line(f"  {env} {command} audit verify")
 
 
 def _command_name() -> str:

@@ -92,3 +92,14 @@ def write_file(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise InputError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def write_new_text(path: Path, text: str) -> None:
+    """Write ``text`` to a new file; an existing one (or a link) is never replaced."""
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise InputError(f"{path}: already exists; choose a new file name") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror}") from None

@@ -29,4 +29,14 @@ def settings() -> Settings:
 def context() -> Context:
     from govern.services import Context
 
-    return Context(settings())
+    return Context(settings(), ask_passphrase=ask_passphrase)
+
+
+def ask_passphrase(prompt: str) -> str | None:
+    """Ask on the terminal (stderr, not echoed); None when there is no terminal to ask on."""
+    import getpass
+    import sys
+
+    if not sys.stdin.isatty():
+        return None
+    return getpass.getpass(prompt)

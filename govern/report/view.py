@@ -466,6 +466,20 @@ class PolicyView(_Lenient):
         return counts
 
 
+class SignedDecision(_Lenient):
+    """The signed audit event of a decision: what ``govern verify`` re-checks offline.
+
+    ``body`` is the exact text that was signed (``docs/audit-log-format.md``), ``signature``
+    its base64 signature, ``public_key`` the PEM key it verifies under, whose SHA-256
+    fingerprint the body names.
+    """
+
+    seq: int
+    body: str
+    signature: str
+    public_key: str
+
+
 class DecisionView(_Lenient):
     action: str
     from_state: str
@@ -474,6 +488,14 @@ class DecisionView(_Lenient):
     role: str
     comment: str = ""
     created_at: dt.datetime
+    #: The person's full name, as their catalogue user record has it.
+    display_name: str = ""
+    #: Fingerprint of the key that signed the decision (None before signing began).
+    key: str | None = None
+    #: ``verified`` (its signature checks against the key enrolled to the actor), or why not.
+    verification: str = ""
+    settings_revision: int | None = None
+    signed_event: SignedDecision | None = None
 
 
 class ArtifactView(_Lenient):

@@ -10,12 +10,22 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from govern import personal_keys
 from govern.assess.artifacts import inspect_artifact
 from govern.documents import load_model_file
 from govern.domain.card import Card
+from govern.domain.governance import GovernanceSettings
 from govern.domain.refs import ModelRef, semver_key
 from govern.domain.roles import Role
-from govern.errors import CardError, ConflictError, NotFoundError
+from govern.errors import (
+    CardError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDenied,
+    SignatureError,
+)
+from govern.services import governance, keys, users
 from govern.services.context import Context
 from govern.services.views import (
     ArtifactPublic,
@@ -25,6 +35,7 @@ from govern.services.views import (
     VersionSummary,
 )
 from govern.storage import audit, crud, migrate
+from govern.storage.audit import Signer
 from govern.storage.tables import (
     Decision,
     Evaluation,
@@ -35,77 +46,174 @@ from govern.storage.tables import (
     utcnow,
 )
 
-REGISTER_ROLES = (Role.DEVELOPER, Role.ADMIN)
 
-
-def init_catalogue(ctx: Context) -> InitResult:
+def init_catalogue(
+    ctx: Context, *, settings: GovernanceSettings | None = None, display_name: str = ""
+) -> InitResult:
     """Create the catalogue, or upgrade it to the current schema. Safe to run twice.
 
-    On a new catalogue the acting user becomes its first admin, so someone can add users.
+    On a new catalogue the acting person becomes its first admin, their personal key
+    (``govern keys init``) its first enrolled key, and ``settings`` (default: govern's
+    defaults) its first governance settings revision: one event, signed by that key.
+    An upgrade to signed decisions (schema 0005) does the same for the admin who runs it.
     """
     db = ctx.db
     found: dict[str, str | None] = {}
+    key = _bootstrap_key(ctx)
 
     def record(session: Session, before: str | None, after: str | None) -> None:
         # Runs in the migration's transaction: schema, facts and events commit together.
         catalogue_id = crud.get_meta(session=session, key="catalogue_id")
-        conn = session.connection()
+        found["catalogue_id"] = catalogue_id
         if catalogue_id is None:
             catalogue_id = str(uuid.uuid4())
+            found["catalogue_id"] = catalogue_id
             crud.set_meta(session=session, key="catalogue_id", value=catalogue_id)
             crud.set_meta(session=session, key="created_at", value=utcnow().isoformat())
-            audit.append_event(
-                conn,
-                actor=ctx.actor,
-                action="catalogue.init",
-                subject="",
-                payload={"catalogue_id": catalogue_id, "revision": after},
+            name = users.check_name(ctx.actor)
+            crud.create_user(
+                session=session,
+                name=name,
+                role=Role.ADMIN,
+                display_name=display_name,
+                created_by=name,
+            )
+            found["admin"] = name
+            _bootstrap(
+                ctx,
+                session,
+                key,
+                name,
+                catalogue_id,
+                settings,
+                "catalogue.init",
+                {
+                    "catalogue_id": catalogue_id,
+                    "schema": after,
+                    "admin": {"name": name, "role": str(Role.ADMIN), "display_name": display_name},
+                },
             )
         elif before != after:
             from govern.services.checks import refresh_digests
 
             written = refresh_digests(session)  # evaluations stored before digests, or older
-            audit.append_event(
-                conn,
-                actor=ctx.actor,
-                action="catalogue.upgrade",
-                subject="",
-                payload={"from": before, "to": after, "digests_written": written},
-            )
-        found["catalogue_id"] = catalogue_id
-        if crud.count_users(session=session) == 0:
-            found["admin"] = ctx.actor
-            crud.create_user(
-                session=session,
-                name=ctx.actor,
-                role=Role.ADMIN,
-                display_name="",
-                created_by=ctx.actor,
-            )
-            audit.append_event(
-                conn,
-                actor=ctx.actor,
-                action="user.add",
-                subject=f"user:{ctx.actor}",
-                payload={"role": str(Role.ADMIN), "bootstrap": True},
-            )
+            payload: dict[str, Any] = {"from": before, "to": after, "digests_written": written}
+            if crud.keys_of(session=session):
+                _signed_upgrade(ctx, session, key, catalogue_id, payload)
+            else:
+                admin = crud.find_user(session=session, name=ctx.actor)
+                if admin is None or admin.role != Role.ADMIN or not admin.active:
+                    raise PermissionDenied(
+                        f"{ctx.actor} is not an admin of this catalogue: the upgrade to signed "
+                        "decisions enrols the key of the admin who runs it, as the first one"
+                    )
+                found["admin"] = admin.name
+                legacy = _legacy_org_certificate(ctx)
+                if legacy is not None:
+                    payload["org_certificate"] = legacy
+                    keys.add_org_certificate(session, legacy, added_by=admin.name)
+                _bootstrap(
+                    ctx,
+                    session,
+                    key,
+                    admin.name,
+                    catalogue_id,
+                    settings,
+                    "catalogue.upgrade",
+                    payload,
+                )
 
     before, after = migrate.upgrade(db, then=record)
     created = before is None
-    catalogue_id = found["catalogue_id"] or ""
-    admin = found.get("admin")
     ctx._checked = False
+    ctx._catalogue_id = None
+    ctx._governance = None
     return InitResult(
         database=db.display_url,
         created=created,
         revision_before=before,
         revision_after=after,
-        catalogue_id=catalogue_id,
-        admin=admin,
+        catalogue_id=found.get("catalogue_id") or "",
+        admin=found.get("admin"),
     )
 
 
-def upgrade_catalogue(ctx: Context) -> InitResult:
+def _bootstrap_key(ctx: Context) -> personal_keys.PersonalKey:
+    try:
+        return ctx.personal_key()
+    except SignatureError as problem:
+        raise SignatureError(
+            f"{problem.message}. The catalogue's first admin signs its creation: create your "
+            "key with `govern keys init`, then run this again"
+        ) from None
+
+
+def _bootstrap(
+    ctx: Context,
+    session: Session,
+    key: personal_keys.PersonalKey,
+    admin: str,
+    catalogue_id: str,
+    settings: GovernanceSettings | None,
+    action: str,
+    payload: dict[str, Any],
+) -> None:
+    """Enrol the first admin's key and the first settings revision, in one signed event.
+
+    The one event that may be signed by the key it enrols: nobody holds a key here yet.
+    """
+    enrolled = keys.key_payload(key.public_pem, user=admin, label="first admin (bootstrap)")
+    keys.store_key(session, enrolled, enrolled_by=admin)
+    recorded = governance.write_revision(
+        session, settings or GovernanceSettings(), created_by=admin
+    )
+    audit.append_event(
+        session.connection(),
+        actor=admin,
+        action=action,
+        subject="",
+        payload={**payload, "key": enrolled, "settings": recorded},
+        catalogue_id=catalogue_id,
+        settings_revision=recorded["revision"],
+        signer=Signer(key.fingerprint, key.sign),
+    )
+
+
+def _signed_upgrade(
+    ctx: Context,
+    session: Session,
+    key: personal_keys.PersonalKey,
+    catalogue_id: str,
+    payload: dict[str, Any],
+) -> None:
+    """A later upgrade: signed by an admin whose key is enrolled, like any action."""
+    admin = ctx.require_role(session, [Role.ADMIN], doing="upgrade the catalogue")
+    ctx.authenticate(session)
+    audit.append_event(
+        session.connection(),
+        actor=admin.name,
+        action="catalogue.upgrade",
+        subject="",
+        payload=payload,
+        catalogue_id=catalogue_id,
+        settings_revision=crud.latest_settings_revision(session=session),
+        signer=Signer(key.fingerprint, key.sign),
+    )
+
+
+def _legacy_org_certificate(ctx: Context) -> dict[str, str] | None:
+    """The instance certificate an older govern signed cards with, if this machine has it:
+    kept as an organisation certificate so the cards it signed still verify."""
+    from govern import signing
+
+    path = signing.key_paths(ctx.settings.resolved_org_key_dir)[1]
+    if not path.exists():
+        return None
+    certificate = signing.read_certificate(path)
+    return keys.certificate_payload(certificate, "existing")
+
+
+def upgrade_catalogue(ctx: Context, *, settings: GovernanceSettings | None = None) -> InitResult:
     """``govern db upgrade``: like init, but refuses to create a catalogue that is not there."""
     path = ctx.db.sqlite_path
     if path is not None and not path.exists():
@@ -114,7 +222,7 @@ def upgrade_catalogue(ctx: Context) -> InitResult:
         raise NotFoundError(
             f"{ctx.db.display_url} is not a govern catalogue; create one with `govern init`"
         )
-    return init_catalogue(ctx)
+    return init_catalogue(ctx, settings=settings)
 
 
 def load_card(path: Path, *, max_bytes: int) -> Card:
@@ -140,21 +248,27 @@ def register_version(
     info = inspect_artifact(artifact) if artifact is not None else None
     ref = f"{card.name}@{card.version}"
     card_json = card.to_json_dict()
-    governance = card.governance
+    governance_ = card.governance
     with ctx.write("version.register", ref) as tx:
-        ctx.require_role(tx.session, REGISTER_ROLES, doing=f"register {ref}")
+        ctx.require_role(tx.session, "register", doing=f"register {ref}")
+        allowed = ctx.governance.allowed_artifact_formats
+        if info is not None and info.format not in allowed:
+            raise InputError(
+                f"{artifact}: a {info.format} artifact is not allowed in this catalogue "
+                f"(setting allowed_artifact_formats: {', '.join(allowed)})"
+            )
         model = crud.get_model(session=tx.session, name=card.name)
         model_fields = {
-            "owner": governance.owner,
-            "business_owner": governance.business_owner,
-            "business_unit": governance.business_unit,
+            "owner": governance_.owner,
+            "business_owner": governance_.business_owner,
+            "business_unit": governance_.business_unit,
             "description": card.model_details.description,
         }
         if model is None:
             model = crud.create_model(
                 session=tx.session,
                 model_in={"name": card.name, **model_fields},
-                created_by=ctx.actor,
+                created_by=tx.actor,
             )
         else:
             existing = crud.get_version(session=tx.session, model=model, version=card.version)
@@ -169,24 +283,27 @@ def register_version(
         row = crud.create_version(
             session=tx.session,
             model=model,
-            created_by=ctx.actor,
+            created_by=tx.actor,
             version_in={
                 "version": card.version,
                 "state": "draft",
-                "risk_tier": str(governance.risk_tier),
+                "risk_tier": str(governance_.risk_tier),
                 "card": card_json,
                 "card_sha256": card_sha256(card_json),
                 "artifact_sha256": info.sha256 if info else None,
                 "artifact_size": info.size if info else None,
                 "artifact_format": info.format if info else None,
                 "artifact_path": str(info.path.resolve()) if info else None,
-                "next_validation_due": governance.next_validation_due,
+                "next_validation_due": governance_.next_validation_due,
             },
         )
         tx.audit(
             card_sha256=row.card_sha256,
             card_file=str(card_path),
             risk_tier=row.risk_tier,
+            next_validation_due=(
+                row.next_validation_due.isoformat() if row.next_validation_due else None
+            ),
             artifact={
                 "sha256": row.artifact_sha256,
                 "size": row.artifact_size,
@@ -217,6 +334,10 @@ def resolve(
     return model, version
 
 
+def _card_field(section: str, key: str) -> Any:
+    return func.coalesce(col(ModelVersion.card)[section][key].as_string(), "")
+
+
 def list_versions(
     ctx: Context, *, model: str | None = None, states: list[str] | None = None
 ) -> list[VersionSummary]:
@@ -235,8 +356,9 @@ def list_versions(
         query = (
             select(  # type: ignore[call-overload]
                 Model.name,
-                Model.owner,
-                Model.business_unit,
+                # Each version's own card, not the model row a later registration rewrote.
+                _card_field("governance", "owner"),
+                _card_field("governance", "business_unit"),
                 ModelVersion.version,
                 ModelVersion.state,
                 ModelVersion.risk_tier,
@@ -298,15 +420,20 @@ def _detail(session: Session, model: Model, version: ModelVersion) -> VersionDet
         select(Report).where(Report.version_id == vid).order_by(col(Report.id).desc())
     ).all()
     others = [v.version for v in crud.versions_of(session=session, model=model) if v.id != vid]
+    # This version's own card, as registered (its hash is the card_sha256 shown), never the
+    # fields a later registration wrote to the model row.
+    card: dict[str, Any] = version.card if isinstance(version.card, dict) else {}
+    stated: dict[str, Any] = card.get("governance") or {}
+    details: dict[str, Any] = card.get("model_details") or {}
     return VersionDetail(
         name=model.name,
         version=version.version,
         state=version.state,
         risk_tier=version.risk_tier,
-        owner=model.owner,
-        business_owner=model.business_owner,
-        business_unit=model.business_unit,
-        description=model.description,
+        owner=str(stated.get("owner") or ""),
+        business_owner=str(stated.get("business_owner") or ""),
+        business_unit=str(stated.get("business_unit") or ""),
+        description=str(details.get("description") or ""),
         created_at=version.created_at,
         created_by=version.created_by,
         updated_at=version.updated_at,
@@ -356,7 +483,6 @@ def _detail(session: Session, model: Model, version: ModelVersion) -> VersionDet
 
 
 __all__ = [
-    "REGISTER_ROLES",
     "card_sha256",
     "init_catalogue",
     "list_versions",

@@ -29,8 +29,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from govern.config import Settings
-from govern.domain.roles import Role
-from govern.errors import CatalogueError, ConfigError, InputError
+from govern.domain.governance import GovernanceSettings, bound_policy_names
+from govern.errors import CatalogueError, InputError
 from govern.policy.digest import parse as parse_digest
 from govern.policy.engine import check as run_check
 from govern.policy.engine import collector_paused, evaluate, utcnow
@@ -46,8 +46,7 @@ from govern.policy.snapshot import (
     WaiverRecord,
 )
 from govern.services.catalogue import resolve
-from govern.services.context import Context
-from govern.storage import audit
+from govern.services.context import Context, Transaction
 from govern.storage.database import Database
 from govern.storage.tables import (
     Decision,
@@ -61,8 +60,6 @@ from govern.storage.tables import (
     as_utc,
 )
 
-#: Anyone who is a user of the catalogue may record a check: it is evidence, not a decision.
-CHECK_ROLES = tuple(Role)
 #: Lifecycle states in which a version is waiting for approvals (the gate defers that rule).
 _COLLECTING_APPROVALS = frozenset({"submitted", "draft", "changes_requested"})
 
@@ -70,56 +67,32 @@ _COLLECTING_APPROVALS = frozenset({"submitted", "draft", "changes_requested"})
 # --- which policies apply -------------------------------------------------------------------
 
 
-def bound_policy_names(
-    settings: Settings,
-    *,
-    risk_tier: str | None,
-    tags: Sequence[str],
-    regulatory_scope: Sequence[str],
-) -> list[str]:
-    """The ``--policy`` arguments bound to a subject by ``Settings.policy_bindings``."""
-    names: list[str] = []
-    for key, values in settings.policy_bindings.items():
-        kind, _, value = key.partition(":")
-        if key == "*":
-            matched = True
-        elif kind == "tier":
-            matched = risk_tier == value
-        elif kind == "tag":
-            matched = value in tags
-        elif kind == "scope":
-            matched = value in regulatory_scope
-        else:
-            raise ConfigError(
-                f"setting policy_bindings: unknown key {key!r}; use '*', 'tier:NAME', "
-                "'tag:NAME' or 'scope:NAME'"
-            )
-        if matched:
-            names.extend(v for v in values if v not in names)
-    return names
-
-
 def _governance(card: dict[str, Any]) -> tuple[list[str], list[str]]:
     governance = card.get("governance") or {}
     return list(governance.get("tags") or []), list(governance.get("regulatory_scope") or [])
 
 
+def bound_to(rules: GovernanceSettings, version: ModelVersion) -> list[str]:
+    """The policies the catalogue's ``policy_bindings`` attach to ``version``."""
+    tags, scope = _governance(version.card)
+    return bound_policy_names(
+        rules.policy_bindings, risk_tier=version.risk_tier, tags=tags, regulatory_scope=scope
+    )
+
+
 def policies_for(
-    settings: Settings, version: ModelVersion, policies: Sequence[str | Path] = ()
+    ctx: Context, version: ModelVersion, policies: Sequence[str | Path] = ()
 ) -> list[LoadedPolicy]:
     """The explicit ``policies``, else those bound to ``version``; validated, all or nothing."""
     if policies:
-        return load_policies(policies, max_bytes=settings.max_policy_bytes)
-    tags, scope = _governance(version.card)
-    names = bound_policy_names(
-        settings, risk_tier=version.risk_tier, tags=tags, regulatory_scope=scope
-    )
+        return load_policies(policies, max_bytes=ctx.settings.max_policy_bytes)
+    names = bound_to(ctx.governance, version)
     if not names:
         raise InputError(
             f"no policy is bound to version {version.version} (setting policy_bindings); "
             "give --policy"
         )
-    return load_policies(names, max_bytes=settings.max_policy_bytes)
+    return load_policies(names, max_bytes=ctx.settings.max_policy_bytes)
 
 
 # --- snapshots from the catalogue ---------------------------------------------------------
@@ -769,17 +742,17 @@ def check_version(
     if not record:
         with ctx.read() as session:
             model, version = resolve(session, ref)
-            loaded = explicit or policies_for(ctx.settings, version)
+            loaded = explicit or policies_for(ctx, version)
             snapshot = snapshot_for(session, model, version)
         return run_check(loaded, [snapshot], now=at)
     with ctx.write("policy.check", ref) as tx:
         model, version = resolve(tx.session, ref)
         tx.subject = f"{model.name}@{version.version}"
-        loaded = explicit or policies_for(ctx.settings, version)
-        ctx.require_role(tx.session, CHECK_ROLES, doing=f"record a policy check of {tx.subject}")
+        loaded = explicit or policies_for(ctx, version)
+        ctx.require_role(tx.session, "check", doing=f"record a policy check of {tx.subject}")
         snapshot = snapshot_for(tx.session, model, version)
         result = evaluate(loaded, snapshot, now=at)
-        run = store_run(tx.session, version, loaded, result, actor=ctx.actor, checked_at=at)
+        run = store_run(tx.session, version, loaded, result, actor=tx.actor, checked_at=at)
         tx.audit(**_audit_payload(loaded, result, run.id))
         assert run.id is not None
         return CheckReport(
@@ -793,6 +766,7 @@ def check_version(
 def check_stateless(
     settings: Settings,
     *,
+    rules: GovernanceSettings | None = None,
     card: Path,
     data: Path,
     target: str,
@@ -813,9 +787,10 @@ def check_stateless(
         PolicyError / CardError / DataError / InputError: unusable inputs, found before any
             rule is evaluated.
     """
-    from govern.assess.evaluation import EvaluationSpec, run_evaluation
+    from govern.assess.evaluation import EvaluationSpec, Limits, run_evaluation
     from govern.services.catalogue import load_card
 
+    rules = rules or GovernanceSettings()
     at = now or utcnow()
     card_model = load_card(card, max_bytes=settings.max_card_bytes)
     card_json = card_model.to_json_dict()
@@ -824,7 +799,7 @@ def check_stateless(
         loaded = load_policies(policies, max_bytes=settings.max_policy_bytes)
     else:
         names = bound_policy_names(
-            settings,
+            rules.policy_bindings,
             risk_tier=str(governance.risk_tier),
             tags=governance.tags,
             regulatory_scope=governance.regulatory_scope,
@@ -837,10 +812,15 @@ def check_stateless(
         predictions=predictions,
         score=score,
         positive=positive,
-        min_group_size=settings.min_group_size,
+        min_group_size=rules.min_group_size,
         explain_sample=0,
     )
-    outcome = run_evaluation(spec, settings)
+    limits = Limits(
+        max_data_bytes=settings.max_data_bytes,
+        max_groups=rules.max_groups,
+        skops_trusted_types=tuple(rules.skops_trusted_types),
+    )
+    outcome = run_evaluation(spec, limits)
     results = outcome.results.to_json()
     snapshot = SubjectSnapshot.from_card(
         f"{card_model.name}@{card_model.version}",
@@ -895,15 +875,13 @@ _APPROVAL_DEFERRED = {
 
 
 def gate(
-    session: Session,
-    settings: Settings,
+    tx: Transaction,
     model: Model,
     version: ModelVersion,
     *,
     stage: str | None = None,
     now: dt.datetime | None = None,
     record: bool = False,
-    actor: str = "",
 ) -> GateResult:
     """Run the policies bound to ``version`` inside the caller's transaction.
 
@@ -911,8 +889,7 @@ def gate(
     ``result.blocking`` is not empty. Reads only, unless ``record``.
 
     Args:
-        session: The caller's open session (its transaction).
-        settings: Supplies ``policy_bindings`` and the policy size limit.
+        tx: The caller's transaction; the catalogue's ``policy_bindings`` say what runs.
         model: The version's model row.
         version: The version being approved or deployed.
         stage: ``"approve"`` or ``"deploy"``. At ``approve`` rules of kind ``approvals``
@@ -922,18 +899,14 @@ def gate(
         now: Time of the check; default the current UTC time.
         record: Also store the run (PolicyRun + RuleResults + a ``policy.gate`` audit event)
             in the caller's transaction, so it commits or rolls back with the decision.
-        actor: Who is acting, for the recorded run.
 
     Raises:
         PolicyError: a bound policy file is invalid.
-        ConfigError: ``policy_bindings`` has an unknown key.
     """
     at = now or utcnow()
+    session = tx.session
     subject = f"{model.name}@{version.version}"
-    tags, scope = _governance(version.card)
-    bound = bound_policy_names(
-        settings, risk_tier=version.risk_tier, tags=tags, regulatory_scope=scope
-    )
+    bound = bound_to(tx.governance, version)
     if not bound:
         # An organisation may bind no policy at all: then nothing can block the transition.
         return GateResult(
@@ -942,7 +915,7 @@ def gate(
             outcomes=(),
             notes=["policy gate: no policy is bound to this version (setting policy_bindings)"],
         )
-    loaded = load_policies(bound, max_bytes=settings.max_policy_bytes)
+    loaded = load_policies(bound, max_bytes=tx.ctx.settings.max_policy_bytes)
     if stage is None:
         stage = "approve" if version.state in _COLLECTING_APPROVALS else "deploy"
     snapshot = snapshot_for(session, model, version)
@@ -961,16 +934,10 @@ def gate(
     run_id = None
     if record:
         run = store_run(
-            session, version, loaded, result, actor=actor, checked_at=at, stage=f"gate:{stage}"
+            session, version, loaded, result, actor=tx.actor, checked_at=at, stage=f"gate:{stage}"
         )
         run_id = run.id
-        audit.append_event(
-            session.connection(),
-            actor=actor or "govern",
-            action="policy.gate",
-            subject=subject,
-            payload={"stage": stage, **_audit_payload(loaded, result, run_id)},
-        )
+        tx.audit("policy.gate", subject, stage=stage, **_audit_payload(loaded, result, run_id))
     return GateResult(
         subject=subject,
         policies=[p.id for p in loaded],
@@ -1020,7 +987,6 @@ def latest_run(ctx: Context, ref: str) -> dict[str, Any] | None:
 
 
 __all__ = [
-    "CHECK_ROLES",
     "GateResult",
     "bound_policy_names",
     "check_stateless",

@@ -1,8 +1,11 @@
 """``govern demo``: build a sample catalogue from the bundled German credit data.
 
 Walks the journeys of DESIGN.md section 2 with a cast of users, one per role, and narrates
-each step through ``say``. Everything lands in one directory (catalogue, keys, artifacts,
-reports), so the demo never touches the user's own catalogue or keys.
+each step through ``say``. Everything lands in one directory (catalogue, the people's homes
+and demo keys, the organisation's card key, artifacts, reports), so the demo never touches
+the user's own catalogue or keys. A second run moves the first one's files to ``earlier/``
+instead of deleting them: the demo never destroys a catalogue or key it did not create in
+that run, and cards signed by an earlier run still verify against that run's catalogue.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from govern.config import load_settings
+from govern.domain.governance import DEFAULT_POLICY_BINDINGS, SETTINGS_SCHEMA
 from govern.errors import GovernError, InputError
 from govern.locations import sample_data_dir
 from govern.services import (
@@ -24,6 +28,7 @@ from govern.services import (
     catalogue,
     checks,
     evaluation,
+    governance,
     keys,
     reports,
     users,
@@ -42,20 +47,27 @@ CAST = (
     ("victor", "viewer", "Victor Hale (internal audit)"),
 )
 VERSIONS = ("1.0.0", "1.1.0")
-#: The demo bank's own setting (written to its config.toml, so the console opened on the
-#: demo catalogue sees it too): credit models in ECOA scope are screened with the EEOC
-#: four-fifths pack at approval and deployment, on top of govern's default bindings.
+#: The demo bank's governance settings (org.yaml, the catalogue's first revision): credit
+#: models in ECOA scope are screened with the EEOC four-fifths pack at approval and
+#: deployment, on top of govern's default bindings.
 DEMO_BINDINGS = {"scope:ecoa": ["eeoc-four-fifths"]}
+#: Marks a directory the demo built (and so may move aside on the next run).
+MARKER = ".govern-demo"
+DEMO_KEY_LABEL = "DEMO KEY: no passphrase, for the sample catalogue only"
 #: The challenger's blocking failure, waived for its shadow run only.
 WAIVED_RULE = "eeoc-four-fifths/impact-ratio-significant"
 _OURS = (
+    MARKER,
     "govern.db",
     "govern.db-wal",
     "govern.db-shm",
-    "home",
+    "org.yaml",
+    "people",
+    "org-key",
     "artifacts",
     "reports",
-    "checkpoint.json",
+    "checkpoints",
+    "audit-log.jsonl",
 )
 
 Say = Callable[[str], None]
@@ -71,14 +83,25 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
 
 
-def _clean(directory: Path) -> None:
-    """Remove what an earlier demo wrote there, and nothing else."""
-    for name in _OURS:
-        target = directory / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+def _set_aside(directory: Path) -> Path | None:
+    """Move what an earlier demo wrote there to ``earlier/<when>/``; delete nothing.
+
+    Refuses a directory holding a catalogue the demo did not build (no marker).
+    """
+    present = [name for name in _OURS if (directory / name).exists()]
+    if not present:
+        return None
+    if not (directory / MARKER).exists():
+        raise InputError(
+            f"{directory} holds {', '.join(present)} that no demo built; the demo never "
+            "replaces a catalogue or key it did not create: give another --dir"
+        )
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = directory / "earlier" / stamp
+    target.mkdir(parents=True)
+    for name in present:
+        shutil.move(directory / name, target / name)
+    return target
 
 
 def train_sample_models(out: Path) -> None:
@@ -98,17 +121,30 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} exists and is not a directory")
     directory.mkdir(parents=True, exist_ok=True)
-    _clean(directory)
+    earlier = _set_aside(directory)
+    (directory / MARKER).write_text(
+        json.dumps({"built": dt.datetime.now(dt.UTC).isoformat()}) + "\n", encoding="utf-8"
+    )
     url = f"sqlite:///{directory / 'govern.db'}"
-    home = directory / "home"
-    result = DemoResult(directory=directory, database_url=url, home=home)
+    people = directory / "people"
+    org_keys = directory / "org-key"
+    result = DemoResult(directory=directory, database_url=url, home=people / "carol")
+    if earlier is not None:
+        say(f"(The previous demo's files were moved to {earlier.relative_to(directory)}.)")
 
-    bindings = {**load_settings(home=home).policy_bindings, **DEMO_BINDINGS}
-    _write_config(home, bindings)
+    def home(user: str) -> Path:
+        return people / user
 
-    def ctx(user: str) -> Context:
+    def ctx(user: str, *, key_of: str | None = None) -> Context:
+        """``user`` acting with ``key_of``'s key (their own, unless the demo shows a theft)."""
         return Context(
-            load_settings(database_url=url, user=user, home=home, policy_bindings=bindings)
+            load_settings(
+                database_url=url,
+                user=user,
+                home=home(user),
+                key_dir=home(key_of or user) / "identity",
+                org_key_dir=org_keys,
+            )
         )
 
     say(f"== Sample catalogue in {directory}")
@@ -119,15 +155,34 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
         "(1.0.0 logistic regression, 1.1.0 gradient boosting)."
     )
 
+    for name in ("admin", *(n for n, _, _ in CAST)):
+        keys.init_personal_key(ctx(name).settings, passphrase=None)
+        _write_config(home(name), url, org_keys)
+    org_yaml = directory / "org.yaml"
+    _write_org_settings(org_yaml)
     admin = ctx("admin")
-    catalogue.init_catalogue(admin)
-    for name, role, display in CAST:
-        users.add_user(admin, name, role=role, display_name=display)
-    say("Created the catalogue and users: " + ", ".join(f"{n} ({r})" for n, r, _ in CAST) + ".")
-    info = keys.init_keys(
-        admin.settings, common_name="govern demo instance", organization="Example Bank"
+    catalogue.init_catalogue(
+        admin,
+        settings=governance.read_settings_file(org_yaml),
+        display_name="Ada Admin (govern administrator)",
     )
-    say(f"Created the instance signing key ({info.algorithm}, {info.fingerprint_sha256[:16]}…).")
+    for name, role, display in CAST:
+        public = home(name) / "identity" / "identity.pub.pem"
+        users.add_user(
+            admin, name, role=role, display_name=display, key=public, key_label=DEMO_KEY_LABEL
+        )
+    say(
+        "Created the catalogue under Example Bank's governance settings (org.yaml, revision "
+        "1) and its users, each with a personal demo key (no passphrase) in "
+        f"{people.relative_to(directory)}/NAME/identity: "
+        + ", ".join(f"{n} ({r})" for n, r, _ in CAST)
+        + "."
+    )
+    info = keys.org_init(admin, common_name="govern demo cards", organization="Example Bank")
+    say(
+        f"admin created the organisation's card-signing key ({info.algorithm}, "
+        f"{info.fingerprint[:16]}…), recorded in the catalogue."
+    )
 
     sample = sample_data_dir()
     for version in VERSIONS:
@@ -233,10 +288,16 @@ def _check(ctx: Context, ref: str, say: Say) -> None:
         )
 
 
-def _workflow(ctx: Callable[[str], Context], result: DemoResult, say: Say) -> None:
+def _workflow(ctx: Callable[..., Context], result: DemoResult, say: Say) -> None:
     champion, challenger = (f"credit-risk@{v}" for v in VERSIONS)
     step = workflow.submit(ctx("alice"), champion, comment="first version for review")
     say(f"alice submitted {champion} ({step.from_state} -> {step.to_state}).")
+    _attempt(
+        result,
+        say,
+        f"bob tried to approve {champion} as carol (--user carol, with his own key)",
+        lambda: workflow.approve(ctx("carol", key_of="bob"), champion, comment="lgtm"),
+    )
     _attempt(
         result,
         say,
@@ -289,13 +350,29 @@ def _workflow(ctx: Callable[[str], Context], result: DemoResult, say: Say) -> No
     )
 
 
-def _write_config(home: Path, bindings: dict[str, list[str]]) -> None:
-    """The demo organisation's config.toml: its policy bindings, for the CLI and console."""
+def _write_config(home: Path, url: str, org_keys: Path) -> None:
+    """A demo person's config.toml: only personal things (where the catalogue and the
+    organisation's card key are); the rules are in the catalogue."""
     home.mkdir(parents=True, exist_ok=True)
-    lines = ["# govern demo: Example Bank's settings (see README, 'Where the catalogue lives')"]
-    lines.append("[policy_bindings]")
-    lines += [f"{json.dumps(key)} = {json.dumps(value)}" for key, value in bindings.items()]
+    lines = [
+        "# govern demo: this person's own settings (the rules live in the catalogue)",
+        f"database_url = {json.dumps(url)}",
+        f"org_key_dir = {json.dumps(str(org_keys))}",
+    ]
     (home / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _write_org_settings(path: Path) -> None:
+    """Example Bank's governance settings: govern's defaults plus its own policy binding."""
+    import yaml
+
+    document = {
+        "schema": SETTINGS_SCHEMA,
+        "policy_bindings": {**DEFAULT_POLICY_BINDINGS, **DEMO_BINDINGS},
+        "validation_due": "earliest",
+    }
+    header = "# Example Bank's governance settings: `govern settings apply org.yaml` (admins)\n"
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
 
 def _evaluate(ctx: Context, ref: str, sample: Path, artifacts: Path, say: Say) -> None:
@@ -343,11 +420,15 @@ def _attempt(result: DemoResult, say: Say, what: str, call: Callable[[], object]
 
 
 def _finish(admin: Context, directory: Path, result: DemoResult, say: Say) -> None:
-    checkpoint = directory / "checkpoint.json"
-    document = audit.write_checkpoint(admin, checkpoint)
+    checkpoints = directory / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    document = audit.write_checkpoint(admin, checkpoints)
+    checkpoint = Path(document["path"])
     result.files.append(checkpoint)
     verdict = audit.verify_audit(admin, checkpoint=checkpoint)
+    state = "everything verifies" if verdict.ok else "; ".join(verdict.problems[:3])
     say(
-        f"Audit log: {verdict.events} events, chain intact: {verdict.ok}; signed checkpoint of "
-        f"event {document['seq']} written to {checkpoint.name}."
+        f"audit verify: {verdict.events} events, {verdict.signed_events} signed by their "
+        f"actors' enrolled keys; tables match the log: {state}. admin signed a checkpoint of "
+        f"event {document['seq']} with their own key: {checkpoint.relative_to(directory)}."
     )

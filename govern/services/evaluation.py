@@ -25,13 +25,14 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from govern.assess.artifacts import ArtifactInfo
-from govern.assess.evaluation import EvaluationSpec, Progress
+from govern.assess.evaluation import EvaluationSpec, Limits, Progress
 from govern.assess.results import DriftResults, EvaluationResults, LocalExplanation
-from govern.domain.roles import Role
+from govern.domain.governance import ARTIFACT_FORMATS, GovernanceSettings
 from govern.errors import InputError, NotFoundError, RefusedError, WorkflowError
 from govern.services.catalogue import resolve
 from govern.services.checks import write_digest
 from govern.services.context import Context
+from govern.storage import crud
 from govern.storage.tables import (
     DriftRun,
     Evaluation,
@@ -42,10 +43,9 @@ from govern.storage.tables import (
     ModelVersion,
 )
 
-EVALUATE_ROLES = (Role.DEVELOPER, Role.VALIDATOR, Role.ADMIN)
-DRIFT_ROLES = EVALUATE_ROLES
-#: Who may make govern load a trusted pickle (its code runs on this machine).
-UNPICKLE_ROLES = EVALUATE_ROLES
+#: Who may evaluate, measure drift, or make govern load a trusted pickle (its code runs on
+#: this machine): the roles the governance settings give the ``evaluate`` action.
+EVALUATE = "evaluate"
 READ_ONLY_STATES = frozenset({"retired"})
 #: Artifact formats whose loading runs code (DESIGN.md section 11).
 PICKLE_FORMATS = frozenset({"pickle", "joblib"})
@@ -161,9 +161,7 @@ class _UnpickleRecorder:
     def __call__(self, info: ArtifactInfo) -> None:
         with self.ctx.write("artifact.unpickle", self.subject) as tx:
             self.ctx.require_role(
-                tx.session,
-                UNPICKLE_ROLES,
-                doing=f"load the {info.format} artifact of {self.subject}",
+                tx.session, EVALUATE, doing=f"load the {info.format} artifact of {self.subject}"
             )
             tx.audit(
                 purpose=self.purpose,
@@ -171,6 +169,43 @@ class _UnpickleRecorder:
                 **self.details,
             )
         self.called = True
+
+
+def limits(ctx: Context) -> Limits:
+    """What an evaluation may read and load: this machine's size limit, the catalogue's rules."""
+    rules = ctx.governance
+    return Limits(
+        max_data_bytes=ctx.settings.max_data_bytes,
+        max_groups=rules.max_groups,
+        skops_trusted_types=tuple(rules.skops_trusted_types),
+    )
+
+
+def _check_format(rules: GovernanceSettings, model: Path | None, subject: str) -> None:
+    """Refuse an artifact format the organisation does not allow, before anything loads it."""
+    from govern.assess.artifacts import peek_format
+
+    found = peek_format(model) if model is not None else None
+    if (
+        found is not None
+        and found in ARTIFACT_FORMATS
+        and found not in rules.allowed_artifact_formats
+    ):
+        raise InputError(
+            f"{model}: a {found} artifact is not allowed in this catalogue (setting "
+            f"allowed_artifact_formats: {', '.join(rules.allowed_artifact_formats)}); "
+            f"{subject} cannot be evaluated with it"
+        )
+
+
+def _stored_sha256(session: Session, table: type[Evaluation] | type[DriftRun], row_id: int) -> str:
+    """SHA-256 of the results document as stored: what the event records and verify checks."""
+    return crud.stored_sha256(
+        connection=session.connection(),
+        column=col(table.results),
+        key=col(table.id),
+        ids=[row_id],
+    )[row_id]
 
 
 def _require_pickle_trust(
@@ -253,7 +288,7 @@ def evaluate_version(
         subject = _ref(found_model, version)
         refusal: RefusedError | None = None
         try:
-            ctx.require_role(session, EVALUATE_ROLES, doing=f"evaluate {subject}")
+            ctx.require_role(session, EVALUATE, doing=f"evaluate {subject}")
             _check_writable(version, subject, "evaluated")
         except RefusedError as refused:
             refusal = refused
@@ -267,8 +302,10 @@ def evaluate_version(
                 f"{subject} has no registered artifact: give --model PATH or --predictions COL"
             )
         model = Path(registered_path)
+    rules = ctx.governance
+    _check_format(rules, model, subject)
     spec = EvaluationSpec.with_settings(
-        ctx.settings,
+        rules,
         data=data.resolve(),
         target=target,
         sensitive=tuple(sensitive),
@@ -278,20 +315,16 @@ def evaluate_version(
         positive=positive,
         id_column=id_column,
         explain=explain,
-        explain_sample=(
-            explain_sample if explain_sample is not None else ctx.settings.explain_sample
-        ),
+        explain_sample=(explain_sample if explain_sample is not None else rules.explain_sample),
         seed=seed,
-        min_group_size=(
-            min_group_size if min_group_size is not None else ctx.settings.min_group_size
-        ),
+        min_group_size=(min_group_size if min_group_size is not None else rules.min_group_size),
         trust_pickle=trust_pickle,
         task=task,
     )
     try:
         outcome = run_evaluation(
             spec,
-            ctx.settings,
+            limits(ctx),
             expected_artifact_sha256=registered_sha if model is not None else None,
             progress=progress,
             before_unpickle=_UnpickleRecorder(ctx, subject, purpose="evaluation"),
@@ -301,7 +334,7 @@ def evaluate_version(
     results = outcome.results
     with ctx.write(action, subject) as tx:
         found_model, version = resolve(tx.session, subject, for_update=True)
-        ctx.require_role(tx.session, EVALUATE_ROLES, doing=f"evaluate {subject}")
+        ctx.require_role(tx.session, EVALUATE, doing=f"evaluate {subject}")
         _check_writable(version, subject, "evaluated")
         assert version.id is not None
         document = results.to_json()
@@ -320,7 +353,7 @@ def evaluate_version(
             seed=results.seed,
             params=spec.to_params(),
             results=document,
-            created_by=ctx.actor,
+            created_by=tx.actor,
         )
         tx.session.add(row)
         tx.session.flush()
@@ -329,6 +362,7 @@ def evaluate_version(
         _store_rows(tx.session, row.id, results, outcome.local)
         tx.audit(
             evaluation_id=row.id,
+            results_sha256=_stored_sha256(tx.session, Evaluation, row.id),
             dataset={
                 "name": results.dataset.name,
                 "sha256": results.dataset.sha256,
@@ -553,7 +587,7 @@ def explain_row(
     )
     explanation = explain_one(
         dataclasses.replace(spec, trust_pickle=trust_pickle),
-        ctx.settings,
+        limits(ctx),
         row_id,
         expected_data_sha256=data_sha,
         expected_artifact_sha256=artifact_sha,
@@ -600,7 +634,7 @@ def drift(
         subject = _ref(found_model, version)
         refusal: RefusedError | None = None
         try:
-            ctx.require_role(session, DRIFT_ROLES, doing=f"measure drift of {subject}")
+            ctx.require_role(session, EVALUATE, doing=f"measure drift of {subject}")
             _check_writable(version, subject, "monitored")
         except RefusedError as refused:
             refusal = refused
@@ -630,7 +664,7 @@ def drift(
             try:
                 loaded = load_model(
                     path,
-                    trusted_types=ctx.settings.skops_trusted_types,
+                    trusted_types=ctx.governance.skops_trusted_types,
                     trust_pickle=trust_pickle,
                     expected_sha256=registered_sha,
                     before_unpickle=recorder,
@@ -651,9 +685,9 @@ def drift(
     results = assess_drift(
         ref_table,
         cur_table,
-        bins=ctx.settings.drift_bins,
+        bins=ctx.governance.drift_bins,
         exclude=list(exclude),
-        max_categories=ctx.settings.max_groups,
+        max_categories=ctx.governance.max_groups,
         prediction=prediction,
         prediction_source=source,
         packages=package_versions(),
@@ -662,7 +696,7 @@ def drift(
         results = results.model_copy(update={"warnings": [*results.warnings, *warnings]})
     with ctx.write(action, subject) as tx:
         found_model, version = resolve(tx.session, subject, for_update=True)
-        ctx.require_role(tx.session, DRIFT_ROLES, doing=f"measure drift of {subject}")
+        ctx.require_role(tx.session, EVALUATE, doing=f"measure drift of {subject}")
         _check_writable(version, subject, "monitored")
         assert version.id is not None
         row = DriftRun(
@@ -672,13 +706,14 @@ def drift(
             current_name=cur_table.name,
             current_sha256=cur_table.sha256,
             results=results.to_json(),
-            created_by=ctx.actor,
+            created_by=tx.actor,
         )
         tx.session.add(row)
         tx.session.flush()
         assert row.id is not None
         tx.audit(
             drift_run_id=row.id,
+            results_sha256=_stored_sha256(tx.session, DriftRun, row.id),
             reference={"name": ref_table.name, "sha256": ref_table.sha256},
             current={"name": cur_table.name, "sha256": cur_table.sha256},
             drifted=[f.feature for f in results.drifted],
@@ -760,7 +795,7 @@ def recompute(ctx: Context, evaluation_id: int, *, trust_pickle: bool = False) -
     )
     outcome = run_evaluation(
         dataclasses.replace(spec, trust_pickle=trust_pickle),
-        ctx.settings,
+        limits(ctx),
         expected_artifact_sha256=record.results.artifact_sha256,
         before_unpickle=_UnpickleRecorder(
             ctx, record.ref, purpose="recompute", evaluation_id=evaluation_id
@@ -792,8 +827,7 @@ def recompute(ctx: Context, evaluation_id: int, *, trust_pickle: bool = False) -
 
 
 __all__ = [
-    "DRIFT_ROLES",
-    "EVALUATE_ROLES",
+    "EVALUATE",
     "DriftRecord",
     "EvaluationRecord",
     "ExplanationRecord",

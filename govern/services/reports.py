@@ -25,8 +25,7 @@ from sqlmodel import Session, col, select
 from govern import __version__
 from govern.config import Settings
 from govern.domain.card import Card
-from govern.domain.roles import Role
-from govern.errors import CatalogueError, InputError, NotFoundError, RefusedError
+from govern.errors import CatalogueError, FindingError, InputError, NotFoundError, RefusedError
 from govern.report.render import FORMATS, Format, Paper
 from govern.report.view import (
     ArtifactView,
@@ -38,12 +37,14 @@ from govern.report.view import (
     PolicyView,
     ReportView,
     RuleView,
+    SignedDecision,
     WaiverView,
     drift_features,
     local_explanation,
     read_results,
 )
 from govern.services import keys
+from govern.services.audit import verify_version_records
 from govern.services.catalogue import resolve
 from govern.services.context import Context
 from govern.storage import crud
@@ -61,8 +62,6 @@ from govern.storage.tables import (
     utcnow,
 )
 
-#: Anyone with a role in the catalogue may produce a card; producing one is audited.
-REPORT_ROLES = tuple(Role)
 #: Per-decision explanations shown in a card (charts for the first three).
 MAX_LOCAL_EXPLANATIONS = 6
 MAX_PDF_BYTES = 200_000_000
@@ -192,12 +191,7 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
             select(Waiver).where(Waiver.version_id == vid).order_by(col(Waiver.id))
         ).all()
     ]
-    decisions = [
-        DecisionView.model_validate(d, from_attributes=True)
-        for d in session.exec(
-            select(Decision).where(Decision.version_id == vid).order_by(col(Decision.id))
-        ).all()
-    ]
+    decisions = _decisions(session, f"{model.name}@{version.version}", vid)
     drift_run = session.exec(
         select(DriftRun).where(DriftRun.version_id == vid).order_by(col(DriftRun.id).desc())
     ).first()
@@ -216,6 +210,7 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
             prediction=prediction,
         )
     others = [v.version for v in crud.versions_of(session=session, model=model) if v.id != vid]
+    card = Card.model_validate(version.card)
     return ReportView(
         generated_at=utcnow(),
         generated_by=actor,
@@ -225,10 +220,11 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
             version=version.version,
             state=version.state,
             risk_tier=version.risk_tier,
-            owner=model.owner,
-            business_owner=model.business_owner,
-            business_unit=model.business_unit,
-            description=model.description,
+            # This version's card as registered, never a later registration's model row.
+            owner=card.governance.owner,
+            business_owner=card.governance.business_owner,
+            business_unit=card.governance.business_unit,
+            description=card.model_details.description,
             created_at=version.created_at,
             created_by=version.created_by,
             updated_at=version.updated_at,
@@ -242,7 +238,7 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
                 format=version.artifact_format,
             ),
         ),
-        card=Card.model_validate(version.card),
+        card=card,
         evaluation=evaluation_view,
         local_explanations=local_views,
         policy=policy_view,
@@ -253,6 +249,65 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
         other_versions=others,
         earlier_packs=earlier,
     )
+
+
+def _decisions(session: Session, ref: str, version_id: int | None) -> list[DecisionView]:
+    """The version's decisions, each with its signed event, the signer's key and name.
+
+    Decision rows and their events pair up in order (the n-th decision of a version is its
+    n-th decision event): ``audit verify`` checks that they agree.
+    """
+    from govern.storage import audit
+    from govern.storage.tables import User, UserKey
+
+    rows = session.exec(
+        select(Decision).where(Decision.version_id == version_id).order_by(col(Decision.id))
+    ).all()
+    conn = session.connection()
+    events = [
+        e
+        for e in audit.events_about(conn, [ref])
+        if e.action.startswith("version.")
+        and e.action not in {"version.register"}
+        and not e.action.endswith(".refused")
+    ]
+    problems = verify_version_records(session, ref)
+    verdict = "verified" if not problems else f"not verified: {problems[0]}"
+    names = {u.name: u.display_name for u in session.exec(select(User)).all()}
+    pems = {k.fingerprint: k.public_key for k in session.exec(select(UserKey)).all()}
+    catalogue_id = crud.get_meta(session=session, key="catalogue_id") or ""
+    views = []
+    for index, row in enumerate(rows):
+        event = events[index] if index < len(events) else None
+        signed = None
+        if event is not None and event.signed and event.key in pems:
+            signed = SignedDecision(
+                seq=event.seq,
+                body=event.body(catalogue_id).decode("utf-8"),
+                signature=event.signature or "",
+                public_key=pems[event.key or ""],
+            )
+        views.append(
+            DecisionView(
+                action=row.action,
+                from_state=row.from_state,
+                to_state=row.to_state,
+                actor=row.actor,
+                role=row.role,
+                comment=row.comment,
+                created_at=row.created_at,
+                display_name=names.get(row.actor, ""),
+                key=event.key if event is not None else None,
+                verification=(
+                    verdict
+                    if signed is not None
+                    else "recorded before signing began (hash-chained only)"
+                ),
+                settings_revision=row.settings_revision,
+                signed_event=signed,
+            )
+        )
+    return views
 
 
 def _policy_packs(
@@ -369,7 +424,7 @@ def _package_versions() -> dict[str, str]:
 def report_view(ctx: Context, ref: str) -> ReportView:
     """The view of ``ref`` (for the TUI and for tests): no file, no audit event."""
     with ctx.read() as session:
-        ctx.require_role(session, REPORT_ROLES, doing=f"read the card of {ref}")
+        ctx.require_role(session, "report", doing=f"read the card of {ref}")
         model, version = resolve(session, ref)
         return build_view(session, model, version, actor=ctx.actor)
 
@@ -437,18 +492,27 @@ def build_report(
     step("collecting the evidence")
     with ctx.read() as session:
         try:
-            ctx.require_role(session, REPORT_ROLES, doing=f"generate a report for {ref}")
+            ctx.require_role(session, "report", doing=f"generate a report for {ref}")
         except RefusedError as refusal:
             ctx.record_refusal("report.build", ref, refusal)
             raise
         model, version = resolve(session, ref)
+        subject = f"{model.name}@{version.version}"
+        if format == "pdf" and sign:
+            # A signed card vouches for what it shows: never sign records that do not verify.
+            problems = verify_version_records(session, subject)
+            if problems:
+                raise FindingError(
+                    f"refusing to sign a card for {subject}: its records fail verification: "
+                    f"{problems[0]} (`govern audit verify` lists everything)"
+                )
         view = build_view(session, model, version, actor=ctx.actor)
+        # After the version is found (an unknown version is the first thing to hear about),
+        # before any rendering work.
+        identity = keys.load_org_identity(ctx, session) if format == "pdf" and sign else None
     if output is None:
         output = default_output(view.model.name, view.model.version, format)
         _check_output(output)
-    # After the version is found (an unknown version is the first thing to hear about),
-    # before any rendering work.
-    identity = keys.load_identity(ctx.settings) if format == "pdf" and sign else None
     rendered = render_card(
         view,
         format,
@@ -476,11 +540,12 @@ def build_report(
                 card_sha256=rendered.card_sha256,
                 signer=rendered.signer,
                 path=str(target),
-                created_by=ctx.actor,
+                created_by=tx.actor,
             )
             tx.session.add(row)
             tx.session.flush()
             tx.audit(
+                report_id=row.id,
                 format=format,
                 path=str(target),
                 sha256=rendered.sha256,
@@ -585,8 +650,31 @@ def verify_pdf(
     data = _read_pdf(path)
     roots = keys.trusted_certificates(settings)
     roots += [read_certificate(p) for p in trust or []]
+    # The organisation's certificates are catalogue data: every one it ever signed cards
+    # with (a rotation keeps the old ones), except those revoked.
+    known: dict[str, keys.OrgCertificatePublic] = {}
+    if isinstance(target, Context):
+        with contextlib.suppress(CatalogueError):
+            for certificate, info in keys.catalogue_certificates(target):
+                known[info.fingerprint] = info
+                if info.status != "revoked":
+                    roots.append(certificate)
     check = check_pdf(data, roots)
     problems = list(check.problems)
+    details = list(check.details)
+    org = known.get(check.signer.get("fingerprint_sha256", ""))
+    if org is not None:
+        details.append(
+            f"signed by the organisation certificate {org.fingerprint[:16]}… ({org.status}"
+            + (f": {org.reason}" if org.reason else "")
+            + ")"
+        )
+        if org.status == "revoked":
+            problems.append(
+                "signed by an organisation certificate that was revoked ("
+                + (org.reason or "no reason given")
+                + "); the card can no longer be trusted"
+            )
     if check.signed and not check.bottom_line and not problems:
         problems.append("pyHanko judged the signature invalid (see details)")
     ref, card_sha, embedded_sha = None, None, None
@@ -627,7 +715,7 @@ def verify_pdf(
         catalogue=catalogue,
         catalogue_detail=detail,
         problems=problems,
-        details=check.details,
+        details=details,
     )
 
 
@@ -680,7 +768,6 @@ def _compare_with_catalogue(
 
 
 __all__ = [
-    "REPORT_ROLES",
     "PdfVerdict",
     "ReportResult",
     "build_report",

@@ -22,6 +22,7 @@ class UserPublic(View):
     role: str
     display_name: str
     active: bool
+    kind: str = "person"
     created_at: dt.datetime
     created_by: str
 
@@ -109,10 +110,14 @@ class AuditEventPublic(View):
     subject: str
     payload: dict[str, Any]
     hash: str
+    #: Signed by the actor's key (events from before schema 0005 and refusals are not).
+    signed: bool = False
+    key: str | None = None
 
 
 class AuditVerdict(View):
     ok: bool
+    #: Events read: the whole log, or those after the checkpoint with ``--since-checkpoint``.
     events: int
     head_seq: int
     head_hash: str
@@ -120,6 +125,18 @@ class AuditVerdict(View):
     checkpoint: dict[str, Any] | None = None
     #: Sequence number of the first event that breaks the chain (edited, missing, reordered).
     first_bad_event: int | None = None
+    #: Events whose signature verified against the key enrolled to their actor at the time.
+    signed_events: int = 0
+    #: Events from before signing (schema 0005): verified by their hashes only.
+    unsigned_legacy: int = 0
+    #: Records of refused attempts, which change nothing and are not signed.
+    unsigned_refusals: int = 0
+    #: Rows of the tables that differ from the log, each naming its table, row and field.
+    findings: list[dict[str, Any]] = []
+    #: With a checkpoint: the events it covers and how many came after it.
+    covered: dict[str, Any] | None = None
+    #: "full", or "since checkpoint" (only the events after a trusted checkpoint).
+    scope: str = "full"
 
 
 class KeyInfo(View):

@@ -2,7 +2,7 @@
 
 An active waiver turns that rule's ``fail`` (or ``error``) into ``waived``: still shown, no
 longer blocking ``govern check``, approval or deployment. It lapses after ``expires_on``,
-and the rule blocks again. Only the roles of ``Settings.workflow_roles["waive"]`` (by default
+and the rule blocks again. Only the roles the governance settings give ``waive`` (by default
 approvers, compliance officers and admins) may grant one, and never for a version they
 registered or submitted: a waiver needs someone other than the person asking to ship.
 Rejected and retired versions are read-only: nothing can be waived for them.
@@ -17,10 +17,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from govern.domain import lifecycle
-from govern.domain.roles import Role
 from govern.errors import InputError, WorkflowError
 from govern.services.catalogue import resolve
-from govern.services.checks import bound_policy_names
+from govern.services.checks import bound_to
 from govern.services.context import Context
 from govern.storage import crud
 from govern.storage.tables import Decision, ModelVersion, PolicyRun, RuleResult, Waiver
@@ -77,13 +76,7 @@ def _known_rules(session: Session, ctx: Context, version: ModelVersion) -> set[s
     ).all()
     for policy_id, rule_id in rows:
         known.update({rule_id, f"{policy_id}/{rule_id}"})
-    governance = version.card.get("governance") or {}
-    names = bound_policy_names(
-        ctx.settings,
-        risk_tier=version.risk_tier,
-        tags=list(governance.get("tags") or []),
-        regulatory_scope=list(governance.get("regulatory_scope") or []),
-    )
+    names = bound_to(ctx.governance, version)
     for loaded in load_policies(names, max_bytes=ctx.settings.max_policy_bytes) if names else []:
         for rule in loaded.policy.rules:
             known.update({rule.id, f"{loaded.id}/{rule.id}"})
@@ -109,7 +102,7 @@ def grant_waiver(
             every policy. It must appear in the version's policy runs or bound policies.
         reason: Why the failure is accepted (at least 10 characters).
         expires: Last day the waiver is active; after today and at most
-            ``Settings.max_waiver_days`` (default 365) days away.
+            the governance setting ``max_waiver_days`` (default 365) days away.
         today: The current date (tests pin it).
 
     Raises:
@@ -134,7 +127,7 @@ def grant_waiver(
         raise InputError("the reason contains control characters; use plain text")
     if expires <= day:
         raise InputError(f"the expiry date {expires} must be after today ({day})")
-    longest = ctx.settings.max_waiver_days
+    longest = ctx.governance.max_waiver_days
     if (expires - day).days > longest:
         raise InputError(
             f"the expiry date {expires} is {(expires - day).days} days away; a waiver lasts at "
@@ -145,11 +138,7 @@ def grant_waiver(
         model, version = resolve(tx.session, ref, for_update=True)
         subject = f"{model.name}@{version.version}"
         tx.subject = subject
-        user = ctx.require_role(
-            tx.session,
-            [Role(name) for name in ctx.settings.workflow_roles["waive"]],
-            doing=f"waive a rule for {subject}",
-        )
+        user = ctx.require_role(tx.session, "waive", doing=f"waive a rule for {subject}")
         if version.state in lifecycle.TERMINAL:
             raise WorkflowError(
                 f"{subject} is {version.state} and read-only; nothing can be waived for it"

@@ -1,12 +1,14 @@
 """The approval workflow: lifecycle transitions with separation of duties, gates and history.
 
-Every rule is enforced here, so the CLI, the TUI and Python callers obey the same ones:
+Every rule is enforced here, so the CLI, the TUI and Python callers obey the same ones, and
+every rule comes from the catalogue's governance settings (``govern settings``), never from
+the acting person's own configuration:
 
-* roles per action come from ``Settings.workflow_roles``;
+* roles per action come from ``workflow_roles``; a service account never judges;
 * whoever registered or submitted a version cannot validate, reject or approve it, and one
   person cannot give two of the approvals a round needs;
-* the number of approvals grows with the risk tier (``Settings.approvals_by_tier``) and
-  some tiers need a compliance approver (``Settings.compliance_approval_tiers``);
+* the number of approvals grows with the risk tier (``approvals_by_tier``) and some tiers
+  need a compliance approver (``compliance_approval_tiers``);
 * approval and deployment re-run the version's bound policies (``services.checks.gate``) and
   refuse on a blocking failure without an unexpired waiver; deploying a challenger also
   passes the promotion gate against the champion;
@@ -122,11 +124,9 @@ class History(View):
 MAX_COMMENT_CHARS = 4_000
 
 
-def _roles_for(ctx: Context, action: Action) -> list[Role]:
-    # A shadow deployment is a deployment: the same people may start one. The settings
-    # validate every name, so each is a Role.
-    key = Action.DEPLOY if action == Action.SHADOW else action
-    return [Role(name) for name in ctx.settings.workflow_roles.get(str(key), [])]
+def _roles_key(action: Action) -> str:
+    # A shadow deployment is a deployment: the same people may start one.
+    return str(Action.DEPLOY if action == Action.SHADOW else action)
 
 
 def _decisions(session: Session, version: ModelVersion) -> list[Decision]:
@@ -213,16 +213,18 @@ def transition(
         decisions = _decisions(tx.session, version)
         if action in _JUDGEMENTS:
             # Identity before role: "alice submitted it" is the rule that matters here.
-            _refuse_authors(ctx.actor, version, decisions, action, subject)
+            _refuse_authors(tx.actor, version, decisions, action, subject)
         user = ctx.require_role(
-            tx.session, _roles_for(ctx, action), doing=f"{lifecycle.verb(action)} {subject}"
+            tx.session, _roles_key(action), doing=f"{lifecycle.verb(action)} {subject}"
         )
         state = State(version.state)
         try:
             lifecycle.next_state(state, action)
         except TransitionRefused as refused:
             raise _refuse(refused.reason(subject)) from None
-        result = _apply(ctx, tx, model, version, user, action, state, decisions, comment, previous)
+        result, recorded = _apply(
+            ctx, tx, model, version, user, action, state, decisions, comment, previous
+        )
         tx.audit(
             from_state=result.from_state,
             to_state=result.to_state,
@@ -230,6 +232,7 @@ def transition(
             role=user.role,
             approvals=result.approvals,
             superseded=result.superseded,
+            **recorded,
         )
         return result
 
@@ -245,12 +248,13 @@ def _apply(
     decisions: list[Decision],
     comment: str,
     previous: str,
-) -> TransitionResult:
+) -> tuple[TransitionResult, dict[str, Any]]:
     subject = f"{model.name}@{version.version}"
-    settings = ctx.settings
+    rules = ctx.governance
     notes: list[str] = []
     quorum_text: str | None = None
     superseded: str | None = None
+    gate_run: dict[str, Any] | None = None
 
     target = lifecycle.next_state(state, action)
     if action == Action.APPROVE:
@@ -261,19 +265,19 @@ def _apply(
                 f"{user.name} already approved {subject} in this round; another approval must "
                 "come from someone else"
             )
-        _policy_gate(ctx, tx, model, version, action, notes)
+        gate_run = _policy_gate(ctx, tx, model, version, action, notes)
         count = lifecycle.quorum(
             version.risk_tier,
             [*approvals, Approval(user.name, user.role)],
-            required_by_tier=settings.approvals_by_tier,
-            compliance_tiers=settings.compliance_approval_tiers,
+            required_by_tier=rules.approvals_by_tier,
+            compliance_tiers=rules.compliance_approval_tiers,
         )
         quorum_text = count.describe()
         target = lifecycle.next_state(state, action, quorum_reached=count.met)
         if not count.met:
             notes.append(f"{quorum_text}; the version stays submitted")
     elif action in {Action.DEPLOY, Action.SHADOW}:
-        _policy_gate(ctx, tx, model, version, action, notes)
+        gate_run = _policy_gate(ctx, tx, model, version, action, notes)
         if action == Action.DEPLOY:
             # One champion per model: a concurrent promotion waits here, then sees ours.
             crud.lock_model(session=tx.session, model=model)
@@ -290,26 +294,37 @@ def _apply(
                 )
 
     changes: dict[str, Any] = {"state": str(target)}
+    recorded: dict[str, Any] = {"evidence": _evidence(tx.session, version, gate_run)}
     next_due: dt.date | None = None
     if target == State.APPROVED and state != State.APPROVED:
-        next_due = lifecycle.revalidation_due(
-            crud.today(), version.risk_tier, settings.revalidation_months_by_tier
+        next_due = rules.next_validation_due(
+            crud.today(), version.risk_tier, _card_due(version.card)
         )
         changes["next_validation_due"] = next_due
+        recorded["next_validation_due"] = next_due.isoformat()
+        recorded["due_rule"] = rules.validation_due
+        if version.next_validation_due != next_due:
+            before = version.next_validation_due
+            recorded["previous_validation_due"] = before.isoformat() if before else None
+            notes.append(
+                f"next validation due {next_due} (was {before or 'not set'}): "
+                f"{rules.describe_due_rule(version.risk_tier)} (setting validation_due)"
+            )
     assert version.id is not None
-    tx.session.add(
-        Decision(
-            version_id=version.id,
-            action=str(action),
-            from_state=str(state),
-            to_state=str(target),
-            actor=user.name,
-            role=user.role,
-            comment=comment,
-        )
+    decision = Decision(
+        version_id=version.id,
+        action=str(action),
+        from_state=str(state),
+        to_state=str(target),
+        actor=user.name,
+        role=user.role,
+        comment=comment,
+        settings_revision=ctx.settings_revision,
     )
+    tx.session.add(decision)
     crud.touch_version(session=tx.session, version=version, **changes)
-    return TransitionResult(
+    recorded["decision_id"] = decision.id
+    result = TransitionResult(
         ref=subject,
         action=str(action),
         from_state=str(state),
@@ -322,6 +337,36 @@ def _apply(
         next_validation_due=next_due,
         notes=notes,
     )
+    return result, recorded
+
+
+def _card_due(card: dict[str, Any]) -> dt.date | None:
+    """The next validation date the version's card states, if any."""
+    stated = (card.get("governance") or {}).get("next_validation_due")
+    try:
+        return dt.date.fromisoformat(str(stated)) if stated else None
+    except ValueError:
+        return None
+
+
+def _evidence(
+    session: Session, version: ModelVersion, gate_run: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What the decision relied on, for its signed event: the card, the latest evaluation
+    (the hash of its results as stored) and the policy run of the gate, if one ran."""
+    from govern.services.checks import latest_evaluation
+
+    evaluation = latest_evaluation(session, version.id)
+    evaluated = None
+    if evaluation is not None and evaluation.id is not None:
+        hashes = crud.stored_sha256(
+            connection=session.connection(),
+            column=col(Evaluation.results),
+            key=col(Evaluation.id),
+            ids=[evaluation.id],
+        )
+        evaluated = {"id": evaluation.id, "results_sha256": hashes.get(evaluation.id)}
+    return {"card_sha256": version.card_sha256, "evaluation": evaluated, "policy_run": gate_run}
 
 
 def _champion(session: Session, model: Model, *, exclude: ModelVersion) -> ModelVersion | None:
@@ -343,17 +388,17 @@ def _supersede(
     to = lifecycle.next_state(from_state, action)
     comment = f"superseded by {by}" + ("; kept running in shadow" if to == State.SHADOW else "")
     assert champion.id is not None
-    tx.session.add(
-        Decision(
-            version_id=champion.id,
-            action=str(action),
-            from_state=str(from_state),
-            to_state=str(to),
-            actor=user.name,
-            role=user.role,
-            comment=comment,
-        )
+    decision = Decision(
+        version_id=champion.id,
+        action=str(action),
+        from_state=str(from_state),
+        to_state=str(to),
+        actor=user.name,
+        role=user.role,
+        comment=comment,
+        settings_revision=tx.settings_revision,
     )
+    tx.session.add(decision)
     crud.touch_version(session=tx.session, version=champion, state=str(to))
     tx.audit(
         f"version.{action}",
@@ -362,6 +407,7 @@ def _supersede(
         to_state=str(to),
         comment=comment,
         role=user.role,
+        decision_id=decision.id,
     )
     return old
 
@@ -373,18 +419,19 @@ def _policy_gate(
     version: ModelVersion,
     action: Action,
     notes: list[str],
-) -> None:
-    """Re-run the version's bound policies; refuse on a blocking failure without a waiver."""
+) -> dict[str, Any]:
+    """Re-run the version's bound policies; refuse on a blocking failure without a waiver.
+
+    Returns what the decision's event records of the run (its id and outcome).
+    """
     from govern.services import checks
 
     outcome = checks.gate(
-        tx.session,
-        ctx.settings,
+        tx,
         model,
         version,
         stage="approve" if action == Action.APPROVE else "deploy",
         record=True,
-        actor=ctx.actor,
     )
     subject = f"{model.name}@{version.version}"
     if outcome.blocking:
@@ -393,6 +440,11 @@ def _policy_gate(
             f"a waiver: {outcome.describe()}"
         )
     notes.extend(outcome.notes)
+    return {
+        "id": outcome.policy_run_id,
+        "policies": outcome.policies,
+        "outcome": "pass" if outcome.passed else "fail",
+    }
 
 
 def _latest_evaluations(session: Session, version: ModelVersion) -> list[Evaluation]:
@@ -440,7 +492,7 @@ def _promotion_gate(
         )
     comparison = compare_results(old, eval_a.results, new, eval_b.results)
     notes.extend(comparison.warnings)
-    reasons = regressions(comparison, ctx.settings.promotion_max_regression)
+    reasons = regressions(comparison, ctx.governance.promotion_max_regression)
     if reasons:
         shown = "; ".join(reasons[:3])
         more = f"; and {len(reasons) - 3} more (see `govern compare`)" if len(reasons) > 3 else ""
@@ -508,7 +560,7 @@ def compare(ctx: Context, champion_ref: str, challenger_ref: str) -> Comparison:
 
 
 def promotion_verdict(ctx: Context, comparison: Comparison) -> list[str]:
-    return regressions(comparison, ctx.settings.promotion_max_regression)
+    return regressions(comparison, ctx.governance.promotion_max_regression)
 
 
 # --- queue, due, history ------------------------------------------------------------------
@@ -517,7 +569,7 @@ def promotion_verdict(ctx: Context, comparison: Comparison) -> list[str]:
 def queue(ctx: Context) -> list[QueueItem]:
     """What awaits the acting user, oldest first, with the reason it waits for them."""
     with ctx.read() as session:
-        user = crud.get_user(session=session, name=ctx.actor)
+        user = crud.find_user(session=session, name=ctx.actor)
         if user is None:
             return []
         role = Role(user.role) if user.role in {r.value for r in Role} else Role.VIEWER
@@ -555,7 +607,8 @@ def _queue_reason(
     since = decisions[-1].created_at if decisions else version.created_at
     authors = _authors(version, decisions)
     state = State(version.state)
-    roles = ctx.settings.workflow_roles
+    rules = ctx.governance
+    roles = rules.workflow_roles
     reason: str | None = None
     if state == State.SUBMITTED and actor not in authors:
         round_ = _current_round(decisions)
@@ -563,8 +616,8 @@ def _queue_reason(
         count = lifecycle.quorum(
             version.risk_tier,
             approvals,
-            required_by_tier=ctx.settings.approvals_by_tier,
-            compliance_tiers=ctx.settings.compliance_approval_tiers,
+            required_by_tier=rules.approvals_by_tier,
+            compliance_tiers=rules.compliance_approval_tiers,
         )
         already = any(a.actor == actor for a in approvals)
         only_compliance_missing = count.have >= count.need and not count.met
@@ -594,7 +647,7 @@ def _queue_reason(
 
 def due(ctx: Context, *, within_days: int | None = None) -> list[DueItem]:
     """Approved, shadow and deployed versions whose validation is due soon or overdue."""
-    window = ctx.settings.due_soon_days if within_days is None else within_days
+    window = ctx.governance.due_soon_days if within_days is None else within_days
     if window < 0:
         raise InputError(f"--within must be 0 or more days, not {window}")
     today = crud.today()

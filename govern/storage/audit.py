@@ -1,17 +1,21 @@
-"""The tamper-evident audit log (DESIGN.md section 9).
+"""The tamper-evident, signed audit log (DESIGN.md section 9; ``docs/audit-log-format.md``).
 
-Each event's hash is ``SHA-256(previous hash || canonical JSON of the event)``, the canonical
-JSON being the event's fields with sorted keys and no spaces. The payload and timestamp are
-stored as the exact text that was hashed. Appends and verification use SQLAlchemy Core, not
-the ORM: the ORM costs 3-5x more per event (``../shared/notes/measurements.md``).
+Each event is signed by the person who acted: its canonical body (catalogue id, sequence
+number, time, actor, action, subject, payload, the previous event's hash, the signer's key
+and the settings revision) is hashed with SHA-256 and signed with the actor's key, so a
+forged event needs a private key, not only a hash. Events written before schema 0005
+(format 1) were hash-chained only and stay verifiable by their hashes. The payload and
+timestamp are stored as the exact text that was hashed. Appends and reads use SQLAlchemy
+Core, not the ORM: the ORM costs 3-5x more per event (``../shared/notes/measurements.md``).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +26,8 @@ from govern.storage.database import PG_WRITE_LOCK
 from govern.storage.tables import AuditEvent
 
 GENESIS_HASH = "0" * 64
+LEGACY_FORMAT = 1
+SIGNED_FORMAT = 2
 # Appends serialise on PostgreSQL under the lock every write transaction takes first; taken
 # here too for callers that append on a connection of their own (re-entrant, so free).
 _PG_AUDIT_LOCK = PG_WRITE_LOCK
@@ -51,11 +57,52 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def event_body(seq: int, ts: str, actor: str, action: str, subject: str, payload: str) -> str:
-    """Canonical JSON of an event, with ``payload`` already canonical JSON text.
+def event_body(
+    *,
+    catalogue: str,
+    seq: int,
+    ts: str,
+    actor: str,
+    action: str,
+    subject: str,
+    payload: str,
+    prev: str,
+    key: str | None,
+    settings: int | None,
+) -> bytes:
+    """The exact bytes of a signed event that are hashed and signed (format 2).
 
-    Built by concatenation so verification hashes the stored text as is, without a
-    parse/serialise round trip; equal to ``canonical_json`` of the parsed event.
+    Canonical JSON (sorted keys, no whitespace, UTF-8, non-ASCII characters as themselves)
+    of an object whose values are strings, integers or null; the payload is included as its
+    stored text, so no one re-serialises a number to check it. ``docs/audit-log-format.md``
+    is the specification, with known-answer vectors.
+    """
+    return canonical_json(
+        {
+            "action": action,
+            "actor": actor,
+            "catalogue": catalogue,
+            "format": SIGNED_FORMAT,
+            "key": key,
+            "payload": payload,
+            "prev": prev,
+            "seq": seq,
+            "settings": settings,
+            "subject": subject,
+            "ts": ts,
+        }
+    ).encode("utf-8")
+
+
+def event_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def legacy_body(seq: int, ts: str, actor: str, action: str, subject: str, payload: str) -> str:
+    """Canonical JSON of an event of format 1 (before schema 0005), payload already canonical.
+
+    Those events were hash-chained but not signed; they stay verifiable by this rule:
+    ``SHA-256(previous hash || body)``.
     """
     return (
         '{"action":'
@@ -74,12 +121,20 @@ def event_body(seq: int, ts: str, actor: str, action: str, subject: str, payload
     )
 
 
-def chain_hash(prev_hash: str, body: str) -> str:
+def legacy_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
 def format_ts(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """Who signs an event: the key's fingerprint and a function that signs bytes with it."""
+
+    fingerprint: str
+    sign: Callable[[bytes], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +147,41 @@ class AuditRecord:
     payload: str
     prev_hash: str
     hash: str
+    format: int = LEGACY_FORMAT
+    key: str | None = None
+    settings: int | None = None
+    signature: str | None = None
 
     @property
     def data(self) -> dict[str, Any]:
         return decode_payload(self.payload)
+
+    @property
+    def signed(self) -> bool:
+        return self.format == SIGNED_FORMAT and self.signature is not None
+
+    def body(self, catalogue: str) -> bytes:
+        """The signed bytes of a format-2 event (``event_body``)."""
+        return event_body(
+            catalogue=catalogue,
+            seq=self.seq,
+            ts=self.ts,
+            actor=self.actor,
+            action=self.action,
+            subject=self.subject,
+            payload=self.payload,
+            prev=self.prev_hash,
+            key=self.key,
+            settings=self.settings,
+        )
+
+    def expected_hash(self, catalogue: str) -> str:
+        if self.format == SIGNED_FORMAT:
+            return event_hash(self.body(catalogue))
+        return legacy_hash(
+            self.prev_hash,
+            legacy_body(self.seq, self.ts, self.actor, self.action, self.subject, self.payload),
+        )
 
 
 def decode_payload(text: str) -> dict[str, Any]:
@@ -107,7 +193,7 @@ def decode_payload(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except (ValueError, TypeError, RecursionError):
-        return {"unreadable_payload": text}
+        return {"unreadable_payload": str(text)}
     return value if isinstance(value, dict) else {"unreadable_payload": text}
 
 
@@ -118,9 +204,15 @@ def append_event(
     action: str,
     subject: str = "",
     payload: dict[str, Any] | None = None,
+    catalogue_id: str,
+    settings_revision: int | None,
+    signer: Signer | None,
     moment: dt.datetime | None = None,
 ) -> AuditRecord:
-    """Append one event inside the caller's transaction and return it."""
+    """Append one signed event (format 2) inside the caller's transaction and return it.
+
+    ``signer`` is None only for the record of a refused attempt, which changes nothing.
+    """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_AUDIT_LOCK})")
     head = conn.execute(_HEAD).first()
@@ -128,8 +220,34 @@ def append_event(
     seq = prev_seq + 1
     ts = format_ts(moment or dt.datetime.now(dt.UTC))
     payload_text = canonical_json(payload or {})
-    digest = chain_hash(prev_hash, event_body(seq, ts, actor, action, subject, payload_text))
-    record = AuditRecord(seq, ts, actor, action, subject, payload_text, prev_hash, digest)
+    key = signer.fingerprint if signer is not None else None
+    body = event_body(
+        catalogue=catalogue_id,
+        seq=seq,
+        ts=ts,
+        actor=actor,
+        action=action,
+        subject=subject,
+        payload=payload_text,
+        prev=prev_hash,
+        key=key,
+        settings=settings_revision,
+    )
+    signature = base64.b64encode(signer.sign(body)).decode("ascii") if signer is not None else None
+    record = AuditRecord(
+        seq,
+        ts,
+        actor,
+        action,
+        subject,
+        payload_text,
+        prev_hash,
+        event_hash(body),
+        SIGNED_FORMAT,
+        key,
+        settings_revision,
+        signature,
+    )
     conn.execute(
         _INSERT,
         {
@@ -140,7 +258,11 @@ def append_event(
             "subject": subject,
             "payload": payload_text,
             "prev_hash": prev_hash,
-            "hash": digest,
+            "hash": record.hash,
+            "format": SIGNED_FORMAT,
+            "key_fingerprint": key,
+            "settings_revision": settings_revision,
+            "signature": signature,
         },
     )
     return record
@@ -161,28 +283,75 @@ def count_events(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(_table)).scalar() or 0)
 
 
-def iter_events(conn: Connection, *, batch: int = 10_000) -> Iterator[AuditRecord]:
-    """Every event in stored order (by ``seq``), streamed in batches."""
-    columns = (
-        _table.c.seq,
-        _table.c.ts,
-        _table.c.actor,
-        _table.c.action,
-        _table.c.subject,
-        _table.c.payload,
-        _table.c.prev_hash,
-        _table.c.hash,
-    )
-    last = -1
+_COLUMNS = (
+    _table.c.seq,
+    _table.c.ts,
+    _table.c.actor,
+    _table.c.action,
+    _table.c.subject,
+    _table.c.payload,
+    _table.c.prev_hash,
+    _table.c.hash,
+    _table.c.format,
+    _table.c.key_fingerprint,
+    _table.c.settings_revision,
+    _table.c.signature,
+)
+#: What each stored field must be; anything else was written by someone other than govern.
+_TYPES: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("seq", int),
+    ("ts", str),
+    ("actor", str),
+    ("action", str),
+    ("subject", str),
+    ("payload", str),
+    ("prev_hash", str),
+    ("hash", str),
+    ("format", int),
+    ("key_fingerprint", (str, type(None))),
+    ("settings_revision", (int, type(None))),
+    ("signature", (str, type(None))),
+)
+
+
+def malformed(row: Any) -> str | None:
+    """Why a stored row cannot be an event govern wrote (a BLOB payload, a text ``seq``...).
+
+    SQLite stores any value in any column; only a tampered log holds such rows, and reading
+    it must name them, never crash.
+    """
+    for (name, expected), value in zip(_TYPES, row, strict=True):
+        if not isinstance(value, expected) or isinstance(value, bool):
+            kind = "a BLOB" if isinstance(value, bytes | memoryview) else type(value).__name__
+            return f"its {name} is stored as {kind}, not as govern writes it"
+    return None
+
+
+def record_of(row: Any) -> AuditRecord:
+    return AuditRecord(*row)
+
+
+def iter_rows(conn: Connection, *, after: int = 0, batch: int = 10_000) -> Iterator[Any]:
+    """Every stored row after sequence number ``after``, in order, as stored (unchecked)."""
+    last: Any = after
     while True:
         rows = conn.execute(
-            select(*columns).where(_table.c.seq > last).order_by(_table.c.seq).limit(batch)
+            select(*_COLUMNS).where(_table.c.seq > last).order_by(_table.c.seq).limit(batch)
         ).all()
         if not rows:
             return
-        for row in rows:
-            yield AuditRecord(*row)
+        yield from rows
         last = rows[-1][0]
+        if not isinstance(last, int):  # a tampered seq: what follows cannot be paged by it
+            return
+
+
+def iter_events(conn: Connection, *, after: int = 0) -> Iterator[AuditRecord]:
+    """Every well-formed event after ``after`` in order (a tampered row ends the walk)."""
+    for row in iter_rows(conn, after=after):
+        if malformed(row) is not None:
+            return
+        yield AuditRecord(*row)
 
 
 def query_events(
@@ -195,7 +364,7 @@ def query_events(
     limit: int = 50,
 ) -> list[AuditRecord]:
     """Newest first, filtered; ``before_seq`` pages backwards through the log."""
-    query = select(*_table.c).order_by(_table.c.seq.desc()).limit(limit)
+    query = select(*_COLUMNS).order_by(_table.c.seq.desc()).limit(limit)
     if actor:
         query = query.where(_table.c.actor == actor)
     # autoescape: '_' is a LIKE wildcard, and model names may contain it (credit_risk must
@@ -211,83 +380,48 @@ def query_events(
         )
     if before_seq is not None:
         query = query.where(_table.c.seq < before_seq)
-    return [
-        AuditRecord(r.seq, r.ts, r.actor, r.action, r.subject, r.payload, r.prev_hash, r.hash)
-        for r in conn.execute(query)
-    ]
+    return [AuditRecord(*row) for row in conn.execute(query) if malformed(row) is None]
 
 
-@dataclass(frozen=True, slots=True)
-class ChainBreak:
-    seq: int
-    reason: str
+def events_about(conn: Connection, subjects: Iterable[str]) -> list[AuditRecord]:
+    """Every event whose subject is one of ``subjects`` exactly, oldest first."""
+    wanted = sorted(set(subjects))
+    if not wanted:
+        return []
+    query = select(*_COLUMNS).where(_table.c.subject.in_(wanted)).order_by(_table.c.seq)
+    return [AuditRecord(*row) for row in conn.execute(query) if malformed(row) is None]
 
 
-@dataclass(frozen=True, slots=True)
-class ChainVerdict:
-    events: int
-    head_seq: int
-    head_hash: str
-    first_break: ChainBreak | None
-
-    @property
-    def ok(self) -> bool:
-        return self.first_break is None
-
-
-def verify_chain(conn: Connection) -> ChainVerdict:
-    """Walk the whole log and report the first event that does not fit the chain.
-
-    Catches an edited event (its hash no longer matches its content), a deleted one (a gap
-    in the sequence, or a broken link) and reordering (links point at the wrong event).
-    Truncation and a full rewrite need a checkpoint; see ``services.audit``.
-    """
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
-    count = 0
-    sha256 = hashlib.sha256
-    for event in iter_events(conn):
-        count += 1
-        if event.seq != expected_seq:
-            missing = (
-                f"event {expected_seq} is missing"
-                if event.seq > expected_seq
-                else f"event {event.seq} is out of order"
-            )
-            return ChainVerdict(count, event.seq, event.hash, ChainBreak(expected_seq, missing))
-        if event.prev_hash != prev_hash:
-            return ChainVerdict(
-                count,
-                event.seq,
-                event.hash,
-                ChainBreak(
-                    event.seq,
-                    f"event {event.seq} does not follow event {event.seq - 1} "
-                    "(its link to the previous hash is broken)",
-                ),
-            )
-        body = event_body(
-            event.seq, event.ts, event.actor, event.action, event.subject, event.payload
+def registry_events(conn: Connection) -> list[AuditRecord]:
+    """The events that say who may sign what: catalogue, users and keys, settings, org key."""
+    query = (
+        select(*_COLUMNS)
+        .where(
+            _table.c.subject.in_(["", "settings", "org"])
+            | _table.c.subject.startswith("user:", autoescape=True)
         )
-        if sha256((prev_hash + body).encode("utf-8")).hexdigest() != event.hash:
-            return ChainVerdict(
-                count,
-                event.seq,
-                event.hash,
-                ChainBreak(
-                    event.seq,
-                    f"event {event.seq} was altered (its content no longer matches its hash)",
-                ),
+        .order_by(_table.c.seq)
+    )
+    return [AuditRecord(*row) for row in conn.execute(query) if malformed(row) is None]
+
+
+def hashes_at(conn: Connection, seqs: Iterable[int]) -> dict[int, str]:
+    """The stored hash of each of ``seqs`` that exists."""
+    wanted = sorted(set(seqs))
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(
+            (row[0], row[1])
+            for row in conn.execute(
+                select(_table.c.seq, _table.c.hash).where(_table.c.seq.in_(chunk))
             )
-        prev_hash = event.hash
-        expected_seq += 1
-    return ChainVerdict(count, expected_seq - 1, prev_hash, None)
+        )
+    return found
 
 
 def event_at(conn: Connection, seq: int) -> AuditRecord | None:
-    row = conn.execute(select(*_table.c).where(_table.c.seq == seq)).first()
-    if row is None:
+    row = conn.execute(select(*_COLUMNS).where(_table.c.seq == seq)).first()
+    if row is None or malformed(row) is not None:
         return None
-    return AuditRecord(
-        row.seq, row.ts, row.actor, row.action, row.subject, row.payload, row.prev_hash, row.hash
-    )
+    return AuditRecord(*row)

@@ -6,14 +6,27 @@ They never commit: the service layer owns the transaction (one per operation).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from govern.domain.governance import GovernanceSettings
+from govern.domain.people import name_key
 from govern.domain.refs import semver_key
-from govern.storage.tables import Meta, Model, ModelVersion, User, utcnow
+from govern.errors import CatalogueError
+from govern.storage.tables import (
+    Meta,
+    Model,
+    ModelVersion,
+    OrgCertificate,
+    SettingsRevision,
+    User,
+    UserKey,
+    utcnow,
+)
 
 # --- catalogue facts ----------------------------------------------------------------------
 
@@ -39,13 +52,80 @@ def get_user(*, session: Session, name: str) -> User | None:
     return session.get(User, name)
 
 
+def find_user(*, session: Session, name: str) -> User | None:
+    """The user whose name equals ``name`` after NFKC and case folding."""
+    return session.exec(select(User).where(User.name_key == name_key(name))).first()
+
+
 def create_user(
-    *, session: Session, name: str, role: str, display_name: str, created_by: str
+    *,
+    session: Session,
+    name: str,
+    role: str,
+    display_name: str,
+    created_by: str,
+    kind: str = "person",
 ) -> User:
-    user = User(name=name, role=role, display_name=display_name, created_by=created_by)
+    user = User(
+        name=name,
+        name_key=name_key(name),
+        role=role,
+        display_name=display_name,
+        created_by=created_by,
+        kind=kind,
+    )
     session.add(user)
     session.flush()
     return user
+
+
+# --- keys and certificates -------------------------------------------------------------------
+
+
+def get_key(*, session: Session, fingerprint: str) -> UserKey | None:
+    return session.exec(select(UserKey).where(UserKey.fingerprint == fingerprint)).first()
+
+
+def keys_of(*, session: Session, user: str | None = None) -> Sequence[UserKey]:
+    query = select(UserKey).order_by(col(UserKey.id))
+    if user is not None:
+        query = query.where(UserKey.user_name == user)
+    return session.exec(query).all()
+
+
+def org_certificates(*, session: Session) -> Sequence[OrgCertificate]:
+    return session.exec(select(OrgCertificate).order_by(col(OrgCertificate.added_at))).all()
+
+
+# --- governance settings -------------------------------------------------------------------
+
+_PARSED: dict[str, GovernanceSettings] = {}
+
+
+def latest_settings_revision(*, session: Session) -> int | None:
+    return session.exec(select(func.max(SettingsRevision.revision))).one()
+
+
+def get_settings(*, session: Session, revision: int | None) -> GovernanceSettings:
+    """Revision ``revision`` of the governance settings (the defaults when there is none)."""
+    if revision is None:
+        return GovernanceSettings()
+    row = session.get(SettingsRevision, revision)
+    if row is None:
+        return GovernanceSettings()
+    parsed = _PARSED.get(row.sha256)
+    if parsed is None:
+        # Validated again on read: a revision is only ever written by `settings apply`,
+        # which validated it; `audit verify` checks the text against its hash.
+        try:
+            parsed = GovernanceSettings.model_validate_json(row.document)
+        except (ValueError, TypeError):
+            raise CatalogueError(
+                f"governance settings revision {revision} in the catalogue is unreadable (it "
+                "was edited outside govern); `govern audit verify` names what changed"
+            ) from None
+        _PARSED[row.sha256] = parsed
+    return parsed
 
 
 def list_users(*, session: Session) -> Sequence[User]:
@@ -142,3 +222,22 @@ def versions_of(*, session: Session, model: Model) -> list[ModelVersion]:
 
 def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+# --- what events record of stored documents ---------------------------------------------------
+
+
+def stored_sha256(*, connection: Any, column: Any, key: Any, ids: Sequence[int]) -> dict[int, str]:
+    """SHA-256 of each row's ``column`` as stored (the exact text, not a re-serialisation)."""
+    from sqlalchemy import Text, cast
+    from sqlalchemy import select as sa_select
+
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        for row_id, text in connection.execute(
+            sa_select(key, cast(column, Text)).where(key.in_(chunk))
+        ):
+            data = text.encode("utf-8") if isinstance(text, str) else bytes(text or b"")
+            found[row_id] = hashlib.sha256(data).hexdigest()
+    return found

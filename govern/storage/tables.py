@@ -64,11 +64,65 @@ class UserBase(SQLModel):
     role: str = Field(max_length=32)
     display_name: str = Field(default="", max_length=200)
     active: bool = True
+    #: ``person``, or ``service`` for a CI pipeline's account (it can never judge a model).
+    kind: str = Field(default="person", max_length=16)
 
 
 class User(UserBase, table=True):
     __tablename__ = "govern_user"
 
+    #: ``govern.domain.people.name_key`` of the name: unique, so ``Alice`` is ``alice``.
+    name_key: str = Field(max_length=400, unique=True)
+    created_at: dt.datetime = _created_at()
+    created_by: str = Field(max_length=100)
+
+
+class UserKey(SQLModel, table=True):
+    """A person's enrolled public key; events they sign verify against it."""
+
+    __tablename__ = "user_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_name: str = Field(foreign_key="govern_user.name", max_length=100, index=True)
+    fingerprint: str = Field(max_length=80, unique=True)
+    algorithm: str = Field(max_length=32)
+    public_key: str = Field(sa_type=Text)
+    label: str = Field(default="", max_length=200)
+    status: str = Field(default="active", max_length=16)
+    enrolled_at: dt.datetime = _created_at()
+    enrolled_by: str = Field(max_length=100)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    revoked_by: str | None = Field(default=None, max_length=100)
+    revoked_reason: str | None = Field(default=None, sa_type=Text)
+
+
+class OrgCertificate(SQLModel, table=True):
+    """A certificate of the organisation's card-signing key, kept after rotation."""
+
+    __tablename__ = "org_certificate"
+
+    fingerprint: str = Field(primary_key=True, max_length=64)
+    certificate: str = Field(sa_type=Text)
+    subject: str = Field(sa_type=Text)
+    algorithm: str = Field(max_length=32)
+    #: ``active`` (signs new cards), ``retired`` (rotated out; its cards still verify) or
+    #: ``revoked`` (its cards no longer verify).
+    status: str = Field(default="active", max_length=16)
+    added_at: dt.datetime = _created_at()
+    added_by: str = Field(max_length=100)
+    changed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    reason: str | None = Field(default=None, sa_type=Text)
+
+
+class SettingsRevision(SQLModel, table=True):
+    """One revision of the governance settings (append-only, like the audit log)."""
+
+    __tablename__ = "governance_settings"
+
+    revision: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    #: Canonical JSON of the whole document: the exact text that was hashed and audited.
+    document: str = Field(sa_type=Text)
+    sha256: str = Field(max_length=64)
     created_at: dt.datetime = _created_at()
     created_by: str = Field(max_length=100)
 
@@ -251,6 +305,8 @@ class Decision(SQLModel, table=True):
     role: str = Field(max_length=32)
     comment: str = Field(default="", sa_type=Text)
     created_at: dt.datetime = _created_at()
+    #: The governance settings revision the decision was taken under.
+    settings_revision: int | None = None
 
 
 class Report(SQLModel, table=True):
@@ -289,6 +345,11 @@ class AuditEvent(SQLModel, table=True):
     payload: str = Field(sa_type=Text)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+    #: 1: hash-chained only (before schema 0005); 2: signed (``docs/audit-log-format.md``).
+    format: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    key_fingerprint: str | None = Field(default=None, max_length=80)
+    settings_revision: int | None = None
+    signature: str | None = Field(default=None, sa_type=Text)
 
 
 __all__ = [
@@ -302,10 +363,13 @@ __all__ = [
     "MetricResult",
     "Model",
     "ModelVersion",
+    "OrgCertificate",
     "PolicyRun",
     "Report",
     "RuleResult",
+    "SettingsRevision",
     "User",
+    "UserKey",
     "Waiver",
     "as_utc",
     "utcnow",

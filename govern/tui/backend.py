@@ -17,6 +17,7 @@ from govern.domain.lifecycle import Action
 if TYPE_CHECKING:
     from govern.config import Settings
     from govern.domain.comparison import Comparison
+    from govern.domain.governance import GovernanceSettings
     from govern.services import Context
     from govern.services.views import (
         AuditEventPublic,
@@ -44,6 +45,20 @@ class Backend:
     @property
     def database(self) -> str:
         return self.ctx.db.display_url
+
+    @property
+    def governance(self) -> GovernanceSettings:
+        """The catalogue's governance settings (as of the last read)."""
+        return self.ctx.governance
+
+    @property
+    def key_locked(self) -> bool:
+        """Whether acting needs the personal key's passphrase, not yet given this session."""
+        return self.ctx.key_locked
+
+    def unlock(self, passphrase: str) -> None:
+        """Unlock the personal key for the rest of the session (SignatureError if wrong)."""
+        self.ctx.unlock(passphrase)
 
     def close(self) -> None:
         self.ctx.close()

@@ -524,12 +524,13 @@ class VersionScreen(GovernScreen):
         decisions = list(self.detail.decisions)
         start = max((i for i, x in enumerate(decisions) if x.action == "submit"), default=0)
         current = [x for x in decisions[start:] if x.action == "approve"]
-        settings = self.backend.settings
+        # The catalogue's rules, read with the version (never the person's own config).
+        rules = self.backend.governance
         count = quorum(
             self.detail.risk_tier,
             [Approval(x.actor, x.role) for x in current],
-            required_by_tier=settings.approvals_by_tier,
-            compliance_tiers=settings.compliance_approval_tiers,
+            required_by_tier=rules.approvals_by_tier,
+            compliance_tiers=rules.compliance_approval_tiers,
         )
         names = ", ".join(sorted({x.actor for x in current})) or "none yet"
         return f"Approvals: {fmt.escape(count.describe())} ({fmt.escape(names)})"
