@@ -40,7 +40,7 @@ def sample_models(out: Path) -> None:
 
     from govern.assess.explain import build_explainer, explain_frame
     from govern.assess.models import load_model
-    from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES
+    from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
 
     subprocess.run(
         [sys.executable, str(ROOT / "sample_data" / "train_credit_model.py"), str(out)],

@@ -51,14 +51,51 @@ CAST = {
 
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test sees the developer's GOVERN_* settings or home directory."""
+    """No test sees the developer's GOVERN_* settings or home directory.
+
+    Each person a test names gets a personal key of their own, without a passphrase, in
+    ``<tmp>-people/NAME/identity`` (:func:`key_dir`): the catalogue fixtures enrol them, and
+    :func:`run_cli` / :func:`invoke_cli` act with the key of the user they are given.
+    """
     for name in list(os.environ):
         if name.startswith("GOVERN_") and not name.startswith("GOVERN_TEST_"):
             monkeypatch.delenv(name)
     home = tmp_path / "govern-home"
     monkeypatch.setenv("GOVERN_HOME", str(home))
     monkeypatch.setenv("GOVERN_USER", "admin")
+    # Beside tmp_path, not in it: tests assert that a refused command left tmp_path empty.
+    global _PEOPLE
+    _PEOPLE = tmp_path.parent / f"{tmp_path.name}-people"
+    monkeypatch.setenv("GOVERN_TEST_PEOPLE", str(_PEOPLE))
+    # The default actor acts with their own key, as a person at their own machine would.
+    monkeypatch.setenv("GOVERN_KEY_DIR", str(key_dir("admin")))
     return home
+
+
+#: Where this test's people keep their keys (also in GOVERN_TEST_PEOPLE for subprocesses;
+#: kept here too, as a test may undo its monkeypatched environment).
+_PEOPLE: Path | None = None
+
+
+def key_dir(user: str) -> Path:
+    """``user``'s personal key directory in this test, created with a key on first use."""
+    from govern import personal_keys
+
+    assert _PEOPLE is not None
+    directory = _PEOPLE / user / "identity"
+    if not personal_keys.exists(directory):
+        personal_keys.create(directory, passphrase=None)
+    return directory
+
+
+def public_key(user: str) -> Path:
+    """``user``'s public key file (what an admin enrols)."""
+    return key_dir(user) / "identity.pub.pem"
+
+
+def person_env(user: str) -> dict[str, str]:
+    """The environment a subprocess needs to act as ``user`` with ``user``'s own key."""
+    return {"GOVERN_USER": user, "GOVERN_KEY_DIR": str(key_dir(user))}
 
 
 #: Every storage test runs on both backends.
@@ -118,23 +155,39 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @dataclass
 class Catalogue:
-    """An initialised catalogue with the demo cast as users."""
+    """An initialised catalogue with the demo cast as users, each with an enrolled key."""
 
     url: str
     contexts: dict[str, Context] = field(default_factory=dict)
-    #: Settings every context of this catalogue gets, e.g. ``{"policy_bindings": {}}``.
+    #: Personal settings every context of this catalogue gets, e.g. ``{"template_dir": ...}``.
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def ctx(self, user: str = "admin") -> Context:
         if user not in self.contexts:
-            self.contexts[user] = Context.open(database_url=self.url, user=user, **self.overrides)
+            self.contexts[user] = Context.open(
+                database_url=self.url, user=user, key_dir=key_dir(user), **self.overrides
+            )
         return self.contexts[user]
 
-    def configure(self, **overrides: Any) -> None:
-        """Change the settings of every context from now on."""
-        self.close()
-        self.contexts.clear()
-        self.overrides.update(overrides)
+    def configure(self, **changes: Any) -> None:
+        """Change settings from now on: governance settings by an admin's ``settings apply``
+        (a partial table changes only what it names), personal ones for every context."""
+        from govern.config import GOVERNANCE_KEYS
+        from govern.domain.governance import GovernanceSettings
+        from govern.services import governance
+
+        rules = {k: v for k, v in changes.items() if k in GOVERNANCE_KEYS}
+        if rules:
+            admin = self.ctx("admin")
+            document = {**admin.governance.document(), **rules}
+            governance.apply(
+                admin, GovernanceSettings.model_validate(document), source="test settings"
+            )
+        personal = {k: v for k, v in changes.items() if k not in GOVERNANCE_KEYS}
+        if personal:
+            self.close()
+            self.contexts.clear()
+            self.overrides.update(personal)
 
     def close(self) -> None:
         for context in self.contexts.values():
@@ -145,7 +198,7 @@ def make_catalogue(url: str) -> Catalogue:
     cat = Catalogue(url)
     catalogue.init_catalogue(cat.ctx("admin"))
     for name, role in CAST.items():
-        users.add_user(cat.ctx("admin"), name, role=role)
+        users.add_user(cat.ctx("admin"), name, role=role, key=public_key(name))
     return cat
 
 
@@ -245,6 +298,14 @@ def sample_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _own_key(full_env: dict[str, str], given: dict[str, str] | None) -> None:
+    """Act with the named user's own key, unless the test chose a key directory itself."""
+    if "GOVERN_KEY_DIR" in (given or {}):
+        return
+    user = full_env.get("GOVERN_USER") or "admin"
+    full_env["GOVERN_KEY_DIR"] = str(key_dir(user))
+
+
 def run_cli(
     *args: str,
     cwd: Path | None = None,
@@ -261,6 +322,7 @@ def run_cli(
         full_env["GOVERN_USER"] = user
     if db is not None:
         full_env["GOVERN_DATABASE_URL"] = db
+    _own_key(full_env, env)
     return subprocess.run(
         [sys.executable, "-m", "govern", *args],
         cwd=cwd,
@@ -299,6 +361,9 @@ def invoke_cli(
         extra["GOVERN_USER"] = user
     if db is not None:
         extra["GOVERN_DATABASE_URL"] = db
+    merged = {**os.environ, **extra}
+    _own_key(merged, env)
+    extra["GOVERN_KEY_DIR"] = merged["GOVERN_KEY_DIR"]
     saved_env = dict(os.environ)
     saved_cwd = Path.cwd()
     saved_streams = sys.stdin, sys.stdout, sys.stderr

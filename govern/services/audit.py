@@ -139,6 +139,12 @@ def _walk(
                 else f"event {event.seq} is out of order"
             )
             return walk
+        if event.format not in (audit.LEGACY_FORMAT, audit.SIGNED_FORMAT):
+            walk.first_bad = event.seq
+            walk.problems.append(
+                f"event {event.seq} is of format {event.format}, which govern never writes"
+            )
+            return walk
         if event.prev_hash != walk.head_hash:
             walk.first_bad = event.seq
             walk.problems.append(
@@ -598,13 +604,22 @@ def export_log(ctx: Context, output: Path) -> int:
     """
     with ctx.read() as session:
         conn = session.connection()
-        catalogue_id = crud.get_meta(session=session, key="catalogue_id") or ""
+        catalogue_id = _catalogue_id(session, [])
         lines = [
-            json.dumps({"format": EXPORT_FORMAT, "catalogue_id": catalogue_id}, ensure_ascii=False)
+            json.dumps({"format": EXPORT_FORMAT, "catalogue_id": catalogue_id}, ensure_ascii=True)
         ]
         count = 0
-        for event in audit.iter_events(conn):
+        for row in audit.iter_rows(conn):
+            problem = audit.malformed(row)
+            if problem is not None:
+                # An export that stopped quietly here would look like a shorter, intact log.
+                raise FindingError(
+                    f"cannot export event {row[0]!r}: {problem}; `govern audit verify` says more"
+                )
+            event = audit.record_of(row)
             count += 1
+            # ASCII escapes: a raw U+2028 would split the line for some JSON Lines readers;
+            # the values, and so every hash, are the same.
             lines.append(
                 json.dumps(
                     {
@@ -621,7 +636,7 @@ def export_log(ctx: Context, output: Path) -> int:
                         "settings": event.settings,
                         "signature": event.signature,
                     },
-                    ensure_ascii=False,
+                    ensure_ascii=True,
                 )
             )
     _write_new(output, ("\n".join(lines) + "\n").encode("utf-8"))

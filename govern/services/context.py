@@ -166,6 +166,10 @@ class Context:
             _ = self.governance
         return self._revision
 
+    def refresh_governance(self, session: Session) -> None:
+        """Read the revision in force again (after ``settings apply`` wrote a new one)."""
+        self._load_governance(session)
+
     def _load_governance(self, session: Session) -> None:
         revision = crud.latest_settings_revision(session=session)
         if self._governance is not None and revision == self._revision:

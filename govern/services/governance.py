@@ -75,11 +75,15 @@ def apply_settings(ctx: Context, path: Path) -> SettingsRevisionPublic:
             written).
         PermissionDenied: the acting user is not an admin (recorded).
     """
-    settings = read_settings_file(path)
+    return apply(ctx, read_settings_file(path), source=path.name)
+
+
+def apply(ctx: Context, settings: GovernanceSettings, *, source: str) -> SettingsRevisionPublic:
+    """Make ``settings`` the next revision (admin only; signed and audited, whole)."""
     if settings.identity == "database-login" and ctx.db.is_sqlite:
         raise InputError(
-            f"{path}: identity: database-login needs a PostgreSQL catalogue; a SQLite file has "
-            "no database logins"
+            f"{source}: identity: database-login needs a PostgreSQL catalogue; a SQLite file "
+            "has no database logins"
         )
     with ctx.write("settings.apply", "settings") as tx:
         ctx.require_role(tx.session, [Role.ADMIN], doing="change the governance settings")
@@ -88,8 +92,8 @@ def apply_settings(ctx: Context, path: Path) -> SettingsRevisionPublic:
         changed = sorted(k for k, v in settings.document().items() if before.get(k) != v)
         # The event is recorded under the revision it creates: it is the first action
         # taken under the new rules.
-        ctx._load_governance(tx.session)
-        tx.audit(**recorded, source=path.name, changed=changed)
+        ctx.refresh_governance(tx.session)
+        tx.audit(**recorded, source=source, changed=changed)
         row = tx.session.get(SettingsRevision, recorded["revision"])
         assert row is not None
         return _public(row, changed)

@@ -25,7 +25,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from govern.storage.audit import SIGNED_FORMAT, AuditRecord, canonical_json
+from govern.errors import SignatureError
+from govern.personal_keys import fingerprint_of, load_public_key
+from govern.storage.audit import LEGACY_FORMAT, SIGNED_FORMAT, AuditRecord, canonical_json
 
 #: Admin-only actions: who may take them does not depend on any setting.
 _ADMIN_ACTIONS = frozenset(
@@ -152,10 +154,13 @@ class Ledger:
         """The public key (PEM) the event's signature must verify under, after checking that
         the key, the actor and the actor's role allowed this event at this point of the log.
         None when there is no signature to verify (findings say why, if it is wrong)."""
-        if event.format != SIGNED_FORMAT:
+        if event.format == LEGACY_FORMAT:
             self.legacy_events += 1
-            if self.signed_events:
+            if self.signed_events or self.unsigned_refusals:
                 self._find(event, "a hash-only event (format 1) after signed events began")
+            return None
+        if event.format != SIGNED_FORMAT:
+            self._find(event, f"is of format {event.format}, which govern never writes")
             return None
         if event.signature is None or event.key is None:
             if event.action.endswith(".refused"):
@@ -170,8 +175,10 @@ class Ledger:
         if (
             isinstance(bootstrap, dict)
             and bootstrap.get("fingerprint") == event.key
+            and bootstrap.get("user") == event.actor
             and not self.keys
         ):
+            # The one event signed by the key it enrols: nobody held a key before it.
             return str(bootstrap.get("public_key", ""))
         key = self.keys.get(event.key)
         if key is None:
@@ -240,8 +247,16 @@ def _user_of(event: AuditRecord) -> str:
     return event.subject.removeprefix("user:")
 
 
-def _enrol(ledger: Ledger, recorded: dict[str, Any]) -> None:
+def _enrol(ledger: Ledger, event: AuditRecord, recorded: dict[str, Any]) -> None:
     fingerprint = str(recorded["fingerprint"])
+    try:
+        actual = fingerprint_of(load_public_key(str(recorded["public_key"])))
+    except SignatureError:
+        actual = "an unreadable key"
+    if actual != fingerprint:
+        # Otherwise events could name one key and verify under another.
+        ledger._find(event, f"enrols a key whose fingerprint is not {fingerprint[:23]}…")
+        return
     ledger.keys[fingerprint] = {
         "user": str(recorded["user"]),
         "status": "active",
@@ -275,7 +290,7 @@ def _catalogue(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None
     if isinstance(admin, dict):
         _add_user(ledger, str(admin["name"]), "admin", str(admin.get("display_name", "")), "person")
     if isinstance(data.get("key"), dict):
-        _enrol(ledger, data["key"])
+        _enrol(ledger, event, data["key"])
     if isinstance(data.get("settings"), dict):
         _add_settings(ledger, data["settings"])
     if isinstance(data.get("org_certificate"), dict):
@@ -292,7 +307,7 @@ def _user_add(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
         str(data.get("kind") or "person"),
     )
     if isinstance(data.get("key"), dict):
-        _enrol(ledger, data["key"])
+        _enrol(ledger, event, data["key"])
 
 
 def _user_set_role(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
@@ -312,7 +327,7 @@ def _user_deactivate(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -
 def _key_enrol(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
     for old in data.get("replaces") or []:
         _revoke(ledger, str(old))
-    _enrol(ledger, data)
+    _enrol(ledger, event, data)
 
 
 def _key_revoke(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:

@@ -65,7 +65,9 @@ class UserBase(SQLModel):
     display_name: str = Field(default="", max_length=200)
     active: bool = True
     #: ``person``, or ``service`` for a CI pipeline's account (it can never judge a model).
-    kind: str = Field(default="person", max_length=16)
+    kind: str = Field(
+        default="person", max_length=16, sa_column_kwargs={"server_default": "person"}
+    )
 
 
 class User(UserBase, table=True):

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from tests.assess.helpers import TouchOnUnpickle
-from tests.conftest import SAMPLE, invoke_cli, run_cli
+from tests.conftest import SAMPLE, invoke_cli, person_env, run_cli
 
 REF = "credit-risk@1.1.0"
 
@@ -250,7 +250,8 @@ def test_bad_predictions_and_groups_exit_2_and_write_nothing(catalogue_url, tmp_
 
 def test_missing_values_single_class_groups_and_min_group_size(catalogue_url, tmp_path):
     """Missing sensitive values are a reported group; a group with one class says why its
-    rates are undefined; the minimum group size comes from the option or the environment."""
+    rates are undefined; the minimum group size comes from the option or the catalogue's
+    governance settings, never from the environment."""
 
     def change(frame):
         frame.loc[:20, "sex"] = None
@@ -276,16 +277,25 @@ def test_missing_values_single_class_groups_and_min_group_size(catalogue_url, tm
     assert "undefined" in island and "small_group" in island and "undefined_metrics" in island
     assert "undefined for island: FPR (no actual negatives in group)" in out
     assert "region: 1 group below 10 rows (island)" in out
-    from_env = invoke_cli(
+    # The organisation's evaluation standard is a governance setting: an admin applies it,
+    # and a person's own environment cannot change it.
+    refused = invoke_cli(
         *common,
         "--sensitive",
         "region",
-        "--json",
         user="alice",
         db=catalogue_url,
         env={"GOVERN_MIN_GROUP_SIZE": "5"},
     )
-    document = json.loads(from_env.stdout)["results"]
+    assert refused.returncode == 2 and "governance setting" in refused.stderr
+    org = tmp_path / "org.yaml"
+    org.write_text("schema: govern-settings/1\nmin_group_size: 5\n", encoding="utf-8")
+    applied = invoke_cli("settings", "apply", str(org), user="admin", db=catalogue_url)
+    assert applied.returncode == 0, applied.stderr
+    from_settings = invoke_cli(
+        *common, "--sensitive", "region", "--json", user="alice", db=catalogue_url
+    )
+    document = json.loads(from_settings.stdout)["results"]
     assert document["min_group_size"] == 5
     groups = {g["group"]: g for g in document["fairness"][0]["groups"]}
     assert "small_group" not in groups["island"]["flags"]
@@ -300,7 +310,7 @@ def test_progress_bar_on_a_terminal_only(catalogue_url):
     import pty
 
     leader, follower = pty.openpty()
-    env = dict(os.environ, GOVERN_USER="alice", GOVERN_DATABASE_URL=catalogue_url)
+    env = dict(os.environ, GOVERN_DATABASE_URL=catalogue_url, **person_env("alice"))
     process = subprocess.Popen(
         [
             sys.executable,

@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
-from govern.assess.evaluation import EvaluationSpec, explain_one, run_evaluation
+from govern.assess.evaluation import EvaluationSpec, Limits, explain_one, run_evaluation
 from govern.assess.explain import build_explainer, explain_frame, global_importance
 from govern.assess.models import load_model
-from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES, load_settings
+from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
 from tests.conftest import DATA, SAMPLE
 
 TRUSTED = DEFAULT_SKOPS_TRUSTED_TYPES
+LIMITS = Limits(skops_trusted_types=tuple(TRUSTED))
 
 
 def _logit(p):
@@ -145,7 +146,7 @@ def test_sample_models_flag_their_sensitive_proxies(sample_artifacts, version, p
         id_column="applicant_id",
         explain=3,
     )
-    outcome = run_evaluation(spec, load_settings())
+    outcome = run_evaluation(spec, LIMITS)
     explanations = outcome.results.explanations
     assert explanations is not None and explanations.sample_size == 300
     flags = {f.feature: f for f in explanations.sensitive_flags}
@@ -156,7 +157,7 @@ def test_sample_models_flag_their_sensitive_proxies(sample_artifacts, version, p
     ) or len(outcome.local) == 3
     # on demand, the same row gets the same explanation as the stored one
     stored = outcome.local[0]
-    fresh = explain_one(spec, load_settings(), stored.row_id)
+    fresh = explain_one(spec, LIMITS, stored.row_id)
     assert [c.feature for c in fresh.contributions] == [c.feature for c in stored.contributions]
     # one row through BLAS may differ from a batch in the last bit, nothing more
     np.testing.assert_allclose(
@@ -204,7 +205,7 @@ def test_a_sensitive_feature_used_by_the_model_is_flagged(tmp_path):
         explain=2,
         explain_sample=500,
     )
-    explanations = run_evaluation(spec, load_settings()).results.explanations
+    explanations = run_evaluation(spec, LIMITS).results.explanations
     assert explanations is not None and explanations.method == "linear"
     assert explanations.sample_size == 500
     flags = {f.feature: f for f in explanations.sensitive_flags}
@@ -214,7 +215,7 @@ def test_a_sensitive_feature_used_by_the_model_is_flagged(tmp_path):
     assert f"sensitive feature 'sex' is the model's #{rank} most important" in flags["sex"].reason
     # an explain_top_k below the feature's rank leaves it unflagged
     quiet_spec = dataclasses.replace(spec, explain_top_k=rank - 1)
-    quiet = run_evaluation(quiet_spec, load_settings()).results.explanations
+    quiet = run_evaluation(quiet_spec, LIMITS).results.explanations
     assert quiet is not None and quiet.sensitive_flags == []
 
 
@@ -238,7 +239,7 @@ def test_regression_explanations_carry_the_predicted_value(tmp_path, holdout, ki
         id_column="applicant_id",
         explain=3,
     )
-    outcome = run_evaluation(spec, load_settings())
+    outcome = run_evaluation(spec, LIMITS)
     assert outcome.results.explanations.method == kind
     assert outcome.results.explanations.output == "prediction"
     predicted = dict(
@@ -248,5 +249,5 @@ def test_regression_explanations_carry_the_predicted_value(tmp_path, holdout, ki
         assert item.prediction == pytest.approx(predicted[item.row_id], rel=1e-12)
         total = item.base_value + sum(c.shap for c in item.contributions)
         assert total == pytest.approx(item.prediction, rel=1e-9)
-    on_demand = explain_one(spec, load_settings(), "2")
+    on_demand = explain_one(spec, LIMITS, "2")
     assert on_demand.prediction == pytest.approx(predicted["2"], rel=1e-12)

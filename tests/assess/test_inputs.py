@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from govern.assess.data import binary_predictions, load_table
-from govern.assess.evaluation import EvaluationSpec, run_evaluation
-from govern.config import load_settings
+from govern.assess.evaluation import EvaluationSpec, Limits, run_evaluation
+from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
 from govern.errors import DataError, InputError
 from tests.conftest import SAMPLE
 
@@ -20,7 +20,7 @@ SCORED = SAMPLE / "credit_holdout_scored.csv"
 
 @pytest.fixture
 def settings():
-    return load_settings()
+    return Limits(skops_trusted_types=tuple(DEFAULT_SKOPS_TRUSTED_TYPES))
 
 
 def _spec(**changes):
@@ -108,7 +108,7 @@ def test_ragged_csv(settings, tmp_path):
 
 
 def test_oversized_file(tmp_path):
-    settings = load_settings(max_data_bytes=100)
+    settings = Limits(max_data_bytes=100)
     _refused(_spec(), settings, "more than the limit")
 
 

@@ -16,7 +16,7 @@ from govern.assess.models import (
     load_model,
     resolve_classes,
 )
-from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES
+from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
 from govern.errors import DataError
 from tests.assess.helpers import TouchOnSetState, TouchOnUnpickle
 from tests.conftest import SAMPLE

@@ -307,7 +307,7 @@ def pickled(cat, sample_artifacts, tmp_path):
     loading it creates ``marker``, so each test can see exactly when the code ran."""
     import skops.io as sio
 
-    from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES
+    from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
 
     model = sio.load(
         sample_artifacts / "credit-risk-1.0.0.skops", trusted=DEFAULT_SKOPS_TRUSTED_TYPES
@@ -433,7 +433,7 @@ def test_onnx_artifact_end_to_end(cat, sample_artifacts, tmp_path):
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import Int64TensorType, StringTensorType
 
-    from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES
+    from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
 
     fitted = sio.load(
         sample_artifacts / "credit-risk-1.1.0.skops", trusted=DEFAULT_SKOPS_TRUSTED_TYPES

@@ -70,3 +70,40 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int = 2
     lines = result.stderr.strip().splitlines()
     assert lines, "expected a message on stderr"
     return lines
+
+
+def append_legacy_event(
+    conn: Any, *, actor: str, action: str, subject: str = "", payload: dict[str, Any] | None = None
+) -> None:
+    """Append an event as govern did before schema 0005 (format 1: hash-chained, unsigned),
+    into a catalogue at an older revision, whose audit table has only the format-1 columns."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from govern.storage import audit
+
+    table = sa.table(
+        "audit_event",
+        *(
+            sa.column(name)
+            for name in ("seq", "ts", "actor", "action", "subject", "payload", "prev_hash", "hash")
+        ),
+    )
+    head = conn.execute(sa.select(table.c.seq, table.c.hash).order_by(table.c.seq.desc())).first()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, audit.GENESIS_HASH)
+    ts = audit.format_ts(dt.datetime.now(dt.UTC))
+    text = audit.canonical_json(payload or {})
+    digest = audit.legacy_hash(prev, audit.legacy_body(seq, ts, actor, action, subject, text))
+    conn.execute(
+        sa.insert(table).values(
+            seq=seq,
+            ts=ts,
+            actor=actor,
+            action=action,
+            subject=subject,
+            payload=text,
+            prev_hash=prev,
+            hash=digest,
+        )
+    )

@@ -22,11 +22,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from govern.services import checks
+from govern.services import catalogue, checks
 from govern.storage import audit, crud, migrate
 from govern.storage.database import Database
 from tests.conftest import invoke_cli, run_cli
-from tests.foundation.helpers import assert_clean_failure, raw_connection
+from tests.foundation.helpers import append_legacy_event, assert_clean_failure, raw_connection
 from tests.policy.helpers import grouping, results_document
 
 SCRIPTS = Path(migrate.__file__).resolve().parent / "migrations"
@@ -60,18 +60,44 @@ def test_migrations_match_the_table_definitions(database_url):
 
 
 def _fill_revision_0001(url: str) -> None:
-    """A catalogue as govern 0001 left it: a user, a model version, audit events."""
+    """A catalogue as govern 0001 left it: a user, a model version, audit events (format 1:
+    hash-chained, unsigned), written as that govern's services wrote them."""
+    card = {"schema": 1, "model_details": {"name": "legacy"}}
     db = Database(url)
     try:
         assert migrate.upgrade(db, "0001") == (None, "0001")
         with db.write() as session:
-            crud.set_meta(session=session, key="catalogue_id", value=str(uuid.uuid4()))
+            catalogue_id = str(uuid.uuid4())
+            crud.set_meta(session=session, key="catalogue_id", value=catalogue_id)
             conn = session.connection()
-            audit.append_event(conn, actor="admin", action="catalogue.init")
-            crud.create_user(
-                session=session, name="admin", role="admin", display_name="", created_by="admin"
+            append_legacy_event(
+                conn,
+                actor="admin",
+                action="catalogue.init",
+                payload={"catalogue_id": catalogue_id, "revision": "0001"},
             )
-            audit.append_event(conn, actor="admin", action="user.add", subject="user:admin")
+            users = sa.table(
+                "govern_user",
+                *(sa.column(n) for n in ("name", "role", "display_name", "active", "created_by")),
+                sa.column("created_at", sa.DateTime(timezone=True)),
+            )
+            conn.execute(
+                sa.insert(users).values(
+                    name="admin",
+                    role="admin",
+                    display_name="",
+                    active=True,
+                    created_by="admin",
+                    created_at=dt.datetime.now(dt.UTC),
+                )
+            )
+            append_legacy_event(
+                conn,
+                actor="admin",
+                action="user.add",
+                subject="user:admin",
+                payload={"role": "admin", "bootstrap": True},
+            )
             model = crud.create_model(
                 session=session,
                 model_in={"name": "legacy", "owner": "alice", "description": "old"},
@@ -84,12 +110,21 @@ def _fill_revision_0001(url: str) -> None:
                 version_in={
                     "version": "0.9.0",
                     "risk_tier": "medium",
-                    "card": {"schema": 1, "model_details": {"name": "legacy"}},
-                    "card_sha256": "a" * 64,
+                    "card": card,
+                    "card_sha256": catalogue.card_sha256(card),
                 },
             )
-            audit.append_event(
-                conn, actor="admin", action="version.register", subject="legacy@0.9.0"
+            append_legacy_event(
+                conn,
+                actor="admin",
+                action="version.register",
+                subject="legacy@0.9.0",
+                payload={
+                    "card_sha256": catalogue.card_sha256(card),
+                    "card_file": "legacy.yaml",
+                    "risk_tier": "medium",
+                    "artifact": None,
+                },
             )
     finally:
         db.dispose()
@@ -130,6 +165,13 @@ def test_upgrade_from_0002_writes_the_digests_of_stored_evaluations(database_url
                     results=document,
                     created_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
                 )
+            )
+            append_legacy_event(
+                session.connection(),
+                actor="bob",
+                action="evaluation.create",
+                subject="legacy@0.9.0",
+                payload={"evaluation_id": 1, "dataset": {"sha256": "d" * 64}},
             )
     finally:
         db.dispose()
@@ -187,7 +229,7 @@ def test_init_twice_is_safe_and_writes_no_duplicate_events(database_url):
     first = run_cli("init", "--json", db=database_url)
     assert first.returncode == 0, first.stderr
     events = _event_count(database_url)
-    assert events == 2  # catalogue.init and the first admin
+    assert events == 1  # catalogue.init: the first admin, their key and the settings in one
     second = run_cli("init", db=database_url)
     assert second.returncode == 0, second.stderr
     assert "is up to date" in second.stdout
@@ -331,18 +373,17 @@ def test_failed_init_leaves_no_half_built_catalogue(database_url, monkeypatch):
     def explode(**_kwargs):
         raise Boom("after the schema was built, before the first admin")
 
-    monkeypatch.setattr(crud, "create_user", explode)
     ctx = Context.open(database_url=database_url, user="admin")
     try:
-        with pytest.raises(Boom):
+        with monkeypatch.context() as patched, pytest.raises(Boom):
+            patched.setattr(crud, "create_user", explode)
             catalogue.init_catalogue(ctx)
     finally:
         ctx.close()
     assert _tables(database_url) == []
-    monkeypatch.undo()
     result = run_cli("init", db=database_url)
     assert result.returncode == 0, result.stderr
-    assert _event_count(database_url) == 2
+    assert _event_count(database_url) == 1
 
 
 def test_failed_upgrade_keeps_the_old_schema_and_logs_nothing(database_url, monkeypatch):
@@ -354,14 +395,13 @@ def test_failed_upgrade_keeps_the_old_schema_and_logs_nothing(database_url, monk
     def explode(*_args, **_kwargs):
         raise Boom("while recording the upgrade")
 
-    monkeypatch.setattr(audit, "append_event", explode)
     ctx = Context.open(database_url=database_url, user="admin")
     try:
-        with pytest.raises(Boom):
+        with monkeypatch.context() as patched, pytest.raises(Boom):
+            patched.setattr(audit, "append_event", explode)
             catalogue.init_catalogue(ctx)
     finally:
         ctx.close()
-    monkeypatch.undo()
     db = Database(database_url)
     try:
         with db.connect() as conn:
@@ -399,6 +439,6 @@ def test_concurrent_inits_build_one_catalogue(database_url, tmp_path):
     assert [code for code, _out, _err in results] == [0, 0, 0], results
     created = [json.loads(out)["created"] for _code, out, _err in results]
     assert created.count(True) == 1, results
-    assert _event_count(database_url) == 2
+    assert _event_count(database_url) == 1
     verified = invoke_cli("audit", "verify", db=database_url)
     assert verified.returncode == 0, verified.stderr

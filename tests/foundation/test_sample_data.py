@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from govern.assess.models import load_model
-from govern.config import DEFAULT_SKOPS_TRUSTED_TYPES
+from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
 from govern.services import catalogue
 from tests.conftest import SAMPLE
 
