@@ -1,4 +1,4 @@
-"""``govern db upgrade``."""
+"""``govern db upgrade|grant``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,80 @@ def upgrade(
             f"Upgraded {result.database} from schema {result.revision_before} to "
             f"{result.revision_after}."
         )
+
+
+@db_app.command("grant")
+def grant(
+    logins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--login",
+            metavar="LOGIN",
+            help="A person's own database login to make a writer (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    admins: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--admin",
+            metavar="LOGIN",
+            help="An admin's login: a writer that may also write users, keys and settings "
+            "(repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    readers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reader",
+            metavar="LOGIN",
+            help="A login to make a reader, read-only (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    role_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--role-prefix",
+            metavar="PREFIX",
+            help="Names the group roles PREFIX_reader, PREFIX_writer and PREFIX_admin "
+            "[default: govern]; give each catalogue its own when a server holds several.",
+            show_default=False,
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Give person logins what govern needs on a PostgreSQL catalogue, and nothing more.
+
+    Run by an admin connected as the catalogue's owner (the role that ran `govern init`).
+    Creates the group roles if needed: readers read; writers also append rows and change
+    only the columns govern changes; admins also write users, keys and settings. None can
+    delete, truncate, alter or drop anything. Signed and audited; run it again after
+    `govern db upgrade`. See docs/postgresql.md.
+    """
+    from govern.services import database
+
+    result = database.grant_access(
+        runtime.context(),
+        writers=logins or [],
+        readers=readers or [],
+        admins=admins or [],
+        role_prefix=role_prefix,
+    )
+    if json_out:
+        output.emit_json(result.to_json())
+    else:
+        created = f" (created {', '.join(result.created_roles)})" if result.created_roles else ""
+        output.line(
+            f"Set the privileges of {', '.join(result.roles.values())} on {result.database} "
+            f"(owner {result.owner}){created}."
+        )
+        for group, members in result.members.items():
+            if members:
+                output.line(f"{result.roles[group]}: {', '.join(members)}.")
+    for note in result.notes:
+        output.info(f"note: {note}")
 
 
 def add_commands(app: typer.Typer) -> None:
