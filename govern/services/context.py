@@ -309,12 +309,18 @@ class Context:
         """
         presented = self._key.fingerprint if self._key is not None else None
         with self.db.write() as session:
+            payload: dict[str, Any] = {"reason": refusal.message, "presented_key": presented}
+            if not self.db.is_sqlite:  # who really connected, beside the name they gave
+                connection = session.connection()
+                payload["database_login"] = connection.exec_driver_sql(
+                    "SELECT session_user"
+                ).scalar()
             audit.append_event(
                 session.connection(),
                 actor=self.actor,
                 action=f"{action}.refused",
                 subject=subject,
-                payload={"reason": refusal.message, "presented_key": presented},
+                payload=payload,
                 catalogue_id=self.catalogue_id(session),
                 settings_revision=self._revision,
                 signer=None,

@@ -31,6 +31,8 @@ _WRITE = "govern_write"
 #: as they do behind SQLite's BEGIN IMMEDIATE, so an operation's checks (does this version
 #: exist? may this user approve?) still hold when it writes, on both backends.
 PG_WRITE_LOCK = 0x676F7665
+#: PostgreSQL's SQLSTATE for "permission denied" (a login without govern's grants).
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 def normalise_url(raw: str) -> URL:
@@ -129,6 +131,14 @@ class Database:
         except OperationalError as exc:
             raise CatalogueError(
                 f"cannot use catalogue {self.display_url}: {_first_line(exc)}"
+            ) from None
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+                raise
+            raise CatalogueError(
+                f"cannot change catalogue {self.display_url}: {_first_line(exc)}; your database "
+                "login may not write there (an admin grants it with `govern db grant --login "
+                "NAME`)"
             ) from None
 
     @contextmanager

@@ -42,6 +42,8 @@ _ADMIN_ACTIONS = frozenset(
         "org_key.revoke",
         "settings.apply",
         "catalogue.upgrade",
+        "database.grant",
+        "audit.checkpoint",
     }
 )
 #: Actions whose allowed roles come from the settings' ``workflow_roles``.
