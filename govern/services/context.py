@@ -256,14 +256,17 @@ class Context:
                 "(setting identity: database-login)"
             )
 
-    def find_user(self, session: Session) -> User:
+    def find_user(self, session: Session, *, doing: str = "act") -> User:
         """The active user ``--user`` names (compared after NFKC and case folding)."""
         user = crud.find_user(session=session, name=self.actor)
-        if user is None or not user.active:
-            state = "is not an active user" if user is not None else "is not a user"
+        if user is None:
             raise PermissionDenied(
-                f"{self.actor} {state} of this catalogue; an admin can add them with "
-                f"`govern users add {self.actor} --role ROLE --key THEIR.pub.pem`"
+                f"{self.actor} is not a user of this catalogue and cannot {doing}; an admin can "
+                f"add them with `govern users add {self.actor} --role ROLE --key THEIR.pub.pem`"
+            )
+        if not user.active:
+            raise PermissionDenied(
+                f"{user.name} was deactivated in this catalogue and cannot {doing}"
             )
         return user
 
@@ -335,7 +338,7 @@ class Context:
         settings give (``workflow_roles``). A service account never takes a judgement
         (approve, reject, request changes, waive, deploy, retire), whatever its role.
         """
-        user = self.find_user(session)
+        user = self.find_user(session, doing=doing)
         if isinstance(allowed, str):
             action = allowed
             if user.kind == "service" and action in JUDGEMENT_ACTIONS:

@@ -306,8 +306,8 @@ def test_confusable_user_names_are_refused(logged, name, fragment):
 
 def test_a_user_named_in_another_case_acts_as_themselves(logged):
     """`--user ALICE` is alice: the same person, never a second identity."""
-    result = invoke_cli("submit", "tiny@1.0.0", "--json", db=logged.url,
-                        env={"GOVERN_USER": "ALICE", "GOVERN_KEY_DIR": str(key_dir("alice"))})  # fmt: skip
+    env = {"GOVERN_USER": "ALICE", "GOVERN_KEY_DIR": str(key_dir("alice"))}
+    result = invoke_cli("submit", "tiny@1.0.0", "--json", db=logged.url, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["actor"] == "alice"
 
@@ -488,7 +488,7 @@ def test_recomputing_the_chain_after_an_edit_breaks_the_signatures(logged, tmp_p
     statements = []
     prev = audit.GENESIS_HASH
     cid = catalogue_id(logged.url)
-    for seq, ts, actor, action, subject, payload, _prev, _hash, fmt, key, rev, sig in rows(
+    for seq, ts, actor, action, subject, payload, _prev, _hash, _fmt, key, rev, _sig in rows(
         logged.url
     ):
         if seq == 3:

@@ -18,7 +18,7 @@ from govern.domain.refs import ModelRef, semver_key
 from govern.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from govern.services import Context, catalogue, users
 from govern.services import audit as audit_service
-from tests.conftest import CAST, invoke_cli, run_cli
+from tests.conftest import CAST, invoke_cli, key_dir, run_cli
 from tests.foundation.helpers import CARDS, assert_clean_failure, snapshot
 
 
@@ -41,8 +41,9 @@ def last_event(url: str) -> dict:
 
 
 def without_identity(**extra: str) -> dict[str, str]:
-    """The environment minus GOVERN_USER, with the OS login names set to ``extra``."""
-    env = {k: v for k, v in os.environ.items() if k != "GOVERN_USER"}
+    """The environment minus GOVERN_USER (and the key that goes with it), with the OS login
+    names set to ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in {"GOVERN_USER", "GOVERN_KEY_DIR"}}
     env.update(extra)
     return env
 
@@ -53,6 +54,7 @@ def run_as_os_user(args: list[str], url: str, login: str):
 
     env = without_identity(LOGNAME=login, USER=login, LNAME=login, USERNAME=login)
     env["GOVERN_DATABASE_URL"] = url
+    env["GOVERN_KEY_DIR"] = str(key_dir(login))  # the person at their own machine
     return subprocess.run(
         [sys.executable, "-m", "govern", *args], env=env, capture_output=True, text=True
     )
@@ -63,7 +65,7 @@ def run_as_os_user(args: list[str], url: str, login: str):
 
 def test_user_option_beats_environment_beats_os_login(cat, tmp_path):
     url = cat.url
-    # --user beats GOVERN_USER (victor, a viewer, could not register).
+    # --user beats GOVERN_USER (victor, a viewer, could not register); alice acts with her key.
     result = run_cli(
         "--user",
         "alice",
@@ -71,9 +73,16 @@ def test_user_option_beats_environment_beats_os_login(cat, tmp_path):
         str(card_with_version(tmp_path, "1.0.0")),
         db=url,
         user="victor",
+        env={"GOVERN_KEY_DIR": str(key_dir("alice"))},
     )
     assert result.returncode == 0, result.stderr
     assert last_event(url)["actor"] == "alice"
+    # Naming her is not enough: with victor's key, "alice" is refused.
+    impersonated = run_cli(
+        "--user", "alice", "register", str(card_with_version(tmp_path, "0.9.0")), db=url,
+        user="victor",
+    )  # fmt: skip
+    assert "is enrolled to victor, not to alice" in assert_clean_failure(impersonated)[0]
 
     # GOVERN_USER beats the OS login.
     env = without_identity(LOGNAME="victor", USER="victor")
@@ -109,7 +118,7 @@ def test_unknown_user_is_refused_and_the_refusal_is_audited(cat):
     lines = assert_clean_failure(result)
     assert lines == [
         "error: mallory is not a user of this catalogue and cannot register tiny@1.0.0; an "
-        "admin can add them with `govern users add mallory --role ROLE`"
+        "admin can add them with `govern users add mallory --role ROLE --key THEIR.pub.pem`"
     ]
     event = last_event(cat.url)
     assert (event["actor"], event["action"], event["subject"]) == (
@@ -168,7 +177,7 @@ def test_users_input_is_checked(cat):
     admin = cat.ctx("admin")
     with pytest.raises(InputError, match="unknown role 'overlord'"):
         users.add_user(admin, "zoe", role="overlord")
-    with pytest.raises(InputError, match="not a valid user name"):
+    with pytest.raises(InputError, match="must start and end with a letter or a digit"):
         users.add_user(admin, "../etc/passwd", role="viewer")
     with pytest.raises(ConflictError, match="already exists"):
         users.add_user(admin, "alice", role="viewer")
@@ -275,7 +284,7 @@ def test_list_and_show_plain_and_json(cat, tmp_path):
 
 
 def test_python_api_matches_the_cli(cat):
-    ctx = Context.open(database_url=cat.url, user="alice")
+    ctx = Context.open(database_url=cat.url, user="alice", key_dir=key_dir("alice"))
     try:
         detail = catalogue.register_version(ctx, CARDS / "minimal.card.yaml")
         events = audit_service.audit_log(ctx, subject="tiny", limit=5)

@@ -16,6 +16,7 @@ from govern.services import audit as audit_service
 from govern.storage import crud
 from govern.storage.database import BUSY_TIMEOUT_MS, Database, sqlite_pragmas
 from govern.storage.tables import Model
+from tests.conftest import key_dir
 from tests.foundation.helpers import CARDS, raw_connection, snapshot, sqlite_file
 
 
@@ -157,7 +158,7 @@ def test_racing_registrations_of_one_version_give_one_winner(cat):
     barrier = threading.Barrier(4)
 
     def register() -> None:
-        ctx = Context.open(database_url=cat.url, user="alice")
+        ctx = Context.open(database_url=cat.url, user="alice", key_dir=key_dir("alice"))
         try:
             barrier.wait(30)
             catalogue.register_version(ctx, CARDS / "minimal.card.yaml")
