@@ -4,12 +4,16 @@
 by the snapshot fixtures. The app reaches the catalogue only through :class:`Backend`, which
 calls ``govern.services``; roles and separation of duties are enforced there, and refusals
 come back here to be shown, never to crash the console.
+
+Every action the person takes is signed with their own key. When the key has a passphrase,
+:meth:`GovernApp.signed` asks for it in a modal before the session's first such action, and
+never again in that session.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,19 +22,23 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from govern.tui import formatting as fmt
 from govern.tui.backend import Backend
 from govern.tui.messages import ActionRefused, WorkFailed
 from govern.tui.screens.audit import AuditScreen
 from govern.tui.screens.catalogue import CatalogueScreen
 from govern.tui.screens.compare import CompareScreen
+from govern.tui.screens.governance import GovernanceScreen
 from govern.tui.screens.queue import QueueScreen
 from govern.tui.screens.version import VersionScreen
-from govern.tui.widgets.dialogs import FormDialog, FormField, MessageModal
+from govern.tui.widgets.dialogs import FormDialog, FormField, MessageModal, PassphraseModal
 
 if TYPE_CHECKING:
     from govern.config import Settings
 
 DARK, LIGHT = "textual-dark", "textual-light"
+#: From this width the footer has room for the settings key beside the other modes.
+SETTINGS_IN_FOOTER = 100
 
 
 class GovernApp(App[None]):
@@ -42,6 +50,7 @@ class GovernApp(App[None]):
         "catalogue": CatalogueScreen,
         "queue": QueueScreen,
         "audit": AuditScreen,
+        "settings": GovernanceScreen,
     }
     DEFAULT_MODE = "catalogue"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (118, "-wide")]  # noqa: RUF012 - Textual's own type
@@ -49,6 +58,15 @@ class GovernApp(App[None]):
         Binding("1", "switch_mode('catalogue')", "Catalogue", tooltip="All model versions"),
         Binding("2", "switch_mode('queue')", "Queue", tooltip="What awaits you"),
         Binding("3", "switch_mode('audit')", "Audit", tooltip="The audit log"),
+        # Shown in the footer when it has the room (see check_action); always bound.
+        Binding("4", "featured_settings", "Settings", tooltip="The governance settings in force"),
+        Binding(
+            "4",
+            "switch_mode('settings')",
+            "Settings",
+            tooltip="The governance settings in force",
+            show=False,
+        ),
         Binding("f2", "toggle_theme", "Light/dark", show=False),
         Binding("f1", "show_help_panel", "Keys", show=False),
         Binding("question_mark", "show_help_panel", "Keys", show=False),
@@ -89,6 +107,56 @@ class GovernApp(App[None]):
     def on_unmount(self) -> None:
         self.backend.close()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "featured_settings":
+            # Hidden (and left to its twin) where the footer is too narrow for it.
+            return self.size.width >= SETTINGS_IN_FOOTER
+        return True
+
+    def action_featured_settings(self) -> None:
+        self.switch_mode("settings")
+
+    def on_resize(self) -> None:
+        self.refresh_bindings()
+
+    # --- signing: the personal key's passphrase, once per session -----------------------
+
+    def signed(self, then: Callable[[], object], *, doing: str) -> None:
+        """Run ``then``, which starts an action the person signs, once their key can sign.
+
+        When the key is passphrase-protected and not yet unlocked this session, a modal asks
+        for the passphrase first (unlocking runs in a worker); cancelling it drops the action.
+        Whether the person may take the action at all is the service's to say, afterwards.
+        """
+        if not self.backend.key_locked:
+            then()
+            return
+
+        def unlocked(ok: bool | None) -> None:
+            if ok:
+                self.notify(
+                    "Your key is unlocked until you quit; actions are signed without asking.",
+                    title="Key unlocked",
+                    timeout=4,
+                )
+                then()
+            else:
+                self.notify(
+                    f"Not done: {doing} needs your key's passphrase. Nothing was signed.",
+                    title="Cancelled",
+                    severity="warning",
+                )
+
+        self.push_screen(
+            PassphraseModal(
+                self.backend.unlock,
+                actor=self.backend.actor,
+                key=fmt.named_key(self.backend.key_fingerprint()),
+                doing=doing,
+            ),
+            unlocked,
+        )
+
     # --- navigation ---------------------------------------------------------------------
 
     def open_version(self, ref: str, *, tab: str | None = None) -> None:
@@ -126,6 +194,11 @@ class GovernApp(App[None]):
         yield SystemCommand(
             "Audit log", "Every change, hash-chained (key 3)", partial(self._mode, "audit")
         )
+        yield SystemCommand(
+            "Governance settings",
+            "The rules in force and their revisions (key 4)",
+            partial(self._mode, "settings"),
+        )
         yield SystemCommand("Open a version…", "Type NAME@VERSION", self.action_open_ref)
         yield SystemCommand(
             "Compare two versions…",
@@ -136,7 +209,14 @@ class GovernApp(App[None]):
             "Light or dark theme", "Switch the colour theme (F2)", self.action_toggle_theme
         )
         # Every key binding of the screen (and of the focused widget), once each.
-        skip = {"switch_mode", "toggle_theme", "show_help_panel", "quit", "command_palette"}
+        skip = {
+            "switch_mode",
+            "featured_settings",
+            "toggle_theme",
+            "show_help_panel",
+            "quit",
+            "command_palette",
+        }
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding

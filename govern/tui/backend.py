@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from govern.domain.comparison import Comparison
     from govern.domain.governance import GovernanceSettings
     from govern.services import Context
+    from govern.services.governance import SettingsRevisionPublic
     from govern.services.views import (
         AuditEventPublic,
         AuditVerdict,
@@ -60,6 +61,16 @@ class Backend:
         """Unlock the personal key for the rest of the session (SignatureError if wrong)."""
         self.ctx.unlock(passphrase)
 
+    def key_fingerprint(self) -> str | None:
+        """The personal key's fingerprint, read from its public half (no passphrase needed)."""
+        from govern.errors import GovernError
+        from govern.services import keys
+
+        try:
+            return keys.show_personal_key(self.settings).fingerprint
+        except GovernError:
+            return None
+
     def close(self) -> None:
         self.ctx.close()
 
@@ -83,6 +94,14 @@ class Backend:
         from govern.services import catalogue
 
         return catalogue.show_version(self.ctx, ref)
+
+    # --- governance settings ------------------------------------------------------------
+
+    def governance_settings(self) -> tuple[SettingsRevisionPublic, list[SettingsRevisionPublic]]:
+        """The revision in force and every revision, oldest first, each with what it changed."""
+        from govern.services import governance
+
+        return governance.show_settings(self.ctx), governance.settings_history(self.ctx)
 
     # --- workflow -----------------------------------------------------------------------
 

@@ -149,3 +149,26 @@ def bar(
         else:
             out.append(" ")
     return "".join(out)
+
+
+def short_key(fingerprint: str | None) -> str:
+    """A key's fingerprint as shown beside a decision: its first hex digits, as in
+    ``govern keys list`` (``sha256:3f9a1c2d…`` reads ``3f9a1c2d…``)."""
+    if not fingerprint:
+        return "—"
+    return fingerprint.removeprefix("sha256:")[:8] + "…"
+
+
+def named_key(fingerprint: str | None) -> str | None:
+    """A key named in a sentence: ``sha256:3f9a1c2d04b7e5f1…``, as ``govern keys list``
+    prints it (enough to tell keys apart); None stays None."""
+    return fingerprint[:23] + "…" if fingerprint else None
+
+
+def signature_tone(verification: str | None) -> Tone:
+    """``verified`` is good; a decision from before signing began is muted; else bad."""
+    if verification == "verified":
+        return "good"
+    if not verification or verification.startswith("recorded before signing"):
+        return "muted"
+    return "bad"

@@ -128,3 +128,23 @@ class ReportBuilt(Message):
 @dataclass
 class ReportVerified(Message):
     verdict: Any
+
+
+@dataclass
+class KeyUnlocked(Message):
+    """The personal key's passphrase was right: the session signs from now on."""
+
+
+@dataclass
+class UnlockFailed(Message):
+    """The passphrase did not unlock the key (``message`` says why); the person may retry."""
+
+    message: str
+
+
+@dataclass
+class SettingsLoaded(Message):
+    """The governance settings in force and every revision, oldest first."""
+
+    current: Any
+    history: list[Any]

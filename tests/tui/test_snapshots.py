@@ -15,9 +15,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from govern.domain.governance import GovernanceSettings
+from govern.services import governance
 from govern.tui.app import GovernApp
 from govern.tui.screens.version import VersionScreen
-from tests.tui.conftest import ConsoleCatalogue, console_app, settle
+from govern.tui.widgets.dialogs import PassphraseModal
+from tests.tui.conftest import ConsoleCatalogue, console_app, protect_key, settle
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 Steps = Callable[[Pilot[Any]], Awaitable[None]]
@@ -74,6 +77,7 @@ SCREENS: dict[str, tuple[str, Steps]] = {
     "waiver-dialog": ("dave", steps("W", version="credit-risk@1.1.0", tab="policies")),
     "refusal": ("alice", steps("A", "enter", version="credit-risk@1.1.0")),
     "light-theme": ("carol", steps("f2", version="credit-risk@1.1.0", tab="evaluation")),
+    "settings": ("dave", steps("4")),
 }
 
 
@@ -104,3 +108,53 @@ def test_explained_decision(console: ConsoleCatalogue, here: None, snap_compare:
         await still(pilot)
 
     assert snap_compare(app_for(console, "carol"), terminal_size=(120, 40), run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_settings_after_a_revision(
+    size: tuple[int, int], console: ConsoleCatalogue, here: None, snap_compare: Any
+) -> None:
+    """The settings in force after an admin's second revision, and what it changed."""
+    admin = console.ctx("admin")
+    rules = admin.governance.document()
+    rules["approvals_by_tier"] = {**rules["approvals_by_tier"], "critical": 3}
+    rules["max_waiver_days"] = 180
+    governance.apply(admin, GovernanceSettings.model_validate(rules), source="org.yaml")
+    admin.close()
+    assert snap_compare(app_for(console, "dave"), terminal_size=size, run_before=steps("4"))
+
+
+PASSPHRASE = b"correct horse battery"
+
+
+def passphrase_steps(*typed: str) -> Steps:
+    """Approve 1.1.0 without a comment, then type each of ``typed`` into the passphrase box."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await steps("A", "enter", version="credit-risk@1.1.0")(pilot)
+        assert isinstance(pilot.app.screen, PassphraseModal)
+        for text in typed:
+            await pilot.press(*text, "enter")
+            await settle(pilot)
+        await still(pilot)
+
+    return run
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize(
+    "typed", [pytest.param((), id="asked"), pytest.param(("wrong",), id="wrong")]
+)
+def test_passphrase_modal(
+    typed: tuple[str, ...],
+    size: tuple[int, int],
+    console: ConsoleCatalogue,
+    here: None,
+    snap_compare: Any,
+) -> None:
+    """carol's key has a passphrase: her first signed action asks for it (and says when the
+    passphrase was wrong)."""
+    protect_key(console, "carol", PASSPHRASE)
+    assert snap_compare(
+        app_for(console, "carol"), terminal_size=size, run_before=passphrase_steps(*typed)
+    )

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from govern.services import audit, catalogue
-from tests.conftest import run_cli
-from tests.tui.conftest import ConsoleCatalogue
+from tests.conftest import key_dir, run_cli
+from tests.tui.conftest import ConsoleCatalogue, protect_key
 
 GOVERN = [sys.executable, "-m", "govern"]
 
@@ -85,6 +85,8 @@ def _env(console: ConsoleCatalogue, user: str) -> dict[str, str]:
         "GOVERN_DATABASE_URL": console.url,
         "GOVERN_HOME": str(console.home),
         "GOVERN_USER": user,
+        # The console's people act with their own enrolled keys (the fixture put them there).
+        "GOVERN_KEY_DIR": str(key_dir(user)),
         "TERM": "xterm-256color",
         "PATH": os.environ.get("PATH", ""),
     }
@@ -118,6 +120,40 @@ def test_govern_tui_in_tmux(console: ConsoleCatalogue, terminal: Terminal) -> No
         "carol",
         "approved from a real terminal",
     )
+    terminal.keys("Escape", "C-q")
+    assert "EXIT=0" in terminal.wait_for("EXIT=")
+
+
+def test_the_passphrase_is_asked_once_and_never_shown(
+    console: ConsoleCatalogue, terminal: Terminal
+) -> None:
+    secret = "tmux typed this passphrase"
+    protect_key(console, "carol", secret.encode())
+    terminal.start(_env(console, "carol"), "tui")
+    terminal.wait_for("(approver)")
+    terminal.wait_for("credit-risk")
+    terminal.keys("Enter")  # the newest version
+    terminal.wait_for("A Approve")
+    terminal.keys("A")
+    terminal.wait_for("Comment")
+    terminal.type("signed in a real terminal")
+    terminal.keys("Enter")
+    terminal.wait_for("Unlock your signing key")
+    terminal.type(secret)
+    screen = terminal.screen()
+    assert secret not in screen and "passphrase" in screen  # typed blind
+    terminal.keys("Enter")
+    terminal.wait_for("Decision recorded")
+    detail = catalogue.show_version(console.ctx("admin"), "credit-risk@1.1.0")
+    assert (detail.decisions[-1].actor, detail.decisions[-1].comment) == (
+        "carol",
+        "signed in a real terminal",
+    )
+
+    terminal.keys("k")  # a second signed action: not asked again
+    screen = terminal.wait_for("Policy run finished")
+    assert "Unlock your signing key" not in screen
+    assert audit.audit_log(console.ctx("admin"), action="policy.check")[0].actor == "carol"
     terminal.keys("Escape", "C-q")
     assert "EXIT=0" in terminal.wait_for("EXIT=")
 

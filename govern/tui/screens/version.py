@@ -182,6 +182,24 @@ def card_markdown(card: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def decision_signatures(entries: list[Any], decisions: list[Any]) -> dict[int, Any]:
+    """Each decision entry of the history (by event number) with its report-view decision.
+
+    A signed decision names its event; one recorded before signing began is paired in order
+    (the n-th decision of a version is its n-th decision event, which ``audit verify`` checks).
+    """
+    by_seq = {d.signed_event.seq: d for d in decisions if d.signed_event is not None}
+    taken = [e for e in entries if e.action not in {"register", "waive"}]
+    paired: dict[int, Any] = {}
+    for index, entry in enumerate(taken):
+        found = by_seq.get(entry.seq)
+        if found is None and index < len(decisions) and decisions[index].signed_event is None:
+            found = decisions[index]
+        if found is not None:
+            paired[entry.seq] = found
+    return paired
+
+
 class VersionScreen(GovernScreen):
     """Tabs of evidence and the workflow for one ``NAME@VERSION``."""
 
@@ -204,6 +222,7 @@ class VersionScreen(GovernScreen):
         Binding("1", "app.switch_mode('catalogue')", "Catalogue", show=False),
         Binding("2", "app.switch_mode('queue')", "Queue", show=False),
         Binding("3", "app.switch_mode('audit')", "Audit", show=False),
+        Binding("4", "app.switch_mode('settings')", "Settings", show=False),
     ]
 
     def __init__(self, ref: str, *, tab: str | None = None) -> None:
@@ -517,7 +536,10 @@ class VersionScreen(GovernScreen):
             "roles and separation of duties are checked when you act.[/]"
         )
         self.query_one("#workflow-state", Static).update(Content.from_markup("\n".join(lines)))
-        self.query_one("#history", HistoryTable).show(self.entries)
+        decisions = list(self.view.decisions) if self.view is not None else []
+        self.query_one("#history", HistoryTable).show(
+            self.entries, decision_signatures(self.entries, decisions)
+        )
 
     def _approvals_line(self) -> str:
         """Who approved in the current round (since the latest submission), against the need."""
@@ -593,7 +615,10 @@ class VersionScreen(GovernScreen):
 
         def chosen(values: dict[str, str] | None) -> None:
             if values is not None:
-                self.decide(action, values["comment"])
+                comment = values["comment"]
+                self.govern.signed(
+                    lambda: self.decide(action, comment), doing=f"{verb(action)} {self.ref}"
+                )
 
         self.app.push_screen(
             FormDialog(
@@ -647,7 +672,11 @@ class VersionScreen(GovernScreen):
 
         def chosen(values: dict[str, str] | None) -> None:
             if values is not None:
-                self.waive(values["rule"].strip(), values["reason"].strip(), values["expires"])
+                rule, reason = values["rule"].strip(), values["reason"].strip()
+                self.govern.signed(
+                    lambda: self.waive(rule, reason, values["expires"]),
+                    doing=f"waive {rule} for {self.ref}",
+                )
 
         self.app.push_screen(
             FormDialog(
@@ -701,6 +730,9 @@ class VersionScreen(GovernScreen):
 
     def action_run_checks(self) -> None:
         self.show_tab("policies")
+        self.govern.signed(self._start_checks, doing=f"run the policy checks of {self.ref}")
+
+    def _start_checks(self) -> None:
         self.notify("Running this version's policies…", title=self.ref, timeout=2)
         self._busy("#policy-results", True)
         self.run_checks()
@@ -775,18 +807,26 @@ class VersionScreen(GovernScreen):
         def chosen(values: dict[str, str] | None) -> None:
             if values is not None:
                 path = Path(values["path"]).expanduser()
-                self._progress(f"Building {path.name}…")
-                self.build_report(path)
+                self.govern.signed(
+                    lambda: self._start_build(path), doing=f"build the signed card of {self.ref}"
+                )
 
         self.app.push_screen(
             FormDialog(
                 f"Build the signed PDF model card of {self.ref}",
                 [FormField("path", "Write it to", str(default), str(default), required=True)],
-                note="Signed with this instance's key (govern keys init); the build is audited.",
+                note="Signed with the organisation's key (govern keys org init); the build is "
+                "audited under your own signature.",
                 submit="Build",
             ),
             chosen,
         )
+
+    def _start_build(self, path: Path) -> None:
+        if self._report_running():
+            return
+        self._progress(f"Building {path.name}…")
+        self.build_report(path)
 
     @work(thread=True, exclusive=True, group="report")
     def build_report(self, path: Path) -> None:

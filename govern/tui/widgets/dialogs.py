@@ -1,18 +1,23 @@
-"""Modal dialogs: an error or refusal to read, and small forms (a comment, a waiver, a path)."""
+"""Modal dialogs: an error or refusal to read, small forms (a comment, a waiver, a path), and
+the personal key's passphrase, asked once per session."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from govern.errors import GovernError
+from govern.tui.messages import KeyUnlocked, UnlockFailed
 
 
 class MessageModal(ModalScreen[None]):
@@ -77,6 +82,37 @@ class MessageModal(ModalScreen[None]):
         self.dismiss(None)
 
 
+def form_css(name: str) -> str:
+    """The look of a small form in a box (a dialog class's ``DEFAULT_CSS``)."""
+    return (
+        name
+        + """ {
+        align: center middle;
+        & > Vertical {
+            width: 76;
+            max-width: 95%;
+            height: auto;
+            max-height: 95%;
+            border: thick $primary 70%;
+            background: $panel;
+            padding: 1 2;
+        }
+        & .form-title { text-style: bold; color: $text-primary; }
+        & .form-note { color: $text-muted; }
+        & .form-label { margin-top: 1; }
+        & Input { background: $surface; }
+        & Input:focus { background: $surface-lighten-1; }
+        & .form-error { color: $text-error; height: auto; margin-top: 1; display: none; }
+        & .form-error.-shown { display: block; }
+        & .form-status { color: $text-muted; height: auto; margin-top: 1; display: none; }
+        & .form-status.-shown { display: block; }
+        & Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+        & Button { margin-left: 2; }
+    }
+    """
+    )
+
+
 @dataclass(frozen=True)
 class FormField:
     """One line of a form."""
@@ -95,29 +131,7 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
     are checked here so the dialog can say which one is missing before anything runs.
     """
 
-    DEFAULT_CSS = """
-    FormDialog {
-        align: center middle;
-        & > Vertical {
-            width: 76;
-            max-width: 95%;
-            height: auto;
-            max-height: 95%;
-            border: thick $primary 70%;
-            background: $panel;
-            padding: 1 2;
-        }
-        & .form-title { text-style: bold; color: $text-primary; }
-        & .form-note { color: $text-muted; }
-        & .form-label { margin-top: 1; }
-        & Input { background: $surface; }
-        & Input:focus { background: $surface-lighten-1; }
-        & .form-error { color: $text-error; height: auto; margin-top: 1; display: none; }
-        & .form-error.-shown { display: block; }
-        & Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-        & Button { margin-left: 2; }
-    }
-    """
+    DEFAULT_CSS = form_css("FormDialog")
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
@@ -174,3 +188,112 @@ class FormDialog(ModalScreen[dict[str, str] | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class PassphraseModal(ModalScreen[bool]):
+    """The personal key's passphrase, asked before the session's first signed action.
+
+    ``unlock`` (the backend's) runs in a thread worker: the key derivation takes a moment and
+    the console must stay responsive. A wrong passphrase is said here, the box is cleared and
+    the person tries again; nothing has run yet. Returns True once unlocked, False when the
+    person cancels (the action does not run). The passphrase is never shown or stored here.
+    """
+
+    DEFAULT_CSS = form_css("PassphraseModal")
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self, unlock: Callable[[str], None], *, actor: str, key: str | None, doing: str
+    ) -> None:
+        super().__init__()
+        self.unlock_key = unlock
+        self.actor = actor
+        self.key = key
+        self.doing = doing
+        #: Wrong passphrases given so far (shown, so a second failure reads as new).
+        self.attempts = 0
+
+    def compose(self) -> ComposeResult:
+        key = f"key {self.key}" if self.key else "personal key"
+        with Vertical():
+            yield Static("Unlock your signing key", classes="form-title")
+            yield Static(
+                Content(
+                    f"To {self.doing}, {self.actor}'s {key} signs the action. Give its "
+                    "passphrase once: the key stays unlocked, in memory only, until you quit."
+                ),
+                classes="form-note",
+            )
+            yield Label("Passphrase", classes="form-label")
+            yield Input(
+                password=True,
+                placeholder="not shown as you type",
+                id="passphrase",
+                compact=True,
+            )
+            yield Static("", classes="form-error", id="unlock-error")
+            yield Static("Unlocking the key…", classes="form-status", id="unlock-status")
+            with Horizontal():
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+                yield Button("Unlock", id="unlock", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#passphrase", Input).focus()
+
+    @on(Input.Submitted, "#passphrase")
+    @on(Button.Pressed, "#unlock")
+    def _submit(self) -> None:
+        box = self.query_one("#passphrase", Input)
+        if box.disabled:  # already unlocking
+            return
+        if not box.value:
+            self._error("Type the passphrase of your key (Escape cancels).")
+            return
+        self._busy(True)
+        self.try_unlock(box.value)
+
+    @work(thread=True, exclusive=True, group="unlock")
+    def try_unlock(self, passphrase: str) -> None:
+        try:
+            self.unlock_key(passphrase)
+        except GovernError as error:
+            self.post_message(UnlockFailed(error.message))
+        except Exception as error:  # a bug must not take the console down
+            self.post_message(UnlockFailed(f"{type(error).__name__}: {error}"))
+        else:
+            self.post_message(KeyUnlocked())
+
+    def on_key_unlocked(self, message: KeyUnlocked) -> None:
+        message.stop()
+        self.dismiss(True)
+
+    def on_unlock_failed(self, message: UnlockFailed) -> None:
+        message.stop()
+        self.attempts += 1
+        self._busy(False)
+        box = self.query_one("#passphrase", Input)
+        box.value = ""
+        box.focus()
+        again = f" (attempt {self.attempts})" if self.attempts > 1 else ""
+        if "wrong passphrase" in message.message.lower():
+            text = f"Wrong passphrase{again}: the key is still locked and nothing was done."
+        else:
+            text = f"The key could not be unlocked{again}: {message.message}"
+        self._error(text + " Try again, or press Escape to cancel.")
+
+    def _busy(self, busy: bool) -> None:
+        self.query_one("#passphrase", Input).disabled = busy
+        self.query_one("#unlock", Button).disabled = busy
+        self.query_one("#unlock-status").set_class(busy, "-shown")
+        if busy:
+            self.query_one("#unlock-error").remove_class("-shown")
+
+    def _error(self, text: str) -> None:
+        error = self.query_one("#unlock-error", Static)
+        error.update(Content(text))
+        error.add_class("-shown")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
