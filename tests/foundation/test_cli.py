@@ -22,7 +22,7 @@ from typer.main import get_command
 from govern import __version__
 from govern.cli.app import app
 from govern.services import catalogue
-from tests.conftest import REPO, invoke_cli, run_cli
+from tests.conftest import REPO, invoke_cli, key_dir, public_key, run_cli
 from tests.foundation.helpers import CARDS, assert_clean_failure, sqlite_file
 
 HEAVY = (
@@ -166,7 +166,9 @@ def test_json_outputs_parse(database_url, tmp_path):
 
     created = run_json("init")
     assert created["created"] is True and created["admin"] == "admin"
-    assert run("users", "add", "alice", "--role", "developer", db=database_url).returncode == 0
+    added = run("users", "add", "alice", "--role", "developer", "--key",
+                str(public_key("alice")), db=database_url)  # fmt: skip
+    assert added.returncode == 0, added.stderr
     registered = run_json("register", str(CARDS / "minimal.card.yaml"), user="alice")
     assert registered["name"] == "tiny" and registered["state"] == "draft"
     assert len(registered["card_sha256"]) == 64
@@ -179,18 +181,16 @@ def test_json_outputs_parse(database_url, tmp_path):
     people = run_json("users", "list")
     assert {(u["name"], u["role"]) for u in people} == {("admin", "admin"), ("alice", "developer")}
     events = run_json("audit", "log")
-    assert [e["action"] for e in events] == [
-        "version.register",
-        "user.add",
-        "user.add",
-        "catalogue.init",
-    ]
+    assert [e["action"] for e in events] == ["version.register", "user.add", "catalogue.init"]
+    assert all(e["signed"] for e in events)
     verdict = run_json("audit", "verify")
-    assert verdict["ok"] is True and verdict["events"] == 4
-
-    made = run_json("keys", "init")
-    assert made["algorithm"] == "ECDSA secp256r1" and made["encrypted"] is False
-    assert run_json("keys", "show")["fingerprint_sha256"] == made["fingerprint_sha256"]
+    assert verdict["ok"] is True and verdict["events"] == 3 and verdict["signed_events"] == 3
+    enrolled = run_json("keys", "list")
+    assert {k["user"] for k in enrolled} == {"admin", "alice"}
+    assert run_json("keys", "show")["fingerprint"] in {k["fingerprint"] for k in enrolled}
+    settings = run_json("settings", "show")
+    assert settings["revision"] == 1 and settings["document"]["approvals_by_tier"]["high"] == 2
+    assert [r["revision"] for r in run_json("settings", "history")] == [1]
 
 
 # --- help and documentation ------------------------------------------------------------------
@@ -350,10 +350,11 @@ def test_python_api_works_where_textual_cannot_be_imported(tmp_path):
         sys.meta_path.insert(0, NotInstalled())
         from govern.services import Context, catalogue, users
 
-        ctx = Context.open(database_url="sqlite:///{tmp_path / "api.db"}", user="admin")
+        url = "sqlite:///{tmp_path / "api.db"}"
+        ctx = Context.open(database_url=url, user="admin", key_dir={str(key_dir("admin"))!r})
         catalogue.init_catalogue(ctx)
-        users.add_user(ctx, "alice", role="developer")
-        alice = Context.open(database_url="sqlite:///{tmp_path / "api.db"}", user="alice")
+        users.add_user(ctx, "alice", role="developer", key=Path({str(public_key("alice"))!r}))
+        alice = Context.open(database_url=url, user="alice", key_dir={str(key_dir("alice"))!r})
         catalogue.register_version(alice, Path({str(CARDS / "minimal.card.yaml")!r}))
         print([(row.ref, row.state) for row in catalogue.list_versions(alice)])
         """
