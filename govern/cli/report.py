@@ -35,8 +35,11 @@ def report(
 ) -> None:
     """Generate the model card of a version: a signed PDF by default.
 
-    The PDF carries a PAdES signature made with the instance key (`govern keys init`) and the
-    card's data as an attached JSON file, whose hash is recorded in the catalogue.
+    The PDF carries a PAdES signature made with the organisation's card-signing key (`govern
+    keys org init`; GOVERN_ORG_KEY_DIR) and the card's data as an attached JSON file, whose
+    hash is recorded in the catalogue. It lists every decision with who took it, their key
+    and whether its signature verified. A signed card is refused (exit 1) when the version's
+    records fail verification.
     """
     from govern.errors import InputError
     from govern.services import reports
@@ -76,16 +79,23 @@ def verify(
     file: Annotated[Path, typer.Argument(help="The signed model card PDF.")],
     trust: Annotated[
         list[Path] | None,
-        typer.Option("--trust", help="Also trust this signer certificate (PEM/DER); repeatable."),
+        typer.Option(
+            "--trust",
+            help="Also trust the certificates in this file (PEM bundle or DER), e.g. the "
+            "output of `govern keys org export`; repeatable.",
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Verify a signed model card: exit 0 if intact and trusted, 1 otherwise (with why).
 
     Checks the signature, that nothing changed after signing, the signer's certificate
-    against this instance's certificate and GOVERN_TRUSTED_CERTIFICATES, and the embedded
-    card data against the catalogue when one is available (otherwise "not checked").
+    against the catalogue's organisation certificates (a revoked one fails the card),
+    GOVERN_TRUSTED_CERTIFICATES and --trust, re-checks every decision the card lists
+    against the signed event it carries (offline: no catalogue needed), and compares the
+    embedded card data with the catalogue when one is available (otherwise "not checked").
     """
+    from govern.report.decisions import short_key
     from govern.services import reports
 
     verdict = reports.verify_pdf(runtime.context(), file, trust=list(trust or []))
@@ -101,6 +111,7 @@ def verify(
                 "certificate",
                 verdict.signer.get("fingerprint_sha256", "–") if verdict.signer else "–",
             ),
+            ("organisation key", verdict.organisation),
             (
                 "signed at",
                 f"{verdict.signed_at.isoformat()} (the signer's clock: no timestamp authority)"
@@ -111,9 +122,23 @@ def verify(
             ("changed since", "yes" if verdict.modified_after_signing else "no"),
             ("trusted", "yes" if verdict.trusted else "no"),
             ("model", verdict.ref or "–"),
+            ("decisions", verdict.decisions_summary),
             ("catalogue", f"{verdict.catalogue}: {verdict.catalogue_detail}"),
         ]
         output.fields(rows)
+        for decision in verdict.decisions:
+            who = (
+                f"{decision.display_name} ({decision.actor})"
+                if decision.display_name and decision.display_name != decision.actor
+                else decision.actor
+            )
+            key = f", key {short_key(decision.key)}" if decision.key else ""
+            status = "NOT VERIFIED" if decision.status == "not verified" else decision.status
+            output.line(
+                f"  {decision.index}. {decision.action.replace('_', ' ')} by {who}"
+                f"{' (' + decision.role + ')' if decision.role else ''}{key}: "
+                f"{status}"
+            )
         for problem in verdict.problems:
             output.info(f"problem: {problem}")
     if not verdict.ok:

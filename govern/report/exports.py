@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from govern.report.decisions import short_key
 from govern.report.view import COUNT_METRICS, Grouping, ReportView
 
 MCT_SCHEMA_VERSION = "0.0.2"
@@ -139,6 +140,7 @@ def _governance(view: ReportView) -> dict[str, Any]:
     return {
         "format": view.schema_id,
         "ref": model.ref,
+        "catalogue_id": view.catalogue_id,
         "generated_at": view.generated_at.isoformat(),
         "generated_by": view.generated_by,
         "govern_version": view.govern_version,
@@ -164,7 +166,14 @@ def _governance(view: ReportView) -> dict[str, Any]:
         "policy_outcome": view.policy_outcome,
         "earlier_policy_packs": [p.model_dump(mode="json") for p in view.earlier_packs],
         "waivers": [w.model_dump(mode="json") for w in view.waivers],
+        # Each decision with its signed event in full (body, signature, public key), which
+        # `govern verify` re-checks offline.
         "decisions": [d.model_dump(mode="json") for d in view.decisions],
+        "decision_signatures": {
+            **view.decision_signatures.model_dump(mode="json"),
+            "status": view.decision_signatures.status,
+            "summary": view.decision_signatures.summary,
+        },
         "drift": None if view.drift is None else view.drift.model_dump(mode="json"),
         "packages": dict(view.packages),
     }
@@ -276,9 +285,14 @@ def card_markdown(view: ReportView) -> str:
     add = out.append
     add(f"# Model card: {md(model.name)} {md(model.version)}")
     add("")
+    owners = f"owner {md(model.owner)}"
+    if model.business_owner:
+        owners += f", business owner {md(model.business_owner)}"
+    if model.business_unit:
+        owners += f", business unit {md(model.business_unit)}"
     add(
         f"State **{md(model.state)}**, risk tier **{md(model.risk_tier)}**, "
-        f"owner {md(model.owner)}. Generated {view.generated_at:%Y-%m-%d %H:%M} UTC "
+        f"{owners}. Generated {view.generated_at:%Y-%m-%d %H:%M} UTC "
         f"by govern {md(view.govern_version)}."
     )
     add("")
@@ -463,21 +477,30 @@ def _md_quantitative(out: list[str], view: ReportView) -> None:
 def _md_governance(out: list[str], view: ReportView) -> None:
     out += ["## Lifecycle and decisions", ""]
     if view.decisions:
+        out += [f"**Signatures:** {md(view.decision_signatures.summary)}", ""]
         _md_table(
             out,
-            ["when", "decision", "state", "who", "role", "comment"],
+            ["when", "decision", "state", "who", "role", "key", "verification", "comment"],
             [
                 [
                     f"{d.created_at:%Y-%m-%d %H:%M}",
                     md(d.action),
                     f"{md(d.from_state)} → {md(d.to_state)}",
-                    md(d.actor),
+                    md(d.who),
                     md(d.role),
+                    f"`{short_key(d.key)}`" if d.key else "–",
+                    md(d.verification) or "–",
                     md(d.comment) or "–",
                 ]
                 for d in view.decisions
             ],
         )
+        out += [
+            "Each decision was signed by the person who took it with their own key; the "
+            "signed events (and full key fingerprints) are in the JSON export, and "
+            "`govern verify` re-checks them in a signed PDF.",
+            "",
+        ]
     else:
         out += ["_No decisions yet._", ""]
     out += ["## Policy results", ""]

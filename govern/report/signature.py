@@ -215,8 +215,9 @@ def _check(pdf: bytes, trust_roots: list[x509.Certificate], check: SignatureChec
         subject = check.signer.get("subject", "unknown signer")
         check.problems.append(
             f"the signer's certificate ({subject}) is not trusted: neither it nor an issuer "
-            "of it is this instance's certificate, in GOVERN_TRUSTED_CERTIFICATES or given "
-            "with --trust"
+            "of it is an organisation certificate known here (the catalogue's, "
+            "GOVERN_TRUSTED_CERTIFICATES or --trust; `govern keys org export` writes the "
+            "organisation's)"
         )
     if (
         check.embedded_json is not None

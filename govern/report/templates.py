@@ -34,6 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from govern.errors import ConfigError, InputError
 from govern.locations import report_templates_dir
+from govern.report.decisions import short_key
 from govern.report.view import COUNT_METRICS
 
 CARD_TEMPLATE = "card.html.j2"
@@ -66,6 +67,7 @@ def make_environment(user_dir: Path | None = None) -> SandboxedEnvironment:
         interval=format_interval,
         pvalue=format_p_value,
         short_hash=short_hash,
+        short_key=short_key,
         when=format_when,
         label=label,
         size=format_size,

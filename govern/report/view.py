@@ -497,6 +497,78 @@ class DecisionView(_Lenient):
     settings_revision: int | None = None
     signed_event: SignedDecision | None = None
 
+    @property
+    def who(self) -> str:
+        """``Display Name (user)``, or the user name alone when no display name is known."""
+        name = self.display_name.strip()
+        return f"{name} ({self.actor})" if name and name != self.actor else self.actor
+
+    @property
+    def status(self) -> str:
+        """``verified``, ``before signing`` or ``not verified`` (from :attr:`verification`)."""
+        if self.verification == "verified":
+            return "verified"
+        if self.verification.startswith("recorded before signing began"):
+            return "before signing"
+        return "not verified"
+
+
+class DecisionSignatures(_Lenient):
+    """Whether every decision of a card was signed by its maker and verified."""
+
+    total: int = 0
+    verified: int = 0
+    before_signing: int = 0
+    not_verified: int = 0
+
+    @classmethod
+    def of(cls, decisions: list[DecisionView]) -> DecisionSignatures:
+        statuses = [d.status for d in decisions]
+        return cls(
+            total=len(statuses),
+            verified=statuses.count("verified"),
+            before_signing=statuses.count("before signing"),
+            not_verified=statuses.count("not verified"),
+        )
+
+    @property
+    def status(self) -> str:
+        """``none`` (no decisions), ``verified`` or ``not verified``."""
+        if not self.total:
+            return "none"
+        return "not verified" if self.not_verified else "verified"
+
+    @property
+    def summary(self) -> str:
+        if not self.total:
+            return "No decisions yet, so there is no signature to check."
+        if self.not_verified:
+            noun = "decision" if self.not_verified == 1 else "decisions"
+            return (
+                f"{self.not_verified} of {self.total} {noun} could NOT be verified: the record "
+                "of who decided what cannot be relied on (see the verification of each)."
+            )
+        text = ""
+        if self.verified:
+            one = self.verified == 1
+            if self.verified == self.total:
+                lead = "The decision was" if one else f"All {self.total} decisions were"
+            else:
+                lead = f"{self.verified} of {self.total} decisions {'was' if one else 'were'}"
+            text = (
+                f"{lead} signed by the person who took {'it' if one else 'them'}, with the "
+                "personal key enrolled to them, and "
+                f"{'its signature' if one else 'every signature'} verified."
+            )
+        if self.before_signing:
+            one = self.before_signing == 1
+            text += (
+                f" {self.before_signing} {'decision was' if one else 'decisions were'} recorded "
+                f"before signing began and {'is' if one else 'are'} protected by the audit log's "
+                "hash chain only."
+            )
+        return text.strip()
+
 
 class ArtifactView(_Lenient):
     file_name: str | None = None
@@ -530,6 +602,8 @@ class ReportView(_Lenient):
     """Everything one model card shows."""
 
     schema_id: str = VIEW_SCHEMA
+    #: The id of the catalogue the card comes from: every signed decision names it.
+    catalogue_id: str = ""
     generated_at: dt.datetime
     generated_by: str
     govern_version: str
@@ -553,6 +627,10 @@ class ReportView(_Lenient):
     @property
     def results(self) -> EvaluationResults | None:
         return self.evaluation.results if self.evaluation else None
+
+    @property
+    def decision_signatures(self) -> DecisionSignatures:
+        return DecisionSignatures.of(self.decisions)
 
     @property
     def lifecycle_path(self) -> tuple[str, ...]:
@@ -590,6 +668,7 @@ __all__ = [
     "VIEW_SCHEMA",
     "ArtifactView",
     "Contribution",
+    "DecisionSignatures",
     "DecisionView",
     "DriftFeature",
     "DriftView",
@@ -607,6 +686,7 @@ __all__ = [
     "ReportView",
     "RuleView",
     "SensitiveFlag",
+    "SignedDecision",
     "WaiverView",
     "drift_features",
     "local_explanation",

@@ -4,8 +4,10 @@
 :class:`~govern.report.view.ReportView`, renders it, writes the file atomically and records
 a ``Report`` row with an audit event in one transaction: either the file exists *and* is
 recorded, or neither. ``verify_pdf`` checks a signed card; it needs no catalogue (an
-auditor may have only the PDF and the signer's certificate), and when one is available it
-also compares the embedded card data with the catalogue's record.
+auditor may have only the PDF and the organisation's certificate) and re-checks every
+decision the card lists against the signed event it carries; when a catalogue is available
+it also says which organisation certificate signed the card and compares the embedded card
+data with the catalogue's record.
 """
 
 from __future__ import annotations
@@ -19,13 +21,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography import x509
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from govern import __version__
 from govern.config import Settings
 from govern.domain.card import Card
-from govern.errors import CatalogueError, FindingError, InputError, NotFoundError, RefusedError
+from govern.errors import (
+    CatalogueError,
+    FindingError,
+    InputError,
+    NotFoundError,
+    RefusedError,
+    SignatureError,
+)
+from govern.report.decisions import BEFORE_SIGNING, VERIFIED, DecisionCheck, check_decision
 from govern.report.render import FORMATS, Format, Paper
 from govern.report.view import (
     ArtifactView,
@@ -47,6 +58,7 @@ from govern.services import keys
 from govern.services.audit import verify_version_records
 from govern.services.catalogue import resolve
 from govern.services.context import Context
+from govern.signing import SigningIdentity
 from govern.storage import crud
 from govern.storage.tables import (
     Decision,
@@ -102,7 +114,8 @@ CatalogueCheck = Literal["match", "mismatch", "not checked"]
 
 
 class PdfVerdict(_Result):
-    """What ``govern verify`` found; ``ok`` means intact, unmodified, trusted and consistent."""
+    """What ``govern verify`` found; ``ok`` means intact, unmodified, trusted and consistent,
+    and every decision the card lists re-checked against its signed event."""
 
     path: str
     sha256: str
@@ -113,10 +126,19 @@ class PdfVerdict(_Result):
     modified_after_signing: bool
     signer: dict[str, str] = {}
     signed_at: dt.datetime | None = None
+    #: The catalogue's record of the certificate that signed the card (active, retired by a
+    #: rotation, or revoked); None without a catalogue or when it is not one of its own.
+    org_certificate: keys.OrgCertificatePublic | None = None
+    #: Which organisation certificate signed the card, in a line (or why none, or "not
+    #: checked" without a catalogue).
+    organisation: str = "not checked (no catalogue)"
     ref: str | None = None
     embedded_sha256: str | None = None
     catalogue: CatalogueCheck = "not checked"
     catalogue_detail: str = ""
+    #: Every decision the card lists, re-checked offline against the signed event it carries.
+    decisions: list[DecisionCheck] = []
+    decisions_summary: str = ""
     problems: list[str] = []
     details: list[str] = []
 
@@ -124,8 +146,19 @@ class PdfVerdict(_Result):
 # --- building the view ------------------------------------------------------------------
 
 
-def build_view(session: Session, model: Model, version: ModelVersion, *, actor: str) -> ReportView:
-    """Everything the catalogue holds about ``version``, as a :class:`ReportView`."""
+def build_view(
+    session: Session,
+    model: Model,
+    version: ModelVersion,
+    *,
+    actor: str,
+    record_problems: list[str] | None = None,
+) -> ReportView:
+    """Everything the catalogue holds about ``version``, as a :class:`ReportView`.
+
+    ``record_problems``: what ``verify_version_records`` found for the version, when the
+    caller already checked (otherwise it is checked here, for the decisions' verification).
+    """
     vid = version.id
     evaluation = session.exec(
         select(Evaluation)
@@ -191,7 +224,14 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
             select(Waiver).where(Waiver.version_id == vid).order_by(col(Waiver.id))
         ).all()
     ]
-    decisions = _decisions(session, f"{model.name}@{version.version}", vid)
+    catalogue_id = crud.get_meta(session=session, key="catalogue_id") or ""
+    decisions = _decisions(
+        session,
+        f"{model.name}@{version.version}",
+        version,
+        catalogue_id=catalogue_id,
+        record_problems=record_problems,
+    )
     drift_run = session.exec(
         select(DriftRun).where(DriftRun.version_id == vid).order_by(col(DriftRun.id).desc())
     ).first()
@@ -212,6 +252,7 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
     others = [v.version for v in crud.versions_of(session=session, model=model) if v.id != vid]
     card = Card.model_validate(version.card)
     return ReportView(
+        catalogue_id=catalogue_id,
         generated_at=utcnow(),
         generated_by=actor,
         govern_version=__version__,
@@ -251,62 +292,86 @@ def build_view(session: Session, model: Model, version: ModelVersion, *, actor: 
     )
 
 
-def _decisions(session: Session, ref: str, version_id: int | None) -> list[DecisionView]:
+def _decisions(
+    session: Session,
+    ref: str,
+    version: ModelVersion,
+    *,
+    catalogue_id: str,
+    record_problems: list[str] | None = None,
+) -> list[DecisionView]:
     """The version's decisions, each with its signed event, the signer's key and name.
 
     Decision rows and their events pair up in order (the n-th decision of a version is its
-    n-th decision event): ``audit verify`` checks that they agree.
+    n-th decision event): ``audit verify`` checks that they agree. Each decision is checked
+    as ``govern verify`` will check it from the card alone (``report.decisions``), against
+    the key enrolled to the person who took it; ``record_problems`` (what
+    ``verify_version_records`` found, computed here when not given) makes every decision
+    "not verified" when the version's records do not verify.
     """
     from govern.storage import audit
     from govern.storage.tables import User, UserKey
 
     rows = session.exec(
-        select(Decision).where(Decision.version_id == version_id).order_by(col(Decision.id))
+        select(Decision).where(Decision.version_id == version.id).order_by(col(Decision.id))
     ).all()
+    if not rows:
+        return []
     conn = session.connection()
     events = [
         e
         for e in audit.events_about(conn, [ref])
         if e.action.startswith("version.")
-        and e.action not in {"version.register"}
+        and e.action != "version.register"
         and not e.action.endswith(".refused")
     ]
-    problems = verify_version_records(session, ref)
-    verdict = "verified" if not problems else f"not verified: {problems[0]}"
+    if record_problems is None:
+        record_problems = verify_version_records(session, ref)
     names = {u.name: u.display_name for u in session.exec(select(User)).all()}
-    pems = {k.fingerprint: k.public_key for k in session.exec(select(UserKey)).all()}
-    catalogue_id = crud.get_meta(session=session, key="catalogue_id") or ""
+    enrolled = {k.fingerprint: k for k in session.exec(select(UserKey)).all()}
     views = []
     for index, row in enumerate(rows):
         event = events[index] if index < len(events) else None
         signed = None
-        if event is not None and event.signed and event.key in pems:
+        if event is not None and event.signed and event.key in enrolled:
             signed = SignedDecision(
                 seq=event.seq,
                 body=event.body(catalogue_id).decode("utf-8"),
                 signature=event.signature or "",
-                public_key=pems[event.key or ""],
+                public_key=enrolled[event.key or ""].public_key,
             )
-        views.append(
-            DecisionView(
-                action=row.action,
-                from_state=row.from_state,
-                to_state=row.to_state,
-                actor=row.actor,
-                role=row.role,
-                comment=row.comment,
-                created_at=row.created_at,
-                display_name=names.get(row.actor, ""),
-                key=event.key if event is not None else None,
-                verification=(
-                    verdict
-                    if signed is not None
-                    else "recorded before signing began (hash-chained only)"
-                ),
-                settings_revision=row.settings_revision,
-                signed_event=signed,
-            )
+        view = DecisionView(
+            action=row.action,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            actor=row.actor,
+            role=row.role,
+            comment=row.comment,
+            created_at=row.created_at,
+            display_name=names.get(row.actor, ""),
+            key=event.key if event is not None else None,
+            settings_revision=row.settings_revision,
+            signed_event=signed,
         )
+        if event is None:
+            verification = "not verified: no audit event records this decision"
+        elif not event.signed:
+            verification = BEFORE_SIGNING
+        elif signed is None:
+            verification = "not verified: it was signed with a key that is not enrolled"
+        else:
+            key = enrolled[event.key or ""]
+            problems = check_decision(
+                view.model_dump(mode="json"),
+                ref=ref,
+                catalogue=catalogue_id,
+                card_sha256=version.card_sha256,
+            )
+            if key.user_name != row.actor:
+                problems.insert(0, f"it was signed with {key.user_name}'s key, not {row.actor}'s")
+            problems += [f"the records of {ref} fail verification: {p}" for p in record_problems]
+            verification = f"not verified: {problems[0]}" if problems else VERIFIED
+        views.append(view.model_copy(update={"verification": verification}))
     return views
 
 
@@ -463,14 +528,19 @@ def build_report(
 
     ``progress(step, done, total)`` is called as each step starts (the console's bar).
 
-    A PDF is signed with the instance key (``govern keys init``) unless ``sign`` is false.
+    A PDF is signed with the organisation's card-signing key (``govern keys org init``;
+    the catalogue's active certificate) unless ``sign`` is false, and only when the
+    version's records verify (``verify_version_records``).
     The file is written under a temporary name and moved into place inside the transaction
     that records it, so a failure leaves neither a partial file nor a dangling record.
 
     Raises:
         InputError: unknown format, unwritable output path, broken user template.
         NotFoundError: ``ref`` is not in the catalogue.
-        SignatureError: no signing key (the message names ``govern keys init``).
+        FindingError: a signed PDF was asked for and the version's records fail
+            verification (exit 1; nothing is written).
+        SignatureError: no organisation key here, or not the catalogue's active one (the
+            message names ``govern keys org init`` and GOVERN_ORG_KEY_DIR).
     """
     from govern.report.render import render_card
 
@@ -498,7 +568,9 @@ def build_report(
             raise
         model, version = resolve(session, ref)
         subject = f"{model.name}@{version.version}"
-        if format == "pdf" and sign:
+        signing = format == "pdf" and sign
+        problems: list[str] | None = None
+        if signing:
             # A signed card vouches for what it shows: never sign records that do not verify.
             problems = verify_version_records(session, subject)
             if problems:
@@ -506,10 +578,20 @@ def build_report(
                     f"refusing to sign a card for {subject}: its records fail verification: "
                     f"{problems[0]} (`govern audit verify` lists everything)"
                 )
-        view = build_view(session, model, version, actor=ctx.actor)
+        view = build_view(session, model, version, actor=ctx.actor, record_problems=problems)
+        if signing:
+            # Nor a card listing a decision that is not verified (a row no signed event
+            # records, say), which `govern verify` would fail anyway.
+            for number, decision in enumerate(view.decisions, start=1):
+                if decision.status == "not verified":
+                    raise FindingError(
+                        f"refusing to sign a card for {subject}: decision {number} "
+                        f"({decision.action.replace('_', ' ')} by {decision.actor}) is "
+                        f"{decision.verification} (`govern audit verify` lists everything)"
+                    )
         # After the version is found (an unknown version is the first thing to hear about),
         # before any rendering work.
-        identity = keys.load_org_identity(ctx, session) if format == "pdf" and sign else None
+        identity = _org_identity(ctx, session) if signing else None
     if output is None:
         output = default_output(view.model.name, view.model.version, format)
         _check_output(output)
@@ -586,6 +668,51 @@ def build_report(
     )
 
 
+def _org_identity(ctx: Context, session: Session) -> SigningIdentity:
+    """The organisation's card-signing key on this machine (``GOVERN_ORG_KEY_DIR``), if it is
+    the catalogue's active certificate (``keys.load_org_identity``).
+
+    What is missing is said in the organisation key's own terms (its commands, its
+    directory and passphrase settings) before the key is loaded.
+
+    Raises:
+        SignatureError: the catalogue has no active organisation certificate; the key is not
+            on this machine, is locked, or is not the catalogue's (a key made by `keys org
+            init` elsewhere, a retired or revoked one, or files replaced by someone).
+    """
+    from govern import signing
+
+    if not any(c.status == "active" for c in crud.org_certificates(session=session)):
+        raise SignatureError(
+            "this catalogue has no organisation key to sign cards with: an admin creates one "
+            "with `govern keys org init` (or make an unsigned draft with --no-sign)"
+        )
+    key_dir = ctx.settings.resolved_org_key_dir
+    key_path, cert_path, _ = signing.key_paths(key_dir)
+    if not key_path.is_file() or not cert_path.is_file():
+        raise SignatureError(
+            f"no organisation card-signing key in {key_dir} (GOVERN_ORG_KEY_DIR): install the "
+            "key an admin made with `govern keys org init` there, or make an unsigned draft "
+            "with --no-sign"
+        )
+    try:
+        encrypted = b"ENCRYPTED" in key_path.read_bytes()[:64]
+    except OSError as exc:
+        raise SignatureError(f"{key_path}: cannot read: {exc.strerror}") from None
+    secret = ctx.settings.org_key_passphrase
+    if encrypted and secret is None:
+        raise SignatureError(
+            f"the organisation key {key_path} is passphrase-protected: set "
+            "GOVERN_ORG_KEY_PASSPHRASE"
+        )
+    if not encrypted and secret is not None:
+        raise SignatureError(
+            f"the organisation key {key_path} is not passphrase-protected: unset "
+            "GOVERN_ORG_KEY_PASSPHRASE"
+        )
+    return keys.load_org_identity(ctx, session)
+
+
 def _write_temporary(target: Path, data: bytes) -> Path:
     try:
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -627,62 +754,109 @@ def _read_pdf(path: Path) -> bytes:
     return data
 
 
+def _trust_file(path: Path) -> list[x509.Certificate]:
+    """Every certificate in a ``--trust`` file: a PEM bundle (``govern keys org export``
+    writes one certificate per organisation key) or one DER certificate."""
+    from govern.signing import read_certificate
+
+    first = read_certificate(path)  # the file's own errors: missing, unreadable, not X.509
+    try:
+        data = path.read_bytes()
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return x509.load_pem_x509_certificates(data)
+    except (OSError, ValueError):
+        pass
+    return [first]
+
+
 def verify_pdf(
     target: Context | Settings, path: Path, *, trust: list[Path] | None = None
 ) -> PdfVerdict:
     """Check a signed model card.
 
     Checks the signature's integrity, that the signature covers the whole file (nothing
-    appended after signing), the signer's certificate against the trust roots (this
-    instance's certificate, ``GOVERN_TRUSTED_CERTIFICATES`` and ``trust``), and, when
-    ``target`` is a :class:`Context` with a reachable catalogue, the embedded card data
-    against the catalogue's record of the report. With only :class:`Settings` the
-    catalogue comparison is "not checked".
+    appended after signing), the signer's certificate against the trust roots (the
+    catalogue's organisation certificates except revoked ones, ``GOVERN_TRUSTED_CERTIFICATES``
+    and every certificate in the ``trust`` files), and re-checks, offline, every decision
+    the card lists against the signed event it carries (``report.decisions``). When
+    ``target`` is a :class:`Context` with a reachable catalogue it also says which of the
+    organisation's certificates signed the card (a revoked one fails it; any other signer
+    is a problem) and compares the embedded card data with the catalogue's record of the
+    report. With only :class:`Settings`, the catalogue comparison is "not checked".
 
     Raises:
         InputError: the file is missing, unreadable, empty or not a PDF (exit 2); every
             problem with a real PDF is a finding in the verdict instead.
     """
+    from govern.report.decisions import check_card_document, summary
     from govern.report.signature import check_pdf, sha256
-    from govern.signing import read_certificate
 
     settings = target.settings if isinstance(target, Context) else target
     data = _read_pdf(path)
     roots = keys.trusted_certificates(settings)
-    roots += [read_certificate(p) for p in trust or []]
+    for given in trust or []:
+        roots += _trust_file(given)
     # The organisation's certificates are catalogue data: every one it ever signed cards
     # with (a rotation keeps the old ones), except those revoked.
-    known: dict[str, keys.OrgCertificatePublic] = {}
+    known: dict[str, keys.OrgCertificatePublic] | None = None
     if isinstance(target, Context):
         with contextlib.suppress(CatalogueError):
-            for certificate, info in keys.catalogue_certificates(target):
+            found = keys.catalogue_certificates(target)
+            known = {}
+            for certificate, info in found:
                 known[info.fingerprint] = info
                 if info.status != "revoked":
                     roots.append(certificate)
     check = check_pdf(data, roots)
     problems = list(check.problems)
     details = list(check.details)
-    org = known.get(check.signer.get("fingerprint_sha256", ""))
+    fingerprint = check.signer.get("fingerprint_sha256", "")
+    org = known.get(fingerprint) if known is not None else None
+    organisation = "not checked (no catalogue)" if known is None else "–"
     if org is not None:
-        details.append(
-            f"signed by the organisation certificate {org.fingerprint[:16]}… ({org.status}"
-            + (f": {org.reason}" if org.reason else "")
+        organisation = (
+            f"{'REVOKED' if org.status == 'revoked' else org.status} certificate "
+            f"{org.fingerprint[:16]}… ({org.subject}"
+            + (f"; {org.reason}" if org.reason else "")
             + ")"
         )
+        details.append(f"signed by the organisation's {organisation}")
         if org.status == "revoked":
             problems.append(
-                "signed by an organisation certificate that was revoked ("
-                + (org.reason or "no reason given")
-                + "); the card can no longer be trusted"
+                f"signed by the organisation certificate {org.fingerprint[:16]}…, which was "
+                "revoked (" + (org.reason or "no reason given") + "); the card can no longer be "
+                "trusted"
             )
+    elif known is not None and check.signed and fingerprint:
+        organisation = "NOT one of this catalogue's organisation certificates"
+        subject = check.signer.get("subject", "an unknown signer")
+        problems.append(
+            f"the signer ({subject}, certificate {fingerprint[:16]}…) is not one of this "
+            "catalogue's organisation certificates: the organisation did not sign this card"
+            if known
+            else f"the signer ({subject}) cannot be one of the organisation's certificates: "
+            "this catalogue has none (`govern keys org init`)"
+        )
     if check.signed and not check.bottom_line and not problems:
         problems.append("pyHanko judged the signature invalid (see details)")
     ref, card_sha, embedded_sha = None, None, None
+    decisions: list[DecisionCheck] = []
+    decisions_summary = "not re-checked: the PDF carries no card data"
     if check.embedded_json is not None:
         embedded_sha = sha256(check.embedded_json)
         ref, card_sha, problem = _embedded_identity(check.embedded_json)
         if problem:
             problems.append(problem)
+            decisions_summary = "not re-checked: the card data cannot be read"
+        else:
+            decisions, problem = check_card_document(json.loads(check.embedded_json))
+            if problem:
+                problems.append(problem)
+                decisions_summary = f"not re-checked: {problem}"
+            else:
+                decisions_summary = summary(decisions)
+                for decision in decisions:
+                    problems.extend(f"{decision.label}: {p}" for p in decision.problems)
     catalogue: CatalogueCheck = "not checked"
     detail = "no catalogue given"
     if isinstance(target, Context):
@@ -710,10 +884,14 @@ def verify_pdf(
         modified_after_signing=check.modified_after_signing,
         signer=check.signer,
         signed_at=check.signed_at,
+        org_certificate=org,
+        organisation=organisation,
         ref=ref,
         embedded_sha256=embedded_sha,
         catalogue=catalogue,
         catalogue_detail=detail,
+        decisions=decisions,
+        decisions_summary=decisions_summary,
         problems=problems,
         details=details,
     )

@@ -1,7 +1,14 @@
-"""Fixtures for report tests: a signed sample card built once, and helpers to read PDFs."""
+"""Fixtures for report tests: a signed sample card built once, and helpers to read PDFs.
+
+Cards are signed with the organisation's key (``keys.org_init`` by an admin), kept under the
+catalogue's ``home`` (``<home>/keys``); every person acts with their own enrolled key
+(``tests.conftest.key_dir``). The evidence a card shows is recorded with signed audit events
+(``sample_rows.insert_evidence``), so the version's records verify and a card can be signed.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,11 +16,14 @@ from pathlib import Path
 
 import pytest
 
+import tests.conftest as shared
 from govern.services import Context, catalogue, keys, reports
-from tests.conftest import SAMPLE, Catalogue, make_catalogue
-from tests.report.sample_rows import insert_evidence
+from tests.conftest import CAST, SAMPLE, Catalogue, key_dir, make_catalogue
+from tests.report.sample_rows import DECIDERS, add_deciders, insert_evidence
 
 REF = "credit-risk@1.0.0"
+#: Everyone who acts in the report tests' catalogues.
+PEOPLE = ("admin", *CAST, *DECIDERS)
 
 
 @dataclass
@@ -22,17 +32,27 @@ class SignedCard:
 
     url: str
     home: Path
+    people: Path
     pdf: Path
     cert: Path
     result: reports.ReportResult
     cat: Catalogue
 
+    def key_dir(self, user: str) -> Path:
+        return self.people / user / "identity"
+
     def ctx(self, user: str = "admin") -> Context:
-        return Context.open(database_url=self.url, user=user, home=self.home)
+        return Context.open(
+            database_url=self.url, user=user, home=self.home, key_dir=self.key_dir(user)
+        )
 
     @property
     def env(self) -> dict[str, str]:
         return {"GOVERN_HOME": str(self.home), "GOVERN_DATABASE_URL": self.url}
+
+    def env_for(self, user: str) -> dict[str, str]:
+        """The environment of a command run by ``user`` with their key in this catalogue."""
+        return {**self.env, "GOVERN_USER": user, "GOVERN_KEY_DIR": str(self.key_dir(user))}
 
 
 def prepare(url: str, home: Path, *, evidence: bool = True, key: bool = True) -> Catalogue:
@@ -41,21 +61,23 @@ def prepare(url: str, home: Path, *, evidence: bool = True, key: bool = True) ->
 
 
 def populate(cat: Catalogue, home: Path, *, evidence: bool = True, key: bool = True) -> Catalogue:
-    """The sample 1.0.0 card, evidence rows and a signing key under ``home``.
+    """The sample 1.0.0 card, evidence and the organisation's key under ``home``.
 
-    The catalogue's contexts are replaced by ones that name ``home`` explicitly, so the
-    session-wide fixture does not depend on the per-test GOVERN_HOME.
+    The catalogue's contexts are replaced by ones that name ``home`` and each person's key
+    directory explicitly, so the session-wide fixture does not depend on the per-test
+    GOVERN_HOME or people directory.
     """
+    add_deciders(cat)
     cat.close()
     cat.contexts = {
-        user: Context.open(database_url=cat.url, user=user, home=home)
-        for user in ("admin", "alice", "carol", "victor")
+        user: Context.open(database_url=cat.url, user=user, home=home, key_dir=key_dir(user))
+        for user in PEOPLE
     }
     catalogue.register_version(cat.ctx("alice"), SAMPLE / "credit-risk-1.0.0.card.yaml")
     if evidence:
-        insert_evidence(cat.ctx(), REF)
+        insert_evidence(cat, REF)
     if key:
-        keys.init_keys(cat.ctx().settings, common_name="govern test instance")
+        keys.org_init(cat.ctx("admin"), common_name="govern test instance")
     return cat
 
 
@@ -63,13 +85,23 @@ def populate(cat: Catalogue, home: Path, *, evidence: bool = True, key: bool = T
 def signed_card(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedCard]:
     base = tmp_path_factory.mktemp("signed-card")
     home = base / "home"
+    people = base / "people"
     url = f"sqlite:///{base / 'govern.db'}"
-    cat = prepare(url, home)
-    pdf = base / "credit-risk-1.0.0.pdf"
-    result = reports.build_report(cat.ctx("carol"), REF, output=pdf)
+    with pytest.MonkeyPatch.context() as patch:
+        # Session fixtures are made before the per-test environment: make this one's own.
+        for name in list(os.environ):
+            if name.startswith("GOVERN_") and not name.startswith("GOVERN_TEST_"):
+                patch.delenv(name)
+        patch.setenv("GOVERN_HOME", str(home))
+        patch.setenv("GOVERN_TEST_PEOPLE", str(people))
+        patch.setattr(shared, "_PEOPLE", people)  # where tests.conftest.key_dir keeps keys
+        cat = prepare(url, home)
+        pdf = base / "credit-risk-1.0.0.pdf"
+        result = reports.build_report(cat.ctx("carol"), REF, output=pdf)
     card = SignedCard(
         url=url,
         home=home,
+        people=people,
         pdf=pdf,
         cert=home / "keys" / "signing-cert.pem",
         result=result,

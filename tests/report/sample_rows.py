@@ -1,10 +1,15 @@
-"""Realistic catalogue rows for report tests, inserted through the storage layer.
+"""Realistic catalogue rows for report tests, recorded as govern records them.
 
 The evaluation document is computed here from ``sample_data/credit_holdout_scored.csv`` (the
 hold-out scored by version 1.1.0) with the contract's definitions (DESIGN.md section 7 and
 ``notes/contract-evaluation.md``): Wilson intervals, impact ratios against the most-selected
 group, small-group flags. The assessment engine has its own tests; these rows only need to
 have the stored shape and believable values, computed rather than typed in.
+
+Each row is written in a transaction of the acting person's own (``Context.write``) with the
+signed audit event the service that makes it records (the same payload fields, the same
+actor and role), so the version's records verify and a signed card can be made of them. The
+decisions are taken by people with display names (:data:`DECIDERS`), as a card shows them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from typing import Any
 
 from sqlmodel import select
 
-from govern.services import Context
+from govern.errors import ConflictError
+from govern.services import Context, users
+from govern.services.checks import write_digest
 from govern.storage import crud
 from govern.storage.tables import (
     Decision,
@@ -33,7 +40,7 @@ from govern.storage.tables import (
     RuleResult,
     Waiver,
 )
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, Catalogue, public_key
 
 SCORED = SAMPLE / "credit_holdout_scored.csv"
 MIN_GROUP_SIZE = 30
@@ -380,27 +387,46 @@ RULES = [
     ),
 ]
 
+#: The people who take the sample decisions: user name -> (role, display name).
+DECIDERS = {
+    "priya": ("developer", "Priya Raman"),
+    "tomas": ("validator", "Tomás Novák"),
+    "grace": ("approver", "Grace Okafor"),
+    "henrik": ("approver", "Henrik Larsen"),
+}
+
 DECISIONS = [
-    ("submit", "draft", "submitted", "alice", "developer", "First version for review."),
+    ("submit", "draft", "submitted", "priya", "developer", "First version for review."),
     (
         "request_changes",
         "submitted",
         "changes_requested",
-        "bob",
+        "tomas",
         "validator",
         "Add the age-group analysis.",
     ),
-    ("submit", "changes_requested", "submitted", "alice", "developer", "Age-group analysis added."),
+    ("submit", "changes_requested", "submitted", "priya", "developer", "Age-group analysis added."),
     (
         "approve",
         "submitted",
         "submitted",
-        "carol",
+        "grace",
         "approver",
         "Fairness within policy after waiver.",
     ),
-    ("approve", "submitted", "approved", "erin", "approver", "Second approval."),
+    ("approve", "submitted", "approved", "henrik", "approver", "Second approval."),
 ]
+
+
+def add_deciders(cat: Catalogue) -> None:
+    """Add the people of :data:`DECIDERS`, with their display names and enrolled keys."""
+    for name, (role, display) in DECIDERS.items():
+        try:
+            users.add_user(
+                cat.ctx("admin"), name, role=role, display_name=display, key=public_key(name)
+            )
+        except ConflictError:
+            continue  # added before
 
 
 @dataclass
@@ -421,28 +447,37 @@ def _version(session: Any, ref: str) -> tuple[Model, ModelVersion]:
     return model, row
 
 
+def _stored_sha256(session: Any, table: Any, row_id: int) -> str:
+    """SHA-256 of a results document as stored, as the evaluation service records it."""
+    return crud.stored_sha256(
+        connection=session.connection(), column=table.results, key=table.id, ids=[row_id]
+    )[row_id]
+
+
 def insert_evidence(
-    ctx: Context,
+    cat: Catalogue,
     ref: str,
     what: Evidence | None = None,
     *,
     text: str | None = None,
     results: dict[str, Any] | None = None,
 ) -> None:
-    """Insert evaluation, policy, decision and drift rows for ``ref``.
+    """Record evaluation, policy, waiver, decision and drift rows for ``ref``.
 
-    ``text`` replaces every free-text field written here (comments, messages, reasons).
+    Each in its own signed transaction of the person who would make it (bob evaluates,
+    checks and analyses drift, dave grants the waiver, :data:`DECIDERS` decide). ``text``
+    replaces every free-text field written here (comments, messages, reasons).
     """
     what = what or Evidence()
     now = dt.datetime.now(UTC)
-    with ctx.db.write() as session:
-        _, version = _version(session, ref)
-        vid = version.id
-        assert vid is not None
-        if what.evaluation:
-            doc = results if results is not None else evaluation_document()
+    evaluated: dict[str, Any] | None = None
+    if what.evaluation:
+        doc = results if results is not None else evaluation_document()
+        with cat.ctx("bob").write("evaluation.create", ref) as tx:
+            _, version = _version(tx.session, ref)
+            assert version.id is not None
             evaluation = Evaluation(
-                version_id=vid,
+                version_id=version.id,
                 dataset_name=str(doc.get("dataset", {}).get("name", "data.csv")),
                 dataset_sha256=str(doc.get("dataset", {}).get("sha256", "0" * 64)),
                 rows=int(doc.get("dataset", {}).get("rows", 0)),
@@ -456,13 +491,15 @@ def insert_evidence(
                 params={"min_group_size": MIN_GROUP_SIZE},
                 results=doc,
                 created_at=now,
-                created_by="bob",
+                created_by=tx.actor,
             )
-            session.add(evaluation)
-            session.flush()
+            tx.session.add(evaluation)
+            tx.session.flush()
+            assert evaluation.id is not None
+            write_digest(tx.session, evaluation.id)
             if what.local:
                 for row_id, payload in local_payloads():
-                    session.add(
+                    tx.session.add(
                         Explanation(
                             evaluation_id=evaluation.id,
                             kind="local",
@@ -470,19 +507,25 @@ def insert_evidence(
                             payload=payload,
                         )
                     )
-        if what.policy:
+            digest = _stored_sha256(tx.session, Evaluation, evaluation.id)
+            evaluated = {"id": evaluation.id, "results_sha256": digest}
+            tx.audit(evaluation_id=evaluation.id, results_sha256=digest)
+    if what.policy:
+        with cat.ctx("bob").write("policy.check", ref) as tx:
+            _, version = _version(tx.session, ref)
+            assert version.id is not None
             run = PolicyRun(
-                version_id=vid,
+                version_id=version.id,
                 policies=POLICIES,
                 outcome="fail",
                 summary={"pass": 3, "fail": 1, "waived": 1, "not-applicable": 1},
-                created_by="bob",
+                created_by=tx.actor,
                 created_at=now,
             )
-            session.add(run)
-            session.flush()
+            tx.session.add(run)
+            tx.session.flush()
             for pack, rule, subject, status, severity, title, message, source in RULES:
-                session.add(
+                tx.session.add(
                     RuleResult(
                         policy_run_id=run.id,
                         policy_id=pack,
@@ -496,43 +539,91 @@ def insert_evidence(
                         evidence={"threshold": 0.8},
                     )
                 )
-            session.add(
-                Waiver(
-                    version_id=vid,
-                    rule_id="impact-ratio",
-                    reason=text or "Female ratio 0.79 within sampling error; remediation planned.",
-                    granted_by="dave",
-                    granted_role="compliance",
-                    expires_on=dt.date(2027, 3, 1),
-                )
+            tx.audit(
+                policy_run_id=run.id,
+                policies=[
+                    {"id": p["id"], "version": p["version"], "sha256": p["sha256"]}
+                    for p in POLICIES
+                ],
+                outcome="fail",
             )
-        if what.decisions:
-            for index, (action, before, after, actor, role, comment) in enumerate(DECISIONS):
-                session.add(
-                    Decision(
-                        version_id=vid,
-                        action=action,
-                        from_state=before,
-                        to_state=after,
-                        actor=actor,
-                        role=role,
-                        comment=text or comment,
-                        created_at=now + dt.timedelta(minutes=index),
-                    )
+        with cat.ctx("dave").write("waiver.grant", ref) as tx:
+            _, version = _version(tx.session, ref)
+            assert version.id is not None
+            reason = text or "Female ratio 0.79 within sampling error; remediation planned."
+            waiver = Waiver(
+                version_id=version.id,
+                rule_id="impact-ratio",
+                reason=reason,
+                granted_by=tx.actor,
+                granted_role="compliance",
+                expires_on=dt.date(2027, 3, 1),
+            )
+            tx.session.add(waiver)
+            tx.session.flush()
+            tx.audit(
+                waiver_id=waiver.id,
+                rule=waiver.rule_id,
+                reason=reason,
+                expires_on=waiver.expires_on.isoformat(),
+                role="compliance",
+            )
+    if what.decisions:
+        add_deciders(cat)
+        for index, (action, before, after, actor, role, comment) in enumerate(DECISIONS):
+            with cat.ctx(actor).write(f"version.{action}", ref) as tx:
+                _, version = _version(tx.session, ref)
+                assert version.id is not None
+                decision = Decision(
+                    version_id=version.id,
+                    action=action,
+                    from_state=before,
+                    to_state=after,
+                    actor=tx.actor,
+                    role=role,
+                    comment=text or comment,
+                    settings_revision=tx.settings_revision,
+                    created_at=now + dt.timedelta(minutes=index),
                 )
-            version.state = "approved"
-            session.add(version)
-        if what.drift:
-            session.add(
-                DriftRun(
-                    version_id=vid,
-                    reference_name="credit_train.csv",
-                    reference_sha256="a" * 64,
-                    current_name="credit_holdout.csv",
-                    current_sha256="b" * 64,
-                    results=drift_document(),
-                    created_by="bob",
+                tx.session.add(decision)
+                version.state = after
+                tx.session.add(version)
+                tx.session.flush()
+                tx.audit(
+                    from_state=before,
+                    to_state=after,
+                    comment=text or comment,
+                    role=role,
+                    approvals=None,
+                    superseded=None,
+                    evidence={
+                        "card_sha256": version.card_sha256,
+                        "evaluation": evaluated,
+                        "policy_run": None,
+                    },
+                    decision_id=decision.id,
                 )
+    if what.drift:
+        with cat.ctx("bob").write("drift.run", ref) as tx:
+            _, version = _version(tx.session, ref)
+            assert version.id is not None
+            drift = DriftRun(
+                version_id=version.id,
+                reference_name="credit_train.csv",
+                reference_sha256="a" * 64,
+                current_name="credit_holdout.csv",
+                current_sha256="b" * 64,
+                results=drift_document(),
+                created_by=tx.actor,
+            )
+            tx.session.add(drift)
+            tx.session.flush()
+            assert drift.id is not None
+            tx.audit(
+                drift_run_id=drift.id,
+                results_sha256=_stored_sha256(tx.session, DriftRun, drift.id),
+                reference={"name": drift.reference_name, "sha256": drift.reference_sha256},
+                current={"name": drift.current_name, "sha256": drift.current_sha256},
             )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from govern.services import reports
-from tests.conftest import invoke_cli, run_cli
+from tests.conftest import invoke_cli, key_dir, run_cli
 from tests.report.conftest import REF, pdf_text, prepare
 from tests.report.sample_rows import events, report_rows
 
@@ -74,14 +74,14 @@ def test_bad_arguments(keyed, tmp_path, args, message):
     assert_nothing_written(cat, folder, before)
 
 
-def test_missing_key_names_keys_init(sqlite_url, tmp_path):
+def test_missing_key_names_keys_org_init(sqlite_url, tmp_path):
     home = tmp_path / "home"
     cat = prepare(sqlite_url, home, key=False)
     folder, before = out_dir(tmp_path)
     env = {"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": sqlite_url, "GOVERN_USER": "carol"}
     done = run_cli("report", REF, "-o", str(folder / "card.pdf"), env=env)
     assert done.returncode == 2
-    assert "govern keys init" in done.stderr
+    assert "govern keys org init" in done.stderr
     assert_nothing_written(cat, folder, before)
     # an unsigned draft needs no key
     done = run_cli("report", REF, "--no-sign", "-o", str(folder / "draft.pdf"), env=env)
@@ -182,7 +182,11 @@ def test_user_template_overrides_blocks_only(keyed, tmp_path):
     from govern.services import Context
 
     ctx = Context.open(
-        database_url=cat.url, user="carol", home=tmp_path / "home", template_dir=templates
+        database_url=cat.url,
+        user="carol",
+        home=tmp_path / "home",
+        key_dir=key_dir("carol"),
+        template_dir=templates,
     )
     out = tmp_path / "acme.pdf"
     reports.build_report(ctx, REF, output=out)

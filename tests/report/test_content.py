@@ -18,7 +18,7 @@ from tests.report.sample_rows import Evidence, insert_evidence
 def test_every_pack_shows_its_latest_result_across_runs(cat, tmp_path):
     """A later run of other packs (a workflow gate, say) must not hide an earlier failure."""
     cat = populate(cat, tmp_path / "home", evidence=False)
-    insert_evidence(cat.ctx(), REF, Evidence(policy=False))
+    insert_evidence(cat, REF, Evidence(policy=False))
     first = checks.check_version(cat.ctx("bob"), REF, ["eeoc-four-fifths"])
     assert first.outcome == "fail"  # under_25's impact ratio is below 0.8
     checks.check_version(cat.ctx("bob"), REF, ["baseline"])
@@ -60,7 +60,7 @@ def test_counts_are_whole_numbers_and_rule_subjects_are_not_repeated(sqlite_url,
         for metrics in groups.values():
             metrics["n"] = 100.0
     cat = prepare(sqlite_url, tmp_path / "home", evidence=False)
-    insert_evidence(cat.ctx(), REF, results=doc)
+    insert_evidence(cat, REF, results=doc)
     out = tmp_path / "card.pdf"
     reports.build_report(cat.ctx("carol"), REF, output=out, sign=False)
     text = pdf_text(out)
@@ -119,20 +119,24 @@ def test_card_without_evaluation_warns_on_stderr_and_still_renders(sqlite_url, t
 
 
 def test_unknown_version_is_reported_before_the_key_is_needed(sqlite_url, tmp_path):
-    """A passphrase-protected key without its passphrase must not mask a typo in REF."""
+    """A passphrase-protected organisation key without its passphrase must not mask a typo
+    in REF; without the passphrase the card is refused, naming the setting that unlocks it."""
     home = tmp_path / "home"
     cat = prepare(sqlite_url, home, key=False)
-    env = {"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": sqlite_url, "GOVERN_USER": "carol"}
-    secret = {"GOVERN_KEY_PASSPHRASE": "correct horse"}
-    done = run_cli("keys", "init", "--algorithm", "rsa-3072", env={**env, **secret})
-    assert done.returncode == 0 and "passphrase-protected" in done.stdout, done.stderr
+    env = {"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": sqlite_url}
+    secret = {"GOVERN_ORG_KEY_PASSPHRASE": "correct horse"}
+    done = run_cli(
+        "keys", "org", "init", "--algorithm", "rsa-3072", env={**env, **secret}, user="admin"
+    )
+    assert done.returncode == 0 and "RSA-3072" in done.stdout, done.stderr
+    assert b"ENCRYPTED" in (home / "keys" / "signing-key.pem").read_bytes()[:64]
     out = tmp_path / "x.pdf"
-    done = run_cli("report", "credit-risk@9.9.9", "-o", str(out), env=env)
+    done = run_cli("report", "credit-risk@9.9.9", "-o", str(out), env=env, user="carol")
     assert done.returncode == 2 and "no version credit-risk@9.9.9" in done.stderr, done.stderr
-    done = run_cli("report", REF, "-o", str(out), env=env)
-    assert done.returncode == 2 and "set GOVERN_KEY_PASSPHRASE" in done.stderr
+    done = run_cli("report", REF, "-o", str(out), env=env, user="carol")
+    assert done.returncode == 2 and "set GOVERN_ORG_KEY_PASSPHRASE" in done.stderr, done.stderr
     assert not out.exists()
-    done = run_cli("report", REF, "-o", str(out), env={**env, **secret})
+    done = run_cli("report", REF, "-o", str(out), env={**env, **secret}, user="carol")
     assert done.returncode == 0 and "signed by" in done.stdout, done.stderr
     assert reports.verify_pdf(cat.ctx("victor"), out).ok
     cat.close()

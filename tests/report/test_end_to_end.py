@@ -46,7 +46,7 @@ def test_card_from_real_services(sqlite_url, tmp_path, sample_artifacts):
         exclude=["applicant_id", "credit"],
     )
     run = checks.check_version(cat.ctx("bob"), REF, ["baseline", "eeoc-four-fifths"])
-    keys.init_keys(cat.ctx().settings, common_name="govern e2e")
+    keys.org_init(cat.ctx("admin"), common_name="govern e2e")
 
     out = tmp_path / "card.pdf"
     result = reports.build_report(cat.ctx("carol"), REF, output=out)

@@ -103,8 +103,8 @@ def hostile_cat(
     path.write_text(yaml.safe_dump(card), encoding="utf-8")
     cat = make_catalogue(sqlite_url)
     catalogue.register_version(cat.ctx("alice"), path)
-    insert_evidence(cat.ctx(), "credit-risk@1.0.0", text=text)
-    keys.init_keys(cat.ctx().settings)
+    insert_evidence(cat, "credit-risk@1.0.0", text=text)
+    keys.org_init(cat.ctx("admin"))
     yield cat, text, requests
     cat.close()
 
@@ -195,7 +195,7 @@ def test_group_labels_from_data_are_text_in_charts(sqlite_url, tmp_path):
     doc["fairness"][0]["groups"][0]["group"] = "$\\alpha$ <b>&"
     cat = make_catalogue(sqlite_url)
     catalogue.register_version(cat.ctx("alice"), SAMPLE / "credit-risk-1.0.0.card.yaml")
-    insert_evidence(cat.ctx(), "credit-risk@1.0.0", results=doc)
+    insert_evidence(cat, "credit-risk@1.0.0", results=doc)
     html = tmp_path / "card.html"
     reports.build_report(cat.ctx("carol"), "credit-risk@1.0.0", format="html", output=html)
     page = html.read_text(encoding="utf-8")

@@ -189,10 +189,17 @@ def test_auditor_without_catalogue_trusts_the_certificate_given(signed_card, tmp
 
 
 def test_verify_service_with_settings_only(signed_card):
+    """Without a catalogue the organisation key files on this machine are not trusted by
+    themselves: the certificate must be given (or listed in GOVERN_TRUSTED_CERTIFICATES)."""
     from govern.config import load_settings
 
-    verdict = reports.verify_pdf(load_settings(home=signed_card.home), signed_card.pdf)
-    assert verdict.ok and verdict.catalogue == "not checked"
+    settings = load_settings(home=signed_card.home)
+    verdict = reports.verify_pdf(settings, signed_card.pdf, trust=[signed_card.cert])
+    assert verdict.ok and verdict.catalogue == "not checked", verdict.problems
+    assert verdict.organisation == "not checked (no catalogue)"
+    alone = reports.verify_pdf(settings, signed_card.pdf)
+    assert alone.intact and not alone.trusted and not alone.ok
+    assert any("not trusted" in p for p in alone.problems)
 
 
 @pytest.mark.parametrize(
@@ -228,7 +235,7 @@ def reports_embedded(path: Path) -> bytes:
 
 
 def test_rsa_3072_card_verifies_with_govern_pyhanko_and_pdfsig(signed_card, tmp_path):
-    """The other key type of `govern keys init`: same PDF 1.7, same three verdicts."""
+    """The other key type of `govern keys org init`: same PDF 1.7, same three verdicts."""
     from govern.report.signature import sign_pdf
     from govern.signing import create_identity, load_identity
 
@@ -343,7 +350,7 @@ def _organisation_bundle(folder: Path) -> tuple[Path, Path]:
 
 
 def test_card_signed_with_an_organisation_key_is_trusted_through_its_ca(tmp_path):
-    """`keys init --import org.p12`: an auditor who trusts only the CA accepts the card, and
+    """`keys org init --import org.p12`: an auditor who trusts only the CA accepts the card, and
     so does poppler once the CA is imported into its certificate store (NSS)."""
     import shutil
     import subprocess
@@ -354,21 +361,31 @@ def test_card_signed_with_an_organisation_key_is_trusted_through_its_ca(tmp_path
     url = f"sqlite:///{tmp_path / 'govern.db'}"
     cat = prepare(url, home, key=False)
     bundle, ca_pem = _organisation_bundle(tmp_path)
-    env = {"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": url, "GOVERN_USER": "carol"}
+    env = {"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": url}
     done = run_cli(
-        "keys", "init", "--import", str(bundle), env={**env, "GOVERN_P12_PASSWORD": "pw"}
+        "keys",
+        "org",
+        "init",
+        "--import",
+        str(bundle),
+        env={**env, "GOVERN_P12_PASSWORD": "pw"},
+        user="admin",
     )
     assert done.returncode == 0, done.stderr
     pdf = tmp_path / "card.pdf"
-    done = run_cli("report", REF, "-o", str(pdf), env=env)
+    done = run_cli("report", REF, "-o", str(pdf), env=env, user="carol")
     assert done.returncode == 0 and "signed by CN=govern at ACME" in done.stdout, done.stderr
     cat.close()
 
+    # The auditor has the PDF and the CA's certificate, and no catalogue (not even in the
+    # working directory, where the default one would be).
+    desk = tmp_path / "auditor-desk"
+    desk.mkdir()
     auditor = {"GOVERN_HOME": str(tmp_path / "auditor")}
-    done = run_cli("verify", str(pdf), "--trust", str(ca_pem), "--json", cwd=tmp_path, env=auditor)
+    done = run_cli("verify", str(pdf), "--trust", str(ca_pem), "--json", cwd=desk, env=auditor)
     assert done.returncode == 0, done.stdout
     assert json.loads(done.stdout)["signer"]["issuer"] == "CN=ACME Model Risk CA,O=ACME Bank"
-    done = run_cli("verify", str(pdf), cwd=tmp_path, env=auditor)
+    done = run_cli("verify", str(pdf), cwd=desk, env=auditor)
     assert done.returncode == 1 and "not trusted" in done.stderr and "Traceback" not in done.stderr
     assert pyhanko_opinion(pdf, ca_pem) == (True, True)
 
@@ -417,11 +434,12 @@ def test_trusted_certificates_from_the_environment(signed_card, tmp_path):
         done.stderr.strip()
         == f"error: GOVERN_TRUSTED_CERTIFICATES: {missing}: no such certificate file"
     )
-    done = run_cli(
-        "verify",
-        str(signed_card.pdf),
-        cwd=tmp_path,
-        env={**auditor, "GOVERN_APPROVALS_BY_TIER": "{"},
-    )
-    assert done.returncode == 2 and "approvals_by_tier" in done.stderr
-    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    # A malformed setting, and a governance rule set where only the catalogue may hold it:
+    # one line naming it, exit 2.
+    for name, value, message in (
+        ("GOVERN_MAX_DATA_BYTES", "{", "max_data_bytes"),
+        ("GOVERN_APPROVALS_BY_TIER", "{", "GOVERN_APPROVALS_BY_TIER: this is a governance setting"),
+    ):
+        done = run_cli("verify", str(signed_card.pdf), cwd=tmp_path, env={**auditor, name: value})
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "internal error" not in done.stderr and "Traceback" not in done.stderr

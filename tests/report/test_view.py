@@ -58,7 +58,7 @@ def test_broken_results_document_renders_with_an_explanation(sqlite_url, tmp_pat
     from tests.report.sample_rows import Evidence, insert_evidence
 
     insert_evidence(
-        cat.ctx(),
+        cat,
         REF,
         Evidence(policy=False, decisions=False, drift=False),
         results={"fairness": [{"groups": "oops"}], "dataset": {"name": "x.csv"}},
