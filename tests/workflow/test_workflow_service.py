@@ -16,7 +16,7 @@ from govern.domain.lifecycle import Action, add_months
 from govern.errors import InputError, PermissionDenied, WorkflowError
 from govern.services import Context, audit, catalogue, users, waivers, workflow
 from govern.storage.tables import ModelVersion
-from tests.conftest import SAMPLE, Catalogue
+from tests.conftest import SAMPLE, Catalogue, key_dir, public_key
 from tests.workflow.evidence import results_document, store_evaluation
 
 REF = "credit-risk@1.0.0"
@@ -40,6 +40,10 @@ def register(
         card = tmp / f"card-{version}-{tier}.yaml"
         card.write_text(text)
     return catalogue.register_version(cat.ctx("alice"), card).ref
+
+
+#: The next validation date the sample cards state.
+CARD_DUE = dt.date(2027, 9, 1)
 
 
 def state(cat: Catalogue, ref: str) -> str:
@@ -85,8 +89,10 @@ def test_full_lifecycle_with_review_round(cat: Catalogue) -> None:
     second = workflow.approve(cat.ctx("erin"), ref, comment="agreed")
     assert second.to_state == "approved"
     today = dt.datetime.now(dt.UTC).date()
-    assert second.next_validation_due == add_months(today, 12)  # high tier
-    assert catalogue.show_version(cat.ctx(), ref).next_validation_due == add_months(today, 12)
+    # The default rule: the earlier of the card's own date and the high tier's 12 months.
+    due = min(CARD_DUE, add_months(today, 12))
+    assert second.next_validation_due == due
+    assert catalogue.show_version(cat.ctx(), ref).next_validation_due == due
 
     deployed = workflow.deploy(cat.ctx("carol"), ref, comment="go")
     assert deployed.to_state == "deployed"
@@ -284,6 +290,7 @@ def test_critical_tier_needs_a_compliance_approval(cat: Catalogue, tmp_path: Pat
 
 
 def test_low_tier_needs_one_approval_and_longer_cadence(cat: Catalogue, tmp_path: Path) -> None:
+    cat.configure(validation_due="tier")
     ref = register(cat, tier="low", tmp=tmp_path)
     workflow.submit(cat.ctx("alice"), ref)
     result = workflow.approve(cat.ctx("carol"), ref)
@@ -422,7 +429,7 @@ def test_history_records_refusals_separately(cat: Catalogue) -> None:
 def test_whoever_registered_a_version_cannot_judge_it_even_with_a_new_role(
     cat: Catalogue,
 ) -> None:
-    users.add_user(cat.ctx("admin"), "frank", role="developer")
+    users.add_user(cat.ctx("admin"), "frank", role="developer", key=public_key("frank"))
     ref = catalogue.register_version(cat.ctx("frank"), SAMPLE / "credit-risk-1.0.0.card.yaml").ref
     workflow.submit(cat.ctx("alice"), ref, comment="frank's model, my submission")
     users.set_role(cat.ctx("admin"), "frank", role="approver")
@@ -526,7 +533,7 @@ def test_only_permitted_roles_retire_and_the_roles_are_configurable(cat: Catalog
         "carol is an approver and cannot retire credit-risk@1.0.0; that needs the role admin",
         "version.retire",
     )
-    assert cat.ctx("carol").settings.workflow_roles["deploy"] == ["approver", "admin"]
+    assert cat.ctx("carol").governance.workflow_roles["deploy"] == ["approver", "admin"]
     assert workflow.retire(cat.ctx("admin"), ref, comment="replaced").to_state == "retired"
 
 
@@ -542,6 +549,7 @@ def test_only_permitted_roles_retire_and_the_roles_are_configurable(cat: Catalog
 def test_default_approvals_and_cadence_by_tier(
     cat: Catalogue, tmp_path: Path, tier: str, approvers: list[str], months: int
 ) -> None:
+    cat.configure(validation_due="tier")  # the cadence alone, whatever the card says
     ref = register(cat, tier=None if tier == "high" else tier, tmp=tmp_path)
     workflow.submit(cat.ctx("alice"), ref)
     *first, last = approvers
@@ -562,6 +570,7 @@ def test_approvals_compliance_and_cadence_follow_the_settings(cat: Catalogue) ->
         approvals_by_tier={"high": 1},
         compliance_approval_tiers=["high"],
         revalidation_months_by_tier={"high": 6},
+        validation_due="tier",
     )
     ref = register(cat)
     workflow.submit(cat.ctx("alice"), ref)
@@ -610,7 +619,7 @@ def test_two_promotions_at_once_leave_one_champion(
     errors: list[BaseException] = []
 
     def promote(user: str, ref: str) -> None:
-        ctx = Context.open(database_url=cat.url, user=user, policy_bindings={})
+        ctx = Context.open(database_url=cat.url, user=user, key_dir=key_dir(user))
         try:
             workflow.deploy(ctx, ref)
         except BaseException as exc:  # reported below
@@ -676,3 +685,28 @@ def test_history_of_one_model_leaves_out_a_lookalike_name(cat: Catalogue, tmp_pa
     logged = audit.audit_log(cat.ctx("victor"), subject="credit_risk", limit=100)
     assert {e.subject for e in logged} == {other}
     assert {e.subject for e in audit.audit_log(cat.ctx("victor"), subject="credit-risk")} == {ref}
+
+
+@pytest.mark.parametrize(
+    ("rule", "tier_wins"), [("earliest", False), ("tier", True), ("card", False)]
+)
+def test_a_due_date_comes_from_an_explicit_rule_and_a_change_is_shown_and_audited(
+    cat: Catalogue, tmp_path: Path, rule: str, tier_wins: bool
+) -> None:
+    """Approval once replaced the card's date with the tier default, silently."""
+    cat.configure(validation_due=rule, revalidation_months_by_tier={"low": 3})
+    ref = register(cat, tier="low", tmp=tmp_path)
+    assert catalogue.show_version(cat.ctx("victor"), ref).next_validation_due == CARD_DUE
+    workflow.submit(cat.ctx("alice"), ref)
+    result = workflow.approve(cat.ctx("carol"), ref)
+    cadence = add_months(dt.datetime.now(dt.UTC).date(), 3)
+    expected = {"earliest": min(CARD_DUE, cadence), "tier": cadence, "card": CARD_DUE}[rule]
+    assert result.next_validation_due == expected
+    [event] = audit.audit_log(cat.ctx("victor"), action="version.approve", limit=1)
+    assert event.payload["next_validation_due"] == expected.isoformat()
+    assert event.payload["due_rule"] == rule
+    if expected != CARD_DUE:
+        assert any(f"next validation due {expected} (was {CARD_DUE})" in n for n in result.notes)
+        assert event.payload["previous_validation_due"] == CARD_DUE.isoformat()
+    else:
+        assert "previous_validation_due" not in event.payload
