@@ -221,6 +221,19 @@ def read_certificate(path: Path, *, missing_hint: bool = False) -> x509.Certific
         raise SignatureError(f"{path}: not an X.509 certificate") from None
 
 
+def read_certificates(path: Path) -> list[x509.Certificate]:
+    """Every certificate in a file: a PEM bundle (``govern keys org export`` writes one per
+    organisation key, retired ones included) or a single PEM or DER certificate."""
+    first = read_certificate(path)  # the file's own errors: missing, unreadable, not X.509
+    try:
+        data = path.read_bytes()
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return x509.load_pem_x509_certificates(data)
+    except (OSError, ValueError):
+        pass
+    return [first]
+
+
 def load_identity(key_dir: Path, *, passphrase: bytes | None = None) -> SigningIdentity:
     """Load the instance's key and certificate; errors name ``govern keys init``."""
     key_path, cert_path, chain_path = key_paths(key_dir)

@@ -392,7 +392,7 @@ def verify_version_records(session: Session, ref: str) -> list[str]:
         key=lambda e: e.seq,
     )
     links = audit.hashes_at(conn, [e.seq - 1 for e in events if e.seq > 1])
-    book = Ledger(touched={})
+    book = Ledger(touched={}, scope={ref})
     pending: list[tuple[str, bytes, bytes]] = []
     pending_seqs: list[int] = []
     for event in events:

@@ -70,9 +70,12 @@ class Transaction:
         return self.user
 
     def audit(
-        self, action: str | None = None, subject: str | None = None, **payload: Any
+        self, action: str | None = None, subject: str | None = None, /, **payload: Any
     ) -> AuditRecord:
         """Append an event signed by the acting person, in this transaction.
+
+        ``action`` and ``subject`` are positional only: a payload may have keys of those names
+        (a certificate's subject), which must not become the event's.
 
         The signature is checked against the person's enrolled, unrevoked key before the
         transaction can commit: a key that does not verify refuses the whole operation.

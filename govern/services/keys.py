@@ -539,9 +539,18 @@ def show_org_key(settings: Settings) -> KeyInfo:
 
 def load_org_identity(ctx: Context, session: Session) -> signing.SigningIdentity:
     """The card-signing key on this machine, if it is the catalogue's active certificate."""
-    identity = signing.load_identity(
-        ctx.settings.resolved_org_key_dir, passphrase=_org_passphrase(ctx.settings)
-    )
+    key_dir = ctx.settings.resolved_org_key_dir
+    try:
+        identity = signing.load_identity(key_dir, passphrase=_org_passphrase(ctx.settings))
+    except SignatureError as problem:
+        # signing's advice is about a key in general; this is the organisation's.
+        raise SignatureError(
+            f"cannot use the organisation's card-signing key in {key_dir} "
+            "(GOVERN_ORG_KEY_DIR): "
+            + problem.message.replace("GOVERN_KEY_PASSPHRASE", "GOVERN_ORG_KEY_PASSPHRASE").replace(
+                "`govern keys init`", "`govern keys org init` (admins)"
+            )
+        ) from None
     active = _active(session)
     if active is None:
         raise SignatureError(
@@ -564,7 +573,7 @@ def trusted_certificates(settings: Settings) -> list[x509.Certificate]:
     trusted = []
     for path in settings.trusted_certificates:
         try:
-            trusted.append(signing.read_certificate(path))
+            trusted.extend(signing.read_certificates(path))
         except SignatureError as exc:
             raise ConfigError(f"GOVERN_TRUSTED_CERTIFICATES: {exc.message}") from None
     return trusted

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography import x509
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
@@ -58,7 +57,7 @@ from govern.services import keys
 from govern.services.audit import verify_version_records
 from govern.services.catalogue import resolve
 from govern.services.context import Context
-from govern.signing import SigningIdentity
+from govern.signing import SigningIdentity, read_certificates
 from govern.storage import crud
 from govern.storage.tables import (
     Decision,
@@ -754,21 +753,6 @@ def _read_pdf(path: Path) -> bytes:
     return data
 
 
-def _trust_file(path: Path) -> list[x509.Certificate]:
-    """Every certificate in a ``--trust`` file: a PEM bundle (``govern keys org export``
-    writes one certificate per organisation key) or one DER certificate."""
-    from govern.signing import read_certificate
-
-    first = read_certificate(path)  # the file's own errors: missing, unreadable, not X.509
-    try:
-        data = path.read_bytes()
-        if b"-----BEGIN CERTIFICATE-----" in data:
-            return x509.load_pem_x509_certificates(data)
-    except (OSError, ValueError):
-        pass
-    return [first]
-
-
 def verify_pdf(
     target: Context | Settings, path: Path, *, trust: list[Path] | None = None
 ) -> PdfVerdict:
@@ -795,7 +779,7 @@ def verify_pdf(
     data = _read_pdf(path)
     roots = keys.trusted_certificates(settings)
     for given in trust or []:
-        roots += _trust_file(given)
+        roots += read_certificates(given)
     # The organisation's certificates are catalogue data: every one it ever signed cards
     # with (a rotation keeps the old ones), except those revoked.
     known: dict[str, keys.OrgCertificatePublic] | None = None

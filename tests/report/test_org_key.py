@@ -107,6 +107,16 @@ def test_rotation_keeps_old_cards_verifying_and_revocation_fails_them(sqlite_url
     assert done.returncode == 0 and "1 certificate(s)" in done.stdout
     code, verdict = _verify(old_card, auditor, "--trust", str(fresh), cwd=desk)
     assert code == 1 and not verdict["trusted"]
+    # GOVERN_TRUSTED_CERTIFICATES reads the whole bundle too, not its first certificate.
+    code, verdict = _verify(
+        new_card, {**auditor, "GOVERN_TRUSTED_CERTIFICATES": str(bundle)}, cwd=desk
+    )
+    assert code == 0, verdict["problems"]
+
+    # New cards are still signed after a revocation (the revocation is itself recorded).
+    later = reports.build_report(cat.ctx("carol"), REF, output=tmp_path / "after-revoke.pdf")
+    assert later.signer_fingerprint == new
+    assert invoke_cli("audit", "verify", env=env).returncode == 0
 
     cat.close()
 
@@ -217,8 +227,8 @@ def test_no_card_is_signed_over_a_decision_no_signed_event_records(sqlite_url, t
     done = invoke_cli("report", REF, "-o", str(folder / "card.pdf"), env=env, user="carol")
     assert done.returncode == 1, done.stderr
     assert (
-        f"refusing to sign a card for {REF}: decision 1 (approve by carol) is not verified: "
-        "no audit event records this decision" in done.stderr
+        f"refusing to sign a card for {REF}: its records fail verification: decision #1 "
+        f"({REF}, approve): is in the table but no event in the log created it" in done.stderr
     )
     assert list(folder.iterdir()) == [] and report_rows(cat.ctx()) == []
     markdown = folder / "draft.md"
