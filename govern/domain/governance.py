@@ -90,7 +90,8 @@ _ROLES = [str(r) for r in Role]
 
 #: How approval sets a version's next validation date (DESIGN.md section 5):
 #: ``earliest`` the earlier of the card's date and the tier's cadence from the approval,
-#: ``tier`` the cadence alone, ``card`` the card's date (the cadence when it has none).
+#: ``tier`` the cadence alone, ``card`` the card's date. A card without a date, or whose
+#: date has passed (the approval is that validation), gets the cadence.
 DueRule = Literal["earliest", "tier", "card"]
 #: ``signature``: the actor is whoever holds the enrolled key that signs the action.
 #: ``database-login`` (PostgreSQL): also, the session's database login must be the actor.
@@ -225,7 +226,8 @@ class GovernanceSettings(BaseModel):
     ) -> dt.date:
         """The next validation date an approval on ``approved_on`` sets, by ``validation_due``."""
         cadence = add_months(approved_on, int(self.revalidation_months_by_tier.get(tier, 12)))
-        if self.validation_due == "tier" or card_date is None:
+        # A card date that has passed is the validation this approval is: it renews it.
+        if self.validation_due == "tier" or card_date is None or card_date <= approved_on:
             return cadence
         if self.validation_due == "card":
             return card_date

@@ -88,9 +88,13 @@ def results_document(
 
 
 def store_evaluation(ctx: Context, ref: str, document: dict[str, Any]) -> int:
-    """Insert an Evaluation row for ``ref`` the way the evaluation service would."""
-    with ctx.db.write() as session:
-        _model, version = resolve(session, ref)
+    """Store an Evaluation row for ``ref`` the way the evaluation service does: with its
+    digest and its signed ``evaluation.create`` event (so the catalogue still verifies)."""
+    from govern.services.checks import write_digest
+    from govern.storage import crud
+
+    with ctx.write("evaluation.create", ref) as tx:
+        _model, version = resolve(tx.session, ref)
         assert version.id is not None
         row = Evaluation(
             version_id=version.id,
@@ -106,9 +110,17 @@ def store_evaluation(ctx: Context, ref: str, document: dict[str, Any]) -> int:
             seed=0,
             params={},
             results=document,
-            created_by=ctx.actor,
+            created_by=tx.actor,
         )
-        session.add(row)
-        session.flush()
+        tx.session.add(row)
+        tx.session.flush()
         assert row.id is not None
+        write_digest(tx.session, row.id)
+        digest = crud.stored_sha256(
+            connection=tx.session.connection(),
+            column=Evaluation.results,
+            key=Evaluation.id,
+            ids=[row.id],
+        )
+        tx.audit(evaluation_id=row.id, results_sha256=digest[row.id])
         return row.id

@@ -1,9 +1,10 @@
 """`make demo` (`govern demo`), built once as a real subprocess for this module.
 
 What it narrates must be what the catalogue and its audit log then hold: a failing and a
-passing policy rule, submit, a refused self-approval, two approvals and deployment by
-distinct users, a gate refusal, a compliance waiver, a shadow challenger whose promotion is
-refused, and a signed card that verifies.
+passing policy rule, submit, a refused impersonation and a refused self-approval, two
+approvals and deployment by distinct users each signing with their own demo key, a gate
+refusal, a compliance waiver, a shadow challenger whose promotion is refused, a signed card
+that verifies, and a signed checkpoint. A second run keeps the first one's files.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class Demo:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"GOVERN_HOME": str(self.directory / "home")}
+        """victor's home: his config (the catalogue URL) and his demo key."""
+        home = self.directory / "people" / "victor"
+        return {"GOVERN_HOME": str(home), "GOVERN_KEY_DIR": str(home / "identity")}
 
     def section(self, start: str, end: str) -> str:
         return self.stdout[self.stdout.index(start) : self.stdout.index(end)]
@@ -66,7 +69,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 
 def viewer(demo: Demo) -> Context:
-    return Context.open(database_url=demo.url, user="victor", home=demo.directory / "home")
+    home = demo.directory / "people" / "victor"
+    return Context.open(database_url=demo.url, user="victor", home=home, key_dir=home / "identity")
 
 
 def test_demo_shows_a_failing_and_a_passing_rule_honestly(demo: Demo, tmp_path: Path) -> None:
@@ -100,6 +104,8 @@ def test_demo_shows_a_failing_and_a_passing_rule_honestly(demo: Demo, tmp_path: 
 def test_demo_walks_the_workflow_with_distinct_users(demo: Demo) -> None:
     for line in (
         f"alice submitted {CHAMPION} (draft -> submitted).",
+        f"bob tried to approve {CHAMPION} as carol (--user carol, with his own key): refused, "
+        "as it should be: cannot act as carol: the key in",
         f"alice tried to approve her own {CHAMPION}: refused, as it should be: alice submitted "
         f"{CHAMPION} and cannot validate or approve it",
         f"carol approved {CHAMPION} (1 of 2 approvals; now submitted).",
@@ -118,12 +124,16 @@ def test_demo_walks_the_workflow_with_distinct_users(demo: Demo) -> None:
             ("approve", "erin", "approver"),
             ("deploy", "carol", "approver"),
         ]
-        refusals = audit.audit_log(ctx, action="version.approve.refused")
-        assert [(r.actor, r.subject) for r in reversed(refusals)] == [
+        refusals = list(reversed(audit.audit_log(ctx, action="version.approve.refused")))
+        assert [(r.actor, r.subject) for r in refusals] == [
+            ("carol", CHAMPION),  # the name bob gave; the key he presented was his own
             ("alice", CHAMPION),
             ("carol", CHALLENGER),
         ]
-        assert audit.verify_audit(ctx).ok
+        assert not refusals[0].signed and "enrolled to bob" in refusals[0].payload["reason"]
+        verdict = audit.verify_audit(ctx)
+        assert verdict.ok and verdict.signed_events == verdict.events - 4
+        assert verdict.unsigned_refusals == 4
     finally:
         ctx.close()
 
@@ -136,10 +146,10 @@ def test_demo_gate_waiver_shadow_and_refused_promotion(demo: Demo) -> None:
     ) in text
     assert f"dave (compliance) waived {RULE} for {CHALLENGER}" in text
     assert f"carol tried to promote {CHALLENGER} over the champion: refused" in text
-    # The bank's binding lives in the demo's config.toml, so the console sees it too.
-    assert (
-        '"scope:ecoa" = ["eeoc-four-fifths"]' in (demo.directory / "home/config.toml").read_text()
-    )
+    # The bank's binding is a governance setting in the catalogue (org.yaml, revision 1),
+    # not in anyone's config.toml.
+    assert "scope:ecoa" in (demo.directory / "org.yaml").read_text()
+    assert "policy_bindings" not in (demo.directory / "people/carol/config.toml").read_text()
 
     ctx = viewer(demo)
     try:
@@ -157,6 +167,7 @@ def test_demo_gate_waiver_shadow_and_refused_promotion(demo: Demo) -> None:
         assert (grant.actor, grant.subject) == ("dave", CHALLENGER)
         [promotion] = audit.audit_log(ctx, action="version.deploy.refused")
         assert (promotion.actor, promotion.subject) == ("carol", CHALLENGER)
+        assert ctx.governance.policy_bindings["scope:ecoa"] == ["eeoc-four-fifths"]
     finally:
         ctx.close()
 
@@ -166,3 +177,49 @@ def test_demo_signed_card_verifies(demo: Demo, tmp_path: Path) -> None:
     assert "victor verified it: intact and trusted" in demo.stdout
     result = run_cli("verify", str(pdf), user="victor", db=demo.url, env=demo.env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_demo_people_have_demo_keys_and_the_catalogue_their_enrolment(demo: Demo) -> None:
+    people = demo.directory / "people"
+    for name in ("admin", "alice", "bob", "carol", "dave", "erin", "victor"):
+        key = people / name / "identity" / "identity-key.pem"
+        assert key.is_file() and b"ENCRYPTED" not in key.read_bytes()
+    listed = run_cli("keys", "list", "--json", db=demo.url, env=demo.env)
+    enrolled = json.loads(listed.stdout)
+    assert {k["user"] for k in enrolled} >= {"alice", "bob", "carol", "dave", "erin", "victor"}
+    assert all("DEMO KEY" in k["label"] for k in enrolled if k["user"] != "admin")
+    checkpoints = list((demo.directory / "checkpoints").glob("checkpoint-*.json"))
+    assert len(checkpoints) == 1
+    again = run_cli("audit", "verify", "--checkpoint", str(checkpoints[0]), db=demo.url,
+                    env=demo.env)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+
+
+def test_a_second_demo_keeps_the_first_ones_catalogue_keys_and_cards(tmp_path: Path) -> None:
+    """`make demo` twice: the second never destroys what the first created; its card still
+    verifies against its own catalogue."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVERN_")}
+    env["GOVERN_HOME"] = str(tmp_path / "no-home")
+    where = tmp_path / "demo"
+    for _ in range(2):
+        built = subprocess.run(
+            [sys.executable, "-m", "govern", "demo", "--dir", str(where)],
+            env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert built.returncode == 0, built.stderr
+    [earlier] = list((where / "earlier").iterdir())
+    assert "previous demo's files were moved to earlier/" in built.stdout
+    for kept in ("govern.db", "people/alice/identity/identity-key.pem", "org-key/signing-key.pem",
+                 "reports/credit-risk-1.0.0.pdf"):  # fmt: skip
+        assert (earlier / kept).is_file(), kept
+    old_card = earlier / "reports" / "credit-risk-1.0.0.pdf"
+    result = run_cli("verify", str(old_card), "--json", db=f"sqlite:///{earlier / 'govern.db'}",
+                     env={"GOVERN_HOME": str(tmp_path / "auditor")})  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    # A directory the demo did not build is never touched.
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "govern.db").write_bytes(b"my own catalogue")
+    refused = run_cli("demo", "--dir", str(foreign), env=env)
+    assert refused.returncode == 2 and "no demo built" in refused.stderr
+    assert (foreign / "govern.db").read_bytes() == b"my own catalogue"

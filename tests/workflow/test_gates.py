@@ -190,12 +190,11 @@ def test_an_overdue_deployed_version_fails_its_policies_and_is_listed_as_due(
         "overdue",
         -late,
     )
-    env = {"GOVERN_POLICY_BINDINGS": '{"*": ["baseline", "model-risk"]}'}
-    listed = run_cli("due", user="victor", db=cat.url, env=env, cwd=tmp_path)
+    listed = run_cli("due", user="victor", db=cat.url, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert REF in listed.stdout and "OVERDUE" in listed.stdout
 
-    checked = run_cli("check", REF, "--format", "json", user="bob", db=cat.url, env=env)
+    checked = run_cli("check", REF, "--format", "json", user="bob", db=cat.url)
     assert checked.returncode == 1, checked.stderr  # a blocking rule failed
     results = {
         f"{o['policy']}/{o['rule']}": o

@@ -58,7 +58,9 @@ class Scenario:
         self.tmp = tmp
         policy = tmp / "bank.yaml"
         policy.write_text(POLICY)
-        self.env = {"GOVERN_POLICY_BINDINGS": json.dumps({"*": [str(policy)]})}
+        # The bank's rules, applied by an admin: every version is bound to its policy.
+        cat.configure(policy_bindings={"*": [str(policy)]})
+        self.env: dict[str, str] = {}
         self.refusals = 0
 
     def run(self, user: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -147,7 +149,8 @@ def test_the_whole_workflow_from_the_command_line(story: Scenario) -> None:
     s.refused("carol", "deploy", OLD, reason=f"cannot deploy {OLD}: it is submitted", ref=OLD)
     out = s.ok("erin", "approve", OLD, "--comment", "agreed")
     assert "submitted -> approved" in out
-    assert f"Next validation due {add_months(today, 12)}." in out  # high tier: 12 months
+    # the earlier of the card's date (2027-09-01) and the high tier's 12 months
+    assert f"Next validation due {min(dt.date(2027, 9, 1), add_months(today, 12))}." in out
     s.refused("alice", "deploy", OLD, reason="alice is a developer and cannot deploy", ref=OLD)
     s.ok("carol", "deploy", OLD, "--comment", "first champion")
     assert s.state(OLD) == "deployed"
