@@ -135,7 +135,9 @@ def config_file_path() -> Path | None:
 GOVERNANCE_KEYS = frozenset(GovernanceSettings.model_fields) - {"schema_"}
 
 
-def _refuse_governance(toml: dict[str, Any], toml_file: Path | None) -> None:
+def _refuse_governance(
+    toml: dict[str, Any], toml_file: Path | None, overrides: dict[str, Any]
+) -> None:
     named = sorted(
         [
             f"GOVERN_{key.upper()}"
@@ -143,6 +145,7 @@ def _refuse_governance(toml: dict[str, Any], toml_file: Path | None) -> None:
             if f"GOVERN_{key.upper()}" in os.environ
         ]
         + [f"{key} in {toml_file}" for key in GOVERNANCE_KEYS if key in toml]
+        + [key for key in GOVERNANCE_KEYS if key in overrides]
     )
     if named:
         raise ConfigError(
@@ -157,7 +160,7 @@ def load_settings(**overrides: Any) -> Settings:
     given = {key: value for key, value in overrides.items() if value is not None}
     toml_file = config_file_path()
     toml = _check_toml(toml_file) if toml_file is not None else {}
-    _refuse_governance(toml, toml_file)
+    _refuse_governance(toml, toml_file, given)
     try:
         return Settings(**given)
     except SettingsError as exc:  # a GOVERN_* list or mapping that is not valid JSON

@@ -11,6 +11,7 @@ from sqlmodel import col, func, select
 
 from govern.services import catalogue, checks
 from govern.services.catalogue import resolve
+from govern.storage import crud
 from govern.storage.tables import (
     AuditEvent,
     Decision,
@@ -39,10 +40,10 @@ def store_evaluation(
     at: dt.datetime | None = None,
     digest: bool = True,
 ) -> int:
-    """An Evaluation row, with its digest as the evaluation service writes it unless
-    ``digest`` is false (as an evaluation stored before migration 0003 is)."""
-    with cat.ctx().db.write() as session:
-        _model, version = resolve(session, ref)
+    """An Evaluation row, with its digest and its signed event as the evaluation service
+    writes them, unless ``digest`` is false (as an evaluation stored before migration 0003 is)."""
+    with cat.ctx("bob").write("evaluation.create", ref) as tx:
+        _model, version = resolve(tx.session, ref)
         assert version.id is not None
         row = Evaluation(
             version_id=version.id,
@@ -61,11 +62,18 @@ def store_evaluation(
             created_by="bob",
             created_at=at or NOW - dt.timedelta(days=10),
         )
-        session.add(row)
-        session.flush()
+        tx.session.add(row)
+        tx.session.flush()
         assert row.id is not None
         if digest:
-            checks.write_digest(session, row.id)
+            checks.write_digest(tx.session, row.id)
+        stored = crud.stored_sha256(
+            connection=tx.session.connection(),
+            column=Evaluation.results,
+            key=Evaluation.id,
+            ids=[row.id],
+        )
+        tx.audit(evaluation_id=row.id, results_sha256=stored[row.id])
         return row.id
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 from junitparser import Failure, JUnitXml
 
-from tests.conftest import SAMPLE, Catalogue, run_cli
+from tests.conftest import SAMPLE, Catalogue, key_dir, run_cli
 from tests.policy.helpers import grouping, results_document
 from tests.policy.stored import counts, register, store_evaluation
 from tests.policy.test_formats import SARIF_SCHEMA
@@ -239,6 +239,7 @@ def test_check_on_stored_results_does_not_load_the_assessment_stack(sqlite_cat: 
         import json, os, sys
         os.environ["GOVERN_DATABASE_URL"] = {sqlite_cat.url!r}
         os.environ["GOVERN_USER"] = "bob"
+        os.environ["GOVERN_KEY_DIR"] = {str(key_dir("bob"))!r}
         from govern.cli.app import run
         args = ["check", {ref!r}, "--policy", "policies", "--format", "sarif"]
         code = run([*args, "-o", os.devnull])

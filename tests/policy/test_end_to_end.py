@@ -12,7 +12,7 @@ from govern.errors import WorkflowError
 from govern.policy.engine import check
 from govern.policy.loader import load_policies
 from govern.policy.snapshot import StoredResults
-from govern.services import Context, checks, evaluation, waivers, workflow
+from govern.services import checks, evaluation, waivers, workflow
 from tests.conftest import SAMPLE, Catalogue
 from tests.policy.helpers import NOW
 from tests.policy.stored import register
@@ -81,15 +81,8 @@ def test_the_gate_refuses_approval_until_a_waiver(
 ) -> None:
     """The workflow calls checks.gate: a blocking bound rule stops approval until waived."""
     boosted = _evaluate(sqlite_cat, "1.1.0", sample_artifacts)
-    strict = {"*": ["baseline", "eeoc-four-fifths"]}
-    opened: dict[str, Context] = {}
-
-    def ctx(user: str) -> Context:
-        if user not in opened:
-            opened[user] = Context.open(
-                database_url=sqlite_cat.url, user=user, policy_bindings=strict
-            )
-        return opened[user]
+    sqlite_cat.configure(policy_bindings={"*": ["baseline", "eeoc-four-fifths"]})
+    ctx = sqlite_cat.ctx
 
     workflow.submit(ctx("alice"), boosted, comment="ready")
     with pytest.raises(WorkflowError, match="eeoc-four-fifths/impact-ratio-significant"):
@@ -105,5 +98,3 @@ def test_the_gate_refuses_approval_until_a_waiver(
     approved = workflow.approve(ctx("carol"), boosted, comment="ok with the waiver")
     assert approved.action == "approve"
     assert any("waived eeoc-four-fifths/impact-ratio-significant" in n for n in approved.notes)
-    for context in opened.values():
-        context.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from govern.config import load_settings
+from govern.domain.governance import GovernanceSettings
 from govern.errors import InputError, NotFoundError, PermissionDenied, PolicyError, WorkflowError
 from govern.services import audit, checks, waivers
 from govern.services.catalogue import resolve
@@ -120,18 +120,22 @@ def test_bound_policies_follow_the_settings(cat: Catalogue) -> None:
     report = checks.check_version(cat.ctx("bob"), ref, now=NOW)
     # the sample card: every version gets baseline; scope eu-ai-act-high-risk and sr-26-2
     assert [p.id for p in report.policies] == ["baseline", "eu-ai-act-high-risk", "model-risk"]
-    by_tag = load_settings(policy_bindings={"tag:credit": ["nyc-ll144"], "tier:low": ["x"]})
-    with cat.ctx().db.read() as session:
+    # The catalogue's bindings, as an admin applies them.
+    cat.configure(policy_bindings={"tag:credit": ["nyc-ll144"], "tier:low": ["x"]})
+    ctx = cat.ctx("bob")
+    with ctx.read() as session:
         version = resolve(session, ref)[1]
-        assert [p.id for p in checks.policies_for(by_tag, version)] == ["nyc-ll144"]
+        assert [p.id for p in checks.policies_for(ctx, version)] == ["nyc-ll144"]
+    cat.configure(policy_bindings={})
+    with ctx.read() as session:
+        version = resolve(session, ref)[1]
         with pytest.raises(InputError, match="no policy is bound"):
-            checks.policies_for(load_settings(policy_bindings={}), version)
+            checks.policies_for(ctx, version)
 
 
 def test_unknown_binding_key_is_a_configuration_error() -> None:
-    settings = load_settings(policy_bindings={"team:risk": ["baseline"]})
-    with pytest.raises(Exception, match="unknown key 'team:risk'"):
-        checks.bound_policy_names(settings, risk_tier="high", tags=[], regulatory_scope=[])
+    with pytest.raises(ValueError, match="unknown key 'team:risk'"):
+        GovernanceSettings(policy_bindings={"team:risk": ["baseline"]})
 
 
 def test_snapshot_has_decisions_submitter_drift_and_champion(cat: Catalogue) -> None:
@@ -172,7 +176,7 @@ def _gate(cat: Catalogue, ref: str, **kwargs):  # type: ignore[no-untyped-def]
     ctx = cat.ctx("carol")
     with ctx.write("test.gate", ref) as tx:
         model, version = resolve(tx.session, ref)
-        return checks.gate(tx.session, ctx.settings, model, version, now=NOW, **kwargs)
+        return checks.gate(tx, model, version, now=NOW, **kwargs)
 
 
 def test_gate_lists_blocking_failures_and_defers_approvals(cat: Catalogue) -> None:
@@ -194,10 +198,8 @@ def test_gate_lists_blocking_failures_and_defers_approvals(cat: Catalogue) -> No
     set_state(cat, ref, "submitted")
     approvals = next(o for o in _gate(cat, ref).outcomes if o.rule_id == "independent-validation")
     assert approvals.status == "not-applicable"
-    strict = load_settings(database_url=cat.url, policy_bindings={"*": ["baseline"]})
-    with cat.ctx("carol").write("test.gate", ref) as tx:
-        model, version = resolve(tx.session, ref)
-        only_baseline = checks.gate(tx.session, strict, model, version, now=NOW)
+    cat.configure(policy_bindings={"*": ["baseline"]})
+    only_baseline = _gate(cat, ref)
     assert only_baseline.policies == ["baseline"]
 
 
@@ -215,7 +217,7 @@ def test_gate_honours_waivers_and_records_with_the_caller(cat: Catalogue) -> Non
     assert "baseline/evaluation-fresh" not in result.blocking
     assert any(n.startswith("waived baseline/evaluation-fresh (dave, until") for n in result.notes)
     before = counts(cat)
-    recorded = _gate(cat, ref, record=True, actor="carol", stage="deploy")
+    recorded = _gate(cat, ref, record=True, stage="deploy")
     assert recorded.policy_run_id is not None
     after = counts(cat)
     assert after["PolicyRun"] == before["PolicyRun"] + 1
@@ -378,9 +380,7 @@ def test_latest_run_is_json_ready(cat: Catalogue) -> None:
 
 def test_gate_with_no_bound_policy_lets_the_transition_through(cat: Catalogue) -> None:
     ref = register(cat)
-    unbound = load_settings(database_url=cat.url, policy_bindings={})
-    with cat.ctx("carol").write("test.gate", ref) as tx:
-        model, version = resolve(tx.session, ref)
-        result = checks.gate(tx.session, unbound, model, version, now=NOW, record=True)
+    cat.configure(policy_bindings={})
+    result = _gate(cat, ref, record=True)
     assert (result.passed, result.policies, result.policy_run_id) == (True, [], None)
     assert "no policy is bound" in result.notes[0]
