@@ -1,9 +1,12 @@
 """The console at scale: time to first paint of the catalogue with 10,000 versions and of the
 audit view with 1,000,000 events.
 
-Builds the catalogues fast with the storage layer's Core inserts (the audit log correctly
-hash-chained, so `govern audit verify` accepts it), then runs the real app headless at
-120x40 and reads the milestones it records (``GovernApp.timings``). Baselines measured in
+Builds the catalogues fast with the storage layer's Core inserts, then runs the real app
+headless at 120x40 and reads the milestones it records (``GovernApp.timings``). The audit
+events are what govern stores (format 2: the canonical body ``audit.event_body``, hash-chained,
+each signed with the personal key enrolled to its actor), so rows and pages are their real size;
+the version rows are not backed by events, so `govern audit verify` would name them (this
+benchmark measures the console, not the log). Baselines measured in
 the same run: the same app on a tiny catalogue (the floor: Textual start-up and one query),
 and Textual's own DataTable mounting the same 10,000 rows (what the virtual table avoids).
 
@@ -15,8 +18,8 @@ both). Run with ``.venv/bin/python benchmarks/bench_tui.py [VERSIONS] [EVENTS]``
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
-import hashlib
 import statistics
 import sys
 import tempfile
@@ -27,9 +30,10 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from govern import personal_keys
 from govern.config import load_settings
 from govern.services import Context, catalogue, users
-from govern.storage import audit
+from govern.storage import audit, crud
 from govern.storage.tables import AuditEvent, Model, ModelVersion
 from govern.tui.app import make_app
 
@@ -46,12 +50,33 @@ CARD: dict[str, Any] = {
 }
 
 
+ACTORS = (
+    ("alice", "developer"),
+    ("bob", "validator"),
+    ("carol", "approver"),
+    ("dave", "compliance"),
+)
+
+
+def home_of(directory: Path, user: str) -> Path:
+    """``user``'s home, with a personal key (no passphrase) in ``identity``."""
+    home = directory / "people" / user
+    if not personal_keys.exists(home / "identity"):
+        personal_keys.create(home / "identity", passphrase=None)
+    return home
+
+
 def build(directory: Path, versions: int, events: int) -> str:
     """A catalogue with ``versions`` versions (10 per model) and ``events`` audit events."""
     url = f"sqlite:///{directory / 'govern.db'}"
-    admin = Context(load_settings(database_url=url, user="admin", home=directory / "home"))
+    admin = Context(load_settings(database_url=url, user="admin", home=home_of(directory, "admin")))
     catalogue.init_catalogue(admin)
-    users.add_user(admin, "carol", role="approver")
+    signers = []
+    for name, role in ACTORS:
+        home = home_of(directory, name)
+        users.add_user(admin, name, role=role, key=home / "identity" / "identity.pub.pem")
+        key = personal_keys.load(home / "identity", passphrase=None)
+        signers.append((name, key.fingerprint, key.sign))
     now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     with admin.db.write() as session:
         conn = session.connection()
@@ -86,21 +111,33 @@ def build(directory: Path, versions: int, events: int) -> str:
             )
         conn.execute(insert(ModelVersion.__table__), rows)  # type: ignore[attr-defined]
         seq, prev = audit.head(conn)
+        catalogue_id = crud.get_meta(session=session, key="catalogue_id") or ""
+        revision = crud.latest_settings_revision(session=session)
         table = AuditEvent.__table__  # type: ignore[attr-defined]
         batch: list[dict[str, Any]] = []
         base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        sha256 = hashlib.sha256
         for index in range(events - seq):
             seq += 1
             ts = audit.format_ts(base + dt.timedelta(seconds=index))
-            actor = ("alice", "bob", "carol", "dave")[index % 4]
+            actor, fingerprint, sign = signers[index % 4]
             action = ("version.register", "version.submit", "policy.check", "report.build")[
                 index % 4
             ]
             subject = f"model-{index % 1000:05d}@1.{index % 10}.0"
-            payload = f'{{"index":{index}}}'
-            body = audit.event_body(seq, ts, actor, action, subject, payload)
-            digest = sha256((prev + body).encode("utf-8")).hexdigest()
+            payload = audit.canonical_json({"index": index})
+            body = audit.event_body(
+                catalogue=catalogue_id,
+                seq=seq,
+                ts=ts,
+                actor=actor,
+                action=action,
+                subject=subject,
+                payload=payload,
+                prev=prev,
+                key=fingerprint,
+                settings=revision,
+            )
+            digest = audit.event_hash(body)
             batch.append(
                 {
                     "seq": seq,
@@ -111,6 +148,10 @@ def build(directory: Path, versions: int, events: int) -> str:
                     "payload": payload,
                     "prev_hash": prev,
                     "hash": digest,
+                    "format": audit.SIGNED_FORMAT,
+                    "key_fingerprint": fingerprint,
+                    "settings_revision": revision,
+                    "signature": base64.b64encode(sign(body)).decode("ascii"),
                 }
             )
             prev = digest
@@ -123,9 +164,9 @@ def build(directory: Path, versions: int, events: int) -> str:
     return url
 
 
-async def open_app(url: str, home: Path) -> dict[str, float]:
-    """Seconds to the catalogue's first paint and rows, then to the audit view's."""
-    settings = load_settings(database_url=url, user="carol", home=home)
+async def open_app(url: str, directory: Path) -> dict[str, float]:
+    """Seconds to the catalogue's first paint and rows, then to the audit view's (as carol)."""
+    settings = load_settings(database_url=url, user="carol", home=home_of(directory, "carol"))
     started = time.perf_counter()
     app = make_app(settings)
     app.started = started
@@ -207,9 +248,9 @@ def main() -> None:
             f"in {time.perf_counter() - built:.1f} s"
         )
         small_url = build(small, 20, 1_000)
-        asyncio.run(open_app(small_url, small / "home"))  # warm-up: imports, caches
-        floor = median_of(REPEATS, lambda: asyncio.run(open_app(small_url, small / "home")))
-        scaled = median_of(REPEATS, lambda: asyncio.run(open_app(big_url, big / "home")))
+        asyncio.run(open_app(small_url, small))  # warm-up: imports, caches
+        floor = median_of(REPEATS, lambda: asyncio.run(open_app(small_url, small)))
+        scaled = median_of(REPEATS, lambda: asyncio.run(open_app(big_url, big)))
         table = statistics.median(asyncio.run(datatable_baseline(versions)) for _ in range(REPEATS))
 
     def row(label: str, key: str) -> None:

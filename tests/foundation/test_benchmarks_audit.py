@@ -41,13 +41,15 @@ def test_audit_benchmark_verifies_300_events_and_prints_its_ratios():
         r"verify_audit \(in process\)",
         r"`govern audit verify` \(whole process\)",
     ):
-        assert re.search(rf"{label}.*\s{NUMBER}\s+{NUMBER}x\s+{NUMBER}x", out), label
+        assert re.search(rf"{label}.*\s{NUMBER}\s+{NUMBER}x\s+{NUMBER}x\s+{NUMBER}\n", out), label
     assert re.search(rf"budget `audit verify` 300 events: .*\({NUMBER}x budget", out)
+    assert re.search(rf"on \d+ idle cores it would take about {NUMBER} s \({NUMBER}x budget", out)
     assert re.search(r"reconcile the tables \(ledger\.compare\)\s+" + NUMBER, out)
     for after in (30, 100):
         assert re.search(
-            rf"{after} events after it: in process {NUMBER} s \({NUMBER} µs per event; "
-            rf"{NUMBER}x the full verify .* {NUMBER}x proportional\)",
+            rf"{after} events after it: in process {NUMBER} s \({NUMBER} µs per event, full "
+            rf"verify {NUMBER}; {NUMBER}x the full verify .*: {NUMBER}x proportional\); "
+            rf"process {NUMBER} s",
             out,
         ), after
 
