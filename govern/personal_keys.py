@@ -20,6 +20,7 @@ and, for an imported PKCS#12, ``identity-cert.pem``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -86,6 +87,12 @@ def load_public_key(text: str | bytes, *, where: str = "public key") -> PublicKe
     return public
 
 
+@functools.lru_cache(maxsize=256)
+def public_key_of(pem: str) -> PublicKey:
+    """:func:`load_public_key` of an enrolled key's PEM, parsed once per process."""
+    return load_public_key(pem)
+
+
 def sign(key: PrivateKey, data: bytes) -> bytes:
     """Sign ``data``: Ed25519, ECDSA with SHA-256 (DER), or RSA PKCS#1 v1.5 with SHA-256."""
     if isinstance(key, ed25519.Ed25519PrivateKey):
@@ -122,8 +129,8 @@ class PersonalKey:
     def public(self) -> PublicKey:
         return self.private.public_key()
 
-    @property
-    def fingerprint(self) -> str:
+    @functools.cached_property
+    def fingerprint(self) -> str:  # every signed action names it
         return fingerprint_of(self.public)
 
     @property
@@ -344,22 +351,63 @@ def _verify_chunk(items: list[tuple[str, bytes, bytes]]) -> list[int]:
     return failed
 
 
-def verify_many(items: list[tuple[str, bytes, bytes]], *, workers: int | None = None) -> list[int]:
-    """Indices of the ``(public key PEM, data, signature)`` items that do not verify.
+class SignatureChecks:
+    """Signatures checked while the caller goes on reading: ``(public key PEM, data,
+    signature)`` items go, in batches as they fill, to worker processes (OpenSSL's
+    verification holds the interpreter lock), so reading the log and checking signatures
+    overlap. Fewer than :data:`PARALLEL_FROM` expected items are checked in this process: a
+    pool costs about 0.3 s to start.
 
-    A signature costs about 0.1 ms to check; 100,000 of them are spread over the machine's
-    cores in separate processes (OpenSSL's verification holds the interpreter lock).
+    Use as a context manager; :meth:`failed` gives the indices of the items that do not verify.
     """
-    count = workers if workers is not None else (os.cpu_count() or 1)
-    if count < 2 or len(items) < PARALLEL_FROM:
-        return _verify_chunk(items)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    size = -(-len(items) // count)
-    chunks = [items[start : start + size] for start in range(0, len(items), size)]
-    # forkserver, not fork: the caller may be a threaded program (the TUI's workers).
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-        results = list(pool.map(_verify_chunk, chunks))
-    return [offset * size + index for offset, failed in enumerate(results) for index in failed]
+    BATCH = 5_000
+
+    def __init__(self, expected: int, *, workers: int | None = None) -> None:
+        self._items: list[tuple[str, bytes, bytes]] = []
+        self._sent = 0
+        self._futures: list[tuple[int, Any]] = []
+        count = workers if workers is not None else (os.cpu_count() or 1)
+        self._pool: Any = None
+        if count >= 2 and expected >= PARALLEL_FROM:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # forkserver, not fork: the caller may be a threaded program (the TUI's workers).
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
+
+    def __enter__(self) -> SignatureChecks:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def add(self, public_key_pem: str, data: bytes, signature: bytes) -> None:
+        self._items.append((public_key_pem, data, signature))
+        if self._pool is not None and len(self._items) >= self.BATCH:
+            self._send()
+
+    def _send(self) -> None:
+        batch, self._items = self._items, []
+        self._futures.append((self._sent, self._pool.submit(_verify_chunk, batch)))
+        self._sent += len(batch)
+
+    def failed(self) -> list[int]:
+        """Indices (in the order added) of the signatures that do not verify."""
+        failed = [self._sent + index for index in _verify_chunk(self._items)]
+        self._items = []
+        for offset, future in self._futures:
+            failed.extend(offset + index for index in future.result())
+        self._futures = []
+        return sorted(failed)
+
+
+def verify_many(items: list[tuple[str, bytes, bytes]], *, workers: int | None = None) -> list[int]:
+    """Indices of the ``(public key PEM, data, signature)`` items that do not verify."""
+    with SignatureChecks(len(items), workers=workers) as checks:
+        for item in items:
+            checks.add(*item)
+        return checks.failed()

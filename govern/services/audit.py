@@ -117,72 +117,81 @@ def _walk(
     snapshot_at: int | None = None,
 ) -> _Walk:
     """Check the chain and each event's authority after event ``after``, replaying into
-    ``book``; then check the signatures, in bulk."""
+    ``book``; the signatures are checked by worker processes while the walk goes on."""
+    expected = audit.count_events(conn) - after
+    with personal_keys.SignatureChecks(expected) as signatures:
+        walk, seqs = _walk_events(
+            conn, catalogue_id, book, signatures, after, prev_hash, snapshot_at
+        )
+        failed = signatures.failed() if walk.first_bad is None else []
+    for index in failed:
+        book.findings.append(
+            Finding(
+                "audit_event",
+                f"event {seqs[index]}",
+                "signature",
+                "does not verify against the key enrolled to its actor",
+            )
+        )
+    return walk
+
+
+def _walk_events(
+    conn: Connection,
+    catalogue_id: str,
+    book: Ledger,
+    signatures: personal_keys.SignatureChecks,
+    after: int,
+    prev_hash: str,
+    snapshot_at: int | None,
+) -> tuple[_Walk, list[int]]:
     walk = _Walk(head_seq=after, head_hash=prev_hash)
-    pending: list[tuple[str, bytes, bytes]] = []
-    pending_seqs: list[int] = []
+    seqs: list[int] = []
     expected_seq = after + 1
     for row in audit.iter_rows(conn, after=after):
         walk.events += 1
         problem = audit.malformed(row)
-        seq = row[0]
         if problem is not None:
-            walk.first_bad = seq if isinstance(seq, int) else expected_seq
+            walk.first_bad = row[0] if isinstance(row[0], int) else expected_seq
             walk.problems.append(f"event {walk.first_bad} cannot be read: {problem}")
-            return walk
+            return walk, seqs
         event = audit.record_of(row)
-        if event.seq != expected_seq:
-            walk.first_bad = expected_seq
-            walk.problems.append(
-                f"event {expected_seq} is missing"
-                if event.seq > expected_seq
-                else f"event {event.seq} is out of order"
-            )
-            return walk
-        if event.format not in (audit.LEGACY_FORMAT, audit.SIGNED_FORMAT):
-            walk.first_bad = event.seq
-            walk.problems.append(
-                f"event {event.seq} is of format {event.format}, which govern never writes"
-            )
-            return walk
-        if event.prev_hash != walk.head_hash:
-            walk.first_bad = event.seq
-            walk.problems.append(
-                f"event {event.seq} does not follow event {event.seq - 1} (its link to the "
-                "previous hash is broken)"
-            )
-            return walk
-        if event.expected_hash(catalogue_id) != event.hash:
-            walk.first_bad = event.seq
-            walk.problems.append(
-                f"event {event.seq} was altered (its content no longer matches its hash)"
-            )
-            return walk
+        broken = _chain_problem(event, expected_seq, walk.head_hash)
+        body = event.body(catalogue_id) if event.format == audit.SIGNED_FORMAT else None
+        if broken is None and event.expected_hash(catalogue_id, body) != event.hash:
+            broken = f"event {event.seq} was altered (its content no longer matches its hash)"
+        if broken is not None:
+            walk.first_bad = expected_seq if event.seq != expected_seq else event.seq
+            walk.problems.append(broken)
+            return walk, seqs
         data = audit.decode_payload(event.payload)
         pem = book.authorise(event, data)
-        if pem is not None and event.signature is not None:
-            try:
-                signature = base64.b64decode(event.signature, validate=True)
-            except (binascii.Error, ValueError):
-                signature = b""
-            pending.append((pem, event.body(catalogue_id), signature))
-            pending_seqs.append(event.seq)
+        if pem is not None and body is not None:
+            signatures.add(pem, body, _signature(event))
+            seqs.append(event.seq)
         book.apply(event, data)
         walk.head_seq, walk.head_hash = event.seq, event.hash
         expected_seq += 1
         if event.seq == snapshot_at:
             walk.snapshot = json.loads(json.dumps(book.registry()))
             walk.snapshot_hash = event.hash
-    for index in personal_keys.verify_many(pending):
-        book.findings.append(
-            Finding(
-                "audit_event",
-                f"event {pending_seqs[index]}",
-                "signature",
-                "does not verify against the key enrolled to its actor",
-            )
+    return walk, seqs
+
+
+def _chain_problem(event: AuditRecord, expected_seq: int, prev_hash: str) -> str | None:
+    """Why ``event`` cannot come next in the chain (a gap, reordering, a broken link)."""
+    if event.seq != expected_seq:
+        if event.seq > expected_seq:
+            return f"event {expected_seq} is missing"
+        return f"event {event.seq} is out of order"
+    if event.format not in (audit.LEGACY_FORMAT, audit.SIGNED_FORMAT):
+        return f"event {event.seq} is of format {event.format}, which govern never writes"
+    if event.prev_hash != prev_hash:
+        return (
+            f"event {event.seq} does not follow event {event.seq - 1} (its link to the "
+            "previous hash is broken)"
         )
-    return walk
+    return None
 
 
 def _catalogue_id(session: Session, problems: list[str]) -> str:
@@ -234,24 +243,33 @@ def verify_audit(
         if since_checkpoint is not None:
             assert document is not None
             return _verify_since(conn, catalogue_id, document, problems)
-        book = Ledger()
-        walk = _walk(conn, catalogue_id, book, snapshot_at=document["seq"] if document else None)
-        problems.extend(walk.problems)
-        if walk.events == 0 and crud.get_meta(session=session, key="created_at"):
-            # `govern init` writes its first event in the transaction that creates the
-            # catalogue, so an initialised catalogue never has an empty log.
-            problems.append(
-                "the log is empty, but this catalogue was initialised with a first event: "
-                "every event was deleted"
-            )
-        findings = list(book.findings)
-        if walk.first_bad is None:  # a broken log says nothing reliable about the tables
-            findings.extend(ledger.compare(conn, book))
-        covered = None
-        if document is not None:
-            covered = _against_checkpoint(conn, catalogue_id, document, walk, problems)
+        verdict, _book = _verify_whole(session, catalogue_id, document, problems)
+        return verdict
+
+
+def _verify_whole(
+    session: Session, catalogue_id: str, document: dict[str, Any] | None, problems: list[str]
+) -> tuple[AuditVerdict, Ledger]:
+    """The whole log and every table; also the ledger, whose registry is the head's."""
+    conn = session.connection()
+    book = Ledger()
+    walk = _walk(conn, catalogue_id, book, snapshot_at=document["seq"] if document else None)
+    problems.extend(walk.problems)
+    if walk.events == 0 and crud.get_meta(session=session, key="created_at"):
+        # `govern init` writes its first event in the transaction that creates the
+        # catalogue, so an initialised catalogue never has an empty log.
+        problems.append(
+            "the log is empty, but this catalogue was initialised with a first event: "
+            "every event was deleted"
+        )
+    findings = list(book.findings)
+    if walk.first_bad is None:  # a broken log says nothing reliable about the tables
+        findings.extend(ledger.compare(conn, book))
+    covered = None
+    if document is not None:
+        covered = _against_checkpoint(conn, catalogue_id, document, walk, problems)
     problems.extend(str(f) for f in findings)
-    return AuditVerdict(
+    verdict = AuditVerdict(
         ok=not problems,
         events=walk.events,
         head_seq=walk.head_seq,
@@ -265,6 +283,7 @@ def verify_audit(
         findings=[_finding_json(f) for f in findings],
         covered=covered,
     )
+    return verdict, book
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
@@ -445,17 +464,16 @@ def write_checkpoint(ctx: Context, output: Path) -> dict[str, Any]:
     """
     key = ctx.personal_key()
     with ctx.read() as session:
-        ctx.require_role(session, [Role.ADMIN], doing="sign an audit checkpoint")
+        signer = ctx.require_role(session, [Role.ADMIN], doing="sign an audit checkpoint").name
         ctx.authenticate(session)
-    verdict = verify_audit(ctx)
+        problems: list[str] = []
+        catalogue_id = _catalogue_id(session, problems)
+        # One walk: its ledger at the head is the registry the checkpoint carries.
+        verdict, book = _verify_whole(session, catalogue_id, None, problems)
     if not verdict.ok:
         raise FindingError(
             f"refusing to checkpoint a catalogue that fails verification: {verdict.problems[0]}"
         )
-    with ctx.read() as session:
-        catalogue_id = crud.get_meta(session=session, key="catalogue_id") or ""
-        book = Ledger()
-        walk = _walk(session.connection(), catalogue_id, book, snapshot_at=verdict.head_seq)
     target = output / f"checkpoint-{verdict.head_seq}.json" if output.is_dir() else output
     fields = {
         "format": CHECKPOINT_FORMAT,
@@ -463,13 +481,13 @@ def write_checkpoint(ctx: Context, output: Path) -> dict[str, Any]:
         "seq": verdict.head_seq,
         "head_hash": verdict.head_hash,
         "created_at": utcnow().isoformat(),
-        "created_by": ctx.actor,
+        "created_by": signer,
         "events": {
             "signed": verdict.signed_events,
             "legacy_unsigned": verdict.unsigned_legacy,
             "refusals_unsigned": verdict.unsigned_refusals,
         },
-        "registry": walk.snapshot or book.registry(),
+        "registry": json.loads(json.dumps(book.registry())),
     }
     signature = key.sign(_checkpoint_body(fields))
     document = {
@@ -483,8 +501,7 @@ def write_checkpoint(ctx: Context, output: Path) -> dict[str, Any]:
     }
     data = (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     with ctx.write("audit.checkpoint", "") as tx:
-        user = ctx.require_role(tx.session, [Role.ADMIN], doing="sign an audit checkpoint")
-        document["created_by"] = user.name
+        ctx.require_role(tx.session, [Role.ADMIN], doing="sign an audit checkpoint")
         _write_new(target, data)
         try:
             tx.audit(

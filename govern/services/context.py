@@ -33,7 +33,7 @@ from govern.storage import audit, crud
 from govern.storage.audit import AuditRecord, Signer
 from govern.storage.database import Database
 from govern.storage.migrate import ensure_current
-from govern.storage.tables import User
+from govern.storage.tables import User, UserKey
 
 #: Asks the person at the keyboard for their key's passphrase; None means "cannot ask".
 AskPassphrase = Callable[[str], str | None]
@@ -48,8 +48,10 @@ class Transaction:
     action: str
     subject: str = ""
     events: list[AuditRecord] = field(default_factory=list)
-    #: The acting person, once their key has been checked against their enrolment.
+    #: The acting person, once their key has been checked against their enrolment, and
+    #: that enrolment (what every event of the transaction is verified against).
     user: User | None = None
+    enrolled: UserKey | None = None
 
     @property
     def actor(self) -> str:
@@ -66,7 +68,7 @@ class Transaction:
     def authenticate(self) -> User:
         """The acting user, proven by their enrolled key (see :meth:`Context.authenticate`)."""
         if self.user is None:
-            self.user = self.ctx.authenticate(self.session)
+            self.user, self.enrolled = self.ctx.enrolment(self.session)
         return self.user
 
     def audit(
@@ -92,17 +94,12 @@ class Transaction:
             settings_revision=self.ctx.settings_revision,
             signer=Signer(key.fingerprint, key.sign),
         )
-        enrolled = crud.get_key(session=self.session, fingerprint=key.fingerprint)
-        assert record.signature is not None
-        if (
-            enrolled is None
-            or enrolled.status != "active"
-            or enrolled.user_name != user.name
-            or not personal_keys.verify(
-                personal_keys.load_public_key(enrolled.public_key),
-                record.body(self.ctx.catalogue_id(self.session)),
-                base64.b64decode(record.signature),
-            )
+        enrolled = self.enrolled
+        assert record.signature is not None and enrolled is not None
+        if enrolled.fingerprint != key.fingerprint or not personal_keys.verify(
+            personal_keys.public_key_of(enrolled.public_key),
+            record.body(self.ctx.catalogue_id(self.session)),
+            base64.b64decode(record.signature),
         ):
             raise SignatureError(
                 f"the signature of {user.name}'s action does not verify against their enrolled "
@@ -227,6 +224,10 @@ class Context:
         enrolled to them or is revoked, and, when the catalogue requires it, a database login
         that is not theirs.
         """
+        return self.enrolment(session)[0]
+
+    def enrolment(self, session: Session) -> tuple[User, UserKey]:
+        """:meth:`authenticate`, with the enrolled key that proved the user."""
         user = self.find_user(session)
         key = self.personal_key()
         enrolled = crud.get_key(session=session, fingerprint=key.fingerprint)
@@ -243,7 +244,7 @@ class Context:
             )
         if self.governance.identity == "database-login":
             self._require_database_login(session, user)
-        return user
+        return user, enrolled
 
     def _require_database_login(self, session: Session, user: User) -> None:
         if self.db.is_sqlite:

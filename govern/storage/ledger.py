@@ -527,6 +527,26 @@ class _Comparison:
         self.ledger = ledger
         self.findings: list[Finding] = []
 
+    def where(self, table: str, refs: dict[Any, str], *, by_ref: bool) -> str:
+        """The SQL condition that reads only the rows to compare ("" for all of them).
+
+        ``by_ref``: the table's rows are compared per version (decisions, reports); else per
+        row id (waivers, evaluations...). Ids are govern's integers, written in the SQL.
+        """
+        touched = self.ledger.touched
+        if touched is None:
+            return ""
+        wanted_refs = set(self.ledger.scope)
+        if by_ref:
+            wanted_refs |= touched.get(table, set())
+        versions = ",".join(str(int(v)) for v, ref in refs.items() if ref in wanted_refs)
+        column = "v.id" if table == "model_version" else "version_id"
+        condition = f"{column} IN ({versions or 'NULL'})"
+        if not by_ref:
+            ids = ",".join(str(int(i)) for i in touched.get(table, set()))
+            condition = f"({condition} OR id IN ({ids or 'NULL'}))"
+        return condition
+
     def wanted(self, table: str, key: Any, ref: str | None = None) -> bool:
         touched = self.ledger.touched
         return (
@@ -544,6 +564,8 @@ class _Comparison:
         found: Any,
         seq: int | None = None,
     ) -> None:
+        if type(expected) is type(found) and expected == found:
+            return  # almost every field of an untouched catalogue: no normalising needed
         if _norm(expected) != _norm(found):
             self.findings.append(
                 Finding(
@@ -577,7 +599,14 @@ def compare(conn: Connection, ledger: Ledger) -> list[Finding]:
     _compare_keys(conn, check)
     _compare_org(conn, check)
     _compare_settings(conn, check)
-    refs = _compare_versions(conn, check)
+    refs: dict[Any, str] = dict(
+        _rows(
+            conn,
+            "model_version v JOIN model m ON m.id = v.model_id",
+            ("v.id", "m.name || '@' || v.version"),
+        )
+    )
+    _compare_versions(conn, check, refs)
     _compare_decisions(conn, check, refs)
     _compare_waivers(conn, check, refs)
     _compare_documents(conn, check, refs, "evaluation", ledger.evaluations)
@@ -682,12 +711,12 @@ def _card_hash(card_text: Any) -> str:
     return hashlib.sha256(canonical_json(card).encode("utf-8")).hexdigest()
 
 
-def _compare_versions(conn: Connection, check: _Comparison) -> dict[Any, str]:
-    """Compare versions; returns version id -> ref for the tables that point at versions."""
+def _compare_versions(conn: Connection, check: _Comparison, refs: dict[Any, str]) -> None:
+    """Compare versions (each with its card, re-hashed) with their registrations and
+    decisions."""
     expected = check.ledger.versions
-    refs: dict[Any, str] = {}
     seen = set()
-    for vid, ref, state, tier, card_sha, card_text, artifact, due, created_by in _rows(
+    for _vid, ref, state, tier, card_sha, card_text, artifact, due, created_by in _rows(
         conn,
         "model_version v JOIN model m ON m.id = v.model_id",
         (
@@ -701,8 +730,8 @@ def _compare_versions(conn: Connection, check: _Comparison) -> dict[Any, str]:
             "v.next_validation_due",
             "v.created_by",
         ),
+        where=check.where("model_version", refs, by_ref=True),
     ):
-        refs[vid] = ref
         seen.add(ref)
         if not check.wanted("model_version", ref, ref):
             continue
@@ -726,7 +755,6 @@ def _compare_versions(conn: Connection, check: _Comparison) -> dict[Any, str]:
     for ref in expected.keys() - seen:
         if check.wanted("model_version", ref):
             check.deleted("model_version", ref)
-    return refs
 
 
 def _compare_lists(
@@ -764,7 +792,8 @@ def _compare_lists(
 def _compare_decisions(conn: Connection, check: _Comparison, refs: dict[Any, str]) -> None:
     found: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     names = ("action", "from_state", "to_state", "actor", "role", "comment", "settings_revision")
-    for row in _rows(conn, "decision", ("id", "version_id", *names), order="id"):
+    where = check.where("decision", refs, by_ref=True)
+    for row in _rows(conn, "decision", ("id", "version_id", *names), where=where, order="id"):
         ref = refs.get(row[1], f"version {row[1]}")
         found.setdefault(ref, []).append((row[0], dict(zip(names, row[2:], strict=True))))
     _compare_lists(check, "decision", check.ledger.decisions, found, names)
@@ -773,7 +802,8 @@ def _compare_decisions(conn: Connection, check: _Comparison, refs: dict[Any, str
 def _compare_reports(conn: Connection, check: _Comparison, refs: dict[Any, str]) -> None:
     found: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     names = ("format", "sha256", "card_sha256", "created_by")
-    for row in _rows(conn, "report", ("id", "version_id", *names), order="id"):
+    where = check.where("report", refs, by_ref=True)
+    for row in _rows(conn, "report", ("id", "version_id", *names), where=where, order="id"):
         ref = refs.get(row[1], f"version {row[1]}")
         found.setdefault(ref, []).append((row[0], dict(zip(names, row[2:], strict=True))))
     _compare_lists(check, "report", check.ledger.reports, found, names)
@@ -783,7 +813,8 @@ def _compare_waivers(conn: Connection, check: _Comparison, refs: dict[Any, str])
     expected = check.ledger.waivers
     seen = set()
     names = ("rule_id", "reason", "granted_by", "granted_role", "expires_on")
-    for row in _rows(conn, "waiver", ("id", "version_id", *names)):
+    where = check.where("waiver", refs, by_ref=False)
+    for row in _rows(conn, "waiver", ("id", "version_id", *names), where=where):
         waiver_id, ref = row[0], refs.get(row[1], f"version {row[1]}")
         seen.add(waiver_id)
         if not check.wanted("waiver", waiver_id, ref):
@@ -813,7 +844,10 @@ def _compare_documents(
     """Evaluations and drift runs: their version, author and the hash of their results."""
     seen = set()
     wanted_hash = {k for k, v in expected.items() if v.get("results_sha256")}
-    for row_id, version_id, created_by in _rows(conn, table, ("id", "version_id", "created_by")):
+    where = check.where(table, refs, by_ref=False)
+    for row_id, version_id, created_by in _rows(
+        conn, table, ("id", "version_id", "created_by"), where=where
+    ):
         seen.add(row_id)
         ref = refs.get(version_id, f"version {version_id}")
         if not check.wanted(table, row_id, ref):
@@ -848,8 +882,10 @@ def _compare_documents(
 def _compare_policy_runs(conn: Connection, check: _Comparison, refs: dict[Any, str]) -> None:
     expected = check.ledger.policy_runs
     seen = set()
+    scoped = check.where("policy_run", refs, by_ref=False)
+    where = "version_id IS NOT NULL" + (f" AND {scoped}" if scoped else "")
     for run_id, version_id, outcome in _rows(
-        conn, "policy_run", ("id", "version_id", "outcome"), where="version_id IS NOT NULL"
+        conn, "policy_run", ("id", "version_id", "outcome"), where=where
     ):
         seen.add(run_id)
         ref = refs.get(version_id, f"version {version_id}")
