@@ -122,77 +122,123 @@ def check_decision(
     signed = decision.get("signed_event")
     if not isinstance(signed, Mapping):
         return ["the card carries no signed event for it"]
-    problems: list[str] = []
     body_text = signed.get("body")
     if not isinstance(body_text, str):
         return ["its signed event has no signed text"]
-    body_bytes = body_text.encode("utf-8")
     try:
         public = personal_keys.load_public_key(str(signed.get("public_key") or ""))
     except SignatureError:
         return ["its embedded public key cannot be read"]
-    fingerprint = personal_keys.fingerprint_of(public)
-    try:
-        signature = base64.b64decode(str(signed.get("signature") or ""), validate=True)
-    except (binascii.Error, ValueError):
-        signature = b""
-    if not signature or not personal_keys.verify(public, body_bytes, signature):
+    problems: list[str] = []
+    if not personal_keys.verify(public, body_text.encode("utf-8"), _signature(signed)):
         problems.append("its signature does not verify under the embedded public key")
-    try:
-        body = json.loads(body_text)
-    except (ValueError, RecursionError):
-        body = None
-    if (
-        not isinstance(body, dict)
-        or set(body) != _BODY_KEYS
-        or _canonical(body) != body_text
-        or body.get("format") != SIGNED_FORMAT
-    ):
+    body = _signed_body(body_text)
+    if body is None:
         return [*problems, "its signed text is not a signed govern audit event"]
-    listed_key = decision.get("key")
-    if body.get("key") != fingerprint:
-        problems.append(
-            f"the signed event names the key {short_key(str(body.get('key')))}, not the "
-            f"embedded public key ({short_key(fingerprint)})"
-        )
-    if listed_key != body.get("key"):
-        problems.append(
-            f"the card lists the key {short_key(str(listed_key))}, but the event was signed "
-            f"with {short_key(str(body.get('key')))}"
-        )
-    if body.get("seq") != signed.get("seq"):
-        problems.append(f"the signed event is number {body.get('seq')}, not {signed.get('seq')}")
-    if body.get("actor") != decision.get("actor"):
-        problems.append(
-            f"the signed event was taken by {_quote(body.get('actor'))}, not by "
-            f"{_quote(decision.get('actor'))} as the card says"
-        )
-    expected_action = f"version.{decision.get('action')}"
-    if body.get("action") != expected_action:
-        problems.append(
-            f"the signed event is {_quote(body.get('action'))}, not {_quote(expected_action)}"
-        )
-    if body.get("subject") != ref:
-        problems.append(f"the signed event is about {_quote(body.get('subject'))}, not {ref}")
-    if not catalogue:
-        problems.append("the card does not name its catalogue, so the event's cannot be checked")
-    elif body.get("catalogue") != catalogue:
-        problems.append(
-            f"the signed event belongs to catalogue {_quote(body.get('catalogue'))}, not to "
-            f"this card's ({catalogue})"
-        )
-    revision = decision.get("settings_revision")
-    if revision is not None and body.get("settings") != revision:
-        problems.append(
-            f"the signed event was taken under settings revision {body.get('settings')}, not "
-            f"{revision} as the card says"
-        )
+    problems += _key_problems(decision, body, personal_keys.fingerprint_of(public))
+    problems += _event_problems(decision, body, signed.get("seq"), ref=ref, catalogue=catalogue)
     try:
         payload = json.loads(str(body.get("payload")))
     except (ValueError, RecursionError):
         payload = None
     if not isinstance(payload, dict):
         return [*problems, "the signed event's payload is not a JSON object"]
+    return problems + _payload_problems(decision, payload, card_sha256)
+
+
+def _signature(signed: Mapping[str, Any]) -> bytes:
+    try:
+        return base64.b64decode(str(signed.get("signature") or ""), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _signed_body(text: str) -> dict[str, Any] | None:
+    """The signed event as data, if ``text`` is exactly a canonical govern event body."""
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if (
+        not isinstance(body, dict)
+        or set(body) != _BODY_KEYS
+        or _canonical(body) != text
+        or body.get("format") != SIGNED_FORMAT
+    ):
+        return None
+    return body
+
+
+def _key_problems(decision: Mapping[str, Any], body: dict[str, Any], fingerprint: str) -> list[str]:
+    problems = []
+    if body.get("key") != fingerprint:
+        problems.append(
+            f"the signed event names the key {short_key(str(body.get('key')))}, not the "
+            f"embedded public key ({short_key(fingerprint)})"
+        )
+    listed_key = decision.get("key")
+    if listed_key != body.get("key"):
+        problems.append(
+            f"the card lists the key {short_key(str(listed_key))}, but the event was signed "
+            f"with {short_key(str(body.get('key')))}"
+        )
+    return problems
+
+
+def _event_problems(
+    decision: Mapping[str, Any],
+    body: dict[str, Any],
+    seq: Any,
+    *,
+    ref: str,
+    catalogue: str,
+) -> list[str]:
+    """What the event's own fields say against what the card says of the decision."""
+    action = f"version.{decision.get('action')}"
+    revision = decision.get("settings_revision")
+    expected: list[tuple[str, Any, str]] = [
+        ("seq", seq, f"the signed event is number {body.get('seq')}, not {seq}"),
+        (
+            "actor",
+            decision.get("actor"),
+            f"the signed event was taken by {_quote(body.get('actor'))}, not by "
+            f"{_quote(decision.get('actor'))} as the card says",
+        ),
+        (
+            "action",
+            action,
+            f"the signed event is {_quote(body.get('action'))}, not {_quote(action)}",
+        ),
+        ("subject", ref, f"the signed event is about {_quote(body.get('subject'))}, not {ref}"),
+    ]
+    if catalogue:
+        expected.append(
+            (
+                "catalogue",
+                catalogue,
+                f"the signed event belongs to catalogue {_quote(body.get('catalogue'))}, not "
+                f"to this card's ({catalogue})",
+            )
+        )
+    if revision is not None:
+        expected.append(
+            (
+                "settings",
+                revision,
+                f"the signed event was taken under settings revision {body.get('settings')}, "
+                f"not {revision} as the card says",
+            )
+        )
+    problems = [message for field, want, message in expected if body.get(field) != want]
+    if not catalogue:
+        problems.append("the card does not name its catalogue, so the event's cannot be checked")
+    return problems
+
+
+def _payload_problems(
+    decision: Mapping[str, Any], payload: dict[str, Any], card_sha256: str
+) -> list[str]:
+    problems = []
     for name in _PAYLOAD_FIELDS:
         shown = decision.get(name, "")
         signed_value = payload.get(name, "")

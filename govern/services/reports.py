@@ -18,8 +18,9 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
@@ -72,6 +73,9 @@ from govern.storage.tables import (
     Waiver,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 #: Per-decision explanations shown in a card (charts for the first three).
 MAX_LOCAL_EXPLANATIONS = 6
@@ -331,14 +335,7 @@ def _decisions(
     views = []
     for index, row in enumerate(rows):
         event = events[index] if index < len(events) else None
-        signed = None
-        if event is not None and event.signed and event.key in enrolled:
-            signed = SignedDecision(
-                seq=event.seq,
-                body=event.body(catalogue_id).decode("utf-8"),
-                signature=event.signature or "",
-                public_key=enrolled[event.key or ""].public_key,
-            )
+        key = enrolled.get(event.key or "") if event is not None and event.signed else None
         view = DecisionView(
             action=row.action,
             from_state=row.from_state,
@@ -350,28 +347,50 @@ def _decisions(
             display_name=names.get(row.actor, ""),
             key=event.key if event is not None else None,
             settings_revision=row.settings_revision,
-            signed_event=signed,
+            signed_event=(
+                SignedDecision(
+                    seq=event.seq,
+                    body=event.body(catalogue_id).decode("utf-8"),
+                    signature=event.signature or "",
+                    public_key=key.public_key,
+                )
+                if event is not None and key is not None
+                else None
+            ),
         )
-        if event is None:
-            verification = "not verified: no audit event records this decision"
-        elif not event.signed:
-            verification = BEFORE_SIGNING
-        elif signed is None:
-            verification = "not verified: it was signed with a key that is not enrolled"
-        else:
-            key = enrolled[event.key or ""]
-            problems = check_decision(
-                view.model_dump(mode="json"),
-                ref=ref,
-                catalogue=catalogue_id,
-                card_sha256=version.card_sha256,
+        verification = _verification(
+            view, event, key, ref=ref, catalogue_id=catalogue_id, card_sha256=version.card_sha256
+        )
+        if verification == VERIFIED and record_problems:
+            verification = (
+                f"not verified: the records of {ref} fail verification: " + (record_problems[0])
             )
-            if key.user_name != row.actor:
-                problems.insert(0, f"it was signed with {key.user_name}'s key, not {row.actor}'s")
-            problems += [f"the records of {ref} fail verification: {p}" for p in record_problems]
-            verification = f"not verified: {problems[0]}" if problems else VERIFIED
         views.append(view.model_copy(update={"verification": verification}))
     return views
+
+
+def _verification(
+    view: DecisionView,
+    event: Any,
+    key: Any,
+    *,
+    ref: str,
+    catalogue_id: str,
+    card_sha256: str,
+) -> str:
+    """What a card says of one decision's signature, as ``govern verify`` will check it."""
+    if event is None:
+        return "not verified: no audit event records this decision"
+    if not event.signed:
+        return BEFORE_SIGNING
+    if key is None:
+        return "not verified: it was signed with a key that is not enrolled"
+    problems = check_decision(
+        view.model_dump(mode="json"), ref=ref, catalogue=catalogue_id, card_sha256=card_sha256
+    )
+    if key.user_name != view.actor:
+        problems.insert(0, f"it was signed with {key.user_name}'s key, not {view.actor}'s")
+    return f"not verified: {problems[0]}" if problems else VERIFIED
 
 
 def _policy_packs(
@@ -543,15 +562,7 @@ def build_report(
     """
     from govern.report.render import render_card
 
-    steps = ["collecting the evidence", "rendering the HTML and charts"]
-    if format == "pdf":
-        steps += ["laying out the PDF", *(["signing"] if sign else [])]
-    steps.append("recording the report")
-
-    def step(name: str) -> None:
-        if progress is not None and name in steps:
-            progress(name, steps.index(name), len(steps))
-
+    step = _progress(progress, format=format, sign=sign)
     if format not in FORMATS:
         raise InputError(f"unknown report format {format!r}: use one of {', '.join(FORMATS)}")
     if paper not in ("A4", "Letter"):
@@ -566,28 +577,13 @@ def build_report(
             ctx.record_refusal("report.build", ref, refusal)
             raise
         model, version = resolve(session, ref)
-        subject = f"{model.name}@{version.version}"
         signing = format == "pdf" and sign
-        problems: list[str] | None = None
-        if signing:
-            # A signed card vouches for what it shows: never sign records that do not verify.
-            problems = verify_version_records(session, subject)
-            if problems:
-                raise FindingError(
-                    f"refusing to sign a card for {subject}: its records fail verification: "
-                    f"{problems[0]} (`govern audit verify` lists everything)"
-                )
+        problems = (
+            _refuse_unverified(session, f"{model.name}@{version.version}") if signing else None
+        )
         view = build_view(session, model, version, actor=ctx.actor, record_problems=problems)
         if signing:
-            # Nor a card listing a decision that is not verified (a row no signed event
-            # records, say), which `govern verify` would fail anyway.
-            for number, decision in enumerate(view.decisions, start=1):
-                if decision.status == "not verified":
-                    raise FindingError(
-                        f"refusing to sign a card for {subject}: decision {number} "
-                        f"({decision.action.replace('_', ' ')} by {decision.actor}) is "
-                        f"{decision.verification} (`govern audit verify` lists everything)"
-                    )
+            _refuse_unverified_decisions(view)
         # After the version is found (an unknown version is the first thing to hear about),
         # before any rendering work.
         identity = _org_identity(ctx, session) if signing else None
@@ -712,6 +708,44 @@ def _org_identity(ctx: Context, session: Session) -> SigningIdentity:
     return keys.load_org_identity(ctx, session)
 
 
+def _progress(
+    progress: Callable[[str, int, int], None] | None, *, format: str, sign: bool
+) -> Callable[[str], None]:
+    """``step(name)``: tells ``progress`` which of the report's steps starts."""
+    steps = ["collecting the evidence", "rendering the HTML and charts"]
+    if format == "pdf":
+        steps += ["laying out the PDF", *(["signing"] if sign else [])]
+    steps.append("recording the report")
+
+    def step(name: str) -> None:
+        if progress is not None and name in steps:
+            progress(name, steps.index(name), len(steps))
+
+    return step
+
+
+def _refuse_unverified(session: Session, subject: str) -> list[str]:
+    """A signed card vouches for what it shows: never sign records that do not verify."""
+    problems = verify_version_records(session, subject)
+    if problems:
+        raise FindingError(
+            f"refusing to sign a card for {subject}: its records fail verification: "
+            f"{problems[0]} (`govern audit verify` lists everything)"
+        )
+    return problems
+
+
+def _refuse_unverified_decisions(view: ReportView) -> None:
+    """Nor a card listing a decision that is not verified, which `govern verify` would fail."""
+    for number, decision in enumerate(view.decisions, start=1):
+        if decision.status == "not verified":
+            raise FindingError(
+                f"refusing to sign a card for {view.model.ref}: decision {number} "
+                f"({decision.action.replace('_', ' ')} by {decision.actor}) is "
+                f"{decision.verification} (`govern audit verify` lists everything)"
+            )
+
+
 def _write_temporary(target: Path, data: bytes) -> Path:
     try:
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -772,7 +806,6 @@ def verify_pdf(
         InputError: the file is missing, unreadable, empty or not a PDF (exit 2); every
             problem with a real PDF is a finding in the verdict instead.
     """
-    from govern.report.decisions import check_card_document, summary
     from govern.report.signature import check_pdf, sha256
 
     settings = target.settings if isinstance(target, Context) else target
@@ -780,82 +813,20 @@ def verify_pdf(
     roots = keys.trusted_certificates(settings)
     for given in trust or []:
         roots += read_certificates(given)
-    # The organisation's certificates are catalogue data: every one it ever signed cards
-    # with (a rotation keeps the old ones), except those revoked.
-    known: dict[str, keys.OrgCertificatePublic] | None = None
-    if isinstance(target, Context):
-        with contextlib.suppress(CatalogueError):
-            found = keys.catalogue_certificates(target)
-            known = {}
-            for certificate, info in found:
-                known[info.fingerprint] = info
-                if info.status != "revoked":
-                    roots.append(certificate)
+    known = _organisation_certificates(target) if isinstance(target, Context) else None
+    if known is not None:  # every one it ever signed cards with, except those revoked
+        roots += [certificate for certificate, info in known.values() if info.status != "revoked"]
     check = check_pdf(data, roots)
     problems = list(check.problems)
     details = list(check.details)
-    fingerprint = check.signer.get("fingerprint_sha256", "")
-    org = known.get(fingerprint) if known is not None else None
-    organisation = "not checked (no catalogue)" if known is None else "–"
-    if org is not None:
-        organisation = (
-            f"{'REVOKED' if org.status == 'revoked' else org.status} certificate "
-            f"{org.fingerprint[:16]}… ({org.subject}"
-            + (f"; {org.reason}" if org.reason else "")
-            + ")"
-        )
-        details.append(f"signed by the organisation's {organisation}")
-        if org.status == "revoked":
-            problems.append(
-                f"signed by the organisation certificate {org.fingerprint[:16]}…, which was "
-                "revoked (" + (org.reason or "no reason given") + "); the card can no longer be "
-                "trusted"
-            )
-    elif known is not None and check.signed and fingerprint:
-        organisation = "NOT one of this catalogue's organisation certificates"
-        subject = check.signer.get("subject", "an unknown signer")
-        problems.append(
-            f"the signer ({subject}, certificate {fingerprint[:16]}…) is not one of this "
-            "catalogue's organisation certificates: the organisation did not sign this card"
-            if known
-            else f"the signer ({subject}) cannot be one of the organisation's certificates: "
-            "this catalogue has none (`govern keys org init`)"
-        )
+    org, organisation = _signer(check, known, problems, details)
     if check.signed and not check.bottom_line and not problems:
         problems.append("pyHanko judged the signature invalid (see details)")
-    ref, card_sha, embedded_sha = None, None, None
-    decisions: list[DecisionCheck] = []
-    decisions_summary = "not re-checked: the PDF carries no card data"
-    if check.embedded_json is not None:
-        embedded_sha = sha256(check.embedded_json)
-        ref, card_sha, problem = _embedded_identity(check.embedded_json)
-        if problem:
-            problems.append(problem)
-            decisions_summary = "not re-checked: the card data cannot be read"
-        else:
-            decisions, problem = check_card_document(json.loads(check.embedded_json))
-            if problem:
-                problems.append(problem)
-                decisions_summary = f"not re-checked: {problem}"
-            else:
-                decisions_summary = summary(decisions)
-                for decision in decisions:
-                    problems.extend(f"{decision.label}: {p}" for p in decision.problems)
+    embedded = _EmbeddedCard.read(check.embedded_json, problems)
     catalogue: CatalogueCheck = "not checked"
     detail = "no catalogue given"
     if isinstance(target, Context):
-        if ref is None or embedded_sha is None:
-            detail = "the PDF names no model version to look up"
-        else:
-            try:
-                catalogue, detail = _compare_with_catalogue(
-                    target, ref, embedded_sha, card_sha, sha256(data)
-                )
-            except CatalogueError as exc:
-                # An auditor with only the PDF has no catalogue: say so, without the
-                # advice to create one that other commands give.
-                reason = exc.message.split(";")[0]
-                catalogue, detail = "not checked", f"{reason}: only the PDF itself was checked"
+        catalogue, detail = _against_catalogue(target, embedded, sha256(data))
     if catalogue == "mismatch":
         problems.append(detail)
     return PdfVerdict(
@@ -870,15 +841,113 @@ def verify_pdf(
         signed_at=check.signed_at,
         org_certificate=org,
         organisation=organisation,
-        ref=ref,
-        embedded_sha256=embedded_sha,
+        ref=embedded.ref,
+        embedded_sha256=embedded.sha256,
         catalogue=catalogue,
         catalogue_detail=detail,
-        decisions=decisions,
-        decisions_summary=decisions_summary,
+        decisions=embedded.decisions,
+        decisions_summary=embedded.summary,
         problems=problems,
         details=details,
     )
+
+
+def _organisation_certificates(
+    ctx: Context,
+) -> dict[str, tuple[x509.Certificate, keys.OrgCertificatePublic]] | None:
+    """The catalogue's organisation certificates by fingerprint; None without a catalogue."""
+    try:
+        return {info.fingerprint: (c, info) for c, info in keys.catalogue_certificates(ctx)}
+    except CatalogueError:
+        return None
+
+
+def _signer(
+    check: Any,
+    known: dict[str, tuple[x509.Certificate, keys.OrgCertificatePublic]] | None,
+    problems: list[str],
+    details: list[str],
+) -> tuple[keys.OrgCertificatePublic | None, str]:
+    """Which of the organisation's certificates signed the card, and what that means."""
+    if known is None:
+        return None, "not checked (no catalogue)"
+    fingerprint = check.signer.get("fingerprint_sha256", "")
+    org = known[fingerprint][1] if fingerprint in known else None
+    if org is None:
+        if not (check.signed and fingerprint):
+            return None, "–"
+        subject = check.signer.get("subject", "an unknown signer")
+        problems.append(
+            f"the signer ({subject}, certificate {fingerprint[:16]}…) is not one of this "
+            "catalogue's organisation certificates: the organisation did not sign this card"
+            if known
+            else f"the signer ({subject}) cannot be one of the organisation's certificates: "
+            "this catalogue has none (`govern keys org init`)"
+        )
+        return None, "NOT one of this catalogue's organisation certificates"
+    organisation = (
+        f"{'REVOKED' if org.status == 'revoked' else org.status} certificate "
+        f"{org.fingerprint[:16]}… ({org.subject}" + (f"; {org.reason}" if org.reason else "") + ")"
+    )
+    details.append(f"signed by the organisation's {organisation}")
+    if org.status == "revoked":
+        problems.append(
+            f"signed by the organisation certificate {org.fingerprint[:16]}…, which was "
+            "revoked (" + (org.reason or "no reason given") + "); the card can no longer be "
+            "trusted"
+        )
+    return org, organisation
+
+
+@dataclass
+class _EmbeddedCard:
+    """What the card's embedded data say of themselves, and their decisions re-checked."""
+
+    ref: str | None = None
+    card_sha256: str | None = None
+    sha256: str | None = None
+    decisions: list[DecisionCheck] = field(default_factory=list)
+    summary: str = "not re-checked: the PDF carries no card data"
+
+    @classmethod
+    def read(cls, raw: bytes | None, problems: list[str]) -> _EmbeddedCard:
+        from govern.report.decisions import check_card_document, summary
+        from govern.report.signature import sha256
+
+        embedded = cls()
+        if raw is None:
+            return embedded
+        embedded.sha256 = sha256(raw)
+        embedded.ref, embedded.card_sha256, problem = _embedded_identity(raw)
+        if problem:
+            problems.append(problem)
+            embedded.summary = "not re-checked: the card data cannot be read"
+            return embedded
+        embedded.decisions, problem = check_card_document(json.loads(raw))
+        if problem:
+            problems.append(problem)
+            embedded.summary = f"not re-checked: {problem}"
+            return embedded
+        embedded.summary = summary(embedded.decisions)
+        for decision in embedded.decisions:
+            problems.extend(f"{decision.label}: {p}" for p in decision.problems)
+        return embedded
+
+
+def _against_catalogue(
+    ctx: Context, embedded: _EmbeddedCard, file_sha: str
+) -> tuple[CatalogueCheck, str]:
+    if embedded.ref is None or embedded.sha256 is None:
+        return "not checked", "the PDF names no model version to look up"
+    try:
+        return _compare_with_catalogue(
+            ctx, embedded.ref, embedded.sha256, embedded.card_sha256, file_sha
+        )
+    except CatalogueError as exc:
+        # An auditor with only the PDF has no catalogue: say so, without the advice to
+        # create one that other commands give.
+        reason = exc.message.split(";")[0]
+        return "not checked", f"{reason}: only the PDF itself was checked"
 
 
 def _embedded_identity(raw: bytes) -> tuple[str | None, str | None, str | None]:

@@ -159,44 +159,15 @@ class Ledger:
         """The public key (PEM) the event's signature must verify under, after checking that
         the key, the actor and the actor's role allowed this event at this point of the log.
         None when there is no signature to verify (findings say why, if it is wrong)."""
-        if event.format == LEGACY_FORMAT:
-            self.legacy_events += 1
-            if self.signed_events or self.unsigned_refusals:
-                self._find(event, "a hash-only event (format 1) after signed events began")
-            return None
-        if event.format != SIGNED_FORMAT:
-            self._find(event, f"is of format {event.format}, which govern never writes")
-            return None
-        if event.signature is None or event.key is None:
-            if event.action.endswith(".refused"):
-                self.unsigned_refusals += 1
-            else:
-                self._find(event, f"{event.action} by {event.actor} is not signed")
+        if not self._signed(event):
             return None
         self.signed_events += 1
-        bootstrap = (
-            data.get("key") if event.action in {"catalogue.init", "catalogue.upgrade"} else None
-        )
-        if (
-            isinstance(bootstrap, dict)
-            and bootstrap.get("fingerprint") == event.key
-            and bootstrap.get("user") == event.actor
-            and not self.keys
-        ):
+        bootstrap = _bootstrap_key(event, data)
+        if bootstrap is not None and not self.keys:
             # The one event signed by the key it enrols: nobody held a key before it.
-            return str(bootstrap.get("public_key", ""))
-        key = self.keys.get(event.key)
+            return bootstrap
+        key = self._signing_key(event)
         if key is None:
-            self._find(event, f"signed by a key that is not enrolled ({event.key[:23]}…)")
-            return None
-        if key.get("user") != event.actor:
-            self._find(
-                event,
-                f"{event.action} names {event.actor} but is signed by {key.get('user')}'s key",
-            )
-            return None
-        if key.get("status") != "active":
-            self._find(event, f"signed by {event.actor}'s key after it was revoked")
             return None
         if not event.action.endswith(".refused"):
             self._check_role(event)
@@ -204,6 +175,41 @@ class Ledger:
         if event.settings is not None and event.settings not in self.settings and not applying:
             self._find(event, f"names settings revision {event.settings}, which does not exist")
         return str(key.get("public_key", ""))
+
+    def _signed(self, event: AuditRecord) -> bool:
+        """Whether ``event`` carries a signature to check; counts and judges those that do
+        not (events from before signing, refusals, and forgeries)."""
+        if event.format == LEGACY_FORMAT:
+            self.legacy_events += 1
+            if self.signed_events or self.unsigned_refusals:
+                self._find(event, "a hash-only event (format 1) after signed events began")
+            return False
+        if event.format != SIGNED_FORMAT:
+            self._find(event, f"is of format {event.format}, which govern never writes")
+            return False
+        if event.signature is None or event.key is None:
+            if event.action.endswith(".refused"):
+                self.unsigned_refusals += 1
+            else:
+                self._find(event, f"{event.action} by {event.actor} is not signed")
+            return False
+        return True
+
+    def _signing_key(self, event: AuditRecord) -> dict[str, Any] | None:
+        """The enrolled key that signed ``event``, if it was its actor's and active."""
+        key = self.keys.get(event.key or "")
+        if key is None:
+            self._find(event, f"signed by a key that is not enrolled ({(event.key or '')[:23]}…)")
+        elif key.get("user") != event.actor:
+            self._find(
+                event,
+                f"{event.action} names {event.actor} but is signed by {key.get('user')}'s key",
+            )
+        elif key.get("status") != "active":
+            self._find(event, f"signed by {event.actor}'s key after it was revoked")
+        else:
+            return key
+        return None
 
     def _check_role(self, event: AuditRecord) -> None:
         user = self.users.get(event.actor)
@@ -246,6 +252,21 @@ class Ledger:
 
 
 # --- what each action did ----------------------------------------------------------------------
+
+
+def _bootstrap_key(event: AuditRecord, data: dict[str, Any]) -> str | None:
+    """The public key a catalogue's creation (or its upgrade to signing) enrols for the actor
+    who signs it, if ``event`` is that."""
+    if event.action not in {"catalogue.init", "catalogue.upgrade"}:
+        return None
+    key = data.get("key")
+    if (
+        isinstance(key, dict)
+        and key.get("fingerprint") == event.key
+        and key.get("user") == event.actor
+    ):
+        return str(key.get("public_key", ""))
+    return None
 
 
 def _user_of(event: AuditRecord) -> str:
