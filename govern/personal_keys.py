@@ -149,7 +149,7 @@ def key_files(key_dir: Path) -> tuple[Path, Path, Path]:
     return key_dir / KEY_FILE, key_dir / PUBLIC_FILE, key_dir / CERT_FILE
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write a secret with mode 0600 from the first byte (no window where it is readable)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
@@ -188,7 +188,7 @@ def _store(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
     try:
-        _write_private(private, pem)
+        write_private(private, pem)
         public.write_text(public_pem(key.public_key()), encoding="ascii")
         if cert is not None:
             cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

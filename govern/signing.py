@@ -12,7 +12,6 @@ passphrase is configured), ``signing-cert.pem`` and, for imported bundles, ``cha
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from govern.errors import SignatureError
+from govern.personal_keys import write_private
 
 KEY_FILE = "signing-key.pem"
 CERT_FILE = "signing-cert.pem"
@@ -67,19 +67,6 @@ def _prepare_dir(key_dir: Path, *, force: bool) -> None:
         key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise SignatureError(f"cannot create key directory {key_dir}: {exc.strerror}") from None
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret with mode 0600 from the first byte (no window where it is readable)."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    tmp.replace(path)
-    path.chmod(0o600)
 
 
 def _encryption(passphrase: bytes | None) -> serialization.KeySerializationEncryption:
@@ -189,7 +176,7 @@ def _store(
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, _encryption(passphrase)
     )
-    _write_private(key_path, pem)
+    write_private(key_path, pem)
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     if chain:
         chain_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain))

@@ -30,6 +30,17 @@ org_app = typer.Typer(
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 P12_ENV = "GOVERN_P12_PASSWORD"
+# The organisation key's options, shared by `org init` and `org rotate`.
+OrgAlgorithm = Annotated[str, typer.Option("--algorithm", help="ecdsa-p256 (default) or rsa-3072.")]
+CommonName = Annotated[str | None, typer.Option("--common-name", help="Certificate subject CN.")]
+Organization = Annotated[str, typer.Option("--organization", help="Certificate subject O.")]
+OrgImport = Annotated[
+    Path | None, typer.Option("--import", help="Your CA's key and certificate (PKCS#12).")
+]
+P12PasswordEnv = Annotated[
+    str,
+    typer.Option("--p12-password-env", help="Environment variable holding the PKCS#12 password."),
+]
 
 
 def _new_passphrase(no_passphrase: bool) -> str | None:
@@ -219,24 +230,11 @@ def list_(
 
 @org_app.command("init")
 def org_init(
-    algorithm: Annotated[
-        str, typer.Option("--algorithm", help="ecdsa-p256 (default) or rsa-3072.")
-    ] = "ecdsa-p256",
-    common_name: Annotated[
-        str | None, typer.Option("--common-name", help="Certificate subject CN.")
-    ] = None,
-    organization: Annotated[
-        str, typer.Option("--organization", help="Certificate subject O.")
-    ] = "",
-    import_p12: Annotated[
-        Path | None, typer.Option("--import", help="Your CA's key and certificate (PKCS#12).")
-    ] = None,
-    p12_password_env: Annotated[
-        str,
-        typer.Option(
-            "--p12-password-env", help="Environment variable holding the PKCS#12 password."
-        ),
-    ] = P12_ENV,
+    algorithm: OrgAlgorithm = "ecdsa-p256",
+    common_name: CommonName = None,
+    organization: Organization = "",
+    import_p12: OrgImport = None,
+    p12_password_env: P12PasswordEnv = P12_ENV,
     existing: Annotated[
         bool,
         typer.Option("--existing", help="Adopt the key already in GOVERN_ORG_KEY_DIR."),
@@ -271,24 +269,11 @@ def org_init(
 
 @org_app.command("rotate")
 def org_rotate(
-    algorithm: Annotated[
-        str, typer.Option("--algorithm", help="ecdsa-p256 (default) or rsa-3072.")
-    ] = "ecdsa-p256",
-    common_name: Annotated[
-        str | None, typer.Option("--common-name", help="Certificate subject CN.")
-    ] = None,
-    organization: Annotated[
-        str, typer.Option("--organization", help="Certificate subject O.")
-    ] = "",
-    import_p12: Annotated[
-        Path | None, typer.Option("--import", help="Your CA's key and certificate (PKCS#12).")
-    ] = None,
-    p12_password_env: Annotated[
-        str,
-        typer.Option(
-            "--p12-password-env", help="Environment variable holding the PKCS#12 password."
-        ),
-    ] = P12_ENV,
+    algorithm: OrgAlgorithm = "ecdsa-p256",
+    common_name: CommonName = None,
+    organization: Organization = "",
+    import_p12: OrgImport = None,
+    p12_password_env: P12PasswordEnv = P12_ENV,
 ) -> None:
     """Replace the card-signing key (admins only). Cards signed before still verify: the
     old certificate stays in the catalogue, retired, and its key moves to retired/."""

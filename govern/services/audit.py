@@ -268,8 +268,21 @@ def _verify_whole(
     covered = None
     if document is not None:
         covered = _against_checkpoint(conn, catalogue_id, document, walk, problems)
-    problems.extend(str(f) for f in findings)
-    verdict = AuditVerdict(
+    return _verdict(walk, book, problems, findings, document, covered), book
+
+
+def _verdict(
+    walk: _Walk,
+    book: Ledger,
+    problems: list[str],
+    findings: list[Finding],
+    document: dict[str, Any] | None,
+    covered: dict[str, Any] | None,
+    scope: str = "full",
+) -> AuditVerdict:
+    """What a verification found: the problems of the log, then each finding in the tables."""
+    problems = [*problems, *(str(f) for f in findings)]
+    return AuditVerdict(
         ok=not problems,
         events=walk.events,
         head_seq=walk.head_seq,
@@ -282,8 +295,8 @@ def _verify_whole(
         unsigned_refusals=book.unsigned_refusals,
         findings=[_finding_json(f) for f in findings],
         covered=covered,
+        scope=scope,
     )
-    return verdict, book
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
@@ -368,28 +381,14 @@ def _verify_since(
     findings = list(book.findings)
     if walk.first_bad is None and not problems:
         findings.extend(ledger.compare(conn, book))
-    problems.extend(str(f) for f in findings)
-    return AuditVerdict(
-        ok=not problems,
-        events=walk.events,
-        head_seq=walk.head_seq,
-        head_hash=walk.head_hash,
-        problems=problems,
-        checkpoint=_summary(document),
-        first_bad_event=walk.first_bad,
-        signed_events=book.signed_events,
-        unsigned_legacy=book.legacy_events,
-        unsigned_refusals=book.unsigned_refusals,
-        findings=[_finding_json(f) for f in findings],
-        covered={
-            "seq": seq,
-            "signed_by": document.get("created_by"),
-            "key": signer,
-            "covers": f"events 1-{seq}",
-            "events_after": walk.events,
-        },
-        scope="since checkpoint",
-    )
+    covered = {
+        "seq": seq,
+        "signed_by": document.get("created_by"),
+        "key": signer,
+        "covers": f"events 1-{seq}",
+        "events_after": walk.events,
+    }
+    return _verdict(walk, book, problems, findings, document, covered, "since checkpoint")
 
 
 # --- one version's records (before a card is signed) -------------------------------------------

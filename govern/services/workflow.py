@@ -310,18 +310,7 @@ def _apply(
                 f"next validation due {next_due} (was {before or 'not set'}): "
                 f"{rules.describe_due_rule(version.risk_tier)} (setting validation_due)"
             )
-    assert version.id is not None
-    decision = Decision(
-        version_id=version.id,
-        action=str(action),
-        from_state=str(state),
-        to_state=str(target),
-        actor=user.name,
-        role=user.role,
-        comment=comment,
-        settings_revision=ctx.settings_revision,
-    )
-    tx.session.add(decision)
+    decision = _decision(tx, version, action, state, target, user, comment)
     crud.touch_version(session=tx.session, version=version, **changes)
     recorded["decision_id"] = decision.id
     result = TransitionResult(
@@ -338,6 +327,31 @@ def _apply(
         notes=notes,
     )
     return result, recorded
+
+
+def _decision(
+    tx: Transaction,
+    version: ModelVersion,
+    action: Action,
+    from_state: State,
+    to_state: State,
+    user: User,
+    comment: str,
+) -> Decision:
+    """A decision row, under the settings revision in force; its id is set at the next flush."""
+    assert version.id is not None
+    decision = Decision(
+        version_id=version.id,
+        action=str(action),
+        from_state=str(from_state),
+        to_state=str(to_state),
+        actor=user.name,
+        role=user.role,
+        comment=comment,
+        settings_revision=tx.settings_revision,
+    )
+    tx.session.add(decision)
+    return decision
 
 
 def _card_due(card: dict[str, Any]) -> dt.date | None:
@@ -387,18 +401,7 @@ def _supersede(
     from_state = State(champion.state)
     to = lifecycle.next_state(from_state, action)
     comment = f"superseded by {by}" + ("; kept running in shadow" if to == State.SHADOW else "")
-    assert champion.id is not None
-    decision = Decision(
-        version_id=champion.id,
-        action=str(action),
-        from_state=str(from_state),
-        to_state=str(to),
-        actor=user.name,
-        role=user.role,
-        comment=comment,
-        settings_revision=tx.settings_revision,
-    )
-    tx.session.add(decision)
+    decision = _decision(tx, champion, action, from_state, to, user, comment)
     crud.touch_version(session=tx.session, version=champion, state=str(to))
     tx.audit(
         f"version.{action}",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,6 +301,7 @@ def _add_settings(ledger: Ledger, recorded: dict[str, Any]) -> None:
     document = recorded.get("document") or {}
     ledger.settings[int(recorded["revision"])] = {
         "sha256": str(recorded["sha256"]),
+        "document": str(recorded["sha256"]),  # the stored text's hash
         "workflow_roles": document.get("workflow_roles"),
     }
     ledger._touch("governance_settings", int(recorded["revision"]))
@@ -637,91 +638,90 @@ def compare(conn: Connection, ledger: Ledger) -> list[Finding]:
     return check.findings
 
 
-def _compare_users(conn: Connection, check: _Comparison) -> None:
-    expected = check.ledger.users
+def _compare_keyed(
+    check: _Comparison,
+    table: str,
+    expected: dict[Any, dict[str, Any]],
+    found: Iterable[tuple[Any, str | None, dict[str, Any]]],
+    label: Callable[[Any, str | None], str],
+) -> set[Any]:
+    """Rows keyed by a name, fingerprint, revision or id: each ``(key, version ref, fields)``
+    found against the log's row of that key, field by field (``version`` against the log's
+    ``ref``); rows the log has and the table lacks are named too. Returns the keys seen."""
     seen = set()
-    for name, role, active, kind, display in _rows(
-        conn, "govern_user", ("name", "role", "active", "kind", "display_name")
-    ):
-        seen.add(name)
-        if not check.wanted("govern_user", name):
+    for key, ref, fields in found:
+        seen.add(key)
+        if not check.wanted(table, key, ref):
             continue
-        want = expected.get(name)
-        row = f"{name!r}"
+        want = expected.get(key)
         if want is None:
-            check.unlogged("govern_user", row)
+            check.unlogged(table, label(key, ref))
             continue
-        check.field("govern_user", row, "role", want.get("role"), role)
-        check.field("govern_user", row, "active", want.get("active", True), active)
-        check.field("govern_user", row, "kind", want.get("kind", "person"), kind)
-        check.field("govern_user", row, "display_name", want.get("display_name", ""), display)
-    for name in expected.keys() - seen:
-        if check.wanted("govern_user", name):
-            check.deleted("govern_user", repr(name))
+        for name, value in fields.items():
+            logged = "ref" if name == "version" else name
+            if logged in want:
+                check.field(table, label(key, ref), name, want[logged], value, want.get("seq"))
+    for key in expected.keys() - seen:
+        if check.wanted(table, key):
+            want = expected[key]
+            check.deleted(table, label(key, want.get("ref")), want.get("seq"))
+    return seen
+
+
+def _by_version(key: Any, ref: str | None) -> str:
+    return f"#{key} ({ref})"
+
+
+def _compare_users(conn: Connection, check: _Comparison) -> None:
+    columns = ("name", "role", "active", "kind", "display_name")
+    _compare_keyed(
+        check,
+        "govern_user",
+        check.ledger.users,
+        ((row[0], None, dict(zip(columns[1:], row[1:], strict=True)))
+         for row in _rows(conn, "govern_user", columns)),
+        lambda key, _ref: repr(key),
+    )  # fmt: skip
 
 
 def _compare_keys(conn: Connection, check: _Comparison) -> None:
-    expected = check.ledger.keys
-    seen = set()
-    for fingerprint, user, status, public_key in _rows(
-        conn, "user_key", ("fingerprint", "user_name", "status", "public_key")
-    ):
-        seen.add(fingerprint)
-        if not check.wanted("user_key", fingerprint):
-            continue
-        want = expected.get(fingerprint)
-        row = f"{str(fingerprint)[:23]}…"
-        if want is None:
-            check.unlogged("user_key", row)
-            continue
-        check.field("user_key", row, "user_name", want["user"], user)
-        check.field("user_key", row, "status", want["status"], status)
-        check.field("user_key", row, "public_key", want["public_key"], public_key)
-    for fingerprint in expected.keys() - seen:
-        if check.wanted("user_key", fingerprint):
-            check.deleted("user_key", f"{fingerprint[:23]}…")
+    _compare_keyed(
+        check,
+        "user_key",
+        check.ledger.keys,
+        ((fingerprint, None, {"user": user, "status": status, "public_key": pem})
+         for fingerprint, user, status, pem in _rows(
+             conn, "user_key", ("fingerprint", "user_name", "status", "public_key")
+         )),
+        lambda key, _ref: f"{str(key)[:23]}…",
+    )  # fmt: skip
 
 
 def _compare_org(conn: Connection, check: _Comparison) -> None:
-    expected = check.ledger.org
-    seen = set()
-    for fingerprint, status, certificate in _rows(
-        conn, "org_certificate", ("fingerprint", "status", "certificate")
-    ):
-        seen.add(fingerprint)
-        if not check.wanted("org_certificate", fingerprint):
-            continue
-        want = expected.get(fingerprint)
-        row = f"{str(fingerprint)[:16]}…"
-        if want is None:
-            check.unlogged("org_certificate", row)
-            continue
-        check.field("org_certificate", row, "status", want["status"], status)
-        check.field("org_certificate", row, "certificate", want["certificate"], certificate)
-    for fingerprint in expected.keys() - seen:
-        if check.wanted("org_certificate", fingerprint):
-            check.deleted("org_certificate", f"{fingerprint[:16]}…")
+    _compare_keyed(
+        check,
+        "org_certificate",
+        check.ledger.org,
+        ((fingerprint, None, {"status": status, "certificate": certificate})
+         for fingerprint, status, certificate in _rows(
+             conn, "org_certificate", ("fingerprint", "status", "certificate")
+         )),
+        lambda key, _ref: f"{str(key)[:16]}…",
+    )  # fmt: skip
 
 
 def _compare_settings(conn: Connection, check: _Comparison) -> None:
-    expected = check.ledger.settings
-    seen = set()
-    for revision, document, sha256 in _rows(
-        conn, "governance_settings", ("revision", "document", "sha256")
-    ):
-        seen.add(revision)
-        if not check.wanted("governance_settings", revision):
-            continue
-        want = expected.get(revision) if isinstance(revision, int) else None
-        row = f"revision {revision}"
-        if want is None:
-            check.unlogged("governance_settings", row)
-            continue
-        check.field("governance_settings", row, "sha256", want["sha256"], sha256)
-        check.field("governance_settings", row, "document", want["sha256"], _sha256_text(document))
-    for revision in expected.keys() - seen:
-        if check.wanted("governance_settings", revision):
-            check.deleted("governance_settings", f"revision {revision}")
+    # The document is compared by its hash: the log records the hash of the whole text.
+    _compare_keyed(
+        check,
+        "governance_settings",
+        check.ledger.settings,
+        ((revision, None, {"sha256": sha256, "document": _sha256_text(document)})
+         for revision, document, sha256 in _rows(
+             conn, "governance_settings", ("revision", "document", "sha256")
+         )),
+        lambda key, _ref: f"revision {key}",
+    )  # fmt: skip
 
 
 def _card_hash(card_text: Any) -> str:
@@ -831,28 +831,20 @@ def _compare_reports(conn: Connection, check: _Comparison, refs: dict[Any, str])
 
 
 def _compare_waivers(conn: Connection, check: _Comparison, refs: dict[Any, str]) -> None:
-    expected = check.ledger.waivers
-    seen = set()
     names = ("rule_id", "reason", "granted_by", "granted_role", "expires_on")
     where = check.where("waiver", refs, by_ref=False)
-    for row in _rows(conn, "waiver", ("id", "version_id", *names), where=where):
-        waiver_id, ref = row[0], refs.get(row[1], f"version {row[1]}")
-        seen.add(waiver_id)
-        if not check.wanted("waiver", waiver_id, ref):
-            continue
-        want = expected.get(waiver_id)
-        label = f"#{waiver_id} ({ref})"
-        if want is None:
-            check.unlogged("waiver", label)
-            continue
-        check.field("waiver", label, "version", want["ref"], ref, want["seq"])
-        for name, value in zip(names, row[2:], strict=True):
-            check.field("waiver", label, name, want[name], value, want["seq"])
-    for waiver_id in expected.keys() - seen:
-        if check.wanted("waiver", waiver_id):
-            check.deleted(
-                "waiver", f"#{waiver_id} ({expected[waiver_id]['ref']})", expected[waiver_id]["seq"]
-            )
+    rows = _rows(conn, "waiver", ("id", "version_id", *names), where=where)
+    _compare_keyed(
+        check,
+        "waiver",
+        check.ledger.waivers,
+        (
+            (row[0], ref, {"version": ref, **dict(zip(names, row[2:], strict=True))})
+            for row in rows
+            for ref in [refs.get(row[1], f"version {row[1]}")]
+        ),
+        _by_version,
+    )
 
 
 def _compare_documents(
@@ -863,24 +855,22 @@ def _compare_documents(
     expected: dict[int, dict[str, Any]],
 ) -> None:
     """Evaluations and drift runs: their version, author and the hash of their results."""
-    seen = set()
-    wanted_hash = {k for k, v in expected.items() if v.get("results_sha256")}
     where = check.where(table, refs, by_ref=False)
-    for row_id, version_id, created_by in _rows(
-        conn, table, ("id", "version_id", "created_by"), where=where
-    ):
-        seen.add(row_id)
-        ref = refs.get(version_id, f"version {version_id}")
-        if not check.wanted(table, row_id, ref):
-            continue
-        want = expected.get(row_id)
-        label = f"#{row_id} ({ref})"
-        if want is None:
-            check.unlogged(table, label)
-            continue
-        check.field(table, label, "version", want["ref"], ref, want["seq"])
-        check.field(table, label, "created_by", want["created_by"], created_by, want["seq"])
-    hashed = sorted(i for i in wanted_hash & seen if check.wanted(table, i))
+    rows = _rows(conn, table, ("id", "version_id", "created_by"), where=where)
+    seen = _compare_keyed(
+        check,
+        table,
+        expected,
+        (
+            (row_id, ref, {"version": ref, "created_by": created_by})
+            for row_id, version_id, created_by in rows
+            for ref in [refs.get(version_id, f"version {version_id}")]
+        ),
+        _by_version,
+    )
+    hashed = sorted(
+        i for i in seen if expected.get(i, {}).get("results_sha256") and check.wanted(table, i)
+    )
     for start in range(0, len(hashed), 200):
         chunk = ",".join(str(int(i)) for i in hashed[start : start + 200])
         for row_id, results in _rows(
@@ -889,41 +879,29 @@ def _compare_documents(
             want = expected[row_id]
             check.field(
                 table,
-                f"#{row_id} ({want['ref']})",
+                _by_version(row_id, want["ref"]),
                 "results",
                 want["results_sha256"],
                 _sha256_text(results),
                 want["seq"],
             )
-    for row_id in expected.keys() - seen:
-        if check.wanted(table, row_id):
-            check.deleted(table, f"#{row_id} ({expected[row_id]['ref']})", expected[row_id]["seq"])
 
 
 def _compare_policy_runs(conn: Connection, check: _Comparison, refs: dict[Any, str]) -> None:
-    expected = check.ledger.policy_runs
-    seen = set()
     scoped = check.where("policy_run", refs, by_ref=False)
     where = "version_id IS NOT NULL" + (f" AND {scoped}" if scoped else "")
-    for run_id, version_id, outcome in _rows(
-        conn, "policy_run", ("id", "version_id", "outcome"), where=where
-    ):
-        seen.add(run_id)
-        ref = refs.get(version_id, f"version {version_id}")
-        if not check.wanted("policy_run", run_id, ref):
-            continue
-        want = expected.get(run_id)
-        label = f"#{run_id} ({ref})"
-        if want is None:
-            check.unlogged("policy_run", label)
-            continue
-        check.field("policy_run", label, "version", want["ref"], ref, want["seq"])
-        check.field("policy_run", label, "outcome", want["outcome"], outcome, want["seq"])
-    for run_id in expected.keys() - seen:
-        if check.wanted("policy_run", run_id):
-            check.deleted(
-                "policy_run", f"#{run_id} ({expected[run_id]['ref']})", expected[run_id]["seq"]
-            )
+    rows = _rows(conn, "policy_run", ("id", "version_id", "outcome"), where=where)
+    _compare_keyed(
+        check,
+        "policy_run",
+        check.ledger.policy_runs,
+        (
+            (run_id, ref, {"version": ref, "outcome": outcome})
+            for run_id, version_id, outcome in rows
+            for ref in [refs.get(version_id, f"version {version_id}")]
+        ),
+        _by_version,
+    )
 
 
 __all__ = ["Finding", "Ledger", "compare"]
