@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from govern import personal_keys
 from govern.errors import SignatureError
 from govern.personal_keys import write_private
 
@@ -259,23 +259,12 @@ def load_identity(key_dir: Path, *, passphrase: bytes | None = None) -> SigningI
 
 
 def sign_bytes(identity: SigningIdentity, data: bytes) -> bytes:
-    if isinstance(identity.key, ec.EllipticCurvePrivateKey):
-        return identity.key.sign(data, ec.ECDSA(hashes.SHA256()))
-    return identity.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    """Sign with the organisation's key (the schemes of ``personal_keys.sign``)."""
+    return personal_keys.sign(identity.key, data)
 
 
 def verify_bytes(certificate: x509.Certificate, data: bytes, signature: bytes) -> bool:
-    public = certificate.public_key()
-    try:
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        elif isinstance(public, rsa.RSAPublicKey):
-            public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
+    return personal_keys.verify(certificate.public_key(), data, signature)
 
 
 def describe(certificate: x509.Certificate) -> dict[str, str]:
