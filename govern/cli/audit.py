@@ -119,6 +119,13 @@ def verify(
     else:
         for problem in verdict.problems:
             output.info(f"TAMPERED: {problem}")
+    latest = verdict.latest_checkpoint
+    if latest and not json_out and verdict.scope == "full":
+        output.info(
+            f"Latest checkpoint: event {latest['seq']}, signed by {latest['signed_by']} on "
+            f"{latest['written_at'][:10]} ({latest['path'] or 'no path recorded'}); "
+            f"{latest['events_after']} event(s) after it. Check it with --checkpoint FILE."
+        )
     if verdict.covered and not json_out:
         covered = verdict.covered
         output.info(

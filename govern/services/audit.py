@@ -282,6 +282,9 @@ def _verdict(
 ) -> AuditVerdict:
     """What a verification found: the problems of the log, then each finding in the tables."""
     problems = [*problems, *(str(f) for f in findings)]
+    latest = book.latest_checkpoint
+    if latest is not None:
+        latest = {**latest, "events_after": max(walk.head_seq - latest["seq"], 0)}
     return AuditVerdict(
         ok=not problems,
         events=walk.events,
@@ -296,6 +299,7 @@ def _verdict(
         findings=[_finding_json(f) for f in findings],
         covered=covered,
         scope=scope,
+        latest_checkpoint=latest,
     )
 
 

@@ -137,6 +137,9 @@ class AuditVerdict(View):
     covered: dict[str, Any] | None = None
     #: "full", or "since checkpoint" (only the events after a trusted checkpoint).
     scope: str = "full"
+    #: The newest checkpoint the log records having written: the event it covers, who signed
+    #: it, where it was written, and how many events came after it.
+    latest_checkpoint: dict[str, Any] | None = None
 
 
 class KeyInfo(View):

@@ -122,6 +122,8 @@ class Ledger:
     #: event created is what an insider's insert looks like).
     scope: set[str] = field(default_factory=set)
     findings: list[Finding] = field(default_factory=list)
+    #: The newest checkpoint the log records having written (``audit.checkpoint``).
+    latest_checkpoint: dict[str, Any] | None = None
     signed_events: int = 0
     legacy_events: int = 0
     unsigned_refusals: int = 0
@@ -484,7 +486,20 @@ def _report(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
     ledger._touch("report", event.subject)
 
 
+def _checkpoint(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
+    ledger.latest_checkpoint = {
+        "seq": int(data["seq"]),
+        "head_hash": str(data["head_hash"]),
+        "signed_by": event.actor,
+        "written_at": event.ts,
+        "path": str(data.get("path") or ""),
+        "sha256": str(data.get("sha256") or ""),
+        "event": event.seq,
+    }
+
+
 _HANDLERS = {
+    "audit.checkpoint": _checkpoint,
     "catalogue.init": _catalogue,
     "catalogue.upgrade": _catalogue,
     "user.add": _user_add,

@@ -590,6 +590,10 @@ def test_checkpoint_covers_its_events_and_later_ones_verify(logged, tmp_path):
     result = verify(logged.url, "--checkpoint", str(saved))
     assert result.returncode == 0, result.stderr
     assert f"events 1-{EVENTS}" in result.stderr and "2 event(s) after it" in result.stderr
+    # Without the file, verify still says what the newest checkpoint the log records covers.
+    plain = verify(logged.url)
+    assert f"Latest checkpoint: event {EVENTS}, signed by admin" in plain.stderr
+    assert str(saved) in plain.stderr and "2 event(s) after it" in plain.stderr
     since = verify(logged.url, "--since-checkpoint", str(saved), "--json")
     verdict = json.loads(since.stdout)
     assert since.returncode == 0 and verdict["scope"] == "since checkpoint", since.stdout
