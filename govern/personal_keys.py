@@ -280,7 +280,7 @@ def load(key_dir: Path, *, passphrase: bytes | None) -> PersonalKey:
     except TypeError:
         raise SignatureError(
             f"{private} is passphrase-protected: give the passphrase (GOVERN_KEY_PASSPHRASE, "
-            "or run in a terminal to be asked)"
+            "or when govern asks for it on a terminal or in the app)"
             if not passphrase
             else f"{private} is not passphrase-protected; unset GOVERN_KEY_PASSPHRASE"
         ) from None

@@ -357,7 +357,7 @@ def org_init(
     :func:`org_rotate`) or when the key directory already holds a key (use ``existing``):
     a key is never replaced silently.
     """
-    key_dir = settings_dir = ctx.settings.resolved_org_key_dir
+    key_dir = ctx.settings.resolved_org_key_dir
     with ctx.write("org_key.add", "org") as tx:
         ctx.require_role(tx.session, [Role.ADMIN], doing="set up the organisation's key")
         current = _active(tx.session)
@@ -372,7 +372,7 @@ def org_init(
         else:
             if signing.key_paths(key_dir)[0].exists():
                 raise ConflictError(
-                    f"an organisation key already exists in {settings_dir}; adopt it with "
+                    f"an organisation key already exists in {key_dir}; adopt it with "
                     "`govern keys org init --existing`, or replace it with `govern keys org "
                     "rotate`"
                 )
