@@ -195,18 +195,20 @@ def test_demo_people_have_demo_keys_and_the_catalogue_their_enrolment(demo: Demo
     assert again.returncode == 0, again.stderr
 
 
-def test_a_second_demo_keeps_the_first_ones_catalogue_keys_and_cards(tmp_path: Path) -> None:
+def test_a_second_demo_keeps_the_first_ones_catalogue_keys_and_cards(
+    demo: Demo, tmp_path: Path
+) -> None:
     """`make demo` twice: the second never destroys what the first created; its card still
-    verifies against its own catalogue."""
+    verifies against its own catalogue. (Last in this module: it builds the demo again where
+    the others read it.)"""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVERN_")}
     env["GOVERN_HOME"] = str(tmp_path / "no-home")
-    where = tmp_path / "demo"
-    for _ in range(2):
-        built = subprocess.run(
-            [sys.executable, "-m", "govern", "demo", "--dir", str(where)],
-            env=env, capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
-        assert built.returncode == 0, built.stderr
+    where = demo.directory
+    built = subprocess.run(
+        [sys.executable, "-m", "govern", "demo", "--dir", str(where)],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
     [earlier] = list((where / "earlier").iterdir())
     assert "previous demo's files were moved to earlier/" in built.stdout
     for kept in ("govern.db", "people/alice/identity/identity-key.pem", "org-key/signing-key.pem",
