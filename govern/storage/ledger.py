@@ -441,11 +441,22 @@ def _waiver(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
 
 def _evaluation(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
     evaluation_id = int(data["evaluation_id"])
+    dataset = data.get("dataset") or {}
     ledger.evaluations[evaluation_id] = {
         "ref": event.subject,
         "created_by": event.actor,
         "results_sha256": data.get("results_sha256"),
         "seq": event.seq,
+        # What `show` lists of an evaluation, as the event recorded it (when it did).
+        **{
+            column: dataset[key]
+            for column, key in (
+                ("dataset_name", "name"),
+                ("dataset_sha256", "sha256"),
+                ("rows", "rows"),
+            )
+            if key in dataset
+        },
     }
     ledger._touch("evaluation", evaluation_id)
 
@@ -457,6 +468,11 @@ def _drift(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
         "created_by": event.actor,
         "results_sha256": data.get("results_sha256"),
         "seq": event.seq,
+        **{
+            f"{side}_sha256": data[side]["sha256"]
+            for side in ("reference", "current")
+            if isinstance(data.get(side), dict) and "sha256" in data[side]
+        },
     }
     ledger._touch("drift_run", run_id)
 
@@ -465,10 +481,17 @@ def _policy_run(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> Non
     run_id = data.get("policy_run_id")
     if run_id is None:
         return
+    counts = data.get("counts")
     ledger.policy_runs[int(run_id)] = {
         "ref": event.subject,
         "outcome": str(data["outcome"]),
         "seq": event.seq,
+        # How many rules ended in each status: what the card's policy section shows.
+        **(
+            {"rules": {k: int(v) for k, v in counts.items() if v}}
+            if isinstance(counts, dict)
+            else {}
+        ),
     }
     ledger._touch("policy_run", int(run_id))
 
@@ -481,6 +504,7 @@ def _report(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
             "card_sha256": str(data["card_sha256"]),
             "created_by": event.actor,
             "seq": event.seq,
+            **({"path": str(data["path"])} if "path" in data else {}),
         }
     )
     ledger._touch("report", event.subject)
@@ -538,7 +562,13 @@ def _norm(value: Any) -> Any:
 
 
 def _rows(
-    conn: Connection, table: str, columns: Sequence[str], *, where: str = "", order: str = ""
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    *,
+    where: str = "",
+    group: str = "",
+    order: str = "",
 ) -> list[Any]:
     """Rows of one of govern's tables as stored (no type conversion: a tampered value shows).
 
@@ -547,6 +577,8 @@ def _rows(
     sql = f"SELECT {', '.join(columns)} FROM {table}"  # noqa: S608 - govern's own names
     if where:
         sql += f" WHERE {where}"
+    if group:
+        sql += f" GROUP BY {group}"
     if order:
         sql += f" ORDER BY {order}"
     return list(conn.execute(text(sql)).all())
@@ -837,7 +869,7 @@ def _compare_decisions(conn: Connection, check: _Comparison, refs: dict[Any, str
 
 def _compare_reports(conn: Connection, check: _Comparison, refs: dict[Any, str]) -> None:
     found: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
-    names = ("format", "sha256", "card_sha256", "created_by")
+    names = ("format", "sha256", "card_sha256", "created_by", "path")
     where = check.where("report", refs, by_ref=True)
     for row in _rows(conn, "report", ("id", "version_id", *names), where=where, order="id"):
         ref = refs.get(row[1], f"version {row[1]}")
@@ -862,6 +894,13 @@ def _compare_waivers(conn: Connection, check: _Comparison, refs: dict[Any, str])
     )
 
 
+#: What each document table shows beside its results, and the log records.
+_DOCUMENT_COLUMNS = {
+    "evaluation": ("created_by", "dataset_name", "dataset_sha256", "rows"),
+    "drift_run": ("created_by", "reference_sha256", "current_sha256"),
+}
+
+
 def _compare_documents(
     conn: Connection,
     check: _Comparison,
@@ -869,17 +908,18 @@ def _compare_documents(
     table: str,
     expected: dict[int, dict[str, Any]],
 ) -> None:
-    """Evaluations and drift runs: their version, author and the hash of their results."""
+    """Evaluations and drift runs: their version, author, data sets and results hash."""
+    columns = _DOCUMENT_COLUMNS[table]
     where = check.where(table, refs, by_ref=False)
-    rows = _rows(conn, table, ("id", "version_id", "created_by"), where=where)
+    rows = _rows(conn, table, ("id", "version_id", *columns), where=where)
     seen = _compare_keyed(
         check,
         table,
         expected,
         (
-            (row_id, ref, {"version": ref, "created_by": created_by})
-            for row_id, version_id, created_by in rows
-            for ref in [refs.get(version_id, f"version {version_id}")]
+            (row[0], ref, {"version": ref, **dict(zip(columns, row[2:], strict=True))})
+            for row in rows
+            for ref in [refs.get(row[1], f"version {row[1]}")]
         ),
         _by_version,
     )
@@ -906,12 +946,22 @@ def _compare_policy_runs(conn: Connection, check: _Comparison, refs: dict[Any, s
     scoped = check.where("policy_run", refs, by_ref=False)
     where = "version_id IS NOT NULL" + (f" AND {scoped}" if scoped else "")
     rows = _rows(conn, "policy_run", ("id", "version_id", "outcome"), where=where)
+    rules: dict[Any, dict[str, int]] = {}
+    counted = f"policy_run_id IN (SELECT id FROM policy_run WHERE {where})"  # noqa: S608
+    for run_id, status, count in _rows(
+        conn,
+        "rule_result",
+        ("policy_run_id", "status", "count(*)"),
+        where=counted,
+        group="policy_run_id, status",
+    ):
+        rules.setdefault(run_id, {})[str(status)] = int(count)
     _compare_keyed(
         check,
         "policy_run",
         check.ledger.policy_runs,
         (
-            (run_id, ref, {"version": ref, "outcome": outcome})
+            (run_id, ref, {"version": ref, "outcome": outcome, "rules": rules.get(run_id, {})})
             for run_id, version_id, outcome in rows
             for ref in [refs.get(version_id, f"version {version_id}")]
         ),

@@ -730,3 +730,22 @@ def test_checkpoint_from_a_device_or_pipe_is_refused(logged, kind, tmp_path):
     result = run_cli("audit", "verify", "--checkpoint", str(path), db=logged.url, timeout=60)
     lines = assert_clean_failure(result)
     assert lines == [f"error: {path}: is not a regular file, expected a checkpoint file"]
+
+
+def test_an_edited_rule_result_or_evaluation_dataset_is_named(logged):
+    """What a card and `show` display of a check or an evaluation is checked too."""
+    from govern.services import checks
+    from tests.workflow.evidence import results_document, store_evaluation
+
+    checks.check_version(logged.ctx("bob"), "tiny@1.0.0", ["baseline"])
+    document = results_document(accuracy=0.8, female_rate=0.5)
+    store_evaluation(logged.ctx("bob"), "tiny@1.0.0", document)
+    assert verify(logged.url).returncode == 0
+    tamper(logged.url, ("UPDATE rule_result SET status = 'pass' WHERE status = 'fail'", ()))
+    lines = tampered(logged.url)
+    assert any(line.startswith("policy_run #1 (tiny@1.0.0) rules: is {") for line in lines), lines
+    tamper(logged.url, ("UPDATE evaluation SET dataset_sha256 = ?", ("0" * 64,)))
+    lines = tampered(logged.url)
+    assert any(
+        line.startswith("evaluation #1 (tiny@1.0.0) dataset_sha256: is '0000") for line in lines
+    )

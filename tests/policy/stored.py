@@ -73,7 +73,15 @@ def store_evaluation(
             key=Evaluation.id,
             ids=[row.id],
         )
-        tx.audit(evaluation_id=row.id, results_sha256=stored[row.id])
+        tx.audit(
+            evaluation_id=row.id,
+            results_sha256=stored[row.id],
+            dataset={
+                "name": row.dataset_name,
+                "sha256": row.dataset_sha256,
+                "rows": row.rows,
+            },
+        )
         return row.id
 
 

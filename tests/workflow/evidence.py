@@ -122,5 +122,13 @@ def store_evaluation(ctx: Context, ref: str, document: dict[str, Any]) -> int:
             key=Evaluation.id,
             ids=[row.id],
         )
-        tx.audit(evaluation_id=row.id, results_sha256=digest[row.id])
+        tx.audit(
+            evaluation_id=row.id,
+            results_sha256=digest[row.id],
+            dataset={
+                "name": row.dataset_name,
+                "sha256": row.dataset_sha256,
+                "rows": row.rows,
+            },
+        )
         return row.id
