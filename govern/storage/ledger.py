@@ -395,6 +395,8 @@ def _register(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> None:
         "risk_tier": str(data["risk_tier"]),
         "state": "draft",
         "artifact_sha256": artifact.get("sha256"),
+        "artifact_size": artifact.get("size"),
+        "artifact_format": artifact.get("format"),
         "created_by": event.actor,
     }
     if event.format == SIGNED_FORMAT:
@@ -447,6 +449,7 @@ def _evaluation(ledger: Ledger, event: AuditRecord, data: dict[str, Any]) -> Non
         "created_by": event.actor,
         "results_sha256": data.get("results_sha256"),
         "seq": event.seq,
+        **({"explanations": int(data["explanations"])} if "explanations" in data else {}),
         # What `show` lists of an evaluation, as the event recorded it (when it did).
         **{
             column: dataset[key]
@@ -784,7 +787,7 @@ def _compare_versions(conn: Connection, check: _Comparison, refs: dict[Any, str]
     decisions."""
     expected = check.ledger.versions
     seen = set()
-    for _vid, ref, state, tier, card_sha, card_text, artifact, due, created_by in _rows(
+    for _vid, ref, state, tier, card_sha, card_text, artifact, due, created_by, size, kind in _rows(
         conn,
         "model_version v JOIN model m ON m.id = v.model_id",
         (
@@ -797,6 +800,8 @@ def _compare_versions(conn: Connection, check: _Comparison, refs: dict[Any, str]
             "v.artifact_sha256",
             "v.next_validation_due",
             "v.created_by",
+            "v.artifact_size",
+            "v.artifact_format",
         ),
         where=check.where("model_version", refs, by_ref=True),
     ):
@@ -814,6 +819,8 @@ def _compare_versions(conn: Connection, check: _Comparison, refs: dict[Any, str]
             "artifact_sha256": artifact,
             "next_validation_due": due,
             "created_by": created_by,
+            "artifact_size": size,
+            "artifact_format": kind,
         }
         for name, value in found.items():
             if name in want:
@@ -912,12 +919,33 @@ def _compare_documents(
     columns = _DOCUMENT_COLUMNS[table]
     where = check.where(table, refs, by_ref=False)
     rows = _rows(conn, table, ("id", "version_id", *columns), where=where)
+    local: dict[Any, int] = {}
+    if table == "evaluation":  # the per-decision explanations stored with it
+        within = "SELECT id FROM evaluation" + (f" WHERE {where}" if where else "")  # noqa: S608
+        counted = f"kind = 'local' AND evaluation_id IN ({within})"
+        local = dict(
+            _rows(
+                conn,
+                "explanation",
+                ("evaluation_id", "count(*)"),
+                where=counted,
+                group="evaluation_id",
+            )
+        )
     seen = _compare_keyed(
         check,
         table,
         expected,
         (
-            (row[0], ref, {"version": ref, **dict(zip(columns, row[2:], strict=True))})
+            (
+                row[0],
+                ref,
+                {
+                    "version": ref,
+                    **dict(zip(columns, row[2:], strict=True)),
+                    "explanations": local.get(row[0], 0),
+                },
+            )
             for row in rows
             for ref in [refs.get(row[1], f"version {row[1]}")]
         ),
@@ -947,7 +975,7 @@ def _compare_policy_runs(conn: Connection, check: _Comparison, refs: dict[Any, s
     where = "version_id IS NOT NULL" + (f" AND {scoped}" if scoped else "")
     rows = _rows(conn, "policy_run", ("id", "version_id", "outcome"), where=where)
     rules: dict[Any, dict[str, int]] = {}
-    counted = f"policy_run_id IN (SELECT id FROM policy_run WHERE {where})"  # noqa: S608
+    counted = f"policy_run_id IN (SELECT id FROM policy_run WHERE {where})"  # noqa: S608 - ours
     for run_id, status, count in _rows(
         conn,
         "rule_result",
