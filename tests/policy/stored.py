@@ -9,20 +9,19 @@ from typing import Any
 
 from sqlmodel import col, func, select
 
-from govern.services import catalogue, checks
+from govern.services import catalogue
 from govern.services.catalogue import resolve
-from govern.storage import crud
 from govern.storage.tables import (
     AuditEvent,
     Decision,
     DriftRun,
-    Evaluation,
     PolicyRun,
     RuleResult,
     Waiver,
 )
 from tests.conftest import SAMPLE, Catalogue
 from tests.policy.helpers import NOW
+from tests.workflow import evidence
 
 
 def register(
@@ -40,49 +39,11 @@ def store_evaluation(
     at: dt.datetime | None = None,
     digest: bool = True,
 ) -> int:
-    """An Evaluation row, with its digest and its signed event as the evaluation service
-    writes them, unless ``digest`` is false (as an evaluation stored before migration 0003 is)."""
-    with cat.ctx("bob").write("evaluation.create", ref) as tx:
-        _model, version = resolve(tx.session, ref)
-        assert version.id is not None
-        row = Evaluation(
-            version_id=version.id,
-            dataset_name=document["dataset"]["name"],
-            dataset_sha256=document["dataset"]["sha256"],
-            rows=document["dataset"]["rows"],
-            columns=document["dataset"]["columns"],
-            target=document["target"],
-            positive_label=document["positive_label"],
-            sensitive_features=document["sensitive_features"],
-            prediction_source=document["prediction_source"],
-            artifact_sha256=document.get("artifact_sha256"),
-            packages=document["packages"],
-            params={},
-            results=document,
-            created_by="bob",
-            created_at=at or NOW - dt.timedelta(days=10),
-        )
-        tx.session.add(row)
-        tx.session.flush()
-        assert row.id is not None
-        if digest:
-            checks.write_digest(tx.session, row.id)
-        stored = crud.stored_sha256(
-            connection=tx.session.connection(),
-            column=Evaluation.results,
-            key=Evaluation.id,
-            ids=[row.id],
-        )
-        tx.audit(
-            evaluation_id=row.id,
-            results_sha256=stored[row.id],
-            dataset={
-                "name": row.dataset_name,
-                "sha256": row.dataset_sha256,
-                "rows": row.rows,
-            },
-        )
-        return row.id
+    """bob's evaluation of ``ref`` (ten days before NOW unless ``at``), as the service stores
+    it: ``tests.workflow.evidence.store_evaluation``."""
+    return evidence.store_evaluation(
+        cat.ctx("bob"), ref, document, at=at or NOW - dt.timedelta(days=10), digest=digest
+    )
 
 
 def add_decision(

@@ -3,6 +3,7 @@ without running the assessment stack."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from govern.assess.results import EvaluationResults
@@ -87,9 +88,17 @@ def results_document(
     return document
 
 
-def store_evaluation(ctx: Context, ref: str, document: dict[str, Any]) -> int:
+def store_evaluation(
+    ctx: Context,
+    ref: str,
+    document: dict[str, Any],
+    *,
+    at: dt.datetime | None = None,
+    digest: bool = True,
+) -> int:
     """Store an Evaluation row for ``ref`` the way the evaluation service does: with its
-    digest and its signed ``evaluation.create`` event (so the catalogue still verifies)."""
+    digest (unless ``digest`` is false, as for one stored before migration 0003) and its
+    signed ``evaluation.create`` event (so the catalogue still verifies). ``at`` backdates it."""
     from govern.services.checks import write_digest
     from govern.storage import crud
 
@@ -106,17 +115,20 @@ def store_evaluation(ctx: Context, ref: str, document: dict[str, Any]) -> int:
             positive_label=document["positive_label"],
             sensitive_features=document["sensitive_features"],
             prediction_source=document["prediction_source"],
+            artifact_sha256=document.get("artifact_sha256"),
             packages=document["packages"],
             seed=0,
             params={},
             results=document,
             created_by=tx.actor,
+            **({"created_at": at} if at is not None else {}),
         )
         tx.session.add(row)
         tx.session.flush()
         assert row.id is not None
-        write_digest(tx.session, row.id)
-        digest = crud.stored_sha256(
+        if digest:
+            write_digest(tx.session, row.id)
+        stored = crud.stored_sha256(
             connection=tx.session.connection(),
             column=Evaluation.results,
             key=Evaluation.id,
@@ -124,7 +136,7 @@ def store_evaluation(ctx: Context, ref: str, document: dict[str, Any]) -> int:
         )
         tx.audit(
             evaluation_id=row.id,
-            results_sha256=digest[row.id],
+            results_sha256=stored[row.id],
             dataset={
                 "name": row.dataset_name,
                 "sha256": row.dataset_sha256,
