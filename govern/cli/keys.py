@@ -246,11 +246,8 @@ def org_init(
     The key goes to GOVERN_ORG_KEY_DIR (default $GOVERN_HOME/keys), encrypted when
     GOVERN_ORG_KEY_PASSPHRASE is set; its certificate is recorded in the catalogue.
     """
-    from govern.errors import InputError
     from govern.services import keys
 
-    if algorithm not in {"ecdsa-p256", "rsa-3072"}:
-        raise InputError(f"unknown --algorithm {algorithm!r}: use ecdsa-p256 or rsa-3072")
     row = keys.org_init(
         runtime.context(),
         algorithm=algorithm,  # type: ignore[arg-type]
@@ -277,11 +274,8 @@ def org_rotate(
 ) -> None:
     """Replace the card-signing key (admins only). Cards signed before still verify: the
     old certificate stays in the catalogue, retired, and its key moves to retired/."""
-    from govern.errors import InputError
     from govern.services import keys
 
-    if algorithm not in {"ecdsa-p256", "rsa-3072"}:
-        raise InputError(f"unknown --algorithm {algorithm!r}: use ecdsa-p256 or rsa-3072")
     row = keys.org_rotate(
         runtime.context(),
         algorithm=algorithm,  # type: ignore[arg-type]

@@ -314,6 +314,12 @@ def _active(session: Session) -> OrgCertificate | None:
     return next((c for c in crud.org_certificates(session=session) if c.status == "active"), None)
 
 
+def _check_org_algorithm(algorithm: str) -> None:
+    """Refuse an unknown algorithm before anything is read, moved or written."""
+    if algorithm not in ("ecdsa-p256", "rsa-3072"):
+        raise InputError(f"unknown --algorithm {algorithm!r}: use ecdsa-p256 or rsa-3072")
+
+
 def _make_org_key(
     settings: Settings,
     *,
@@ -357,6 +363,7 @@ def org_init(
     :func:`org_rotate`) or when the key directory already holds a key (use ``existing``):
     a key is never replaced silently.
     """
+    _check_org_algorithm(algorithm)
     key_dir = ctx.settings.resolved_org_key_dir
     with ctx.write("org_key.add", "org") as tx:
         ctx.require_role(tx.session, [Role.ADMIN], doing="set up the organisation's key")
@@ -406,6 +413,7 @@ def org_rotate(
 ) -> OrgCertificatePublic:
     """Replace the card-signing key (admin only). The old certificate stays in the catalogue
     (retired), so cards it signed still verify; the old key files move to ``retired/``."""
+    _check_org_algorithm(algorithm)
     key_dir = ctx.settings.resolved_org_key_dir
     with ctx.write("org_key.rotate", "org") as tx:
         ctx.require_role(tx.session, [Role.ADMIN], doing="rotate the organisation's key")

@@ -380,3 +380,16 @@ def test_org_key_from_the_organisations_ca(sqlite_cat, tmp_path):
     )
     assert "does not allow digital signatures" in lines[0]
     assert signing.load_identity(org).fingerprint == info["fingerprint"]  # restored
+
+
+def test_an_unknown_org_key_algorithm_is_refused_before_anything_moves(sqlite_cat, tmp_path):
+    org = tmp_path / "org"
+    env = {"GOVERN_ORG_KEY_DIR": str(org)}
+    keys_json("org", "init", env=env, db=sqlite_cat.url)
+    before = (org / "signing-key.pem").read_bytes()
+    for command in ("init", "rotate"):
+        result = invoke_cli("keys", "org", command, "--algorithm", "dsa-1024", env=env,
+                            db=sqlite_cat.url)  # fmt: skip
+        lines = assert_clean_failure(result)
+        assert len(lines) == 1 and "unknown --algorithm 'dsa-1024'" in lines[0]
+    assert (org / "signing-key.pem").read_bytes() == before and not (org / "retired").exists()
