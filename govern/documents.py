@@ -9,6 +9,7 @@ keys, several documents in one file and absurd nesting.
 
 from __future__ import annotations
 
+import math
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -195,16 +196,43 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_YAML_TAG_PREFIX) if tag.startswith(_YAML_TAG_PREFIX) else tag
 
 
+#: The largest integer a document may hold: nothing govern stores needs more than 64 bits,
+#: and a 5,000-digit number would otherwise fail deep inside (str(), JSON, numpy, SQL).
+MAX_INTEGER = 2**63 - 1
+
+
 def _scalar(
     loader: yaml.SafeLoader, node: yaml.Node, document: YamlDocument, problems: list[Problem]
 ) -> Any:
     try:
-        return loader.construct_object(node, deep=True)
+        value = loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
         problems.append(
             Problem(document.where, f"unsupported YAML value: {exc.problem}", *_pos(node))
         )
         return None
+    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+        problems.append(Problem(document.where, _TOO_LARGE, *_pos(node)))
+        return None
+    problem = number_problem(value)
+    if problem:
+        problems.append(Problem(document.where, problem, *_pos(node)))
+        return None
+    return value
+
+
+_TOO_LARGE = f"number is too large (at most {MAX_INTEGER:,} in magnitude)"
+
+
+def number_problem(value: Any) -> str:
+    """Why ``value`` is not a number a document may hold (huge, NaN, infinite), or ""."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, int) and abs(value) > MAX_INTEGER:
+        return _TOO_LARGE
+    if isinstance(value, float) and not math.isfinite(value):
+        return "numbers must be finite (.nan, .inf and numbers too large for a float are refused)"
+    return ""
 
 
 def _dotted(path: Iterable[str | int]) -> str:

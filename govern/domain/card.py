@@ -40,7 +40,8 @@ LineList = Annotated[list[Line], Field(max_length=200)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: "NaN" or "1e400" as text would otherwise become a float nobody can store.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelDetails(_Section):
@@ -123,7 +124,9 @@ class Governance(_Section):
 class Card(BaseModel):
     """A model card as written by the model's owner."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     schema_version: Literal[1] = Field(alias="schema")
     model_details: ModelDetails

@@ -109,7 +109,10 @@ def _known(kind: str, names: list[str], allowed: list[str]) -> None:
 class GovernanceSettings(BaseModel):
     """One revision of the organisation's rules (``govern settings apply``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan: a non-finite threshold cannot be stored, hashed or compared sensibly.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     schema_: Literal["govern-settings/1"] = Field(default="govern-settings/1", alias="schema")
     #: Approvals a version needs by risk tier.

@@ -110,7 +110,8 @@ GroupingChoice = Literal["single", "intersection", "both"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: "NaN" or "1e400" as text would otherwise become a non-finite threshold.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Selector(_Strict):
@@ -411,7 +412,9 @@ class ManualItem(_Strict):
 class PolicyFile(_Strict):
     """One policy file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
     schema_version: Literal[1] = Field(alias="schema")
     id: Identifier

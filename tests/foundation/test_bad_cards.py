@@ -37,6 +37,11 @@ BAD_CARDS = {
     "very-deep-nesting.card.yaml": [":8:", "nesting is too deep"],
     "several-documents.card.yaml": [":10:", "expected one YAML document, found several"],
     "top-level-list.card.yaml": [":1:", "expected a mapping"],
+    # Hostile numbers: each was an internal error (exit 3) before.
+    "huge-integer.card.yaml": [":9:23:", "number is too large"],
+    "nan.card.yaml": [":9:23:", "numbers must be finite"],
+    "infinity.card.yaml": [":9:23:", "numbers must be finite"],
+    "nan-as-text.card.yaml": [":9:23:", "metrics.decision_threshold", "finite number"],
 }
 
 

@@ -68,6 +68,9 @@ CASES = {
         5,
         "rules[0]: significance cannot apply to tpr: the stored test compares selection rates",
     ),
+    "nan.yaml": (12, 10, "numbers must be finite"),
+    "infinity-as-text.yaml": (12, 10, "rules[0].min: Input should be a finite number"),
+    "huge-integer.yaml": (13, 21, "number is too large"),
     "share-on-summary.yaml": (
         6,
         5,
@@ -135,6 +138,18 @@ def test_too_large_a_file_is_refused_before_parsing(tmp_path: Path) -> None:
     big.write_text("schema: 1\n" + "# padding\n" * 200)
     _policy, problems = check_policy_file(big, max_bytes=100)
     assert "over the 0.0001 MB limit for policy files" in problems[0].message
+
+
+def test_a_100000_digit_number_is_a_problem_with_its_position(tmp_path: Path) -> None:
+    # More digits than int() reads by default: it was an internal error before.
+    path = tmp_path / "huge.yaml"
+    text = (FIXTURES / "valid.yaml").read_text(encoding="utf-8")
+    path.write_text(text.replace("max_age_days: 90", "max_age_days: " + "9" * 100_000))
+    policy, problems = check_policy_file(path)
+    assert policy is None
+    assert [(p.line, p.column, p.message) for p in problems] == [
+        (23, 19, "number is too large (at most 9,223,372,036,854,775,807 in magnitude)")
+    ]
 
 
 def test_missing_file_directory_and_pack_names(tmp_path: Path) -> None:
