@@ -395,3 +395,61 @@ def invoke_cli(
     return subprocess.CompletedProcess(
         ["govern", *args], code, stdout=out.getvalue(), stderr=err.getvalue()
     )
+
+
+# Cross-checks: the same fact checked by an external tool (poppler's pdfsig, NSS's certutil,
+# tmux...). Each test marked ``@pytest.mark.cross_check("tool", ...)`` runs when its tools are
+# installed; otherwise it is skipped and counted in one line at the end of the run, never
+# silently. CI (.ci/run) installs the tools and sets GOVERN_REQUIRE_CROSS_CHECKS=1, under which
+# a missing tool fails the test instead.
+
+#: The Debian package that provides each tool (the README's list, which .ci/run installs).
+CROSS_CHECK_PACKAGES = {
+    "pdfsig": "poppler-utils",
+    "pdftotext": "poppler-utils",
+    "pdftoppm": "poppler-utils",
+    "pdfinfo": "poppler-utils",
+    "certutil": "libnss3-tools",
+    "tmux": "tmux",
+}
+REQUIRE_CROSS_CHECKS = os.environ.get("GOVERN_REQUIRE_CROSS_CHECKS") == "1"
+_NOT_RUN = "cross-check not run, tools missing:"
+_missing_tools: dict[str, int] = {}
+
+
+def _packages(tools: list[str]) -> str:
+    return " ".join(dict.fromkeys(CROSS_CHECK_PACKAGES.get(tool, tool) for tool in tools))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("cross_check"):
+        missing = [tool for tool in marker.args if shutil.which(tool) is None]
+        if not missing:
+            continue
+        if REQUIRE_CROSS_CHECKS:
+            pytest.fail(
+                f"cross-check needs {', '.join(missing)}, not installed "
+                f"(GOVERN_REQUIRE_CROSS_CHECKS=1): apt-get install {_packages(missing)}",
+                pytrace=False,
+            )
+        pytest.skip(f"{_NOT_RUN} {' '.join(missing)}")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Here (not in setup) so that under xdist the controller counts its workers' skips.
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if _NOT_RUN in reason:
+            for tool in reason.split(_NOT_RUN, 1)[1].split():
+                _missing_tools[tool] = _missing_tools.get(tool, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _missing_tools:
+        counts = ", ".join(f"{tool} x{n}" for tool, n in sorted(_missing_tools.items()))
+        terminalreporter.write_line(
+            f"cross-checks not run (tools missing): {counts} — "
+            f"install {_packages(sorted(_missing_tools))}",
+            yellow=True,
+            bold=True,
+        )
