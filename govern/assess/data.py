@@ -8,6 +8,7 @@ label given on the command line means the same thing whatever dtype the file was
 
 from __future__ import annotations
 
+import codecs
 import csv
 import math
 from collections.abc import Iterable, Sequence
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _PARQUET_MAGIC = b"PAR1"
-_SNIFF_BYTES = 8192
+_SNIFF_BYTES = 8192  # enough to tell Parquet, CSV and binary apart
+_CHUNK = 1 << 20
 _MAX_LISTED = 8
 #: A sensitive feature with more distinct values than this *and* than half the rows is
 #: taken for an identifier (every group would have one or two rows).
@@ -101,16 +103,16 @@ def load_table(path: Path, *, max_bytes: int) -> Table:
 def _read_csv(path: Path, head: bytes, *, tab: bool) -> pd.DataFrame:
     import pandas as pd
 
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataError(
+            f"{path}: is UTF-16 text; govern reads CSV files as UTF-8 (with or without a "
+            "byte-order mark): save it as UTF-8"
+        )
     if b"\x00" in head:
         raise DataError(f"{path}: looks like a binary file, not CSV text")
     delimiter = "\t" if tab else ","
-    try:
-        header_text = head.decode("utf-8-sig").splitlines()[0] if head.strip() else ""
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: is not UTF-8 text") from None
-    header = next(csv.reader([header_text], delimiter=delimiter), [])
     seen: set[str] = set()
-    for name in header:
+    for name in _csv_header(path, delimiter):
         if name in seen:
             raise DataError(f"{path}: column {name!r} appears twice in the header")
         seen.add(name)
@@ -123,9 +125,50 @@ def _read_csv(path: Path, head: bytes, *, tab: bool) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: not valid CSV: {_first_line(exc)}") from None
     except UnicodeDecodeError:
-        raise DataError(f"{path}: is not UTF-8 text") from None
+        raise DataError(_not_utf8(path)) from None
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot read as CSV: {_first_line(exc)}") from None
+
+
+def _csv_header(path: Path, delimiter: str) -> list[str]:
+    """The whole header row, however long, decoded as a stream (no boundary to straddle)."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="strict", newline="") as handle:
+            return next(csv.reader(handle, delimiter=delimiter), [])
+    except UnicodeDecodeError:
+        raise DataError(_not_utf8(path)) from None
+    except csv.Error as exc:
+        raise DataError(f"{path}: not valid CSV: header: {_first_line(exc)}") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8: its line and byte offset, found by decoding it as a
+    stream (only called once a reader has failed, so valid files are not read twice)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    offset, line = 0, 1
+    try:
+        with path.open("rb") as handle:
+            while True:
+                chunk = handle.read(_CHUNK)
+                try:
+                    decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError as exc:
+                    # exc.object is the decoder's pending bytes followed by this chunk.
+                    start = offset - (len(exc.object) - len(chunk)) + exc.start
+                    line += exc.object[: exc.start].count(b"\n")
+                    return (
+                        f"{path}:{line}: is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                        f"at offset {start:,}); govern reads CSV files as UTF-8: save it as UTF-8"
+                    )
+                if not chunk:
+                    break
+                offset += len(chunk)
+                line += chunk.count(b"\n")
+    except OSError as exc:
+        return f"{path}: cannot read: {exc.strerror}"
+    return f"{path}: is not UTF-8 text; govern reads CSV files as UTF-8: save it as UTF-8"
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -134,8 +177,14 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
-        return pd.DataFrame(table.to_pandas())
+        # The schema first: pyarrow itself stumbles over a duplicate name with a vaguer error.
+        names = pq.read_schema(path).names
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise DataError(f"{path}: column {name!r} appears twice in the schema")
+            seen.add(name)
+        return pd.DataFrame(pq.read_table(path).to_pandas())
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(f"{path}: not a valid Parquet file ({_first_line(exc)})") from None
 

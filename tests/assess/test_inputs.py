@@ -101,6 +101,91 @@ def test_duplicate_column_names(settings, tmp_path):
     _refused(_spec(data=path), settings, "appears twice")
 
 
+def _straddling(boundary: int, *, bom: bool = False, newline: str = "\n") -> bytes:
+    """A valid UTF-8 CSV whose "é" (two bytes) straddles byte ``boundary``."""
+    head = ("\ufeff" if bom else "") + f"credit,sex,age_group,pred{newline}"
+    row = f"1,f,x,1{newline}"
+    data = head.encode()
+    rows = (boundary - 1 - len(data)) // len(row) - 1
+    data += (row * rows).encode()
+    pad = boundary - 1 - len(data) - len("1,")
+    data += f"1,{'m' * pad}é,x,1{newline}".encode() + (row * 3).encode()
+    assert data[boundary - 1 : boundary + 1] == "é".encode()
+    return data
+
+
+@pytest.mark.parametrize("boundary", [8192, 65536, 1 << 20])
+@pytest.mark.parametrize(("bom", "newline"), [(False, "\n"), (True, "\r\n")])
+def test_a_character_straddling_a_read_boundary_is_read(boundary, bom, newline, tmp_path):
+    path = tmp_path / "straddle.csv"
+    path.write_bytes(_straddling(boundary, bom=bom, newline=newline))
+    table = load_table(path, max_bytes=10_000_000)
+    assert table.columns == ["credit", "sex", "age_group", "pred"]
+    assert table.frame["sex"].str.endswith("é").sum() == 1
+    assert not table.frame["pred"].astype(str).str.contains("\r").any()
+
+
+def test_a_character_straddling_byte_8192_of_the_header_is_read(tmp_path):
+    path = tmp_path / "long-header.csv"
+    names = [f"c{i}" for i in range(2000)]
+    header = ",".join(names).encode()
+    header = header[:8191] + "é".encode() + header[8191:]
+    path.write_bytes(header + b"\n" + b",".join([b"1"] * 2000) + b"\n")
+    table = load_table(path, max_bytes=10_000_000)
+    assert len(table.columns) == 2000 and "é" in "".join(table.columns)
+
+
+def test_a_duplicate_column_after_the_first_8_kb_of_the_header(settings, tmp_path):
+    path = tmp_path / "wide-dupes.csv"
+    names = ["credit", "sex", "age_group", "pred"] + [f"padding_{i}" for i in range(1000)]
+    names.append("sex")
+    assert len(",".join(names)) > 8192
+    path.write_text(",".join(names) + "\n" + ",".join(["1"] * len(names)) + "\n")
+    _refused(_spec(data=path), settings, "column 'sex' appears twice in the header")
+
+
+def test_a_duplicate_column_in_parquet(settings, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dupes.parquet"
+    arrays = [pa.array([1, 0]), pa.array(["f", "m"]), pa.array(["m", "f"]), pa.array([1, 0])]
+    pq.write_table(pa.table(arrays, names=["credit", "sex", "sex", "pred"]), path)
+    _refused(_spec(data=path), settings, "column 'sex' appears twice in the schema")
+
+
+def test_not_utf8_names_the_line_and_byte(settings, tmp_path):
+    # README: CSV is read as UTF-8; Latin-1 is refused with where it stops being UTF-8.
+    path = tmp_path / "latin1-late.csv"
+    rows = "1,f,x,1\n" * 20_000 + "1,f\xe9minin,x,1\n"
+    path.write_bytes(("credit,sex,age_group,pred\n" + rows).encode("latin-1"))
+    offset = len(("credit,sex,age_group,pred\n" + "1,f,x,1\n" * 20_000 + "1,f").encode())
+    _refused(
+        _spec(data=path),
+        settings,
+        f"latin1-late.csv:20002: is not UTF-8 text (byte 0xe9 at offset {offset:,})",
+    )
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be"])
+def test_utf16_is_refused_as_utf16(codec, settings, tmp_path):
+    path = tmp_path / "utf16.csv"
+    text = "credit,sex,age_group,pred\n1,f,x,1\n"
+    path.write_bytes(
+        ("\ufeff" + text).encode(codec) if codec == "utf-16-be" else text.encode(codec)
+    )
+    _refused(_spec(data=path), settings, "is UTF-16 text; govern reads CSV files as UTF-8")
+
+
+def test_bom_and_crlf_read_as_plain_utf8(settings, tmp_path):
+    plain = pd.read_csv(SCORED)
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + SCORED.read_bytes().replace(b"\n", b"\r\n"))
+    table = load_table(path, max_bytes=10_000_000)
+    assert table.columns == list(plain.columns)
+    pd.testing.assert_frame_equal(table.frame, plain)
+
+
 def test_ragged_csv(settings, tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text('credit,sex,age_group,pred\n1,f,x,1\n1,"unterminated,x,1\n')
