@@ -298,6 +298,42 @@ def sample_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def onnx_artifacts(sample_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Version 1.1.0 exported by skl2onnx, one input per column: ``credit-risk-1.1.0.onnx``
+    gives its probabilities as a ZipMap, ``credit-risk-1.1.0-tensor.onnx`` (``zipmap=False``)
+    as a plain ``[N, 2]`` float tensor."""
+    import pandas as pd
+    import skops.io as sio
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import Int64TensorType, StringTensorType
+
+    from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
+
+    trusted = list(DEFAULT_SKOPS_TRUSTED_TYPES)
+    model = sio.load(sample_artifacts / "credit-risk-1.1.0.skops", trusted=trusted)
+    features = pd.read_csv(SAMPLE / "credit_holdout.csv")[list(model.feature_names_in_)]
+    inputs = [
+        (
+            c,
+            Int64TensorType([None, 1])
+            if features[c].dtype.kind == "i"
+            else StringTensorType([None, 1]),
+        )
+        for c in features.columns
+    ]
+    out = tmp_path_factory.mktemp("onnx-artifacts")
+    for name, zipmap in (
+        ("credit-risk-1.1.0.onnx", True),
+        ("credit-risk-1.1.0-tensor.onnx", False),
+    ):
+        exported = to_onnx(
+            model, initial_types=inputs, target_opset=17, options={id(model): {"zipmap": zipmap}}
+        )
+        (out / name).write_bytes(exported.SerializeToString())
+    return out
+
+
 def _own_key(full_env: dict[str, str], given: dict[str, str] | None) -> None:
     """Act with the named user's own key, unless the test chose a key directory itself."""
     if "GOVERN_KEY_DIR" in (given or {}):

@@ -84,6 +84,9 @@ class EvaluationSpec:
     min_group_size: int = 30
     trust_pickle: bool = False
     task: str = "binary_classification"
+    #: Impact-ratio reference values, ``((feature, value), ...)`` (``--reference``); a feature
+    #: not named gets the default reference (:func:`~govern.assess.fairness.choose_reference`).
+    reference: tuple[tuple[str, str], ...] = ()
     #: Background rows of the linear and model-agnostic explainers (governance settings).
     explain_background: int = 100
     #: Sensitive-proxy flags: how many top features, how strong an association.
@@ -106,6 +109,7 @@ class EvaluationSpec:
         params["data"] = str(self.data)
         params["model"] = str(self.model) if self.model is not None else None
         params["sensitive"] = list(self.sensitive)
+        params["reference"] = [list(pair) for pair in self.reference]
         return params
 
     @classmethod
@@ -114,6 +118,9 @@ class EvaluationSpec:
         known["data"] = Path(known["data"])
         known["model"] = Path(known["model"]) if known.get("model") else None
         known["sensitive"] = tuple(known.get("sensitive", ()))
+        known["reference"] = tuple(
+            (str(feature), str(value)) for feature, value in known.get("reference") or ()
+        )
         return cls(**known)
 
 
@@ -154,6 +161,35 @@ def _check_spec(spec: EvaluationSpec) -> None:
     ):
         if value < 0:
             raise InputError(f"{name} must not be negative")
+    named = [feature for feature, _ in spec.reference]
+    for feature in named:
+        if named.count(feature) > 1:
+            raise InputError(f"--reference names {feature!r} twice; give one value per feature")
+        if feature not in spec.sensitive:
+            raise InputError(
+                f"--reference {feature}: {feature!r} is not a sensitive feature of this "
+                f"evaluation (--sensitive {','.join(spec.sensitive)})"
+            )
+    if spec.reference and spec.task == "regression":
+        raise InputError("--reference applies to impact ratios, which a regression has none of")
+
+
+#: How many of a feature's values an error message lists.
+VALUES_SHOWN = 20
+
+
+def _check_reference(spec: EvaluationSpec, encoded: Sequence[EncodedFeature]) -> None:
+    """Each ``--reference`` value is a value of its feature (before anything is computed)."""
+    labels = {e.feature: e.labels for e in encoded}
+    for feature, value in spec.reference:
+        values = labels[feature]
+        if value not in values:
+            shown = ", ".join(values[:VALUES_SHOWN])
+            more = f" and {len(values) - VALUES_SHOWN} more" if len(values) > VALUES_SHOWN else ""
+            raise InputError(
+                f"--reference {feature}={value}: {feature!r} has no value {value!r} "
+                f"(its values: {shown}{more})"
+            )
 
 
 def _row_ids(table: Table, id_column: str | None) -> list[str]:
@@ -279,7 +315,9 @@ def run_evaluation(
         encode_feature(series, feature=name, max_groups=limits.max_groups, where=table.name)
         for name, series in sensitive_series.items()
     ]
-    warnings: list[str] = []
+    _check_reference(spec, encoded)
+    # What the model cannot give (e.g. probabilities it does not label) is said, not hidden.
+    warnings: list[str] = list(model.warnings) if model is not None else []
     raw_predictions: Any = None
     probabilities = None
     if model is not None:
@@ -391,7 +429,12 @@ def _classification(
             "positive rates are undefined"
         )
     assessment = assess_fairness(
-        target.y, y_pred, encoded, score=score, min_group_size=spec.min_group_size
+        target.y,
+        y_pred,
+        encoded,
+        score=score,
+        min_group_size=spec.min_group_size,
+        reference=dict(spec.reference),
     )
     performance = classification_performance(
         target.y,

@@ -305,22 +305,30 @@ def _permutation_explainer(
                 columns[column] = matrix[:, j].astype(dtypes[column])
         return pd.DataFrame(columns)
 
+    # A classifier without (identifiable) probabilities is explained through its predicted
+    # label, as 1.0 where it is the positive one, and the output says so.
+    labels_only = positive is not None and index is None
+
     def predict(matrix: np.ndarray) -> np.ndarray:
         frame = decode(matrix)
         if index is not None:
             proba = model.predict_proba(frame)
             if proba is not None:
                 return proba[:, index]
-            labels = model.predict(frame)
+        if index is not None or labels_only:
             from govern.assess.data import label_text
 
+            labels = model.predict(frame)
             return np.array([label_text(v) == positive for v in labels], dtype=np.float64)
         return np.asarray(model.predict(frame), dtype=np.float64)
 
     encoded_background = encode(data)
     masker = shap.maskers.Independent(encoded_background, max_samples=len(encoded_background))
     explainer = shap.explainers.Permutation(predict, masker, seed=seed)
-    output = f"probability of {positive}" if index is not None else "prediction"
+    if labels_only:
+        output = f"predicted label is {positive} (no probabilities)"
+    else:
+        output = f"probability of {positive}" if index is not None else "prediction"
 
     def run(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         result = explainer(

@@ -46,6 +46,13 @@ class LoadedModel:
     estimator: Any = None
     session: Any = None
     onnx_inputs: list[tuple[str, str]] = field(default_factory=list)
+    #: ONNX: the output holding class probabilities (None: the model gives labels only), and
+    #: whether it is a ZipMap (one mapping per row, keyed by class) or a plain tensor.
+    onnx_probability: int | None = None
+    onnx_probability_map: bool = False
+    #: What the model cannot provide and why (e.g. probabilities it gives without saying
+    #: which class each column is); an evaluation records them with its figures.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def format(self) -> str:
@@ -90,10 +97,10 @@ class LoadedModel:
         if self.classes is None:
             return None
         if self.session is not None:
-            outputs = self._run_onnx(frame)
-            if len(outputs) < 2:
+            if self.onnx_probability is None:
                 return None
-            return _onnx_probabilities(outputs[1], self.classes)
+            outputs = self._run_onnx(frame)
+            return _onnx_probabilities(outputs[self.onnx_probability], self.classes)
         if not hasattr(self.estimator, "predict_proba"):
             return None
         try:
@@ -154,7 +161,13 @@ def _onnx_probabilities(raw: Any, classes: list[str]) -> np.ndarray:
     if isinstance(raw, list) and raw and isinstance(raw[0], dict):
         keys = {label_text(k): k for k in raw[0]}
         return np.array([[row[keys[c]] for c in classes] for row in raw], dtype=float)
-    return np.asarray(raw, dtype=float)
+    values = np.asarray(raw, dtype=float)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values.reshape(-1)
+    if values.ndim == 1 and len(classes) == 2:
+        # One column: the probability of the second class (see _tensor_classes).
+        return np.column_stack([1.0 - values, values])
+    return values
 
 
 def _first_line(exc: BaseException) -> str:
@@ -303,18 +316,58 @@ def _load_onnx(info: ArtifactInfo) -> LoadedModel:
             )
     outputs = session.get_outputs()
     classes: list[str] | None = None
+    probability, is_map = _probability_output(outputs)
     declared_classes = _metadata_list(metadata.get("classes"))
     if declared_classes:
         classes = declared_classes
-    elif len(outputs) >= 2:
-        classes = _probe_classes(session, outputs[1])
+    elif probability is not None:
+        # A ZipMap names its classes in its keys, a plain tensor in the order of the labels
+        # the model predicts: both are read on first use, by resolve_classes().
+        classes = []
+    warnings: list[str] = []
+    if probability is None and outputs and _is_label_output(outputs[0]):
+        warnings.append(
+            f"{info.path.name}: the ONNX model gives predicted labels only (no probability "
+            f"output), so ROC AUC, the Brier score and scoring rates are unavailable and "
+            "explanations explain its labels; export it with its probabilities"
+        )
     return LoadedModel(
         info=info,
         feature_names=feature_names,
         classes=[label_text(c) for c in classes] if classes is not None else None,
         session=session,
         onnx_inputs=inputs,
+        onnx_probability=probability,
+        onnx_probability_map=is_map,
+        warnings=warnings,
     )
+
+
+def _is_label_output(output: Any) -> bool:
+    kind = str(output.type)
+    return kind in {"tensor(int64)", "tensor(int32)", "tensor(string)", "tensor(bool)"}
+
+
+def _probability_output(outputs: Sequence[Any]) -> tuple[int | None, bool]:
+    """Which output holds class probabilities, and whether it is a ZipMap.
+
+    A classifier's first output is its labels; its probabilities follow, as a ZipMap
+    (``seq(map(...))``) or, exported with ``zipmap=False``, as a float tensor of shape
+    ``[N, classes]`` (or ``[N]``: the probability of the second class). The names vary by
+    exporter, so the type and shape decide.
+    """
+    if len(outputs) < 2 or not _is_label_output(outputs[0]):
+        return None, False
+    for index, output in enumerate(outputs[1:], start=1):
+        kind = str(output.type)
+        if kind.startswith("seq(map("):
+            return index, True
+        shape = output.shape or []
+        if kind in {"tensor(float)", "tensor(double)", "tensor(float16)"} and len(shape) in (1, 2):
+            width = shape[1] if len(shape) == 2 else 1
+            if not isinstance(width, int) or width >= 1:
+                return index, False
+    return None, False
 
 
 def _metadata_list(raw: str | None) -> list[str] | None:
@@ -327,26 +380,87 @@ def _metadata_list(raw: str | None) -> list[str] | None:
     return [str(v) for v in value] if isinstance(value, list) else None
 
 
-def _probe_classes(session: Any, output: Any) -> list[str] | None:
-    # A ZipMap output names its classes in its keys; they are read on first use instead.
-    kind = str(output.type)
-    if kind.startswith("seq(map("):
-        return []  # filled in by resolve_classes() after the first run
-    return None
-
-
 def resolve_classes(model: LoadedModel, frame: pd.DataFrame) -> None:
-    """Fill ONNX class labels from the probability map of a first (small) run."""
+    """Fill ONNX class labels: from the keys of a ZipMap (a one-row run), or, for a plain
+    probability tensor, from which column is largest where the model predicts each label.
+
+    A tensor whose columns the predictions on ``frame`` do not identify (a class the model
+    never predicts here, labels that disagree with the largest probability) leaves the
+    model without probabilities, and says so in :attr:`LoadedModel.warnings`.
+    """
     from govern.assess.data import label_text
 
-    if model.session is None or model.classes != []:
+    if model.session is None or model.classes != [] or model.onnx_probability is None:
         return
-    outputs = model._run_onnx(frame.head(1))
-    raw = outputs[1]
-    if isinstance(raw, list) and raw and isinstance(raw[0], dict):
-        model.classes = [label_text(k) for k in raw[0]]
-    else:
-        model.classes = None
+    if model.onnx_probability_map:
+        raw = model._run_onnx(frame.head(1))[model.onnx_probability]
+        if isinstance(raw, list) and raw and isinstance(raw[0], dict):
+            model.classes = [label_text(k) for k in raw[0]]
+        else:
+            model.classes = None
+        return
+    outputs = model._run_onnx(frame)
+    labels = [label_text(v) for v in _as_list(outputs[0])]
+    classes, reason = _tensor_classes(labels, outputs[model.onnx_probability])
+    model.classes = classes
+    if classes is None:
+        model.onnx_probability = None
+        model.warnings.append(
+            f"{model.info.path.name}: the ONNX model's probability output does not say which "
+            f"class each column is ({reason}), so ROC AUC, the Brier score and scoring rates "
+            "are unavailable and explanations explain its labels; export it with "
+            "zipmap=True or set its metadata 'classes' to the labels in column order"
+        )
+
+
+def _as_list(raw: Any) -> list[Any]:
+    import numpy as np
+
+    return list(np.asarray(raw).reshape(-1))
+
+
+def _tensor_classes(labels: list[str], raw: Any) -> tuple[list[str] | None, str]:
+    """The class of each probability column, from the labels the model predicted.
+
+    A classifier predicts the class of its largest probability, so on rows without a tie
+    each column must go with exactly one label. A single column is the probability of the
+    second class (the positive one of a binary model), so its label is the one predicted
+    where it is above one half.
+    """
+    import numpy as np
+
+    values = np.asarray(raw, dtype=float)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values.reshape(-1)
+    if values.ndim == 1:
+        above = {label for label, p in zip(labels, values, strict=True) if p > 0.5}
+        below = {label for label, p in zip(labels, values, strict=True) if p < 0.5}
+        if len(above) == 1 and len(below) == 1 and above != below:
+            return [below.pop(), above.pop()], ""
+        return None, "the labels it predicts on this data do not match one column of one class"
+    if values.ndim != 2 or len(values) != len(labels):
+        return None, f"it has shape {list(values.shape)}"
+    ordered = np.sort(values, axis=1)
+    clear = ordered[:, -1] > ordered[:, -2] if values.shape[1] > 1 else np.ones(len(values), bool)
+    column_labels: dict[int, set[str]] = {}
+    for label, column in zip(
+        np.asarray(labels, dtype=object)[clear], values[clear].argmax(axis=1), strict=True
+    ):
+        column_labels.setdefault(int(column), set()).add(str(label))
+    width = values.shape[1]
+    if any(len(found) > 1 for found in column_labels.values()):
+        return None, "the labels it predicts do not follow its largest probability"
+    if len(column_labels) < width:
+        unseen = width - len(column_labels)
+        return None, (
+            f"{unseen} of its {width} columns is never the largest on this data"
+            if unseen == 1
+            else f"{unseen} of its {width} columns are never the largest on this data"
+        )
+    classes = [next(iter(column_labels[j])) for j in range(width)]
+    if len(set(classes)) < width:
+        return None, "two columns go with the same label"
+    return classes, ""
 
 
 __all__ = [

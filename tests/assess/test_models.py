@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import skops.io as sio
 
+from govern.assess.evaluation import EvaluationSpec, Limits, run_evaluation
 from govern.assess.models import (
     ArtifactMismatchError,
     UntrustedArtifactError,
@@ -128,25 +129,8 @@ def test_model_without_feature_names_is_refused(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory, sample_artifacts):
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import Int64TensorType, StringTensorType
-
-    model = sio.load(sample_artifacts / "credit-risk-1.1.0.skops", trusted=TRUSTED)
-    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
-    features = frame[list(model.feature_names_in_)]
-    inputs = [
-        (
-            c,
-            Int64TensorType([None, 1])
-            if features[c].dtype.kind == "i"
-            else StringTensorType([None, 1]),
-        )
-        for c in features.columns
-    ]
-    path = tmp_path_factory.mktemp("onnx") / "credit-risk-1.1.0.onnx"
-    path.write_bytes(to_onnx(model, initial_types=inputs, target_opset=17).SerializeToString())
-    return path
+def onnx_model(onnx_artifacts):
+    return onnx_artifacts / "credit-risk-1.1.0.onnx"
 
 
 def test_onnx_scores_like_the_skops_model(onnx_model, sample_artifacts):
@@ -169,3 +153,136 @@ def test_renamed_onnx_is_recognised_by_content(tmp_path, onnx_model):
     shutil.copy(onnx_model, copy)
     with pytest.raises(DataError):
         load_model(copy, trusted_types=TRUSTED)
+
+
+# --- ONNX probabilities as a plain tensor (skl2onnx zipmap=False) ---------------------------
+
+LIMITS = Limits(skops_trusted_types=tuple(TRUSTED))
+
+
+def _onnx_spec(model, data=SAMPLE / "credit_holdout.csv", **extra):
+    fields = {"explain_sample": 40, "explain_background": 20, **extra}
+    return EvaluationSpec(
+        data=data,
+        target="credit",
+        sensitive=("sex", "age_group"),
+        model=model,
+        positive="1",
+        id_column="applicant_id",
+        **fields,
+    )
+
+
+def _edited(source, target, edit):
+    """A copy of an ONNX file with its graph changed by ``edit`` (an exporter's variant)."""
+    import onnx
+
+    proto = onnx.load(str(source))
+    edit(proto.graph, onnx)
+    onnx.checker.check_model(proto)
+    target.write_bytes(proto.SerializeToString())
+    return target
+
+
+def test_onnx_probability_tensor_is_read_like_the_zipmap(onnx_artifacts):
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
+    zipmap = load_model(onnx_artifacts / "credit-risk-1.1.0.onnx", trusted_types=TRUSTED)
+    tensor = load_model(onnx_artifacts / "credit-risk-1.1.0-tensor.onnx", trusted_types=TRUSTED)
+    assert tensor.session.get_outputs()[1].type == "tensor(float)"
+    for model in (zipmap, tensor):
+        resolve_classes(model, frame)
+    assert tensor.classes == zipmap.classes == ["1", "2"] and tensor.warnings == []
+    assert np.array_equal(tensor.predict_proba(frame), zipmap.predict_proba(frame))
+
+
+def test_onnx_zipmap_false_gives_the_same_auc_brier_scoring_rates_and_shap(onnx_artifacts):
+    results = {
+        name: run_evaluation(_onnx_spec(onnx_artifacts / name), LIMITS).results
+        for name in ("credit-risk-1.1.0.onnx", "credit-risk-1.1.0-tensor.onnx")
+    }
+    zipmap, tensor = results.values()
+    overall = tensor.performance.overall
+    assert overall["roc_auc"] is not None and overall["brier"] is not None
+    assert overall["roc_auc"] == pytest.approx(zipmap.performance.overall["roc_auc"], abs=1e-12)
+    assert overall["brier"] == pytest.approx(zipmap.performance.overall["brier"], abs=1e-12)
+    sex = next(g for g in tensor.fairness if g.name == "sex")
+    assert all(group.metrics.scoring_rate is not None for group in sex.groups)
+    assert tensor.fairness == zipmap.fairness
+    assert tensor.explanations is not None and tensor.explanations.output == "probability of 1"
+    assert tensor.explanations.global_ == zipmap.explanations.global_
+    assert tensor.warnings == zipmap.warnings
+
+
+def test_onnx_single_probability_column_is_the_second_class(onnx_artifacts, tmp_path):
+    def keep_positive_column(graph, onnx):
+        graph.initializer.append(onnx.helper.make_tensor("second", onnx.TensorProto.INT64, [], [1]))
+        graph.node.append(
+            onnx.helper.make_node("Gather", ["probabilities", "second"], ["p_bad"], axis=1)
+        )
+        del graph.output[1]
+        graph.output.append(
+            onnx.helper.make_tensor_value_info("p_bad", onnx.TensorProto.FLOAT, [None])
+        )
+
+    single = _edited(
+        onnx_artifacts / "credit-risk-1.1.0-tensor.onnx",
+        tmp_path / "single.onnx",
+        keep_positive_column,
+    )
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
+    zipmap = load_model(onnx_artifacts / "credit-risk-1.1.0.onnx", trusted_types=TRUSTED)
+    model = load_model(single, trusted_types=TRUSTED)
+    for loaded in (model, zipmap):
+        resolve_classes(loaded, frame)
+    assert model.classes == ["1", "2"]
+    assert np.abs(model.predict_proba(frame) - zipmap.predict_proba(frame)).max() < 1e-6
+
+
+def test_onnx_tensor_with_an_unidentified_column_warns_which_figures_are_missing(
+    onnx_artifacts, sample_artifacts, tmp_path
+):
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
+    skops_model = load_model(sample_artifacts / "credit-risk-1.1.0.skops", trusted_types=TRUSTED)
+    # Only rows the model predicts "1" for: its second column is never the largest.
+    good = frame[skops_model.predict(frame) == 1]
+    data = tmp_path / "predicted_good.csv"
+    good.to_csv(data, index=False)
+    results = run_evaluation(
+        _onnx_spec(onnx_artifacts / "credit-risk-1.1.0-tensor.onnx", data=data), LIMITS
+    ).results
+    assert results.performance.overall["roc_auc"] is None
+    assert results.performance.overall["brier"] is None
+    warning = next(w for w in results.warnings if "probability output" in w)
+    assert "does not say which class each column is" in warning
+    assert "1 of its 2 columns is never the largest" in warning
+    assert "ROC AUC, the Brier score and scoring rates are unavailable" in warning
+    assert results.explanations is not None
+    assert results.explanations.output == "predicted label is 1 (no probabilities)"
+
+
+def test_onnx_with_labels_only_warns(onnx_artifacts, tmp_path):
+    def drop_probabilities(graph, onnx):
+        del graph.output[1]
+
+    labels_only = _edited(
+        onnx_artifacts / "credit-risk-1.1.0-tensor.onnx",
+        tmp_path / "labels.onnx",
+        drop_probabilities,
+    )
+    results = run_evaluation(_onnx_spec(labels_only, explain_sample=0), LIMITS).results
+    assert results.performance.overall["roc_auc"] is None
+    assert any("gives predicted labels only (no probability output)" in w for w in results.warnings)
+
+
+def test_onnx_declared_classes_name_the_tensor_columns(onnx_artifacts, tmp_path):
+    import onnx
+
+    proto = onnx.load(str(onnx_artifacts / "credit-risk-1.1.0-tensor.onnx"))
+    onnx.helper.set_model_props(proto, {"classes": '["1", "2"]'})
+    path = tmp_path / "declared.onnx"
+    path.write_bytes(proto.SerializeToString())
+    model = load_model(path, trusted_types=TRUSTED)
+    assert model.classes == ["1", "2"]
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv").head(5)
+    resolve_classes(model, frame)
+    assert model.predict_proba(frame).shape == (5, 2)
