@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,11 @@ from govern.assess.results import (
     FLAG_UNDEFINED,
     FOUR_FIFTHS,
     LABEL_SEPARATOR,
+    MISSING_GROUP,
     NAME_SEPARATOR,
+    REFERENCE_EXPLICIT,
+    REFERENCE_LARGEST,
+    REFERENCE_MOST_SELECTED,
     SIGNIFICANCE_LEVEL,
     Estimate,
     Grouping,
@@ -266,10 +270,88 @@ def _range(values: np.ndarray, defined: np.ndarray) -> tuple[float | None, float
     return high - low, (low / high if high > 0 else None)
 
 
-def build_grouping(counts: GroupCounts, *, total: int, min_group_size: int) -> Grouping:
-    """Turn one grouping's counts into the stored :class:`Grouping` with flags and tests."""
+@dataclass(frozen=True)
+class ReferenceChoice:
+    """The impact-ratio reference group of one grouping and why it was chosen."""
+
+    index: int
+    choice: str
+    reason: str
+
+
+def choose_reference(
+    counts: GroupCounts,
+    rates: np.ndarray,
+    *,
+    min_group_size: int,
+    explicit: Mapping[str, str] | None = None,
+    source: str = "--reference",
+) -> ReferenceChoice:
+    """The group impact ratios and significance tests compare every group with.
+
+    By default the most selected group among those that are neither small (fewer than
+    ``min_group_size`` rows, the threshold that flags ``small_group``) nor the missing-value
+    group: a handful of rows must not set the bar every other group is measured against.
+    When every group is small or missing, the largest group (not missing, if one exists; of
+    equally large groups the most selected).
+    ``explicit`` (feature -> value) sets it instead: for a single feature when the feature is
+    named, for an intersection when each of its features is, and that combination has rows.
+    """
     import numpy as np
 
+    n = counts.n
+    if explicit and all(f in explicit for f in counts.features):
+        wanted = tuple(explicit[f] for f in counts.features)
+        named = ", ".join(f"{f}={explicit[f]}" for f in counts.features)
+        if wanted in counts.labels:
+            index = counts.labels.index(wanted)
+            reason = f"set by {source} {named}"
+            if int(n[index]) < min_group_size:
+                reason += f" (a small group of {int(n[index])} rows: its rate is uncertain)"
+            return ReferenceChoice(index, REFERENCE_EXPLICIT, reason)
+        fallback = f"{source} {named} has no rows in this intersection; "
+    else:
+        fallback = ""
+    missing = np.array([MISSING_GROUP in labels for labels in counts.labels], dtype=bool)
+    eligible = ~missing & (n >= min_group_size)
+    if eligible.any():
+        index = int(np.argmax(np.where(eligible, rates, -np.inf)))
+        size = f"at least {min_group_size} rows" if min_group_size > 1 else "any rows"
+        return ReferenceChoice(
+            index,
+            REFERENCE_MOST_SELECTED,
+            f"{fallback}most-selected group with {size} and not missing",
+        )
+    present = ~missing if (~missing).any() else np.ones(len(n), dtype=bool)
+    # The largest group; of groups equally large, the most selected (then the first).
+    size = np.where(present, n, -1)
+    index = int(np.argmax(np.where(size == size.max(), rates, -np.inf)))
+    what = "is missing" if not (~missing).any() else f"has fewer than {min_group_size} rows"
+    if missing.any() and (~missing).any():
+        what = f"has fewer than {min_group_size} rows or is missing"
+    tied = int((size == size.max()).sum())
+    largest = "the largest group" if tied == 1 else "the most selected of the largest groups"
+    return ReferenceChoice(
+        index,
+        REFERENCE_LARGEST,
+        f"{fallback}every group {what}: {largest} was used",
+    )
+
+
+def build_grouping(
+    counts: GroupCounts,
+    *,
+    total: int,
+    min_group_size: int,
+    reference: Mapping[str, str] | None = None,
+    reference_source: str = "--reference",
+) -> Grouping:
+    """Turn one grouping's counts into the stored :class:`Grouping` with flags and tests.
+
+    Args:
+        reference: explicit reference values (feature -> value); see :func:`choose_reference`.
+        reference_source: what set them, shown in the stored reason ("--reference").
+    """
     c = counts.counts
     tn, fp, fn, tp = c[:, TN], c[:, FP], c[:, FN], c[:, TP]
     n = c.sum(axis=1)
@@ -286,11 +368,20 @@ def build_grouping(counts: GroupCounts, *, total: int, min_group_size: int) -> G
         fractions["scoring_rate"] = (counts.above, n)
     intervals = {name: wilson(k, d) for name, (k, d) in fractions.items()}
     rates = intervals["selection_rate"][0]
-    reference = int(np.argmax(rates))
-    top = float(rates[reference])
+    chosen = choose_reference(
+        counts,
+        rates,
+        min_group_size=min_group_size,
+        explicit=reference,
+        source=reference_source,
+    )
+    index_of_reference = chosen.index
+    top = float(rates[index_of_reference])
     impact = rates / top if top > 0 else None
-    p_values, tests = proportion_tests(selected, n, reference)
+    p_values, tests = proportion_tests(selected, n, index_of_reference)
 
+    # The LL144 scoring impact ratio keeps the rule's own definition (6 RCNY 5-300): against
+    # the highest scoring rate.
     scoring_impact = None
     if counts.above is not None:
         scoring = intervals["scoring_rate"][0]
@@ -316,7 +407,7 @@ def build_grouping(counts: GroupCounts, *, total: int, min_group_size: int) -> G
         }
         ratio = float(impact[index]) if impact is not None else None
         flags: list[str] = []
-        if index == reference:
+        if index == index_of_reference:
             flags.append(FLAG_REFERENCE)
         size = int(n[index])
         if size < min_group_size:
@@ -348,11 +439,18 @@ def build_grouping(counts: GroupCounts, *, total: int, min_group_size: int) -> G
         )
 
     summary, undefined_summary, notes = _summary(counts, intervals, impact, scoring_impact)
+    reference_label = counts.label(index_of_reference)
+    if impact is None and "min_impact_ratio" not in undefined_summary:
+        undefined_summary["min_impact_ratio"] = (
+            f"the reference group {reference_label!r} has no selected rows"
+        )
     return Grouping(
         name=counts.name,
         features=counts.features,
         kind="single" if len(counts.features) == 1 else "intersection",
-        reference_group=counts.label(reference),
+        reference_group=reference_label,
+        reference_choice=chosen.choice,
+        reference_reason=chosen.reason,
         groups=groups,
         summary=summary,
         undefined=undefined_summary,
@@ -420,6 +518,8 @@ def assess_fairness(
     score: np.ndarray | None = None,
     min_group_size: int = 30,
     intersections: bool = True,
+    reference: Mapping[str, str] | None = None,
+    reference_source: str = "--reference",
 ) -> FairnessAssessment:
     """Fairness of binary decisions for each sensitive feature and their intersections.
 
@@ -431,6 +531,9 @@ def assess_fairness(
             above the median of the full sample) and its impact ratio.
         min_group_size: groups smaller than this are flagged ``small_group`` (never dropped).
         intersections: also assess intersections of the features.
+        reference: the impact-ratio reference value of some features (feature -> value, a
+            label of that feature); the others get the default (:func:`choose_reference`).
+        reference_source: what set ``reference``, recorded in each grouping's reason.
 
     Returns:
         The groupings in the stored format, the raw counts (for per-group performance) and
@@ -441,7 +544,16 @@ def assess_fairness(
     above = score > np.median(score) if score is not None else None
     counts = count_groups(y_true, y_pred, encoded, above=above, intersections=intersections)
     total = len(y_true)
-    groupings = [build_grouping(c, total=total, min_group_size=min_group_size) for c in counts]
+    groupings = [
+        build_grouping(
+            c,
+            total=total,
+            min_group_size=min_group_size,
+            reference=reference,
+            reference_source=reference_source,
+        )
+        for c in counts
+    ]
     warnings: list[str] = []
     for grouping in groupings:
         small = [g.group for g in grouping.groups if g.small]
@@ -459,8 +571,10 @@ __all__ = [
     "MAX_JOINT_CELLS",
     "FairnessAssessment",
     "GroupCounts",
+    "ReferenceChoice",
     "assess_fairness",
     "build_grouping",
+    "choose_reference",
     "count_groups",
     "grouping_specs",
     "proportion_tests",

@@ -42,6 +42,14 @@ FLAG_SIGNIFICANT = "significant_disparity"  # p < 0.05 against the reference gro
 FLAG_REFERENCE = "reference"
 FLAG_UNDEFINED = "undefined_metrics"
 
+#: How a grouping's impact-ratio reference group was chosen (``Grouping.reference_choice``):
+#: set explicitly (``--reference`` or a policy), the most selected group that is neither small
+#: nor missing (the default), or the largest group when every group is small or missing.
+REFERENCE_EXPLICIT = "explicit"
+REFERENCE_MOST_SELECTED = "most_selected"
+REFERENCE_LARGEST = "largest"
+ReferenceChoice = Literal["explicit", "most_selected", "largest"]
+
 #: EEOC four-fifths rule: an impact ratio below this is adverse impact.
 FOUR_FIFTHS = 0.8
 SIGNIFICANCE_LEVEL = 0.05
@@ -133,6 +141,7 @@ class Grouping(_Document):
     name: str
     features: list[str]
     kind: GroupingKind
+    #: The group impact ratios and p-values compare with (see ``reference_reason``).
     reference_group: str
     groups: list[GroupStats]
     summary: GroupingSummary
@@ -140,6 +149,16 @@ class Grouping(_Document):
     undefined: dict[str, str] = Field(default_factory=dict)
     #: What a reader should know about the summary, e.g. groups left out of equalized odds.
     notes: list[str] = Field(default_factory=list)
+    #: How the reference group was chosen, and why, in words ("most-selected group with at
+    #: least 30 rows and not missing", "set by --reference race=Caucasian"). None in
+    #: documents written before the choice was recorded (then: the most selected group).
+    reference_choice: ReferenceChoice | None = None
+    reference_reason: str | None = None
+
+    def reference_explained(self) -> str:
+        """The reference group and why it is the reference, for readers."""
+        why = self.reference_reason or "most-selected group (chosen before reasons were recorded)"
+        return f"{self.reference_group} ({why})"
 
     def group(self, label: str) -> GroupStats:
         for stats in self.groups:
@@ -317,6 +336,9 @@ __all__ = [
     "NAME_SEPARATOR",
     "SCHEMA_VERSION",
     "SIGNIFICANCE_LEVEL",
+    "REFERENCE_EXPLICIT",
+    "REFERENCE_LARGEST",
+    "REFERENCE_MOST_SELECTED",
     "Confusion",
     "DatasetInfo",
     "DriftDataset",

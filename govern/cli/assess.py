@@ -70,6 +70,19 @@ def _split(values: list[str] | None) -> list[str]:
     return items
 
 
+def _references(values: list[str] | None) -> list[tuple[str, str]]:
+    """``--reference race=Caucasian`` as ``("race", "Caucasian")`` (the value may hold "=")."""
+    pairs: list[tuple[str, str]] = []
+    for value in values or []:
+        feature, sign, label = value.partition("=")
+        if not sign or not feature.strip():
+            raise InputError(
+                f"--reference takes FEATURE=VALUE (e.g. race=Caucasian), not {value!r}"
+            )
+        pairs.append((feature.strip(), label))
+    return pairs
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -134,6 +147,16 @@ def evaluate(
         str,
         typer.Option("--task", help="binary_classification or regression."),
     ] = "binary_classification",
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference",
+            metavar="FEATURE=VALUE",
+            help="Impact-ratio reference group of a sensitive feature (repeatable, one per "
+            "feature; an intersection's is the combination when each of its features has "
+            "one). Default: the most-selected group that is neither small nor missing.",
+        ),
+    ] = None,
     trust_pickle: Annotated[
         bool,
         typer.Option(
@@ -175,6 +198,7 @@ def evaluate(
             "--seed": seed != 0,
             "--min-group-size": min_group_size is not None,
             "--task": task != "binary_classification",
+            "--reference": bool(reference),
         }
         mixed = [option for option, present in given.items() if present]
         if mixed:
@@ -199,6 +223,7 @@ def evaluate(
     if not features:
         raise InputError("govern evaluate needs --sensitive COL[,COL...]")
     assert ref is not None and data is not None and target is not None
+    references = _references(reference)
     bar = ProgressBar()
     try:
         record = evaluation.evaluate_version(
@@ -219,6 +244,7 @@ def evaluate(
             trust_pickle=trust_pickle,
             task=task,
             progress=bar,
+            reference=references,
         )
     finally:
         bar.close()
@@ -321,6 +347,7 @@ def _print_grouping(grouping: Grouping) -> None:
         rows,
         title=f"Fairness by {kind} {grouping.name} (reference group: {grouping.reference_group})",
     )
+    output.line(f"  impact-ratio reference: {grouping.reference_explained()}")
     s = grouping.summary
     output.line(
         f"  demographic parity: difference {_fmt(s.demographic_parity_difference)}, ratio "

@@ -257,6 +257,7 @@ def evaluate_version(
     """Evaluate ``ref`` on a data set and store the evaluation with an audit event.
 
     Args:
+    reference: Sequence[tuple[str, str]] = (),
         ctx: the service context (the acting user needs developer, validator or admin).
         ref: ``NAME@VERSION`` (or ``NAME`` for the latest version).
         data: CSV or Parquet file with the target, sensitive features and model inputs.
@@ -280,6 +281,8 @@ def evaluate_version(
     Returns:
         The stored evaluation.
     """
+        reference: impact-ratio reference values ``(feature, value)``, at most one per
+            feature (default: the most selected group that is neither small nor missing).
     from govern.assess.evaluation import run_evaluation
 
     action = "evaluation.create"
@@ -324,6 +327,7 @@ def evaluate_version(
     try:
         outcome = run_evaluation(
             spec,
+        reference=tuple((str(f), str(v)) for f, v in reference),
             limits(ctx),
             expected_artifact_sha256=registered_sha if model is not None else None,
             progress=progress,

@@ -363,3 +363,115 @@ def test_joint_and_per_grouping_counting_agree(monkeypatch, size):
     separate = assess_fairness(y_true, y_pred, encoded, score=score)
     assert [g.to_json() for g in joint.groupings] == [g.to_json() for g in separate.groupings]
     assert len(joint.groupings) == 2**size - 1
+
+
+# --- the impact-ratio reference group -------------------------------------------------------
+
+
+def _expected_reference(frame, features, min_group_size, explicit=None):
+    """The reference chosen from fairlearn's per-group figures, without the engine's code."""
+    by_group = frame.by_group[frame.by_group["count"] > 0]
+    rows = []
+    for key, row in by_group.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append((key, int(row["count"]), float(row["selection_rate"])))
+    if explicit is not None and all(f in explicit for f in features):
+        wanted = tuple(explicit[f] for f in features)
+        if any(key == wanted for key, _, _ in rows):
+            return wanted, "explicit"
+    eligible = [r for r in rows if MISSING_GROUP not in r[0] and r[1] >= min_group_size]
+    if eligible:
+        best = max(r[2] for r in eligible)
+        return next(r[0] for r in eligible if r[2] == best), "most_selected"
+    present = [r for r in rows if MISSING_GROUP not in r[0]] or rows
+    largest = max(r[1] for r in present)
+    tied = [r for r in present if r[1] == largest]
+    best = max(r[2] for r in tied)
+    return next(r[0] for r in tied if r[2] == best), "largest"
+
+
+@settings(max_examples=ORACLE_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    audits(),
+    st.integers(min_value=1, max_value=150),
+    st.floats(min_value=0.0, max_value=0.4),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+)
+def test_reference_group_and_impact_ratios_equal_fairlearn_rates(
+    data, min_group_size, share, seed, explicit_given
+):
+    """The reference is the most selected group that is neither small nor missing (else the
+    largest, or the one set), and each impact ratio is the group's fairlearn selection rate
+    over the reference's; with the overall most-selected group as reference, the smallest
+    ratio is fairlearn's demographic parity ratio (min / max)."""
+    y_true, y_pred, a, b = data
+    rng = np.random.default_rng(seed)
+    a = a.astype(object)
+    a[rng.random(len(a)) < share] = None
+    explicit = None
+    if explicit_given:
+        explicit = {"a": str(rng.choice(sorted({v for v in a if v is not None})))}
+        if rng.random() < 0.5:
+            explicit["b"] = str(rng.choice(sorted(set(b))))
+    encoded = [
+        encode_feature(pd.Series(a), feature="a", max_groups=1000, where="t"),
+        encode_feature(pd.Series(b), feature="b", max_groups=1000, where="t"),
+    ]
+    result = assess_fairness(
+        y_true, y_pred, encoded, min_group_size=min_group_size, reference=explicit
+    )
+    shown_a = pd.Series(a, name="a").fillna(MISSING_GROUP)
+    shown_b = pd.Series(b, name="b")
+    sensitive = {"a": shown_a, "b": shown_b, "a*b": pd.DataFrame({"a": shown_a, "b": shown_b})}
+    yt, yp = y_true.astype(int), y_pred.astype(int)
+    for grouping in result.groupings:
+        frame = _frame(y_true, y_pred, sensitive[grouping.name])
+        key, choice = _expected_reference(frame, grouping.features, min_group_size, explicit)
+        assert grouping.reference_group == ", ".join(key)
+        assert grouping.reference_choice == choice
+        assert grouping.reference_reason
+        rates = frame.by_group["selection_rate"]
+        top = float(rates.loc[key if len(key) > 1 else key[0]])
+        for g in grouping.groups:
+            group_key = tuple(g.values[f] for f in grouping.features)
+            rate = float(rates.loc[group_key if len(group_key) > 1 else group_key[0]])
+            if top > 0:
+                assert abs(g.impact_ratio - rate / top) <= TOL
+                assert ("adverse_impact" in g.flags) == (g.impact_ratio < 0.8)
+            else:
+                assert g.impact_ratio is None
+            assert ("reference" in g.flags) == (group_key == key)
+        counted = frame.by_group[frame.by_group["count"] > 0]["selection_rate"]
+        if top > 0 and top == float(counted.max()):
+            dpr = demographic_parity_ratio(yt, yp, sensitive_features=sensitive[grouping.name])
+            assert abs(grouping.summary.min_impact_ratio - dpr) <= TOL
+        elif top == 0:
+            assert "min_impact_ratio" in grouping.undefined
+
+
+def test_reference_p_values_test_against_the_chosen_group():
+    """p-values compare each group with the chosen reference (scipy as the oracle)."""
+    rng = np.random.default_rng(7)
+    groups = np.array(["big"] * 400 + ["mid"] * 300 + ["tiny"] * 5)
+    y_pred = np.concatenate([rng.random(400) < 0.5, rng.random(300) < 0.3, np.ones(5, bool)])
+    y_true = rng.random(len(groups)) < 0.5
+    encoded = [encode_feature(pd.Series(groups), feature="g", max_groups=10, where="t")]
+    grouping = assess_fairness(y_true, y_pred, encoded, min_group_size=30).groupings[0]
+    assert grouping.reference_group == "big"  # "tiny" is selected more, but has 5 rows
+    big = grouping.group("big").metrics.selection_rate
+    mid = grouping.group("mid").metrics.selection_rate
+    table = [[mid.successes, mid.trials], [big.successes, big.trials]]
+    _z, expected = _two_proportion_z(table)
+    assert abs(grouping.group("mid").p_value - expected) <= 1e-9
+    tiny = grouping.group("tiny")
+    fisher = stats.fisher_exact([[5, 0], [big.successes, big.trials - big.successes]]).pvalue
+    assert tiny.test == "fisher-exact" and abs(tiny.p_value - fisher) <= 1e-12
+
+
+def _two_proportion_z(table):
+    (k1, n1), (k2, n2) = table
+    pooled = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (k1 / n1 - k2 / n2) / se
+    return z, 2 * stats.norm.sf(abs(z))
