@@ -253,11 +253,11 @@ def evaluate_version(
     trust_pickle: bool = False,
     task: str = "binary_classification",
     progress: Progress | None = None,
+    reference: Sequence[tuple[str, str]] = (),
 ) -> EvaluationRecord:
     """Evaluate ``ref`` on a data set and store the evaluation with an audit event.
 
     Args:
-    reference: Sequence[tuple[str, str]] = (),
         ctx: the service context (the acting user needs developer, validator or admin).
         ref: ``NAME@VERSION`` (or ``NAME`` for the latest version).
         data: CSV or Parquet file with the target, sensitive features and model inputs.
@@ -277,12 +277,12 @@ def evaluate_version(
         trust_pickle: allow a pickle/joblib artifact (recorded in the audit log).
         task: "binary_classification" or "regression".
         progress: called as long steps advance.
+        reference: impact-ratio reference values ``(feature, value)``, at most one per
+            feature (default: the most selected group that is neither small nor missing).
 
     Returns:
         The stored evaluation.
     """
-        reference: impact-ratio reference values ``(feature, value)``, at most one per
-            feature (default: the most selected group that is neither small nor missing).
     from govern.assess.evaluation import run_evaluation
 
     action = "evaluation.create"
@@ -323,11 +323,11 @@ def evaluate_version(
         min_group_size=(min_group_size if min_group_size is not None else rules.min_group_size),
         trust_pickle=trust_pickle,
         task=task,
+        reference=tuple((str(f), str(v)) for f, v in reference),
     )
     try:
         outcome = run_evaluation(
             spec,
-        reference=tuple((str(f), str(v)) for f, v in reference),
             limits(ctx),
             expected_artifact_sha256=registered_sha if model is not None else None,
             progress=progress,
