@@ -9,14 +9,20 @@ Per feature, and for the model's score when there is one:
   nothing as samples grow: the Wasserstein distance in units of the reference's standard
   deviation.
 * **Chi-square** test of homogeneity for categorical features, with Cramér's V.
+
+Columns that are not features are left out by default, each with its reason recorded: the
+target and the id column an evaluation of the version named, and any other column whose
+values are all distinct integers or strings in both data sets (an identifier) that the
+model does not use. ``include`` puts one back, ``exclude`` leaves more out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from govern.assess.results import DriftDataset, DriftResults, FeatureDrift
+from govern.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,6 +151,65 @@ def categorical_drift(name: str, reference: pd.Series, current: pd.Series) -> Fe
     )
 
 
+def _is_identifier(reference: pd.Series, current: pd.Series) -> bool:
+    """Every value distinct and present in both data sets, integers or strings (not
+    measurements: a float column of distinct values is a continuous feature)."""
+    for series in (reference, current):
+        if series.dtype.kind not in "iuOST" or len(series) < 2:
+            return False
+        if series.isna().any() or not series.is_unique:
+            return False
+    return True
+
+
+def left_out_columns(
+    reference: Table,
+    current: Table,
+    *,
+    exclude: Sequence[str] = (),
+    include: Sequence[str] = (),
+    declared: Mapping[str, str] | None = None,
+    model_features: Collection[str] | None = None,
+) -> dict[str, str]:
+    """The columns drift leaves out, each with why.
+
+    Args:
+        exclude: columns the person leaves out (``--exclude``).
+        include: columns the person puts back (``--include``), whatever the defaults say.
+        declared: columns known not to be features, with the reason (the target and the id
+            column of the version's evaluation).
+        model_features: the model's features, when known: never taken for identifiers.
+
+    Raises:
+        InputError: a column in ``include`` that neither data set has, or that is also in
+            ``exclude``.
+    """
+    columns = [str(c) for c in reference.frame.columns]
+    shared = [c for c in columns if c in {str(c) for c in current.frame.columns}]
+    for name in include:
+        if name in exclude:
+            raise InputError(f"--include {name}: the column is also given to --exclude")
+        if name not in columns and name not in set(map(str, current.frame.columns)):
+            raise InputError(
+                f"--include {name}: neither {reference.name} nor {current.name} has a column "
+                f"{name!r}"
+            )
+    left: dict[str, str] = dict.fromkeys(exclude, "left out with --exclude")
+    for name, reason in (declared or {}).items():
+        if name in shared and name not in include:
+            left.setdefault(name, reason)
+    features = set(model_features or ())
+    for name in shared:
+        if name in left or name in include or name in features:
+            continue
+        if _is_identifier(reference.frame[name], current.frame[name]):
+            left[name] = (
+                "every value is distinct in both data sets: an identifier, not a feature "
+                f"(--include {name} to measure it)"
+            )
+    return left
+
+
 def assess_drift(
     reference: Table,
     current: Table,
@@ -155,14 +220,19 @@ def assess_drift(
     prediction: tuple[np.ndarray, np.ndarray] | None = None,
     prediction_source: str | None = None,
     packages: dict[str, str | None] | None = None,
+    include: Sequence[str] = (),
+    declared: Mapping[str, str] | None = None,
+    model_features: Collection[str] | None = None,
 ) -> DriftResults:
-    """Drift of every column the two data sets share (and of the model's score).
+    """Drift of every feature the two data sets share (and of the model's score).
 
     Args:
         reference: the baseline, typically the training data.
         current: the data to compare, e.g. last month's applications.
         bins: quantile bins for numeric PSI.
-        exclude: columns to leave out (identifiers).
+        exclude: more columns to leave out; ``include``, ``declared`` and
+            ``model_features`` decide the columns left out by default (see
+            :func:`left_out_columns`); every column left out is recorded with its reason.
         max_categories: categorical columns with more distinct values are skipped.
         prediction: the model's scores on (reference, current), for prediction drift.
     """
@@ -170,6 +240,15 @@ def assess_drift(
 
     from govern.assess.data import numeric_column
 
+    left_out = left_out_columns(
+        reference,
+        current,
+        exclude=exclude,
+        include=include,
+        declared=declared,
+        model_features=model_features,
+    )
+    exclude = list(left_out)
     warnings: list[str] = []
     ref_cols = [str(c) for c in reference.frame.columns]
     cur_cols = {str(c) for c in current.frame.columns}
@@ -219,6 +298,7 @@ def assess_drift(
         prediction_source=prediction_source,
         packages=packages or {},
         warnings=warnings,
+        left_out=left_out,
     )
 
 
@@ -228,4 +308,11 @@ def _series(values: np.ndarray) -> pd.Series:
     return pd.Series(values)
 
 
-__all__ = ["assess_drift", "band", "categorical_drift", "numeric_drift", "psi"]
+__all__ = [
+    "assess_drift",
+    "band",
+    "categorical_drift",
+    "left_out_columns",
+    "numeric_drift",
+    "psi",
+]

@@ -316,6 +316,8 @@ class DriftResults(_Document):
     prediction_source: str | None = None
     packages: dict[str, str | None] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    #: Columns not measured, each with why (the target, an identifier, ``--exclude``).
+    left_out: dict[str, str] = Field(default_factory=dict)
 
     @property
     def drifted(self) -> list[FeatureDrift]:

@@ -536,7 +536,14 @@ def drift(
     ] = None,
     exclude: Annotated[
         list[str] | None,
-        typer.Option("--exclude", help="Columns to leave out (e.g. ids), comma-separated."),
+        typer.Option("--exclude", help="More columns to leave out, comma-separated."),
+    ] = None,
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            help="Columns to measure although left out by default (target, ids), comma-separated.",
+        ),
     ] = None,
     trust_pickle: Annotated[
         bool, typer.Option("--trust-pickle", help="Allow a pickle/joblib model.")
@@ -547,7 +554,11 @@ def drift(
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Measure data and prediction drift: PSI per feature, KS or chi-square tests."""
+    """Measure data and prediction drift: PSI per feature, KS or chi-square tests.
+
+    The target and id column of the latest evaluation, and columns whose values are all
+    distinct (identifiers), are left out by default; the output says which and why.
+    """
     from govern.services import evaluation
 
     if fail_on not in (None, "moderate", "significant"):
@@ -564,6 +575,7 @@ def drift(
             exclude=_split(exclude),
             trust_pickle=trust_pickle,
             progress=bar,
+            include=_split(include),
         )
     finally:
         bar.close()
@@ -617,6 +629,8 @@ def print_drift(record: DriftRecord) -> None:
             f"Prediction drift ({results.prediction_source}): PSI "
             f"{_fmt(results.prediction.psi)}, {results.prediction.band}."
         )
+    for column, reason in results.left_out.items():
+        output.line(f"left out: {column}: {reason}")
     for warning in results.warnings:
         output.line(f"warning: {warning}")
 

@@ -619,12 +619,17 @@ def drift(
     exclude: Sequence[str] = (),
     trust_pickle: bool = False,
     progress: Progress | None = None,
+    include: Sequence[str] = (),
 ) -> DriftRecord:
     """Compare the current data with a reference, per feature and for the model's score.
 
     Prediction drift uses ``score`` (a column in both files) or the model's probability of
     its last class: from ``model`` if given (its hash must match the registered artifact),
     else from the registered artifact when it can score both files.
+
+    The target and id column of the version's latest evaluation, and identifier-like
+    columns the model does not use, are left out unless named in ``include``; the results
+    say which and why (:func:`govern.assess.drift.left_out_columns`).
     """
     from govern.assess.data import load_table
     from govern.assess.drift import assess_drift
@@ -644,6 +649,7 @@ def drift(
             refusal = refused
         registered_sha = version.artifact_sha256
         registered_path = version.artifact_path
+        declared = _not_features(session, version)
     if refusal is not None:  # recorded outside the read transaction
         _refuse(ctx, action, subject, refusal)
     if progress is not None:
@@ -654,6 +660,7 @@ def drift(
     source = None
     recorder = _UnpickleRecorder(ctx, subject, purpose="drift")
     warnings: list[str] = []
+    features: list[str] | None = None
     if score is not None:
         prediction = (
             ref_table.column(score, option="--score").to_numpy(),
@@ -672,6 +679,8 @@ def drift(
                     trust_pickle=trust_pickle,
                     expected_sha256=registered_sha,
                     before_unpickle=recorder,
+                    max_unpacked_bytes=ctx.settings.max_unpacked_bytes,
+                    max_compression_ratio=ctx.settings.max_compression_ratio,
                 )
                 loaded.check_columns(ref_table.columns, where=ref_table.name)
                 loaded.check_columns(cur_table.columns, where=cur_table.name)
@@ -680,6 +689,7 @@ def drift(
                     progress("predicting", 0, 0)
                 prediction = (_scores(loaded, ref_table.frame), _scores(loaded, cur_table.frame))
                 source = f"model {path.name}"
+                features = loaded.feature_names
             except RefusedError as refused:
                 _refuse(ctx, action, subject, refused)
             except DataError as problem:
@@ -695,6 +705,9 @@ def drift(
         prediction=prediction,
         prediction_source=source,
         packages=package_versions(),
+        include=list(include),
+        declared=declared,
+        model_features=features,
     )
     if warnings:
         results = results.model_copy(update={"warnings": [*results.warnings, *warnings]})
@@ -732,6 +745,22 @@ def drift(
             created_by=row.created_by,
             results=results,
         )
+
+
+def _not_features(session: Session, version: ModelVersion) -> dict[str, str]:
+    """The target and id column the version's latest evaluation named: not features."""
+    row = session.exec(
+        select(Evaluation)
+        .where(Evaluation.version_id == version.id)
+        .order_by(col(Evaluation.id).desc())
+    ).first()
+    if row is None:
+        return {}
+    found = {row.target: f"the target of evaluation {row.id}"}
+    id_column = (row.params or {}).get("id_column")
+    if isinstance(id_column, str) and id_column:
+        found[id_column] = f"the id column of evaluation {row.id}"
+    return found
 
 
 def _scores(model: Any, frame: Any) -> Any:

@@ -122,6 +122,74 @@ def test_drift_command(catalogue_url):
     assert strict.returncode == (1 if moderate else 0)
 
 
+def _drift(db, *extra, process=False):
+    return (run_cli if process else invoke_cli)(
+        "drift",
+        REF,
+        "--reference",
+        str(SAMPLE / "credit_train.csv"),
+        "--current",
+        str(SAMPLE / "credit_holdout.csv"),
+        *extra,
+        user="bob",
+        db=db,
+    )
+
+
+def test_drift_leaves_out_the_id_and_target_of_the_evaluation_and_says_why(catalogue_url):
+    assert _evaluate(catalogue_url, "--explain-sample", "0", process=False).returncode == 0
+    result = _drift(catalogue_url, process=True)
+    assert result.returncode == 0, result.stderr
+    assert "left out: applicant_id: the id column of evaluation 1" in result.stdout
+    assert "left out: credit: the target of evaluation 1" in result.stdout
+    measured = _drift(catalogue_url, "--json")
+    results = json.loads(measured.stdout)["results"]
+    assert results["left_out"] == {
+        "credit": "the target of evaluation 1",
+        "applicant_id": "the id column of evaluation 1",
+    }
+    names = {f["feature"] for f in results["features"]}
+    assert {"credit", "applicant_id"}.isdisjoint(names) and {"age", "sex"} <= names
+    # --include puts the target back; --exclude leaves out more, and says so
+    both = json.loads(
+        _drift(catalogue_url, "--include", "credit", "--exclude", "sex", "--json").stdout
+    )
+    assert "credit" in {f["feature"] for f in both["results"]["features"]}
+    assert both["results"]["left_out"] == {
+        "sex": "left out with --exclude",
+        "applicant_id": "the id column of evaluation 1",
+    }
+
+
+def test_drift_without_an_evaluation_detects_an_identifier(catalogue_url):
+    results = json.loads(_drift(catalogue_url, "--json").stdout)["results"]
+    # applicant_id is unique in both files and not a model feature; credit_amount is a feature
+    assert list(results["left_out"]) == ["applicant_id"]
+    assert "every value is distinct in both data sets" in results["left_out"]["applicant_id"]
+    names = {f["feature"] for f in results["features"]}
+    assert "applicant_id" not in names and {"credit", "credit_amount"} <= names
+    again = json.loads(_drift(catalogue_url, "--include", "applicant_id", "--json").stdout)
+    assert again["results"]["left_out"] == {}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--include", "nope"), "--include nope: neither credit_train.csv nor credit_holdout.csv"),
+        (("--include", "sex", "--exclude", "sex"), "--include sex: the column is also given to"),
+    ],
+)
+def test_drift_bad_include_exits_2_and_writes_nothing(catalogue_url, extra, message):
+    from tests.foundation.helpers import assert_clean_failure, raw_connection, snapshot
+
+    before = snapshot(catalogue_url)
+    lines = assert_clean_failure(_drift(catalogue_url, *extra))
+    assert len(lines) == 1 and message in lines[0], lines
+    assert snapshot(catalogue_url) == before
+    with raw_connection(catalogue_url) as conn:
+        assert conn.execute("SELECT count(*) FROM drift_run").fetchone() == (0,)
+
+
 def _bad_inputs(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
