@@ -316,11 +316,11 @@ def choose_reference(
     eligible = ~missing & (n >= min_group_size)
     if eligible.any():
         index = int(np.argmax(np.where(eligible, rates, -np.inf)))
-        size = f"at least {min_group_size} rows" if min_group_size > 1 else "any rows"
+        enough = f" with at least {min_group_size} rows and" if min_group_size > 1 else " that is"
         return ReferenceChoice(
             index,
             REFERENCE_MOST_SELECTED,
-            f"{fallback}most-selected group with {size} and not missing",
+            f"{fallback}most-selected group{enough} not missing",
         )
     present = ~missing if (~missing).any() else np.ones(len(n), dtype=bool)
     # The largest group; of groups equally large, the most selected (then the first).
