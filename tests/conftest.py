@@ -436,8 +436,9 @@ def invoke_cli(
 # Cross-checks: the same fact checked by an external tool (poppler's pdfsig, NSS's certutil,
 # tmux...). Each test marked ``@pytest.mark.cross_check("tool", ...)`` runs when its tools are
 # installed; otherwise it is skipped and counted in one line at the end of the run, never
-# silently. CI (.ci/run) installs the tools and sets GOVERN_REQUIRE_CROSS_CHECKS=1, under which
-# a missing tool fails the test instead.
+# silently. A helper that runs a tool calls :func:`require_tool` first, to the same effect from
+# that point of its test on. CI (.ci/run) installs the tools and sets
+# GOVERN_REQUIRE_CROSS_CHECKS=1, under which a missing tool fails the test instead.
 
 #: The Debian package that provides each tool (the README's list, which .ci/run installs).
 CROSS_CHECK_PACKAGES = {
@@ -445,6 +446,7 @@ CROSS_CHECK_PACKAGES = {
     "pdftotext": "poppler-utils",
     "pdftoppm": "poppler-utils",
     "pdfinfo": "poppler-utils",
+    "pdffonts": "poppler-utils",
     "certutil": "libnss3-tools",
     "tmux": "tmux",
 }
@@ -457,18 +459,23 @@ def _packages(tools: list[str]) -> str:
     return " ".join(dict.fromkeys(CROSS_CHECK_PACKAGES.get(tool, tool) for tool in tools))
 
 
+def require_tool(*tools: str) -> None:
+    """Skip the rest of this test (counted) when a tool is missing; fail it when CI requires."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if not missing:
+        return
+    if REQUIRE_CROSS_CHECKS:
+        pytest.fail(
+            f"cross-check needs {', '.join(missing)}, not installed "
+            f"(GOVERN_REQUIRE_CROSS_CHECKS=1): apt-get install {_packages(missing)}",
+            pytrace=False,
+        )
+    pytest.skip(f"{_NOT_RUN} {' '.join(missing)}")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in item.iter_markers("cross_check"):
-        missing = [tool for tool in marker.args if shutil.which(tool) is None]
-        if not missing:
-            continue
-        if REQUIRE_CROSS_CHECKS:
-            pytest.fail(
-                f"cross-check needs {', '.join(missing)}, not installed "
-                f"(GOVERN_REQUIRE_CROSS_CHECKS=1): apt-get install {_packages(missing)}",
-                pytrace=False,
-            )
-        pytest.skip(f"{_NOT_RUN} {' '.join(missing)}")
+        require_tool(*marker.args)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

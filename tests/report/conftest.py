@@ -115,6 +115,7 @@ def pdf_text(
     path: Path, *, first: int | None = None, last: int | None = None, layout: bool = True
 ) -> str:
     """The PDF's text as poppler's pdftotext reads it (table layout kept by default)."""
+    shared.require_tool("pdftotext")
     args = ["pdftotext", "-layout"] if layout else ["pdftotext"]
     if first is not None:
         args += ["-f", str(first)]
@@ -126,6 +127,8 @@ def pdf_text(
 
 
 def pdfsig(path: Path) -> str:
+    """Poppler's opinion of the PDF's signatures (a cross-check: needs poppler-utils)."""
+    shared.require_tool("pdfsig")
     done = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True)
     return done.stdout + done.stderr
 

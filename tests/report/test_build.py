@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from govern.services import reports
+from tests.conftest import require_tool
 from tests.report.conftest import (
     REF,
     embedded_files,
@@ -133,12 +134,14 @@ def test_pdf_governance_sections_show_decisions_policy_and_drift(signed_card):
 
 
 def test_pdf_metadata_attachment_and_pdfa_identification(signed_card):
-    info = subprocess.run(["pdfinfo", str(signed_card.pdf)], capture_output=True, text=True).stdout
-    assert "Model card: credit-risk 1.0.0" in info
-    assert "JavaScript:      no" in info
     from pypdf import PdfReader
 
     reader = PdfReader(str(signed_card.pdf))
+    assert reader.metadata.title == "Model card: credit-risk 1.0.0"
+    root = reader.trailer["/Root"]
+    names = root.get("/Names")
+    assert names is None or "/JavaScript" not in names.get_object()  # no document scripts
+    assert "/OpenAction" not in root and "/AA" not in root
     xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode("utf-8")
     # PDF/A-3b identification survives pyHanko's incremental update (attribute form)...
     assert re.search(r'pdfaid:part(="|>)3', xmp) and re.search(r'pdfaid:conformance(="|>)B', xmp)
@@ -178,6 +181,13 @@ def test_signed_card_keeps_what_pdf_a_3b_requires(signed_card):
     widget = field.get_object()
     assert widget["/F"] & 4 and not widget["/F"] & (1 | 2 | 32)  # Print; not hidden/invisible
     assert "/Encrypt" not in reader.trailer
+
+
+def test_poppler_reads_the_metadata_and_every_font_is_embedded(signed_card):
+    require_tool("pdfinfo", "pdffonts")
+    info = subprocess.run(["pdfinfo", str(signed_card.pdf)], capture_output=True, text=True).stdout
+    assert "Model card: credit-risk 1.0.0" in info
+    assert "JavaScript:      no" in info
     fonts = subprocess.run(
         ["pdffonts", str(signed_card.pdf)], capture_output=True, text=True, check=True
     ).stdout.splitlines()[2:]
@@ -270,6 +280,8 @@ def _page_with(pdf, text: str) -> int:
 def _raster(pdf, page: int, tmp_path) -> object:
     """One page as pdftoppm draws it (an RGB image, 50 dpi)."""
     from PIL import Image
+
+    require_tool("pdftoppm")
 
     stem = tmp_path / f"page-{page}"
     subprocess.run(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from govern.services import audit, catalogue
-from tests.conftest import key_dir, run_cli
+from tests.conftest import key_dir, require_tool, run_cli
 from tests.tui.conftest import ConsoleCatalogue, protect_key
 
 GOVERN = [sys.executable, "-m", "govern"]
@@ -73,8 +72,7 @@ class Terminal:
 
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
-    if shutil.which("tmux") is None:
-        pytest.fail("tmux is needed for the terminal test (apt-get install tmux)")
+    require_tool("tmux")  # a cross-check of the Pilot tests in a real terminal
     made = Terminal(tmp_path)
     yield made
     made.stop()
