@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     max_card_bytes: int = 1_000_000
     max_policy_bytes: int = 1_000_000
     max_data_bytes: int = 2_000_000_000
+    #: What a hostile file may cost this machine and the catalogue once read: the longest
+    #: group label (in characters), how large a model archive (skops, zip) may unpack to and
+    #: how much more than its compressed size each member may unpack to, and how large an
+    #: evaluation's stored results may be.
+    max_group_label_chars: int = Field(default=200, ge=1)
+    max_unpacked_bytes: int = Field(default=1_000_000_000, ge=1)
+    max_compression_ratio: int = Field(default=200, ge=1)
+    max_evaluation_bytes: int = Field(default=20_000_000, ge=1_000)
     #: The terminal app's colours: ``dark`` or ``light``.
     theme: Literal["dark", "light"] = "dark"
 

@@ -7,12 +7,17 @@ comes from the file's first bytes, so policies that forbid pickles cannot be foo
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from govern.errors import DataError
 
 _CHUNK = 1 << 20
+#: Members smaller than this unpacked are never refused for their compression ratio: a
+#: small file of repeated bytes compresses very well and harms nobody.
+_RATIO_FLOOR = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +90,67 @@ def inspect_artifact(path: Path) -> ArtifactInfo:
     if size == 0:
         raise DataError(f"{path}: model artifact is empty")
     return ArtifactInfo(path=path, sha256=sha256, size=size, format=sniff_format(path, head))
+
+
+def unpack_zip(path: Path, *, max_bytes: int, max_ratio: int) -> io.BytesIO:
+    """A checked copy of the zip archive at ``path`` (a skops file), held in memory.
+
+    The central directory is checked before anything is unpacked: the sizes it declares,
+    in all and as a ratio to each member's compressed size. Headers can lie, so the bytes
+    actually unpacked are counted too, and the copy (stored, not compressed) holds only
+    bytes that were counted: a loader reading it cannot unpack more than ``max_bytes``.
+
+    Raises:
+        DataError: not a readable zip, or over a limit (naming the setting to raise).
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            _check_declared(path, members, max_bytes=max_bytes, max_ratio=max_ratio)
+            copy = io.BytesIO()
+            total = 0
+            with zipfile.ZipFile(copy, "w", zipfile.ZIP_STORED) as checked:
+                for member in members:
+                    if member.is_dir():
+                        continue
+                    parts = []
+                    with archive.open(member) as source:
+                        while chunk := source.read(_CHUNK):
+                            total += len(chunk)
+                            if total > max_bytes:
+                                raise DataError(_too_big(path, total, max_bytes, unpacking=True))
+                            parts.append(chunk)
+                    checked.writestr(member.filename, b"".join(parts))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable zip archive ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    copy.seek(0)
+    return copy
+
+
+def _check_declared(path: Path, members: list[Any], *, max_bytes: int, max_ratio: int) -> None:
+    total = sum(member.file_size for member in members)
+    if total > max_bytes:
+        raise DataError(_too_big(path, total, max_bytes, unpacking=False))
+    for member in members:
+        if member.file_size <= _RATIO_FLOOR:
+            continue
+        ratio = member.file_size / max(member.compress_size, 1)
+        if ratio > max_ratio:
+            raise DataError(
+                f"{path}: member {member.filename!r} would unpack to {ratio:,.0f} times its "
+                f"compressed size, over the limit of {max_ratio:,} (GOVERN_MAX_COMPRESSION_RATIO); "
+                "it looks like a zip bomb, so nothing was unpacked"
+            )
+
+
+def _too_big(path: Path, size: int, limit: int, *, unpacking: bool) -> str:
+    said = "unpacked to more than" if unpacking else "would unpack to"
+    amount = f"{limit:,}" if unpacking else f"{size:,}"
+    return (
+        f"{path}: {said} {amount} bytes, over the limit of {limit:,} "
+        "(GOVERN_MAX_UNPACKED_BYTES), so it was not loaded"
+    )

@@ -195,8 +195,20 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _listing(items: Sequence[str]) -> str:
-    shown = ", ".join(items[:_MAX_LISTED])
+    shown = ", ".join(_short(item) for item in items[:_MAX_LISTED])
     return shown + (f" ... ({len(items)} in all)" if len(items) > _MAX_LISTED else "")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    """A value as a message shows it: a hostile 5,000-digit label must not fill the screen."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
+def _first_row(mask: Any) -> int:
+    """The 1-based data row (the header is not a row) of the first True in ``mask``."""
+    import numpy as np
+
+    return int(np.flatnonzero(np.asarray(mask))[0]) + 1
 
 
 # --- labels ------------------------------------------------------------------------------
@@ -256,13 +268,18 @@ def binary_target(series: pd.Series, *, positive: str | None, where: str) -> Bin
     if missing:
         raise DataError(
             f"{where}: target column {column!r} has {missing} missing value"
-            f"{'s' * (missing > 1)}; drop or fill those rows first"
+            f"{'s' * (missing > 1)} (the first in row {_first_row(codes < 0):,}); drop or fill "
+            "those rows first"
         )
     if len(labels) > 2:
+        import numpy as np
+
+        rarest = int(np.argmin(np.bincount(codes, minlength=len(labels))))
         raise DataError(
             f"{where}: target column {column!r} has {len(labels)} classes "
-            f"({_listing(labels)}); binary metrics need exactly two (use --task regression "
-            "for a numeric outcome)"
+            f"({_listing(labels)}; the rarest, {_short(labels[rarest])}, first in row "
+            f"{_first_row(codes == rarest):,}); binary metrics need exactly two (use --task "
+            "regression for a numeric outcome)"
         )
     if positive is None:
         positive = _default_positive(labels, column, where)
@@ -303,7 +320,10 @@ def binary_predictions(
     codes, predicted = encode_labels(series)
     missing = int((codes < 0).sum())
     if missing:
-        raise DataError(f"{source}: {missing} predictions are missing")
+        raise DataError(
+            f"{source}: {missing} predictions are missing (the first in row "
+            f"{_first_row(codes < 0):,})"
+        )
     unknown = [p for p in predicted if p not in labels]
     if unknown:
         hint = (
@@ -311,9 +331,10 @@ def binary_predictions(
             if series.dtype.kind == "f"
             else ""
         )
+        row = _first_row(codes == predicted.index(unknown[0]))
         raise DataError(
             f"{source}: predicted values {_listing(unknown)} are not labels of the target "
-            f"({_listing(list(labels))}){hint}"
+            f"({_listing(list(labels))}; row {row:,} has {_short(unknown[0])}){hint}"
         )
     if positive not in predicted:
         return np.zeros(rows, dtype=bool)
@@ -327,16 +348,27 @@ def numeric_column(series: pd.Series, *, source: str, probability: bool = False)
 
     if series.dtype.kind not in "biuf":
         converted = pd.to_numeric(series, errors="coerce")
-        bad = int(converted.isna().sum() - series.isna().sum())
-        if bad:
-            raise DataError(f"{source}: {bad} values are not numbers")
+        not_numbers = np.asarray(converted.isna() & series.notna())
+        if not_numbers.any():
+            raise DataError(
+                f"{source}: {int(not_numbers.sum())} values are not numbers (the first in row "
+                f"{_first_row(not_numbers):,})"
+            )
         series = converted
     values = np.asarray(series, dtype=np.float64)
-    missing = int(np.isnan(values).sum())
-    if missing:
-        raise DataError(f"{source}: {missing} values are missing")
-    if not np.isfinite(values).all():
-        raise DataError(f"{source}: holds infinite values")
+    missing = np.isnan(values)
+    if missing.any():
+        raise DataError(
+            f"{source}: {int(missing.sum())} values are missing (the first in row "
+            f"{_first_row(missing):,})"
+        )
+    infinite = ~np.isfinite(values)
+    if infinite.any():
+        # A number too large for a float (e.g. 5,000 digits) is read as infinite too.
+        raise DataError(
+            f"{source}: holds infinite or too large values (the first in row "
+            f"{_first_row(infinite):,})"
+        )
     if probability and (values.min() < 0.0 or values.max() > 1.0):
         raise DataError(f"{source}: scores must be probabilities between 0 and 1")
     return values
@@ -355,29 +387,58 @@ class EncodedFeature:
 
 
 def encode_feature(
-    series: pd.Series, *, feature: str, max_groups: int, where: str
+    series: pd.Series,
+    *,
+    feature: str,
+    max_groups: int,
+    where: str,
+    max_label_chars: int = 200,
 ) -> EncodedFeature:
-    """Encode one sensitive feature, refusing identifier-like columns with too many groups."""
+    """Encode one sensitive feature, refusing identifier-like columns with too many groups
+    and group labels longer than ``max_label_chars``.
+
+    The number of distinct values is counted first, by one hash pass, so a column of a
+    million identifiers is refused before a label is made for each of them.
+    """
     import numpy as np
 
+    raw = int(series.nunique(dropna=True))
+    _check_group_count(raw, rows=len(series), feature=feature, max_groups=max_groups, where=where)
     codes, labels = encode_labels(series)
     distinct = len(labels)
-    if distinct > IDENTIFIER_GROUPS and distinct > len(series) // 2:
+    _check_group_count(
+        distinct, rows=len(series), feature=feature, max_groups=max_groups, where=where
+    )
+    for code, label in enumerate(labels):
+        if len(label) > max_label_chars:
+            row = int(np.flatnonzero(codes == code)[0]) + 1
+            raise DataError(
+                f"{where}: sensitive feature {feature!r}, row {row:,}: a group label of "
+                f"{len(label):,} characters is longer than the limit of {max_label_chars:,} "
+                "(GOVERN_MAX_GROUP_LABEL_CHARS)"
+            )
+    if (codes < 0).any():
+        codes = np.where(codes < 0, distinct, codes)
+        labels = [*labels, MISSING_GROUP]
+    return EncodedFeature(feature=feature, codes=codes, labels=labels)
+
+
+def _check_group_count(
+    distinct: int, *, rows: int, feature: str, max_groups: int, where: str
+) -> None:
+    if distinct > IDENTIFIER_GROUPS and distinct > rows // 2:
         raise DataError(
             f"{where}: sensitive feature {feature!r} has {distinct:,} distinct values in "
-            f"{len(series):,} rows; that looks like an identifier or a continuous value, not "
+            f"{rows:,} rows; that looks like an identifier or a continuous value, not "
             "a group: give a grouped column (e.g. age bands)"
         )
     if distinct > max_groups:
         raise DataError(
             f"{where}: sensitive feature {feature!r} has {distinct:,} distinct values (limit "
             f"{max_groups:,}); that looks like an identifier or a continuous value, not a "
-            "group: give a grouped column (e.g. age bands) or raise GOVERN_MAX_GROUPS"
+            "group: give a grouped column (e.g. age bands) or ask an admin to raise the "
+            "governance setting max_groups"
         )
-    if (codes < 0).any():
-        codes = np.where(codes < 0, distinct, codes)
-        labels = [*labels, MISSING_GROUP]
-    return EncodedFeature(feature=feature, codes=codes, labels=labels)
 
 
 __all__ = [

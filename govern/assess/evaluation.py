@@ -64,6 +64,10 @@ class Limits:
     max_data_bytes: int = 2_000_000_000
     max_groups: int = 1_000
     skops_trusted_types: tuple[str, ...] = ()
+    #: The person's limits on hostile files (see :class:`~govern.config.Settings`).
+    max_group_label_chars: int = 200
+    max_unpacked_bytes: int = 1_000_000_000
+    max_compression_ratio: int = 200
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,8 @@ def _load_inputs(
             trust_pickle=spec.trust_pickle,
             expected_sha256=expected_artifact_sha256,
             before_unpickle=before_unpickle,
+            max_unpacked_bytes=limits.max_unpacked_bytes,
+            max_compression_ratio=limits.max_compression_ratio,
         )
 
     # The artifact is checked (hash, format, trusted types) before the data is even read,
@@ -312,7 +318,13 @@ def run_evaluation(
         table.column(spec.score, option="--score")
     row_ids = _row_ids(table, spec.id_column)
     encoded = [
-        encode_feature(series, feature=name, max_groups=limits.max_groups, where=table.name)
+        encode_feature(
+            series,
+            feature=name,
+            max_groups=limits.max_groups,
+            max_label_chars=limits.max_group_label_chars,
+            where=table.name,
+        )
         for name, series in sensitive_series.items()
     ]
     _check_reference(spec, encoded)

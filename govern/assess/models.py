@@ -13,13 +13,14 @@ inspect_artifact`), so a pickle renamed to ``.skops`` is still treated as a pick
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govern.assess.artifacts import ArtifactInfo, inspect_artifact
+from govern.assess.artifacts import ArtifactInfo, inspect_artifact, unpack_zip
 from govern.errors import DataError, RefusedError
 
 if TYPE_CHECKING:
@@ -188,6 +189,8 @@ def load_model(
     trust_pickle: bool = False,
     expected_sha256: str | None = None,
     before_unpickle: Callable[[ArtifactInfo], None] | None = None,
+    max_unpacked_bytes: int = 1_000_000_000,
+    max_compression_ratio: int = 200,
 ) -> LoadedModel:
     """Load a model artifact for scoring, refusing anything that could run untrusted code.
 
@@ -198,6 +201,8 @@ def load_model(
         expected_sha256: refuse the file (before loading it) unless it has this SHA-256.
         before_unpickle: called with the artifact just before a trusted pickle is opened,
             so the caller can record it (the audit log) or still refuse by raising.
+        max_unpacked_bytes, max_compression_ratio: what a skops archive may unpack to
+            (this machine's limits, checked before anything is unpacked).
 
     Raises:
         UntrustedArtifactError: a pickle without ``trust_pickle``, or a skops file holding a
@@ -212,7 +217,11 @@ def load_model(
             "register this one as a new version"
         )
     if info.format == "skops":
-        estimator = _load_skops(path, trusted_types)
+        estimator = _load_skops(
+            path,
+            trusted_types,
+            unpack_zip(path, max_bytes=max_unpacked_bytes, max_ratio=max_compression_ratio),
+        )
     elif info.format == "onnx":
         return _load_onnx(info)
     elif info.format in {"pickle", "joblib"}:
@@ -233,13 +242,14 @@ def load_model(
     return _describe_estimator(info, estimator)
 
 
-def _load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
+def _load_skops(path: Path, trusted_types: Sequence[str], archive: io.BytesIO) -> Any:
+    """Load a skops file from ``archive``, its checked copy (:func:`unpack_zip`)."""
     import zipfile
 
     import skops.io as sio
 
     try:
-        present = sio.get_untrusted_types(file=path)
+        present = sio.get_untrusted_types(data=archive.getvalue())
     except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError, OSError) as exc:
         raise DataError(f"{path}: not a readable skops file ({_first_line(exc)})") from None
     allowed = set(trusted_types)
@@ -251,7 +261,8 @@ def _load_skops(path: Path, trusted_types: Sequence[str]) -> Any:
             "them, add them to skops_trusted_types (GOVERN_SKOPS_TRUSTED_TYPES)"
         )
     try:
-        return sio.load(path, trusted=[t for t in present if t in allowed])
+        archive.seek(0)
+        return sio.load(archive, trusted=[t for t in present if t in allowed])
     except Exception as exc:  # skops raises many kinds for damaged archives
         raise DataError(f"{path}: cannot load skops file ({_first_line(exc)})") from None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,7 +29,7 @@ from govern.assess.artifacts import ArtifactInfo
 from govern.assess.evaluation import EvaluationSpec, Limits, Progress
 from govern.assess.results import DriftResults, EvaluationResults, LocalExplanation
 from govern.domain.governance import ARTIFACT_FORMATS, GovernanceSettings
-from govern.errors import InputError, NotFoundError, RefusedError, WorkflowError
+from govern.errors import DataError, InputError, NotFoundError, RefusedError, WorkflowError
 from govern.services.catalogue import resolve
 from govern.services.checks import write_digest
 from govern.services.context import Context
@@ -178,6 +179,9 @@ def limits(ctx: Context) -> Limits:
         max_data_bytes=ctx.settings.max_data_bytes,
         max_groups=rules.max_groups,
         skops_trusted_types=tuple(rules.skops_trusted_types),
+        max_group_label_chars=ctx.settings.max_group_label_chars,
+        max_unpacked_bytes=ctx.settings.max_unpacked_bytes,
+        max_compression_ratio=ctx.settings.max_compression_ratio,
     )
 
 
@@ -336,12 +340,13 @@ def evaluate_version(
     except RefusedError as refused:
         _refuse(ctx, action, subject, refused)
     results = outcome.results
+    document = results.to_json()
+    _check_stored_size(subject, document, outcome.local, limit=ctx.settings.max_evaluation_bytes)
     with ctx.write(action, subject) as tx:
         found_model, version = resolve(tx.session, subject, for_update=True)
         ctx.require_role(tx.session, EVALUATE, doing=f"evaluate {subject}")
         _check_writable(version, subject, "evaluated")
         assert version.id is not None
-        document = results.to_json()
         row = Evaluation(
             version_id=version.id,
             dataset_name=results.dataset.name,
@@ -390,6 +395,25 @@ def evaluate_version(
             params=row.params,
             results=results,
             local_explanations=len(outcome.local),
+        )
+
+
+def _check_stored_size(
+    subject: str, document: dict[str, Any], local: Sequence[LocalExplanation], *, limit: int
+) -> None:
+    """Refuse, before anything is written, results larger than this machine's limit: the
+    document and the per-decision explanations, as JSON (the group rows repeat the document's
+    labels, which the group-label limit keeps short)."""
+    size = len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+    for explanation in local:
+        if size > limit:
+            break
+        size += len(json.dumps(explanation.to_json(), ensure_ascii=False).encode())
+    if size > limit:
+        raise DataError(
+            f"{subject}: the evaluation's results take more than {limit:,} bytes "
+            f"(GOVERN_MAX_EVALUATION_BYTES), so nothing was stored; evaluate fewer sensitive "
+            "features or --explain rows, or raise the limit"
         )
 
 
