@@ -147,15 +147,19 @@ def checkpoint(
             show_default=False,
         ),
     ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing regular file (never a link or device)."),
+    ] = False,
 ) -> None:
     """Verify everything, then sign a checkpoint with your (admin) key and write it.
 
     Keep it where the catalogue's users cannot rewrite it, e.g. commit it to a git
-    repository; an existing file is never overwritten.
+    repository; an existing file is not overwritten unless --force is given.
     """
     from govern.services import audit
 
-    document = audit.write_checkpoint(runtime.context(), out)
+    document = audit.write_checkpoint(runtime.context(), out, force=force)
     output.line(
         f"Checkpoint of event {document['seq']} (head {document['head_hash'][:16]}…), signed "
         f"by {document['created_by']}, written to {document['path']}."
@@ -167,11 +171,15 @@ def export(
     out: Annotated[
         Path, typer.Option("-o", "--output", help="New JSON Lines file.", show_default=False)
     ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing regular file (never a link or device)."),
+    ] = False,
 ) -> None:
     """Export every event (JSON Lines) for checking without govern: docs/verify_log.py."""
     from govern.services import audit
 
-    count = audit.export_log(runtime.context(), out)
+    count = audit.export_log(runtime.context(), out, force=force)
     output.line(f"Exported {count} events to {out}.")
 
 

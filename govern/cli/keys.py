@@ -145,6 +145,10 @@ def export(
     out: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the public key here.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing regular file (never a link or device)."),
+    ] = False,
 ) -> None:
     """Print your public key (PEM), for an admin to enrol. The private key never leaves."""
     from govern.services import keys
@@ -153,7 +157,9 @@ def export(
     if out is None:
         sys.stdout.write(info.public_key)
         return
-    output.write_new_text(out, info.public_key)
+    from govern import outputs
+
+    outputs.write(out, info.public_key.encode("ascii"), force=force)
     output.info(f"Public key written to {out}.")
 
 
@@ -341,12 +347,16 @@ def org_export(
     out: Annotated[
         Path, typer.Option("-o", "--output", help="PEM file to write.", show_default=False)
     ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing regular file (never a link or device)."),
+    ] = False,
 ) -> None:
     """Write the organisation's certificates (all but revoked) for auditors to trust:
     `govern verify card.pdf --trust FILE`, or their PDF reader's trusted identities."""
     from govern.services import keys
 
-    rows = keys.org_export(runtime.context(), out)
+    rows = keys.org_export(runtime.context(), out, force=force)
     output.line(f"Wrote {len(rows)} certificate(s) to {out}.")
 
 

@@ -52,12 +52,14 @@ def _color(fmt: str, output_file: Path | None) -> bool:
     )
 
 
-def _emit(report: CheckReport, fmt: str, output_file: Path | None) -> None:
+def _emit(report: CheckReport, fmt: str, output_file: Path | None, force: bool = False) -> None:
     from govern.policy.formats import LISTED, render
 
     rendered = render(report, fmt, color=_color(fmt, output_file))
     if output_file is not None:
-        output.write_file(output_file, rendered)
+        from govern import outputs
+
+        outputs.write(output_file, rendered.encode("utf-8"), force=force)
     else:
         sys.stdout.write(rendered)
     if output_file is not None or fmt != "text":
@@ -100,6 +102,12 @@ def check(
         Path | None,
         typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace an existing regular -o file (never a link or device)."
+        ),
+    ] = False,
     card: Annotated[
         Path | None, typer.Option("--card", help="Stateless: the model card (YAML).")
     ] = None,
@@ -128,6 +136,15 @@ def check(
             "--no-record", help="Do not store the run in the catalogue (read-only check)."
         ),
     ] = False,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            help="Map a policy's category onto the evaluated column, e.g. "
+            "race_ethnicity=race (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Check a model version (or a card and data) against policies; exit 1 if a rule blocks.
 
@@ -138,7 +155,9 @@ def check(
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMAT_NAMES)}")
     if output_file is not None:
         # Before the check: a run recorded for a report that cannot be written is a lie.
-        output.check_writable(output_file)
+        from govern import outputs
+
+        outputs.check_target(output_file, force=force)
     stateless = {
         "--card": card,
         "--data": data,
@@ -150,6 +169,9 @@ def check(
     }
     given = [name for name, value in stateless.items() if value is not None]
     policies = list(policy or [])
+    from govern.policy.categories import parse_category_options
+
+    categories = parse_category_options(category or [])
     if every:
         if ref is not None or given:
             raise InputError(
@@ -157,7 +179,7 @@ def check(
             )
         from govern.services import checks
 
-        report = checks.check_versions(runtime.context(), policies)
+        report = checks.check_versions(runtime.context(), policies, categories=categories)
     elif ref is not None:
         if given:
             raise InputError(
@@ -165,7 +187,9 @@ def check(
             )
         from govern.services import checks
 
-        report = checks.check_version(runtime.context(), ref, policies, record=not no_record)
+        report = checks.check_version(
+            runtime.context(), ref, policies, record=not no_record, categories=categories
+        )
     else:
         needed = ["--card", "--data", "--target", "--sensitive", "--predictions"]
         missing = [name for name in needed if stateless[name] is None]
@@ -191,8 +215,9 @@ def check(
             policies=policies,
             score=score,
             positive=positive,
+            categories=categories,
         )
-    _emit(report, fmt, output_file)
+    _emit(report, fmt, output_file, force)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 

@@ -32,6 +32,10 @@ def report(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print what was written as JSON.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace an existing regular file (never a link or device)."),
+    ] = False,
 ) -> None:
     """Generate the model card of a version: a signed PDF by default.
 
@@ -40,6 +44,9 @@ def report(
     hash is recorded in the catalogue. It lists every decision with who took it, their key
     and whether its signature verified. A signed card is refused (exit 1) when the version's
     records fail verification.
+
+    The output must be a new file (or, with --force, an existing regular file): never a
+    link, device or directory.
     """
     from govern.errors import InputError
     from govern.services import reports
@@ -60,6 +67,7 @@ def report(
         output=out,
         sign=not no_sign,
         paper=paper_size,  # type: ignore[arg-type]
+        force=force,
     )
     for warning in result.warnings:
         output.info(f"warning: {warning}")

@@ -21,11 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +29,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from govern import personal_keys
+from govern import outputs, personal_keys
 from govern.domain.roles import Role
 from govern.errors import FindingError, InputError, SignatureError
 from govern.services.context import Context
@@ -453,18 +449,22 @@ def _checkpoint_body(fields: dict[str, Any]) -> bytes:
     return audit.canonical_json(fields).encode("utf-8")
 
 
-def write_checkpoint(ctx: Context, output: Path) -> dict[str, Any]:
+def write_checkpoint(ctx: Context, output: Path, *, force: bool = False) -> dict[str, Any]:
     """Sign (catalogue id, head, registry) with the acting admin's key and write it.
 
     The whole catalogue is verified first: a checkpoint vouches for what it covers. An
-    existing file is never overwritten; ``output`` may be a directory (the file is then
-    ``checkpoint-<seq>.json`` in it), so a git repository of checkpoints only grows.
+    existing file is not overwritten unless ``force``; ``output`` may be a directory (not a
+    link to one; the file is then ``checkpoint-<seq>.json`` in it), so a git repository of
+    checkpoints only grows. The file and its ``audit.checkpoint`` event are written as
+    ``govern.outputs`` describes: after a kill at any moment, both or neither.
 
     Raises:
         FindingError: the catalogue fails verification (exit 1; nothing written).
-        InputError: the output exists or cannot be written (exit 2).
+        InputError: the output is refused (a link, device, existing file...) or cannot be
+            written (exit 2).
         PermissionDenied: the acting user is not an admin, or their key is not theirs.
     """
+    chosen = outputs.check_target(output, force=force, directory=True)
     key = ctx.personal_key()
     with ctx.read() as session:
         signer = ctx.require_role(session, [Role.ADMIN], doing="sign an audit checkpoint").name
@@ -477,7 +477,7 @@ def write_checkpoint(ctx: Context, output: Path) -> dict[str, Any]:
         raise FindingError(
             f"refusing to checkpoint a catalogue that fails verification: {verdict.problems[0]}"
         )
-    target = output / f"checkpoint-{verdict.head_seq}.json" if output.is_dir() else output
+    target = chosen / f"checkpoint-{verdict.head_seq}.json" if chosen.is_dir() else output
     fields = {
         "format": CHECKPOINT_FORMAT,
         "catalogue_id": catalogue_id,
@@ -503,51 +503,26 @@ def write_checkpoint(ctx: Context, output: Path) -> dict[str, Any]:
         },
     }
     data = (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-    with ctx.write("audit.checkpoint", "") as tx:
+    with (
+        outputs.RecordedOutput(
+            target,
+            data,
+            journal=ctx.pending_dir,
+            committed=ctx.output_committed,
+            force=force,
+            label="checkpoint",
+        ) as placed,
+        ctx.write("audit.checkpoint", "") as tx,
+    ):
         ctx.require_role(tx.session, [Role.ADMIN], doing="sign an audit checkpoint")
-        _write_new(target, data)
-        try:
-            tx.audit(
-                seq=verdict.head_seq,
-                head_hash=verdict.head_hash,
-                sha256=hashlib.sha256(data).hexdigest(),
-                path=str(target.resolve()),
-            )
-        except BaseException:
-            with contextlib.suppress(OSError):
-                target.unlink()
-            raise
-    return {**document, "path": str(target)}
-
-
-def _write_new(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target``, which must not exist (never replaced, even in a race)."""
-    if target.exists() or target.is_symlink():
-        raise InputError(
-            f"{target}: already exists; choose a new file name (nothing is overwritten)"
+        record = tx.audit(
+            seq=verdict.head_seq,
+            head_hash=verdict.head_hash,
+            sha256=placed.sha256,
+            path=str(placed.path),
         )
-    parent = target.parent if str(target.parent) else Path()
-    try:
-        fd, name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(f"{target}: cannot write: {exc.strerror}") from None
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # noqa: PTH101 - on the path mkstemp made
-        os.link(tmp, target)  # fails if target appeared meanwhile: never replaces it
-    except FileExistsError:
-        raise InputError(
-            f"{target}: already exists; choose a new file name (nothing is overwritten)"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"{target}: cannot write: {exc.strerror}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        placed.place(tx.ctx.catalogue_id(tx.session), record.seq, record.hash)
+    return {**document, "path": str(target)}
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -613,13 +588,15 @@ def _summary(document: dict[str, Any] | None) -> dict[str, Any] | None:
 # --- export -------------------------------------------------------------------------------------
 
 
-def export_log(ctx: Context, output: Path) -> int:
+def export_log(ctx: Context, output: Path, *, force: bool = False) -> int:
     """Write every event as JSON Lines (``docs/audit-log-format.md``) for stand-alone checks.
 
     The first line names the format and the catalogue; each further line is one event with
     every stored field, so ``docs/verify_log.py`` can check hashes and signatures without
-    govern. Returns the number of events written.
+    govern. The output follows ``govern.outputs.check_target`` (a new file, or a regular one
+    with ``force``). Returns the number of events written.
     """
+    outputs.check_target(output, force=force)
     with ctx.read() as session:
         conn = session.connection()
         catalogue_id = _catalogue_id(session, [])
@@ -657,7 +634,8 @@ def export_log(ctx: Context, output: Path) -> int:
                     ensure_ascii=True,
                 )
             )
-    _write_new(output, ("\n".join(lines) + "\n").encode("utf-8"))
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    outputs.write(output, data, journal=ctx.pending_dir, force=force, label="export")
     return count
 
 

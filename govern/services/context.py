@@ -18,11 +18,12 @@ import base64
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
-from govern import personal_keys
+from govern import outputs, personal_keys
 from govern.config import Settings, load_settings
 from govern.domain.governance import JUDGEMENT_ACTIONS, GovernanceSettings
 from govern.domain.people import name_key
@@ -125,7 +126,7 @@ class Context:
 
     def __init__(self, settings: Settings, *, ask_passphrase: AskPassphrase | None = None) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, lock_wait_seconds=settings.lock_wait_seconds)
         self._checked = False
         self._ask_passphrase = ask_passphrase
         self._key: PersonalKey | None = None
@@ -148,6 +149,28 @@ class Context:
         if not self._checked:
             ensure_current(self.db)
             self._checked = True
+            # A report or checkpoint a killed command left half-done is finished or undone
+            # before anything else (govern.outputs); one listdir when there is none.
+            self.recover_outputs()
+
+    # --- files the catalogue records (govern.outputs) -----------------------------------
+
+    @property
+    def pending_dir(self) -> Path:
+        """The journal of files being written: ``$GOVERN_HOME/pending``."""
+        return self.settings.home / outputs.PENDING
+
+    def recover_outputs(self) -> int:
+        """Finish or undo the file writes crashed commands left; how many there were."""
+        return outputs.recover(self.pending_dir, self.output_committed)
+
+    def output_committed(self, catalogue_id: str, seq: int, event_hash: str) -> bool | None:
+        """Whether this catalogue holds event ``seq`` with ``event_hash``; None if the
+        journal entry is another catalogue's."""
+        with self.db.read() as session:
+            if catalogue_id != self.catalogue_id(session):
+                return None
+            return audit.hashes_at(session.connection(), [seq]).get(seq) == event_hash
 
     # --- the catalogue's rules ------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlmodel import Session
 
-from govern import personal_keys, signing
+from govern import outputs, personal_keys, signing
 from govern.config import Settings
 from govern.domain.roles import Role
 from govern.errors import ConfigError, ConflictError, InputError, NotFoundError, SignatureError
@@ -500,8 +500,12 @@ def org_certificates(ctx: Context) -> list[OrgCertificatePublic]:
         return [_org_public(row) for row in crud.org_certificates(session=session)]
 
 
-def org_export(ctx: Context, output: Path) -> list[OrgCertificatePublic]:
-    """Write every non-revoked organisation certificate (PEM) for auditors to trust."""
+def org_export(ctx: Context, output: Path, *, force: bool = False) -> list[OrgCertificatePublic]:
+    """Write every non-revoked organisation certificate (PEM) for auditors to trust.
+
+    The output is a new file, or a regular one with ``force`` (``govern.outputs``).
+    """
+    outputs.check_target(output, force=force)
     with ctx.read() as session:
         rows = [c for c in crud.org_certificates(session=session) if c.status != "revoked"]
         if not rows:
@@ -512,12 +516,7 @@ def org_export(ctx: Context, output: Path) -> list[OrgCertificatePublic]:
             for row in rows
         )
         public = [_org_public(row) for row in rows]
-    if output.exists():
-        raise InputError(f"{output}: already exists; choose a new file name")
-    try:
-        output.write_text(text, encoding="ascii")
-    except OSError as exc:
-        raise InputError(f"{output}: cannot write: {exc.strerror}") from None
+    outputs.write(output, text.encode("ascii"), journal=ctx.pending_dir, force=force)
     return public
 
 

@@ -12,11 +12,8 @@ data with the catalogue's record.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
-from govern import __version__
+from govern import __version__, outputs
 from govern.config import Settings
 from govern.domain.card import Card
 from govern.errors import (
@@ -519,19 +516,6 @@ def default_output(ref_name: str, version: str, fmt: Format) -> Path:
     return Path(f"{ref_name}-{version}{SUFFIXES[fmt]}")
 
 
-def _check_output(output: Path) -> None:
-    """Refuse an output path we cannot write, before any work is done."""
-    if output.exists() and output.is_dir():
-        raise InputError(f"{output}: is a directory; give a file name with -o")
-    parent = output.parent if str(output.parent) else Path()
-    if not parent.exists():
-        raise InputError(f"{output}: directory {parent} does not exist")
-    if not parent.is_dir():
-        raise InputError(f"{output}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{output}: directory {parent} is not writable")
-
-
 def build_report(
     ctx: Context,
     ref: str,
@@ -541,6 +525,7 @@ def build_report(
     sign: bool = True,
     paper: Paper = "A4",
     progress: Callable[[str, int, int], None] | None = None,
+    force: bool = False,
 ) -> ReportResult:
     """Render the card of ``ref`` and record it.
 
@@ -549,11 +534,15 @@ def build_report(
     A PDF is signed with the organisation's card-signing key (``govern keys org init``;
     the catalogue's active certificate) unless ``sign`` is false, and only when the
     version's records verify (``verify_version_records``).
-    The file is written under a temporary name and moved into place inside the transaction
-    that records it, so a failure leaves neither a partial file nor a dangling record.
+    The output must be a new file, or with ``force`` a regular one (never a link, a device
+    or a directory: ``govern.outputs.check_target``). It is written under a temporary name
+    and moved into place inside the transaction that records it, through the journal of
+    ``govern.outputs``: after a failure or a kill at any moment there is the new file and
+    its row, or neither and any earlier file as it was.
 
     Raises:
-        InputError: unknown format, unwritable output path, broken user template.
+        InputError: unknown format, a refused or unwritable output path, broken user
+            template.
         NotFoundError: ``ref`` is not in the catalogue.
         FindingError: a signed PDF was asked for and the version's records fail
             verification (exit 1; nothing is written).
@@ -568,7 +557,7 @@ def build_report(
     if paper not in ("A4", "Letter"):
         raise InputError(f"unknown paper size {paper!r}: use A4 or Letter")
     if output is not None:
-        _check_output(output)
+        outputs.check_target(output, force=force)
     step("collecting the evidence")
     with ctx.read() as session:
         try:
@@ -589,7 +578,7 @@ def build_report(
         identity = _org_identity(ctx, session) if signing else None
     if output is None:
         output = default_output(view.model.name, view.model.version, format)
-        _check_output(output)
+        outputs.check_target(output, force=force)
     rendered = render_card(
         view,
         format,
@@ -604,10 +593,16 @@ def build_report(
             "figures would be (run `govern evaluate`)"
         )
     step("recording the report")
-    target = output.resolve()
-    tmp = _write_temporary(target, rendered.data)
-    moved = False
-    try:
+    outputs.crash_point("report.before-record")
+    with outputs.RecordedOutput(
+        output,
+        rendered.data,
+        journal=ctx.pending_dir,
+        committed=ctx.output_committed,
+        force=force,
+        label="report",
+    ) as placed:
+        target = placed.path
         with ctx.write("report.build", view.model.ref) as tx:
             _, locked = resolve(tx.session, view.model.ref)
             row = Report(
@@ -621,7 +616,7 @@ def build_report(
             )
             tx.session.add(row)
             tx.session.flush()
-            tx.audit(
+            record = tx.audit(
                 report_id=row.id,
                 format=format,
                 path=str(target),
@@ -633,18 +628,8 @@ def build_report(
                 evaluation_id=view.evaluation.id if view.evaluation else None,
                 policy_run_id=view.policy.id if view.policy else None,
             )
-            tmp.replace(target)
-            moved = True
+            placed.place(tx.ctx.catalogue_id(tx.session), record.seq, record.hash)
             report_id = row.id or 0
-    except BaseException:
-        if moved:
-            with contextlib.suppress(OSError):
-                target.unlink()
-        raise
-    finally:
-        if not moved:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
     return ReportResult(
         ref=view.model.ref,
         format=format,
@@ -744,25 +729,6 @@ def _refuse_unverified_decisions(view: ReportView) -> None:
                 f"({decision.action.replace('_', ' ')} by {decision.actor}) is "
                 f"{decision.verification} (`govern audit verify` lists everything)"
             )
-
-
-def _write_temporary(target: Path, data: bytes) -> Path:
-    try:
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(f"{target}: cannot write: {exc.strerror}") from None
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(0o644)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise InputError(f"{target}: cannot write: {exc.strerror}") from None
-    return tmp
 
 
 # --- verifying ---------------------------------------------------------------------------

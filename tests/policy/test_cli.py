@@ -234,6 +234,7 @@ def test_waive_command(sqlite_cat: Catalogue) -> None:
 
 def test_check_on_stored_results_does_not_load_the_assessment_stack(sqlite_cat: Catalogue) -> None:
     ref, _ = _catalogue_with_evidence(sqlite_cat)
+    written = Path(sqlite_cat.url.removeprefix("sqlite:///")).parent / "check.sarif"
     script = textwrap.dedent(
         f"""
         import json, os, sys
@@ -242,7 +243,7 @@ def test_check_on_stored_results_does_not_load_the_assessment_stack(sqlite_cat: 
         os.environ["GOVERN_KEY_DIR"] = {str(key_dir("bob"))!r}
         from govern.cli.app import run
         args = ["check", {ref!r}, "--policy", "policies", "--format", "sarif"]
-        code = run([*args, "-o", os.devnull])
+        code = run([*args, "-o", {str(written)!r}])
         stack = {{"shap", "sklearn", "fairlearn", "scipy", "skops", "pandas", "numpy"}}
         heavy = sorted(name for name in sys.modules if name.split(".")[0] in stack)
         sys.stderr.write(json.dumps({{"code": code, "heavy": heavy}}))
@@ -273,24 +274,22 @@ def test_an_unwritable_output_is_refused_before_the_run_is_recorded(
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr
         assert counts(sqlite_cat) == before
-    # A symbolic link is written through, not replaced; no temporary file is left behind.
+    # A symbolic link (govern.outputs) and a device are refused; nothing is written through.
     real = tmp_path / "reports" / "govern-junit.xml"
     real.parent.mkdir()
+    real.write_text("earlier")
     link = tmp_path / "link.xml"
     link.symlink_to(real)
-    written = run_cli(
-        "check", ref, "--policy", "baseline", "--format", "junit", "-o", str(link),
-        user="bob", db=sqlite_cat.url,
-    )  # fmt: skip
-    assert written.returncode == 0, written.stderr
-    assert link.is_symlink() and real.read_text().startswith("<?xml")
+    for target in (link, Path("/dev/stdout")):
+        refused = run_cli(
+            "check", ref, "--policy", "baseline", "--format", "junit", "-o", str(target),
+            user="bob", db=sqlite_cat.url,
+        )  # fmt: skip
+        assert refused.returncode == 2, refused.stderr
+        assert "symbolic link" in refused.stderr or "not a regular file" in refused.stderr
+        assert counts(sqlite_cat) == before
+    assert link.is_symlink() and real.read_text() == "earlier"
     assert sorted(p.name for p in real.parent.iterdir()) == ["govern-junit.xml"]
-    piped = run_cli(
-        "check", ref, "--policy", "baseline", "--format", "junit", "-o", "/dev/stdout",
-        user="bob", db=sqlite_cat.url,
-    )  # fmt: skip
-    assert piped.returncode == 0, piped.stderr
-    assert piped.stdout.startswith("<?xml")
 
 
 def test_text_has_colours_on_a_terminal_only(tmp_path: Path) -> None:
