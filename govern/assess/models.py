@@ -89,7 +89,7 @@ class LoadedModel:
         try:
             return np.asarray(self.estimator.predict(self.features(frame)))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise DataError(f"the model could not score the data: {_first_line(exc)}") from None
+            raise DataError(self._cannot_score(frame, exc)) from None
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray | None:
         """Class probabilities, one column per entry of :attr:`classes`; None if unavailable."""
@@ -107,7 +107,35 @@ class LoadedModel:
         try:
             return np.asarray(self.estimator.predict_proba(self.features(frame)), dtype=float)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise DataError(f"the model could not score the data: {_first_line(exc)}") from None
+            raise DataError(self._cannot_score(frame, exc)) from None
+
+    def _cannot_score(self, frame: pd.DataFrame, exc: BaseException) -> str:
+        """Why the model failed, naming the column and row of the first missing or infinite
+        value when that is the reason (a 5,000-digit number is read as infinite)."""
+        import numpy as np
+        import pandas as pd
+
+        reason = _first_line(exc)
+        if "NaN" not in reason and "infinity" not in reason:
+            return f"the model could not score the data: {reason}"
+        first: tuple[int, str] | None = None
+        for name in self.feature_names:
+            column = frame[name]
+            numbers = (
+                np.fromiter((_as_float(v) for v in column), dtype=np.float64, count=len(column))
+                if column.dtype.kind not in "biufc"
+                else pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+            )
+            bad = np.flatnonzero(column.isna().to_numpy() | np.isinf(numbers))
+            if bad.size and (first is None or bad[0] < first[0]):
+                first = (int(bad[0]), name)
+        if first is None:
+            return f"the model could not score the data: {reason}"
+        row, name = first
+        return (
+            f"the model could not score the data: column {name!r}, row {row + 1:,} holds "
+            f"{frame[name].iloc[row]!s:.40} (missing, infinite or too large a number): {reason}"
+        )
 
     def _run_onnx(self, frame: pd.DataFrame) -> list[Any]:
         import numpy as np
@@ -136,6 +164,14 @@ class LoadedModel:
                 f"for {len(frame)} rows"
             )
         return result
+
+
+def _as_float(value: Any) -> float:
+    """A value as the model would read it: float("9" * 5000) is inf, text is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
 
 
 def _onnx_dtype(kind: str) -> Any:

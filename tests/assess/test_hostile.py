@@ -162,6 +162,34 @@ def test_hostile_value_in_a_data_column(column, value, extra, fragment, catalogu
     assert _state(catalogue_url) == before
 
 
+@pytest.mark.parametrize("value", ["9" * 5000, "inf", "1e400"])
+def test_hostile_number_in_a_model_feature(value, catalogue_url, tmp_path):
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
+    frame["credit_amount"] = frame["credit_amount"].astype(object)
+    frame.loc[5, "credit_amount"] = value
+    data = tmp_path / "hostile-feature.csv"
+    frame.to_csv(data, index=False)
+    before = _state(catalogue_url)
+    result = run_cli(
+        "evaluate",
+        REF,
+        "--data",
+        str(data),
+        "--target",
+        "credit",
+        "--positive",
+        "1",
+        "--sensitive",
+        "sex",
+        user="alice",
+        db=catalogue_url,
+    )
+    line = _one_line(result)
+    assert "the model could not score the data: column 'credit_amount', row 6 holds" in line
+    assert len(line) < 400, line
+    assert _state(catalogue_url) == before
+
+
 # --- group labels and the number of groups ------------------------------------------------
 
 
