@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DEMO   := demo
 
-.PHONY: setup demo test check bench clean
+.PHONY: setup demo test check bench mutate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +38,11 @@ check: setup
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
+## Mutation testing of the security-critical code, area by area (docs/mutation.md). Slow
+## (tens of minutes), so not part of `make test` or CI; fails if an area scores below 90%.
+## One area: `make mutate AREAS=lifecycle`.
+mutate: setup
+	nice -n 10 $(BIN)/python scripts/mutate $(AREAS)
+
 clean:
-	rm -rf $(DEMO) .pytest_cache .mypy_cache .ruff_cache .pytest-postgres build dist
+	rm -rf mutants mutants-logs $(DEMO) .pytest_cache .mypy_cache .ruff_cache .pytest-postgres build dist

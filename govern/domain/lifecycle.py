@@ -9,6 +9,7 @@ services apply the result.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -160,12 +161,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
     """``day`` plus whole months, clamped to the month's end (Jan 31 + 1 month = Feb 28/29)."""
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable: every month has 28 days")
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def revalidation_due(approved_on: dt.date, tier: str, months_by_tier: Mapping[str, int]) -> dt.date:
