@@ -35,6 +35,8 @@ from govern.errors import ConfigError
 from govern.locations import default_home
 
 DEFAULT_DATABASE_URL = "sqlite:///govern.db"
+#: The largest a size limit may be set to: larger than any file, small enough for read(n).
+MAX_LIMIT = 2**62
 
 
 class Settings(BaseSettings):
@@ -61,17 +63,17 @@ class Settings(BaseSettings):
     debug: bool = False
 
     #: How large a file this machine reads at most (protecting it, not deciding anything).
-    max_card_bytes: int = 1_000_000
-    max_policy_bytes: int = 1_000_000
-    max_data_bytes: int = 2_000_000_000
+    max_card_bytes: int = Field(default=1_000_000, ge=1, le=MAX_LIMIT)
+    max_policy_bytes: int = Field(default=1_000_000, ge=1, le=MAX_LIMIT)
+    max_data_bytes: int = Field(default=2_000_000_000, ge=1, le=MAX_LIMIT)
     #: What a hostile file may cost this machine and the catalogue once read: the longest
     #: group label (in characters), how large a model archive (skops, zip) may unpack to and
     #: how much more than its compressed size each member may unpack to, and how large an
     #: evaluation's stored results may be.
-    max_group_label_chars: int = Field(default=200, ge=1)
-    max_unpacked_bytes: int = Field(default=1_000_000_000, ge=1)
-    max_compression_ratio: int = Field(default=200, ge=1)
-    max_evaluation_bytes: int = Field(default=20_000_000, ge=1_000)
+    max_group_label_chars: int = Field(default=200, ge=1, le=MAX_LIMIT)
+    max_unpacked_bytes: int = Field(default=1_000_000_000, ge=1, le=MAX_LIMIT)
+    max_compression_ratio: int = Field(default=200, ge=1, le=MAX_LIMIT)
+    max_evaluation_bytes: int = Field(default=20_000_000, ge=1_000, le=MAX_LIMIT)
     #: The terminal app's colours: ``dark`` or ``light``.
     theme: Literal["dark", "light"] = "dark"
 
@@ -195,5 +197,7 @@ def _check_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found (GOVERN_CONFIG_FILE)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits
+        raise ConfigError(f"{path}: not valid TOML: a number has too many digits") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None

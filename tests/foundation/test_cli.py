@@ -116,6 +116,25 @@ def test_bad_configuration_exits_2(tmp_path):
     assert len(lines) == 1 and "config file not found" in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("source", "value", "fragment"),
+    [
+        ("toml", "9" * 5000, "not valid TOML: a number has too many digits"),
+        ("toml", "nan", "setting max_card_bytes: Input should be a finite number"),
+        ("env", "9" * 30, "setting max_card_bytes: Input should be less than or equal to"),
+        ("env", "-5", "setting max_card_bytes: Input should be greater than or equal to 1"),
+    ],
+)
+def test_hostile_numbers_in_personal_limits_exit_2(source, value, fragment, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f"max_card_bytes = {value}\n" if source == "toml" else "")
+    env = {"GOVERN_CONFIG_FILE": str(config)}
+    if source == "env":
+        env["GOVERN_MAX_CARD_BYTES"] = value
+    lines = assert_clean_failure(run_cli("list", env=env))
+    assert len(lines) == 1 and fragment in lines[0], lines
+
+
 def test_config_file_sets_the_catalogue(tmp_path):
     config = tmp_path / "config.toml"
     db = tmp_path / "from-config.db"
