@@ -50,6 +50,8 @@ PACKAGES = (
 )
 
 TASKS = ("binary_classification", "regression")
+#: The catalogue's explanation.row_id column holds 200 characters (PostgreSQL enforces it).
+MAX_ROW_ID_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,14 @@ def _row_ids(table: Table, id_column: str | None) -> list[str]:
         raise DataError(
             f"{table.name}: id column {id_column!r} has duplicate values; row ids must be unique"
         )
-    return [label_text(v) for v in series.tolist()]
+    ids = [label_text(v) for v in series.tolist()]
+    for row, text in enumerate(ids, start=1):
+        if len(text) > MAX_ROW_ID_CHARS:
+            raise DataError(
+                f"{table.name}: id column {id_column!r}, row {row:,}: an id of {len(text):,} "
+                f"characters is longer than the {MAX_ROW_ID_CHARS} the catalogue stores"
+            )
+    return ids
 
 
 def _load_inputs(

@@ -190,6 +190,19 @@ def test_hostile_number_in_a_model_feature(value, catalogue_url, tmp_path):
     assert _state(catalogue_url) == before
 
 
+def test_a_row_id_longer_than_the_catalogue_stores(catalogue_url, tmp_path):
+    data = _with_value(tmp_path, "applicant_id", "a" * 5000)
+    before = _state(catalogue_url)
+    line = _one_line(
+        _evaluate(catalogue_url, data, "--sensitive", "sex", "--id-column", "applicant_id")
+    )
+    assert (
+        "id column 'applicant_id', row 6: an id of 5,000 characters is longer than the 200 "
+        "the catalogue stores"
+    ) in line
+    assert _state(catalogue_url) == before
+
+
 # --- group labels and the number of groups ------------------------------------------------
 
 
