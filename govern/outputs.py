@@ -475,8 +475,12 @@ def recover(journal: Path, committed: Committed) -> int:
             return 0
         done = 0
         for name in sorted(names):
-            if _recover_one(journal, name, committed):
-                done += 1
+            try:
+                done += _recover_one(journal, name, committed)
+            except OSError:
+                # A file it cannot touch (permissions, a full disk): the entry stays for a
+                # later command; this one goes on, it is not the one that failed.
+                continue
         return done
     finally:
         os.close(fd)

@@ -343,3 +343,17 @@ def test_a_stale_journal_entry_of_another_catalogue_waits_for_it(
     assert invoke_cli("audit", "verify", db=sqlite_cat.url).returncode == 0
     assert sorted(p.name for p in pending.iterdir()) == ["aaaa.json", "lock"]
     assert temp.read_text() == "new"
+
+
+def test_a_killed_export_leaves_the_whole_file_or_none_and_no_temporary(
+    sqlite_harness: Harness,
+) -> None:
+    """A file nothing records (an export): its move into place is the commit."""
+    target = sqlite_harness.root / "log.jsonl"
+    args = ["audit", "export", "-o", str(target)]
+    for point, placed in (("after-temp", False), ("after-place", True)):
+        assert sqlite_harness.run("export", "admin", args, crash_at=f"export.{point}") is None
+        assert target.exists() == placed, point
+        sqlite_harness.check(f"export.{point}")
+        assert [p.name for p in sqlite_harness.root.glob(".log.jsonl.govern-*")] == [], point
+    assert target.read_text().count("\n") > 1  # the complete export, not a part of it
