@@ -136,6 +136,15 @@ def check(
             "--no-record", help="Do not store the run in the catalogue (read-only check)."
         ),
     ] = False,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            help="Map a policy's category onto the evaluated column, e.g. "
+            "race_ethnicity=race (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Check a model version (or a card and data) against policies; exit 1 if a rule blocks.
 
@@ -160,6 +169,9 @@ def check(
     }
     given = [name for name, value in stateless.items() if value is not None]
     policies = list(policy or [])
+    from govern.policy.categories import parse_category_options
+
+    categories = parse_category_options(category or [])
     if every:
         if ref is not None or given:
             raise InputError(
@@ -167,7 +179,7 @@ def check(
             )
         from govern.services import checks
 
-        report = checks.check_versions(runtime.context(), policies)
+        report = checks.check_versions(runtime.context(), policies, categories=categories)
     elif ref is not None:
         if given:
             raise InputError(
@@ -175,7 +187,9 @@ def check(
             )
         from govern.services import checks
 
-        report = checks.check_version(runtime.context(), ref, policies, record=not no_record)
+        report = checks.check_version(
+            runtime.context(), ref, policies, record=not no_record, categories=categories
+        )
     else:
         needed = ["--card", "--data", "--target", "--sensitive", "--predictions"]
         missing = [name for name in needed if stateless[name] is None]
@@ -201,6 +215,7 @@ def check(
             policies=policies,
             score=score,
             positive=positive,
+            categories=categories,
         )
     _emit(report, fmt, output_file, force)
     if report.exit_code:

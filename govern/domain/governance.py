@@ -13,10 +13,17 @@ name; the other entries keep their defaults.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from govern.domain.comparison import GATED_METRICS
 from govern.domain.lifecycle import add_months
@@ -106,6 +113,24 @@ def _known(kind: str, names: list[str], allowed: list[str]) -> None:
         )
 
 
+#: A category or column name in a binding's ``categories`` (as a policy's feature names).
+_CATEGORY = r"^[^*\s=][^*=]{0,199}$"
+
+
+class PolicyBinding(BaseModel):
+    """A bound policy whose category names are mapped onto the data's columns, e.g.
+    ``{policy: nyc-ll144, categories: {race_ethnicity: race}}``: the pack's rules about
+    ``race_ethnicity`` then read the evaluation's ``race`` grouping."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: str = Field(min_length=1, max_length=1000)
+    categories: dict[
+        Annotated[str, StringConstraints(pattern=_CATEGORY)],
+        Annotated[str, StringConstraints(pattern=_CATEGORY)],
+    ] = Field(default_factory=dict)
+
+
 class GovernanceSettings(BaseModel):
     """One revision of the organisation's rules (``govern settings apply``)."""
 
@@ -140,9 +165,12 @@ class GovernanceSettings(BaseModel):
     max_waiver_days: int = Field(default=365, ge=1, le=3660)
     #: Policies bound to a version: what ``govern check REF`` runs without --policy and what
     #: approval and deployment re-check. Keys: ``*``, ``tier:NAME``, ``tag:NAME`` or
-    #: ``scope:NAME``; values: shipped pack names, policy files or directories.
-    policy_bindings: dict[str, list[str]] = Field(
-        default_factory=lambda: {k: list(v) for k, v in DEFAULT_POLICY_BINDINGS.items()}
+    #: ``scope:NAME``; values: shipped pack names, policy files or directories, each possibly
+    #: with the columns its categories are called in the data (:class:`PolicyBinding`).
+    policy_bindings: dict[str, list[str | PolicyBinding]] = Field(
+        default_factory=lambda: {
+            k: list[str | PolicyBinding](v) for k, v in DEFAULT_POLICY_BINDINGS.items()
+        }
     )
     #: Artifact formats a version may be registered or evaluated with.
     allowed_artifact_formats: list[str] = Field(default_factory=lambda: list(ARTIFACT_FORMATS))
@@ -203,7 +231,9 @@ class GovernanceSettings(BaseModel):
 
     @field_validator("policy_bindings")
     @classmethod
-    def _bindings(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _bindings(
+        cls, value: dict[str, list[str | PolicyBinding]]
+    ) -> dict[str, list[str | PolicyBinding]]:
         for key in value:
             kind, _, name = key.partition(":")
             if key != "*" and (kind not in {"tier", "tag", "scope"} or not name):
@@ -249,22 +279,66 @@ class GovernanceSettings(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def bound_policy_names(
-    bindings: Mapping[str, list[str]],
+def _bound(
+    bindings: Mapping[str, Sequence[str | PolicyBinding]],
     *,
     risk_tier: str,
-    tags: list[str],
-    regulatory_scope: list[str],
-) -> list[str]:
-    """The ``--policy`` arguments that ``bindings`` attach to a version, in binding order."""
-    names: list[str] = []
+    tags: Sequence[str],
+    regulatory_scope: Sequence[str],
+) -> list[tuple[str, PolicyBinding]]:
     wanted = {"*", f"tier:{risk_tier}"}
     wanted.update(f"tag:{tag}" for tag in tags)
     wanted.update(f"scope:{scope}" for scope in regulatory_scope)
-    for key, values in bindings.items():
-        if key in wanted:
-            names.extend(value for value in values if value not in names)
+    return [
+        (key, value if isinstance(value, PolicyBinding) else PolicyBinding(policy=value))
+        for key, values in bindings.items()
+        if key in wanted
+        for value in values
+    ]
+
+
+def bound_policy_names(
+    bindings: Mapping[str, Sequence[str | PolicyBinding]],
+    *,
+    risk_tier: str,
+    tags: Sequence[str],
+    regulatory_scope: Sequence[str],
+) -> list[str]:
+    """The ``--policy`` arguments that ``bindings`` attach to a version, in binding order."""
+    names: list[str] = []
+    for _key, binding in _bound(
+        bindings, risk_tier=risk_tier, tags=tags, regulatory_scope=regulatory_scope
+    ):
+        if binding.policy not in names:
+            names.append(binding.policy)
     return names
+
+
+def bound_categories(
+    bindings: Mapping[str, Sequence[str | PolicyBinding]],
+    *,
+    risk_tier: str,
+    tags: Sequence[str],
+    regulatory_scope: Sequence[str],
+) -> dict[str, str]:
+    """The category mapping of the bindings that attach to a version (all of them merged).
+
+    Raises:
+        ValueError: two bindings map the same category onto different columns.
+    """
+    merged: dict[str, str] = {}
+    source: dict[str, str] = {}
+    for key, binding in _bound(
+        bindings, risk_tier=risk_tier, tags=tags, regulatory_scope=regulatory_scope
+    ):
+        for category, column in binding.categories.items():
+            if merged.get(category, column) != column:
+                raise ValueError(
+                    f"policy bindings {source[category]!r} and {key!r} map category "
+                    f"{category} onto different columns ({merged[category]} and {column})"
+                )
+            merged[category], source[category] = column, key
+    return merged
 
 
 __all__ = [
@@ -273,5 +347,7 @@ __all__ = [
     "JUDGEMENT_ACTIONS",
     "SETTINGS_SCHEMA",
     "GovernanceSettings",
+    "PolicyBinding",
+    "bound_categories",
     "bound_policy_names",
 ]

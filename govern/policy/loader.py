@@ -45,6 +45,9 @@ class LoadedPolicy:
     sha256: str
     lines: Mapping[str, int] = field(default_factory=dict)
     shipped: bool = False
+    #: Categories its rules name, mapped onto evaluated columns for this check
+    #: (:mod:`govern.policy.categories`); the file itself is unchanged.
+    categories: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -64,6 +67,7 @@ class LoadedPolicy:
             "shipped": self.shipped,
             "rules": len(self.policy.rules),
             "manual": len(self.policy.manual),
+            **({"categories": dict(self.categories)} if self.categories else {}),
         }
 
 

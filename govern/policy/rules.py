@@ -85,6 +85,18 @@ def _no_evaluation(snapshot: SubjectSnapshot) -> str:
     return f"{snapshot.subject} has no evaluation on record; run `govern evaluate` first"
 
 
+def map_hint(absent: Sequence[str], named: Sequence[str] | None) -> str:
+    """What to do about categories a rule names that the evaluation has under another name:
+    map them onto its columns (:mod:`govern.policy.categories`)."""
+    if named is None or not absent:
+        return ""
+    them = "it" if len(absent) == 1 else "them"
+    return (
+        f"; if the data calls {them} otherwise, map {them} with --category "
+        f"{absent[0]}=COLUMN or `categories:` in the policy binding"
+    )
+
+
 def _listing(items: Sequence[str], total: int | None = None) -> str:
     total = len(items) if total is None else total
     shown = "; ".join(items[:_SHOWN])
@@ -233,7 +245,8 @@ def check_performance(
         if absent and not violations:
             return _missing(
                 rule.if_missing,
-                f"{', '.join(absent)} not evaluated, so per-group {rule.metric} is unknown",
+                f"{', '.join(absent)} not evaluated, so per-group {rule.metric} is unknown"
+                + map_hint(absent, rule.features),
                 **evidence,
             )
     evidence["violations"] = violations
@@ -432,7 +445,7 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
         return _missing(
             rule.if_missing,
             f"{', '.join(absent)} {'was' if len(absent) == 1 else 'were'} not evaluated; "
-            f"evaluate with --sensitive {','.join(absent)}",
+            f"evaluate with --sensitive {','.join(absent)}" + map_hint(absent, rule.features),
             **evidence,
         )
     if judged == 0 and not small:
@@ -626,9 +639,32 @@ def check_freshness(rule: FreshnessRule, snapshot: SubjectSnapshot, now: dt.date
             f"evaluated artifact sha256:{evaluation.artifact_sha256[:12]} is not the registered "
             f"sha256:{snapshot.artifact_sha256[:12]}"
         )
+    if rule.card_dataset:
+        declared = card_dataset_hashes(snapshot.card)
+        evidence["card_dataset_sha256"] = declared
+        if not declared:
+            problems.append(
+                "the card declares no SHA-256 of its evaluation data "
+                "(evaluation_data.datasets[].sha256)"
+            )
+        elif evaluation.dataset_sha256 not in declared:
+            problems.append(
+                f"evaluated on data sha256:{evaluation.dataset_sha256[:12]}, not the evaluation "
+                f"data the card declares (sha256:{', sha256:'.join(d[:12] for d in declared)})"
+            )
     if problems:
         return Verdict(FAIL, "; ".join(problems), evidence)
     return Verdict(PASS, f"evaluated {age} days ago (limit {rule.max_age_days})", evidence)
+
+
+def card_dataset_hashes(card: Mapping[str, Any]) -> list[str]:
+    """The SHA-256 the card declares for its evaluation data (``evaluation_data.datasets``)."""
+    section = card.get("evaluation_data") if isinstance(card, Mapping) else None
+    datasets = section.get("datasets") if isinstance(section, Mapping) else None
+    if not isinstance(datasets, list):
+        return []
+    found = [d.get("sha256") for d in datasets if isinstance(d, Mapping)]
+    return [h for h in found if isinstance(h, str) and h]
 
 
 # --- approvals ------------------------------------------------------------------------------
@@ -916,7 +952,8 @@ def check_disclosure(rule: DisclosureRule, snapshot: SubjectSnapshot, now: dt.da
     if absent:
         return _missing(
             rule.if_missing,
-            f"{', '.join(absent)} not evaluated, so counts cannot be disclosed",
+            f"{', '.join(absent)} not evaluated, so counts cannot be disclosed"
+            + map_hint(absent, rule.features),
             **evidence,
         )
     return Verdict(PASS, "; ".join(lines) or "nothing to disclose", evidence)

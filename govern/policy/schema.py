@@ -318,12 +318,17 @@ Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class FreshnessRule(RuleBase):
-    """The latest evaluation is recent, of this artifact, and on pinned data if pinned."""
+    """The latest evaluation is recent, of this artifact, and on pinned data if pinned.
+
+    ``card_dataset`` requires the evaluated data to be one the card declares with its
+    SHA-256 (``evaluation_data.datasets[].sha256``); a card that declares none fails it.
+    """
 
     kind: Literal["freshness"]
     max_age_days: Annotated[int, Field(ge=0)]
     dataset_sha256: Sha256 | None = None
     same_artifact: bool = True
+    card_dataset: bool = False
 
 
 class ApprovalsRule(RuleBase):

@@ -45,6 +45,7 @@ from govern.policy.rules import (
     _sensitive_match,
     _shortfall,
     add_months,
+    card_dataset_hashes,
     card_steps,
     comparable_value,
     fairness_exclusions,
@@ -379,6 +380,7 @@ def _drift(rule: DriftRule) -> Status:
 @_compiles("freshness")
 def _freshness(rule: FreshnessRule) -> Status:
     max_age, pinned, same_artifact = rule.max_age_days, rule.dataset_sha256, rule.same_artifact
+    card_dataset = rule.card_dataset
 
     def status(snapshot: SubjectSnapshot, now: dt.datetime) -> str | None:
         evaluation = snapshot.evaluation
@@ -395,6 +397,13 @@ def _freshness(rule: FreshnessRule) -> Status:
             and evaluation.artifact_sha256 != snapshot.artifact_sha256
         ):
             failed = True
+        if card_dataset:
+            declared = card_dataset_hashes(snapshot.card)
+            if not declared:
+                failed = True
+            elif evaluation.dataset_sha256 not in declared:
+                evaluation.dataset_sha256[:12]  # the reference's message slices it
+                failed = True
         return FAIL if failed else PASS
 
     return status

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import groupby
@@ -29,7 +29,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from govern.config import Settings
-from govern.domain.governance import GovernanceSettings, bound_policy_names
+from govern.domain.governance import GovernanceSettings, bound_categories, bound_policy_names
 from govern.errors import CatalogueError, InputError
 from govern.policy.digest import parse as parse_digest
 from govern.policy.engine import check as run_check
@@ -93,6 +93,63 @@ def policies_for(
             "give --policy"
         )
     return load_policies(names, max_bytes=ctx.settings.max_policy_bytes)
+
+
+def with_categories(
+    policies: Sequence[LoadedPolicy],
+    given: Mapping[str, str] | None = None,
+    *,
+    rules: GovernanceSettings | None = None,
+    risk_tier: str = "",
+    tags: Sequence[str] = (),
+    regulatory_scope: Sequence[str] = (),
+) -> list[LoadedPolicy]:
+    """``policies`` with their category names mapped onto the data's columns.
+
+    ``given`` (``--category``) applies to every policy; with ``rules`` (bound policies), so do
+    the ``categories`` of the bindings that attach to the version, unless ``given`` maps the
+    same category.
+
+    Raises:
+        InputError: a mapped category that no rule names, or bindings that map one category
+            onto two columns.
+    """
+    from govern.policy.categories import map_categories
+
+    given = dict(given or {})
+    mapped = list(policies)
+    if rules is not None:
+        try:
+            bound = bound_categories(
+                rules.policy_bindings,
+                risk_tier=risk_tier,
+                tags=tags,
+                regulatory_scope=regulatory_scope,
+            )
+        except ValueError as problem:
+            raise InputError(str(problem)) from None
+        bound = {k: v for k, v in bound.items() if k not in given}
+        mapped = map_categories(mapped, bound, where="the policy bindings' categories:")
+    return map_categories(mapped, given, where="--category")
+
+
+def _version_categories(
+    ctx: Context,
+    version: ModelVersion,
+    policies: Sequence[LoadedPolicy],
+    given: Mapping[str, str] | None,
+    *,
+    bound: bool,
+) -> list[LoadedPolicy]:
+    tags, scope = _governance(version.card)
+    return with_categories(
+        policies,
+        given,
+        rules=ctx.governance if bound else None,
+        risk_tier=version.risk_tier,
+        tags=tags,
+        regulatory_scope=scope,
+    )
 
 
 # --- snapshots from the catalogue ---------------------------------------------------------
@@ -615,8 +672,11 @@ def check_versions(
     refs: Sequence[str] | None = None,
     *,
     now: dt.datetime | None = None,
+    categories: Mapping[str, str] | None = None,
 ) -> CheckReport:
     """Check many catalogued versions (default: all of them) against the same policies.
+
+    ``categories`` maps the policies' category names onto evaluated columns (``--category``).
 
     A read: nothing is recorded, so any reader may run it. The policies are loaded and
     validated before anything is read.
@@ -628,7 +688,9 @@ def check_versions(
     """
     if not policies:
         raise InputError("checking many versions needs --policy (their bindings may differ)")
-    loaded = load_policies(policies, max_bytes=ctx.settings.max_policy_bytes)
+    loaded = with_categories(
+        load_policies(policies, max_bytes=ctx.settings.max_policy_bytes), categories
+    )
     at = now or utcnow()
     with collector_paused():
         with ctx.read() as session:
@@ -716,6 +778,7 @@ def check_version(
     *,
     now: dt.datetime | None = None,
     record: bool = True,
+    categories: Mapping[str, str] | None = None,
 ) -> CheckReport:
     """Check a catalogued version against policies and (by default) record the run.
 
@@ -727,6 +790,9 @@ def check_version(
         now: Time of the check (tests pin it); default the current UTC time.
         record: Store a PolicyRun with its RuleResults and an audit event, in one
             transaction. Without it nothing is written and any reader may check.
+        categories: The policies' category names mapped onto evaluated columns
+            (``--category race_ethnicity=race``); bound policies also take the
+            ``categories`` of their bindings.
 
     Returns:
         The report; ``report.exit_code`` is 1 when a blocking rule fails.
@@ -737,18 +803,26 @@ def check_version(
     """
     at = now or utcnow()
     explicit = (
-        load_policies(policies, max_bytes=ctx.settings.max_policy_bytes) if policies else None
+        with_categories(
+            load_policies(policies, max_bytes=ctx.settings.max_policy_bytes), categories
+        )
+        if policies
+        else None
     )
     if not record:
         with ctx.read() as session:
             model, version = resolve(session, ref)
-            loaded = explicit or policies_for(ctx, version)
+            loaded = explicit or _version_categories(
+                ctx, version, policies_for(ctx, version), categories, bound=True
+            )
             snapshot = snapshot_for(session, model, version)
         return run_check(loaded, [snapshot], now=at)
     with ctx.write("policy.check", ref) as tx:
         model, version = resolve(tx.session, ref)
         tx.subject = f"{model.name}@{version.version}"
-        loaded = explicit or policies_for(ctx, version)
+        loaded = explicit or _version_categories(
+            ctx, version, policies_for(ctx, version), categories, bound=True
+        )
         ctx.require_role(tx.session, "check", doing=f"record a policy check of {tx.subject}")
         snapshot = snapshot_for(tx.session, model, version)
         result = evaluate(loaded, snapshot, now=at)
@@ -776,6 +850,7 @@ def check_stateless(
     score: str | None = None,
     positive: str | None = None,
     now: dt.datetime | None = None,
+    categories: Mapping[str, str] | None = None,
 ) -> CheckReport:
     """Check a card and a scored data file against policies, with no catalogue.
 
@@ -796,7 +871,9 @@ def check_stateless(
     card_json = card_model.to_json_dict()
     governance = card_model.governance
     if policies:
-        loaded = load_policies(policies, max_bytes=settings.max_policy_bytes)
+        loaded = with_categories(
+            load_policies(policies, max_bytes=settings.max_policy_bytes), categories
+        )
     else:
         names = bound_policy_names(
             rules.policy_bindings,
@@ -804,7 +881,14 @@ def check_stateless(
             tags=governance.tags,
             regulatory_scope=governance.regulatory_scope,
         )
-        loaded = load_policies(names, max_bytes=settings.max_policy_bytes)
+        loaded = with_categories(
+            load_policies(names, max_bytes=settings.max_policy_bytes),
+            categories,
+            rules=rules,
+            risk_tier=str(governance.risk_tier),
+            tags=governance.tags,
+            regulatory_scope=governance.regulatory_scope,
+        )
     spec = EvaluationSpec(
         data=data,
         target=target,
@@ -916,7 +1000,13 @@ def gate(
             outcomes=(),
             notes=["policy gate: no policy is bound to this version (setting policy_bindings)"],
         )
-    loaded = load_policies(bound, max_bytes=tx.ctx.settings.max_policy_bytes)
+    loaded = _version_categories(
+        tx.ctx,
+        version,
+        load_policies(bound, max_bytes=tx.ctx.settings.max_policy_bytes),
+        None,
+        bound=True,
+    )
     if stage is None:
         stage = "approve" if version.state in _COLLECTING_APPROVALS else "deploy"
     snapshot = snapshot_for(session, model, version)
@@ -1000,5 +1090,6 @@ __all__ = [
     "snapshot_for",
     "snapshots_for",
     "store_run",
+    "with_categories",
     "write_digest",
 ]

@@ -281,7 +281,10 @@ def test_fairness_feature_not_evaluated_follows_if_missing() -> None:
     rule = {**FOUR_FIFTHS, "features": ["race"]}
     got = outcome(rule)
     assert got.status == "error"
-    assert got.message == "race was not evaluated; evaluate with --sensitive race"
+    assert got.message == (
+        "race was not evaluated; evaluate with --sensitive race; if the data calls it "
+        "otherwise, map it with --category race=COLUMN or `categories:` in the policy binding"
+    )
     assert outcome({**rule, "if_missing": "fail"}).status == "fail"
     assert outcome({**rule, "if_missing": "not-applicable"}).status == "not-applicable"
 

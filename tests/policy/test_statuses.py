@@ -81,6 +81,7 @@ RULES: list[dict[str, Any]] = [
     {"kind": "drift", "min_p_value": 0.01, "features": ["age"], "if_missing": "error"},
     {"kind": "freshness", "max_age_days": 365},
     {"kind": "freshness", "max_age_days": 30, "dataset_sha256": "d" * 64},
+    {"kind": "freshness", "max_age_days": 365, "card_dataset": True, "same_artifact": False},
     {"kind": "approvals", "min_approvals": 2},
     {
         "kind": "approvals",
@@ -300,6 +301,21 @@ def snapshots(draw: st.DrawFn, clean: bool = False) -> SubjectSnapshot:
         "factors": {"sensitive_features": draw(st.lists(st.sampled_from(["sex", "age"])))},
         "ethical_considerations": draw(
             st.lists(st.fixed_dictionaries({"mitigation": st.sampled_from(["", "monitor", "ok"])}))
+        ),
+        # Declared evaluation data: none, the evaluated hash or another, and hostile shapes.
+        "evaluation_data": draw(
+            mostly(
+                st.fixed_dictionaries(
+                    {
+                        "datasets": st.lists(
+                            st.fixed_dictionaries(
+                                {"sha256": st.sampled_from(["d" * 64, "f" * 64, None])}
+                            ),
+                            max_size=2,
+                        )
+                    }
+                )
+            )
         ),
     }
     champion = None
