@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     max_unpacked_bytes: int = Field(default=1_000_000_000, ge=1, le=MAX_LIMIT)
     max_compression_ratio: int = Field(default=200, ge=1, le=MAX_LIMIT)
     max_evaluation_bytes: int = Field(default=20_000_000, ge=1_000, le=MAX_LIMIT)
+    #: How long a command waits, in all, for the catalogue's write lock while others write.
+    lock_wait_seconds: float = Field(default=120.0, gt=0, le=86_400, allow_inf_nan=False)
     #: The terminal app's colours: ``dark`` or ``light``.
     theme: Literal["dark", "light"] = "dark"
 

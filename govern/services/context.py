@@ -126,7 +126,7 @@ class Context:
 
     def __init__(self, settings: Settings, *, ask_passphrase: AskPassphrase | None = None) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, lock_wait_seconds=settings.lock_wait_seconds)
         self._checked = False
         self._ask_passphrase = ask_passphrase
         self._key: PersonalKey | None = None

@@ -3,10 +3,19 @@
 SQLite runs in WAL mode with foreign keys on, a busy timeout, ``synchronous=FULL`` and write
 transactions that begin ``IMMEDIATE`` so two writers queue instead of failing half-way
 (DESIGN.md section 8). PostgreSQL uses the same tables and migrations.
+
+A write waits for the catalogue's write lock (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's
+advisory lock) before it does anything, retrying busy, lock-timeout, serialization and deadlock
+failures with backoff and jitter until the ``lock_wait_seconds`` setting runs out. Once the lock
+is held, the operation is alone among writers: nothing it read can change under it, so it never
+has to be run again, and its audit event takes the next sequence number exactly once.
 """
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +35,22 @@ from sqlmodel import Session
 from govern.errors import CatalogueError
 
 BUSY_TIMEOUT_MS = 10_000
+#: How long, in all, a write waits for the write lock by default (setting lock_wait_seconds).
+LOCK_WAIT_SECONDS = 120.0
+#: How long SQLite's own busy handler waits within one attempt at ``BEGIN IMMEDIATE``. It polls
+#: after 1, 2, 5, 10... then every 100 ms, so a writer left in one long wait polls seldom and
+#: loses the lock again and again to newcomers (writer starvation); short attempts, retried
+#: with jittered sleeps, keep every waiter polling as often as the newest.
+_BEGIN_BUSY_MS = 20
+#: Backoff between attempts: a random sleep up to FIRST, doubling per attempt up to CAP.
+_BACKOFF_FIRST_S = 0.002
+_BACKOFF_CAP_S = 0.05
+#: SQLite result codes that mean "another connection holds the lock": BUSY, LOCKED, PROTOCOL
+#: (WAL index contention), compared on the primary code (BUSY_RECOVERY, BUSY_SNAPSHOT...).
+_SQLITE_BUSY_CODES = frozenset({5, 6, 15})
+#: PostgreSQL's serialization_failure, deadlock_detected, lock_not_available (lock_timeout)
+#: and query_canceled (a server's statement_timeout during the wait).
+_PG_RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
 _WRITE = "govern_write"
 #: PostgreSQL advisory lock that every write transaction takes first ("gove"): writers queue
 #: as they do behind SQLite's BEGIN IMMEDIATE, so an operation's checks (does this version
@@ -72,8 +97,9 @@ def normalise_url(raw: str) -> URL:
 class Database:
     """One catalogue. Sessions come from :meth:`read` and :meth:`write` only."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         self.url = normalise_url(url)
+        self.lock_wait_seconds = lock_wait_seconds
         self.display_url = self.url.render_as_string(hide_password=True)
         self._engine: Engine | None = None
 
@@ -101,7 +127,7 @@ class Database:
         try:
             if self.is_sqlite:
                 engine = create_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-                _configure_sqlite(engine)
+                _configure_sqlite(engine, self)
             else:
                 engine = create_engine(self.url, pool_pre_ping=True)
         except (NoSuchModuleError, ImportError, SQLAlchemyError) as exc:
@@ -154,22 +180,72 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One write transaction: commits whole on success, rolls back on any exception.
 
-        On SQLite it starts with ``BEGIN IMMEDIATE`` so the write lock is taken up front; on
-        PostgreSQL with the advisory lock :data:`PG_WRITE_LOCK`, to the same effect.
+        It first takes the write lock (on SQLite ``BEGIN IMMEDIATE``, on PostgreSQL the
+        advisory lock :data:`PG_WRITE_LOCK`), retrying with backoff and jitter while others
+        write, for at most :attr:`lock_wait_seconds` in all; the caller's work starts only
+        once the lock is held, so giving up leaves nothing changed.
         """
-        with self.connect() as conn:
-            conn = conn.execution_options(**{_WRITE: True})
-            with Session(bind=conn, expire_on_commit=False) as session:
-                try:
-                    if not self.is_sqlite:
-                        session.connection().exec_driver_sql(
-                            f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"
-                        )
-                    yield session
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+        wait = _LockWait(self.lock_wait_seconds)
+        while True:
+            with self.connect() as conn:
+                conn = conn.execution_options(**{_WRITE: True})
+                with Session(bind=conn, expire_on_commit=False) as session:
+                    try:
+                        self._take_write_lock(session, wait)
+                    except DBAPIError as exc:
+                        session.rollback()
+                        if not self.is_busy(exc):
+                            raise
+                        if wait.over():
+                            raise self.lock_wait_exceeded() from None
+                        wait.pause()
+                        continue
+                    try:
+                        yield session
+                        session.commit()
+                    except DBAPIError as exc:
+                        session.rollback()
+                        if not self.is_busy(exc):
+                            raise
+                        # Not expected once the lock is held; the work is rolled back whole.
+                        raise CatalogueError(
+                            f"catalogue {self.display_url} was busy ({_first_line(exc)}) and "
+                            "the operation was rolled back; nothing was changed, run it again"
+                        ) from None
+                    except BaseException:
+                        session.rollback()
+                        raise
+                    return
+
+    def _take_write_lock(self, session: Session, wait: _LockWait) -> None:
+        # On SQLite this is BEGIN IMMEDIATE, retried until the lock is free (_begin_immediate).
+        conn = session.connection()
+        if self.is_sqlite:
+            return
+        # Each statement must see what the writer before committed: an older snapshot, which a
+        # server default of REPEATABLE READ would take at the lock's own SELECT, would not.
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        # Wait in PostgreSQL's lock queue (first come, first served), for the time left.
+        conn.exec_driver_sql(
+            "SELECT set_config('lock_timeout', %s, true)",
+            (f"{max(1, int(wait.remaining() * 1000))}ms",),
+        )
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})")
+        conn.exec_driver_sql("SET LOCAL lock_timeout TO DEFAULT")
+
+    def is_busy(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means "others hold the lock, try again" rather than a real fault."""
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        if isinstance(orig, sqlite3.Error):
+            return (getattr(orig, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_BUSY_CODES
+        return getattr(orig, "sqlstate", None) in _PG_RETRY_SQLSTATES
+
+    def lock_wait_exceeded(self) -> CatalogueError:
+        return CatalogueError(
+            f"catalogue {self.display_url} is busy: another writer held its write lock for "
+            f"longer than the {self.lock_wait_seconds:g} s this command waits (setting "
+            "lock_wait_seconds); nothing was changed, try again"
+        )
 
     def dispose(self) -> None:
         if self._engine is not None:
@@ -177,7 +253,7 @@ class Database:
             self._engine = None
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, db: Database) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN, not the sqlite3 module.
@@ -196,8 +272,57 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get(_WRITE, False):
+            _begin_immediate(conn.connection.driver_connection, db)
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(dbapi_connection: Any, db: Database) -> None:
+    """``BEGIN IMMEDIATE``, tried again while another connection holds the write lock.
+
+    Nothing has been done before it, so trying again is always safe. Each attempt waits only
+    briefly in SQLite's busy handler (see :data:`_BEGIN_BUSY_MS`); giving up after
+    ``db.lock_wait_seconds`` in all is one clean error.
+    """
+    wait = _LockWait(db.lock_wait_seconds)
+    dbapi_connection.execute(f"PRAGMA busy_timeout = {_BEGIN_BUSY_MS}")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.Error as exc:
+                if not db.is_busy(exc):
+                    # As SQLAlchemy would have raised it: Database.connect reports it.
+                    raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from None
+                if wait.over():
+                    raise db.lock_wait_exceeded() from None
+                wait.pause()
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+class _LockWait:
+    """The time a write has left to take the write lock, and the pauses between attempts."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.deadline = time.monotonic() + limit
+        self.attempts = 0
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def over(self) -> bool:
+        return self.remaining() <= 0.0
+
+    def pause(self) -> None:
+        """Sleep a random time up to a bound that doubles each attempt ("full jitter"), so
+        waiting writers spread out instead of retrying in step."""
+        bound = min(_BACKOFF_CAP_S, _BACKOFF_FIRST_S * 2**self.attempts)
+        self.attempts += 1
+        time.sleep(min(self.remaining(), random.uniform(0.0, bound)))  # noqa: S311 (jitter)
 
 
 def _is_new_or_govern(cursor: Any) -> bool:
