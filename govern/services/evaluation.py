@@ -399,7 +399,12 @@ def evaluate_version(
 
 
 def _check_stored_size(
-    subject: str, document: dict[str, Any], local: Sequence[LocalExplanation], *, limit: int
+    subject: str,
+    document: dict[str, Any],
+    local: Sequence[LocalExplanation],
+    *,
+    limit: int,
+    what: str = "evaluation",
 ) -> None:
     """Refuse, before anything is written, results larger than this machine's limit: the
     document and the per-decision explanations, as JSON (the group rows repeat the document's
@@ -411,9 +416,9 @@ def _check_stored_size(
         size += len(json.dumps(explanation.to_json(), ensure_ascii=False).encode())
     if size > limit:
         raise DataError(
-            f"{subject}: the evaluation's results take more than {limit:,} bytes "
-            f"(GOVERN_MAX_EVALUATION_BYTES), so nothing was stored; evaluate fewer sensitive "
-            "features or --explain rows, or raise the limit"
+            f"{subject}: the {what}'s results take more than {limit:,} bytes "
+            "(GOVERN_MAX_EVALUATION_BYTES), so nothing was stored; use fewer sensitive "
+            "features, --explain rows or columns, or raise the limit"
         )
 
 
@@ -735,6 +740,10 @@ def drift(
     )
     if warnings:
         results = results.model_copy(update={"warnings": [*results.warnings, *warnings]})
+    document = results.to_json()
+    _check_stored_size(
+        subject, document, (), limit=ctx.settings.max_evaluation_bytes, what="drift run"
+    )
     with ctx.write(action, subject) as tx:
         found_model, version = resolve(tx.session, subject, for_update=True)
         ctx.require_role(tx.session, EVALUATE, doing=f"measure drift of {subject}")
@@ -746,7 +755,7 @@ def drift(
             reference_sha256=ref_table.sha256,
             current_name=cur_table.name,
             current_sha256=cur_table.sha256,
-            results=results.to_json(),
+            results=document,
             created_by=tx.actor,
         )
         tx.session.add(row)

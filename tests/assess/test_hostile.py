@@ -385,3 +385,23 @@ def test_an_evaluation_larger_than_the_limit_is_not_stored(catalogue_url):
     assert _state(catalogue_url) == before
     stored = _evaluate(catalogue_url, SCORED, "--sensitive", "sex,age_group")
     assert stored.returncode == 0, stored.stderr
+
+
+def test_a_drift_run_larger_than_the_limit_is_not_stored(catalogue_url):
+    before = _state(catalogue_url)
+    result = run_cli(
+        "drift",
+        REF,
+        "--reference",
+        str(SAMPLE / "credit_holdout.csv"),
+        "--current",
+        str(SCORED),
+        "--score",
+        "credit_amount",
+        user="alice",
+        db=catalogue_url,
+        env={"GOVERN_MAX_EVALUATION_BYTES": "2000"},
+    )
+    line = _one_line(result)
+    assert f"error: {REF}: the drift run's results take more than 2,000 bytes" in line, line
+    assert _state(catalogue_url) == before
