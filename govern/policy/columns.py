@@ -67,7 +67,7 @@ _Read = tuple[str, str, tuple[str, ...], str | None, Mapping[str, Any], list[Any
 ColumnStatus = Callable[["Columns", dt.datetime], list[str | None]]
 
 #: kind -> compiler of a column function. Kinds without one are decided per subject.
-COLUMN_REGISTRY: dict[str, Callable[[Any], ColumnStatus]] = {}
+COLUMN_REGISTRY: dict[str, Callable[[Any], ColumnStatus | None]] = {}
 
 _BIG = 2**62
 _T = TypeVar("_T")
@@ -77,8 +77,10 @@ class _Irregular(Exception):
     """A document not of the shape ``govern evaluate`` writes: decide it per subject."""
 
 
-def _registers(kind: str) -> Callable[[Callable[[Any], ColumnStatus]], Callable[..., Any]]:
-    def register(compiler: Callable[[Any], ColumnStatus]) -> Callable[..., Any]:
+def _registers(
+    kind: str,
+) -> Callable[[Callable[[Any], ColumnStatus | None]], Callable[..., Any]]:
+    def register(compiler: Callable[[Any], ColumnStatus | None]) -> Callable[..., Any]:
         COLUMN_REGISTRY[kind] = compiler
         return compiler
 
@@ -738,7 +740,9 @@ def _features(features: list[str] | None) -> tuple[str, ...] | None:
 
 
 @_registers("fairness")
-def _fairness(rule: FairnessRule) -> ColumnStatus:
+def _fairness(rule: FairnessRule) -> ColumnStatus | None:
+    if rule.reference is not None:
+        return None  # decided per subject (statuses leaves it to rules.check_fairness)
     missing = IF_MISSING[rule.if_missing]
     low, high, alpha, metric = rule.min, rule.max, rule.significance, rule.metric
     features, choice = _features(rule.features), rule.groupings
@@ -768,6 +772,7 @@ def _fairness(rule: FairnessRule) -> ColumnStatus:
             excluded |= columns.unknown
         any_excluded = _any_by(grouping, excluded, groupings)
         not_reference: Bools | bool = True
+        same_reference: Bools | bool = True
         if rate_key is None:
             values, has, bad = columns.metric(metric)
         else:
@@ -795,6 +800,9 @@ def _fairness(rule: FairnessRule) -> ColumnStatus:
             has = np.where(use_stored, stored_has, rate_has & positive)
             bad = use_stored & stored_bad
             not_reference = columns.labels != reference_label[grouping]
+            # Stored p-values test against the stored reference: they hold for impact ratios
+            # taken against that group only (rules.p_values_test).
+            same_reference = (reference_label == columns.g_reference)[grouping]
         considered = in_scope & ~excluded
         small = considered & (columns.sizes < columns.floor(rule.min_group_size)[subject])
         judgeable = considered & ~small
@@ -807,7 +815,7 @@ def _fairness(rule: FairnessRule) -> ColumnStatus:
             reference_out = _any_by(
                 grouping, excluded & (columns.labels == columns.g_reference[grouping]), groupings
             )
-            holds = ~(any_excluded & reference_out)[grouping] & columns.p_has
+            holds = ~(any_excluded & reference_out)[grouping] & columns.p_has & same_reference
             violations &= ~(holds & (columns.p_values >= alpha))
         failed = _any_by(subject, violations, size)
         judged = _any_by(subject, judged_r, size)

@@ -288,18 +288,50 @@ def _kind(name: str) -> str:
 _IMPACT = {"impact_ratio": "selection_rate", "scoring_impact_ratio": "scoring_rate"}
 
 
+def explicit_reference(rule: FairnessRule, grouping: GroupingView) -> str | None:
+    """The label of the group the rule's ``reference`` sets for ``grouping``: ``None`` unless
+    it names every feature of the grouping (an intersection's is the combination)."""
+    chosen = rule.reference
+    if not chosen or rule.metric != "impact_ratio":
+        return None
+    if not all(feature in chosen for feature in grouping.features):
+        return None
+    return ", ".join(chosen[feature] for feature in grouping.features)
+
+
+class UnknownReference(LookupError):
+    """A rule's ``reference`` names a group the evaluation does not have."""
+
+
 def _reference_rate(
     rule: FairnessRule, grouping: GroupingView, excluded: set[str]
 ) -> tuple[float | None, str | None]:
     """The reference for impact ratios: ``(rate to recompute against, reference label)``.
 
-    Stored ratios are used as they are (rate ``None``) unless ``min_share`` or
-    ``exclude_unknown`` left a category out; then they are recomputed against the most
-    selected remaining group, as 6 RCNY §5-301 allows when categories under 2% of the data
-    are excluded, and requires for individuals in an unknown category.
+    A rule's ``reference`` comes first: the ratios are recomputed against that group's stored
+    selection rate (0 when it has none, so every ratio is undefined). Otherwise stored ratios
+    are used as they are (rate ``None``) unless ``min_share`` or ``exclude_unknown`` left a
+    category out; then they are recomputed against the most selected remaining group, as
+    6 RCNY §5-301 allows when categories under 2% of the data are excluded, and requires for
+    individuals in an unknown category.
+
+    Raises:
+        UnknownReference: the rule's reference is not a group of the grouping.
     """
     if rule.metric not in _IMPACT:
         return None, None
+    named = explicit_reference(rule, grouping)
+    if named is not None:
+        for group in grouping.groups:
+            if str(group.get("group")) == named:
+                rate = value_of((group.get("metrics") or {}).get("selection_rate"))
+                return (0.0 if rate is None else rate), named
+        shown = ", ".join(str(g.get("group")) for g in grouping.groups[:20])
+        more = f" and {len(grouping.groups) - 20} more" if len(grouping.groups) > 20 else ""
+        raise UnknownReference(
+            f"reference {grouping.name}={named} is not a group of the evaluation (its groups: "
+            f"{shown}{more})"
+        )
     best: tuple[float | None, str | None] = (None, None)
     for group in grouping.groups:
         label = str(group.get("group"))
@@ -312,6 +344,22 @@ def _reference_rate(
         stored = grouping.reference_group if rule.metric == "impact_ratio" else best[1]
         return None, stored
     return best
+
+
+def p_values_test(
+    rule: FairnessRule, grouping: GroupingView, excluded: set[str], reference_label: str | None
+) -> bool:
+    """Whether a grouping's stored p-values test what the rule judges.
+
+    They compare each group's selection rate with the stored reference group: they hold for
+    selection rates unless that group is left out, and for impact ratios only when the ratios
+    are taken against that same group.
+    """
+    if rule.metric not in SIGNIFICANCE_METRICS:
+        return False
+    if rule.metric in _IMPACT:
+        return reference_label == grouping.reference_group
+    return not (excluded and grouping.reference_group in excluded)
 
 
 def fairness_exclusions(rule: FairnessRule, grouping: GroupingView) -> tuple[set[str], set[str]]:
@@ -350,6 +398,7 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
     not_significant: list[dict[str, Any]] = []
     unknown_all: list[dict[str, Any]] = []
     untested: list[str] = []
+    references: list[dict[str, Any]] = []
     # The stored p-value tests a group's selection rate against the stored reference group.
     tested = metric in SIGNIFICANCE_METRICS
     for grouping in chosen:
@@ -372,10 +421,29 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
                 if str(g.get("group")) in unknown
             ]
             excluded = excluded | unknown
-        reference, reference_label = _reference_rate(rule, grouping, excluded)
-        # Once the reference group is left out, the stored p-values compare with a group that
-        # is no longer the reference: they no longer test this rule's ratios.
-        p_values_hold = tested and not (excluded and grouping.reference_group in excluded)
+        try:
+            reference, reference_label = _reference_rate(rule, grouping, excluded)
+        except UnknownReference as unknown_reference:
+            return Verdict(
+                ERROR,
+                f"{unknown_reference}; set by rule {rule.id}",
+                {"metric": metric, "reference": dict(rule.reference or {})},
+            )
+        if rule.reference is not None:
+            references.append(
+                {
+                    "grouping": name,
+                    "group": reference_label,
+                    "reason": (
+                        f"set by policy rule {rule.id}"
+                        if explicit_reference(rule, grouping) is not None
+                        else "as stored with the evaluation"
+                        if reference is None
+                        else "most selected group left in"
+                    ),
+                }
+            )
+        p_values_hold = p_values_test(rule, grouping, excluded, reference_label)
         if tested and not p_values_hold:
             untested.append(name)
         for group in grouping.groups:
@@ -436,6 +504,8 @@ def check_fairness(rule: FairnessRule, snapshot: SubjectSnapshot, now: dt.dateti
     }
     if rule.exclude_unknown:
         evidence["excluded_unknown"] = unknown_all
+    if rule.reference is not None:
+        evidence["references"] = references
     if untested:
         evidence["p_values_not_applicable"] = untested
     if violations:

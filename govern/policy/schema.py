@@ -249,6 +249,11 @@ class FairnessRule(RuleBase, _Bounds):
     the category of rows with no value (``(missing)``); impact ratios are then recomputed
     against the most selected remaining group (6 RCNY §5-301). ``significance`` counts a
     group below the threshold only when its selection rate differs significantly.
+
+    ``reference`` (``{race: Caucasian}``, impact_ratio only) sets the reference group: the
+    impact ratios of a grouping whose every feature it names are recomputed from the stored
+    selection rates against that group (an intersection's reference is the combination), and
+    stored p-values count only where the evaluation tested against the same group.
     """
 
     kind: Literal["fairness"]
@@ -259,10 +264,26 @@ class FairnessRule(RuleBase, _Bounds):
     min_share: Fraction | None = None
     exclude_unknown: bool = False
     significance: Alpha | None = None
+    reference: dict[FeatureName, Name] | None = None
     if_missing: IfMissing = "error"
 
     @model_validator(mode="after")
     def _options_fit_the_metric(self) -> typing.Self:
+        if self.reference is not None:
+            if self.metric != "impact_ratio":
+                raise ValueError(
+                    f"reference cannot apply to {self.metric}: it sets the group impact "
+                    "ratios compare with, so use it with impact_ratio"
+                )
+            if not self.reference:
+                raise ValueError("reference names no feature; give {feature: value}")
+            if self.features is not None:
+                stray = sorted(set(self.reference) - set(self.features))
+                if stray:
+                    raise ValueError(
+                        f"reference names {', '.join(stray)}, which is not among the rule's "
+                        f"features ({', '.join(self.features)})"
+                    )
         if self.metric not in GROUP_METRICS:
             given = [
                 name

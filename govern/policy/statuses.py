@@ -50,13 +50,13 @@ from govern.policy.rules import (
     comparable_value,
     fairness_exclusions,
     listed_values,
+    p_values_test,
     performance_groupings,
     sensitive_names,
 )
 from govern.policy.schema import (
     GROUP_METRICS,
     HIGHER_IS_BETTER,
-    SIGNIFICANCE_METRICS,
     ApprovalsRule,
     ArtifactRule,
     CardRule,
@@ -138,9 +138,7 @@ def _exclusions(
         under, unknown = fairness_exclusions(rule, grouping)
         excluded = under | unknown
         rate, label = _reference_rate(rule, grouping, excluded)
-        holds = rule.metric in SIGNIFICANCE_METRICS and not (
-            excluded and grouping.reference_group in excluded
-        )
+        holds = p_values_test(rule, grouping, excluded, label)
         found = cache[key] = (excluded, rate, label, holds)
     return found
 
@@ -229,7 +227,9 @@ def _performance(rule: PerformanceRule) -> Status:
 
 
 @_compiles("fairness")
-def _fairness(rule: FairnessRule) -> Status:
+def _fairness(rule: FairnessRule) -> Status | None:
+    if rule.reference is not None:
+        return None  # an explicit reference (and its unknown-group error) is the reference's
     missing = IF_MISSING[rule.if_missing]
     low, high, alpha, metric = rule.min, rule.max, rule.significance, rule.metric
     min_size, features, choice = rule.min_group_size, _features(rule.features), rule.groupings

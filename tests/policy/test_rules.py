@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from govern.errors import PolicyError
 from govern.policy.engine import evaluate
 from govern.policy.outcomes import RuleOutcome
 from govern.policy.rules import REGISTRY, add_months
@@ -224,6 +225,98 @@ def test_fairness_exclude_unknown_leaves_the_unknown_category_out_of_the_ratios(
     strict = outcome({**rule, "significance": 0.05}, subject(35, 0.9))
     assert strict.status == "fail"
     assert strict.message == "sex=female: impact_ratio 0.7 (n=100) is not >= 0.8"
+
+
+def _races(p: float = 0.001) -> SubjectSnapshot:
+    """COMPAS-like: a tiny most-selected group is the stored reference (as govern once chose)."""
+    doc = results_document(
+        [
+            grouping(
+                "race",
+                {"African-American": (576, 1000), "Caucasian": (331, 1000), "Native": (8, 11)},
+                total=2011,
+                p_values={"African-American": p, "Caucasian": p},
+                min_group_size=1,
+            )
+        ],
+        min_group_size=1,
+    )
+    return snapshot(evaluation_=evaluation(doc))
+
+
+def test_fairness_reference_recomputes_ratios_against_the_named_group() -> None:
+    rule = {**FOUR_FIFTHS, "features": ["race"], "min_group_size": 1}
+    stored = outcome(rule, _races())
+    # Stored, the 11-row group is the reference: African-American's 0.576 is 0.79 of 0.727.
+    assert {v["group"] for v in stored.evidence["violations"]} == {"African-American", "Caucasian"}
+    assert "references" not in stored.evidence
+    chosen = outcome({**rule, "reference": {"race": "African-American"}}, _races())
+    [violation] = chosen.evidence["violations"]
+    assert violation["group"] == "Caucasian"
+    assert violation["value"] == pytest.approx(0.331 / 0.576)
+    assert chosen.evidence["references"] == [
+        {"grouping": "race", "group": "African-American", "reason": "set by policy rule rule-0"}
+    ]
+    # The stored p-values test against the stored reference (Native), not this one.
+    assert "p_value" not in violation
+    assert chosen.evidence["p_values_not_applicable"] == ["race"]
+    # Against Caucasian every ratio is at least 1: the rule passes.
+    assert outcome({**rule, "reference": {"race": "Caucasian"}}, _races()).status == "pass"
+
+
+def test_fairness_reference_that_is_the_stored_one_keeps_its_p_values() -> None:
+    rule = {**FOUR_FIFTHS, "features": ["race"], "min_group_size": 1, "significance": 0.05}
+    same = outcome({**rule, "reference": {"race": "Native"}}, _races(p=0.5))
+    assert same.status == "pass"  # below 0.8 but not significant against Native
+    assert len(same.evidence["not_significant"]) == 2
+
+
+def test_fairness_reference_to_an_absent_group_is_an_error_naming_the_groups() -> None:
+    got = outcome({**FOUR_FIFTHS, "features": ["race"], "reference": {"race": "Martian"}}, _races())
+    assert got.status == "error"
+    assert got.message == (
+        "reference race=Martian is not a group of the evaluation (its groups: "
+        "African-American, Caucasian, Native); set by rule rule-0"
+    )
+
+
+def test_fairness_reference_of_an_intersection_is_the_combination() -> None:
+    doc = results_document(
+        [
+            grouping(
+                "sex*age",
+                {"f, old": (40, 100), "f, young": (20, 100), "m, old": (50, 100)},
+                total=300,
+            )
+        ]
+    )
+    subject = snapshot(evaluation_=evaluation(doc))
+    rule = {**FOUR_FIFTHS, "groupings": "intersection", "reference": {"sex": "f", "age": "old"}}
+    got = outcome(rule, subject)
+    [violation] = got.evidence["violations"]
+    assert (violation["group"], violation["value"]) == ("f, young", pytest.approx(0.5))
+    assert got.evidence["references"][0]["group"] == "f, old"
+    # A reference naming only one feature leaves the intersection to its stored reference.
+    partial = outcome({**rule, "reference": {"sex": "f"}}, subject)
+    assert partial.evidence["references"] == [
+        {"grouping": "sex*age", "group": "m, old", "reason": "as stored with the evaluation"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"metric": "tpr"}, "reference cannot apply to tpr"),
+        ({"features": ["sex"]}, "reference names race, which is not among the rule's features"),
+        ({"reference": {}}, "reference names no feature"),
+    ],
+)
+def test_fairness_reference_that_cannot_apply_is_refused(
+    extra: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(PolicyError, match=r"test-policy\.yaml:6:3: rules\[0\]: ") as refused:
+        policy({**FOUR_FIFTHS, "reference": {"race": "Caucasian"}, **extra})
+    assert message in str(refused.value)
 
 
 def test_p_values_are_quoted_only_for_the_selection_rate_they_test() -> None:
