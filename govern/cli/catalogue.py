@@ -163,6 +163,8 @@ def show(
         f"Evaluations: {len(detail.evaluations)}   Policy runs: {len(detail.policy_runs)}   "
         f"Reports: {len(detail.reports)}"
     )
+    for warning in (detail.evaluations[0].get("warnings") or []) if detail.evaluations else []:
+        output.line(f"warning (evaluation {detail.evaluations[0].get('id')}): {warning}")
     if detail.decisions:
         output.line()
         output.table(

@@ -405,6 +405,12 @@ def show_version(ctx: Context, ref: str) -> VersionDetail:
         return _detail(session, model, version)
 
 
+def _warnings(results: Any) -> list[str]:
+    """What the evaluation warned about (other data than the card's, figures unavailable)."""
+    found = results.get("warnings") if isinstance(results, dict) else None
+    return [str(w) for w in found] if isinstance(found, list) else []
+
+
 def _detail(session: Session, model: Model, version: ModelVersion) -> VersionDetail:
     vid = version.id
     evaluations = session.exec(
@@ -455,6 +461,7 @@ def _detail(session: Session, model: Model, version: ModelVersion) -> VersionDet
                 "dataset": e.dataset_name,
                 "dataset_sha256": e.dataset_sha256,
                 "rows": e.rows,
+                "warnings": _warnings(e.results),
             }
             for e in evaluations
         ],

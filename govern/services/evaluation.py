@@ -30,6 +30,7 @@ from govern.assess.evaluation import EvaluationSpec, Limits, Progress
 from govern.assess.results import DriftResults, EvaluationResults, LocalExplanation
 from govern.domain.governance import ARTIFACT_FORMATS, GovernanceSettings
 from govern.errors import DataError, InputError, NotFoundError, RefusedError, WorkflowError
+from govern.policy.rules import card_dataset_hashes
 from govern.services.catalogue import resolve
 from govern.services.checks import write_digest
 from govern.services.context import Context
@@ -301,6 +302,7 @@ def evaluate_version(
             refusal = refused
         registered_sha = version.artifact_sha256
         registered_path = version.artifact_path
+        declared_data = card_dataset_hashes(version.card)
     if refusal is not None:  # recorded outside the read transaction
         _refuse(ctx, action, subject, refusal)
     if model is None and predictions is None:
@@ -339,7 +341,7 @@ def evaluate_version(
         )
     except RefusedError as refused:
         _refuse(ctx, action, subject, refused)
-    results = outcome.results
+    results = _check_declared_data(outcome.results, declared_data)
     document = results.to_json()
     _check_stored_size(subject, document, outcome.local, limit=ctx.settings.max_evaluation_bytes)
     with ctx.write(action, subject) as tx:
@@ -376,6 +378,14 @@ def evaluate_version(
                 "name": results.dataset.name,
                 "sha256": results.dataset.sha256,
                 "rows": results.dataset.rows,
+                **(
+                    {
+                        "card_sha256": declared_data,
+                        "matches_card": results.dataset.sha256 in declared_data,
+                    }
+                    if declared_data
+                    else {}
+                ),
             },
             target=results.target,
             positive_label=results.positive_label,
@@ -420,6 +430,19 @@ def _check_stored_size(
             "(GOVERN_MAX_EVALUATION_BYTES), so nothing was stored; use fewer sensitive "
             "features, --explain rows or columns, or raise the limit"
         )
+
+
+def _check_declared_data(results: EvaluationResults, declared: list[str]) -> EvaluationResults:
+    """``results`` with a warning when the card declares its evaluation data by SHA-256 and
+    this is other data (the freshness rule's ``card_dataset`` can require them to match)."""
+    if not declared or results.dataset.sha256 in declared:
+        return results
+    named = ", ".join(f"{sha[:16]}..." for sha in declared)
+    warning = (
+        f"{results.dataset.name} (SHA-256 {results.dataset.sha256[:16]}...) is not the "
+        f"evaluation data the card declares (SHA-256 {named}): these figures describe other data"
+    )
+    return results.model_copy(update={"warnings": [warning, *results.warnings]})
 
 
 def _store_rows(
@@ -822,6 +845,8 @@ def recompute(ctx: Context, evaluation_id: int, *, trust_pickle: bool = False) -
         if row is None:
             raise NotFoundError(f"no evaluation with id {evaluation_id}")
         record = _record(session, row)
+        owner = session.get(ModelVersion, row.version_id)
+        declared_data = card_dataset_hashes(owner.card) if owner is not None else []
         stored_local = {
             e.row_id: e.payload
             for e in session.exec(
@@ -867,7 +892,7 @@ def recompute(ctx: Context, evaluation_id: int, *, trust_pickle: bool = False) -
             ctx, record.ref, purpose="recompute", evaluation_id=evaluation_id
         ),
     )
-    fresh = outcome.results.to_json()
+    fresh = _check_declared_data(outcome.results, declared_data).to_json()
     differences = compare_results(stored, fresh)
     fresh_local = {item.row_id: item.to_json() for item in outcome.local}
     differences.extend(

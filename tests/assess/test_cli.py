@@ -190,6 +190,81 @@ def test_drift_bad_include_exits_2_and_writes_nothing(catalogue_url, extra, mess
         assert conn.execute("SELECT count(*) FROM drift_run").fetchone() == (0,)
 
 
+def _card_declaring(tmp_path, data):
+    """The 1.1.0 card, declaring the SHA-256 of ``data`` as its evaluation data."""
+    import hashlib
+
+    import yaml
+
+    card = yaml.safe_load((SAMPLE / "credit-risk-1.1.0.card.yaml").read_text())
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    card["evaluation_data"]["datasets"][0]["sha256"] = digest
+    path = tmp_path / "credit-risk-1.1.0.card.yaml"
+    path.write_text(yaml.safe_dump(card, sort_keys=False))
+    return path, digest
+
+
+def _register_card(db, card, sample_artifacts):
+    result = invoke_cli(
+        "register",
+        str(card),
+        "--artifact",
+        str(sample_artifacts / "credit-risk-1.1.0.skops"),
+        user="alice",
+        db=db,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_evaluating_other_data_than_the_card_declares_warns_and_records_it(
+    sqlite_cat, sample_artifacts, tmp_path
+):
+    card, declared = _card_declaring(tmp_path, SAMPLE / "credit_train.csv")
+    _register_card(sqlite_cat.url, card, sample_artifacts)
+    result = _evaluate(sqlite_cat.url, "--explain-sample", "0")
+    assert result.returncode == 0, result.stderr
+    warning = (
+        "credit_holdout.csv (SHA-256 9964db7bd5772567...) is not the evaluation data the card "
+        f"declares (SHA-256 {declared[:16]}...): these figures describe other data"
+    )
+    assert f"warning: {warning}" in result.stdout
+    shown = invoke_cli("show", REF, db=sqlite_cat.url)
+    assert f"warning (evaluation 1): {warning}" in shown.stdout
+    detail = json.loads(invoke_cli("show", REF, "--json", db=sqlite_cat.url).stdout)
+    assert detail["evaluations"][0]["warnings"][0] == warning
+    events = json.loads(invoke_cli("audit", "log", "--json", db=sqlite_cat.url).stdout)
+    event = next(e for e in events if e["action"] == "evaluation.create")
+    assert event["payload"]["dataset"]["card_sha256"] == [declared]
+    assert event["payload"]["dataset"]["matches_card"] is False
+    assert invoke_cli("audit", "verify", db=sqlite_cat.url).returncode == 0
+    again = invoke_cli("evaluate", "--recompute", "1", db=sqlite_cat.url)
+    assert "every figure is identical" in again.stdout, again.stdout
+    # a policy can require the card's data
+    rule = tmp_path / "card-data.yaml"
+    rule.write_text(
+        "schema: 1\nid: card-data\ntitle: Card data\nversion: '1'\nrules:\n"
+        "  - {id: card-data, title: On the card's data, severity: error, source: test,\n"
+        "     kind: freshness, max_age_days: 30, card_dataset: true}\n"
+    )
+    checked = invoke_cli("check", REF, "--policy", str(rule), user="bob", db=sqlite_cat.url)
+    assert checked.returncode == 1
+    assert "not the evaluation data the card declares" in checked.stdout
+
+
+def test_evaluating_the_data_the_card_declares_gives_no_warning(
+    sqlite_cat, sample_artifacts, tmp_path
+):
+    card, _declared = _card_declaring(tmp_path, SAMPLE / "credit_holdout.csv")
+    _register_card(sqlite_cat.url, card, sample_artifacts)
+    result = _evaluate(sqlite_cat.url, "--explain-sample", "0", "--json", process=False)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert not any("card declares" in w for w in document["results"]["warnings"])
+    events = json.loads(invoke_cli("audit", "log", "--json", db=sqlite_cat.url).stdout)
+    event = next(e for e in events if e["action"] == "evaluation.create")
+    assert event["payload"]["dataset"]["matches_card"] is True
+
+
 def _bad_inputs(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
