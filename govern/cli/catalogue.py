@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -163,6 +163,7 @@ def show(
         f"Evaluations: {len(detail.evaluations)}   Policy runs: {len(detail.policy_runs)}   "
         f"Reports: {len(detail.reports)}"
     )
+    _print_references(detail.evaluations[0] if detail.evaluations else None)
     for warning in (detail.evaluations[0].get("warnings") or []) if detail.evaluations else []:
         output.line(f"warning (evaluation {detail.evaluations[0].get('id')}): {warning}")
     if detail.decisions:
@@ -182,6 +183,23 @@ def show(
             ],
             title="Decisions",
         )
+
+
+#: Groupings whose impact-ratio reference ``show`` lists (the rest: see --json).
+REFERENCES_SHOWN = 6
+
+
+def _print_references(latest: dict[str, Any] | None) -> None:
+    """The latest evaluation's impact-ratio reference groups, and why each was chosen."""
+    references = (latest or {}).get("references") or []
+    if not references:
+        return
+    output.line(f"Impact-ratio references (evaluation {latest and latest.get('id')}):")
+    for item in references[:REFERENCES_SHOWN]:
+        why = item.get("reason") or "most-selected group (chosen before reasons were recorded)"
+        output.line(f"  {item.get('grouping')}: {item.get('group')} ({why})")
+    if len(references) > REFERENCES_SHOWN:
+        output.line(f"  ... and {len(references) - REFERENCES_SHOWN} more (see --json)")
 
 
 def add_commands(app: typer.Typer) -> None:

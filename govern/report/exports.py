@@ -393,7 +393,9 @@ def _md_table(out: list[str], headers: list[str], rows: list[list[str]]) -> None
 def _md_grouping(out: list[str], grouping: Grouping) -> None:
     out.append(f"### Fairness by {md(grouping.name)}")
     out.append("")
-    out.append(f"Reference group: {md(grouping.reference_group or '–')}.")
+    out.append(
+        f"Reference group: {md(grouping.reference_group or '–')} ({md(grouping.reference_why)})."
+    )
     out.append("")
     rows = []
     for g in grouping.groups:

@@ -109,6 +109,8 @@ class Grouping(_Lenient):
     features: list[str] = []
     kind: str = "single"
     reference_group: str | None = None
+    #: Why ``reference_group`` is the reference (None in documents older than the reason).
+    reference_reason: str | None = None
     groups: list[GroupStats] = []
     summary: dict[str, float | None] = {}
 
@@ -118,6 +120,13 @@ class Grouping(_Lenient):
         if isinstance(value, dict):
             return {str(k): _finite(v) for k, v in value.items()}
         return value
+
+    @property
+    def reference_why(self) -> str:
+        """Why the reference group is the reference, in words."""
+        return (
+            self.reference_reason or "the most-selected group; chosen before reasons were recorded"
+        )
 
     @property
     def adverse_groups(self) -> list[str]:

@@ -405,6 +405,20 @@ def show_version(ctx: Context, ref: str) -> VersionDetail:
         return _detail(session, model, version)
 
 
+def _references(results: Any) -> list[dict[str, Any]]:
+    """Each fairness grouping's impact-ratio reference group and why, as stored."""
+    fairness = results.get("fairness") if isinstance(results, dict) else None
+    return [
+        {
+            "grouping": item.get("name"),
+            "group": item.get("reference_group"),
+            "reason": item.get("reference_reason"),
+        }
+        for item in (fairness if isinstance(fairness, list) else [])
+        if isinstance(item, dict)
+    ]
+
+
 def _warnings(results: Any) -> list[str]:
     """What the evaluation warned about (other data than the card's, figures unavailable)."""
     found = results.get("warnings") if isinstance(results, dict) else None
@@ -462,6 +476,7 @@ def _detail(session: Session, model: Model, version: ModelVersion) -> VersionDet
                 "dataset_sha256": e.dataset_sha256,
                 "rows": e.rows,
                 "warnings": _warnings(e.results),
+                "references": _references(e.results),
             }
             for e in evaluations
         ],

@@ -124,6 +124,19 @@ def test_reference_set_on_the_command_line_is_stored_shown_and_recomputed(catalo
     assert min(g["impact_ratio"] for g in race["groups"]) == pytest.approx(
         race["summary"]["min_impact_ratio"]
     )
+    shown = run_cli("show", REF, db=catalogue_url)
+    assert shown.returncode == 0, shown.stderr
+    assert f"Impact-ratio references (evaluation {document['id']}):" in shown.stdout
+    assert "  race: Caucasian (set by --reference race=Caucasian)" in shown.stdout
+    assert "  race*sex: Caucasian, Male (set by --reference race=Caucasian, sex=Male)" in (
+        shown.stdout
+    )
+    listed = json.loads(invoke_cli("show", REF, "--json", db=catalogue_url).stdout)
+    assert listed["evaluations"][0]["references"][0] == {
+        "grouping": "race",
+        "group": "Caucasian",
+        "reason": "set by --reference race=Caucasian",
+    }
     # --recompute re-runs the recorded reference and finds every figure identical
     again = run_cli("evaluate", "--recompute", str(document["id"]), db=catalogue_url)
     assert again.returncode == 0, again.stdout + again.stderr

@@ -140,3 +140,36 @@ def test_unknown_version_is_reported_before_the_key_is_needed(sqlite_url, tmp_pa
     assert done.returncode == 0 and "signed by" in done.stdout, done.stderr
     assert reports.verify_pdf(cat.ctx("victor"), out).ok
     cat.close()
+
+
+def test_card_shows_each_reference_group_and_why(sqlite_url, tmp_path):
+    """The PDF and Markdown cards say which group impact ratios compare with, and why; an
+    evaluation stored before reasons were recorded says so."""
+    from tests.report.sample_rows import evaluation_document
+
+    doc = evaluation_document()
+    [first, second, *_] = doc["fairness"]
+    first["reference_choice"] = "explicit"
+    first["reference_reason"] = f"set by --reference {first['name']}={first['reference_group']}"
+    second.pop("reference_reason", None)
+    cat = prepare(sqlite_url, tmp_path / "home", evidence=False)
+    insert_evidence(cat, REF, results=doc)
+    out = tmp_path / "card.pdf"
+    reports.build_report(cat.ctx("carol"), REF, output=out, sign=False)
+    flowing = " ".join(pdf_text(out, layout=False).split())
+    assert (
+        f"Reference group: {first['reference_group']} (set by --reference "
+        f"{first['name']}={first['reference_group']})" in flowing
+    )
+    assert (
+        f"Reference group: {second['reference_group']} (the most-selected group; chosen before "
+        "reasons were recorded)" in flowing
+    )
+    assert "neither small nor the missing-value group" in flowing
+    markdown = tmp_path / "card.md"
+    reports.build_report(cat.ctx("carol"), REF, format="md", output=markdown)
+    assert (
+        f"Reference group: {first['reference_group']} (set by --reference "
+        f"{first['name']}={first['reference_group']})." in markdown.read_text(encoding="utf-8")
+    )
+    cat.close()

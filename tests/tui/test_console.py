@@ -142,6 +142,28 @@ async def test_version_tabs_show_real_evidence(console: ConsoleCatalogue) -> Non
 
 
 @synchronous
+async def test_fairness_view_says_which_group_is_the_reference_and_why(
+    console: ConsoleCatalogue,
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    app = console_app(console, "victor")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_version(pilot, "credit-risk@1.1.0", tab="evaluation")
+        fairness = screen.query_one("#fairness", FairnessView)
+        assert fairness.grouping == "sex"
+        sex = next(g for g in fairness.results.fairness if g.name == "sex")
+        assert sex.reference_reason == "most-selected group with at least 30 rows and not missing"
+        drawn = Console(width=120, file=io.StringIO())
+        drawn.print(fairness.draw())
+        text = drawn.file.getvalue()  # type: ignore[attr-defined]
+        assert f"impact-ratio reference: {sex.reference_group} — {sex.reference_reason}" in text
+
+
+@synchronous
 async def test_explain_one_decision_by_row_id(console: ConsoleCatalogue) -> None:
     app = console_app(console, "bob")
     async with app.run_test(size=SIZE) as pilot:

@@ -176,6 +176,14 @@ class FairnessView(Evidence):
                 style="dim",
             )
             parts.append(head)
+            why = getattr(grouping, "reference_reason", None)
+            parts.append(
+                Text(
+                    f"impact-ratio reference: {grouping.reference_group or '—'} — "
+                    f"{why or 'most-selected group (chosen before reasons were recorded)'}",
+                    style="dim",
+                )
+            )
             parts.append(self._group_table(grouping, c))
             parts.append(
                 Text(
