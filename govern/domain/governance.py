@@ -13,14 +13,16 @@ name; the other entries keep their defaults.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
-    StringConstraints,
+    Tag,
     ValidationInfo,
     field_validator,
 )
@@ -114,7 +116,7 @@ def _known(kind: str, names: list[str], allowed: list[str]) -> None:
 
 
 #: A category or column name in a binding's ``categories`` (as a policy's feature names).
-_CATEGORY = r"^[^*\s=][^*=]{0,199}$"
+_CATEGORY = re.compile(r"^[^*\s=][^*=]{0,199}$")
 
 
 class PolicyBinding(BaseModel):
@@ -125,10 +127,29 @@ class PolicyBinding(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: str = Field(min_length=1, max_length=1000)
-    categories: dict[
-        Annotated[str, StringConstraints(pattern=_CATEGORY)],
-        Annotated[str, StringConstraints(pattern=_CATEGORY)],
-    ] = Field(default_factory=dict)
+    categories: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("categories")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for category, column in value.items():
+            if not _CATEGORY.match(category) or not _CATEGORY.match(column):
+                raise ValueError(
+                    f"{category!r}: {column!r} is not CATEGORY: COLUMN with two column names "
+                    "(e.g. race_ethnicity: race)"
+                )
+        return value
+
+
+def _binding_kind(value: Any) -> str:
+    return "binding" if isinstance(value, dict | PolicyBinding) else "name"
+
+
+#: One entry of a binding: a policy name, or a policy with its category mapping.
+BindingEntry = Annotated[
+    Annotated[str, Tag("name")] | Annotated[PolicyBinding, Tag("binding")],
+    Discriminator(_binding_kind),
+]
 
 
 class GovernanceSettings(BaseModel):
@@ -167,9 +188,9 @@ class GovernanceSettings(BaseModel):
     #: approval and deployment re-check. Keys: ``*``, ``tier:NAME``, ``tag:NAME`` or
     #: ``scope:NAME``; values: shipped pack names, policy files or directories, each possibly
     #: with the columns its categories are called in the data (:class:`PolicyBinding`).
-    policy_bindings: dict[str, list[str | PolicyBinding]] = Field(
+    policy_bindings: dict[str, list[BindingEntry]] = Field(
         default_factory=lambda: {
-            k: list[str | PolicyBinding](v) for k, v in DEFAULT_POLICY_BINDINGS.items()
+            k: list[BindingEntry](v) for k, v in DEFAULT_POLICY_BINDINGS.items()
         }
     )
     #: Artifact formats a version may be registered or evaluated with.
@@ -231,9 +252,7 @@ class GovernanceSettings(BaseModel):
 
     @field_validator("policy_bindings")
     @classmethod
-    def _bindings(
-        cls, value: dict[str, list[str | PolicyBinding]]
-    ) -> dict[str, list[str | PolicyBinding]]:
+    def _bindings(cls, value: dict[str, list[BindingEntry]]) -> dict[str, list[BindingEntry]]:
         for key in value:
             kind, _, name = key.partition(":")
             if key != "*" and (kind not in {"tier", "tag", "scope"} or not name):

@@ -323,3 +323,38 @@ def test_bad_mappings_exit_2_with_one_line_and_write_nothing(sqlite_cat: Catalog
     ]
     assert snapshot(sqlite_cat.url) == before
     assert _runs(sqlite_cat.url) == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            {"policy": "nyc-ll144", "categories": {"race_ethnicity": ""}},
+            "'race_ethnicity': '' is not CATEGORY: COLUMN with two column names",
+        ),
+        ({"policy": "nyc-ll144", "columns": {}}, "Extra inputs are not permitted"),
+        ({"categories": {"a": "b"}}, "policy\n  Field required"),
+    ],
+)
+def test_ill_formed_binding_categories_are_refused_by_the_settings(
+    entry: dict[str, Any], message: str
+) -> None:
+    from pydantic import ValidationError
+
+    from govern.domain.governance import GovernanceSettings, bound_categories
+
+    with pytest.raises(ValidationError) as raised:
+        GovernanceSettings.model_validate({"policy_bindings": {"*": ["baseline", entry]}})
+    assert message in str(raised.value)
+    assert len(raised.value.errors()) == 1  # one problem, not one per kind of entry
+    # two bindings that map a category onto different columns are refused at check time
+    both = GovernanceSettings.model_validate(
+        {
+            "policy_bindings": {
+                "*": [{"policy": "nyc-ll144", "categories": {"race_ethnicity": "race"}}],
+                "tier:high": [{"policy": "baseline", "categories": {"race_ethnicity": "eth"}}],
+            }
+        }
+    )
+    with pytest.raises(ValueError, match="map category race_ethnicity onto different columns"):
+        bound_categories(both.policy_bindings, risk_tier="high", tags=[], regulatory_scope=[])
