@@ -265,6 +265,75 @@ def test_evaluating_the_data_the_card_declares_gives_no_warning(
     assert event["payload"]["dataset"]["matches_card"] is True
 
 
+def test_onnx_without_zipmap_gives_the_zipmap_figures_or_says_why_not(
+    sqlite_cat, onnx_artifacts, sample_artifacts, tmp_path
+):
+    """skl2onnx zipmap=False: probabilities as a plain [N, 2] tensor, registered and evaluated
+    through the CLI, against the ZipMap export evaluated in process."""
+    import pandas as pd
+
+    from govern.assess.evaluation import EvaluationSpec, Limits, run_evaluation
+    from govern.assess.models import load_model
+    from govern.domain.governance import DEFAULT_SKOPS_TRUSTED_TYPES
+
+    registered = invoke_cli(
+        "register",
+        str(SAMPLE / "credit-risk-1.1.0.card.yaml"),
+        "--artifact",
+        str(onnx_artifacts / "credit-risk-1.1.0-tensor.onnx"),
+        user="alice",
+        db=sqlite_cat.url,
+    )
+    assert registered.returncode == 0, registered.stderr
+    result = _evaluate(sqlite_cat.url, "--explain-sample", "30", "--json", process=False)
+    assert result.returncode == 0, result.stderr
+    tensor = json.loads(result.stdout)["results"]
+    zipmap = run_evaluation(
+        EvaluationSpec(
+            data=SAMPLE / "credit_holdout.csv",
+            target="credit",
+            sensitive=("sex", "age_group"),
+            model=onnx_artifacts / "credit-risk-1.1.0.onnx",
+            positive="1",
+            explain_sample=0,
+        ),
+        Limits(),
+    ).results.to_json()
+    for metric in ("roc_auc", "brier"):
+        assert tensor["performance"]["overall"][metric] is not None
+        assert tensor["performance"]["overall"][metric] == zipmap["performance"]["overall"][metric]
+    assert tensor["explanations"]["output"] == "probability of 1"
+    # data on which the model predicts one class only: which column is which is unknowable
+    frame = pd.read_csv(SAMPLE / "credit_holdout.csv")
+    skops_model = load_model(
+        sample_artifacts / "credit-risk-1.1.0.skops", trusted_types=DEFAULT_SKOPS_TRUSTED_TYPES
+    )
+    data = tmp_path / "predicted_good.csv"
+    frame[skops_model.predict(frame) == 1].to_csv(data, index=False)
+    shown = run_cli(
+        "evaluate",
+        REF,
+        "--data",
+        str(data),
+        "--target",
+        "credit",
+        "--positive",
+        "1",
+        "--sensitive",
+        "sex",
+        "--explain-sample",
+        "0",
+        user="alice",
+        db=sqlite_cat.url,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "warning: credit-risk-1.1.0-tensor.onnx: the ONNX model's probability output does not "
+        "say which class each column is (1 of its 2 columns is never the largest on this data)"
+        ", so ROC AUC, the Brier score and scoring rates are unavailable"
+    ) in " ".join(shown.stdout.split())
+
+
 def _bad_inputs(tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
