@@ -249,3 +249,29 @@ def test_policy_check_output_follows_the_rules(sqlite_cat: Catalogue, workdir: P
     assert forced.returncode in (0, 1), forced.stderr
     assert target.read_text() != "earlier\n"
     assert _listing(workdir) == ["check.txt"]
+
+
+def test_a_file_that_appears_after_the_check_is_never_replaced(
+    sqlite_cat: Catalogue, workdir: Path
+) -> None:
+    """The race: the path was free when checked, someone wrote it before the move into
+    place. The move is a link, which fails: the transaction rolls back, their file stays."""
+    from govern.errors import InputError
+
+    ctx = sqlite_cat.ctx("admin")
+    target = workdir / "raced.json"
+    before = snapshot(sqlite_cat.url)
+    with (
+        pytest.raises(InputError, match="already exists"),
+        outputs.RecordedOutput(
+            target, b"ours\n", journal=ctx.pending_dir, committed=ctx.output_committed
+        ) as placed,
+    ):
+        target.write_text("theirs\n")
+        with ctx.write("audit.checkpoint", "") as tx:
+            record = tx.audit(seq=0, head_hash="", sha256=placed.sha256, path=str(target))
+            placed.place(ctx.catalogue_id(tx.session), record.seq, record.hash)
+    assert target.read_text() == "theirs\n"
+    assert _listing(workdir) == ["raced.json"]
+    assert snapshot(sqlite_cat.url) == before
+    assert [p.name for p in ctx.pending_dir.iterdir()] == ["lock"]
