@@ -397,11 +397,20 @@ def encode_feature(
     """Encode one sensitive feature, refusing identifier-like columns with too many groups
     and group labels longer than ``max_label_chars``.
 
-    The number of distinct values is counted first, by one hash pass, so a column of a
-    million identifiers is refused before a label is made for each of them.
+    The number of distinct values is counted first, so a column of a million identifiers
+    is refused before a label is made for each of them: in the first rows alone when they
+    already hold too many, else by one hash pass over the column.
     """
     import numpy as np
 
+    prefix = 4 * max_groups
+    if len(series) > prefix and int(series.iloc[:prefix].nunique(dropna=True)) > max_groups:
+        raise DataError(
+            f"{where}: sensitive feature {feature!r} has more than {max_groups:,} distinct "
+            f"values in its first {prefix:,} rows (limit {max_groups:,}); that looks like an "
+            "identifier or a continuous value, not a group: give a grouped column (e.g. age "
+            "bands) or ask an admin to raise the governance setting max_groups"
+        )
     raw = int(series.nunique(dropna=True))
     _check_group_count(raw, rows=len(series), feature=feature, max_groups=max_groups, where=where)
     codes, labels = encode_labels(series)

@@ -257,7 +257,7 @@ def test_a_million_distinct_groups_are_refused_within_2_seconds(tmp_path):
     ).to_csv(data, index=False)
     spec = EvaluationSpec(data=data, target="credit", sensitive=("customer",), predictions="pred")
     started = time.perf_counter()
-    with pytest.raises(DataError, match="has 1,000,000 distinct values in 1,000,000 rows"):
+    with pytest.raises(DataError, match="more than 1,000 distinct values in its first 4,000"):
         run_evaluation(spec, Limits())
     assert time.perf_counter() - started < 2.0
 
