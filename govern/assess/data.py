@@ -103,7 +103,7 @@ def load_table(path: Path, *, max_bytes: int) -> Table:
 def _read_csv(path: Path, head: bytes, *, tab: bool) -> pd.DataFrame:
     import pandas as pd
 
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_without_bom(head):
         raise DataError(
             f"{path}: is UTF-16 text; govern reads CSV files as UTF-8 (with or without a "
             "byte-order mark): save it as UTF-8"
@@ -128,6 +128,15 @@ def _read_csv(path: Path, head: bytes, *, tab: bool) -> pd.DataFrame:
         raise DataError(_not_utf8(path)) from None
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot read as CSV: {_first_line(exc)}") from None
+
+
+def _utf16_without_bom(head: bytes) -> bool:
+    """UTF-16 text of mostly ASCII characters: a NUL in every other byte, and only there."""
+    pairs = len(head) // 2
+    if pairs < 2:
+        return False
+    odd, even = head[1 : 2 * pairs : 2].count(0), head[0 : 2 * pairs : 2].count(0)
+    return (odd == pairs and even == 0) or (even == pairs and odd == 0)
 
 
 def _csv_header(path: Path, delimiter: str) -> list[str]:

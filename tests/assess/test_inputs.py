@@ -167,13 +167,13 @@ def test_not_utf8_names_the_line_and_byte(settings, tmp_path):
     )
 
 
-@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be"])
-def test_utf16_is_refused_as_utf16(codec, settings, tmp_path):
+@pytest.mark.parametrize(
+    ("codec", "bom"), [("utf-16-le", True), ("utf-16-be", True), ("utf-16-le", False)]
+)
+def test_utf16_is_refused_as_utf16(codec, bom, settings, tmp_path):
     path = tmp_path / "utf16.csv"
     text = "credit,sex,age_group,pred\n1,f,x,1\n"
-    path.write_bytes(
-        ("\ufeff" + text).encode(codec) if codec == "utf-16-be" else text.encode(codec)
-    )
+    path.write_bytes((("\ufeff" if bom else "") + text).encode(codec))
     _refused(_spec(data=path), settings, "is UTF-16 text; govern reads CSV files as UTF-8")
 
 
