@@ -25,6 +25,7 @@ import random
 import signal
 import sys
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -122,7 +123,11 @@ class Harness:
         if crash_at is not None:
             env["GOVERN_TEST_CRASH_AT"] = crash_at
         started = time.perf_counter()
-        pid = os.fork()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns about forking with threads (xdist's); the child only runs
+            # govern's entry point with connections of its own, then _exit.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the child: govern's own entry point, then straight out
             code = 70
             try:
