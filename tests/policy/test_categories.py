@@ -358,3 +358,27 @@ def test_ill_formed_binding_categories_are_refused_by_the_settings(
     )
     with pytest.raises(ValueError, match="map category race_ethnicity onto different columns"):
         bound_categories(both.policy_bindings, risk_tier="high", tags=[], regulatory_scope=[])
+
+
+def test_the_approval_gate_takes_the_binding_categories(
+    sqlite_cat: Catalogue, tmp_path: Path
+) -> None:
+    from govern.errors import WorkflowError
+    from govern.services import workflow
+
+    ref = _stored_race_version(sqlite_cat)
+    pack = tmp_path / "race.yaml"
+    pack.write_text(
+        "schema: 1\nid: race\ntitle: Race disclosed\nversion: '1'\nrules:\n"
+        "  - {id: race-disclosed, title: Race disclosed, severity: error, source: test,\n"
+        "     kind: disclosure, features: [sex, race_ethnicity]}\n"
+    )
+    sqlite_cat.configure(policy_bindings={"*": [str(pack)]})
+    workflow.submit(sqlite_cat.ctx("alice"), ref, comment="ready")
+    with pytest.raises(WorkflowError) as refused:
+        workflow.approve(sqlite_cat.ctx("carol"), ref, comment="looks fine")
+    assert "race/race-disclosed" in refused.value.message
+    binding = {"policy": str(pack), "categories": {"race_ethnicity": "race"}}
+    sqlite_cat.configure(policy_bindings={"*": [binding]})
+    result = workflow.approve(sqlite_cat.ctx("carol"), ref, comment="race is the race column")
+    assert any(note.startswith("policy gate (approve): race 1") for note in result.notes)
