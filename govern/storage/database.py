@@ -45,6 +45,12 @@ _BEGIN_BUSY_MS = 20
 #: Backoff between attempts: a random sleep up to FIRST, doubling per attempt up to CAP.
 _BACKOFF_FIRST_S = 0.002
 _BACKOFF_CAP_S = 0.05
+#: A process that writes again right after its own commit is running while the writers it
+#: kept waiting still sleep between polls, so it would win the lock again and again (a convoy).
+#: For a while after it last had to wait, a process first sleeps a random time up to
+#: COURTESY before each write; a writer that never meets another never pays it.
+_COURTESY_S = 0.02
+_COURTESY_FOR_S = 1.0
 #: SQLite result codes that mean "another connection holds the lock": BUSY, LOCKED, PROTOCOL
 #: (WAL index contention), compared on the primary code (BUSY_RECOVERY, BUSY_SNAPSHOT...).
 _SQLITE_BUSY_CODES = frozenset({5, 6, 15})
@@ -100,6 +106,8 @@ class Database:
     def __init__(self, url: str, *, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         self.url = normalise_url(url)
         self.lock_wait_seconds = lock_wait_seconds
+        #: Until when this process still defers to other writers (see _COURTESY_S).
+        self.contended_until = 0.0
         self.display_url = self.url.render_as_string(hide_password=True)
         self._engine: Engine | None = None
 
@@ -286,6 +294,8 @@ def _begin_immediate(dbapi_connection: Any, db: Database) -> None:
     ``db.lock_wait_seconds`` in all is one clean error.
     """
     wait = _LockWait(db.lock_wait_seconds)
+    if time.monotonic() < db.contended_until:
+        time.sleep(random.uniform(0.0, _COURTESY_S))  # noqa: S311 (jitter)
     dbapi_connection.execute(f"PRAGMA busy_timeout = {_BEGIN_BUSY_MS}")
     try:
         while True:
@@ -298,6 +308,7 @@ def _begin_immediate(dbapi_connection: Any, db: Database) -> None:
                     raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error) from None
                 if wait.over():
                     raise db.lock_wait_exceeded() from None
+                db.contended_until = time.monotonic() + _COURTESY_FOR_S
                 wait.pause()
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -230,9 +230,19 @@ def test_a_writer_keeps_trying_until_the_lock_comes_free(cat):
         release.join()
         holder.close()
     assert waited >= 1.4, waited
+    if not is_postgres(cat.url):  # having waited, it defers to others for a while
+        assert cat.ctx("admin").db.contended_until > time.monotonic() - 0.5
     [event] = audit_service.audit_log(cat.ctx("admin"), limit=1)
     assert (event.action, event.subject, event.seq) == ("user.add", "user:zed", before + 1)
     assert audit_service.verify_audit(cat.ctx("admin")).ok
+
+
+def test_a_writer_alone_never_defers_to_others(sqlite_cat):
+    """The courtesy pause after contention (a convoy breaker) costs a lone writer nothing."""
+    ctx = sqlite_cat.ctx("admin")
+    for n in range(3):
+        users.add_user(ctx, f"solo{n}", role="viewer")
+    assert ctx.db.contended_until == 0.0
 
 
 @pytest.mark.postgres
