@@ -11,6 +11,8 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -1142,3 +1144,84 @@ def test_a_key_that_is_not_the_users_own_is_refused_with_the_reason(
         f"cannot act as erin: the key in {erin.key_dir} ({erin.fingerprint[:23]}…) was revoked "
         "(laptop lost); erin must act with their own enrolled key"
     )
+
+
+def test_legacy_bodies_keep_non_ascii_text_in_every_field() -> None:
+    body = audit.legacy_body(7, "ts-é", "jürgen", "modèle.register", "crédit@1", '{"a":"é"}')
+    assert body == (
+        '{"action":"modèle.register","actor":"jürgen","payload":{"a":"é"},"seq":7,'
+        '"subject":"crédit@1","ts":"ts-é"}'
+    )
+    assert audit.legacy_hash("p", "é") == hashlib.sha256("pé".encode()).hexdigest()
+
+
+def test_query_events_returns_fifty_by_default(log: Connection) -> None:
+    _append(log, 51)
+    events = audit.query_events(log)
+    assert [event.seq for event in events] == list(range(51, 1, -1))
+
+
+def test_an_underscore_in_an_action_filter_is_not_a_wildcard(log: Connection) -> None:
+    _append(log, 1, action="key_x.revoke")
+    _append(log, 1, action="keyzx.revoke")
+    assert [event.seq for event in audit.query_events(log, action="key_x")] == [1]
+
+
+def test_events_are_read_in_log_order_not_subject_order(log: Connection) -> None:
+    for subject in ["user:zed", "m@2", "settings", "m@1", "", "user:amy"]:
+        _append(log, 1, subject=subject)
+    assert [e.seq for e in audit.events_about(log, ["m@1", "m@2"])] == [2, 4]
+    assert [e.subject for e in audit.registry_events(log)] == [
+        "user:zed",
+        "settings",
+        "",
+        "user:amy",
+    ]
+
+
+def test_a_row_with_every_field_of_the_wrong_type_is_malformed() -> None:
+    assert audit.malformed(tuple(b"x" for _ in ROW)) == (
+        "its seq is stored as a BLOB, not as govern writes it"
+    )
+
+
+def test_format_ts_is_utc_whatever_the_local_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        moment = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+        assert audit.format_ts(moment) == "2026-01-02T03:04:05.000000Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_checkpoint_that_is_a_pipe_or_unreadable_is_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError) as pipe:
+        audit_service.read_checkpoint(fifo)
+    assert str(pipe.value) == f"{fifo}: is not a regular file, expected a checkpoint file"
+    (tmp_path / "file").write_text("{}")
+    beneath = tmp_path / "file" / "checkpoint.json"
+    with pytest.raises(InputError) as unreadable:
+        audit_service.read_checkpoint(beneath)
+    assert str(unreadable.value) == f"{beneath}: cannot read: Not a directory"
+
+
+def test_a_large_checkpoint_is_read_no_further_than_the_limit(tmp_path: Path) -> None:
+    limit = audit_service._MAX_CHECKPOINT_BYTES
+    with pytest.raises(InputError) as refused:
+        _read(tmp_path, json.dumps(GOOD) + " " * limit)
+    assert str(refused.value).endswith(f"too large for a checkpoint ({limit + 1} bytes)")
+
+
+def test_a_checkpoint_signature_with_a_stray_character_is_unreadable() -> None:
+    document = _checkpoint(_key("ed25519"))
+    value = document["signature"]["value"]
+    stray = {**document["signature"], "value": value[:4] + "!" + value[4:]}
+    assert audit_service._checkpoint_signature({**document, "signature": stray}) == [
+        "checkpoint signature is unreadable"
+    ]
