@@ -1,10 +1,11 @@
 """Every workflow command of the approval issue, run as its users run it: real `govern`
 subprocesses, six people in five roles, on a SQLite file and on PostgreSQL.
 
-On SQLite every step is a real subprocess. On PostgreSQL the same ninety commands run in
-process (``invoke_cli``: the same ``run`` that ``python -m govern`` exits with): what the
-second backend adds is its storage, and a second round of interpreter start-ups would only
-repeat what the SQLite run shows of the process.
+On SQLite the first run of each command (submit, approve, waive...) is a real subprocess, and
+its later runs (the refusals, the next user's approval) run in process (``invoke_cli``: the
+same ``run`` that ``python -m govern`` exits with), as all ninety do on PostgreSQL: what they
+add is the workflow's logic and its storage, and more interpreter start-ups would only repeat
+what the first shows of the process.
 
 Each refusal must exit 2 with one line on stderr and nothing on stdout, leave the version's
 state and decisions as they were, and appear in the audit log as ``<action>.refused``.
@@ -62,9 +63,13 @@ class Scenario:
         cat.configure(policy_bindings={"*": [str(policy)]})
         self.env: dict[str, str] = {}
         self.refusals = 0
+        self.started: set[str] = set()  # the commands already run as a real process
 
     def run(self, user: str, *args: str) -> subprocess.CompletedProcess[str]:
-        runner = run_cli if self.cat.url.startswith("sqlite") else invoke_cli
+        runner = invoke_cli
+        if self.cat.url.startswith("sqlite") and args[0] not in self.started:
+            self.started.add(args[0])
+            runner = run_cli
         return runner(*args, user=user, db=self.cat.url, env=self.env, cwd=self.tmp)
 
     def ok(self, user: str, *args: str) -> str:
