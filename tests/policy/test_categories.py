@@ -92,7 +92,13 @@ def test_every_place_a_rule_names_a_feature_is_mapped() -> None:
     loaded = [
         policy(
             {"kind": "fairness", "metric": "impact_ratio", "min": 0.8, "features": ["ethnicity"]},
-            {"kind": "fairness", "metric": "selection_rate", "min": 0.2, "features": ["ethnicity"]},
+            {
+                "kind": "fairness",
+                "metric": "impact_ratio",
+                "min": 0.8,
+                "features": ["ethnicity"],
+                "reference": {"ethnicity": "White"},
+            },
             {"kind": "explanation", "top_k": 3, "sensitive": ["ethnicity"]},
             {"kind": "disclosure", "features": ["sex", "ethnicity"]},
             {
@@ -110,6 +116,7 @@ def test_every_place_a_rule_names_a_feature_is_mapped() -> None:
     assert named_categories(loaded) == ["ethnicity", "sex"]
     rules = map_categories(loaded, {"ethnicity": "race"})[0].policy.rules
     assert [getattr(r, "features", None) for r in rules[:2]] == [["race"], ["race"]]
+    assert rules[1].reference == {"race": "White"}  # type: ignore[attr-defined]
     assert rules[2].sensitive == ["race"]  # type: ignore[attr-defined]
     assert rules[3].features == ["sex", "race"]  # type: ignore[attr-defined]
     assert rules[4].metrics[0].grouping == "race"  # type: ignore[attr-defined]
