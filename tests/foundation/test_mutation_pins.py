@@ -1225,3 +1225,30 @@ def test_a_checkpoint_signature_with_a_stray_character_is_unreadable() -> None:
     assert audit_service._checkpoint_signature({**document, "signature": stray}) == [
         "checkpoint signature is unreadable"
     ]
+
+
+def test_an_event_signature_with_a_stray_character_is_no_signature() -> None:
+    event = replace(_event(1), signature=base64.b64encode(b"sig").decode() + "!")
+    assert audit_service._signature(event) == b""
+
+
+def _unverifiable(count: int) -> list[tuple[str, bytes, bytes]]:
+    return [("not a key", b"", b"")] * count
+
+
+def test_a_full_batch_without_a_pool_is_checked_in_this_process() -> None:
+    batch = personal_keys.SignatureChecks.BATCH
+    with personal_keys.SignatureChecks(batch, workers=1) as checks:
+        for item in _unverifiable(batch):
+            checks.add(*item)
+        assert checks.failed() == list(range(batch))
+
+
+def test_batches_checked_by_worker_processes_keep_their_indices() -> None:
+    key = _key("ed25519")
+    pem = _pem(key.public_key())
+    good = (pem, b"d", personal_keys.sign(key, b"d"))
+    batch = personal_keys.SignatureChecks.BATCH
+    items = [good] * (batch + 2)
+    items[1] = items[batch + 1] = (pem, b"x", good[2])
+    assert personal_keys.verify_many(items, workers=2) == [1, batch + 1]
