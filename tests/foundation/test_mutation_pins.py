@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from govern import personal_keys
 from govern.domain import governance, lifecycle, people, roles
-from govern.domain.governance import GovernanceSettings
+from govern.domain.governance import GovernanceSettings, PolicyBinding
 from govern.domain.lifecycle import Action, Approval, Quorum, State, TransitionRefused
 from govern.domain.roles import Role
 from govern.errors import InputError, PermissionDenied, SignatureError, WorkflowError
@@ -37,6 +37,7 @@ from govern.policy.schema import ApprovalsRule
 from govern.policy.snapshot import DecisionRecord
 from govern.services import Context, keys, users, workflow
 from govern.services import audit as audit_service
+from govern.services import governance as governance_service
 from govern.storage import audit
 from govern.storage.audit import AuditRecord, Signer
 from govern.storage.tables import Decision, ModelVersion
@@ -655,12 +656,13 @@ def test_public_keys_are_loaded_from_pem_or_a_certificate_and_weak_ones_refused(
     loaded = personal_keys.load_public_key(cert.public_bytes(serialization.Encoding.PEM))
     assert loaded == public
 
-    def refusal(pem: str, where: str = "public key") -> str:
+    def refusal(pem: str) -> str:
         with pytest.raises(SignatureError) as refused:
-            personal_keys.load_public_key(pem, where=where)
+            personal_keys.load_public_key(pem)
         return str(refused.value)
 
-    assert refusal("nope", where="k.pem") == "k.pem: not a PEM public key or certificate"
+    with pytest.raises(SignatureError, match=r"^k\.pem: not a PEM public key or certificate$"):
+        personal_keys.load_public_key("nope", where="k.pem")
     assert refusal("é") == "public key: not a PEM public key or certificate"
     p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
     assert refusal(_pem(p384)) == "public key: ECDSA keys must use the P-256 curve"
@@ -1252,3 +1254,45 @@ def test_batches_checked_by_worker_processes_keep_their_indices() -> None:
     items = [good] * (batch + 2)
     items[1] = items[batch + 1] = (pem, b"x", good[2])
     assert personal_keys.verify_many(items, workers=2) == [1, batch + 1]
+
+
+def test_bound_categories_merge_the_mappings_of_the_bindings_that_attach() -> None:
+    bindings: dict[str, list[Any]] = {
+        "*": ["baseline", PolicyBinding(policy="nyc", categories={"race_ethnicity": "race"})],
+        "tier:high": [PolicyBinding(policy="eeoc", categories={"sex": "gender"})],
+        "tag:x": [PolicyBinding(policy="eeoc", categories={"sex": "other"})],
+        "tag:y": [PolicyBinding(policy="nyc", categories={"race_ethnicity": "race"})],
+    }
+    wanted = {"risk_tier": "high", "tags": ["y"], "regulatory_scope": []}
+    assert governance.bound_categories(bindings, **wanted) == {
+        "race_ethnicity": "race",
+        "sex": "gender",
+    }
+    assert governance.bound_policy_names(bindings, **wanted) == ["baseline", "nyc", "eeoc"]
+    assert governance.bound_categories(bindings, risk_tier="low", tags=[], regulatory_scope=[]) == {
+        "race_ethnicity": "race"
+    }
+    with pytest.raises(ValueError) as clash:
+        governance.bound_categories(bindings, risk_tier="high", tags=["x"], regulatory_scope=[])
+    assert str(clash.value) == (
+        "policy bindings 'tier:high' and 'tag:x' map category sex onto different columns "
+        "(gender and other)"
+    )
+
+
+def test_a_sqlite_catalogue_whose_settings_ask_for_database_logins_refuses_everyone(
+    sqlite_cat: Catalogue,
+) -> None:
+    # `settings apply` refuses this on SQLite; a revision written some other way (a catalogue
+    # moved from PostgreSQL) must still not let anyone act without the login check.
+    admin = sqlite_cat.ctx("admin")
+    settings = GovernanceSettings.model_validate({"identity": "database-login"})
+    with admin.write("settings.apply", "settings") as tx:
+        governance_service.write_revision(tx.session, settings, created_by="admin")
+    carol = sqlite_cat.ctx("carol")
+    with carol.read() as session:
+        carol.refresh_governance(session)
+        assert _refused(lambda: carol.authenticate(session)) == (
+            "this catalogue requires the database login to be the acting user (setting "
+            "identity: database-login), which only a PostgreSQL catalogue can show"
+        )
