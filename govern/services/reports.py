@@ -922,7 +922,7 @@ def _embedded_identity(raw: bytes) -> tuple[str | None, str | None, str | None]:
         document = json.loads(raw.decode("utf-8"))
         governance = document["governance"]
         return str(governance["ref"]), str(governance.get("card_sha256") or ""), None
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):  # UnicodeDecodeError, JSONDecodeError, huge ints
         return None, None, "the embedded govern-card.json is not a govern card document"
 
 

@@ -119,29 +119,34 @@ def test_appended_incremental_update_is_reported(signed_card, tmp_path):
     assert pyhanko_opinion(bad, signed_card.cert)[1] is False
 
 
-def test_swapped_embedded_json_is_reported(signed_card, tmp_path):
+def with_embedded_json(card, data: bytes, bad: Path) -> Path:
+    """The signed card with a second govern-card.json appended by an incremental update."""
     from pyhanko.pdf_utils import embed
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-    original = json.loads(reports_embedded(signed_card.pdf))
-    original["governance"]["state"] = "deployed"
-    original["quantitative_analysis"]["performance_metrics"] = []
-    forged = json.dumps(original).encode()
-    writer = IncrementalPdfFileWriter(io.BytesIO(signed_card.pdf.read_bytes()), strict=False)
+    writer = IncrementalPdfFileWriter(io.BytesIO(card.pdf.read_bytes()), strict=False)
     embed.embed_file(
         writer,
         embed.FileSpec(
             file_spec_string=CARD_JSON,
             file_name=CARD_JSON,
             embedded_data=embed.EmbeddedFileObject.from_file_data(
-                writer, forged, mime_type="application/json"
+                writer, data, mime_type="application/json"
             ),
         ),
     )
     out = io.BytesIO()
     writer.write(out)
-    bad = tmp_path / "swapped.pdf"
     bad.write_bytes(out.getvalue())
+    return bad
+
+
+def test_swapped_embedded_json_is_reported(signed_card, tmp_path):
+    original = json.loads(reports_embedded(signed_card.pdf))
+    original["governance"]["state"] = "deployed"
+    original["quantitative_analysis"]["performance_metrics"] = []
+    forged = json.dumps(original).encode()
+    bad = with_embedded_json(signed_card, forged, tmp_path / "swapped.pdf")
     assert reports_embedded(bad) == forged  # what a PDF reader now shows
     code, verdict = verify_cli(signed_card, bad)
     assert code == 1
@@ -149,6 +154,14 @@ def test_swapped_embedded_json_is_reported(signed_card, tmp_path):
     assert any("2 files named govern-card.json" in p for p in verdict["problems"])
     assert any("modified after signing" in p for p in verdict["problems"])
     assert verdict["catalogue"] == "mismatch"
+
+
+def test_embedded_json_with_a_huge_integer_is_a_finding_not_a_crash(signed_card, tmp_path):
+    hostile = b'{"governance": {"ref": "x@1", "rows": ' + b"9" * 5000 + b"}}"
+    bad = with_embedded_json(signed_card, hostile, tmp_path / "huge.pdf")
+    code, verdict = verify_cli(signed_card, bad)
+    assert code == 1
+    assert any("not a govern card document" in p for p in verdict["problems"])
 
 
 def re_signed(unsigned: Path, folder: Path) -> Path:

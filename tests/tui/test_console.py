@@ -351,6 +351,30 @@ async def test_build_and_verify_a_signed_card(console: ConsoleCatalogue, tmp_pat
     assert built[0].actor == "dave" and built[0].payload["signed"] is True
 
 
+@synchronous
+async def test_build_offers_a_free_name_and_never_overwrites_a_card(
+    console: ConsoleCatalogue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "credit-risk-1.1.0.pdf"
+    earlier.write_bytes(b"%PDF an earlier card")
+    app = console_app(console, "dave")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await open_version(pilot, "credit-risk@1.1.0")
+        await pilot.press("b")
+        dialog = app.screen
+        assert isinstance(dialog, FormDialog)
+        assert dialog.values()["path"] == str(tmp_path / "credit-risk-1.1.0-2.pdf")
+        dialog.query_one("#field-path").value = str(earlier)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = modal_text(app)
+        assert "exists" in shown and "--force" in shown, shown
+    assert earlier.read_bytes() == b"%PDF an earlier card"
+    assert catalogue.show_version(console.ctx("admin"), "credit-risk@1.1.0").reports == []
+
+
 # --- audit log ------------------------------------------------------------------------------
 
 

@@ -802,7 +802,7 @@ class VersionScreen(GovernScreen):
             return
         if self.detail is None:
             return
-        default = Path.cwd() / f"{self.detail.name}-{self.detail.version}.pdf"
+        default = _unused_path(Path.cwd(), f"{self.detail.name}-{self.detail.version}", ".pdf")
 
         def chosen(values: dict[str, str] | None) -> None:
             if values is not None:
@@ -974,3 +974,14 @@ class VersionScreen(GovernScreen):
         if self.detail is None:
             return
         self.govern.open_compare("", self.detail.ref)
+
+
+def _unused_path(directory: Path, stem: str, suffix: str) -> Path:
+    """``STEM.pdf``, or ``STEM-2.pdf``, ``STEM-3.pdf``... : govern never overwrites an earlier
+    card without --force, so the dialog offers a name that is free (the person may still type
+    an existing one, and is then told it exists)."""
+    candidate, number = directory / f"{stem}{suffix}", 1
+    while candidate.exists() or candidate.is_symlink():
+        number += 1
+        candidate = directory / f"{stem}-{number}{suffix}"
+    return candidate
