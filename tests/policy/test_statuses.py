@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 from typing import Any
 
@@ -163,27 +164,30 @@ labels = st.sampled_from(["a", "b", "c", "(missing)", "a, (missing)"])
 METRICS = ["selection_rate", "scoring_rate", "tpr", "fpr", "accuracy"]
 
 
-@st.composite
-def group(draw: st.DrawFn, clean: bool = False) -> Any:
+@functools.cache
+def _group_fields(clean: bool) -> dict[str, st.SearchStrategy[Any]]:
+    """A group's fields, drawn in this order. Built once: building these strategies in every
+    draw of a group took most of this module's run time."""
     figure_ = clean_figure if clean else figure
-    value: dict[str, Any] = {
-        "group": draw(clean_or_mostly(clean, labels, st.integers(0, 3))),
-        "n": draw(clean_or_mostly(clean, st.integers(0, 200))),
-        "share": draw(clean_or_mostly(clean, st.floats(0, 1))),
-        "metrics": draw(
-            clean_or_mostly(
-                clean, st.fixed_dictionaries({}, optional=dict.fromkeys(METRICS, figure_))
-            )
+    return {
+        "group": clean_or_mostly(clean, labels, st.integers(0, 3)),
+        "n": clean_or_mostly(clean, st.integers(0, 200)),
+        "share": clean_or_mostly(clean, st.floats(0, 1)),
+        "metrics": clean_or_mostly(
+            clean, st.fixed_dictionaries({}, optional=dict.fromkeys(METRICS, figure_))
         ),
-        "impact_ratio": draw(figure_),
-        "scoring_impact_ratio": draw(figure_),
-        "p_value": draw(clean_or_mostly(clean, st.one_of(rate, st.none()))),
-        "undefined": draw(
-            clean_or_mostly(
-                clean, st.dictionaries(st.sampled_from(METRICS), st.text(max_size=3), max_size=2)
-            )
+        "impact_ratio": figure_,
+        "scoring_impact_ratio": figure_,
+        "p_value": clean_or_mostly(clean, st.one_of(rate, st.none())),
+        "undefined": clean_or_mostly(
+            clean, st.dictionaries(st.sampled_from(METRICS), st.text(max_size=3), max_size=2)
         ),
     }
+
+
+@st.composite
+def group(draw: st.DrawFn, clean: bool = False) -> Any:
+    value: dict[str, Any] = {name: draw(field) for name, field in _group_fields(clean).items()}
     if clean:
         return value
     if draw(st.integers(0, 20)) == 20:
@@ -198,15 +202,20 @@ SUMMARY = [
 ]
 
 
+@functools.cache
+def _groups(clean: bool) -> st.SearchStrategy[list[Any]]:
+    if clean:  # a clean document's groups have distinct labels
+        return st.lists(group(clean), min_size=1, max_size=5, unique_by=lambda g: g["group"])
+    return st.lists(group(clean), min_size=2, max_size=5)
+
+
 @st.composite
 def results(draw: st.DrawFn, clean: bool = False) -> dict[str, Any]:
     fairness = []
     figure_ = clean_figure if clean else figure
     names = st.lists(st.sampled_from(["sex", "age", "sex*age"]), unique=True, min_size=1)
     for name in draw(clean_or_mostly(clean, names, st.just([]))):
-        groups = st.lists(group(clean), min_size=2, max_size=5)
-        if clean:  # a clean document's groups have distinct labels
-            groups = st.lists(group(clean), min_size=1, max_size=5, unique_by=lambda g: g["group"])
+        groups = _groups(clean)
         fairness.append(
             {
                 "name": name,
