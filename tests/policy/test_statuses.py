@@ -209,68 +209,68 @@ def _groups(clean: bool) -> st.SearchStrategy[list[Any]]:
     return st.lists(group(clean), min_size=2, max_size=5)
 
 
-@st.composite
-def results(draw: st.DrawFn, clean: bool = False) -> dict[str, Any]:
-    fairness = []
+@functools.cache
+def _results_parts(clean: bool) -> dict[str, st.SearchStrategy[Any]]:
+    """The strategies :func:`results` draws from, built once (as :func:`_group_fields`)."""
     figure_ = clean_figure if clean else figure
     names = st.lists(st.sampled_from(["sex", "age", "sex*age"]), unique=True, min_size=1)
-    for name in draw(clean_or_mostly(clean, names, st.just([]))):
-        groups = _groups(clean)
-        fairness.append(
-            {
-                "name": name,
-                "features": name.split("*"),
-                "reference_group": draw(clean_or_mostly(clean, st.one_of(labels, st.none()))),
-                "groups": draw(groups),
-                "summary": draw(
-                    clean_or_mostly(
-                        clean, st.fixed_dictionaries({}, optional=dict.fromkeys(SUMMARY, figure_))
-                    )
-                ),
-            }
-        )
-    by_group = {
-        name: draw(
-            st.dictionaries(
-                labels,
-                clean_or_mostly(clean, st.fixed_dictionaries({"accuracy": figure_}), st.none()),
-            )
-        )
-        for name in draw(st.lists(st.sampled_from(["sex", "age", "sex*age"]), unique=True))
-    }
-    document: dict[str, Any] = {
-        "min_group_size": draw(clean_or_mostly(clean, st.integers(0, 30))),
-        "sensitive_features": draw(st.lists(st.sampled_from(["sex", "age", "income"]))),
-        "performance": {
-            "overall": draw(st.dictionaries(st.sampled_from(["accuracy", "rmse"]), figure_)),
-            "by_group": by_group,
-        },
-        "fairness": fairness,
-        "explanations": draw(
-            st.one_of(
-                st.none(),
-                st.fixed_dictionaries(
-                    {
-                        "method": st.just("tree"),
-                        "top_features": st.lists(
-                            st.sampled_from(["age", "sex_female", "cat__income", "x", "y"])
-                        ),
-                        "sensitive_flags": st.lists(
-                            mostly(
-                                st.fixed_dictionaries(
-                                    {
-                                        "feature": st.sampled_from(["x", "y"]),
-                                        "reason": st.just("proxy"),
-                                    }
-                                ),
-                                hostile,
-                            ),
-                            max_size=2,
-                        ),
-                    }
-                ),
-            )
+    return {
+        "names": clean_or_mostly(clean, names, st.just([])),
+        "reference_group": clean_or_mostly(clean, st.one_of(labels, st.none())),
+        "summary": clean_or_mostly(
+            clean, st.fixed_dictionaries({}, optional=dict.fromkeys(SUMMARY, figure_))
         ),
+        "by_group_names": st.lists(st.sampled_from(["sex", "age", "sex*age"]), unique=True),
+        "by_group": st.dictionaries(
+            labels,
+            clean_or_mostly(clean, st.fixed_dictionaries({"accuracy": figure_}), st.none()),
+        ),
+        "min_group_size": clean_or_mostly(clean, st.integers(0, 30)),
+        "sensitive_features": st.lists(st.sampled_from(["sex", "age", "income"])),
+        "overall": st.dictionaries(st.sampled_from(["accuracy", "rmse"]), figure_),
+        "explanations": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "method": st.just("tree"),
+                    "top_features": st.lists(
+                        st.sampled_from(["age", "sex_female", "cat__income", "x", "y"])
+                    ),
+                    "sensitive_flags": st.lists(
+                        mostly(
+                            st.fixed_dictionaries(
+                                {"feature": st.sampled_from(["x", "y"]), "reason": st.just("proxy")}
+                            ),
+                            hostile,
+                        ),
+                        max_size=2,
+                    ),
+                }
+            ),
+        ),
+    }
+
+
+@st.composite
+def results(draw: st.DrawFn, clean: bool = False) -> dict[str, Any]:
+    parts = _results_parts(clean)
+    fairness = [
+        {
+            "name": name,
+            "features": name.split("*"),
+            "reference_group": draw(parts["reference_group"]),
+            "groups": draw(_groups(clean)),
+            "summary": draw(parts["summary"]),
+        }
+        for name in draw(parts["names"])
+    ]
+    by_group = {name: draw(parts["by_group"]) for name in draw(parts["by_group_names"])}
+    document: dict[str, Any] = {
+        "min_group_size": draw(parts["min_group_size"]),
+        "sensitive_features": draw(parts["sensitive_features"]),
+        "performance": {"overall": draw(parts["overall"]), "by_group": by_group},
+        "fairness": fairness,
+        "explanations": draw(parts["explanations"]),
     }
     if clean:
         return document
