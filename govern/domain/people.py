@@ -28,7 +28,8 @@ def name_key(name: str) -> str:
 def _script(char: str) -> str:
     label = unicodedata.name(char, "")
     first = label.split(" ", 1)[0]
-    return "CJK" if first in {"CJK", "IDEOGRAPHIC"} else first
+    # "CJK UNIFIED IDEOGRAPH-4E00" already reads CJK; "IDEOGRAPHIC ITERATION MARK" is CJK too.
+    return "CJK" if first == "IDEOGRAPHIC" else first
 
 
 def scripts(name: str) -> set[str]:

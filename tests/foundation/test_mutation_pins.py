@@ -1296,3 +1296,34 @@ def test_a_sqlite_catalogue_whose_settings_ask_for_database_logins_refuses_every
             "this catalogue requires the database login to be the acting user (setting "
             "identity: database-login), which only a PostgreSQL catalogue can show"
         )
+
+
+def test_letters_without_a_unicode_name_have_no_script_but_are_letters() -> None:
+    tangut = "\U00017000\U00017001"  # Tangut ideographs: letters the name table leaves unnamed
+    assert people.scripts(tangut) == {""}
+    assert people.check_user_name(tangut) == tangut
+
+
+def test_a_binding_given_as_a_mapping_is_read_as_a_policy_binding() -> None:
+    settings = GovernanceSettings.model_validate(
+        {
+            "policy_bindings": {
+                "*": ["baseline", {"policy": "nyc", "categories": {"race_ethnicity": "race"}}]
+            }
+        }
+    )
+    assert settings.policy_bindings["*"] == [
+        "baseline",
+        PolicyBinding(policy="nyc", categories={"race_ethnicity": "race"}),
+    ]
+
+
+def test_require_role_names_the_action_for_an_unknown_user(sqlite_cat: Catalogue) -> None:
+    mallory = Context.open(database_url=sqlite_cat.url, user="mallory", key_dir=key_dir("mallory"))
+    try:
+        with mallory.read() as session:
+            assert _refused(
+                lambda: mallory.require_role(session, "approve", doing="approve m@1")
+            ).startswith("mallory is not a user of this catalogue and cannot approve m@1; ")
+    finally:
+        mallory.close()
