@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,7 +115,83 @@ def signed_card(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedCard
 def pdf_text(
     path: Path, *, first: int | None = None, last: int | None = None, layout: bool = True
 ) -> str:
-    """The PDF's text as poppler's pdftotext reads it (table layout kept by default)."""
+    """The PDF's text as PDFium reads it (pypdfium2, a dev dependency: no system tool needed).
+
+    Pages ``first``..``last`` (1-based, inclusive) are joined with form feeds, as pdftotext
+    does. With ``layout`` (the default) each visual line is one line of text, so a table row
+    reads left to right on one line, its columns apart by three spaces; without it, the text
+    is in PDFium's reading order. A hyphen PDFium marks as a line-break hyphen is a hyphen.
+    :func:`poppler_text` is the same reading by poppler, compared in a cross-check.
+    """
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(path))
+    try:
+        numbers = range((first or 1) - 1, last or len(document))
+        return "\f".join(_page_text(document[n], layout=layout) for n in numbers)
+    finally:
+        document.close()
+
+
+def _page_text(page: Any, *, layout: bool) -> str:
+    textpage = page.get_textpage()
+    count = textpage.count_chars()
+    text = textpage.get_text_range(0, count)
+    if not layout:
+        return text.replace("\r\n", "\n").replace("\ufffe", "-\n")
+    # PDFium's own lines (its line breaks), each with the box around its glyphs ...
+    pieces: list[_Piece] = []
+    piece: _Piece | None = None
+    for index, char in enumerate(text):
+        if char in "\r\n":
+            piece = None
+            continue
+        if piece is None:
+            piece = _Piece()
+            pieces.append(piece)
+        left, bottom, right, top = textpage.get_charbox(index)
+        if right > left or top > bottom:
+            piece.add(left, bottom, right, top)
+        piece.text += "-" if char == "\ufffe" else char
+        if char == "\ufffe":  # a hyphen at the end of a line
+            piece = None
+    # ... gathered into visual lines: those whose middle is within a line's height, top down.
+    lines: list[list[_Piece]] = []
+    for piece in sorted((p for p in pieces if p.text.strip()), key=lambda p: -p.top):
+        middle = (piece.bottom + piece.top) / 2
+        line = next((ln for ln in lines if ln[0].bottom <= middle <= ln[0].top), None)
+        if line is None:
+            lines.append([piece])
+        else:
+            line.append(piece)
+    rows = []
+    for line in lines:
+        row, end = "", None
+        for piece in sorted(line, key=lambda p: p.left):
+            if end is not None:  # a gap wider than the text is tall separates columns
+                row += " " if piece.left - end < 1.5 * (piece.top - piece.bottom) else "   "
+            row, end = row + piece.text.strip(), piece.right
+        rows.append(row)
+    return "\n".join(rows)
+
+
+@dataclass
+class _Piece:
+    text: str = ""
+    left: float = float("inf")
+    bottom: float = float("inf")
+    right: float = float("-inf")
+    top: float = float("-inf")
+
+    def add(self, left: float, bottom: float, right: float, top: float) -> None:
+        self.left, self.bottom = min(self.left, left), min(self.bottom, bottom)
+        self.right, self.top = max(self.right, right), max(self.top, top)
+
+
+def poppler_text(
+    path: Path, *, first: int | None = None, last: int | None = None, layout: bool = True
+) -> str:
+    """The PDF's text as poppler's pdftotext reads it (a cross-check: needs poppler-utils)."""
     shared.require_tool("pdftotext")
     args = ["pdftotext", "-layout"] if layout else ["pdftotext"]
     if first is not None:
@@ -124,6 +201,33 @@ def pdf_text(
     return subprocess.run(
         [*args, str(path), "-"], check=True, capture_output=True, text=True
     ).stdout
+
+
+def page_image(path: Path, page: int, *, dpi: int = 50) -> Any:
+    """Page ``page`` (1-based) as PDFium draws it: an RGB PIL image at ``dpi``."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(str(path))
+    try:
+        return document[page - 1].render(scale=dpi / 72).to_pil().convert("RGB")
+    finally:
+        document.close()
+
+
+def poppler_image(path: Path, page: int, directory: Path, *, dpi: int = 50) -> Any:
+    """The same page as poppler's pdftoppm draws it (a cross-check: needs poppler-utils)."""
+    from PIL import Image
+
+    shared.require_tool("pdftoppm")
+    stem = directory / f"poppler-page-{page}"
+    subprocess.run(
+        [
+            *("pdftoppm", "-f", str(page), "-l", str(page), "-r", str(dpi)),
+            *("-png", "-singlefile", str(path), str(stem)),
+        ],
+        check=True,
+    )
+    return Image.open(f"{stem}.png").convert("RGB")
 
 
 def pdfsig(path: Path) -> str:

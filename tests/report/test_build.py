@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import subprocess
+from collections import Counter
 
 import pytest
 import yaml
@@ -16,8 +17,11 @@ from tests.report.conftest import (
     REF,
     embedded_files,
     page_count,
+    page_image,
     pdf_text,
     pdfsig,
+    poppler_image,
+    poppler_text,
     populate,
     prepare,
 )
@@ -277,24 +281,6 @@ def _page_with(pdf, text: str) -> int:
     raise AssertionError(f"no page shows {text!r}")
 
 
-def _raster(pdf, page: int, tmp_path) -> object:
-    """One page as pdftoppm draws it (an RGB image, 50 dpi)."""
-    from PIL import Image
-
-    require_tool("pdftoppm")
-
-    stem = tmp_path / f"page-{page}"
-    subprocess.run(
-        [
-            *("pdftoppm", "-f", str(page), "-l", str(page), "-r", "50", "-png", "-singlefile"),
-            str(pdf),
-            str(stem),
-        ],
-        check=True,
-    )
-    return Image.open(f"{stem}.png").convert("RGB")
-
-
 def _share(image, colour: tuple[int, int, int], tolerance: int = 24) -> float:
     """Share of the page's pixels within ``tolerance`` of ``colour``."""
     import numpy as np
@@ -304,18 +290,18 @@ def _share(image, colour: tuple[int, int, int], tolerance: int = 24) -> float:
     return float(near.mean())
 
 
-def test_rendered_pages_draw_the_charts(signed_card, tmp_path):
-    """pdftoppm's pages: the fairness chart's bars, the adverse bar in red, the SHAP bars."""
+def test_rendered_pages_draw_the_charts(signed_card):
+    """Pages as PDFium draws them: the fairness chart's bars, the adverse bar in red, SHAP bars."""
     page = _page_with(signed_card.pdf, "Rates by age_group")
-    image = _raster(signed_card.pdf, page, tmp_path)
+    image = page_image(signed_card.pdf, page)
     selection, tpr, fpr = (47, 111, 159), (76, 154, 106), (201, 138, 43)
     adverse = (179, 38, 30)
     for colour in (selection, tpr, fpr):
         assert _share(image, colour) > 0.003, colour  # bars of each rate are drawn
     assert _share(image, adverse) > 0.0005  # under_25's impact ratio bar is red
-    importance = _raster(signed_card.pdf, _page_with(signed_card.pdf, "mean |SHAP"), tmp_path)
+    importance = page_image(signed_card.pdf, _page_with(signed_card.pdf, "mean |SHAP"))
     assert _share(importance, selection) > 0.005
-    cover = _raster(signed_card.pdf, 1, tmp_path)
+    cover = page_image(signed_card.pdf, 1)
     assert _share(cover, (255, 255, 255), tolerance=3) < 0.97  # the cover is not blank
 
 
@@ -326,6 +312,31 @@ def test_unevaluated_sections_do_not_take_a_page_each(sqlite_url, tmp_path):
     pages = page_count(out)
     assert pages <= 6  # cover, contents, then the sections flow (8 when each began a page)
     for page in range(3, pages + 1):
-        image = _raster(out, page, tmp_path)
+        image = page_image(out, page)
         assert _share(image, (255, 255, 255), tolerance=3) < 0.985, page  # no near-empty page
     cat.close()
+
+
+@pytest.mark.cross_check("pdftotext", "pdftoppm")
+def test_poppler_reads_and_draws_the_card_as_pdfium_does(signed_card, tmp_path):
+    """The tests read text and pages through PDFium; poppler, a second reader, agrees."""
+    import numpy as np
+
+    ours, theirs = pdf_text(signed_card.pdf), poppler_text(signed_card.pdf)
+    # the same glyphs, and the same words: a word PDFium reads letter-spaced
+    # ("G O V E R N") is one word to poppler
+    assert Counter("".join(ours.split())) == Counter("".join(theirs.split()))
+    words = set(ours.split())
+    assert {w for w in theirs.split() if w not in words and " ".join(w) not in ours} == set()
+    for phrase in ("under_25 55 18.3% 0.636", "RATIO < 0.8", "16 How to verify this card"):
+        assert phrase in " ".join(ours.split()) and phrase in " ".join(theirs.split()), phrase
+    # the same table row on one line in both readings
+    row = next(ln for ln in ours.splitlines() if ln.startswith("under_25 55"))
+    twin = next(ln for ln in theirs.splitlines() if ln.strip().startswith("under_25 "))
+    assert row.split() == twin.split()
+    page = _page_with(signed_card.pdf, "Rates by age_group")
+    drawn = np.asarray(page_image(signed_card.pdf, page), dtype=np.int16)
+    poppler = np.asarray(poppler_image(signed_card.pdf, page, tmp_path), dtype=np.int16)
+    assert drawn.shape == poppler.shape
+    ink = float(np.abs(drawn - 255).mean())  # how far the page is from blank
+    assert float(np.abs(drawn - poppler).mean()) < min(8.0, ink / 3)  # up to anti-aliasing

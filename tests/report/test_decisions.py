@@ -47,7 +47,7 @@ def auditor_desk(tmp_path: Path) -> tuple[Path, dict[str, str]]:
 
 
 def test_pdf_lists_each_decision_with_name_role_key_and_verification(signed_card):
-    """Read back by poppler (pdftotext, table layout kept) and by pypdf: each decision's row
+    """Read back by PDFium (pypdfium2, table layout kept) and by pypdf: each decision's row
     shows the person's display name and user name, role, short key and "verified"."""
     from pypdf import PdfReader
 
