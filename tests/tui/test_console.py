@@ -161,6 +161,13 @@ async def test_fairness_view_says_which_group_is_the_reference_and_why(
         drawn.print(fairness.draw())
         text = drawn.file.getvalue()  # type: ignore[attr-defined]
         assert f"impact-ratio reference: {sex.reference_group} — {sex.reference_reason}" in text
+        for warning in fairness.results.warnings:  # e.g. groups too small to be sure of
+            assert f"⚠ {warning[:40]}" in text
+        unavailable = "ROC AUC and the Brier score are unavailable: the model gives labels only"
+        fairness.results = fairness.results.model_copy(update={"warnings": [unavailable]})
+        drawn = Console(width=200, file=io.StringIO())
+        drawn.print(fairness.draw())
+        assert f"⚠ {unavailable}" in drawn.file.getvalue()  # type: ignore[attr-defined]
 
 
 @synchronous

@@ -163,7 +163,11 @@ class FairnessView(Evidence):
                 "--sensitive COL ...` to measure performance and fairness."
             )
         r = self.results
-        parts: list[RenderableType] = []
+        parts: list[RenderableType] = [
+            # e.g. an ONNX model without probabilities, or data the card does not declare
+            Text(f"⚠ {warning}", style=c["warn"])
+            for warning in getattr(r, "warnings", [])
+        ]
         grouping = next((g for g in r.fairness if g.name == self.grouping), None)
         if grouping is None:
             parts.append(_note("This evaluation has no fairness groupings."))
