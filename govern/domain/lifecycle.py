@@ -131,10 +131,17 @@ class Quorum:
         return self.have >= self.need and (self.has_compliance or not self.needs_compliance)
 
     def describe(self) -> str:
-        text = f"{self.have} of {self.need} approvals"
+        text = approvals_counted(self.have, self.need)
         if self.needs_compliance and not self.has_compliance:
             text += ", one of them from the compliance role"
         return text
+
+
+def approvals_counted(have: int, need: int) -> str:
+    """ "1 of 2 approvals", or "3 approvals (2 needed)": never "3 of 2"."""
+    if have > need:
+        return f"{have} approvals ({need} needed)"
+    return f"{have} of {need} approvals"
 
 
 def quorum(

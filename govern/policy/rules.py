@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
+from govern.domain.lifecycle import approvals_counted
 from govern.policy.evidence import (
     MISSING_GROUP,
     GroupingView,
@@ -800,7 +801,7 @@ def check_approvals(rule: ApprovalsRule, snapshot: SubjectSnapshot, now: dt.date
     if problems:
         return Verdict(FAIL, "; ".join(problems), evidence)
     who = ", ".join(f"{c['actor']} ({c['role']})" for c in counted) or "none needed"
-    return Verdict(PASS, f"{len(counted)} of {needed} approvals: {who}", evidence)
+    return Verdict(PASS, f"{approvals_counted(len(counted), needed)}: {who}", evidence)
 
 
 # --- validation due date --------------------------------------------------------------------

@@ -114,6 +114,7 @@ def test_quorum_met_at_the_boundary_and_its_description() -> None:
     short = Quorum(have=1, need=2, needs_compliance=True, has_compliance=False)
     assert short.describe() == "1 of 2 approvals, one of them from the compliance role"
     assert Quorum(1, 2, True, True).describe() == "1 of 2 approvals"
+    assert Quorum(3, 2, False, False).describe() == "3 approvals (2 needed)"  # never "3 of 2"
 
 
 @pytest.mark.parametrize(

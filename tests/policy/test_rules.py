@@ -539,6 +539,18 @@ def test_approvals_separation_of_duties_and_roles() -> None:
         snapshot(decisions=decisions[2:], submitter="alice"),
     )
     assert by_tier.message == "1 of 2 required approvals; no approval from a compliance"
+    two = _decisions(
+        ("submit", "alice", "developer"),
+        ("approve", "carol", "approver"),
+        ("approve", "erin", "approver"),
+    )
+    more = outcome(
+        {"kind": "approvals", "min_approvals": 1}, snapshot(decisions=two, submitter="alice")
+    )
+    assert (more.status, more.message) == (
+        "pass",
+        "2 approvals (1 needed): carol (approver), erin (approver)",
+    )
 
 
 def test_approvals_not_applicable_when_stateless_or_out_of_state() -> None:
