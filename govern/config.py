@@ -66,14 +66,11 @@ class Settings(BaseSettings):
     max_card_bytes: int = Field(default=1_000_000, ge=1, le=MAX_LIMIT)
     max_policy_bytes: int = Field(default=1_000_000, ge=1, le=MAX_LIMIT)
     max_data_bytes: int = Field(default=2_000_000_000, ge=1, le=MAX_LIMIT)
-    #: What a hostile file may cost this machine and the catalogue once read: the longest
-    #: group label (in characters), how large a model archive (skops, zip) may unpack to and
-    #: how much more than its compressed size each member may unpack to, and how large an
-    #: evaluation's stored results may be.
-    max_group_label_chars: int = Field(default=200, ge=1, le=MAX_LIMIT)
+    #: What a hostile model archive (skops, zip) may cost this machine's memory: how large it
+    #: may unpack to, and how much more than its compressed size each member may. (What an
+    #: evaluation may add to the shared catalogue is a governance setting.)
     max_unpacked_bytes: int = Field(default=1_000_000_000, ge=1, le=MAX_LIMIT)
     max_compression_ratio: int = Field(default=200, ge=1, le=MAX_LIMIT)
-    max_evaluation_bytes: int = Field(default=20_000_000, ge=1_000, le=MAX_LIMIT)
     #: How long a command waits, in all, for the catalogue's write lock while others write.
     lock_wait_seconds: float = Field(default=120.0, gt=0, le=86_400, allow_inf_nan=False)
     #: The terminal app's colours: ``dark`` or ``light``.

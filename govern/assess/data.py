@@ -433,7 +433,7 @@ def encode_feature(
             raise DataError(
                 f"{where}: sensitive feature {feature!r}, row {row:,}: a group label of "
                 f"{len(label):,} characters is longer than the limit of {max_label_chars:,} "
-                "(GOVERN_MAX_GROUP_LABEL_CHARS)"
+                "(governance setting max_group_label_chars)"
             )
     if (codes < 0).any():
         codes = np.where(codes < 0, distinct, codes)

@@ -201,6 +201,10 @@ class GovernanceSettings(BaseModel):
     #: Evaluation standards (a single evaluation may override them; the override is recorded).
     min_group_size: int = Field(default=30, ge=1)
     max_groups: int = Field(default=1_000, ge=2)
+    #: What one evaluation may add to the catalogue: the longest group label, in characters,
+    #: and the stored results (document and per-decision explanations), in bytes.
+    max_group_label_chars: int = Field(default=200, ge=1)
+    max_evaluation_bytes: int = Field(default=20_000_000, ge=1_000)
     explain_sample: int = Field(default=1_000, ge=1)
     explain_background: int = Field(default=100, ge=1)
     explain_top_k: int = Field(default=10, ge=1)

@@ -903,7 +903,7 @@ def check_stateless(
         max_data_bytes=settings.max_data_bytes,
         max_groups=rules.max_groups,
         skops_trusted_types=tuple(rules.skops_trusted_types),
-        max_group_label_chars=settings.max_group_label_chars,
+        max_group_label_chars=rules.max_group_label_chars,
     )
     outcome = run_evaluation(spec, limits)
     results = outcome.results.to_json()

@@ -180,7 +180,7 @@ def limits(ctx: Context) -> Limits:
         max_data_bytes=ctx.settings.max_data_bytes,
         max_groups=rules.max_groups,
         skops_trusted_types=tuple(rules.skops_trusted_types),
-        max_group_label_chars=ctx.settings.max_group_label_chars,
+        max_group_label_chars=rules.max_group_label_chars,
         max_unpacked_bytes=ctx.settings.max_unpacked_bytes,
         max_compression_ratio=ctx.settings.max_compression_ratio,
     )
@@ -343,7 +343,7 @@ def evaluate_version(
         _refuse(ctx, action, subject, refused)
     results = _check_declared_data(outcome.results, declared_data)
     document = results.to_json()
-    _check_stored_size(subject, document, outcome.local, limit=ctx.settings.max_evaluation_bytes)
+    _check_stored_size(subject, document, outcome.local, limit=ctx.governance.max_evaluation_bytes)
     with ctx.write(action, subject) as tx:
         found_model, version = resolve(tx.session, subject, for_update=True)
         ctx.require_role(tx.session, EVALUATE, doing=f"evaluate {subject}")
@@ -416,7 +416,7 @@ def _check_stored_size(
     limit: int,
     what: str = "evaluation",
 ) -> None:
-    """Refuse, before anything is written, results larger than this machine's limit: the
+    """Refuse, before anything is written, results larger than the catalogue allows: the
     document and the per-decision explanations, as JSON (the group rows repeat the document's
     labels, which the group-label limit keeps short)."""
     size = len(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
@@ -427,8 +427,8 @@ def _check_stored_size(
     if size > limit:
         raise DataError(
             f"{subject}: the {what}'s results take more than {limit:,} bytes "
-            "(GOVERN_MAX_EVALUATION_BYTES), so nothing was stored; use fewer sensitive "
-            "features, --explain rows or columns, or raise the limit"
+            "(governance setting max_evaluation_bytes), so nothing was stored; use fewer "
+            "sensitive features, --explain rows or columns, or ask an admin to raise it"
         )
 
 
@@ -765,7 +765,7 @@ def drift(
         results = results.model_copy(update={"warnings": [*results.warnings, *warnings]})
     document = results.to_json()
     _check_stored_size(
-        subject, document, (), limit=ctx.settings.max_evaluation_bytes, what="drift run"
+        subject, document, (), limit=ctx.governance.max_evaluation_bytes, what="drift run"
     )
     with ctx.write(action, subject) as tx:
         found_model, version = resolve(tx.session, subject, for_update=True)

@@ -221,18 +221,30 @@ def test_a_20_mb_group_label_is_refused_and_the_catalogue_barely_moves(catalogue
     line = _one_line(_evaluate(catalogue_url, data, "--sensitive", "sex"))
     assert (
         f"{data.name}: sensitive feature 'sex', row 301: a group label of 20,000,000 "
-        "characters is longer than the limit of 200 (GOVERN_MAX_GROUP_LABEL_CHARS)"
+        "characters is longer than the limit of 200 (governance setting max_group_label_chars)"
     ) in line
     assert _state(catalogue_url) == before
 
 
-def test_the_group_label_limit_is_a_personal_setting(catalogue_url, tmp_path):
+def _apply(url: str, tmp_path: Path, **settings: int) -> None:
+    org = tmp_path / "org.yaml"
+    lines = ["schema: govern-settings/1", *(f"{key}: {value}" for key, value in settings.items())]
+    org.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    applied = invoke_cli("settings", "apply", str(org), user="admin", db=url)
+    assert applied.returncode == 0, applied.stderr
+
+
+def test_the_group_label_limit_is_the_catalogues_not_a_users(catalogue_url, tmp_path):
     data = _label_file(tmp_path, 300)
-    env = {"GOVERN_MAX_GROUP_LABEL_CHARS": "1000"}
-    accepted = _evaluate(catalogue_url, data, "--sensitive", "sex", env=env)
-    assert accepted.returncode == 0, accepted.stderr
+    mine = {"GOVERN_MAX_GROUP_LABEL_CHARS": "1000"}  # a user cannot raise it for themselves
+    assert "governance setting" in _one_line(
+        _evaluate(catalogue_url, data, "--sensitive", "sex", env=mine)
+    )
     refused = _one_line(_evaluate(catalogue_url, data, "--sensitive", "sex"))
     assert "a group label of 300 characters is longer than the limit of 200" in refused
+    _apply(catalogue_url, tmp_path, max_group_label_chars=1000)
+    accepted = _evaluate(catalogue_url, data, "--sensitive", "sex")
+    assert accepted.returncode == 0, accepted.stderr
 
 
 def test_a_20_mb_group_label_is_refused_within_2_seconds(tmp_path):
@@ -374,20 +386,22 @@ def test_a_checked_archive_holds_exactly_what_was_counted(tmp_path):
 # --- the evaluation document --------------------------------------------------------------
 
 
-def test_an_evaluation_larger_than_the_limit_is_not_stored(catalogue_url):
+def test_an_evaluation_larger_than_the_limit_is_not_stored(catalogue_url, tmp_path):
+    _apply(catalogue_url, tmp_path, max_evaluation_bytes=5000)
     before = _state(catalogue_url)
-    env = {"GOVERN_MAX_EVALUATION_BYTES": "5000"}
-    line = _one_line(_evaluate(catalogue_url, SCORED, "--sensitive", "sex,age_group", env=env))
+    line = _one_line(_evaluate(catalogue_url, SCORED, "--sensitive", "sex,age_group"))
     assert (
         f"error: {REF}: the evaluation's results take more than 5,000 bytes "
-        "(GOVERN_MAX_EVALUATION_BYTES), so nothing was stored"
+        "(governance setting max_evaluation_bytes), so nothing was stored"
     ) in line, line
     assert _state(catalogue_url) == before
+    _apply(catalogue_url, tmp_path, max_evaluation_bytes=20_000_000)
     stored = _evaluate(catalogue_url, SCORED, "--sensitive", "sex,age_group")
     assert stored.returncode == 0, stored.stderr
 
 
-def test_a_drift_run_larger_than_the_limit_is_not_stored(catalogue_url):
+def test_a_drift_run_larger_than_the_limit_is_not_stored(catalogue_url, tmp_path):
+    _apply(catalogue_url, tmp_path, max_evaluation_bytes=2000)
     before = _state(catalogue_url)
     result = run_cli(
         "drift",
@@ -400,7 +414,6 @@ def test_a_drift_run_larger_than_the_limit_is_not_stored(catalogue_url):
         "credit_amount",
         user="alice",
         db=catalogue_url,
-        env={"GOVERN_MAX_EVALUATION_BYTES": "2000"},
     )
     line = _one_line(result)
     assert f"error: {REF}: the drift run's results take more than 2,000 bytes" in line, line
