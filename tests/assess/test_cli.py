@@ -21,20 +21,6 @@ from tests.conftest import SAMPLE, invoke_cli, person_env, run_cli
 REF = "credit-risk@1.1.0"
 
 
-@pytest.fixture
-def catalogue_url(sqlite_cat, sample_artifacts):
-    result = invoke_cli(
-        "register",
-        str(SAMPLE / "credit-risk-1.1.0.card.yaml"),
-        "--artifact",
-        str(sample_artifacts / "credit-risk-1.1.0.skops"),
-        user="alice",
-        db=sqlite_cat.url,
-    )
-    assert result.returncode == 0, result.stderr
-    return sqlite_cat.url
-
-
 def _evaluate(db, *extra, user="alice", process=True):
     return (run_cli if process else invoke_cli)(
         "evaluate",

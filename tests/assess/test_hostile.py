@@ -29,20 +29,6 @@ REF = "credit-risk@1.1.0"
 SCORED = SAMPLE / "credit_holdout_scored.csv"
 
 
-@pytest.fixture
-def catalogue_url(sqlite_cat, sample_artifacts):
-    result = invoke_cli(
-        "register",
-        str(SAMPLE / "credit-risk-1.1.0.card.yaml"),
-        "--artifact",
-        str(sample_artifacts / "credit-risk-1.1.0.skops"),
-        user="alice",
-        db=sqlite_cat.url,
-    )
-    assert result.returncode == 0, result.stderr
-    return sqlite_cat.url
-
-
 def _state(url: str) -> tuple[object, int]:
     """What must not move: versions, the audit log's head, and the file's size."""
     return snapshot(url), Path(sqlite_file(url)).stat().st_size
