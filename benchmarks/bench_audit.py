@@ -79,7 +79,6 @@ from govern.errors import GovernError
 from govern.policy.loader import LoadedPolicy, load_policies
 from govern.services import Context, catalogue, governance, keys, users, workflow
 from govern.services import audit as audit_service
-from govern.services.checks import write_digest
 from govern.storage import audit, crud, ledger
 from govern.storage.audit import Signer
 from govern.storage.tables import (
@@ -596,7 +595,6 @@ class Fabricator:
                 "created_by": actor,
             },
         )
-        write_digest(self.session, evaluation_id)  # what the service does, from the stored text
         results_sha = crud.stored_sha256(
             connection=self.conn,
             column=table(Evaluation).c.results,

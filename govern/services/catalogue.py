@@ -94,10 +94,7 @@ def init_catalogue(
                 },
             )
         elif before != after:
-            from govern.services.checks import refresh_digests
-
-            written = refresh_digests(session)  # evaluations stored before digests, or older
-            payload: dict[str, Any] = {"from": before, "to": after, "digests_written": written}
+            payload: dict[str, Any] = {"from": before, "to": after}
             if crud.keys_of(session=session):
                 _signed_upgrade(ctx, session, key, catalogue_id, payload)
             else:

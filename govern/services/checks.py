@@ -18,20 +18,18 @@ import datetime as dt
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, Text, cast, func, null, type_coerce, update
+from sqlalchemy import String, Text, cast, func, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from govern.config import Settings
 from govern.domain.governance import GovernanceSettings, bound_categories, bound_policy_names
-from govern.errors import CatalogueError, InputError
-from govern.policy.digest import parse as parse_digest
+from govern.errors import InputError
 from govern.policy.engine import check as run_check
 from govern.policy.engine import collector_paused, evaluate, utcnow
 from govern.policy.loader import LoadedPolicy, load_policies
@@ -41,13 +39,11 @@ from govern.policy.snapshot import (
     DecisionRecord,
     DriftEvidence,
     EvaluationEvidence,
-    StoredResults,
     SubjectSnapshot,
     WaiverRecord,
 )
 from govern.services.catalogue import resolve
 from govern.services.context import Context, Transaction
-from govern.storage.database import Database
 from govern.storage.tables import (
     Decision,
     DriftRun,
@@ -278,66 +274,6 @@ def json_decoder() -> Callable[[str | bytes], Any]:
     return decode
 
 
-def write_digest(session: Session, evaluation_id: int) -> None:
-    """Store the digest of an evaluation's results, made from the text as stored.
-
-    Read back rather than serialised again, so the digest is of exactly the text that
-    :func:`snapshots_for` reads (and checks its length against).
-    """
-    _write_digests(
-        session, sa_select(col(Evaluation.id)).where(col(Evaluation.id) == evaluation_id)
-    )
-
-
-def refresh_digests(session: Session) -> int:
-    """Write the digest of every evaluation that has none or one of an older format.
-
-    Run by ``govern db upgrade`` (and ``init`` on an older catalogue) in the migration's
-    transaction, so evaluations stored before digests existed are checked as fast as new
-    ones. A change of the digest format comes with a schema revision for this reason.
-
-    Returns:
-        How many digests were written.
-    """
-    from govern.policy.digest import VERSION, version_of
-
-    stale = [
-        eid
-        for eid, blob in session.connection().execute(
-            sa_select(col(Evaluation.id), col(Evaluation.digest))
-        )
-        if version_of(blob) != VERSION
-    ]
-    if stale:
-        _write_digests(session, stale)
-    return len(stale)
-
-
-def _write_digests(session: Session, ids: Any) -> None:
-    """Digest the stored results text of the evaluations ``ids`` (a list or a subquery)."""
-    from govern.policy.digest import encode
-
-    decode = json_decoder()
-    connection = session.connection()
-    for eid, text in _stored_texts(connection, ids).items():
-        connection.execute(
-            update(Evaluation)
-            .where(col(Evaluation.id) == eid)
-            .values(digest=encode(decode(text), text))
-        )
-
-
-def _stored_texts(connection: Any, ids: Any) -> dict[int, str]:
-    """The results texts of the evaluations ``ids`` (a list or a subquery), as stored."""
-    return dict(
-        connection.execute(
-            sa_select(col(Evaluation.id), cast(col(Evaluation.results), Text)).where(
-                col(Evaluation.id).in_(ids)
-            )
-        ).all()
-    )
-
-
 def _latest(
     table: type[Evaluation] | type[DriftRun], version_ids: Collection[int | None] | None
 ) -> Any:
@@ -391,9 +327,7 @@ def _day(value: Any) -> dt.date:
     return dt.date.fromisoformat(value) if type(value) is str else value
 
 
-def snapshots_for(
-    session: Session, refs: Sequence[str] | None = None, *, later: Database | None = None
-) -> list[SubjectSnapshot]:
+def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[SubjectSnapshot]:
     """:func:`snapshot_for` of many versions with a handful of queries instead of six each.
 
     Results documents and cards are read as text and decoded with the fastest decoder
@@ -404,9 +338,6 @@ def snapshots_for(
         session: An open session.
         refs: ``NAME@VERSION`` references, in the order wanted; ``None`` means every version
             in the catalogue, by model name and registration order.
-        later: The catalogue to read results documents from when they are first needed,
-            after ``session`` has closed, rather than now: a check of many versions decides
-            from the digests and needs few documents (see :class:`_Documents`).
 
     Returns:
         One snapshot per version, equal to what :func:`snapshot_for` builds for it.
@@ -468,36 +399,17 @@ def snapshots_for(
             col(ev.dataset_sha256),
             col(ev.artifact_sha256),
             col(ev.dataset_name),
-            null() if later is not None else cast(col(ev.results), Text),
-            col(ev.digest),
+            cast(col(ev.results), Text),
         ).join(latest, latest.c.id == col(ev.id))
     )
-    # With a digest that matches the document, the check reads its figures from the digest
-    # and the document is decoded only if a rule or an outcome's evidence asks for it.
-    parsed = [(row, parse_digest(row[7], row[6], decode)) for row in rows_e]
-    documents, texts = None, {}
-    if later is not None:  # documents are read in the order of the subjects needing them
-        rank = {row[0]: at for at, row in enumerate(rows)}
-        documents = _Documents(later, sorted(rows_e, key=lambda r: rank.get(r[1], len(rank))))
-        # ... except those without a usable digest, which the check reads now
-        texts = _stored_texts(
-            connection, [row[0] for row, found in parsed if found is None or not found.regular]
-        )
-    for (eid, vid, created, dataset_sha, artifact_sha, dataset_name, text, _blob), digest in parsed:
-        results: Any
-        if digest is not None and digest.regular:
-            source = partial(documents.text, eid) if documents is not None else text
-            results = StoredResults(source, decode, *digest.preview())
-        else:
-            results = decode(texts[eid] if documents is not None else text)
+    for eid, vid, created, dataset_sha, artifact_sha, dataset_name, text in rows_e:
         evaluations[vid] = EvaluationEvidence(
-            results=results,
+            results=decode(text),
             created_at=_instant(created),
             dataset_sha256=dataset_sha,
             artifact_sha256=artifact_sha,
             id=eid,
             dataset_name=dataset_name,
-            digest=digest,
         )
     dr = DriftRun
     drifts: dict[int | None, DriftEvidence] = {}
@@ -614,58 +526,6 @@ def snapshots_for(
     return snapshots
 
 
-class _Documents:
-    """The results texts of a batch check's evaluations, read when first needed.
-
-    A check of thousands of versions reads its figures from the digests; the documents (as
-    many megabytes as versions) are read only for evidence and messages, a chunk of the
-    check's evaluations at a time, in the order of its subjects. An evaluation's text is
-    taken only while its digest is the one the check read: the database clears a digest
-    in the statement that changes its results (schema revision 0004), so a document edited
-    or deleted since is refused rather than shown beside statuses it did not give.
-    """
-
-    #: Documents read per query once one is needed (outcomes are built in subject order).
-    CHUNK = 256
-
-    def __init__(self, db: Database, rows: Sequence[Any]) -> None:
-        self._db = db
-        self._order = [row[0] for row in rows]
-        self._position = {eid: at for at, eid in enumerate(self._order)}
-        self._digests = {row[0]: row[7] for row in rows}
-        self._held: dict[Any, str] = {}
-        self._taken: set[int] = set()
-
-    def text(self, eid: int) -> str:
-        found = self._held.pop(eid, None)
-        if found is None:
-            start = self._position[eid]
-            chunk = [
-                e
-                for e in self._order[start : start + self.CHUNK]
-                if e not in self._taken and e not in self._held
-            ]
-            with self._db.read() as session:
-                rows = session.connection().execute(
-                    sa_select(
-                        col(Evaluation.id),
-                        cast(col(Evaluation.results), Text),
-                        col(Evaluation.digest),
-                    ).where(col(Evaluation.id).in_(chunk))
-                )
-                for other, text, blob in rows:
-                    if blob is not None and bytes(blob) == self._digests[other]:
-                        self._held[other] = text
-            found = self._held.pop(eid, None)
-            if found is None:
-                raise CatalogueError(
-                    f"evaluation {eid} was changed or deleted while it was being checked; "
-                    "check again"
-                )
-        self._taken.add(eid)
-        return found
-
-
 def check_versions(
     ctx: Context,
     policies: Sequence[str | Path],
@@ -694,7 +554,7 @@ def check_versions(
     at = now or utcnow()
     with collector_paused():
         with ctx.read() as session:
-            subjects = snapshots_for(session, refs, later=ctx.db)
+            subjects = snapshots_for(session, refs)
         return run_check(loaded, subjects, now=at)
 
 
@@ -1091,5 +951,4 @@ __all__ = [
     "snapshots_for",
     "store_run",
     "with_categories",
-    "write_digest",
 ]

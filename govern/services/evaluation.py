@@ -32,7 +32,6 @@ from govern.domain.governance import ARTIFACT_FORMATS, GovernanceSettings
 from govern.errors import DataError, InputError, NotFoundError, RefusedError, WorkflowError
 from govern.policy.rules import card_dataset_hashes
 from govern.services.catalogue import resolve
-from govern.services.checks import write_digest
 from govern.services.context import Context
 from govern.storage import crud
 from govern.storage.tables import (
@@ -369,7 +368,6 @@ def evaluate_version(
         tx.session.add(row)
         tx.session.flush()
         assert row.id is not None
-        write_digest(tx.session, row.id)
         _store_rows(tx.session, row.id, results, outcome.local)
         tx.audit(
             evaluation_id=row.id,

@@ -6,7 +6,7 @@ roles of their own and get their rights from three group roles:
 * a *reader* reads every table;
 * a *writer* also appends rows (evidence, decisions, waivers, reports, audit events) and
   changes only the columns govern itself changes after a row is written (a version's state,
-  an evaluation's digest...);
+  a model's owner...);
 * an *admin* also writes users, keys, certificates and settings revisions, which only an
   admin's action writes: a developer's login that could insert a settings revision or change
   a role would change the rules in force, not only break them.
@@ -54,8 +54,6 @@ UPDATABLE: dict[str, tuple[str, ...]] = {
     "model": ("owner", "business_owner", "business_unit", "description"),
     # every transition: crud.touch_version(state=..., next_validation_due=...)
     "model_version": ("state", "next_validation_due", "updated_at"),
-    # checks.write_digest, after an evaluation is stored
-    "evaluation": ("digest",),
     # users set-role, users deactivate
     "govern_user": ("role", "active"),
     # keys revoke, keys enrol --replace, users deactivate (keys.revoke_row)

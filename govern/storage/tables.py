@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Dialect, Index, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -192,8 +192,6 @@ class Evaluation(SQLModel, table=True):
     results: dict[str, Any] = Field(sa_type=JSON)
     created_at: dt.datetime = _created_at()
     created_by: str = Field(max_length=100)
-    #: ``govern.policy.digest`` of the stored ``results`` text (derived; None before 0003).
-    digest: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
 
 
 class MetricResult(SQLModel, table=True):

@@ -130,8 +130,8 @@ def _fill_revision_0001(url: str) -> None:
         db.dispose()
 
 
-def test_upgrade_from_0002_writes_the_digests_of_stored_evaluations(database_url):
-    """Evaluations stored before revision 0003 get digests, so batch checks read them fast."""
+def test_upgrade_from_0002_keeps_stored_evaluations_checkable(database_url):
+    """An evaluation stored at revision 0002 is read from its document after the upgrade."""
     _fill_revision_0001(database_url)
     document = results_document(
         [grouping("sex", {"female": (40, 100), "male": (60, 100)}, total=200)],
@@ -179,7 +179,7 @@ def test_upgrade_from_0002_writes_the_digests_of_stored_evaluations(database_url
     result = run_cli("db", "upgrade", db=database_url)
     assert result.returncode == 0, result.stderr
     log = invoke_cli("audit", "log", "--json", db=database_url)
-    assert '"digests_written": 1' in log.stdout
+    assert '"catalogue.upgrade"' in log.stdout
     assert invoke_cli("audit", "verify", db=database_url).returncode == 0
     db = Database(database_url)
     try:
@@ -187,8 +187,43 @@ def test_upgrade_from_0002_writes_the_digests_of_stored_evaluations(database_url
             (snapshot,) = checks.snapshots_for(session)
     finally:
         db.dispose()
-    assert snapshot.evaluation is not None and snapshot.evaluation.digest.regular
+    assert snapshot.evaluation is not None
     assert snapshot.evaluation.results == document
+
+
+def _digest_parts(conn: sa.Connection) -> tuple[bool, bool]:
+    """Whether ``evaluation.digest`` and the trigger that cleared it (revision 0004) exist."""
+    column = "digest" in {c["name"] for c in inspect(conn).get_columns("evaluation")}
+    if conn.dialect.name == "sqlite":
+        query = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = :name"
+    else:
+        query = "SELECT count(*) FROM pg_trigger WHERE tgname = :name"
+    trigger = conn.execute(sa.text(query), {"name": "evaluation_digest_stale"}).scalar()
+    return column, bool(trigger)
+
+
+def test_revision_0006_drops_the_digest_and_its_trigger_and_downgrades(database_url):
+    """The digest is gone with its trigger; the downgrade restores both."""
+    from alembic import command
+
+    db = Database(database_url)
+    try:
+        assert migrate.upgrade(db, "0005") == (None, "0005")
+        with db.connect() as conn:
+            assert _digest_parts(conn) == (True, True)
+        assert migrate.upgrade(db) == ("0005", "0006")
+        with db.connect() as conn:
+            assert _digest_parts(conn) == (False, False)
+        with db.connect() as conn, conn.begin():
+            config = Config()
+            config.set_main_option("script_location", str(SCRIPTS))
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+        with db.connect() as conn:
+            assert migrate.current_revision(conn) == "0005"
+            assert _digest_parts(conn) == (True, True)
+    finally:
+        db.dispose()
 
 
 _EVALUATION_0002 = (

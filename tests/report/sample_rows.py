@@ -27,7 +27,6 @@ from sqlmodel import select
 
 from govern.errors import ConflictError
 from govern.services import Context, users
-from govern.services.checks import write_digest
 from govern.storage import crud
 from govern.storage.tables import (
     Decision,
@@ -496,7 +495,6 @@ def insert_evidence(
             tx.session.add(evaluation)
             tx.session.flush()
             assert evaluation.id is not None
-            write_digest(tx.session, evaluation.id)
             if what.local:
                 for row_id, payload in local_payloads():
                     tx.session.add(

@@ -94,12 +94,9 @@ def store_evaluation(
     document: dict[str, Any],
     *,
     at: dt.datetime | None = None,
-    digest: bool = True,
 ) -> int:
     """Store an Evaluation row for ``ref`` the way the evaluation service does: with its
-    digest (unless ``digest`` is false, as for one stored before migration 0003) and its
     signed ``evaluation.create`` event (so the catalogue still verifies). ``at`` backdates it."""
-    from govern.services.checks import write_digest
     from govern.storage import crud
 
     with ctx.write("evaluation.create", ref) as tx:
@@ -126,8 +123,6 @@ def store_evaluation(
         tx.session.add(row)
         tx.session.flush()
         assert row.id is not None
-        if digest:
-            write_digest(tx.session, row.id)
         stored = crud.stored_sha256(
             connection=tx.session.connection(),
             column=Evaluation.results,
