@@ -39,10 +39,16 @@ def demo(
         title="The sample catalogue",
     )
     output.line()
+    from govern.services import workflow
+
+    carol = Context(load_settings(database_url=result.database_url, user="carol", home=result.home))
+    for item in workflow.queue(carol):
+        output.line(f"Waiting for carol: {item.ref}, {item.reason}; she may approve it.")
     output.line("Explore it as carol (each demo person's home holds their config and demo key):")
     env = f"GOVERN_HOME={result.home} GOVERN_USER=carol"
     command = _command_name()
     output.line(f"  {env} {command} tui")
+    output.line(f"  {env} {command} queue")
     output.line(f"  {env} {command} show credit-risk@1.0.0")
     output.line(f"  {env} {command} audit verify")
 

@@ -1,11 +1,15 @@
 """``govern demo``: build a sample catalogue from the bundled German credit data.
 
-Walks the journeys of DESIGN.md section 2 with a cast of users, one per role, and narrates
-each step through ``say``. Everything lands in one directory (catalogue, the people's homes
-and demo keys, the organisation's card key, artifacts, reports), so the demo never touches
-the user's own catalogue or keys. A second run moves the first one's files to ``earlier/``
-instead of deleting them: the demo never destroys a catalogue or key it did not create in
-that run, and cards signed by an earlier run still verify against that run's catalogue.
+Walks govern's journeys (register, evaluate, check, approve with separation of duties, deploy,
+sign a card) with a cast of users, one per role, and narrates each step through ``say``. It
+ends with a version waiting in carol's review queue, so whoever opens the app as carol (what
+``make demo`` does) has something to approve at once.
+
+Everything lands in one directory (catalogue, the people's homes and demo keys, the
+organisation's card key, artifacts, reports), so the demo never touches the user's own
+catalogue or keys. A second run moves the first one's files to ``earlier/`` instead of
+deleting them: the demo never destroys a catalogue or key it did not create in that run, and
+cards signed by an earlier run still verify against that run's catalogue.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ CAST = (
     ("victor", "viewer", "Victor Hale (internal audit)"),
 )
 VERSIONS = ("1.0.0", "1.1.0")
+#: The version left submitted for carol to approve: the champion's model with a revised card.
+WAITING = "1.0.1"
 #: The demo bank's governance settings (org.yaml, the catalogue's first revision): credit
 #: models in ECOA scope are screened with the EEOC four-fifths pack at approval and
 #: deployment, on top of govern's default bindings.
@@ -232,6 +238,10 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
     _workflow(ctx, result, say)
 
     say("")
+    say("== Waiting for carol")
+    _leave_for_review(ctx, result, directory / "artifacts", say)
+
+    say("")
     say("== Signed model card")
     reports_dir = directory / "reports"
     reports_dir.mkdir(exist_ok=True)
@@ -350,6 +360,47 @@ def _workflow(ctx: Callable[..., Context], result: DemoResult, say: Say) -> None
     )
 
 
+def _leave_for_review(
+    ctx: Callable[..., Context], result: DemoResult, artifacts: Path, say: Say
+) -> None:
+    """Put a version in carol's review queue with its evidence in place: alice registers the
+    champion's model under a revised card, bob evaluates and checks it, alice submits it.
+    carol did not submit it, so separation of duties lets her approve it (one of two)."""
+    ref = f"credit-risk@{WAITING}"
+    card = artifacts / f"credit-risk-{WAITING}.card.yaml"
+    card.write_text(_revised_card(), encoding="utf-8")
+    detail = catalogue.register_version(
+        ctx("alice"), card, artifact=artifacts / f"credit-risk-{VERSIONS[0]}.skops"
+    )
+    result.refs.append(detail.ref)
+    say(
+        f"alice registered {ref}: the {VERSIONS[0]} model unchanged, its card revised after "
+        "validation."
+    )
+    _evaluate(ctx("bob"), ref, sample_data_dir(), artifacts, say, model=VERSIONS[0])
+    report = checks.check_version(ctx("bob"), ref)
+    for subject in report.subjects:
+        say(f"bob checked {ref} against its bound policies: {subject.outcome.upper()}.")
+    workflow.submit(ctx("alice"), ref, comment="card revised after validation")
+    say(
+        f"alice submitted {ref}: it waits in carol's review queue (the app's Queue, key 2, or "
+        "`govern queue`), and carol may approve it: she did not submit it."
+    )
+
+
+def _revised_card() -> str:
+    """The sample 1.0.0 card as version 1.0.1, with the caveat validation asked for."""
+    text = (sample_data_dir() / f"credit-risk-{VERSIONS[0]}.card.yaml").read_text("utf-8")
+    text = text.replace(f"version {VERSIONS[0]}", f"version {WAITING}", 1)
+    text = text.replace(f"version: {VERSIONS[0]}", f"version: {WAITING}", 1)
+    caveat = "caveats_and_recommendations:\n"
+    added = (
+        f"  - Version {WAITING} carries the {VERSIONS[0]} model unchanged; validation asked "
+        "for monthly monitoring of the under_25 group, which this card now records.\n"
+    )
+    return text.replace(caveat, caveat + added, 1)
+
+
 def _write_config(home: Path, url: str, org_keys: Path) -> None:
     """A demo person's config.toml: only personal things (where the catalogue and the
     organisation's card key are); the rules are in the catalogue."""
@@ -375,8 +426,11 @@ def _write_org_settings(path: Path) -> None:
     path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 
 
-def _evaluate(ctx: Context, ref: str, sample: Path, artifacts: Path, say: Say) -> None:
-    version = ref.partition("@")[2]
+def _evaluate(
+    ctx: Context, ref: str, sample: Path, artifacts: Path, say: Say, *, model: str | None = None
+) -> None:
+    """Evaluate ``ref`` with the artifact of version ``model`` (its own by default)."""
+    version = model or ref.partition("@")[2]
     record = evaluation.evaluate_version(
         ctx,
         ref,

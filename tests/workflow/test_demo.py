@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from govern.services import Context, audit, catalogue, waivers
+from govern.services import Context, audit, catalogue, waivers, workflow
 from tests.conftest import run_cli
 
 # Built once: every test here runs on the same worker and reads the same demo.
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.xdist_group("demo")
 
 CHAMPION = "credit-risk@1.0.0"
 CHALLENGER = "credit-risk@1.1.0"
+WAITING = "credit-risk@1.0.1"
 RULE = "eeoc-four-fifths/impact-ratio-significant"
 
 
@@ -170,6 +171,33 @@ def test_demo_gate_waiver_shadow_and_refused_promotion(demo: Demo) -> None:
         assert ctx.governance.policy_bindings["scope:ecoa"] == ["eeoc-four-fifths"]
     finally:
         ctx.close()
+
+
+def test_demo_leaves_carol_a_version_to_approve(demo: Demo, tmp_path: Path) -> None:
+    """`make demo` opens the app as carol: her queue holds a version someone else submitted,
+    with its evaluation and a passing policy run, and her approval goes through."""
+    assert (
+        f"Waiting for carol: {WAITING}, awaiting approval (0 of 2 approvals); she may approve it."
+    ) in demo.stdout
+    assert "`govern queue`" in demo.section("== Waiting for carol", "== Signed model card")
+    # Approve on a copy, so the other tests read the demo as it was built.
+    copy = tmp_path / "govern.db"
+    copy.write_bytes((demo.directory / "govern.db").read_bytes())
+    home = demo.directory / "people" / "carol"
+    carol = Context.open(
+        database_url=f"sqlite:///{copy}", user="carol", home=home, key_dir=home / "identity"
+    )
+    try:
+        [item] = workflow.queue(carol)
+        assert (item.ref, item.state) == (WAITING, "submitted")
+        shown = catalogue.show_version(carol, WAITING)
+        assert [(d.action, d.actor) for d in shown.decisions] == [("submit", "alice")]
+        assert shown.evaluations and shown.policy_runs
+        step = workflow.approve(carol, WAITING, comment="revised card reviewed")
+        assert (step.actor, step.to_state) == ("carol", "submitted")
+        assert workflow.queue(carol) == []
+    finally:
+        carol.close()
 
 
 def test_demo_signed_card_verifies(demo: Demo, tmp_path: Path) -> None:
