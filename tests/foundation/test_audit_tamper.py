@@ -735,10 +735,10 @@ def test_checkpoint_from_a_device_or_pipe_is_refused(logged, kind, tmp_path):
 def test_an_edited_rule_result_or_evaluation_dataset_is_named(logged):
     """What a card and `show` display of a check or an evaluation is checked too."""
     from govern.services import checks
-    from tests.workflow.evidence import results_document, store_evaluation
+    from tests.builders import results_by_sex, store_evaluation
 
     checks.check_version(logged.ctx("bob"), "tiny@1.0.0", ["baseline"])
-    document = results_document(accuracy=0.8, female_rate=0.5)
+    document = results_by_sex(accuracy=0.8, female_rate=0.5)
     store_evaluation(logged.ctx("bob"), "tiny@1.0.0", document)
     assert verify(logged.url).returncode == 0
     tamper(logged.url, ("UPDATE rule_result SET status = 'pass' WHERE status = 'fail'", ()))

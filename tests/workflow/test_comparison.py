@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from govern.domain.comparison import compare_results, regressions
-from tests.workflow.evidence import results_document
+from tests.builders import results_by_sex
 
 GATE = {"accuracy": 0.02, "min_impact_ratio": 0.05, "demographic_parity_difference": 0.05}
 
 
 def test_deltas_side_by_side() -> None:
-    old = results_document(accuracy=0.76, female_rate=0.72)
-    new = results_document(accuracy=0.80, female_rate=0.60)
+    old = results_by_sex(accuracy=0.76, female_rate=0.72)
+    new = results_by_sex(accuracy=0.80, female_rate=0.60)
     comparison = compare_results("m@1", old, "m@2", new)
     assert comparison.same_data and comparison.warnings == []
     accuracy = next(m for m in comparison.overall if m.metric == "accuracy")
@@ -29,8 +29,8 @@ def test_deltas_side_by_side() -> None:
 
 
 def test_gate_refuses_a_fairness_regression_even_when_accuracy_improves() -> None:
-    old = results_document(accuracy=0.76, female_rate=0.72)
-    new = results_document(accuracy=0.90, female_rate=0.50)
+    old = results_by_sex(accuracy=0.76, female_rate=0.72)
+    new = results_by_sex(accuracy=0.90, female_rate=0.50)
     reasons = regressions(compare_results("m@1", old, "m@2", new), GATE)
     assert len(reasons) == 2
     assert reasons[0].startswith("demographic_parity_difference for sex is 0.300")
@@ -38,14 +38,14 @@ def test_gate_refuses_a_fairness_regression_even_when_accuracy_improves() -> Non
 
 
 def test_gate_allows_changes_within_the_deltas() -> None:
-    old = results_document(accuracy=0.76, female_rate=0.72)
-    new = results_document(accuracy=0.75, female_rate=0.70)
+    old = results_by_sex(accuracy=0.76, female_rate=0.72)
+    new = results_by_sex(accuracy=0.75, female_rate=0.70)
     assert regressions(compare_results("m@1", old, "m@2", new), GATE) == []
 
 
 def test_gate_refuses_accuracy_drop_beyond_delta() -> None:
-    old = results_document(accuracy=0.80, female_rate=0.72)
-    new = results_document(accuracy=0.77, female_rate=0.72)
+    old = results_by_sex(accuracy=0.80, female_rate=0.72)
+    new = results_by_sex(accuracy=0.77, female_rate=0.72)
     reasons = regressions(compare_results("m@1", old, "m@2", new), GATE)
     assert reasons == [
         "accuracy is 0.770 against the champion's 0.800 (worse by 0.030, allowed 0.02)"
@@ -53,16 +53,16 @@ def test_gate_refuses_accuracy_drop_beyond_delta() -> None:
 
 
 def test_different_data_is_warned_about() -> None:
-    old = results_document(accuracy=0.76, female_rate=0.72, dataset="a" * 64)
-    new = results_document(accuracy=0.76, female_rate=0.72, dataset="b" * 64)
+    old = results_by_sex(accuracy=0.76, female_rate=0.72, dataset="a" * 64)
+    new = results_by_sex(accuracy=0.76, female_rate=0.72, dataset="b" * 64)
     comparison = compare_results("m@1", old, "m@2", new)
     assert not comparison.same_data
     assert "different data sets" in comparison.warnings[0]
 
 
 def test_missing_groupings_are_named() -> None:
-    old = results_document(accuracy=0.76, female_rate=0.72)
-    new = dict(results_document(accuracy=0.76, female_rate=0.72), fairness=[])
+    old = results_by_sex(accuracy=0.76, female_rate=0.72)
+    new = dict(results_by_sex(accuracy=0.76, female_rate=0.72), fairness=[])
     comparison = compare_results("m@1", old, "m@2", new)
     assert comparison.groups == []
     assert "only one of the two versions: sex" in comparison.warnings[0]

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from govern.services import audit, catalogue
+from tests.builders import results_by_sex, store_evaluation
 from tests.conftest import SAMPLE, Catalogue, run_cli
-from tests.workflow.evidence import results_document, store_evaluation
 
 REF = "credit-risk@1.0.0"
 
@@ -82,11 +82,15 @@ def test_compare_pairs_evaluations_on_the_same_data_and_warns_when_it_cannot(
             sqlite_cat.ctx("alice"), SAMPLE / f"credit-risk-{version}.card.yaml"
         )
     holdout, other = "a" * 64, "b" * 64
-    store_evaluation(sqlite_cat.ctx("bob"), old, results_document(accuracy=0.76, female_rate=0.72))
+    store_evaluation(
+        sqlite_cat.ctx("bob"),
+        old,
+        results_by_sex(accuracy=0.76, female_rate=0.72, dataset=holdout),
+    )
     store_evaluation(
         sqlite_cat.ctx("bob"),
         new,
-        results_document(accuracy=0.70, female_rate=0.72, dataset=other),
+        results_by_sex(accuracy=0.70, female_rate=0.72, dataset=other),
     )
     apart = run_cli("compare", old, new, "--json", user="victor", db=sqlite_cat.url, cwd=tmp_path)
     assert apart.returncode == 0, apart.stderr
@@ -99,12 +103,12 @@ def test_compare_pairs_evaluations_on_the_same_data_and_warns_when_it_cannot(
     store_evaluation(
         sqlite_cat.ctx("bob"),
         new,
-        results_document(accuracy=0.80, female_rate=0.72, dataset=holdout),
+        results_by_sex(accuracy=0.80, female_rate=0.72, dataset=holdout),
     )
     store_evaluation(
         sqlite_cat.ctx("bob"),
         new,
-        results_document(accuracy=0.60, female_rate=0.72, dataset=other),
+        results_by_sex(accuracy=0.60, female_rate=0.72, dataset=other),
     )
     paired = run_cli("compare", old, new, user="victor", db=sqlite_cat.url, cwd=tmp_path)
     assert paired.returncode == 0, paired.stderr

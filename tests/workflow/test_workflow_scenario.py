@@ -9,7 +9,7 @@ what the first shows of the process.
 
 Each refusal must exit 2 with one line on stderr and nothing on stdout, leave the version's
 state and decisions as they were, and appear in the audit log as ``<action>.refused``.
-Evaluation documents are stored directly (tests/workflow/evidence.py) so the scenario runs in
+Evaluation documents are stored directly (tests/builders.py) so the scenario runs in
 seconds; the real assessment stack behind the gates is exercised in test_gates.py.
 """
 
@@ -25,8 +25,8 @@ import pytest
 
 from govern.domain.lifecycle import add_months
 from govern.services import audit, catalogue
+from tests.builders import results_by_sex, store_evaluation
 from tests.conftest import SAMPLE, Catalogue, invoke_cli, run_cli
-from tests.workflow.evidence import results_document, store_evaluation
 
 OLD, NEW, BAD = "credit-risk@1.0.0", "credit-risk@1.1.0", "credit-risk@1.2.0"
 
@@ -114,7 +114,7 @@ class Scenario:
         store_evaluation(
             self.cat.ctx("bob"),
             ref,
-            results_document(accuracy=accuracy, female_rate=female_rate),
+            results_by_sex(accuracy=accuracy, female_rate=female_rate),
         )
 
 

@@ -16,8 +16,8 @@ from govern.domain.lifecycle import Action, add_months
 from govern.errors import InputError, PermissionDenied, WorkflowError
 from govern.services import Context, audit, catalogue, users, waivers, workflow
 from govern.storage.tables import ModelVersion
+from tests.builders import register, results_by_sex, store_evaluation
 from tests.conftest import SAMPLE, Catalogue, key_dir, public_key
-from tests.workflow.evidence import results_document, store_evaluation
 
 REF = "credit-risk@1.0.0"
 NEW = "credit-risk@1.1.0"
@@ -27,19 +27,6 @@ NEW = "credit-risk@1.1.0"
 def _no_bound_policies(cat: Catalogue) -> None:
     """These scenarios are about roles and states: no policies bound (gates: test_gates.py)."""
     cat.configure(policy_bindings={})
-
-
-def register(
-    cat: Catalogue, version: str = "1.0.0", *, tier: str | None = None, tmp: Path | None = None
-) -> str:
-    """Register a sample card, optionally rewritten to another risk tier."""
-    card = SAMPLE / f"credit-risk-{version}.card.yaml"
-    if tier is not None:
-        assert tmp is not None
-        text = card.read_text().replace("risk_tier: high", f"risk_tier: {tier}")
-        card = tmp / f"card-{version}-{tier}.yaml"
-        card.write_text(text)
-    return catalogue.register_version(cat.ctx("alice"), card).ref
 
 
 #: The next validation date the sample cards state.
@@ -278,7 +265,7 @@ def test_deploy_without_approval_is_refused(cat: Catalogue) -> None:
 
 
 def test_critical_tier_needs_a_compliance_approval(cat: Catalogue, tmp_path: Path) -> None:
-    ref = register(cat, tier="critical", tmp=tmp_path)
+    ref = register(cat, tier="critical", directory=tmp_path)
     workflow.submit(cat.ctx("alice"), ref)
     workflow.approve(cat.ctx("carol"), ref)
     second = workflow.approve(cat.ctx("erin"), ref)
@@ -291,7 +278,7 @@ def test_critical_tier_needs_a_compliance_approval(cat: Catalogue, tmp_path: Pat
 
 def test_low_tier_needs_one_approval_and_longer_cadence(cat: Catalogue, tmp_path: Path) -> None:
     cat.configure(validation_due="tier")
-    ref = register(cat, tier="low", tmp=tmp_path)
+    ref = register(cat, tier="low", directory=tmp_path)
     workflow.submit(cat.ctx("alice"), ref)
     result = workflow.approve(cat.ctx("carol"), ref)
     assert result.to_state == "approved"
@@ -300,14 +287,12 @@ def test_low_tier_needs_one_approval_and_longer_cadence(cat: Catalogue, tmp_path
 
 def test_shadow_then_promotion_gate_then_champion_change(cat: Catalogue) -> None:
     champion, challenger = register(cat, "1.0.0"), register(cat, "1.1.0")
-    store_evaluation(cat.ctx("alice"), champion, results_document(accuracy=0.76, female_rate=0.72))
+    store_evaluation(cat.ctx("alice"), champion, results_by_sex(accuracy=0.76, female_rate=0.72))
     approve_fully(cat, champion)
     workflow.deploy(cat.ctx("carol"), champion)
 
     # the challenger is more accurate but treats women worse: the gate refuses it
-    store_evaluation(
-        cat.ctx("alice"), challenger, results_document(accuracy=0.80, female_rate=0.55)
-    )
+    store_evaluation(cat.ctx("alice"), challenger, results_by_sex(accuracy=0.80, female_rate=0.55))
     approve_fully(cat, challenger)
     shadow = workflow.deploy(cat.ctx("carol"), challenger, shadow=True)
     assert shadow.to_state == "shadow"
@@ -330,9 +315,7 @@ def test_shadow_then_promotion_gate_then_champion_change(cat: Catalogue) -> None
     assert state(cat, champion) == "deployed"
 
     # a fairer re-evaluation on the same data lets it through; the champion is retired
-    store_evaluation(
-        cat.ctx("alice"), challenger, results_document(accuracy=0.80, female_rate=0.74)
-    )
+    store_evaluation(cat.ctx("alice"), challenger, results_by_sex(accuracy=0.80, female_rate=0.74))
     promoted = workflow.deploy(cat.ctx("carol"), challenger, comment="promote")
     assert promoted.superseded == champion
     assert state(cat, challenger) == "deployed"
@@ -384,7 +367,7 @@ def test_automatic_actions_cannot_be_taken_directly(cat: Catalogue) -> None:
 
 def test_challenger_without_evaluation_is_refused_when_champion_has_one(cat: Catalogue) -> None:
     champion, challenger = register(cat, "1.0.0"), register(cat, "1.1.0")
-    store_evaluation(cat.ctx("alice"), champion, results_document(accuracy=0.7, female_rate=0.7))
+    store_evaluation(cat.ctx("alice"), champion, results_by_sex(accuracy=0.7, female_rate=0.7))
     approve_fully(cat, champion)
     workflow.deploy(cat.ctx("carol"), champion)
     approve_fully(cat, challenger)
@@ -480,7 +463,7 @@ def test_queue_leaves_out_approvers_who_cannot_complete_a_compliance_quorum(
     cat: Catalogue, tmp_path: Path
 ) -> None:
     users.add_user(cat.ctx("admin"), "frank", role="approver")
-    ref = register(cat, tier="critical", tmp=tmp_path)
+    ref = register(cat, tier="critical", directory=tmp_path)
     workflow.submit(cat.ctx("alice"), ref)
     workflow.approve(cat.ctx("carol"), ref)
     assert [i.reason for i in workflow.queue(cat.ctx("frank"))] == [
@@ -550,7 +533,7 @@ def test_default_approvals_and_cadence_by_tier(
     cat: Catalogue, tmp_path: Path, tier: str, approvers: list[str], months: int
 ) -> None:
     cat.configure(validation_due="tier")  # the cadence alone, whatever the card says
-    ref = register(cat, tier=None if tier == "high" else tier, tmp=tmp_path)
+    ref = register(cat, tier=None if tier == "high" else tier, directory=tmp_path)
     workflow.submit(cat.ctx("alice"), ref)
     *first, last = approvers
     for name in first:
@@ -695,7 +678,7 @@ def test_a_due_date_comes_from_an_explicit_rule_and_a_change_is_shown_and_audite
 ) -> None:
     """Approval once replaced the card's date with the tier default, silently."""
     cat.configure(validation_due=rule, revalidation_months_by_tier={"low": 3})
-    ref = register(cat, tier="low", tmp=tmp_path)
+    ref = register(cat, tier="low", directory=tmp_path)
     assert catalogue.show_version(cat.ctx("victor"), ref).next_validation_due == CARD_DUE
     workflow.submit(cat.ctx("alice"), ref)
     result = workflow.approve(cat.ctx("carol"), ref)
