@@ -26,9 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Connection
-from sqlmodel import Session
-
 from govern import outputs, personal_keys
 from govern.domain.roles import Role
 from govern.errors import FindingError, InputError, SignatureError
@@ -36,6 +33,7 @@ from govern.services.context import Context
 from govern.services.views import AuditEventPublic, AuditVerdict
 from govern.storage import audit, crud, ledger
 from govern.storage.audit import GENESIS_HASH, AuditRecord
+from govern.storage.database import Connection, Session
 from govern.storage.ledger import Finding, Ledger
 from govern.storage.tables import utcnow
 

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
-
 from govern import outputs, personal_keys
 from govern.config import Settings, load_settings
 from govern.domain.governance import JUDGEMENT_ACTIONS, GovernanceSettings
@@ -30,9 +28,9 @@ from govern.domain.people import name_key
 from govern.domain.roles import Role, as_noun
 from govern.errors import PermissionDenied, RefusedError, SignatureError
 from govern.personal_keys import PersonalKey
-from govern.storage import audit, crud
+from govern.storage import audit, crud, grants
 from govern.storage.audit import AuditRecord, Signer
-from govern.storage.database import Database
+from govern.storage.database import Database, Session
 from govern.storage.migrate import ensure_current
 from govern.storage.tables import User, UserKey
 
@@ -275,7 +273,7 @@ class Context:
                 "this catalogue requires the database login to be the acting user (setting "
                 "identity: database-login), which only a PostgreSQL catalogue can show"
             )
-        login = str(session.connection().exec_driver_sql("SELECT session_user").scalar())
+        login, _privileges = grants.session_roles(session.connection())
         if name_key(login) != user.name_key:
             raise PermissionDenied(
                 f"cannot act as {user.name} while logged in to the database as {login}: this "
@@ -341,10 +339,7 @@ class Context:
         with self.db.write() as session:
             payload: dict[str, Any] = {"reason": refusal.message, "presented_key": presented}
             if not self.db.is_sqlite:  # who really connected, beside the name they gave
-                connection = session.connection()
-                payload["database_login"] = connection.exec_driver_sql(
-                    "SELECT session_user"
-                ).scalar()
+                payload["database_login"] = grants.session_roles(session.connection())[0]
             audit.append_event(
                 session.connection(),
                 actor=self.actor,

@@ -17,14 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.engine import Connection
-from sqlmodel import Session
-
 from govern.domain.roles import Role
 from govern.errors import CatalogueError, InputError, NotFoundError, PermissionDenied
 from govern.services.context import Context
 from govern.services.views import View
 from govern.storage import crud, grants
+from govern.storage.database import Connection, Session
 
 DEFAULT_PREFIX = grants.DEFAULT_PREFIX
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field
-from sqlmodel import Session, col, select
 
 from govern.documents import load_model_file
 from govern.domain.governance import GovernanceSettings
@@ -23,7 +22,8 @@ from govern.domain.roles import Role
 from govern.errors import InputError, NotFoundError
 from govern.services.context import Context
 from govern.services.views import View
-from govern.storage import audit, crud
+from govern.storage import audit, crud, queries
+from govern.storage.database import Session
 from govern.storage.tables import SettingsRevision
 
 MAX_SETTINGS_BYTES = 200_000
@@ -131,7 +131,7 @@ def settings_history(ctx: Context) -> list[SettingsRevisionPublic]:
     history: list[SettingsRevisionPublic] = []
     previous: dict[str, Any] = {}
     with ctx.read() as session:
-        rows = session.exec(select(SettingsRevision).order_by(col(SettingsRevision.revision)))
+        rows = queries.settings_revisions(session=session)
         for row in rows:  # read inside the session: rows are expired once it closes
             document = json.loads(row.document)
             changed = sorted(k for k, v in document.items() if previous.get(k) != v)

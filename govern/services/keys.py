@@ -21,7 +21,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlmodel import Session
 
 from govern import outputs, personal_keys, signing
 from govern.config import Settings
@@ -30,6 +29,7 @@ from govern.errors import ConfigError, ConflictError, InputError, NotFoundError,
 from govern.services.context import Context
 from govern.services.views import KeyInfo, View
 from govern.storage import crud
+from govern.storage.database import Session
 from govern.storage.tables import OrgCertificate, UserKey, utcnow
 
 #: How large a public key or certificate file an admin may enrol.

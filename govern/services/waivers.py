@@ -14,15 +14,15 @@ import datetime as dt
 import re
 
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, col, select
 
 from govern.domain import lifecycle
 from govern.errors import InputError, WorkflowError
 from govern.services.catalogue import resolve
 from govern.services.checks import bound_to
 from govern.services.context import Context
-from govern.storage import crud
-from govern.storage.tables import Decision, ModelVersion, PolicyRun, RuleResult, Waiver
+from govern.storage import crud, queries
+from govern.storage.database import Session
+from govern.storage.tables import ModelVersion, Waiver
 
 MAX_REASON_CHARS = 2_000
 MIN_REASON_CHARS = 10
@@ -69,12 +69,7 @@ def _known_rules(session: Session, ctx: Context, version: ModelVersion) -> set[s
     from govern.policy.loader import load_policies
 
     known: set[str] = set()
-    rows = session.exec(
-        select(RuleResult.policy_id, RuleResult.rule_id)
-        .join(PolicyRun, col(PolicyRun.id) == RuleResult.policy_run_id)
-        .where(PolicyRun.version_id == version.id)
-    ).all()
-    for policy_id, rule_id in rows:
+    for policy_id, rule_id in queries.ruled_ids(session=session, version_id=version.id):
         known.update({rule_id, f"{policy_id}/{rule_id}"})
     names = bound_to(ctx.governance, version)
     for loaded in load_policies(names, max_bytes=ctx.settings.max_policy_bytes) if names else []:
@@ -143,11 +138,7 @@ def grant_waiver(
             raise WorkflowError(
                 f"{subject} is {version.state} and read-only; nothing can be waived for it"
             )
-        submitters = tx.session.exec(
-            select(Decision.actor)
-            .where(Decision.version_id == version.id)
-            .where(Decision.action == "submit")
-        ).all()
+        submitters = queries.submitters_of(session=tx.session, version_id=version.id)
         if user.name == version.created_by or user.name in submitters:
             did = "registered" if user.name == version.created_by else "submitted"
             raise WorkflowError(
@@ -187,9 +178,7 @@ def list_waivers(ctx: Context, ref: str, *, today: dt.date | None = None) -> lis
     day = today or crud.today()
     with ctx.read() as session:
         model, version = resolve(session, ref)
-        rows = session.exec(
-            select(Waiver).where(Waiver.version_id == version.id).order_by(col(Waiver.id).desc())
-        ).all()
+        rows = queries.waivers_of(session=session, version_id=version.id, newest_first=True)
         return [_public(r, f"{model.name}@{version.version}", day) for r in rows]
 
 

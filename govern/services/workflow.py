@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
-from sqlmodel import Session, col, select
 
 from govern.domain import lifecycle
 from govern.domain.comparison import Comparison, compare_results, regressions
@@ -37,7 +36,8 @@ from govern.errors import InputError, NotFoundError, WorkflowError
 from govern.services.catalogue import resolve
 from govern.services.context import Context, Transaction
 from govern.services.views import View
-from govern.storage import audit, crud
+from govern.storage import audit, crud, queries
+from govern.storage.database import Session
 from govern.storage.tables import Decision, Evaluation, Model, ModelVersion, User
 
 
@@ -130,11 +130,7 @@ def _roles_key(action: Action) -> str:
 
 
 def _decisions(session: Session, version: ModelVersion) -> list[Decision]:
-    return list(
-        session.exec(
-            select(Decision).where(Decision.version_id == version.id).order_by(col(Decision.id))
-        ).all()
-    )
+    return queries.decisions_of(session=session, version_id=version.id)
 
 
 def _current_round(decisions: Sequence[Decision]) -> list[Decision]:
@@ -368,28 +364,16 @@ def _evidence(
 ) -> dict[str, Any]:
     """What the decision relied on, for its signed event: the card, the latest evaluation
     (the hash of its results as stored) and the policy run of the gate, if one ran."""
-    from govern.services.checks import latest_evaluation
-
-    evaluation = latest_evaluation(session, version.id)
+    evaluation = queries.latest_evaluation(session=session, version_id=version.id)
     evaluated = None
     if evaluation is not None and evaluation.id is not None:
-        hashes = crud.stored_sha256(
-            connection=session.connection(),
-            column=col(Evaluation.results),
-            key=col(Evaluation.id),
-            ids=[evaluation.id],
-        )
+        hashes = queries.results_sha256(session=session, table=Evaluation, ids=[evaluation.id])
         evaluated = {"id": evaluation.id, "results_sha256": hashes.get(evaluation.id)}
     return {"card_sha256": version.card_sha256, "evaluation": evaluated, "policy_run": gate_run}
 
 
 def _champion(session: Session, model: Model, *, exclude: ModelVersion) -> ModelVersion | None:
-    return session.exec(
-        select(ModelVersion)
-        .where(ModelVersion.model_id == model.id)
-        .where(ModelVersion.state == State.DEPLOYED)
-        .where(ModelVersion.id != exclude.id)
-    ).first()
+    return queries.deployed_champion(session=session, model_id=model.id, exclude=exclude.id)
 
 
 def _supersede(
@@ -451,13 +435,7 @@ def _policy_gate(
 
 
 def _latest_evaluations(session: Session, version: ModelVersion) -> list[Evaluation]:
-    return list(
-        session.exec(
-            select(Evaluation)
-            .where(Evaluation.version_id == version.id)
-            .order_by(col(Evaluation.id).desc())
-        ).all()
-    )
+    return queries.evaluations_of(session=session, version_id=version.id)
 
 
 def _paired_results(
@@ -578,15 +556,9 @@ def queue(ctx: Context) -> list[QueueItem]:
         role = Role(user.role) if user.role in {r.value for r in Role} else Role.VIEWER
         states = [State.DRAFT, State.SUBMITTED, State.CHANGES_REQUESTED, State.APPROVED]
         pairs = crud.list_versions(session=session, states=states)
-        # Every waiting version's decisions in one query, not one query per version (3 s on
-        # a catalogue of 10,000 versions).
+        # Every waiting version's decisions in one query, not one query per version.
         by_version: dict[int | None, list[Decision]] = {}
-        waiting = session.exec(
-            select(Decision)
-            .join(ModelVersion, col(ModelVersion.id) == col(Decision.version_id))
-            .where(col(ModelVersion.state).in_([str(s) for s in states]))
-            .order_by(col(Decision.id))
-        )
+        waiting = queries.decisions_in_states(session=session, states=[str(s) for s in states])
         for decision in waiting:
             by_version.setdefault(decision.version_id, []).append(decision)
         items: list[QueueItem] = []

@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import URL, Connection, make_url
+
+# ``Connection`` and ``Session`` are re-exported: services name them in their signatures
+# through storage, which alone imports SQLAlchemy and SQLModel (pyproject.toml's contracts).
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import Connection as Connection
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -30,7 +34,7 @@ from sqlalchemy.exc import (
     OperationalError,
     SQLAlchemyError,
 )
-from sqlmodel import Session
+from sqlmodel import Session as Session
 
 from govern.errors import CatalogueError
 
