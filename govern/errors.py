@@ -4,7 +4,7 @@ Core code raises these; only the front ends decide how to show them. The CLI pri
 ``message`` as one line on stderr and exits with ``exit_code``; the TUI shows ``title``
 and ``message`` in a modal or a notification.
 
-Exit codes (DESIGN.md section 6): 0 success, 1 a finding, 2 usage/input/configuration
+Exit codes (docs/architecture.md §7): 0 success, 1 a finding, 2 usage/input/configuration
 error with nothing written, 3 internal error.
 """
 

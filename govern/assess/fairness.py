@@ -1,4 +1,4 @@
-"""Group fairness for binary decisions (DESIGN.md section 7), vectorised.
+"""Group fairness for binary decisions (docs/architecture.md §9), vectorised.
 
 One pass encodes each sensitive feature as integer codes (:func:`~govern.assess.data.
 encode_feature`); one ``np.bincount`` over (joint group code x confusion cell) counts every

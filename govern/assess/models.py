@@ -304,7 +304,7 @@ def _load_skops(path: Path, trusted_types: Sequence[str], archive: io.BytesIO) -
 
 
 def _unpickle(path: Path, kind: str) -> Any:
-    # Only reached with an explicit --trust-pickle (DESIGN.md section 11).
+    # Only reached with an explicit --trust-pickle (docs/architecture.md §10).
     import joblib  # type: ignore[import-untyped]
 
     try:

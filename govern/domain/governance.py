@@ -1,6 +1,6 @@
 """The organisation's governance settings: what decides whether an action is allowed.
 
-These are catalogue data, not personal configuration (DESIGN.md section 4): they change
+These are catalogue data, not personal configuration (docs/architecture.md §6): they change
 only by a signed, audited ``govern settings apply`` and every decision records the revision
 it was taken under. A person's ``GOVERN_HOME`` or environment can no longer change how many
 approvals a version needs or which policies gate it.
@@ -55,7 +55,7 @@ JUDGEMENT_ACTIONS = frozenset({"approve", "reject", "request_changes", "waive", 
 ARTIFACT_FORMATS = ("skops", "onnx", "pickle", "joblib")
 
 #: Types a skops artifact may contain beyond skops' own defaults. Taken from the
-#: organisation's settings, never from the artifact itself (DESIGN.md section 11).
+#: organisation's settings, never from the artifact itself (docs/architecture.md §10).
 DEFAULT_SKOPS_TRUSTED_TYPES = [
     "sklearn.pipeline.Pipeline",
     "sklearn.compose._column_transformer.ColumnTransformer",
@@ -97,7 +97,7 @@ DEFAULT_PROMOTION_MAX_REGRESSION = {
 _TIERS = [str(t) for t in RiskTier]
 _ROLES = [str(r) for r in Role]
 
-#: How approval sets a version's next validation date (DESIGN.md section 5):
+#: How approval sets a version's next validation date (docs/architecture.md §3):
 #: ``earliest`` the earlier of the card's date and the tier's cadence from the approval,
 #: ``tier`` the cadence alone, ``card`` the card's date. A card without a date, or whose
 #: date has passed (the approval is that validation), gets the cadence.

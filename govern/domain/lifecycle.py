@@ -1,4 +1,4 @@
-"""The lifecycle of a model version as a pure state machine (DESIGN.md section 5).
+"""The lifecycle of a model version as a pure state machine (docs/architecture.md §3).
 
 ``draft → submitted → approved → deployed → retired``; ``submitted → changes_requested →
 submitted``; ``submitted → rejected`` (terminal); ``approved → shadow → deployed``. One

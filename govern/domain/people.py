@@ -1,4 +1,4 @@
-"""User names that cannot be confused with one another (DESIGN.md section 4).
+"""User names that cannot be confused with one another (docs/architecture.md §5).
 
 Two names are the same user when they are equal after NFKC normalisation and case folding
 (``Alice``, ``alice`` and the full-width ``ａｌｉｃｅ`` are one name), and a name whose letters

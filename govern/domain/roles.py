@@ -1,4 +1,4 @@
-"""Roles a catalogue user can hold (DESIGN.md section 4)."""
+"""Roles a catalogue user can hold (docs/architecture.md §5)."""
 
 from __future__ import annotations
 
