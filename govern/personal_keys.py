@@ -7,9 +7,9 @@ PKCS#8 PEM with mode 0600, encrypted with a passphrase unless ``--no-passphrase`
 public key in the catalogue; from then on the service refuses an action whose signature does
 not verify against the actor's enrolled, unrevoked key.
 
-ECDSA P-256 is the default because ``audit verify`` checks every event's signature: OpenSSL
-verifies a P-256 signature in about 100 µs on the machines we measured, an Ed25519 one in
-about 175 µs (``benchmarks/bench_signing.py``).
+ECDSA P-256 is the default because ``audit verify`` checks every event's signature, and
+OpenSSL verifies P-256 signatures faster than Ed25519 ones (``benchmarks/bench_signing.py``
+prints both).
 
 A key's fingerprint is ``sha256:`` and the hex SHA-256 of its DER SubjectPublicKeyInfo, the
 same bytes whoever computes it (``docs/audit-log-format.md``).
