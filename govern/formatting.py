@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from numbers import Integral, Real
 from typing import Any
 
 #: What an absent or undefined figure reads as.
@@ -29,33 +30,58 @@ STORED_SEPARATOR = ", "
 
 
 def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A finite float; None for anything else (bools, text, NaN, infinities, huge ints).
+
+    ``numbers.Real`` also admits numpy's scalars, which the assessment layer may hand over.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real) or type(value).__name__ == "bool_":
         return None
     try:
         number = float(value)
-    except OverflowError:
+    except (OverflowError, TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
 
 
+def _integer(value: Any) -> int | None:
+    """An integer (Python's or numpy's), never a bool."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Integral)
+        or type(value).__name__ == "bool_"
+    ):
+        return None
+    return int(value)
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0.000`` (a tiny negative rounded away) reads ``0.000``."""
+    if text.startswith("-") and not any(c in "123456789" for c in text):
+        return text[1:]
+    return text
+
+
 def number(value: Any, digits: int = 3) -> str:
     """``0.048``; an integer as a count (``1,234``); ``–`` when absent or not finite."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
+    whole = _integer(value)
+    if whole is not None:
+        return f"{whole:,}"
     found = _finite(value)
     if found is None:
         return MISSING
-    text = f"{found:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+    return _unsigned_zero(f"{found:,.{digits}f}")
 
 
 def compact(value: Any) -> str:
     """A figure inside a sentence: at most three decimals, trailing zeros dropped (``0.8``)."""
+    whole = _integer(value)
+    if whole is not None:
+        return f"{whole:,}"
     found = _finite(value)
     if found is None:
         return MISSING
     if abs(found) >= 1000:
-        return f"{found:,.0f}"
+        return _unsigned_zero(f"{found:,.0f}")
     text = f"{found:.3f}".rstrip("0").rstrip(".")
     return "0" if text in {"", "-0"} else text
 
@@ -67,19 +93,19 @@ def signed(value: Any, digits: int = 3) -> str:
         return MISSING
     if round(found, digits) == 0:
         found = 0.0
-    return f"{found:+.{digits}f}"
+    return f"{found:+,.{digits}f}"
 
 
 def percent(value: Any, digits: int = 1) -> str:
     """A share as a percentage: ``0.125`` reads ``12.5%``."""
     found = _finite(value)
-    return MISSING if found is None else f"{found * 100:.{digits}f}%"
+    return MISSING if found is None else _unsigned_zero(f"{found * 100:,.{digits}f}") + "%"
 
 
 def p_value(value: Any) -> str:
-    """``0.034``; below 0.001, ``<0.001``."""
+    """``0.034``; below 0.001, ``<0.001``; ``–`` for anything that is not a probability."""
     found = _finite(value)
-    if found is None:
+    if found is None or not 0 <= found <= 1:
         return MISSING
     return "<0.001" if found < 0.001 else f"{found:.3f}"
 
@@ -94,11 +120,13 @@ def interval(lower: Any, upper: Any, digits: int = 2) -> str:
 
 def count(n: Any, noun: str | None = None, plural: str | None = None) -> str:
     """``1,234``, or with a noun in the right number: ``1 group``, ``3 groups``."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    whole = _integer(n)
+    if whole is None:
         found = _finite(n)
         if found is None or not found.is_integer():
             return MISSING if noun is None else f"{MISSING} {plural or noun + 's'}"
-        n = int(found)
+        whole = int(found)
+    n = whole
     if noun is None:
         return f"{n:,}"
     return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
@@ -135,20 +163,26 @@ def size(value: Any) -> str:
         if abs(found) < 1024 or unit == "GiB":
             break
         found /= 1024
-    return f"{found:,.0f} bytes" if unit == "bytes" else f"{found:,.1f} {unit}"
+    return _unsigned_zero(f"{found:,.0f} bytes" if unit == "bytes" else f"{found:,.1f} {unit}")
 
 
 def seconds(value: Any) -> str:
     """A duration: ``850 ms``, ``2.4 s``, ``3 min 05 s``."""
     found = _finite(value)
-    if found is None:
+    if found is None or found < 0:
         return MISSING
-    if found < 1:
+    found = abs(found)  # -0.0
+    if round(found * 1000) < 1000:
         return f"{found * 1000:.0f} ms"
-    if found < 60:
+    if round(found, 1) < 60:
         return f"{found:.1f} s"
     minutes, rest = divmod(round(found), 60)
     return f"{minutes} min {rest:02d} s"
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC; a naive datetime is taken as UTC already (the catalogue stores UTC)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def day(value: dt.date | dt.datetime | str | None) -> str:
@@ -158,7 +192,7 @@ def day(value: dt.date | dt.datetime | str | None) -> str:
     if isinstance(value, str):
         return value[:10]
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d")
+        return _utc(value).strftime("%Y-%m-%d")
     return value.isoformat()
 
 
@@ -168,13 +202,20 @@ def moment(value: dt.datetime | str | None) -> str:
         return MISSING
     if isinstance(value, str):
         return value[:16].replace("T", " ") + " UTC"
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _utc(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def short_hash(value: Any, length: int = 12) -> str:
     """The start of a hash, enough to tell two apart: ``sha256:3f9a1c2d04b7…``."""
     text = "" if value is None else str(value)
     return text if len(text) <= length else text[:length] + "…"
+
+
+def when(value: dt.datetime | dt.date | str | None) -> str:
+    """A moment (:func:`moment`) or, for a date alone, the day (:func:`day`)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return day(value)
+    return moment(value)
 
 
 __all__ = [
@@ -194,4 +235,5 @@ __all__ = [
     "short_hash",
     "signed",
     "size",
+    "when",
 ]

@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from govern import formatting
 from govern.report.view import FOUR_FIFTHS, Grouping, LocalExplanation, ReportView
 
 if TYPE_CHECKING:
@@ -83,7 +84,11 @@ def _to_svg(figure: Figure) -> str:
 
     FigureCanvasSVG(figure)
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", metadata={"Date": None})
+    # The saved area is the drawn one, measured: a long group or feature label widens the
+    # image instead of being cut off at the figure's edge.
+    figure.savefig(
+        buffer, format="svg", metadata={"Date": None}, bbox_inches="tight", pad_inches=0.04
+    )
     return buffer.getvalue()
 
 
@@ -105,7 +110,10 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
         return None
     import numpy as np
 
-    labels = [_short(g.group) + (" *" if g.small else "") for g in groups]
+    labels = [
+        _short(formatting.group(grouping.name, g.group), 40) + (" *" if g.small else "")
+        for g in groups
+    ]
     metrics = [m for m in ("selection_rate", "tpr", "fpr") if any(m in g.metrics for g in groups)]
     height = 1.0 + 0.32 * len(groups) * max(1, len(metrics)) ** 0.5
     figure = _figure(7.0, min(max(height, 2.0), 8.5))
@@ -135,8 +143,8 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
     left.set_yticks(positions, labels)
     left.invert_yaxis()
     left.set_xlim(0, 1)
-    left.set_xlabel("rate (bars: estimate, whiskers: Wilson 95% interval)")
-    left.set_title(f"Rates by {grouping.name}")
+    left.set_xlabel("rate (whiskers: Wilson 95% interval)")
+    left.set_title(f"Rates by {formatting.grouping(grouping.name)}")
     _tidy(left)
 
     ratios = [g.impact_ratio if g.impact_ratio is not None else np.nan for g in groups]
@@ -147,7 +155,9 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
     )
     finite = [r for r in ratios if r == r]
     right.set_xlim(0, max(1.05, *(finite or [1.0])) * 1.05)
-    right.set_xlabel(f"impact ratio vs {_short(grouping.reference_group or 'reference', 20)}")
+    # The reference group is named in the caption: an intersection's name is too long for
+    # the narrow panel, where it would run into the other panel's label.
+    right.set_xlabel("ratio to the reference")
     right.set_title("Impact ratio")
     _tidy(right)
     handles, labels_ = left.get_legend_handles_labels()
@@ -160,6 +170,11 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
         fontsize=7,
     )
     small = " Groups marked * are below the minimum group size." if grouping.small_groups else ""
+    reference = (
+        f" ({formatting.group(grouping.name, grouping.reference_group)})"
+        if grouping.reference_group is not None
+        else ""
+    )
     more = (
         f" The chart shows the first {MAX_GROUPS_CHARTED} of {len(grouping.groups)} groups."
         if len(grouping.groups) > MAX_GROUPS_CHARTED
@@ -167,10 +182,11 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
     )
     return Chart(
         key=f"fairness-{grouping.name}",
-        title=f"Fairness by {grouping.name}",
+        title=f"Fairness by {formatting.grouping(grouping.name)}",
         caption=(
-            f"Per-group rates for {grouping.name} and impact ratios against the most-selected "
-            f"group; red bars fall below the four-fifths line.{small}{more}"
+            f"Per-group rates for {formatting.grouping(grouping.name)} and impact ratios against "
+            f"the reference group{reference}; red bars fall below the four-fifths line."
+            f"{small}{more}"
         ),
         svg=_to_svg(figure),
     )
@@ -230,37 +246,64 @@ def importance_chart(view: ReportView) -> Chart | None:
 
 
 def local_chart(explanation: LocalExplanation) -> Chart | None:
-    """One decision: its largest feature contributions, pushing the score up or down."""
+    """One decision: its largest feature contributions, pushing the output up or down.
+
+    The axis is the explainer's own scale (``output``, e.g. the log-odds of the positive
+    label), on which the base value and the contributions add up; the model's score (a
+    probability for a classifier) is named separately in the title.
+    """
     rows = explanation.contributions
     if not rows:
         return None
-    figure = _figure(7.0, min(0.9 + 0.24 * len(rows), 3.6))
-    axes = figure.subplots()
-    positions = list(range(len(rows)))
+    scale = explanation.output or "model output (scale not recorded)"
     labels = [_short(f"{c.feature} = {c.value}" if c.value else c.feature, 40) for c in rows]
-    axes.barh(
-        positions,
-        [c.shap for c in rows],
-        color=[_POSITIVE if c.shap > 0 else _NEGATIVE for c in rows],
-        height=0.6,
-    )
+    values = [c.shap for c in rows]
+    colours = [_POSITIVE if c.shap > 0 else _NEGATIVE for c in rows]
+    if explanation.rest_count:
+        labels.append(f"{formatting.count(explanation.rest_count, 'other feature')}")
+        values.append(explanation.rest)
+        colours.append(_MUTED)
+    figure = _figure(7.0, min(0.9 + 0.24 * len(values), 3.8))
+    axes = figure.subplots()
+    positions = list(range(len(values)))
+    axes.barh(positions, values, color=colours, height=0.6)
     axes.axvline(0, color=_MUTED, linewidth=0.8)
     axes.set_yticks(positions, labels)
     axes.invert_yaxis()
-    axes.set_xlabel("SHAP contribution to the score")
-    title = f"Decision {_short(explanation.row_id, 30)}"
-    if explanation.prediction is not None:
-        title += f": score {explanation.prediction:.3f}"
-    if explanation.base_value is not None:
-        title += f" (base {explanation.base_value:.3f})"
-    axes.set_title(title)
+    axes.set_xlabel(f"SHAP contribution to the {scale}")
+    axes.set_title(f"Decision {_short(explanation.row_id, 30)}{_prediction(explanation)}")
     _tidy(axes)
+    total = explanation.total
+    sum_line = (
+        f" On the {scale}: base {formatting.number(explanation.base_value)} + contributions "
+        f"{formatting.signed(total - explanation.base_value)} = {formatting.number(total)}."
+        if total is not None and explanation.base_value is not None
+        else ""
+    )
+    rest = " (grey: the other features together)" if explanation.rest_count else ""
     return Chart(
         key=f"local-{explanation.row_id}",
         title=f"Decision {explanation.row_id}",
-        caption="Largest contributions for this decision; red raises the score, blue lowers it.",
+        caption=(
+            f"Largest contributions for this decision{rest}; red raises the {scale}, blue "
+            f"lowers it.{sum_line}"
+        ),
         svg=_to_svg(figure),
     )
+
+
+def _prediction(explanation: LocalExplanation) -> str:
+    """``: probability of 1 = 0.863`` — the model's score, named by what it is."""
+    if explanation.prediction is None:
+        return ""
+    output = explanation.output
+    if output.startswith("log-odds of "):
+        name = "probability of " + output.removeprefix("log-odds of ")
+    elif output.startswith("probability of ") or output == "prediction":
+        name = output
+    else:
+        name = "model score"
+    return f": {name} = {formatting.number(explanation.prediction)}"
 
 
 def render_charts(view: ReportView) -> dict[str, Chart]:

@@ -15,8 +15,6 @@ The environment is sandboxed: templates can read the view but cannot call into P
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,6 +30,7 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
+from govern import formatting
 from govern.errors import ConfigError, InputError
 from govern.locations import report_templates_dir
 from govern.report.decisions import short_key
@@ -62,15 +61,19 @@ def make_environment(user_dir: Path | None = None) -> SandboxedEnvironment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        num=format_number,
-        pct=format_percent,
+        num=formatting.number,
+        compact=formatting.compact,
+        pct=formatting.percent,
         interval=format_interval,
-        pvalue=format_p_value,
-        short_hash=short_hash,
+        pvalue=formatting.p_value,
+        count=formatting.count,
+        group=formatting.group,
+        grouping=formatting.grouping,
+        short_hash=formatting.short_hash,
         short_key=short_key,
-        when=format_when,
+        when=formatting.when,
         label=label,
-        size=format_size,
+        size=formatting.size,
         metric=format_metric,
     )
     return env
@@ -143,89 +146,27 @@ def _template_position(tb: TracebackType | None) -> str | None:
 
 
 # --- filters ------------------------------------------------------------------------------
-
-
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def format_number(value: Any, digits: int = 3) -> str:
-    """A figure with ``digits`` decimals; "–" for missing or undefined values."""
-    number = _number(value)
-    if number is None:
-        return "–"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return f"{number:.{digits}f}"
+# Each filter is a function of govern.formatting, or a thin adapter onto one, so the card
+# writes a figure exactly as the CLI, the TUI and the exports do.
 
 
 def format_metric(value: Any, name: str, digits: int = 3) -> str:
     """A metric by its name: counts as whole numbers (``300``), rates with ``digits``."""
-    number = _number(value)
-    if number is not None and str(name).lower() in COUNT_METRICS and number.is_integer():
-        return f"{int(number):,}"
-    return format_number(value, digits)
-
-
-def format_percent(value: Any, digits: int = 1) -> str:
-    number = _number(value)
-    return "–" if number is None else f"{number * 100:.{digits}f}%"
+    if str(name).lower() in COUNT_METRICS and isinstance(value, float) and value.is_integer():
+        return formatting.count(value)
+    return formatting.number(value, digits)
 
 
 def format_interval(estimate: Any, digits: int = 2) -> str:
     """``[0.41, 0.58]`` for an estimate with a Wilson interval, else empty."""
-    if estimate is None:
-        return ""
-    lower, upper = (
-        _number(getattr(estimate, "lower", None)),
-        _number(getattr(estimate, "upper", None)),
+    return formatting.interval(
+        getattr(estimate, "lower", None), getattr(estimate, "upper", None), digits
     )
-    if lower is None or upper is None:
-        return ""
-    return f"[{lower:.{digits}f}, {upper:.{digits}f}]"
-
-
-def format_p_value(value: Any) -> str:
-    number = _number(value)
-    if number is None:
-        return "–"
-    return "< 0.001" if number < 0.001 else f"{number:.3f}"
-
-
-def short_hash(value: Any, length: int = 16) -> str:
-    text = "" if value is None else str(value)
-    return text if len(text) <= length else text[:length] + "…"
-
-
-def format_when(value: Any) -> str:
-    """UTC date and time to the minute, or the date alone."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return "–" if value is None else str(value)
 
 
 def label(value: Any) -> str:
     """``changes_requested`` -> ``changes requested``; ``selection_rate`` -> ``selection rate``."""
     return str(value).replace("_", " ")
-
-
-def format_size(value: Any) -> str:
-    number = _number(value)
-    if number is None:
-        return "–"
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if number < 1024 or unit == "GiB":
-            return f"{number:,.0f} {unit}" if unit == "bytes" else f"{number:,.1f} {unit}"
-        number /= 1024
-    return f"{number:,.1f} GiB"  # pragma: no cover - loop always returns
 
 
 __all__ = ["CARD_TEMPLATE", "make_environment", "render_template"]

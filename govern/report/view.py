@@ -277,12 +277,30 @@ class Contribution(_Lenient):
 
 
 class LocalExplanation(_Lenient):
-    """Why one decision came out as it did: the top feature contributions."""
+    """Why one decision came out as it did: the top feature contributions.
+
+    SHAP contributions add up on the explainer's own scale (``output``, e.g. "log-odds of 1"
+    for a linear model of a classifier): ``base_value`` + every contribution = :attr:`total`.
+    ``prediction`` is the model's score as the evaluation reports it (a probability for a
+    classifier), which may be on another scale.
+    """
 
     row_id: str
     prediction: float | None = None
     base_value: float | None = None
+    #: What the contributions add up to ("log-odds of 1", "probability of 1"); "" if unknown.
+    output: str = ""
     contributions: list[Contribution] = []
+    #: The sum of the contributions not listed (the smaller ones), and how many there are.
+    rest: float = 0.0
+    rest_count: int = 0
+
+    @property
+    def total(self) -> float | None:
+        """Base value plus every contribution: the explained output on its own scale."""
+        if self.base_value is None:
+            return None
+        return self.base_value + sum(c.shap for c in self.contributions) + self.rest
 
 
 def local_explanation(row_id: str, payload: Any, *, limit: int = 8) -> LocalExplanation | None:
@@ -324,6 +342,7 @@ def local_explanation(row_id: str, payload: Any, *, limit: int = 8) -> LocalExpl
     if not items:
         return None
     items.sort(key=lambda c: abs(c.shap), reverse=True)
+    shown, rest = items[:limit], items[limit:]
     prediction = next(
         (_finite(payload[k]) for k in ("prediction", "score", "probability") if k in payload),
         None,
@@ -332,7 +351,10 @@ def local_explanation(row_id: str, payload: Any, *, limit: int = 8) -> LocalExpl
         row_id=row_id,
         prediction=prediction,
         base_value=_finite(payload.get("base_value")),
-        contributions=items[:limit],
+        output=str(payload.get("output") or ""),
+        contributions=shown,
+        rest=sum(c.shap for c in rest),
+        rest_count=len(rest),
     )
 
 
@@ -441,6 +463,10 @@ class PolicyPack(_Lenient):
     checked_at: dt.datetime | None = None
     checked_by: str = ""
     stage: str = ""
+    #: Whether the governance settings' ``policy_bindings`` attach the pack to the version
+    #: (the workflow's gates check those); a pack checked only with an explicit ``--policy``
+    #: is shown for the record but does not count towards the card's outcome.
+    bound: bool = True
 
     @property
     def counts(self) -> dict[str, int]:
@@ -620,6 +646,9 @@ class ReportView(_Lenient):
     card: Card
     evaluation: EvaluationView | None = None
     local_explanations: list[LocalExplanation] = []
+    #: How many per-decision explanations the evaluation has recorded in all (the card
+    #: carries only the first few of them).
+    local_explanation_count: int = 0
     policy: PolicyView | None = None
     waivers: list[WaiverView] = []
     decisions: list[DecisionView] = []
@@ -653,17 +682,36 @@ class ReportView(_Lenient):
         return [*(self.policy.packs if self.policy else []), *self.earlier_packs]
 
     @property
+    def counted_packs(self) -> list[PolicyPack]:
+        """The packs the card's outcome counts: those bound to the version.
+
+        When none of the checked packs is bound (a catalogue without ``policy_bindings``,
+        or a version checked only with explicit policies), every pack counts.
+        """
+        bound = [p for p in self.policy_packs if p.bound]
+        return bound or self.policy_packs
+
+    @property
+    def unbound_packs(self) -> list[PolicyPack]:
+        """Packs shown for the record that the outcome does not count."""
+        counted = {id(p) for p in self.counted_packs}
+        return [p for p in self.policy_packs if id(p) not in counted]
+
+    @property
     def policy_outcome(self) -> str | None:
-        """The worst outcome over :attr:`policy_packs` (None when nothing was checked)."""
+        """The worst outcome over :attr:`counted_packs` (None when nothing was checked)."""
         if self.policy is None:
             return None
-        outcomes = {self.policy.outcome, *(p.outcome for p in self.earlier_packs)}
+        if not self.counted_packs:
+            return self.policy.outcome
+        outcomes = {p.outcome for p in self.counted_packs}
         return next((o for o in ("fail", "warn") if o in outcomes), "pass")
 
     @property
     def policy_counts(self) -> dict[str, int]:
+        """Rule results by status over :attr:`counted_packs`."""
         counts: dict[str, int] = {}
-        for pack in self.policy_packs:
+        for pack in self.counted_packs:
             for status, count in pack.counts.items():
                 counts[status] = counts.get(status, 0) + count
         return counts

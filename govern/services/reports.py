@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from govern import __version__, outputs
 from govern.config import Settings
 from govern.domain.card import Card
+from govern.domain.governance import GovernanceSettings, bound_policy_names
 from govern.errors import (
     CatalogueError,
     FindingError,
@@ -33,6 +34,7 @@ from govern.errors import (
     RefusedError,
     SignatureError,
 )
+from govern.formatting import moment, short_hash
 from govern.report.decisions import BEFORE_SIGNING, VERIFIED, DecisionCheck, check_decision
 from govern.report.render import FORMATS, Format, Paper
 from govern.report.view import (
@@ -152,10 +154,14 @@ def build_view(
     version: ModelVersion,
     *,
     actor: str,
+    governance: GovernanceSettings | None = None,
     record_problems: list[str] | None = None,
 ) -> ReportView:
     """Everything the catalogue holds about ``version``, as a :class:`ReportView`.
 
+    ``governance``: the settings in force, whose ``policy_bindings`` say which policy packs
+    are bound to the version (only those count towards the card's outcome); without them
+    every pack counts.
     ``record_problems``: what ``verify_version_records`` found for the version, when the
     caller already checked (otherwise it is checked here, for the decisions' verification).
     """
@@ -167,6 +173,7 @@ def build_view(
     ).first()
     evaluation_view = None
     local_views = []
+    local_count = 0
     if evaluation is not None:
         results, problem = read_results(evaluation.results)
         evaluation_view = EvaluationView(
@@ -199,6 +206,11 @@ def build_view(
                 local_views.append(parsed)
             if len(local_views) >= MAX_LOCAL_EXPLANATIONS:
                 break
+        local_count = session.exec(
+            select(func.count())
+            .select_from(Explanation)
+            .where(Explanation.evaluation_id == evaluation.id, Explanation.kind == "local")
+        ).one()
     runs = list(
         session.exec(
             select(PolicyRun)
@@ -209,6 +221,12 @@ def build_view(
     )
     policy_view = _policy_view(session, runs[0]) if runs else None
     earlier = _earlier_packs(session, runs) if runs else []
+    if governance is not None and policy_view is not None:
+        bound = _bound_names(governance, version)
+        policy_view = policy_view.model_copy(
+            update={"packs": [_mark_bound(p, bound) for p in policy_view.packs]}
+        )
+        earlier = [_mark_bound(p, bound) for p in earlier]
     today = crud.today()
     waivers = [
         WaiverView(
@@ -282,6 +300,7 @@ def build_view(
         card=card,
         evaluation=evaluation_view,
         local_explanations=local_views,
+        local_explanation_count=max(local_count, len(local_views)),
         policy=policy_view,
         waivers=waivers,
         decisions=decisions,
@@ -476,6 +495,27 @@ def _earlier_packs(session: Session, runs: list[PolicyRun]) -> list[PolicyPack]:
     return packs
 
 
+def _bound_names(governance: GovernanceSettings, version: ModelVersion) -> set[str]:
+    """The names the settings' ``policy_bindings`` attach to ``version`` (ids or paths)."""
+    card_governance = (version.card or {}).get("governance") or {}
+    return set(
+        bound_policy_names(
+            governance.policy_bindings,
+            risk_tier=version.risk_tier,
+            tags=list(card_governance.get("tags") or []),
+            regulatory_scope=list(card_governance.get("regulatory_scope") or []),
+        )
+    )
+
+
+def _mark_bound(pack: PolicyPack, bound: set[str]) -> PolicyPack:
+    """``pack`` marked as bound or not: a binding names a shipped pack by its id, a pack
+    file by its path (the card keeps only the file's name, so the names are compared)."""
+    names = {pack.id, Path(pack.source).name, Path(pack.source).stem} - {""}
+    bound_names = bound | {Path(b).name for b in bound} | {Path(b).stem for b in bound}
+    return pack.model_copy(update={"bound": bool(names & bound_names)})
+
+
 def _text(entry: dict[str, Any], *keys: str) -> str:
     for key in keys:
         value = entry.get(key)
@@ -506,7 +546,7 @@ def report_view(ctx: Context, ref: str) -> ReportView:
     with ctx.read() as session:
         ctx.require_role(session, "report", doing=f"read the card of {ref}")
         model, version = resolve(session, ref)
-        return build_view(session, model, version, actor=ctx.actor)
+        return build_view(session, model, version, actor=ctx.actor, governance=ctx.governance)
 
 
 # --- building a report --------------------------------------------------------------------
@@ -570,7 +610,14 @@ def build_report(
         problems = (
             _refuse_unverified(session, f"{model.name}@{version.version}") if signing else None
         )
-        view = build_view(session, model, version, actor=ctx.actor, record_problems=problems)
+        view = build_view(
+            session,
+            model,
+            version,
+            actor=ctx.actor,
+            governance=ctx.governance,
+            record_problems=problems,
+        )
         if signing:
             _refuse_unverified_decisions(view)
         # After the version is found (an unknown version is the first thing to hear about),
@@ -844,7 +891,7 @@ def _signer(
             return None, "–"
         subject = check.signer.get("subject", "an unknown signer")
         problems.append(
-            f"the signer ({subject}, certificate {fingerprint[:16]}…) is not one of this "
+            f"the signer ({subject}, certificate {short_hash(fingerprint, 16)}) is not one of this "
             "catalogue's organisation certificates: the organisation did not sign this card"
             if known
             else f"the signer ({subject}) cannot be one of the organisation's certificates: "
@@ -853,12 +900,14 @@ def _signer(
         return None, "NOT one of this catalogue's organisation certificates"
     organisation = (
         f"{'REVOKED' if org.status == 'revoked' else org.status} certificate "
-        f"{org.fingerprint[:16]}… ({org.subject}" + (f"; {org.reason}" if org.reason else "") + ")"
+        f"{short_hash(org.fingerprint, 16)} ({org.subject}"
+        + (f"; {org.reason}" if org.reason else "")
+        + ")"
     )
     details.append(f"signed by the organisation's {organisation}")
     if org.status == "revoked":
         problems.append(
-            f"signed by the organisation certificate {org.fingerprint[:16]}…, which was "
+            f"signed by the organisation certificate {short_hash(org.fingerprint, 16)}, which was "
             "revoked (" + (org.reason or "no reason given") + "); the card can no longer be "
             "trusted"
         )
@@ -948,8 +997,8 @@ def _compare_with_catalogue(
         ]
     if not reports:
         return "mismatch", (
-            f"the embedded card data (SHA-256 {embedded_sha[:16]}…) match no report of {ref} "
-            "recorded in the catalogue"
+            f"the embedded card data (SHA-256 {short_hash(embedded_sha, 16)}) match no report "
+            f"of {ref} recorded in the catalogue"
         )
     same_file = [r for r in reports if r[1] == file_sha]
     if not same_file:
@@ -959,8 +1008,7 @@ def _compare_with_catalogue(
         )
     report_id, _, created_at, created_by = same_file[0]
     return "match", (
-        f"identical to report #{report_id} of {ref}, generated {created_at:%Y-%m-%d %H:%M} "
-        f"UTC by {created_by}"
+        f"identical to report #{report_id} of {ref}, generated {moment(created_at)} by {created_by}"
     )
 
 

@@ -94,7 +94,7 @@ def test_pdf_figures_match_the_stored_evaluation(signed_card):
     row = next(
         line
         for line in text.splitlines()
-        if line.strip().startswith("under_25") and f" {young['n']} " in line
+        if line.strip().startswith("age_group=under_25") and f" {young['n']} " in line
     )
     assert f"{young['impact_ratio']:.3f}" in row
     assert f"{young['metrics']['selection_rate']['value']:.3f}" in row
@@ -113,11 +113,11 @@ def test_pdf_figures_match_the_stored_evaluation(signed_card):
     for caption in (
         "Rates by sex",
         "Rates by age_group",
-        "Rates by sex*age_group",
+        "Rates by sex ∧ age_group",
         "Impact ratio",
         "Global feature importance (tree)",
         "four-fifths line (0.8)",
-        "Decision 2: score",
+        "Decision 2: model score",
     ):
         assert caption in text, caption
 
@@ -328,11 +328,15 @@ def test_poppler_reads_and_draws_the_card_as_pdfium_does(signed_card, tmp_path):
     assert Counter("".join(ours.split())) == Counter("".join(theirs.split()))
     words = set(ours.split())
     assert {w for w in theirs.split() if w not in words and " ".join(w) not in ours} == set()
-    for phrase in ("under_25 55 18.3% 0.636", "RATIO < 0.8", "16 How to verify this card"):
+    for phrase in (
+        "age_group=under_25 55 18.3% 0.636",
+        "RATIO < 0.8",
+        "16 How to verify this card",
+    ):
         assert phrase in " ".join(ours.split()) and phrase in " ".join(theirs.split()), phrase
     # the same table row on one line in both readings
-    row = next(ln for ln in ours.splitlines() if ln.startswith("under_25 55"))
-    twin = next(ln for ln in theirs.splitlines() if ln.strip().startswith("under_25 "))
+    row = next(ln for ln in ours.splitlines() if ln.startswith("age_group=under_25 55"))
+    twin = next(ln for ln in theirs.splitlines() if ln.strip().startswith("age_group=under_25 "))
     assert row.split() == twin.split()
     page = _page_with(signed_card.pdf, "Rates by age_group")
     drawn = np.asarray(page_image(signed_card.pdf, page), dtype=np.int16)

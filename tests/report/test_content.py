@@ -18,6 +18,7 @@ from tests.report.sample_rows import Evidence, insert_evidence
 def test_every_pack_shows_its_latest_result_across_runs(cat, tmp_path):
     """A later run of other packs (a workflow gate, say) must not hide an earlier failure."""
     cat = populate(cat, tmp_path / "home", evidence=False)
+    cat.configure(policy_bindings={"*": ["baseline", "eeoc-four-fifths"]})
     insert_evidence(cat, REF, Evidence(policy=False))
     first = checks.check_version(cat.ctx("bob"), REF, ["eeoc-four-fifths"])
     assert first.outcome == "fail"  # under_25's impact ratio is below 0.8
@@ -48,6 +49,35 @@ def test_every_pack_shows_its_latest_result_across_runs(cat, tmp_path):
     view = reports.report_view(cat.ctx("carol"), REF)
     assert view.earlier_packs == []
     assert sorted(p.id for p in view.policy_packs) == ["baseline", "eeoc-four-fifths"]
+
+
+def test_the_cover_counts_only_the_packs_bound_to_the_version(sqlite_url, tmp_path):
+    """A pack checked on request (``govern check --policy``) is shown for the record, but the
+    cover's outcome and counts are those of the packs the settings bind (what the gates run)."""
+    cat = prepare(sqlite_url, tmp_path / "home", evidence=False)
+    insert_evidence(cat, REF, Evidence(policy=False))
+    checks.check_version(cat.ctx("bob"), REF, ["eeoc-four-fifths"])  # not bound: fails
+    bound = checks.check_version(cat.ctx("bob"), REF, ["baseline"])  # bound to every version
+    assert bound.outcome == "pass"
+
+    view = reports.report_view(cat.ctx("carol"), REF)
+    [unbound] = view.unbound_packs
+    assert unbound.id == "eeoc-four-fifths" and not unbound.bound and unbound.outcome == "fail"
+    assert [p.id for p in view.counted_packs] == ["baseline"]
+    assert view.policy_outcome == "pass"
+    assert sum(view.policy_counts.values()) == len(view.counted_packs[0].rules)
+
+    out = tmp_path / "card.pdf"
+    reports.build_report(cat.ctx("carol"), REF, output=out, sign=False)
+    cover = " ".join(pdf_text(out, first=1, last=1, layout=False).split())
+    passed = view.policy_counts.get("pass", 0)
+    assert f"{passed} pass · 0 fail · 0 waived (1 bound pack)" in cover
+    text = " ".join(pdf_text(out, layout=False).split())
+    assert "over the 1 pack bound to it by the governance settings" in text
+    assert "1 pack checked only on request (eeoc-four-fifths) is shown for the record" in text
+    assert "not bound to this version, not counted" in text
+    assert "impact-ratio-significant" in text  # its failure is still listed
+    cat.close()
 
 
 def test_counts_are_whole_numbers_and_rule_subjects_are_not_repeated(sqlite_url, tmp_path):

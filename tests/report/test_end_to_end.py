@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from govern import formatting
 from govern.services import catalogue, checks, evaluation, keys, reports
 from tests.conftest import SAMPLE, make_catalogue
 from tests.report.conftest import embedded_files, pdf_text, pdfsig
@@ -57,9 +58,9 @@ def test_card_from_real_services(sqlite_url, tmp_path, sample_artifacts):
     results = record.results
     assert f"{results.performance.overall['accuracy']:.3f}" in text
     for grouping in results.fairness:
-        assert f"Rates by {grouping.name}" in text
+        assert f"Rates by {formatting.grouping(grouping.name)}" in text
         for group in grouping.groups:
-            assert group.group in flowing
+            assert formatting.group(grouping.name, group.group) in flowing
             if group.impact_ratio is not None:
                 assert f"{group.impact_ratio:.3f}" in text
     assert results.explanations is not None

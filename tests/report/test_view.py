@@ -9,7 +9,7 @@ import pytest
 from govern.assess.results import EvaluationResults as ContractResults
 from govern.assess.results import LocalExplanation as ContractLocal
 from govern.report.render import render_html
-from govern.report.templates import format_interval, format_number, format_p_value
+from govern.report.templates import format_interval, make_environment
 from govern.report.view import Estimate, drift_features, local_explanation, read_results
 from govern.services import reports
 from tests.report.conftest import REF, prepare
@@ -45,12 +45,16 @@ def test_local_explanations_and_drift_accept_both_shapes():
     assert as_mapping[0].feature == "age" and as_mapping[0].band == ""
 
 
-def test_filters():
-    assert format_number(None) == "–" and format_number(float("nan")) == "–"
-    assert format_number(0.12345) == "0.123" and format_number(1234) == "1,234"
+def test_filters_are_the_formatting_functions():
+    """The card writes a figure as the CLI and the TUI do: "–", "<0.001", "1,234"."""
+    filters = make_environment().filters
+    assert filters["num"](None) == "–" and filters["num"](float("nan")) == "–"
+    assert filters["num"](0.12345) == "0.123" and filters["num"](1234) == "1,234"
     assert format_interval(Estimate(value=0.5, lower=0.41, upper=0.58)) == "[0.41, 0.58]"
     assert format_interval(Estimate(value=None)) == ""
-    assert format_p_value(0.0004) == "< 0.001" and format_p_value(0.25) == "0.250"
+    assert filters["pvalue"](0.0004) == "<0.001" and filters["pvalue"](0.25) == "0.250"
+    assert filters["group"]("sex*age_band", "female, under_25") == "sex=female ∧ age_band=under_25"
+    assert filters["count"](7, "more decision explanation") == "7 more decision explanations"
 
 
 def test_broken_results_document_renders_with_an_explanation(sqlite_url, tmp_path):
