@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from govern import formatting
 from govern.domain.card import Card
 
 VIEW_SCHEMA = "govern-report/1"
@@ -444,6 +446,57 @@ class RuleView(_Lenient):
     message: str = ""
     source: str = ""
     evidence: dict[str, Any] = {}
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the stored message names only the first findings ("…; and 4 more")."""
+        return _MORE.search(self.message) is not None
+
+    @property
+    def findings(self) -> list[str]:
+        """Every finding the rule's evidence records, one line each (a signed card lists
+        them all; the stored message, written for terminals, names the first few)."""
+        inner = self.evidence.get("evidence", self.evidence)
+        if not isinstance(inner, dict):
+            return []
+        lines: list[str] = []
+        for key in _FINDING_LISTS:
+            items = inner.get(key)
+            for item in items if isinstance(items, list) else []:
+                lines.append(_finding(key, item))
+        return lines
+
+
+_MORE = re.compile(r"\band \d[\d,]* more\b")
+#: The evidence lists that hold a rule's findings, by the rule kinds that record them.
+_FINDING_LISTS = ("violations", "hits", "drifted", "missing", "short")
+
+
+def _finding(key: str, item: Any) -> str:
+    """One recorded finding as a line: the group or feature first, then its figures."""
+    if not isinstance(item, dict):
+        return f"{item} is missing" if key == "missing" else str(item)
+    rest = dict(item)
+    where = ""
+    grouping = rest.pop("grouping", None) or rest.pop("scope", None)
+    if grouping is not None and "group" in rest:
+        where = formatting.group(str(grouping), rest.pop("group"))
+    elif grouping is not None:
+        where = str(grouping)
+    elif "feature" in rest:
+        where = str(rest.pop("feature"))
+    elif "field" in rest:
+        where = str(rest.pop("field"))
+    figures = []
+    for name, value in rest.items():
+        if value is None:
+            continue
+        if isinstance(value, float):
+            text = formatting.p_value(value) if name == "p_value" else formatting.compact(value)
+        else:
+            text = formatting.number(value) if isinstance(value, int) else str(value)
+        figures.append(f"{name.replace('_', ' ')} {text}")
+    return f"{where}: {', '.join(figures)}" if where and figures else where or ", ".join(figures)
 
 
 #: Rule statuses that mean "not met" (as in the policy engine).

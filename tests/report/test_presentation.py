@@ -104,3 +104,42 @@ def test_a_heading_is_kept_with_its_chart(sqlite_url, tmp_path):
     css = (out.parent / "card.html").read_text(encoding="utf-8")
     assert ".keep { break-inside: avoid; }" in css
     cat.close()
+
+
+def test_the_signed_card_lists_every_finding_not_and_n_more(sqlite_url, tmp_path):
+    """The stored message names three violations and "and 1 more" (written for terminals);
+    the card lists all four from the rule's evidence, intersections named with ∧."""
+    from govern.report.render import render_card
+    from govern.report.view import RuleView
+
+    violations = [
+        {"grouping": "age_group", "group": "under_25", "n": 55, "value": 0.749, "p_value": 0.0084},
+        {"grouping": "sex", "group": "female", "n": 100, "value": 0.79, "p_value": 0.2},
+        {"grouping": "sex*age_group", "group": "female, under_25", "n": 30, "value": 0.7},
+        {"grouping": "sex*age_group", "group": "male, under_25", "n": 25, "value": 0.705},
+    ]
+    rule = RuleView(
+        policy_id="eeoc-four-fifths",
+        rule_id="impact-ratio-practical",
+        status="fail",
+        severity="warning",
+        message="age_group=under_25: …; sex=female: …; sex*age_group=female, under_25: …; "
+        "and 1 more",
+        evidence={"kind": "fairness", "evidence": {"violations": violations}},
+    )
+    assert rule.truncated and len(rule.findings) == 4
+    assert rule.findings[3] == "sex=male ∧ age_group=under_25: n 25, value 0.705"
+    assert rule.findings[0] == "age_group=under_25: n 55, value 0.749, p value 0.008"
+
+    cat = prepare(sqlite_url, tmp_path / "home")
+    view = reports.report_view(cat.ctx("carol"), REF)
+    assert view.policy is not None
+    pack = view.policy.packs[0].model_copy(update={"rules": [rule]})
+    view = view.model_copy(update={"policy": view.policy.model_copy(update={"packs": [pack]})})
+    out = tmp_path / "card.pdf"
+    out.write_bytes(render_card(view, "pdf").data)
+    text = " ".join(pdf_text(out, layout=False).split())
+    assert "and 1 more" not in text
+    assert "4 findings:" in text
+    assert "sex=male ∧ age_group=under_25: n 25, value 0.705" in text
+    cat.close()
