@@ -188,12 +188,12 @@ def test_card_shows_each_reference_group_and_why(sqlite_url, tmp_path):
     reports.build_report(cat.ctx("carol"), REF, output=out, sign=False)
     flowing = " ".join(pdf_text(out, layout=False).split())
     assert (
-        f"Reference group: {first['reference_group']} (set by --reference "
+        f"Reference group: {first['name']}={first['reference_group']} (set by --reference "
         f"{first['name']}={first['reference_group']})" in flowing
     )
     assert (
-        f"Reference group: {second['reference_group']} (the most-selected group; chosen before "
-        "reasons were recorded)" in flowing
+        f"Reference group: {second['name']}={second['reference_group']} (the most-selected "
+        "group; chosen before reasons were recorded)" in flowing
     )
     assert "neither small nor the missing-value group" in flowing
     markdown = tmp_path / "card.md"
