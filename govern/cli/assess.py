@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from govern import formatting as fmt
 from govern.cli import output, runtime
 from govern.errors import InputError
 
@@ -81,16 +82,6 @@ def _references(values: list[str] | None) -> list[tuple[str, str]]:
             )
         pairs.append((feature.strip(), label))
     return pairs
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
 def evaluate(
@@ -259,7 +250,8 @@ def print_evaluation(record: EvaluationRecord) -> None:
     results = record.results
     output.line(
         f"Evaluation {record.id} of {record.ref} on {results.dataset.name} "
-        f"({results.dataset.rows:,} rows, sha256:{results.dataset.sha256[:12]})"
+        f"({fmt.count(results.dataset.rows, 'row')}, "
+        f"sha256:{fmt.short_hash(results.dataset.sha256)})"
     )
     source = (
         f"model {results.artifact_format} sha256:{(results.artifact_sha256 or '')[:12]}"
@@ -274,7 +266,7 @@ def print_evaluation(record: EvaluationRecord) -> None:
     output.line()
     overall = results.performance.overall
     shown = [(k, v) for k, v in overall.items() if k != "n" and v is not None]
-    output.line("Performance: " + "  ".join(f"{k} {_fmt(v)}" for k, v in shown))
+    output.line("Performance: " + "  ".join(f"{k} {fmt.number(v)}" for k, v in shown))
     confusion = results.performance.confusion
     if confusion is not None:
         output.line(
@@ -287,15 +279,15 @@ def print_evaluation(record: EvaluationRecord) -> None:
                 ["group", "n", "mae", "rmse", "r2"],
                 [
                     (
-                        label,
-                        int(m.get("n") or 0),
-                        _fmt(m.get("mae")),
-                        _fmt(m.get("rmse")),
-                        _fmt(m.get("r2")),
+                        fmt.group(name, label),
+                        fmt.count(m.get("n")),
+                        fmt.number(m.get("mae")),
+                        fmt.number(m.get("rmse")),
+                        fmt.number(m.get("r2")),
                     )
                     for label, m in groups.items()
                 ],
-                title=f"By {name}",
+                title=f"By {fmt.grouping(name)}",
             )
     for grouping in results.fairness:
         output.line()
@@ -311,7 +303,7 @@ def print_evaluation(record: EvaluationRecord) -> None:
 def _interval(estimate: Any) -> str:
     if estimate is None or estimate.value is None:
         return "undefined"
-    return f"{estimate.value:.3f} [{estimate.lower:.2f}, {estimate.upper:.2f}]"
+    return f"{fmt.number(estimate.value)} {fmt.interval(estimate.lower, estimate.upper)}".strip()
 
 
 def _print_grouping(grouping: Grouping) -> None:
@@ -324,20 +316,20 @@ def _print_grouping(grouping: Grouping) -> None:
     for stats in grouping.groups:
         m = stats.metrics
         row: list[Any] = [
-            stats.group,
-            stats.n,
-            f"{stats.share:.1%}",
+            fmt.group(grouping.name, stats.group),
+            fmt.count(stats.n),
+            fmt.percent(stats.share),
             _interval(m.selection_rate),
-            _fmt(stats.impact_ratio, 2),
+            fmt.number(stats.impact_ratio, 2),
             _rate(m.tpr),
             _rate(m.fpr),
             _rate(m.precision),
             _rate(m.accuracy),
         ]
         if has_scoring:
-            row.append(_fmt(m.scoring_rate.value if m.scoring_rate else None))
+            row.append(fmt.number(m.scoring_rate.value if m.scoring_rate else None))
         row += [
-            _p(stats.p_value) + (" (F)" if stats.test == "fisher-exact" else ""),
+            fmt.p_value(stats.p_value) + (" (F)" if stats.test == "fisher-exact" else ""),
             ", ".join(f for f in stats.flags if f != "reference") or "",
         ]
         rows.append(row)
@@ -345,16 +337,19 @@ def _print_grouping(grouping: Grouping) -> None:
     output.table(
         headers,
         rows,
-        title=f"Fairness by {kind} {grouping.name} (reference group: {grouping.reference_group})",
+        title=(
+            f"Fairness by {kind} {fmt.grouping(grouping.name)} (reference group: "
+            f"{fmt.group(grouping.name, grouping.reference_group)})"
+        ),
     )
     output.line(f"  impact-ratio reference: {grouping.reference_explained()}")
     s = grouping.summary
     output.line(
-        f"  demographic parity: difference {_fmt(s.demographic_parity_difference)}, ratio "
-        f"{_fmt(s.demographic_parity_ratio)}   equalized odds: difference "
-        f"{_fmt(s.equalized_odds_difference)}, ratio {_fmt(s.equalized_odds_ratio)}"
+        f"  demographic parity: difference {fmt.number(s.demographic_parity_difference)}, ratio "
+        f"{fmt.number(s.demographic_parity_ratio)}   equalized odds: difference "
+        f"{fmt.number(s.equalized_odds_difference)}, ratio {fmt.number(s.equalized_odds_ratio)}"
         + (
-            f"   LL144 scoring impact ratio (min) {_fmt(s.min_scoring_impact_ratio)}"
+            f"   LL144 scoring impact ratio (min) {fmt.number(s.min_scoring_impact_ratio)}"
             if s.min_scoring_impact_ratio is not None
             else ""
         )
@@ -364,7 +359,7 @@ def _print_grouping(grouping: Grouping) -> None:
     undefined = [g for g in grouping.groups if g.undefined]
     for stats in undefined[:MAX_FLAGGED_SHOWN]:
         reasons = "; ".join(f"{metric} {reason}" for metric, reason in _by_reason(stats.undefined))
-        output.line(f"  undefined for {stats.group}: {reasons}")
+        output.line(f"  undefined for {fmt.group(grouping.name, stats.group)}: {reasons}")
     if len(undefined) > MAX_FLAGGED_SHOWN:
         output.line(f"  ... and {len(undefined) - MAX_FLAGGED_SHOWN} more groups (see --json)")
 
@@ -378,7 +373,7 @@ def _by_reason(undefined: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def _rate(estimate: Any) -> str:
-    return "undefined" if estimate is None or estimate.value is None else f"{estimate.value:.3f}"
+    return "undefined" if estimate is None or estimate.value is None else fmt.number(estimate.value)
 
 
 def _print_flagged(results: EvaluationResults) -> None:
@@ -390,14 +385,14 @@ def _print_flagged(results: EvaluationResults) -> None:
             if FLAG_ADVERSE_IMPACT in stats.flags or FLAG_SIGNIFICANT in stats.flags:
                 notes = []
                 if FLAG_ADVERSE_IMPACT in stats.flags:
-                    notes.append(f"impact ratio {_fmt(stats.impact_ratio, 2)} < 0.8")
+                    notes.append(f"impact ratio {fmt.number(stats.impact_ratio, 2)} < 0.8")
                 if stats.p_value is not None:
-                    notes.append(f"p = {_p(stats.p_value)} ({stats.test})")
+                    notes.append(f"p = {fmt.p_value(stats.p_value)} ({stats.test})")
                 if stats.small:
-                    notes.append(f"small group, n = {stats.n}")
+                    notes.append(f"small group, n = {fmt.count(stats.n)}")
                 flagged.append(
-                    f"  {grouping.name} = {stats.group} vs {grouping.reference_group}: "
-                    + "; ".join(notes)
+                    f"  {fmt.group(grouping.name, stats.group)} vs "
+                    f"{fmt.group(grouping.name, grouping.reference_group)}: " + "; ".join(notes)
                 )
     output.line()
     if flagged:
@@ -418,7 +413,7 @@ def _print_explanations(results: EvaluationResults, local_count: int) -> None:
     output.line(
         f"Explanations: {explanations.method} SHAP on {explanations.sample_size} rows "
         f"(seed {explanations.seed}), {explanations.output}; "
-        f"{local_count} per-decision explanations stored"
+        f"{fmt.count(local_count, 'per-decision explanation')} stored"
     )
     output.table(
         ["rank", "feature", "mean |shap| (95% CI)", "rank CI"],
@@ -426,7 +421,7 @@ def _print_explanations(results: EvaluationResults, local_count: int) -> None:
             (
                 item.rank,
                 item.feature,
-                f"{item.mean_abs_shap:.4f} [{_fmt(item.lower, 4)}, {_fmt(item.upper, 4)}]",
+                f"{fmt.number(item.mean_abs_shap, 4)} {fmt.interval(item.lower, item.upper, 4)}",
                 f"{item.rank_lower}-{item.rank_upper}",
             )
             for item in explanations.global_[:10]
@@ -494,31 +489,33 @@ def print_explanation(record: ExplanationRecord, *, top: int = 10) -> None:
         f"{item.method} SHAP, {record.source})"
     )
     if item.prediction is not None and item.output == "prediction":
-        output.line(f"Prediction: {item.prediction:.3f}")  # a regression model's value
+        output.line(f"Prediction: {fmt.number(item.prediction)}")  # a regression model's value
     elif item.prediction is not None:
         output.line(
             f"Prediction: {item.output.replace('log-odds', 'probability')} = "
-            f"{item.prediction:.3f}"
+            f"{fmt.number(item.prediction)}"
             + (f", predicted label {item.predicted_label}" if item.predicted_label else "")
         )
     elif item.predicted_label is not None:
         output.line(f"Prediction: label {item.predicted_label}")
-    output.line(f"Base value ({item.output}): {_fmt(item.base_value)}")
+    output.line(f"Base value ({item.output}): {fmt.number(item.base_value)}")
     shown = item.contributions[: max(top, 0)]
     output.table(
         ["feature", "value", "contribution"],
         [
-            (c.feature, c.value if c.value is not None else "(missing)", f"{c.shap:+.4f}")
+            (c.feature, c.value if c.value is not None else "(missing)", fmt.signed(c.shap, 4))
             for c in shown
         ],
     )
     rest = item.contributions[len(shown) :]
     if rest:
         output.line(
-            f"({len(rest)} more features contribute {sum(c.shap for c in rest):+.4f} in all)"
+            f"({fmt.count(len(rest), 'more feature')} "
+            f"{'contributes' if len(rest) == 1 else 'contribute'} "
+            f"{fmt.signed(sum(c.shap for c in rest), 4)} in all)"
         )
     total = (item.base_value or 0.0) + sum(c.shap for c in item.contributions)
-    output.line(f"Base value + contributions = {total:.4f} ({item.output})")
+    output.line(f"Base value + contributions = {fmt.number(total, 4)} ({item.output})")
 
 
 def drift(
@@ -596,8 +593,8 @@ def print_drift(record: DriftRecord) -> None:
     results = record.results
     output.line(
         f"Drift run {record.id} of {record.ref}: {results.current.name} "
-        f"({results.current.rows:,} rows) against {results.reference.name} "
-        f"({results.reference.rows:,} rows)"
+        f"({fmt.count(results.current.rows, 'row')}) against {results.reference.name} "
+        f"({fmt.count(results.reference.rows, 'row')})"
     )
     features = sorted(results.features, key=lambda f: -(f.psi or 0.0))
     if results.prediction is not None:
@@ -608,12 +605,12 @@ def print_drift(record: DriftRecord) -> None:
             (
                 f.feature,
                 f.kind,
-                _fmt(f.psi),
-                f.band or "-",
-                f.test or "-",
-                _fmt(f.statistic),
-                _p(f.p_value),
-                _fmt(f.effect_size),
+                fmt.number(f.psi),
+                f.band or fmt.MISSING,
+                f.test or fmt.MISSING,
+                fmt.number(f.statistic),
+                fmt.p_value(f.p_value),
+                fmt.number(f.effect_size),
             )
             for f in features
         ],
@@ -627,7 +624,7 @@ def print_drift(record: DriftRecord) -> None:
     if results.prediction is not None and results.prediction.band is not None:
         output.line(
             f"Prediction drift ({results.prediction_source}): PSI "
-            f"{_fmt(results.prediction.psi)}, {results.prediction.band}."
+            f"{fmt.number(results.prediction.psi)}, {results.prediction.band}."
         )
     for column, reason in results.left_out.items():
         output.line(f"left out: {column}: {reason}")

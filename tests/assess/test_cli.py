@@ -46,9 +46,12 @@ def test_evaluate_prints_tables_and_flagged_disparities(catalogue_url):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Evaluation 1 of credit-risk@1.1.0 on credit_holdout.csv (300 rows" in out
-    assert "Fairness by feature sex (reference group: male)" in out
-    assert "Fairness by intersection sex*age_group" in out
-    assert "Flagged disparities" in out and "age_group = under_25 vs 45_and_over" in out
+    assert "Fairness by feature sex (reference group: sex=male)" in out
+    assert "Fairness by intersection sex ∧ age_group" in out
+    # an intersection's groups are named by their features, never comma-joined
+    assert "sex=female ∧ age_group=under_25" in out
+    assert "female, under_25" not in out.split("warning:")[0]
+    assert "Flagged disparities" in out and "age_group=under_25 vs age_group=45_and_over" in out
     assert "Explanations: tree SHAP on 100 rows" in out
     assert "sensitive: 'age'" in out
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
@@ -470,10 +473,10 @@ def test_missing_values_single_class_groups_and_min_group_size(catalogue_url, tm
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "(missing)  21" in out  # 21 rows without sex, shown as a group of their own
-    island = next(line for line in out.splitlines() if line.startswith("island"))
+    assert "sex=(missing)  21" in out  # 21 rows without sex, shown as a group of their own
+    island = next(line for line in out.splitlines() if line.startswith("region=island"))
     assert "undefined" in island and "small_group" in island and "undefined_metrics" in island
-    assert "undefined for island: FPR (no actual negatives in group)" in out
+    assert "undefined for region=island: FPR (no actual negatives in group)" in out
     assert "region: 1 group below 10 rows (island)" in out
     # The organisation's evaluation standard is a governance setting: an admin applies it,
     # and a person's own environment cannot change it.
