@@ -1,19 +1,25 @@
 """The policy engine: ``evaluate(policies, snapshot) -> SubjectResult``. Pure: no I/O.
 
-For each policy and rule it applies the policy's selector and the rule's ``when``, runs the
-rule kind's function from the registry, then applies waivers: an unexpired waiver turns a
-``fail`` or ``error`` into ``waived`` (the outcome is still listed, with the waiver);
-an expired one changes nothing but is mentioned. Manual items are listed as ``manual``.
+For each policy and rule it applies the policy's selector and the rule's ``when``, asks the
+rule kind's module (:mod:`govern.policy.kinds`) to judge the subject, then applies waivers:
+an unexpired waiver turns a ``fail`` or ``error`` into ``waived`` (the outcome is still
+listed, with the waiver); an expired one changes nothing but is mentioned. Manual items are
+listed as ``manual``.
+
+Statuses are decided at once; each outcome's message is worded by the kind's ``describe``
+from the same findings when the outcomes are first read, so a check of thousands of versions
+that only needs the counts and the exit code never words a message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import partial
-from typing import Any, cast
+from typing import Any, NamedTuple
 
+from govern.policy.evidence import NotInShape
+from govern.policy.judging import Findings
+from govern.policy.kinds import KINDS, Kind
 from govern.policy.loader import LoadedPolicy
 from govern.policy.outcomes import (
     ERROR,
@@ -24,17 +30,18 @@ from govern.policy.outcomes import (
     CheckReport,
     RuleOutcome,
     SubjectResult,
-    Verdict,
     collector_paused,
 )
-from govern.policy.rules import EVIDENCE_ERRORS, REGISTRY, RuleFunction
 from govern.policy.schema import RuleBase, Selector
 from govern.policy.snapshot import SubjectSnapshot, WaiverRecord
-from govern.policy.statuses import Status, compile_status
 
-#: Subjects from which a batch check decides the kinds that read every group column-wise
-#: (below it the arrays do not pay for themselves, and a small check need not import numpy).
-BATCH_FROM = 256
+#: A last resort, not a way to decide: what a rule may raise on evidence no check of shape
+#: covers (a card or a decision of a type the catalogue never stores). Results documents are
+#: checked once per evaluation instead (:class:`~govern.policy.evidence.NotInShape`).
+LAST_RESORT = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
+
+#: Notes of findings the engine makes itself rather than a kind.
+_OUT_OF_SCOPE, _DEFERRED, _NOT_IN_SHAPE, _BROKEN = "@scope", "@deferred", "@shape", "@broken"
 
 
 def utcnow() -> dt.datetime:
@@ -52,33 +59,69 @@ def _mismatch(selector: Selector | None, snapshot: SubjectSnapshot) -> str | Non
     )
 
 
-def evaluate_rule(rule: RuleBase, snapshot: SubjectSnapshot, now: dt.datetime) -> Verdict:
-    """Run one rule's function; evidence that is not in the expected shape gives ``error``."""
-    function = REGISTRY[getattr(rule, "kind")]  # noqa: B009 - every rule model has a kind
+def judge(rule: RuleBase, snapshot: SubjectSnapshot, now: dt.datetime) -> Findings:
+    """What one rule finds about one subject: its kind's judgement, or one ``error`` when
+    the results it reads are not in govern's shape."""
+    kind = KINDS[getattr(rule, "kind")]  # noqa: B009 - every rule model has a kind
     try:
-        return function(rule, snapshot, now)
-    except EVIDENCE_ERRORS as exc:
-        return _broken(exc)
+        return kind.judge(rule, snapshot, now)
+    except NotInShape as problem:
+        return Findings(ERROR, {"problem": str(problem)}, _NOT_IN_SHAPE)
+    except LAST_RESORT as exc:
+        return Findings(ERROR, {"problem": f"{type(exc).__name__}: {exc}"}, _BROKEN)
 
 
-@dataclass(frozen=True, slots=True)
-class _Step:
+def describe(rule: RuleBase, snapshot: SubjectSnapshot, findings: Findings) -> str:
+    """The message of an outcome, worded from the findings its status came from."""
+    note = findings.note
+    if note in {_OUT_OF_SCOPE, _DEFERRED}:
+        return str(findings.facts["reason"])
+    if note == _NOT_IN_SHAPE:
+        return f"results not in govern's shape: {findings.facts['problem']}"
+    if note == _BROKEN:
+        return f"the evidence is not in the expected shape ({findings.facts['problem']})"
+    kind = KINDS[getattr(rule, "kind")]  # noqa: B009 - every rule model has a kind
+    return kind.describe(rule, snapshot, findings)
+
+
+def evaluate_rule(rule: RuleBase, snapshot: SubjectSnapshot, now: dt.datetime) -> RuleOutcome:
+    """One rule against one subject, as an outcome (no selector, waivers or location)."""
+    findings = judge(rule, snapshot, now)
+    return RuleOutcome(
+        snapshot.subject,
+        "",
+        rule.id,
+        getattr(rule, "kind"),  # noqa: B009 - every rule model has a kind
+        rule.title,
+        rule.severity,
+        rule.source,
+        findings.status,
+        describe(rule, snapshot, findings),
+        _evidence(findings),
+        rule.description,
+    )
+
+
+def _evidence(findings: Findings) -> Mapping[str, Any]:
+    return {} if findings.note in {_OUT_OF_SCOPE, _DEFERRED} else findings.facts
+
+
+class _Step(NamedTuple):
     """One rule of a policy with what every subject's outcome shares, worked out once."""
 
     rule: RuleBase
     kind: str
-    function: RuleFunction
+    module: Kind
     line: int
-    status: Status | None = None
 
 
 def _plan(policies: Sequence[LoadedPolicy]) -> list[tuple[LoadedPolicy, list[_Step]]]:
-    """Look up each rule's function and source line once per check, not once per subject."""
+    """Look up each rule's kind and source line once per check, not once per subject."""
     return [
         (
             loaded,
             [
-                _Step(rule, kind, REGISTRY[kind], loaded.line_of(rule.id), compile_status(rule))
+                _Step(rule, kind, KINDS[kind], loaded.line_of(rule.id))
                 for rule in loaded.policy.rules
                 for kind in (getattr(rule, "kind"),)  # noqa: B009 - every rule model has a kind
             ],
@@ -119,111 +162,133 @@ def _evaluate(
     defer_kinds: Collection[str],
     defer_reason: str,
 ) -> SubjectResult:
+    """Decide every status of one subject now; word its outcomes when they are read.
+
+    Runs once per rule and subject of a check: only an unmet rule of a subject with waivers
+    records more than its findings and status.
+    """
     today = at.date()
-    subject = snapshot.subject
-    outcomes: list[RuleOutcome] = []
-    append = outcomes.append
+    waivers = snapshot.waivers
+    found: list[Findings] = []
+    statuses: list[str] = []
+    severities: list[str] = []
+    waived: dict[int, tuple[WaiverRecord | None, WaiverRecord | None]] = {}
     for loaded, steps in plan:
         policy = loaded.policy
-        policy_id = policy.id
-        path = loaded.path
         policy_gap = _mismatch(policy.selector, snapshot)
         for step in steps:
-            rule, kind = step.rule, step.kind
+            rule = step.rule
             if policy_gap is not None:
-                verdict = Verdict(NOT_APPLICABLE, f"policy {policy_id} {policy_gap}")
-            elif rule.when is not None and (rule_gap := _mismatch(rule.when, snapshot)) is not None:
-                verdict = Verdict(NOT_APPLICABLE, f"rule {rule_gap}")
-            elif kind in defer_kinds:
-                reason = defer_kinds[kind] if isinstance(defer_kinds, Mapping) else defer_reason
-                verdict = Verdict(NOT_APPLICABLE, reason)
+                reason = f"policy {policy.id} {policy_gap}"
+                findings = Findings(NOT_APPLICABLE, {"reason": reason}, _OUT_OF_SCOPE)
+            elif rule.when is not None and (rule_gap := _mismatch(rule.when, snapshot)):
+                findings = Findings(NOT_APPLICABLE, {"reason": f"rule {rule_gap}"}, _OUT_OF_SCOPE)
+            elif step.kind in defer_kinds:
+                why = defer_kinds[step.kind] if isinstance(defer_kinds, Mapping) else defer_reason
+                findings = Findings(NOT_APPLICABLE, {"reason": why}, _DEFERRED)
             else:
                 try:
-                    verdict = step.function(rule, snapshot, at)
-                except EVIDENCE_ERRORS as exc:
-                    verdict = _broken(exc)
-            status, message = verdict.status, verdict.message
-            waiver_info: dict[str, Any] | None = None
-            if status in UNMET and snapshot.waivers:
-                status, message, waiver_info = _apply_waivers(
-                    snapshot.waivers, policy_id, rule.id, status, message, today
+                    findings = step.module.judge(rule, snapshot, at)
+                except NotInShape as problem:
+                    findings = Findings(ERROR, {"problem": str(problem)}, _NOT_IN_SHAPE)
+                except LAST_RESORT as exc:
+                    problem_text = f"{type(exc).__name__}: {exc}"
+                    findings = Findings(ERROR, {"problem": problem_text}, _BROKEN)
+            status = findings.status
+            if waivers and status in UNMET:
+                active, _expired = waived[len(found)] = _waivers_for(
+                    waivers, policy.id, rule.id, today
                 )
-            append(
+                if active is not None:
+                    status = WAIVED
+            found.append(findings)
+            statuses.append(status)
+            severities.append(rule.severity)
+        for item in policy.manual:
+            statuses.append(NOT_APPLICABLE if policy_gap is not None else MANUAL)
+            severities.append(item.severity)
+    decided = tuple(statuses)
+
+    def word() -> tuple[RuleOutcome, ...]:
+        return _outcomes(plan, snapshot, found, decided, waived)
+
+    return SubjectResult.deferred(snapshot.subject, decided, tuple(severities), word)
+
+
+def _outcomes(
+    plan: list[tuple[LoadedPolicy, list[_Step]]],
+    snapshot: SubjectSnapshot,
+    found: Sequence[Findings],
+    statuses: Sequence[str],
+    waived: Mapping[int, tuple[WaiverRecord | None, WaiverRecord | None]],
+) -> tuple[RuleOutcome, ...]:
+    """Every outcome of one subject, worded from what :func:`_evaluate` decided."""
+    subject = snapshot.subject
+    outcomes: list[RuleOutcome] = []
+    at = 0  # index into ``found`` (rules only; manual items have no findings)
+    for loaded, steps in plan:
+        policy = loaded.policy
+        policy_gap = _mismatch(policy.selector, snapshot)
+        for step in steps:
+            rule, findings = step.rule, found[at]
+            active, expired = waived.get(at, (None, None))
+            at += 1
+            message = describe(rule, snapshot, findings)
+            waiver_info: dict[str, Any] | None = None
+            if active is not None:
+                waiver_info = {
+                    "id": active.id,
+                    "rule": active.rule_id,
+                    "granted_by": active.granted_by,
+                    "role": active.granted_role,
+                    "reason": active.reason,
+                    "expires_on": active.expires_on.isoformat(),
+                    "original_status": findings.status,
+                }
+                message = f"{message} [waived by {active.granted_by} until {active.expires_on}]"
+            elif expired is not None:
+                message = (
+                    f"{message} [waiver by {expired.granted_by} expired on {expired.expires_on}]"
+                )
+            outcomes.append(
                 RuleOutcome(
                     subject,
-                    policy_id,
+                    policy.id,
                     rule.id,
-                    kind,
+                    step.kind,
                     rule.title,
                     rule.severity,
                     rule.source,
-                    status,
+                    statuses[len(outcomes)],
                     message,
-                    verdict.evidence,
+                    _evidence(findings),
                     rule.description,
-                    path,
+                    loaded.path,
                     step.line,
                     waiver_info,
                 )
             )
         for item in policy.manual:
-            status = NOT_APPLICABLE if policy_gap is not None else MANUAL
-            message = (
-                f"policy {policy_id} {policy_gap}"
-                if policy_gap is not None
-                else "a person must review this; govern cannot check it automatically"
-            )
-            append(
+            outcomes.append(
                 RuleOutcome(
                     subject=subject,
-                    policy_id=policy_id,
+                    policy_id=policy.id,
                     rule_id=item.id,
                     kind="manual",
                     title=item.title,
                     severity=item.severity,
                     source=item.source,
-                    status=status,
-                    message=message,
+                    status=statuses[len(outcomes)],
+                    message=f"policy {policy.id} {policy_gap}"
+                    if policy_gap is not None
+                    else "a person must review this; govern cannot check it automatically",
                     evidence={},
                     description=item.description,
-                    policy_path=path,
+                    policy_path=loaded.path,
                     line=loaded.line_of(item.id),
                 )
             )
-    return SubjectResult(subject=subject, outcomes=tuple(outcomes))
-
-
-def _broken(exc: Exception) -> Verdict:
-    return Verdict(
-        ERROR, f"the evidence is not in the expected shape ({type(exc).__name__}: {exc})"
-    )
-
-
-def _apply_waivers(
-    waivers: Iterable[WaiverRecord],
-    policy_id: str,
-    rule_id: str,
-    status: str,
-    message: str,
-    today: dt.date,
-) -> tuple[str, str, dict[str, Any] | None]:
-    """An unmet rule's status and message after waivers, and the waiver that applied."""
-    active, expired = _waivers_for(waivers, policy_id, rule_id, today)
-    if active is not None:
-        waiver_info = {
-            "id": active.id,
-            "rule": active.rule_id,
-            "granted_by": active.granted_by,
-            "role": active.granted_role,
-            "reason": active.reason,
-            "expires_on": active.expires_on.isoformat(),
-            "original_status": status,
-        }
-        message = f"{message} [waived by {active.granted_by} until {active.expires_on}]"
-        return WAIVED, message, waiver_info
-    if expired is not None:
-        message = f"{message} [waiver by {expired.granted_by} expired on {expired.expires_on}]"
-    return status, message, None
+    return tuple(outcomes)
 
 
 def _waivers_for(
@@ -249,144 +314,26 @@ def check(
     *,
     now: dt.datetime | None = None,
     defer_kinds: Collection[str] = (),
-    batch_from: int | None = None,
 ) -> CheckReport:
-    """Evaluate ``policies`` against several subjects and bundle the results.
-
-    Every status (and so the counts, each subject's outcome and the exit code) is decided
-    here, rule by rule across all subjects: column-wise over arrays of every subject's groups
-    (:mod:`govern.policy.columns`) for the kinds that read every group, once there are
-    ``batch_from`` subjects or more, and by the status functions of
-    :mod:`govern.policy.statuses` otherwise. Each subject's messages, evidence and waiver
-    details are built by the rule functions when first read, as :func:`evaluate` builds
-    them, and must agree with the statuses decided here.
-    """
+    """Evaluate ``policies`` against several subjects and bundle the results: the same
+    :func:`evaluate` over each subject, with the plan worked out once."""
     at = now or utcnow()
     plan = _plan(policies)
     reason = "checked at a later stage"
-    severities = tuple(
-        severity
-        for loaded, steps in plan
-        for severity in (
-            *(step.rule.severity for step in steps),
-            *(item.severity for item in loaded.policy.manual),
-        )
-    )
     with collector_paused():
-        subjects = list(snapshots)
-        table = _status_table(plan, subjects, at, defer_kinds, batch_from)
         results = tuple(
-            SubjectResult.deferred(
-                snapshot.subject,
-                statuses,
-                severities,
-                partial(_evaluate, plan, snapshot, at, defer_kinds, reason),
-            )
-            for snapshot, statuses in zip(subjects, table, strict=True)
+            _evaluate(plan, snapshot, at, defer_kinds, reason) for snapshot in snapshots
         )
     return CheckReport(policies=tuple(policies), subjects=results, checked_at=at)
 
 
-def _status_table(
-    plan: list[tuple[LoadedPolicy, list[_Step]]],
-    snapshots: Sequence[SubjectSnapshot],
-    at: dt.datetime,
-    defer_kinds: Collection[str],
-    batch_from: int | None,
-) -> list[tuple[str, ...]]:
-    """Each subject's statuses, in :func:`_evaluate`'s order; decided one rule at a time."""
-    count = len(snapshots)
-    # Which subjects hold an unexpired waiver naming each rule id (``policy/rule`` or bare).
-    waived: dict[str, list[int]] = {}
-    today = at.date()
-    for index, snapshot in enumerate(snapshots):
-        for waiver in snapshot.waivers:
-            if waiver.active_on(today):
-                waived.setdefault(waiver.rule_id, []).append(index)
-    columns: list[list[str]] = []
-    arrays: Any = None
-    if batch_from is None:
-        batch_from = BATCH_FROM
-    for loaded, steps in plan:
-        policy = loaded.policy
-        out_of_scope = _gaps(policy.selector, snapshots)
-        for step in steps:
-            rule = step.rule
-            if step.kind in defer_kinds:
-                columns.append([NOT_APPLICABLE] * count)
-                continue
-            skip = _gaps(rule.when, snapshots, out_of_scope)
-            decided: list[str | None] = [None] * count
-            if count >= batch_from and not (skip is not None and all(skip)):
-                from govern.policy.columns import Columns, compile_columns, needs
-                from govern.policy.digest import columns_of
-
-                column = compile_columns(rule)
-                if column is not None:
-                    if arrays is None:  # read every figure the plan's rules compare, once
-                        arrays = columns_of(snapshots) or Columns(
-                            snapshots, needs([s.rule for _, ss in plan for s in ss])
-                        )
-                    decided = column(arrays, at)
-            if skip is not None:
-                for index in (i for i, gap in enumerate(skip) if gap):
-                    decided[index] = NOT_APPLICABLE
-            elif step.status is not None and count >= batch_from and decided.count(None) == count:
-                decided = _statuses(step.status, snapshots, at)
-            for index in [i for i, status in enumerate(decided) if status is None]:
-                decided[index] = _status(step, snapshots[index], at)
-            for key in (rule.id, f"{policy.id}/{rule.id}"):
-                for index in waived.get(key, ()):
-                    if decided[index] in UNMET:
-                        decided[index] = WAIVED
-            columns.append(cast(list[str], decided))  # every None was decided above
-        for _item in policy.manual:
-            columns.append(
-                [NOT_APPLICABLE if gap else MANUAL for gap in out_of_scope]
-                if out_of_scope is not None
-                else [MANUAL] * count
-            )
-    if not columns:
-        return [()] * count
-    return list(zip(*columns, strict=True))
-
-
-def _gaps(
-    selector: Selector | None,
-    snapshots: Sequence[SubjectSnapshot],
-    already: list[bool] | None = None,
-) -> list[bool] | None:
-    """Per subject: is it out of ``selector``'s scope (or already out)? ``None``: none is."""
-    if selector is None:
-        return already
-    gaps = [_mismatch(selector, snapshot) is not None for snapshot in snapshots]
-    return gaps if already is None else [a or b for a, b in zip(already, gaps, strict=True)]
-
-
-def _statuses(
-    status: Status, snapshots: Sequence[SubjectSnapshot], at: dt.datetime
-) -> list[str | None]:
-    """Every subject's status from one status function, in one pass; ``None`` where it did
-    not decide. Should it raise for one subject, every subject is left to :func:`_status`."""
-    try:
-        return [status(snapshot, at) for snapshot in snapshots]
-    except EVIDENCE_ERRORS:
-        return [None] * len(snapshots)
-
-
-def _status(step: _Step, snapshot: SubjectSnapshot, at: dt.datetime) -> str:
-    """One subject's status for one rule: its status function, else its rule function."""
-    if step.status is not None:
-        try:
-            status = step.status(snapshot, at)
-        except EVIDENCE_ERRORS:
-            status = None  # the rule function decides, as it would have
-        if status is not None:
-            return status
-    try:
-        return step.function(step.rule, snapshot, at).status
-    except EVIDENCE_ERRORS:
-        return ERROR
-
-
-__all__ = ["check", "collector_paused", "evaluate", "evaluate_rule", "utcnow"]
+__all__ = [
+    "LAST_RESORT",
+    "check",
+    "collector_paused",
+    "describe",
+    "evaluate",
+    "evaluate_rule",
+    "judge",
+    "utcnow",
+]

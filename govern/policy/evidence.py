@@ -1,61 +1,235 @@
-"""Reading the stored evaluation results document (``govern.assess.results`` shape) as data.
+"""The stored evaluation results document (``govern.assess.results`` shape), checked once.
 
-The engine reads plain mappings rather than validating a pydantic model per subject: that
-keeps a check over thousands of stored versions fast, and a document of an unexpected
-shape becomes an ``error`` outcome for the rules that need it, not a crash.
+:func:`results_view` checks the parts of a document that rules read, once per evaluation,
+and gives a :class:`ResultsView` of it; a document of another shape raises
+:class:`NotInShape`, which the engine turns into one ``error`` outcome per rule that reads
+results ("results not in govern's shape: ..."). Rules then read the view without guarding
+each access. The document stays plain mappings (no pydantic model per subject), which keeps
+a check over thousands of stored versions fast.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 MISSING_GROUP = "(missing)"
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class NotInShape(ValueError):
+    """A results document that is not in the shape govern writes."""
 
 
 class GroupingView(NamedTuple):
     """One grouping (a sensitive feature or an intersection) of an evaluation.
 
     A named tuple: a batch check builds several per version, and a frozen dataclass's
-    ``__init__`` measured twice as slow.
+    ``__init__`` is slower to build.
     """
 
     name: str
     features: tuple[str, ...]
     kind: str
     groups: tuple[Mapping[str, Any], ...] = ()
-    summary: Mapping[str, Any] = MappingProxyType({})
+    summary: Mapping[str, Any] = _EMPTY
     reference_group: str | None = None
+    #: Per group, ``(label, n, metrics, group)``: what every rule reads of it, read once.
+    rows: tuple[tuple[str, int, Mapping[str, Any], Mapping[str, Any]], ...] = ()
 
 
-def groupings(
-    results: Mapping[str, Any], cache: dict[Any, Any] | None = None
-) -> list[GroupingView]:
-    """The fairness groupings of a results document (memoised in ``cache`` when given)."""
-    if cache is not None:
-        key = ("groupings", id(results))
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = groupings(results)
-        return found
-    views = []
-    for item in results.get("fairness") or []:
-        name = str(item["name"])
-        features = tuple(str(f) for f in (item.get("features") or name.split("*")))
-        kind = str(item.get("kind") or ("intersection" if len(features) > 1 else "single"))
-        reference = item.get("reference_group")
-        views.append(
-            GroupingView(
-                name=name,
-                features=features,
-                kind=kind,
-                groups=tuple(item.get("groups") or ()),
-                summary=item.get("summary") or {},
-                reference_group=None if reference is None else str(reference),
-            )
-        )
-    return views
+class ResultsView(NamedTuple):
+    """What rules read of a results document, its shape checked (see :func:`results_view`)."""
+
+    document: Mapping[str, Any]
+    #: Overall performance: metric -> stored figure (a number, an estimate or ``None``).
+    overall: Mapping[str, Any]
+    #: Per-group performance: grouping -> group -> metric -> figure.
+    by_group: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    groupings: tuple[GroupingView, ...]
+    #: ``(grouping, group label) -> rows``, from the fairness section.
+    sizes: Mapping[tuple[str, str], int]
+    #: The explanations section, ``None`` when there is none.
+    explanations: Mapping[str, Any] | None
+    sensitive_features: tuple[str, ...]
+    min_group_size: int
+
+
+def results_view(document: Any, cache: dict[Any, Any] | None = None) -> ResultsView:
+    """The checked view of ``document`` (memoised in ``cache``, the evaluation's).
+
+    Raises:
+        NotInShape: the document is not in govern's shape; the message says where.
+    """
+    if cache is None:
+        return _view(document)
+    found = cache.get("view")
+    if found is None:
+        try:
+            found = cache["view"] = _view(document)
+        except NotInShape as problem:
+            found = cache["view"] = problem
+    if isinstance(found, NotInShape):
+        raise found
+    return found
+
+
+def _mapping(value: Any, where: str, *, optional: bool = True) -> Mapping[str, Any]:
+    if value is None and optional:
+        return _EMPTY
+    if type(value) is dict or isinstance(value, Mapping):
+        return value
+    raise NotInShape(f"{where} is {_kind(value)}, not an object")
+
+
+def _list(value: Any, where: str) -> Sequence[Any]:
+    if value is None:
+        return ()
+    if type(value) is list or isinstance(value, list | tuple):
+        return value
+    raise NotInShape(f"{where} is {_kind(value)}, not a list")
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false"}
+    if value is None:
+        return "null"
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def check_figure(value: Any, where: str) -> None:
+    """A figure: a number, ``null`` or an estimate ``{"value": ...}``."""
+    kind = type(value)
+    if kind is float or value is None:
+        return
+    if kind is dict:
+        value = value.get("value")
+        if type(value) is float or value is None:
+            return
+    elif isinstance(value, Mapping):
+        value = value.get("value")
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return
+    raise NotInShape(f"{where} is {_kind(value)}, not a number")
+
+
+def _count(value: Any, where: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return int(value)
+    raise NotInShape(f"{where} is {_kind(value)}, not a count")
+
+
+def _view(document: Any) -> ResultsView:
+    results = _mapping(document, "the document", optional=False)
+    performance = _mapping(results.get("performance"), "performance")
+    overall = _mapping(performance.get("overall"), "performance.overall")
+    for metric, value in overall.items():
+        check_figure(value, f"performance.overall.{metric}")
+    by_group = _mapping(performance.get("by_group"), "performance.by_group")
+    for name, groups in by_group.items():
+        for label, metrics in _mapping(groups, f"performance.by_group.{name}").items():
+            for metric, value in _mapping(metrics, f"performance.by_group.{name}.{label}").items():
+                check_figure(value, f"performance.by_group.{name}.{label}.{metric}")
+    views = tuple(
+        _grouping(item, f"fairness[{at}]")
+        for at, item in enumerate(_list(results.get("fairness"), "fairness"))
+    )
+    sizes = {(view.name, label): n for view in views for label, n, _m, _g in view.rows}
+    explanations = results.get("explanations") or None
+    if explanations is not None:
+        explanations = _mapping(explanations, "explanations")
+        _list(explanations.get("top_features"), "explanations.top_features")
+        for at, flag in enumerate(
+            _list(explanations.get("sensitive_flags"), "explanations.sensitive_flags")
+        ):
+            _mapping(flag, f"explanations.sensitive_flags[{at}]", optional=False)
+    sensitive = _list(results.get("sensitive_features"), "sensitive_features")
+    return ResultsView(
+        document=results,
+        overall=overall,
+        by_group=by_group,
+        groupings=views,
+        sizes=sizes,
+        explanations=explanations,
+        sensitive_features=tuple(str(f) for f in sensitive),
+        min_group_size=_count(results.get("min_group_size"), "min_group_size"),
+    )
+
+
+def _grouping(item: Any, where: str) -> GroupingView:
+    entry = _mapping(item, where, optional=False)
+    if "name" not in entry:
+        raise NotInShape(f"{where} has no name")
+    name = str(entry["name"])
+    where = f"fairness grouping {name}"
+    features = tuple(str(f) for f in (_list(entry.get("features"), where) or name.split("*")))
+    groups = tuple(_list(entry.get("groups"), f"{where} groups"))
+    for group in groups:
+        if not _plain_group(group):  # only a group of another shape pays for the wording
+            _check_group(group, where)
+    summary = _mapping(entry.get("summary"), f"{where} summary")
+    for metric, value in summary.items():
+        check_figure(value, f"{where} summary {metric}")
+    reference = entry.get("reference_group")
+    return GroupingView(
+        name=name,
+        features=features,
+        kind=str(entry.get("kind") or ("intersection" if len(features) > 1 else "single")),
+        groups=groups,
+        summary=summary,
+        reference_group=None if reference is None else str(reference),
+        rows=tuple(
+            (str(g["group"]), int(g.get("n") or 0), g.get("metrics") or _EMPTY, g) for g in groups
+        ),
+    )
+
+
+_GROUP_FIGURES = ("share", "p_value", "impact_ratio", "scoring_impact_ratio")
+
+
+def _plain_group(group: Any) -> bool:
+    """Whether a group is as ``govern evaluate`` writes it: plain figures, nothing to word.
+
+    This runs for every group of every evaluation a check reads, so it tests types directly.
+    """
+    if type(group) is not dict or "group" not in group:
+        return False
+    n = group.get("n")
+    if type(n) is not int:
+        return False
+    for key in _GROUP_FIGURES:
+        value = group.get(key)
+        if value is not None and type(value) is not float:
+            return False
+    metrics = group.get("metrics")
+    if metrics is not None:
+        if type(metrics) is not dict:
+            return False
+        for value in metrics.values():
+            if type(value) is dict:
+                value = value.get("value")
+            if value is not None and type(value) is not float:
+                return False
+    undefined = group.get("undefined")
+    return undefined is None or type(undefined) is dict
+
+
+def _check_group(group: Any, where: str) -> None:
+    """:func:`_plain_group`'s slow path: accept what else is in shape, word what is not."""
+    _mapping(group, f"a group of {where}", optional=False)
+    if "group" not in group:
+        raise NotInShape(f"a group of {where} has no label")
+    here = f"{where} group {group['group']}"
+    _count(group.get("n"), f"{here} n")
+    for key in _GROUP_FIGURES:
+        check_figure(group.get(key), f"{here} {key}")
+    for metric, value in _mapping(group.get("metrics"), f"{here} metrics").items():
+        check_figure(value, f"{here} {metric}")
+    _mapping(group.get("undefined"), f"{here} undefined")
 
 
 def select_groupings(
@@ -84,7 +258,7 @@ def select_groupings(
 
 
 def value_of(raw: Any) -> float | None:
-    """A figure that may be stored bare or as an Estimate ``{value, lower, upper, ...}``."""
+    """A figure of a checked document, stored bare or as an estimate ``{value, lower, ...}``."""
     kind = type(raw)
     if kind is float:  # the common cases first: this runs for every group of every rule
         return raw  # type: ignore[no-any-return]
@@ -94,11 +268,9 @@ def value_of(raw: Any) -> float | None:
             return raw
     elif isinstance(raw, Mapping):
         raw = raw.get("value")
-    if raw is None or isinstance(raw, bool):
+    if raw is None or isinstance(raw, bool) or not isinstance(raw, int | float):
         return None
-    if isinstance(raw, int | float):
-        return float(raw)
-    raise TypeError(f"expected a number, got {type(raw).__name__}")
+    return float(raw)
 
 
 def interval_of(raw: Any) -> tuple[float | None, float | None]:
@@ -111,53 +283,14 @@ def interval_of(raw: Any) -> tuple[float | None, float | None]:
     return None, None
 
 
-def overall_metric(results: Mapping[str, Any], metric: str) -> tuple[bool, float | None]:
-    """``(reported, value)`` of an overall performance metric."""
-    overall = (results.get("performance") or {}).get("overall") or {}
-    if metric not in overall:
-        return False, None
-    return True, value_of(overall[metric])
-
-
-def group_sizes(
-    results: Mapping[str, Any], cache: dict[Any, Any] | None = None
-) -> dict[tuple[str, str], int]:
-    """``(grouping, group) -> n`` from the fairness section (memoised in ``cache``)."""
-    if cache is not None:
-        key = ("sizes", id(results))
-        found = cache.get(key)
-        if found is None:
-            found = cache[key] = _sizes(groupings(results, cache))
-        return found
-    return _sizes(groupings(results))
-
-
-def _sizes(views: Sequence[GroupingView]) -> dict[tuple[str, str], int]:
-    sizes: dict[tuple[str, str], int] = {}
-    for grouping in views:
-        for group in grouping.groups:
-            sizes[(grouping.name, str(group.get("group")))] = int(group.get("n") or 0)
-    return sizes
-
-
-def fmt(value: float | None) -> str:
-    """A figure for a message: three decimals without trailing zeros."""
-    if value is None:
-        return "n/a"
-    if abs(value) >= 1000:
-        return f"{value:.4g}"
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return text if text not in {"", "-0"} else "0"
-
-
 __all__ = [
     "MISSING_GROUP",
     "GroupingView",
-    "fmt",
-    "group_sizes",
-    "groupings",
+    "NotInShape",
+    "ResultsView",
+    "check_figure",
     "interval_of",
-    "overall_metric",
+    "results_view",
     "select_groupings",
     "value_of",
 ]

@@ -103,9 +103,9 @@ class RuleOutcome(NamedTuple):
 class SubjectResult:
     """Every outcome for one subject, in policy and rule order.
 
-    A batch :func:`~govern.policy.engine.check` decides every status first and builds the
-    outcomes (messages, evidence, waivers) only when they are read: counting, the overall
-    outcome and the exit code need statuses alone. See :meth:`deferred`.
+    A check decides every status first and words the outcomes (messages, evidence, waivers)
+    only when they are read, from the same findings: counting, the overall outcome and the
+    exit code need statuses alone. See :meth:`deferred`.
     """
 
     __slots__ = ("_build", "_outcomes", "_severities", "_statuses", "subject")
@@ -115,7 +115,7 @@ class SubjectResult:
         self._outcomes: tuple[RuleOutcome, ...] | None = outcomes
         self._statuses = tuple(o.status for o in outcomes)
         self._severities = tuple(o.severity for o in outcomes)
-        self._build: Callable[[], SubjectResult] | None = None
+        self._build: Callable[[], tuple[RuleOutcome, ...]] | None = None
 
     @classmethod
     def deferred(
@@ -123,13 +123,10 @@ class SubjectResult:
         subject: str,
         statuses: tuple[str, ...],
         severities: tuple[str, ...],
-        build: Callable[[], SubjectResult],
+        build: Callable[[], tuple[RuleOutcome, ...]],
     ) -> SubjectResult:
-        """A result whose statuses are known and whose outcomes ``build`` makes when read.
-
-        ``build`` must give the same statuses; if it does not, reading the outcomes raises
-        rather than show evidence that contradicts a decision already taken from them.
-        """
+        """A result whose statuses are known and whose outcomes ``build`` words when read,
+        from the findings the statuses were decided from (so they cannot disagree)."""
         result = cls.__new__(cls)
         result.subject = subject
         result._outcomes = None
@@ -142,14 +139,7 @@ class SubjectResult:
     def outcomes(self) -> tuple[RuleOutcome, ...]:
         if self._outcomes is None:
             assert self._build is not None
-            built = self._build().outcomes
-            for outcome, status in zip(built, self._statuses, strict=True):
-                if outcome.status != status:
-                    raise RuntimeError(
-                        f"policy engine: {outcome.qualified_id} on {self.subject} was decided "
-                        f"{status!r}, but its rule gives {outcome.status!r}"
-                    )
-            self._outcomes, self._build = built, None
+            self._outcomes, self._build = self._build(), None
         return self._outcomes
 
     @property

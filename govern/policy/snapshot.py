@@ -16,75 +16,9 @@ evaluating; benchmarks/bench_policy.py measures what 10,000 versions cost.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-
-class StoredResults(Mapping[str, Any]):
-    """A stored results document, decoded on first use.
-
-    A batch check over stored versions decides most rules from each evaluation's digest
-    (:mod:`govern.policy.digest`) and never needs most documents whole; they are decoded
-    (and, for ``govern check --all``, read from the catalogue: ``text`` is then a function
-    that reads it) only when a rule falls back to them or an outcome's message or evidence
-    is built.
-    ``preview`` holds the top-level entries the per-version rules read (explanations and
-    sensitive features), taken from the digest, so reading them decodes nothing.
-    """
-
-    __slots__ = ("_decode", "_document", "_preview", "_text")
-
-    def __init__(
-        self,
-        text: str | bytes | Callable[[], str | bytes],
-        decode: Callable[[str | bytes], Any],
-        preview: Mapping[str, Any] | None = None,
-        keys: frozenset[str] = frozenset(),
-    ) -> None:
-        #: The stored text, or what reads it from the catalogue when it is first needed.
-        self._text: str | bytes | Callable[[], str | bytes] | None = text
-        self._decode = decode
-        self._document: Any = None
-        #: (what the document holds under each previewed key, which keys were previewed)
-        self._preview = (preview or {}, keys)
-
-    def document(self) -> Any:
-        """The decoded document (whatever JSON value was stored)."""
-        if self._text is not None:
-            text = self._text
-            self._document = self._decode(text() if callable(text) else text)
-            self._text = None
-        return self._document
-
-    def __getitem__(self, key: str) -> Any:
-        held, previewed = self._preview
-        if self._text is not None and key in previewed:
-            return held[key]
-        return self.document()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        held, previewed = self._preview
-        if self._text is not None and key in previewed:
-            return held.get(key, default)
-        return self.document().get(key, default)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.document())
-
-    def __len__(self) -> int:
-        return len(self.document())
-
-    def __eq__(self, other: object) -> bool:
-        document = self.document()
-        if isinstance(other, StoredResults):
-            return bool(document == other.document())
-        return bool(document == other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return "StoredResults(decoded)" if self._text is None else "StoredResults(not decoded)"
 
 
 @dataclass(slots=True)
@@ -97,9 +31,6 @@ class EvaluationEvidence:
     artifact_sha256: str | None = None
     id: int | None = None
     dataset_name: str = ""
-    #: The evaluation's columnar digest (:class:`govern.policy.digest.Digest`) when it was
-    #: stored with one and it matches the document: a batch check reads figures from it.
-    digest: Any = field(default=None, repr=False, compare=False)
     #: Parsed views of ``results``, shared by every check that holds this evidence (a
     #: deployed champion's evaluation is compared with each challenger of its model).
     cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -207,7 +138,6 @@ __all__ = [
     "DecisionRecord",
     "DriftEvidence",
     "EvaluationEvidence",
-    "StoredResults",
     "SubjectSnapshot",
     "WaiverRecord",
 ]

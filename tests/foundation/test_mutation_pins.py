@@ -32,7 +32,7 @@ from govern.domain.governance import GovernanceSettings, PolicyBinding
 from govern.domain.lifecycle import Action, Approval, Quorum, State, TransitionRefused
 from govern.domain.roles import Role
 from govern.errors import InputError, PermissionDenied, SignatureError, WorkflowError
-from govern.policy.rules import check_approvals
+from govern.policy.engine import evaluate_rule as check_approvals
 from govern.policy.schema import ApprovalsRule
 from govern.policy.snapshot import DecisionRecord
 from govern.services import Context, keys, users, workflow

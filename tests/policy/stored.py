@@ -37,12 +37,11 @@ def store_evaluation(
     document: dict[str, Any],
     *,
     at: dt.datetime | None = None,
-    digest: bool = True,
 ) -> int:
     """bob's evaluation of ``ref`` (ten days before NOW unless ``at``), as the service stores
     it: ``tests.workflow.evidence.store_evaluation``."""
     return evidence.store_evaluation(
-        cat.ctx("bob"), ref, document, at=at or NOW - dt.timedelta(days=10), digest=digest
+        cat.ctx("bob"), ref, document, at=at or NOW - dt.timedelta(days=10)
     )
 
 

@@ -166,8 +166,8 @@ def _card_declaring(*hashes: str | None) -> dict[str, Any]:
         (
             ("f" * 64,),
             "fail",
-            f"evaluated on data sha256:{DATA_SHA[:12]}, not the evaluation data the card "
-            "declares (sha256:ffffffffffff)",
+            f"evaluated on data sha256:{DATA_SHA[:12]}…, not the evaluation data the card "
+            "declares (sha256:ffffffffffff…)",
         ),
         (
             (None,),

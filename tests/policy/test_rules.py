@@ -9,8 +9,9 @@ import pytest
 
 from govern.errors import PolicyError
 from govern.policy.engine import evaluate
+from govern.policy.kinds import KINDS
+from govern.policy.kinds.validation_due import add_months
 from govern.policy.outcomes import RuleOutcome
-from govern.policy.rules import REGISTRY, add_months
 from govern.policy.schema import RULE_KINDS
 from govern.policy.snapshot import (
     ChampionEvidence,
@@ -37,7 +38,7 @@ def outcome(rule: dict[str, Any], subject: SubjectSnapshot | None = None) -> Rul
 
 
 def test_every_rule_kind_has_a_function() -> None:
-    assert set(REGISTRY) == set(RULE_KINDS)
+    assert set(KINDS) == set(RULE_KINDS)
 
 
 # --- card -----------------------------------------------------------------------------------
@@ -691,4 +692,7 @@ def test_evidence_of_an_unexpected_shape_is_an_error_not_a_crash() -> None:
     doc["fairness"] = [{"name": "sex", "groups": [{"group": "f", "n": "many"}]}]
     got = outcome(FOUR_FIFTHS, snapshot(evaluation_=evaluation(doc)))
     assert got.status == "error"
-    assert got.message.startswith("the evidence is not in the expected shape (ValueError")
+    assert got.message == (
+        "results not in govern's shape: fairness grouping sex group f n is text, not a count"
+    )
+    assert got.evidence == {"problem": "fairness grouping sex group f n is text, not a count"}

@@ -1,41 +1,35 @@
-"""The batch check's status and column functions agree with the rule functions, on any document.
+"""One implementation of every rule: a batch check is the same judgement as evaluating each
+subject, and every outcome is worded from the findings its status came from.
 
-``check`` decides statuses with :mod:`govern.policy.columns` (from ``batch_from`` subjects)
-and :mod:`govern.policy.statuses`, and builds messages and evidence with the rule functions
-only when read; ``evaluate`` runs the rule functions. On
-random and hostile documents (strings for numbers, missing keys, wrong containers, NaN,
-unknown groups) and every rule kind and option, both give the same status for every rule,
-and building the outcomes of a batch check never contradicts its statuses.
+On random and hostile documents (strings for numbers, missing keys, wrong containers, NaN,
+unknown groups) and every rule kind and option: ``check`` over many subjects gives exactly
+what ``evaluate`` gives for each, reading the outcomes never changes a status, and a results
+document not in govern's shape is one clear ``error`` for each rule that reads it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import json
 from typing import Any
 
-import numpy as np
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from govern.policy import digest
-from govern.policy.columns import COLUMN_REGISTRY, Columns
 from govern.policy.engine import check, evaluate
+from govern.policy.evidence import NotInShape, results_view
+from govern.policy.kinds import KINDS, NAMES
 from govern.policy.loader import LoadedPolicy, parse_policy_text
-from govern.policy.rules import REGISTRY
 from govern.policy.snapshot import (
     ChampionEvidence,
     DecisionRecord,
     DriftEvidence,
     EvaluationEvidence,
-    StoredResults,
     SubjectSnapshot,
     WaiverRecord,
 )
-from govern.policy.statuses import STATUS_REGISTRY
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 
@@ -387,281 +381,73 @@ def snapshots(draw: st.DrawFn, clean: bool = False) -> SubjectSnapshot:
     )
 
 
-def test_every_rule_kind_has_a_status_function() -> None:
-    assert set(STATUS_REGISTRY) == set(REGISTRY)
-    assert set(COLUMN_REGISTRY) == {"fairness", "disclosure", "performance", "champion"}
-    assert {rule["kind"] for rule in RULES} == set(REGISTRY)
+def test_every_registered_kind_has_a_module_with_model_judge_and_describe() -> None:
+    assert tuple(KINDS) == NAMES
+    for name, module in KINDS.items():
+        assert module.__name__ == f"govern.policy.kinds.{name}"  # type: ignore[attr-defined]
+        assert callable(module.judge) and callable(module.describe)
+        assert module.Rule.model_fields["kind"].annotation.__args__ == (name,)
+    assert {rule["kind"] for rule in RULES} == set(KINDS)  # the properties cover every kind
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(snapshots(), min_size=1, max_size=3))
-def test_batch_statuses_equal_the_rule_functions(subjects: list[SubjectSnapshot]) -> None:
-    _agrees(subjects, batch_from=10**9)  # every status decided per subject
+@given(st.lists(snapshots(), min_size=1, max_size=4))
+def test_a_batch_check_is_evaluate_over_each_subject(subjects: list[SubjectSnapshot]) -> None:
+    batch = check([POLICY], subjects, now=NOW)
+    statuses = [s.statuses for s in batch.subjects]  # decided before any outcome is read
+    for result, subject, decided in zip(batch.subjects, subjects, statuses, strict=True):
+        alone = evaluate([POLICY], subject, now=NOW)
+        assert result.statuses == decided == alone.statuses
+        assert tuple(o.status for o in result.outcomes) == decided  # worded, not re-decided
+        assert _json(result.outcomes) == _json(alone.outcomes)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(snapshots(), min_size=1, max_size=6))
-def test_column_statuses_equal_the_rule_functions(subjects: list[SubjectSnapshot]) -> None:
-    _agrees(subjects, batch_from=1)  # fairness, disclosure, performance column-wise
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(snapshots(clean=True), min_size=1, max_size=6))
-def test_column_statuses_on_clean_documents(subjects: list[SubjectSnapshot]) -> None:
-    # Documents as govern evaluate writes them are all read into the arrays, so these
-    # statuses really are the column functions' (not the per-subject fallback's).
-    columns = Columns(subjects)
-    evaluated = [s.evaluation is not None for s in subjects]
-    assert columns.fair_ok.tolist() == evaluated
-    assert columns.perf_ok.tolist() == evaluated
-    _agrees(subjects, batch_from=1)
-
-
-def test_hostile_documents_are_left_to_the_per_subject_path() -> None:
-    good = {"name": "sex", "groups": [{"group": "a", "n": 40, "share": 0.5, "metrics": {}}]}
-    broken: list[Any] = [
-        [{**good, "groups": [{"group": "a", "n": "40"}]}],  # a string for a size
-        [{**good, "groups": [{"group": "a", "n": 40, "share": float("nan")}]}],
-        [{**good, "groups": [{"group": "a", "n": float("inf")}]}],  # int() of it overflows
-        [{**good, "groups": [{"group": "a"}, {"group": "a"}]}],  # a label twice
-        [{"groups": []}],  # no name
-        {"name": "sex"},  # a mapping for the list
-    ]
-    subjects = [
-        SubjectSnapshot(
-            f"m@{i}",
-            {},
-            evaluation=EvaluationEvidence({"fairness": doc}, NOW, "d" * 64),
-        )
-        for i, doc in enumerate([[good], *broken])
-    ]
-    assert Columns(subjects).fair_ok.tolist() == [True] + [False] * len(broken)
-    _agrees(subjects, batch_from=1)
-
-
-def test_explanation_answers_are_kept_for_names_only_as_text() -> None:
-    # 1, 1.0 and true are equal as keys but name different features ("1", "1.0", "True"):
-    # an answer kept for one must not be given to another. Unhashable entries fall back.
-    def subject(index: int, top: Any, sensitive: Any) -> SubjectSnapshot:
-        results = {"explanations": {"top_features": top}, "sensitive_features": sensitive}
-        return SubjectSnapshot(
-            f"m@{index}", {}, evaluation=EvaluationEvidence(results, NOW, "d" * 64)
-        )
-
-    cases = [
-        ([1], ["1"]),
-        ([True], ["1"]),
-        ([1.0], ["1"]),
-        (["1"], ["True"]),
-        ([True], ["True"]),
-        (["age"], ["age"]),
-        (["age"], ["sex"]),
-        ([["age"]], ["age"]),
-        ([{"f": 1}], ["sex"]),
-    ]
-    subjects = [subject(i, top, sensitive) for i, (top, sensitive) in enumerate(cases)]
-    loaded = parse_policy_text(
-        yaml.safe_dump(
-            {
-                "schema": 1,
-                "id": "p",
-                "title": "P",
-                "version": "1",
-                "rules": [
-                    {"id": "top", "title": "t", "severity": "error", "source": "s"}
-                    | {"kind": "explanation", "top_k": 3}
-                ],
-            }
-        )
-    )
-    # Hashable names in one batch (so answers are kept across subjects), the rest apart.
-    for batch in (subjects[:7], subjects[7:], list(reversed(subjects[:7]))):
-        _agrees(batch, batch_from=1)
-        _agrees(batch, batch_from=1, policy=loaded)
-    statuses = [r.statuses[0] for r in check([loaded], subjects[:7], now=NOW).subjects]
-    assert statuses == ["fail", "pass", "pass", "pass", "fail", "fail", "pass"]
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(snapshots(), min_size=1, max_size=6))
-def test_statuses_from_digests_equal_the_rule_functions(subjects: list[SubjectSnapshot]) -> None:
-    # As a batch check of stored versions runs: documents decoded only when a rule falls
-    # back to them or evidence is built, every figure the column functions compare read
-    # from the digests written with the evaluations.
-    stored = [as_stored(s) for s in subjects]
-    assert digest.columns_of(stored) is not None
-    _agrees(stored, batch_from=1)
-
-
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(snapshots(clean=True), min_size=1, max_size=6))
-def test_digest_columns_equal_the_document_columns(subjects: list[SubjectSnapshot]) -> None:
-    stored = [as_stored(s) for s in subjects]
-    built = digest.columns_of(stored)
-    walked = Columns(subjects, digest.EVERY_FIGURE)
-    assert built is not None
-    for name in (
-        "evaluated", "fair_ok", "perf_ok", "floors", "signature_of", "perf_signature_of",
-        "g_subject", "g_position", "g_reference", "r_grouping", "r_subject", "labels",
-        "sizes", "shares", "p_has", "p_values", "q_subject", "q_position", "q_size",
-        "q_has_size",
-    ):  # fmt: skip
-        assert getattr(built, name).tolist() == getattr(walked, name).tolist(), name
-    assert built._signatures == walked._signatures
-    assert built._perf_signatures == walked._perf_signatures
-    rows = np.ones(len(walked.labels), bool)
-    assert built.odd_reasons(rows).tolist() == walked.odd_reasons(rows).tolist()
-    figures = [(built.metric, walked.metric, k) for k in digest.METRIC_KEYS]
-    figures += [(built.stored, walked.stored, k) for k in digest.STORED_KEYS]
-    figures += [(built.summary, walked.summary, k) for k in digest.SUMMARY_KEYS]
-    figures += [(built.performance, walked.performance, k) for k in digest.PERF_KEYS]
-    figures += [(built.overall, walked.overall, k) for k in digest.PERF_KEYS]
-    for ours, theirs, key in figures:
-        for mine, reference in zip(ours(key), theirs(key), strict=True):
-            assert mine.tolist() == reference.tolist(), key
-
-
-def test_a_digest_of_other_text_or_format_is_no_digest() -> None:
-    document = {"fairness": [], "performance": {"overall": {"accuracy": 0.8}}}
-    text = json.dumps(document)
-    blob = digest.encode(document, text)
-    found = digest.parse(blob, text)
-    assert found is not None and found.regular
-    # Text of another length is not the text the digest was made from. (An edit in place
-    # of the same length is caught by the database, which clears the digest: test_batch.)
-    assert digest.parse(blob, text.replace("0.8", "0.85")) is None
-    assert digest.parse(blob[:-8], text) is None  # damaged
-    assert digest.parse(blob + b"\x00" * 8, text) is None
-    assert digest.parse(b"\xff\xff\xff\xff{}", text) is None
-    assert digest.parse(b"", text) is None
-    assert digest.parse(None, text) is None
-    older = blob.replace(b'"v":2', b'"v":1', 1)
-    assert digest.parse(older, text) is None
-    # What `govern db upgrade` rewrites: no digest, an unreadable one, another version.
-    assert digest.version_of(blob) == digest.VERSION and digest.version_of(older) == 1
-    assert digest.version_of(None) is None and digest.version_of(b"") is None
-    assert digest.version_of(b"\x02\x00\x00\x00[]") is None
-    assert digest.version_of(b"\xff\xff\xff\xff{") is None
-    irregular = digest.parse(digest.encode({"fairness": {"sex": 1}}, text), text)
-    assert irregular is not None and not irregular.regular
-
-
-def test_a_digest_that_does_not_hold_together_leaves_the_check_to_the_documents() -> None:
-    """Hostile digests of the right length for their document (anyone who can write the
-    catalogue can make one): the check reads the documents and gives the reference
-    outcomes."""
-    group = {"group": "a", "n": 40, "share": 0.5, "metrics": {"selection_rate": 0.5}}
-    document = {"fairness": [{"name": "sex", "groups": [group]}], "performance": {}}
-    text = json.dumps(document)
-    blob = digest.encode(document, text)
-    parts, at = [], 0
-    for _part in ("shape", "entry"):
-        size = int.from_bytes(blob[at : at + 4], "little")
-        parts.append(json.loads(blob[at + 4 : at + 4 + size]))
-        at += 4 + size
-    (shape, entry), body = parts, blob[at:]
-
-    def framed(part: dict[str, Any]) -> bytes:
-        raw = json.dumps(part).encode()
-        return len(raw).to_bytes(4, "little") + raw
-
-    def forged(entries: dict[str, Any] | None = None, **changes: Any) -> bytes:
-        return framed({**shape, **changes}) + framed({**entry, **(entries or {})}) + body
-
-    broken = [
-        forged(sig=[["sex", "single"]]),  # a grouping without features
-        forged(sig={"sex": 1}),
-        forged(sig=[["sex", "single", ["sex"]], ["age", "single", ["age"]]]),  # one too many
-        forged(perf=[1]),
-        forged(perf="sex"),
-        forged(labels=[]),  # fewer labels than rows
-        forged(floor="30"),
-        forged(r=-1),
-        forged({"refs": [1]}),
-        forged({"refs": []}),  # fewer references than groupings
-        forged({"preview": ["explanations"]}),
-        forged({"chars": str(len(text))}),
-        framed([]) + framed(entry) + body,
-        # the row names the grouping after its subject's only one
-        forged()[: -len(body)] + (1).to_bytes(8, "little", signed=True) + body[8:],
-    ]
-    for blob_ in broken:
-        found = digest.parse(blob_, text)
-        subject = SubjectSnapshot(
-            "m@1", {}, evaluation=EvaluationEvidence(document, NOW, "d" * 64, digest=found)
-        )
-        assert found is None or digest.columns_of([subject]) is None
-        _agrees([subject], batch_from=1)
-
-
-def test_previewed_entries_are_read_without_decoding() -> None:
-    document = {"explanations": {"top_features": ["age"]}, "fairness": []}
-    text = json.dumps(document)
-    decoded: list[Any] = []
-
-    def decode(raw: str | bytes) -> Any:
-        decoded.append(raw)
-        return json.loads(raw)
-
-    found = digest.parse(digest.encode(document, text), text)
-    assert found is not None
-    results = StoredResults(text, decode, *found.preview())
-    assert results.get("explanations") == {"top_features": ["age"]}
-    assert results.get("sensitive_features") is None
-    assert "sensitive_features" not in results
-    assert decoded == []
-    assert results["fairness"] == []
-    assert decoded == [text]
-    assert results == document and len(results) == 2
-
-
-def as_stored(snapshot: SubjectSnapshot) -> SubjectSnapshot:
-    """``snapshot`` as ``snapshots_for`` loads it from a catalogue whose evaluations were
-    written with their digests."""
-
-    def stored(evaluation: EvaluationEvidence | None) -> EvaluationEvidence | None:
-        if evaluation is None:
-            return None
-        text = json.dumps(evaluation.results)
-        document = json.loads(text)
-        found = digest.parse(digest.encode(document, text), text)
-        assert found is not None
-        results: Any = StoredResults(text, json.loads, *found.preview())
-        return dataclasses.replace(
-            evaluation, results=results if found.regular else document, digest=found, cache={}
-        )
-
-    champion = snapshot.champion
-    if champion is not None:
-        champion = dataclasses.replace(champion, evaluation=stored(champion.evaluation))
-    return dataclasses.replace(
-        snapshot, evaluation=stored(snapshot.evaluation), champion=champion, cache={}
-    )
-
-
-def _agrees(
-    subjects: list[SubjectSnapshot], *, batch_from: int, policy: LoadedPolicy = POLICY
+@given(snapshots())
+def test_a_document_not_in_shape_is_one_error_per_rule_reading_it(
+    subject: SubjectSnapshot,
 ) -> None:
-    report = check([policy], subjects, now=NOW, batch_from=batch_from)
-    for snapshot, batch in zip(subjects, report.subjects, strict=True):
-        for cached in (snapshot.cache, *(e.cache for e in _evaluations(snapshot))):
-            cached.clear()  # the reference parses the documents afresh
-        reference = evaluate([policy], snapshot, now=NOW)
-        assert batch.statuses == tuple(o.status for o in reference.outcomes)
-        assert batch.counts() == reference.counts()
-        assert batch.outcome == reference.outcome
-        # Building the batch's outcomes checks them against its statuses, and gives the
-        # reference's messages and evidence.
-        assert _json(batch.outcomes) == _json(reference.outcomes)
-    assert report.exit_code == (1 if any(s.blocking for s in report.subjects) else 0)
+    evaluation = subject.evaluation
+    if evaluation is None:
+        return
+    try:
+        results_view(evaluation.results)
+    except NotInShape as problem:
+        outcomes = evaluate([POLICY], subject, now=NOW).outcomes
+        shaped = [o for o in outcomes if o.message.startswith("results not in govern's shape: ")]
+        assert shaped, "a document not in shape must be reported as such"
+        for outcome in shaped:
+            assert outcome.status in {"error", "waived"}
+            assert outcome.evidence == {"problem": str(problem)}
+            assert outcome.kind in {
+                "performance",
+                "fairness",
+                "explanation",
+                "disclosure",
+                "champion",
+            }
+        assert not any("not in the expected shape" in o.message for o in outcomes)
+
+
+def test_a_results_document_of_another_shape_gives_one_clear_error() -> None:
+    document = {"fairness": {"sex": "not a list"}, "performance": {"overall": {"accuracy": "hi"}}}
+    subject = SubjectSnapshot(
+        subject="m@1.0",
+        card={},
+        evaluation=EvaluationEvidence(results=document, created_at=NOW, dataset_sha256="d" * 64),
+    )
+    outcomes = {o.rule_id: o for o in evaluate([POLICY], subject, now=NOW).outcomes}
+    fairness = outcomes["r07"]
+    assert (fairness.status, fairness.message) == (
+        "error",
+        "results not in govern's shape: performance.overall.accuracy is text, not a number",
+    )
+    # checked once per evaluation: every rule reading it reports the same problem
+    assert {o.message for o in outcomes.values() if o.kind in {"performance", "fairness"}} == {
+        fairness.message
+    }
+    assert outcomes["r00"].message.startswith("model_details.description is missing")
 
 
 def _json(outcomes: Any) -> list[str]:
     return [json.dumps(o.to_json(), sort_keys=True, default=str) for o in outcomes]
-
-
-def _evaluations(snapshot: SubjectSnapshot) -> list[EvaluationEvidence]:
-    found = [snapshot.evaluation] if snapshot.evaluation is not None else []
-    if snapshot.champion is not None and snapshot.champion.evaluation is not None:
-        found.append(snapshot.champion.evaluation)
-    return found

@@ -1,0 +1,90 @@
+"""What every rule kind's module shares: :class:`Findings` and the phrases rules reuse.
+
+A kind's ``judge(rule, subject, now) -> Findings`` decides; its ``describe(rule, subject,
+findings) -> str`` words the outcome's message from those findings when it is read (the
+findings' ``facts`` are the outcome's evidence). Describing never decides again, so the
+status shown beside a message is always the one it was worded from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from govern.policy.base import IfMissing
+from govern.policy.evidence import ResultsView, results_view
+from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE
+from govern.policy.snapshot import EvaluationEvidence, SubjectSnapshot
+
+_NONE: Mapping[str, Any] = MappingProxyType({})
+
+#: The status a rule with ``if_missing`` gives when the evidence it needs is absent.
+IF_MISSING: dict[str, str] = {"error": ERROR, "fail": FAIL, "not-applicable": NOT_APPLICABLE}
+
+#: Violations named in a message; the evidence holds all of them.
+SHOWN = 3
+
+
+class Findings(NamedTuple):
+    """What a rule found: the status follows from it, the message is worded from it.
+
+    ``facts`` is JSON-ready and becomes the outcome's evidence; ``note`` names which of the
+    kind's messages applies when the status alone does not say (``"no-evaluation"``...).
+    A named tuple: a batch check makes one per rule and version.
+    """
+
+    status: str
+    facts: Mapping[str, Any] = _NONE
+    note: str = ""
+
+
+def missing(if_missing: IfMissing, note: str, **facts: Any) -> Findings:
+    """The findings of a rule whose evidence is absent, as its ``if_missing`` says."""
+    return Findings(IF_MISSING[if_missing], facts, note)
+
+
+def no_evaluation(subject: SubjectSnapshot) -> str:
+    if subject.stateless:
+        return "no evaluation results were given"
+    return f"{subject.subject} has no evaluation on record; run `govern evaluate` first"
+
+
+def view_of(evaluation: EvaluationEvidence) -> ResultsView:
+    """The checked view of an evaluation's results, made once per evaluation.
+
+    Raises:
+        NotInShape: the results are not in govern's shape (the engine's one ``error``).
+    """
+    return results_view(evaluation.results, evaluation.cache)
+
+
+def map_hint(absent: Sequence[str], named: Sequence[str] | None) -> str:
+    """What to do about categories a rule names that the evaluation has under another name:
+    map them onto its columns (:mod:`govern.policy.categories`)."""
+    if named is None or not absent:
+        return ""
+    them = "it" if len(absent) == 1 else "them"
+    return (
+        f"; if the data calls {them} otherwise, map {them} with --category "
+        f"{absent[0]}=COLUMN or `categories:` in the policy binding"
+    )
+
+
+def listing(items: Sequence[str], total: int | None = None) -> str:
+    """The first :data:`SHOWN` items, and how many more there are."""
+    total = len(items) if total is None else total
+    shown = "; ".join(items[:SHOWN])
+    return shown + (f"; and {total - SHOWN} more" if total > SHOWN else "")
+
+
+__all__ = [
+    "IF_MISSING",
+    "SHOWN",
+    "Findings",
+    "listing",
+    "map_hint",
+    "missing",
+    "no_evaluation",
+    "view_of",
+]
