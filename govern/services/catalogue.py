@@ -7,9 +7,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
-
 from govern import personal_keys
 from govern.assess.artifacts import inspect_artifact
 from govern.documents import load_model_file
@@ -34,15 +31,12 @@ from govern.services.views import (
     VersionDetail,
     VersionSummary,
 )
-from govern.storage import audit, crud, migrate
+from govern.storage import audit, crud, migrate, queries
 from govern.storage.audit import Signer
+from govern.storage.database import Session
 from govern.storage.tables import (
-    Decision,
-    Evaluation,
     Model,
     ModelVersion,
-    PolicyRun,
-    Report,
     utcnow,
 )
 
@@ -331,63 +325,25 @@ def resolve(
     return model, version
 
 
-def _card_field(section: str, key: str) -> Any:
-    return func.coalesce(col(ModelVersion.card)[section][key].as_string(), "")
-
-
 def list_versions(
     ctx: Context, *, model: str | None = None, states: list[str] | None = None
 ) -> list[VersionSummary]:
     """Every version with its state, tier, owner, last evaluation and latest policy outcome."""
     with ctx.read() as session:
-        last_eval = (
-            select(Evaluation.version_id, func.max(Evaluation.created_at).label("at"))
-            .group_by(col(Evaluation.version_id))
-            .subquery()
-        )
-        last_run_id = (
-            select(PolicyRun.version_id, func.max(PolicyRun.id).label("run_id"))
-            .group_by(col(PolicyRun.version_id))
-            .subquery()
-        )
-        query = (
-            select(  # type: ignore[call-overload]
-                Model.name,
-                # Each version's own card, not the model row a later registration rewrote.
-                _card_field("governance", "owner"),
-                _card_field("governance", "business_unit"),
-                ModelVersion.version,
-                ModelVersion.state,
-                ModelVersion.risk_tier,
-                ModelVersion.created_at,
-                ModelVersion.created_by,
-                ModelVersion.next_validation_due,
-                last_eval.c.at,
-                PolicyRun.outcome,
-            )
-            .join(ModelVersion, col(ModelVersion.model_id) == Model.id)
-            .outerjoin(last_eval, last_eval.c.version_id == ModelVersion.id)
-            .outerjoin(last_run_id, last_run_id.c.version_id == ModelVersion.id)
-            .outerjoin(PolicyRun, col(PolicyRun.id) == last_run_id.c.run_id)
-        )
-        if model:
-            query = query.where(Model.name == model)
-        if states:
-            query = query.where(col(ModelVersion.state).in_(states))
-        rows = session.exec(query).all()
+        rows = queries.version_summaries(session=session, model_name=model, states=states or ())
         summaries = [
             VersionSummary(
-                name=r[0],
-                owner=r[1],
-                business_unit=r[2],
-                version=r[3],
-                state=r[4],
-                risk_tier=r[5],
-                created_at=r[6],
-                created_by=r[7],
-                next_validation_due=r[8],
-                last_evaluated_at=r[9],
-                policy_outcome=r[10],
+                name=r.name,
+                owner=r.owner,
+                business_unit=r.business_unit,
+                version=r.version,
+                state=r.state,
+                risk_tier=r.risk_tier,
+                created_at=r.created_at,
+                created_by=r.created_by,
+                next_validation_due=r.next_validation_due,
+                last_evaluated_at=r.last_evaluated_at,
+                policy_outcome=r.policy_outcome,
             )
             for r in rows
         ]
@@ -424,18 +380,10 @@ def _warnings(results: Any) -> list[str]:
 
 def _detail(session: Session, model: Model, version: ModelVersion) -> VersionDetail:
     vid = version.id
-    evaluations = session.exec(
-        select(Evaluation).where(Evaluation.version_id == vid).order_by(col(Evaluation.id).desc())
-    ).all()
-    runs = session.exec(
-        select(PolicyRun).where(PolicyRun.version_id == vid).order_by(col(PolicyRun.id).desc())
-    ).all()
-    decisions = session.exec(
-        select(Decision).where(Decision.version_id == vid).order_by(col(Decision.id))
-    ).all()
-    reports = session.exec(
-        select(Report).where(Report.version_id == vid).order_by(col(Report.id).desc())
-    ).all()
+    evaluations = queries.evaluations_of(session=session, version_id=vid)
+    runs = queries.policy_runs_of(session=session, version_id=vid)
+    decisions = queries.decisions_of(session=session, version_id=vid)
+    reports = queries.reports_of(session=session, version_id=vid)
     others = [v.version for v in crud.versions_of(session=session, model=model) if v.id != vid]
     # This version's own card, as registered (its hash is the card_sha256 shown), never the
     # fields a later registration wrote to the model row.

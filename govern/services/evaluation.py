@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, col, select
 
 from govern.assess.artifacts import ArtifactInfo
 from govern.assess.evaluation import EvaluationSpec, Limits, Progress
@@ -33,7 +32,8 @@ from govern.errors import DataError, InputError, NotFoundError, RefusedError, Wo
 from govern.policy.rules import card_dataset_hashes
 from govern.services.catalogue import resolve
 from govern.services.context import Context
-from govern.storage import crud
+from govern.storage import queries
+from govern.storage.database import Session
 from govern.storage.tables import (
     DriftRun,
     Evaluation,
@@ -204,12 +204,7 @@ def _check_format(rules: GovernanceSettings, model: Path | None, subject: str) -
 
 def _stored_sha256(session: Session, table: type[Evaluation] | type[DriftRun], row_id: int) -> str:
     """SHA-256 of the results document as stored: what the event records and verify checks."""
-    return crud.stored_sha256(
-        connection=session.connection(),
-        column=col(table.results),
-        key=col(table.id),
-        ids=[row_id],
-    )[row_id]
+    return queries.results_sha256(session=session, table=table, ids=[row_id])[row_id]
 
 
 def _require_pickle_trust(
@@ -537,13 +532,7 @@ def _record(session: Session, row: Evaluation) -> EvaluationRecord:
     assert version is not None
     model = session.get(Model, version.model_id)
     assert model is not None and row.id is not None
-    count = len(
-        session.exec(
-            select(Explanation.id).where(
-                Explanation.evaluation_id == row.id, Explanation.kind == "local"
-            )
-        ).all()
-    )
+    count = queries.count_local_explanations(session=session, evaluation_id=row.id)
     return EvaluationRecord(
         id=row.id,
         ref=_ref(model, version),
@@ -568,12 +557,18 @@ def latest_evaluation(ctx: Context, ref: str) -> EvaluationRecord | None:
     """The most recent evaluation of ``ref``, or None if it has none."""
     with ctx.read() as session:
         _model, version = resolve(session, ref)
-        row = session.exec(
-            select(Evaluation)
-            .where(Evaluation.version_id == version.id)
-            .order_by(col(Evaluation.id).desc())
-        ).first()
+        row = queries.latest_evaluation(session=session, version_id=version.id)
         return _record(session, row) if row is not None else None
+
+
+def _explained(
+    session: Session, version: ModelVersion, evaluation_id: int | None
+) -> Evaluation | None:
+    """Evaluation ``evaluation_id`` of ``version``, else its latest that ran a model."""
+    if evaluation_id is None:
+        return queries.latest_evaluation(session=session, version_id=version.id, with_model=True)
+    row = session.get(Evaluation, evaluation_id)
+    return row if row is not None and row.version_id == version.id else None
 
 
 def explain_row(
@@ -596,12 +591,7 @@ def explain_row(
     with ctx.read() as session:
         model, version = resolve(session, ref)
         subject = _ref(model, version)
-        query = select(Evaluation).where(Evaluation.version_id == version.id)
-        if evaluation_id is not None:
-            query = query.where(Evaluation.id == evaluation_id)
-        else:
-            query = query.where(Evaluation.prediction_source == "model")
-        evaluation = session.exec(query.order_by(col(Evaluation.id).desc())).first()
+        evaluation = _explained(session, version, evaluation_id)
         if evaluation is None:
             if evaluation_id is not None:
                 raise NotFoundError(f"{subject} has no evaluation with id {evaluation_id}")
@@ -610,13 +600,10 @@ def explain_row(
                 "--model ...` first"
             )
         assert evaluation.id is not None
-        stored = session.exec(
-            select(Explanation).where(
-                Explanation.evaluation_id == evaluation.id,
-                Explanation.kind == "local",
-                Explanation.row_id == row_id,
-            )
-        ).first()
+        found = queries.local_explanations(
+            session=session, evaluation_id=evaluation.id, row_id=row_id, limit=1
+        )
+        stored = found[0] if found else None
         if stored is not None:
             return ExplanationRecord(
                 ref=subject,
@@ -803,11 +790,7 @@ def drift(
 
 def _not_features(session: Session, version: ModelVersion) -> dict[str, str]:
     """The target and id column the version's latest evaluation named: not features."""
-    row = session.exec(
-        select(Evaluation)
-        .where(Evaluation.version_id == version.id)
-        .order_by(col(Evaluation.id).desc())
-    ).first()
+    row = queries.latest_evaluation(session=session, version_id=version.id)
     if row is None:
         return {}
     found = {row.target: f"the target of evaluation {row.id}"}
@@ -847,11 +830,7 @@ def recompute(ctx: Context, evaluation_id: int, *, trust_pickle: bool = False) -
         declared_data = card_dataset_hashes(owner.card) if owner is not None else []
         stored_local = {
             e.row_id: e.payload
-            for e in session.exec(
-                select(Explanation).where(
-                    Explanation.evaluation_id == evaluation_id, Explanation.kind == "local"
-                )
-            ).all()
+            for e in queries.local_explanations(session=session, evaluation_id=evaluation_id)
         }
     spec = EvaluationSpec.from_params(record.params)
     stored = record.results.to_json()

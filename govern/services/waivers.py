@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict
 
 from govern.domain import lifecycle
 from govern.errors import InputError, WorkflowError
+from govern.services.binding import bound_to
 from govern.services.catalogue import resolve
-from govern.services.checks import bound_to
 from govern.services.context import Context
 from govern.storage import crud, queries
 from govern.storage.database import Session

@@ -9,7 +9,7 @@ the acting person's own configuration:
   person cannot give two of the approvals a round needs;
 * the number of approvals grows with the risk tier (``approvals_by_tier``) and some tiers
   need a compliance approver (``compliance_approval_tiers``);
-* approval and deployment re-run the version's bound policies (``services.checks.gate``) and
+* approval and deployment re-run the version's bound policies (``services.gate``) and
   refuse on a blocking failure without an unexpired waiver; deploying a challenger also
   passes the promotion gate against the champion;
 * retired and rejected versions are read-only.
@@ -411,9 +411,9 @@ def _policy_gate(
 
     Returns what the decision's event records of the run (its id and outcome).
     """
-    from govern.services import checks
+    from govern.services.gate import gate
 
-    outcome = checks.gate(
+    outcome = gate(
         tx,
         model,
         version,

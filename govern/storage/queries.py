@@ -69,23 +69,30 @@ def latest_per_version(
     )
 
 
-def latest_evaluation(*, session: Session, version_id: int | None) -> Evaluation | None:
-    """The version's latest evaluation (newest ``created_at``, then highest id)."""
-    return session.exec(
-        select(Evaluation)
-        .where(Evaluation.version_id == version_id)
-        .order_by(*newest_first(Evaluation))
-    ).first()
-
-
 def evaluations_of(
-    *, session: Session, version_id: int | None, with_model: bool = False
+    *,
+    session: Session,
+    version_id: int | None,
+    with_model: bool = False,
+    limit: int | None = None,
 ) -> list[Evaluation]:
     """The version's evaluations, latest first; ``with_model``: only those that ran a model."""
     query = select(Evaluation).where(Evaluation.version_id == version_id)
     if with_model:
         query = query.where(Evaluation.prediction_source == "model")
-    return list(session.exec(query.order_by(*newest_first(Evaluation))).all())
+    query = query.order_by(*newest_first(Evaluation))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.exec(query).all())
+
+
+def latest_evaluation(
+    *, session: Session, version_id: int | None, with_model: bool = False
+) -> Evaluation | None:
+    """The version's latest evaluation (newest ``created_at``, then highest id);
+    ``with_model``: the latest that ran a model (rather than read a predictions column)."""
+    found = evaluations_of(session=session, version_id=version_id, with_model=with_model, limit=1)
+    return found[0] if found else None
 
 
 def latest_drift_run(*, session: Session, version_id: int | None) -> DriftRun | None:

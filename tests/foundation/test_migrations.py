@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from govern.services import catalogue, checks
+from govern.services import catalogue, subjects
 from govern.storage import audit, crud, migrate
 from govern.storage.database import Database
 from tests.conftest import invoke_cli, run_cli
@@ -184,7 +184,7 @@ def test_upgrade_from_0002_keeps_stored_evaluations_checkable(database_url):
     db = Database(database_url)
     try:
         with db.read() as session:
-            (snapshot,) = checks.snapshots_for(session)
+            (snapshot,) = subjects.snapshots_for(session)
     finally:
         db.dispose()
     assert snapshot.evaluation is not None

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from govern.domain.governance import GovernanceSettings
 from govern.errors import InputError, NotFoundError, PermissionDenied, PolicyError, WorkflowError
-from govern.services import audit, checks, waivers
+from govern.services import audit, binding, checks, gate, runs, subjects, waivers
 from govern.services.catalogue import resolve
 from govern.storage.tables import PolicyRun, RuleResult
 from tests.conftest import Catalogue
@@ -125,12 +125,12 @@ def test_bound_policies_follow_the_settings(cat: Catalogue) -> None:
     ctx = cat.ctx("bob")
     with ctx.read() as session:
         version = resolve(session, ref)[1]
-        assert [p.id for p in checks.policies_for(ctx, version)] == ["nyc-ll144"]
+        assert [p.id for p in binding.policies_for(ctx, version)] == ["nyc-ll144"]
     cat.configure(policy_bindings={})
     with ctx.read() as session:
         version = resolve(session, ref)[1]
         with pytest.raises(InputError, match="no policy is bound"):
-            checks.policies_for(ctx, version)
+            binding.policies_for(ctx, version)
 
 
 def test_unknown_binding_key_is_a_configuration_error() -> None:
@@ -152,8 +152,8 @@ def test_snapshot_has_decisions_submitter_drift_and_champion(cat: Catalogue) -> 
     add_decision(cat, new, "approve", "erin", "approver", at=NOW - dt.timedelta(hours=1))
     with cat.ctx().db.read() as session:
         model, version = resolve(session, new)
-        snap = checks.snapshot_for(session, model, version)
-        champion_snap = checks.snapshot_for(session, *resolve(session, old))
+        snap = subjects.snapshot_for(session, model, version)
+        champion_snap = subjects.snapshot_for(session, *resolve(session, old))
     assert snap.submitter == "alice"
     assert [d.actor for d in snap.decisions] == ["alice", "carol", "erin"]
     assert snap.champion is not None and snap.champion.ref == old
@@ -176,7 +176,7 @@ def _gate(cat: Catalogue, ref: str, **kwargs):  # type: ignore[no-untyped-def]
     ctx = cat.ctx("carol")
     with ctx.write("test.gate", ref) as tx:
         model, version = resolve(tx.session, ref)
-        return checks.gate(tx, model, version, now=NOW, **kwargs)
+        return gate.gate(tx, model, version, now=NOW, **kwargs)
 
 
 def test_gate_lists_blocking_failures_and_defers_approvals(cat: Catalogue) -> None:
@@ -370,9 +370,9 @@ def test_a_rule_from_a_recorded_run_may_be_waived(cat: Catalogue) -> None:
 
 def test_latest_run_is_json_ready(cat: Catalogue) -> None:
     ref = register(cat)
-    assert checks.latest_run(cat.ctx(), ref) is None
+    assert runs.latest_run(cat.ctx(), ref) is None
     checks.check_version(cat.ctx("bob"), ref, ["baseline"], now=NOW)
-    run = checks.latest_run(cat.ctx("victor"), ref)
+    run = runs.latest_run(cat.ctx("victor"), ref)
     assert run is not None
     json.dumps(run)
     assert {r["rule"] for r in run["results"]} >= {"no-pickle", "evaluation-fresh"}

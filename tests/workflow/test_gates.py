@@ -12,7 +12,7 @@ import time_machine
 
 from govern.domain.lifecycle import add_months
 from govern.errors import WorkflowError
-from govern.services import audit, catalogue, checks, evaluation, waivers, workflow
+from govern.services import audit, catalogue, checks, evaluation, runs, waivers, workflow
 from tests.conftest import SAMPLE, Catalogue, run_cli
 
 REF = "credit-risk@1.1.0"
@@ -115,7 +115,7 @@ def test_approval_renews_a_lapsed_validation_date(
     approved = workflow.approve(cat.ctx("erin"), REF, comment="agreed")
     today = dt.datetime.now(dt.UTC).date()
     assert approved.next_validation_due == add_months(today, 12)
-    gate_run = checks.latest_run(cat.ctx("victor"), REF)  # stored with erin's approval
+    gate_run = runs.latest_run(cat.ctx("victor"), REF)  # stored with erin's approval
     assert gate_run is not None
     deferred = {r["rule"]: r for r in gate_run["results"] if r["policy"] == "model-risk"}
     assert deferred["review-cadence"]["status"] == "not-applicable"
