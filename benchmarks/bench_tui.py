@@ -13,12 +13,19 @@ and Textual's own DataTable mounting the same 10,000 rows (what the virtual tabl
 The tiny catalogue has 20 versions and 1,000 events (five pages, so paging is measured on
 both). Run with ``.venv/bin/python benchmarks/bench_tui.py [VERSIONS] [EVENTS]`` (defaults
 10,000 and 1,000,000; about a minute, most of it building the catalogue).
+
+Quit time: ``benchmarks/bench_tui.py --quit`` (also run at the end of the full benchmark) starts
+the real app in a pseudo-terminal on a small evaluated and checked catalogue, opens each screen,
+waits until it has loaded, sends ctrl+q and times until the process has exited; a bare Textual
+app, measured the same way in the same run, is the baseline. The budget is 2x the baseline
+from every screen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import statistics
 import sys
@@ -35,7 +42,7 @@ from govern.config import load_settings
 from govern.services import Context, catalogue, users
 from govern.storage import audit, crud
 from govern.storage.tables import AuditEvent, Model, ModelVersion
-from govern.tui.app import make_app
+from govern.tui.app import make_app, run_and_exit
 
 SIZE = (120, 40)
 #: Each app run is repeated and the median kept: the machines are noisy.
@@ -234,7 +241,240 @@ def median_of(times: int, run: Callable[[], dict[str, float]]) -> dict[str, floa
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
+# --- quit time ---------------------------------------------------------------------------
+
+#: Where the quit benchmark opens the app, and how it gets there once the catalogue shows.
+QUIT_SCREENS = {
+    "bare textual app": "",
+    "catalogue": "catalogue",
+    "queue": "queue",
+    "audit": "audit",
+    "settings": "settings",
+    "version (card)": "version:card",
+    "version (evaluation)": "version:evaluation",
+    "version (explanations)": "version:explanations",
+    "compare": "compare",
+    # Quitting while work is under way: the version still loading, SHAP explaining a
+    # decision that was not stored, a signed PDF being built.
+    "version (still loading)": "version:card:loading",
+    "explaining (SHAP running)": "version:explanations:explain",
+    "building a PDF": "version:reports:build",
+}
+QUIT_REF = "credit-risk@1.1.0"
+QUIT_REPEATS = 5
+#: The budget: quitting takes at most this many times as long as quitting a bare Textual app.
+QUIT_BUDGET = 2.0
+
+
+def build_evaluated(directory: Path) -> str:
+    """The sample credit-risk versions, 1.1.0 with its model (SHAP), evaluated and checked."""
+    import tempfile as _tempfile
+
+    from govern.locations import sample_data_dir
+    from govern.services import checks, evaluation, keys, workflow
+    from govern.services.demo import train_sample_models
+
+    url = f"sqlite:///{directory / 'govern.db'}"
+
+    def ctx(user: str) -> Context:
+        return Context(
+            load_settings(
+                database_url=url,
+                user=user,
+                home=home_of(directory, user),
+                org_key_dir=directory / "org-key",
+            )
+        )
+
+    admin = ctx("admin")
+    catalogue.init_catalogue(admin)
+    keys.org_init(admin, common_name="bench cards", organization="Bench")
+    for name, role in ACTORS:
+        key = home_of(directory, name) / "identity" / "identity.pub.pem"
+        users.add_user(admin, name, role=role, key=key)
+    sample = sample_data_dir()
+    with _tempfile.TemporaryDirectory() as models:
+        artifacts = Path(models)
+        train_sample_models(artifacts)
+        alice, bob = ctx("alice"), ctx("bob")
+        for version in ("1.0.0", "1.1.0"):
+            ref = f"credit-risk@{version}"
+            catalogue.register_version(
+                alice,
+                sample / f"credit-risk-{version}.card.yaml",
+                artifact=artifacts / f"credit-risk-{version}.skops",
+            )
+            evaluation.evaluate_version(
+                bob,
+                ref,
+                data=sample / "credit_holdout.csv",
+                target="credit",
+                positive="1",
+                sensitive=["sex", "age_group"],
+                model=artifacts / f"credit-risk-{version}.skops",
+                id_column="applicant_id",
+                explain=3,
+                seed=0,
+            )
+            checks.check_version(bob, ref)
+        workflow.submit(alice, QUIT_REF, comment="for the quit benchmark")
+    return url
+
+
+def quit_child(where: str, url: str, home: str, marker: str) -> None:
+    """Run in the pseudo-terminal: the app on ``where``; writes ``marker`` once loaded."""
+    from textual.app import App
+
+    ready = Path(marker)
+
+    def settled(app: App[Any]) -> bool:
+        if any(w.is_running for w in app.workers) or app.screen.loading:
+            return False
+        # A version screen has shown what it loaded (its message handled, not just sent).
+        return getattr(app.screen, "detail", True) is not None
+
+    if not where:
+
+        class Bare(App[None]):
+            def on_mount(self) -> None:
+                self.call_after_refresh(lambda: ready.write_text("ready"))
+
+        Bare().run()
+        return
+    settings = load_settings(
+        database_url=url,
+        user="carol",
+        home=Path(home),
+        org_key_dir=Path(home).parents[1] / "org-key",
+    )
+    app = make_app(settings)
+    screen, _, rest = where.partition(":")
+    tab, _, busy = rest.partition(":")
+    steps = {"checks": 0}
+
+    def poll() -> None:
+        if steps["checks"] == 1 and busy == "loading":
+            steps["checks"] = 99
+            ready.write_text("ready")
+        if not settled(app):
+            return
+        if steps["checks"] == 0:
+            steps["checks"] = 1
+            if screen == "version":
+                app.open_version(QUIT_REF, tab=tab)
+            elif screen == "compare":
+                app.open_compare("", QUIT_REF)
+            elif screen != "catalogue":
+                app.switch_mode(screen)
+            return
+        steps["checks"] += 1
+        if steps["checks"] == 4:  # settled three polls in a row: loaded and painted
+            start_busy(busy)
+            ready.write_text("ready")
+
+    def start_busy(what: str) -> None:
+        version: Any = app.screen
+        if what == "explain":
+            stored = {x.row_id for x in version.view.local_explanations}
+            version.explain(next(i for i in holdout_ids() if i not in stored))
+        elif what == "build":
+            version._start_build(Path(marker).with_suffix(".pdf"))
+
+    app.call_later(lambda: app.set_interval(0.1, poll))
+    run_and_exit(app)  # as `govern tui` runs it
+
+
+def holdout_ids() -> list[str]:
+    """The applicant ids of the sample hold-out, in order."""
+    import csv
+
+    from govern.locations import sample_data_dir
+
+    with (sample_data_dir() / "credit_holdout.csv").open(encoding="utf-8") as handle:
+        return [row["applicant_id"] for row in csv.DictReader(handle)]
+
+
+def time_quit(where: str, url: str, home: Path) -> float:
+    """Seconds from ctrl+q to the app's process having exited, in a 120x40 pseudo-terminal."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import termios
+
+    with tempfile.TemporaryDirectory() as tmp:
+        marker = Path(tmp) / "ready"
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(SIZE[0])}
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--quit-child", where, url, str(home), str(marker)],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(follower)
+
+        screen = bytearray()
+
+        def drain(seconds: float) -> None:
+            ready_fds, _, _ = select.select([leader], [], [], seconds)
+            if ready_fds:
+                with contextlib.suppress(OSError):  # the child closed the terminal
+                    screen.extend(os.read(leader, 65536))
+                del screen[:-4000]
+
+        deadline = time.perf_counter() + 120
+        while not marker.exists():
+            drain(0.02)
+            if time.perf_counter() > deadline or child.poll() is not None:
+                child.kill()
+                tail = screen.decode(errors="replace")[-2000:]
+                raise RuntimeError(f"the app on {where or 'bare'} did not get ready:\n{tail}")
+        drain(0.2)
+        pressed = time.perf_counter()
+        os.write(leader, b"\x11")  # ctrl+q
+        while child.poll() is None:
+            drain(0.005)
+        elapsed = time.perf_counter() - pressed
+        os.close(leader)
+    return elapsed
+
+
+def quit_times(only: list[str] | None = None) -> None:
+    """Quit time from each screen against a bare Textual app's, medians of QUIT_REPEATS
+    (``only``: just the screens whose label contains one of these words, and the bare app)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        url = build_evaluated(directory)
+        home = home_of(directory, "carol")
+        results = {}
+        for label, where in QUIT_SCREENS.items():
+            if only and where and not any(word in label for word in only):
+                continue
+            time_quit(where, url, home)  # warm-up (file caches, bytecode)
+            results[label] = statistics.median(
+                time_quit(where, url, home) for _ in range(QUIT_REPEATS)
+            )
+    bare = results["bare textual app"]
+    print(f"\n{'quit with ctrl+q from':<28} {'seconds':>8}   vs bare   (budget {QUIT_BUDGET:.0f}x)")
+    for label, seconds in results.items():
+        ratio = seconds / bare if bare else float("nan")
+        verdict = "" if label.startswith("bare") else ("ok" if ratio <= QUIT_BUDGET else "OVER")
+        print(f"{label:<28} {seconds:8.3f}   {ratio:6.2f}x   {verdict}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--quit-child"]:
+        quit_child(*sys.argv[2:6])
+        return
+    if sys.argv[1:2] == ["--quit"]:
+        quit_times(sys.argv[2:])
+        return
     versions = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     events = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
     with tempfile.TemporaryDirectory() as tmp:
@@ -269,6 +509,7 @@ def main() -> None:
         f"virtual catalogue shows its rows in {scaled['catalogue_rows']:.3f} s "
         f"({table / scaled['catalogue_rows']:.1f}x faster)"
     )
+    quit_times()
 
 
 if __name__ == "__main__":

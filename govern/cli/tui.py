@@ -24,13 +24,11 @@ def tui(
         raise InputError(
             "govern tui needs an interactive terminal; use the other commands in scripts"
         )
-    from govern.tui.app import DARK, LIGHT, make_app
+    from govern.tui.app import DARK, LIGHT, make_app, run_and_exit
 
     app = make_app(runtime.settings(), theme=LIGHT if light else DARK)
     app.backend.check()  # a missing or foreign catalogue is one line on stderr, exit 2
-    app.run()
-    if app.return_code:
-        raise typer.Exit(app.return_code)
+    run_and_exit(app)  # quitting skips the interpreter's teardown of the scientific stack
 
 
 def add_commands(app: typer.Typer) -> None:

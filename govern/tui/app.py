@@ -12,10 +12,15 @@ never again in that session.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -39,6 +44,36 @@ if TYPE_CHECKING:
 DARK, LIGHT = "textual-dark", "textual-light"
 #: From this width the footer has room for the settings key beside the other modes.
 SETTINGS_IN_FOOTER = 100
+
+
+class DaemonExecutor(ThreadPoolExecutor):
+    """Runs each thread worker in a daemon thread of its own, and never waits for them.
+
+    Textual runs thread workers in the event loop's default executor, and asyncio joins that
+    executor's threads when the loop closes: quitting would wait for whatever a worker was
+    doing (a SHAP explanation, a PDF build, a slow query). Workers are cancelled on quit, not
+    awaited; what a worker was writing is one database transaction, which either committed or
+    is rolled back.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=run, name="govern-worker", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Nothing to wait for: the workers' threads end with the process."""
 
 
 class GovernApp(App[None]):
@@ -83,6 +118,10 @@ class GovernApp(App[None]):
 
     def mark(self, milestone: str) -> None:
         self.timings.setdefault(milestone, time.perf_counter() - self.started)
+
+    def on_load(self) -> None:
+        # Before any worker starts: see DaemonExecutor.
+        asyncio.get_running_loop().set_default_executor(DaemonExecutor())
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.backend.actor} · {self.backend.database}"
@@ -291,4 +330,22 @@ def make_app(settings: Settings, *, theme: str = DARK) -> GovernApp:
     return GovernApp(Backend(settings), theme=theme)
 
 
-__all__ = ["GovernApp", "make_app"]
+def run_and_exit(app: GovernApp) -> NoReturn:
+    """Run ``app`` in the terminal, then end the process at once with its return code.
+
+    By the time ``run`` returns the terminal is restored and the catalogue closed (the
+    backend closes when the app unmounts), and a worker still running was cancelled: what
+    it was writing is one transaction, committed or rolled back. What is left is the
+    interpreter tearing down every module the evidence screens imported (numpy, pandas,
+    scikit-learn, SHAP, matplotlib, WeasyPrint), which makes quitting feel slow and does
+    nothing for the person who asked to quit (``benchmarks/bench_tui.py --quit``).
+    """
+    try:
+        app.run()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(app.return_code or 0)
+
+
+__all__ = ["GovernApp", "make_app", "run_and_exit"]
