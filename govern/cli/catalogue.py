@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from govern import formatting as fmt
 from govern.cli import output, runtime
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
@@ -105,9 +106,9 @@ def list_(
                 r.state,
                 r.risk_tier,
                 r.owner,
-                r.last_evaluated_at.date() if r.last_evaluated_at else "-",
-                r.policy_outcome or "-",
-                r.next_validation_due or "-",
+                fmt.day(r.last_evaluated_at),
+                r.policy_outcome or fmt.MISSING,
+                fmt.day(r.next_validation_due),
             )
             for r in rows
         ],
@@ -136,20 +137,23 @@ def show(
         [
             ("risk tier", detail.risk_tier),
             ("owner", detail.owner),
-            ("business owner", detail.business_owner or "-"),
-            ("business unit", detail.business_unit or "-"),
-            ("regulatory scope", ", ".join(card["governance"].get("regulatory_scope", [])) or "-"),
-            ("validation due", detail.next_validation_due or "-"),
-            ("registered", f"{detail.created_at:%Y-%m-%d %H:%M} UTC by {detail.created_by}"),
+            ("business owner", detail.business_owner or fmt.MISSING),
+            ("business unit", detail.business_unit or fmt.MISSING),
+            (
+                "regulatory scope",
+                ", ".join(card["governance"].get("regulatory_scope", [])) or fmt.MISSING,
+            ),
+            ("validation due", fmt.day(detail.next_validation_due)),
+            ("registered", f"{fmt.moment(detail.created_at)} by {detail.created_by}"),
             ("card sha256", detail.card_sha256),
             (
                 "artifact",
-                f"{detail.artifact.format}, {detail.artifact.size} bytes, "
+                f"{detail.artifact.format}, {fmt.size(detail.artifact.size)}, "
                 f"sha256:{detail.artifact.sha256}"
                 if detail.artifact.sha256
                 else "none registered",
             ),
-            ("other versions", ", ".join(detail.other_versions) or "-"),
+            ("other versions", ", ".join(detail.other_versions) or fmt.MISSING),
         ]
     )
     from govern.domain.card import MODEL_CARD_SECTIONS
@@ -172,7 +176,7 @@ def show(
             ["when", "action", "by", "role", "state", "comment"],
             [
                 (
-                    f"{d.created_at:%Y-%m-%d %H:%M}",
+                    fmt.moment(d.created_at),
                     d.action,
                     d.actor,
                     d.role,
@@ -197,7 +201,8 @@ def _print_references(latest: dict[str, Any] | None) -> None:
     output.line(f"Impact-ratio references (evaluation {latest and latest.get('id')}):")
     for item in references[:REFERENCES_SHOWN]:
         why = item.get("reason") or "most-selected group (chosen before reasons were recorded)"
-        output.line(f"  {item.get('grouping')}: {item.get('group')} ({why})")
+        grouping = str(item.get("grouping"))
+        output.line(f"  {fmt.grouping(grouping)}: {fmt.group(grouping, item.get('group'))} ({why})")
     if len(references) > REFERENCES_SHOWN:
         output.line(f"  ... and {len(references) - REFERENCES_SHOWN} more (see --json)")
 

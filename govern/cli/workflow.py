@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from govern import formatting as fmt
 from govern.cli import output, runtime
 
 if TYPE_CHECKING:
@@ -112,15 +113,8 @@ def queue(json_out: JsonOption = False) -> None:
         return
     output.table(
         ["version", "state", "tier", "waiting since", "why"],
-        [
-            (i.ref, i.state, i.risk_tier, f"{i.waiting_since:%Y-%m-%d %H:%M}", i.reason)
-            for i in items
-        ],
+        [(i.ref, i.state, i.risk_tier, fmt.moment(i.waiting_since), i.reason) for i in items],
     )
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 #: Overall figures that are counts, shown without decimals.
@@ -128,13 +122,8 @@ _COUNTS = frozenset({"n"})
 
 
 def _figure(metric: str, value: float | None, *, signed: bool = False) -> str:
-    if value is not None and metric in _COUNTS:
-        return f"{value:+.0f}" if signed else f"{value:.0f}"
-    return _signed(value) if signed else _fmt(value)
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.3f}"
+    digits = 0 if metric in _COUNTS else 3
+    return fmt.signed(value, digits) if signed else fmt.number(value, digits)
 
 
 def compare(
@@ -176,7 +165,13 @@ def compare(
     output.table(
         ["grouping", "metric", *head, "delta"],
         [
-            (m.scope, m.metric, _fmt(m.champion), _fmt(m.challenger), _signed(m.delta))
+            (
+                fmt.grouping(m.scope),
+                m.metric,
+                fmt.number(m.champion),
+                fmt.number(m.challenger),
+                fmt.signed(m.delta),
+            )
             for m in comparison.fairness
         ],
         title="Fairness",
@@ -185,7 +180,14 @@ def compare(
     output.table(
         ["grouping", "group", "metric", *head, "delta"],
         [
-            (g.grouping, g.group, g.metric, _fmt(g.champion), _fmt(g.challenger), _signed(g.delta))
+            (
+                fmt.grouping(g.grouping),
+                fmt.group(g.grouping, g.group),
+                g.metric,
+                fmt.number(g.champion),
+                fmt.number(g.challenger),
+                fmt.signed(g.delta),
+            )
             for g in comparison.groups
         ],
         title="Per group",

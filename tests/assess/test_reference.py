@@ -73,7 +73,7 @@ def test_compas_race_reference_is_not_the_eleven_person_group(catalogue_url):
     result = _compas(catalogue_url, process=True, json_out=False)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Fairness by feature race (reference group: African-American)" in out
+    assert "Fairness by feature race (reference group: race=African-American)" in out
     assert (
         "impact-ratio reference: African-American (most-selected group with at least 30 rows "
         "and not missing)" in out
@@ -127,9 +127,10 @@ def test_reference_set_on_the_command_line_is_stored_shown_and_recomputed(catalo
     shown = run_cli("show", REF, db=catalogue_url)
     assert shown.returncode == 0, shown.stderr
     assert f"Impact-ratio references (evaluation {document['id']}):" in shown.stdout
-    assert "  race: Caucasian (set by --reference race=Caucasian)" in shown.stdout
-    assert "  race*sex: Caucasian, Male (set by --reference race=Caucasian, sex=Male)" in (
-        shown.stdout
+    assert "  race: race=Caucasian (set by --reference race=Caucasian)" in shown.stdout
+    assert (
+        "  race ∧ sex: race=Caucasian ∧ sex=Male (set by --reference race=Caucasian, sex=Male)"
+        in shown.stdout
     )
     listed = json.loads(invoke_cli("show", REF, "--json", db=catalogue_url).stdout)
     assert listed["evaluations"][0]["references"][0] == {
