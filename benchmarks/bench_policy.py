@@ -7,19 +7,16 @@ the same run (best of three; each run starts from fresh parsing caches, and the 
 run's report is freed before the clock starts):
 
 * end to end, first, in a process that holds no decoded documents (as ``govern check
-  --all`` runs): ``checks.check_versions`` on a real SQLite catalogue holding the versions,
-  each evaluation stored with its digest as ``govern evaluate`` stores it (read the rows
-  and digests, build snapshots, evaluate to every status, count and the exit code; a
-  results document is read and decoded only when a rule or an outcome's evidence needs
-  it), its loading half alone, and the engine on what was loaded alone;
+  --all`` runs): ``checks.check_versions`` on a real SQLite catalogue holding the versions
+  (read the rows, decode the documents, build snapshots, decide every status, count and
+  the exit code), its loading half alone, and the engine on what was loaded alone;
 * the command itself, ``govern check --all --policy bench.yaml``, as a subprocess, against
   a bare interpreter start and ``govern --help``;
 * the engine: ``check`` of the same policy over snapshots holding every decoded document
-  (the kinds that read every group are decided column-wise from the documents,
-  ``govern.policy.columns``); the same with every status decided per version
-  (``batch_from`` above the batch size), as a check of a few versions runs; and with every
-  outcome's message, evidence and waiver built as well, as the JSON, JUnit and SARIF
-  formats read them;
+  (each results document's shape checked once, every rule judged by its kind's module);
+  ``evaluate`` of each version on its own, as a check of one version runs; and with every
+  outcome's message and waiver worded as well, as the JSON, JUnit and SARIF formats read
+  them;
 * a bare loop over the same snapshots that reads each figure the 20 rules compare and
   compares it with a constant: the floor any rule engine has to pay;
 * decoding the stored results JSON with ``json`` and with the decoder the services use
@@ -46,8 +43,7 @@ from typing import Any
 
 import yaml
 
-from govern.policy import digest
-from govern.policy.engine import check, collector_paused
+from govern.policy.engine import check, collector_paused, evaluate
 from govern.policy.loader import parse_policy_text
 from govern.policy.snapshot import (
     ChampionEvidence,
@@ -430,8 +426,6 @@ def evaluation_row(version_id: int, results_json: str, at: dt.datetime) -> dict[
         "results": results,
         "created_at": at,
         "created_by": "bob",
-        # As services.checks.write_digest stores it: of the text the JSON column holds.
-        "digest": digest.encode(results, json.dumps(results)),
     }
 
 
@@ -444,6 +438,7 @@ def cli_run(args: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 def main() -> None:
     from govern.services import checks
+    from govern.services import subjects as loading
     from govern.services.context import Context
 
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
@@ -461,7 +456,7 @@ def main() -> None:
 
         def load() -> list[SubjectSnapshot]:
             with collector_paused(), ctx.read() as session:
-                return checks.snapshots_for(session, later=ctx.db)
+                return loading.snapshots_for(session)
 
         load_s = timed(load)
         fresh: list[list[SubjectSnapshot]] = []
@@ -487,7 +482,7 @@ def main() -> None:
         helped = min(cli_run([*govern, "--help"], env)[0] for _ in range(3))
         cli = [cli_run(command, env) for _ in range(3)]
         cli_s, cli_exit = min(t for t, _ in cli), {code for _, code in cli}
-    decoder = checks.json_decoder()
+    decoder = loading.json_decoder()
     decode_s = timed(lambda: [json.loads(r) for _c, r in stored])
     fast_decode_s = timed(lambda: [decoder(r) for _c, r in stored])
     with collector_paused():
@@ -498,7 +493,7 @@ def main() -> None:
         lambda: check(loaded, subjects, now=NOW).exit_code, lambda: clear_caches(subjects)
     )
     per_subject_s = timed(
-        lambda: check(loaded, subjects, now=NOW, batch_from=count + 1).exit_code,
+        lambda: [evaluate(loaded, s, now=NOW).blocks for s in subjects],
         lambda: clear_caches(subjects),
     )
     built_s = timed(

@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import col
 
-from govern.errors import CatalogueError, InputError, NotFoundError, PolicyError
-from govern.policy import digest
-from govern.policy.engine import check
+from govern.errors import InputError, NotFoundError, PolicyError
+from govern.policy.engine import check, evaluate
 from govern.policy.loader import load_policies
-from govern.policy.snapshot import StoredResults
-from govern.services import checks, waivers
+from govern.services import checks, subjects, waivers
 from govern.services.catalogue import resolve
 from govern.storage.tables import Evaluation
 from tests.conftest import Catalogue
@@ -66,9 +64,9 @@ def _catalogue(cat: Catalogue) -> tuple[str, str]:
 def test_batch_snapshots_equal_one_version_snapshots(cat: Catalogue) -> None:
     old, new = _catalogue(cat)
     with cat.ctx().db.read() as session:
-        one_by_one = [checks.snapshot_for(session, *resolve(session, r)) for r in (old, new)]
-        every = checks.snapshots_for(session)
-        chosen = checks.snapshots_for(session, [new, old])
+        one_by_one = [subjects.snapshot_for(session, *resolve(session, r)) for r in (old, new)]
+        every = subjects.snapshots_for(session)
+        chosen = subjects.snapshots_for(session, [new, old])
     assert every == one_by_one
     assert chosen == one_by_one[::-1]
     challenger = every[1]
@@ -118,118 +116,60 @@ def test_undefined_figures_decode_as_python_json_decodes_them(sqlite_cat: Catalo
     assert "NaN" in json.dumps(document)
     store_evaluation(sqlite_cat, ref, document)
     with sqlite_cat.ctx().db.read() as session:
-        (snapshot,) = checks.snapshots_for(session)
+        (snapshot,) = subjects.snapshots_for(session)
     assert snapshot.evaluation is not None
     assert math.isnan(snapshot.evaluation.results["performance"]["overall"]["accuracy"])
     assert snapshot.evaluation.results["performance"]["overall"]["roc_auc"] == 0.8
 
 
-def _decided_by_columns(cat: Catalogue) -> tuple[list[str], list[str]]:
-    """(statuses with every figure from the column arrays, statuses decided one by one)."""
+def _batch_equals_each(cat: Catalogue) -> list[str]:
+    """The statuses of a batch check of every stored version, after checking that they and
+    every outcome equal what evaluating each version on its own gives."""
     packs = load_policies(PACKS)
     with cat.ctx().db.read() as session:
-        subjects = checks.snapshots_for(session)
-    columns = check(packs, subjects, now=NOW, batch_from=1)
-    with cat.ctx().db.read() as session:
-        subjects = checks.snapshots_for(session)
-    singly = check(packs, subjects, now=NOW, batch_from=10**9)
-    assert [o.to_json() for o in columns.outcomes] == [o.to_json() for o in singly.outcomes]
-    return [o.status for o in columns.outcomes], [o.status for o in singly.outcomes]
+        every = subjects.snapshots_for(session)
+    batch = check(packs, every, now=NOW)
+    statuses = [status for s in batch.subjects for status in s.statuses]
+    each = [evaluate(packs, snapshot, now=NOW) for snapshot in every]
+    assert [o.to_json() for o in batch.outcomes] == [o.to_json() for r in each for o in r.outcomes]
+    assert [o.status for o in batch.outcomes] == statuses
+    return statuses
 
 
-def test_batch_check_reads_figures_from_the_digests(cat: Catalogue) -> None:
+def test_a_batch_check_of_stored_versions_is_evaluate_of_each(cat: Catalogue) -> None:
     _catalogue(cat)
-    with cat.ctx().db.read() as session:
-        every = checks.snapshots_for(session)
-    for snapshot in every:
-        assert snapshot.evaluation is not None and snapshot.evaluation.digest.regular
-        assert isinstance(snapshot.evaluation.results, StoredResults)
-    assert digest.columns_of(every) is not None
-    statuses, _singly = _decided_by_columns(cat)
-    assert "fail" in statuses and "pass" in statuses
+    statuses = _batch_equals_each(cat)
+    assert "fail" in statuses and "pass" in statuses and "waived" in statuses
 
 
-def test_evaluations_stored_without_a_digest_are_read_from_their_documents(
-    cat: Catalogue,
-) -> None:
-    ref = register(cat, "1.0.0")
-    store_evaluation(cat, ref, results_document(UNFAIR), digest=False)
-    with cat.ctx().db.read() as session:
-        (snapshot,) = checks.snapshots_for(session)
-    assert snapshot.evaluation is not None and snapshot.evaluation.digest is None
-    assert type(snapshot.evaluation.results) is dict
-    assert digest.columns_of([snapshot]) is None
-    _decided_by_columns(cat)
-
-
-def test_a_document_edited_after_its_digest_is_read_itself(cat: Catalogue) -> None:
-    """A digest is derived data: once its document changes, the document decides."""
+def test_a_document_edited_in_place_is_checked_as_it_now_reads(cat: Catalogue) -> None:
     ref = register(cat, "1.0.0")
     evaluation_id = store_evaluation(cat, ref, results_document(FAIR))
-    fair, _singly = _decided_by_columns(cat)
+    fair = _batch_equals_each(cat)
     with cat.ctx().db.write() as session:
         session.connection().execute(
             update(Evaluation)
             .where(col(Evaluation.id) == evaluation_id)
             .values(results=results_document(UNFAIR))
         )
-    with cat.ctx().db.read() as session:
-        # The database cleared the digest in the statement that changed the results.
-        stored = session.exec(select(Evaluation.digest).where(Evaluation.id == evaluation_id))
-        assert stored.one() is None
-        (snapshot,) = checks.snapshots_for(session)
-    assert snapshot.evaluation is not None and snapshot.evaluation.digest is None
-    unfair, _singly = _decided_by_columns(cat)
+    unfair = _batch_equals_each(cat)
     assert fair != unfair and unfair.count("fail") > fair.count("fail")
 
 
-def test_a_batch_check_reads_a_document_when_its_evidence_is_built(cat: Catalogue) -> None:
-    """``check_versions`` loads digests, not documents: they are read from the catalogue
-    when an outcome's evidence needs them, after the read that loaded the check."""
-    old, new = _catalogue(cat)
-    packs = load_policies(PACKS)
-    db = cat.ctx().db
-    with db.read() as session:
-        eager = checks.snapshots_for(session)
-        lazy = checks.snapshots_for(session, later=db)
-    assert len(_results(lazy)) == 2
-    assert all(repr(r) == "StoredResults(not decoded)" for r in _results(lazy))
-    assert lazy == eager  # the same evidence, documents included, once they are read
-    lazy = _reload(cat)
-    report = check(packs, lazy, now=NOW)
-    expected = check(packs, eager, now=NOW)
-    assert [o.to_json() for o in report.outcomes] == [o.to_json() for o in expected.outcomes]
-    assert len(_results(lazy)) == 2
-    assert all(repr(r) == "StoredResults(decoded)" for r in _results(lazy))
-    assert [s.subject for s in report.subjects] == [old, new]
-
-
-def test_a_document_changed_during_a_batch_check_is_refused(cat: Catalogue) -> None:
+def test_a_stored_document_not_in_shape_is_one_error_per_rule_reading_it(
+    cat: Catalogue,
+) -> None:
     ref = register(cat, "1.0.0")
-    evaluation_id = store_evaluation(cat, ref, results_document(FAIR))
-    subjects = _reload(cat)
-    report = check(load_policies(["eeoc-four-fifths"]), subjects, now=NOW, batch_from=1)
-    assert report.subjects[0].statuses  # decided from the digest, no document read
-    assert repr(_results(subjects)[0]) == "StoredResults(not decoded)"
-    with cat.ctx().db.write() as session:
-        session.connection().execute(
-            update(Evaluation)
-            .where(col(Evaluation.id) == evaluation_id)
-            .values(results=results_document(UNFAIR))
-        )
-    with pytest.raises(CatalogueError, match=f"evaluation {evaluation_id} was changed"):
-        report.outcomes  # noqa: B018 - building the evidence reads the document
-
-
-def _reload(cat: Catalogue) -> list[Any]:
-    db = cat.ctx().db
-    with db.read() as session:
-        return checks.snapshots_for(session, later=db)
-
-
-def _results(snapshots: list[Any]) -> list[Any]:
-    """The stored results of every snapshot's evaluation."""
-    return [s.evaluation.results for s in snapshots if s.evaluation is not None]
+    document = results_document(FAIR)
+    document["fairness"][0]["groups"][0]["n"] = "many"
+    store_evaluation(cat, ref, document)
+    report = checks.check_versions(cat.ctx(), ["eeoc-four-fifths"], now=NOW)
+    fairness = [o for o in report.outcomes if o.kind == "fairness"]
+    assert fairness and all(o.status == "error" for o in fairness)
+    problem = "fairness grouping sex group female n is text, not a count"
+    assert {o.message for o in fairness} == {f"results not in govern's shape: {problem}"}
+    assert all(o.evidence == {"problem": problem} for o in fairness)
+    assert report.exit_code == 1
 
 
 @pytest.mark.parametrize(
@@ -247,7 +187,7 @@ def _results(snapshots: list[Any]) -> list[Any]:
     ],
 )
 def test_stored_instants_read_as_utc(stored: Any, expected: dt.datetime) -> None:
-    from govern.services.checks import _instant
+    from govern.storage.subjects import instant as _instant
 
     found = _instant(stored)
     assert found == expected and found.utcoffset() == dt.timedelta(0)

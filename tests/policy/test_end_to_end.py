@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from govern.errors import WorkflowError
-from govern.policy.engine import check
+from govern.policy.engine import check, evaluate
 from govern.policy.loader import load_policies
-from govern.policy.snapshot import StoredResults
-from govern.services import checks, evaluation, waivers, workflow
+from govern.services import checks, evaluation, subjects, waivers, workflow
 from tests.conftest import SAMPLE, Catalogue
 from tests.policy.helpers import NOW
 from tests.policy.stored import register
@@ -62,24 +61,22 @@ def test_sample_versions_against_the_shipped_packs(
     older = checks.check_version(sqlite_cat.ctx("bob"), logistic, ["eeoc-four-fifths"])
     assert older.exit_code == 0
 
-    # The service stored each evaluation with its digest; a batch check that reads its
-    # figures from the digests gives the outcomes of deciding every version on its own.
+    # A batch check of what the service stored gives the outcomes of evaluating every
+    # version on its own.
     with sqlite_cat.ctx().db.read() as session:
-        subjects = checks.snapshots_for(session)
-    assert subjects
-    assert all(s.evaluation is not None and s.evaluation.digest.regular for s in subjects)
-    assert all(isinstance(s.evaluation.results, StoredResults) for s in subjects)
+        stored = subjects.snapshots_for(session)
+    assert stored
     packs = load_policies(["eeoc-four-fifths", "baseline", "nyc-ll144", "eu-ai-act-high-risk"])
-    columns = check(packs, subjects, now=NOW, batch_from=1)
-    singly = check(packs, subjects, now=NOW, batch_from=10**9)
-    assert [o.to_json() for o in columns.outcomes] == [o.to_json() for o in singly.outcomes]
-    assert columns.exit_code == 1
+    batch = check(packs, stored, now=NOW)
+    singly = [o for s in stored for o in evaluate(packs, s, now=NOW).outcomes]
+    assert [o.to_json() for o in batch.outcomes] == [o.to_json() for o in singly]
+    assert batch.exit_code == 1
 
 
 def test_the_gate_refuses_approval_until_a_waiver(
     sqlite_cat: Catalogue, sample_artifacts: Path
 ) -> None:
-    """The workflow calls checks.gate: a blocking bound rule stops approval until waived."""
+    """The workflow calls gate.gate: a blocking bound rule stops approval until waived."""
     boosted = _evaluate(sqlite_cat, "1.1.0", sample_artifacts)
     sqlite_cat.configure(policy_bindings={"*": ["baseline", "eeoc-four-fifths"]})
     ctx = sqlite_cat.ctx
