@@ -40,15 +40,6 @@ STATUSES = (PASS, FAIL, WAIVED, NOT_APPLICABLE, ERROR, MANUAL)
 UNMET = frozenset({FAIL, ERROR})
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What a rule function returns; the engine adds identity, waivers and location."""
-
-    status: str
-    message: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-
-
 class RuleOutcome(NamedTuple):
     """One rule evaluated against one subject, with its evidence. Immutable.
 
@@ -322,7 +313,6 @@ __all__ = [
     "CheckReport",
     "RuleOutcome",
     "SubjectResult",
-    "Verdict",
     "collector_paused",
     "summarise",
 ]
