@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session, col, func, select
 
 from govern import __version__, outputs
 from govern.config import Settings
@@ -58,18 +57,13 @@ from govern.services.audit import verify_version_records
 from govern.services.catalogue import resolve
 from govern.services.context import Context
 from govern.signing import SigningIdentity, read_certificates
-from govern.storage import crud
+from govern.storage import crud, queries
+from govern.storage.database import Session
 from govern.storage.tables import (
-    Decision,
-    DriftRun,
-    Evaluation,
-    Explanation,
     Model,
     ModelVersion,
     PolicyRun,
     Report,
-    RuleResult,
-    Waiver,
     utcnow,
 )
 
@@ -166,11 +160,7 @@ def build_view(
     caller already checked (otherwise it is checked here, for the decisions' verification).
     """
     vid = version.id
-    evaluation = session.exec(
-        select(Evaluation)
-        .where(Evaluation.version_id == vid)
-        .order_by(col(Evaluation.created_at).desc(), col(Evaluation.id).desc())
-    ).first()
+    evaluation = queries.latest_evaluation(session=session, version_id=vid)
     evaluation_view = None
     local_views = []
     local_count = 0
@@ -194,31 +184,17 @@ def build_view(
             results=results,
             problem=problem,
         )
-        rows = session.exec(
-            select(Explanation)
-            .where(Explanation.evaluation_id == evaluation.id, Explanation.kind == "local")
-            .order_by(col(Explanation.id))
-            .limit(MAX_LOCAL_EXPLANATIONS * 4)
-        ).all()
+        rows = queries.local_explanations(
+            session=session, evaluation_id=evaluation.id, limit=MAX_LOCAL_EXPLANATIONS * 4
+        )
         for row in rows:
             parsed = local_explanation(row.row_id or "", row.payload)
             if parsed is not None:
                 local_views.append(parsed)
             if len(local_views) >= MAX_LOCAL_EXPLANATIONS:
                 break
-        local_count = session.exec(
-            select(func.count())
-            .select_from(Explanation)
-            .where(Explanation.evaluation_id == evaluation.id, Explanation.kind == "local")
-        ).one()
-    runs = list(
-        session.exec(
-            select(PolicyRun)
-            .where(PolicyRun.version_id == vid)
-            .order_by(col(PolicyRun.id).desc())
-            .limit(MAX_POLICY_RUNS)
-        ).all()
-    )
+        local_count = queries.count_local_explanations(session=session, evaluation_id=evaluation.id)
+    runs = queries.policy_runs_of(session=session, version_id=vid, limit=MAX_POLICY_RUNS)
     policy_view = _policy_view(session, runs[0]) if runs else None
     earlier = _earlier_packs(session, runs) if runs else []
     if governance is not None and policy_view is not None:
@@ -238,9 +214,7 @@ def build_view(
             created_at=w.created_at,
             active=w.expires_on >= today,
         )
-        for w in session.exec(
-            select(Waiver).where(Waiver.version_id == vid).order_by(col(Waiver.id))
-        ).all()
+        for w in queries.waivers_of(session=session, version_id=vid)
     ]
     catalogue_id = crud.get_meta(session=session, key="catalogue_id") or ""
     decisions = _decisions(
@@ -250,9 +224,7 @@ def build_view(
         catalogue_id=catalogue_id,
         record_problems=record_problems,
     )
-    drift_run = session.exec(
-        select(DriftRun).where(DriftRun.version_id == vid).order_by(col(DriftRun.id).desc())
-    ).first()
+    drift_run = queries.latest_drift_run(session=session, version_id=vid)
     drift_view = None
     if drift_run is not None:
         features, prediction = drift_features(drift_run.results)
@@ -329,11 +301,8 @@ def _decisions(
     "not verified" when the version's records do not verify.
     """
     from govern.storage import audit
-    from govern.storage.tables import User, UserKey
 
-    rows = session.exec(
-        select(Decision).where(Decision.version_id == version.id).order_by(col(Decision.id))
-    ).all()
+    rows = queries.decisions_of(session=session, version_id=version.id)
     if not rows:
         return []
     conn = session.connection()
@@ -346,8 +315,8 @@ def _decisions(
     ]
     if record_problems is None:
         record_problems = verify_version_records(session, ref)
-    names = {u.name: u.display_name for u in session.exec(select(User)).all()}
-    enrolled = {k.fingerprint: k for k in session.exec(select(UserKey)).all()}
+    names = {u.name: u.display_name for u in crud.list_users(session=session)}
+    enrolled = {k.fingerprint: k for k in crud.keys_of(session=session)}
     views = []
     for index, row in enumerate(rows):
         event = events[index] if index < len(events) else None
@@ -413,9 +382,7 @@ def _policy_packs(
     session: Session, run: PolicyRun, *, skip: set[str] | frozenset[str] = frozenset()
 ) -> list[PolicyPack]:
     """The packs of ``run`` (except those in ``skip``), each with its rules' results."""
-    rules = session.exec(
-        select(RuleResult).where(RuleResult.policy_run_id == run.id).order_by(col(RuleResult.id))
-    ).all()
+    rules = queries.rule_results_of(session=session, run_id=run.id)
     by_pack: dict[str, list[RuleView]] = {}
     for rule in rules:
         if rule.policy_id in skip:
@@ -479,11 +446,7 @@ def _earlier_packs(session: Session, runs: list[PolicyRun]) -> list[PolicyPack]:
     that was not checked again is never hidden.
     """
     seen = {str(entry.get("id", "")) for entry in runs[0].policies}
-    seen |= set(
-        session.exec(
-            select(RuleResult.policy_id).where(RuleResult.policy_run_id == runs[0].id)
-        ).all()
-    )
+    seen |= queries.policy_ids_of_run(session=session, run_id=runs[0].id)
     packs: list[PolicyPack] = []
     for run in runs[1:]:
         listed = {str(entry.get("id", "")) for entry in run.policies}
@@ -989,11 +952,8 @@ def _compare_with_catalogue(
             )
         reports = [
             (r.id, r.sha256, r.created_at, r.created_by)
-            for r in session.exec(
-                select(Report).where(
-                    Report.version_id == version.id, Report.card_sha256 == embedded_sha
-                )
-            ).all()
+            for r in queries.reports_of(session=session, version_id=version.id)
+            if r.card_sha256 == embedded_sha
         ]
     if not reports:
         return "mismatch", (

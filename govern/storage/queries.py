@@ -4,8 +4,9 @@ reports and explanations. Each question is answered here once, with one ordering
 * **the latest** evaluation or drift run of a version is the one with the newest
   ``created_at``, ties broken by the highest id (the ``(version_id, created_at, id)``
   indexes); lists of them are newest first in that same order;
-* a version's **decisions** are in the order they were recorded: ``created_at``, then id
-  (the ``ix_decision_history`` index);
+* a version's **decisions** are in the order they were recorded, by id: writers take the
+  catalogue's write lock one at a time, so ids follow the audit log (a decision's n-th row
+  is its n-th event), where ``created_at`` is the writing machine's clock;
 * **policy runs** and **reports** are newest first by id (a run's ``created_at`` is the
   check's ``now``, which a caller may pin); waivers and rule results by id.
 
@@ -111,7 +112,7 @@ def decisions_of(*, session: Session, version_id: int | None) -> list[Decision]:
         session.exec(
             select(Decision)
             .where(Decision.version_id == version_id)
-            .order_by(col(Decision.created_at), col(Decision.id))
+            .order_by(col(Decision.id))
         ).all()
     )
 
@@ -132,7 +133,7 @@ def decisions_in_states(*, session: Session, states: Sequence[str]) -> list[Deci
             select(Decision)
             .join(ModelVersion, col(ModelVersion.id) == col(Decision.version_id))
             .where(col(ModelVersion.state).in_(list(states)))
-            .order_by(col(Decision.created_at), col(Decision.id))
+            .order_by(col(Decision.id))
         ).all()
     )
 

@@ -174,7 +174,7 @@ def decision_rows(*, session: Session, version_ids: Wanted) -> Sequence[Any]:
         query = query.where(col(Decision.version_id).in_(version_ids))
     return _read(
         session,
-        query.order_by(col(Decision.version_id), col(Decision.created_at), col(Decision.id)),
+        query.order_by(col(Decision.version_id), col(Decision.id)),
     )
 
 
