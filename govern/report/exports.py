@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from govern import formatting
 from govern.report.decisions import short_key
 from govern.report.view import COUNT_METRICS, Grouping, ReportView
 
@@ -66,7 +67,7 @@ def card_document(view: ReportView) -> dict[str, Any]:
                         _metric(
                             name,
                             estimate.value,
-                            slice_=f"{grouping.name}={group.group}",
+                            slice_=formatting.group(grouping.name, group.group),
                             lower=estimate.lower,
                             upper=estimate.upper,
                         )
@@ -209,14 +210,11 @@ def md(text: Any, *, starts_line: bool = False) -> str:
     return _MD_LINE_START.sub(r"\\\1", value)
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def _count(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:.3f}"
+    """A count stored as a float (``300.0``) as ``300``; any other figure as a number."""
+    if isinstance(value, float) and value.is_integer():
+        return formatting.count(value)
+    return formatting.number(value)
 
 
 def _task_type(task: str) -> str:
@@ -292,7 +290,7 @@ def card_markdown(view: ReportView) -> str:
         owners += f", business unit {md(model.business_unit)}"
     add(
         f"State **{md(model.state)}**, risk tier **{md(model.risk_tier)}**, "
-        f"{owners}. Generated {view.generated_at:%Y-%m-%d %H:%M} UTC "
+        f"{owners}. Generated {formatting.moment(view.generated_at)} "
         f"by govern {md(view.govern_version)}."
     )
     add("")
@@ -391,25 +389,33 @@ def _md_table(out: list[str], headers: list[str], rows: list[list[str]]) -> None
 
 
 def _md_grouping(out: list[str], grouping: Grouping) -> None:
-    out.append(f"### Fairness by {md(grouping.name)}")
+    out.append(f"### Fairness by {md(formatting.grouping(grouping.name))}")
     out.append("")
     out.append(
-        f"Reference group: {md(grouping.reference_group or '–')} ({md(grouping.reference_why)})."
+        "Reference group: "
+        + md(
+            formatting.group(grouping.name, grouping.reference_group)
+            if grouping.reference_group is not None
+            else formatting.MISSING
+        )
+        + f" ({md(grouping.reference_why)})."
     )
     out.append("")
     rows = []
     for g in grouping.groups:
-        cells = [md(g.group), str(g.n)]
+        cells = [md(formatting.group(grouping.name, g.group)), formatting.count(g.n)]
         for name in ("selection_rate", "tpr", "fpr"):
             e = g.metrics.get(name)
             if e is None or e.value is None:
                 cells.append("undefined" if name in g.undefined else "–")
             elif e.lower is not None and e.upper is not None:
-                cells.append(f"{e.value:.3f} [{e.lower:.2f}, {e.upper:.2f}]")
+                cells.append(
+                    f"{formatting.number(e.value)} {formatting.interval(e.lower, e.upper)}"
+                )
             else:
-                cells.append(f"{e.value:.3f}")
+                cells.append(formatting.number(e.value))
         flags = (["ratio < 0.8"] if g.adverse else []) + (["small n"] if g.small else [])
-        cells += [_num(g.impact_ratio), ", ".join(flags)]
+        cells += [formatting.number(g.impact_ratio), ", ".join(flags)]
         rows.append(cells)
     _md_table(
         out,
@@ -441,7 +447,12 @@ def _md_quantitative(out: list[str], view: ReportView) -> None:
         _md_table(
             out,
             [md(k) for k in overall],
-            [[_count(v) if k.lower() in COUNT_METRICS else _num(v) for k, v in overall.items()]],
+            [
+                [
+                    _count(v) if k.lower() in COUNT_METRICS else formatting.number(v)
+                    for k, v in overall.items()
+                ]
+            ],
         )
     if not results.fairness:
         out += ["_Fairness not evaluated: the evaluation analysed no sensitive features._", ""]
@@ -465,10 +476,8 @@ def _md_quantitative(out: list[str], view: ReportView) -> None:
                 [
                     str(i.rank if i.rank is not None else n),
                     md(i.feature),
-                    _num(i.mean_abs_shap, 4),
-                    f"[{_num(i.lower, 4)}, {_num(i.upper, 4)}]"
-                    if i.lower is not None and i.upper is not None
-                    else "–",
+                    formatting.number(i.mean_abs_shap, 4),
+                    formatting.interval(i.lower, i.upper, 4) or formatting.MISSING,
                     "associated with a sensitive feature" if i.feature in flagged else "",
                 ]
                 for n, i in enumerate(explanations.importances[:15], start=1)
@@ -485,7 +494,7 @@ def _md_governance(out: list[str], view: ReportView) -> None:
             ["when", "decision", "state", "who", "role", "key", "verification", "comment"],
             [
                 [
-                    f"{d.created_at:%Y-%m-%d %H:%M}",
+                    formatting.moment(d.created_at),
                     md(d.action),
                     f"{md(d.from_state)} → {md(d.to_state)}",
                     md(d.who),
@@ -516,7 +525,7 @@ def _md_governance(out: list[str], view: ReportView) -> None:
         for pack in view.policy_packs:
             out += [f"### {md(pack.title or pack.id)}: {md(pack.outcome)}", ""]
             if pack.run_id is not None:
-                when = f", {pack.checked_at:%Y-%m-%d %H:%M} UTC" if pack.checked_at else ""
+                when = f", {formatting.moment(pack.checked_at)}" if pack.checked_at else ""
                 out += [f"Pack `{md(pack.id)}`, policy run #{pack.run_id}{when}.", ""]
             _md_table(
                 out,
@@ -526,7 +535,8 @@ def _md_governance(out: list[str], view: ReportView) -> None:
                         md(r.rule_id),
                         md(r.status),
                         md(r.severity),
-                        md(r.message) or "–",
+                        md("; ".join(r.findings) if r.truncated and r.findings else r.message)
+                        or "–",
                         md(r.source) or "–",
                     ]
                     for r in pack.rules
@@ -559,7 +569,7 @@ def _md_governance(out: list[str], view: ReportView) -> None:
         _md_table(
             out,
             ["feature", "PSI", "band"],
-            [[md(f.feature), _num(f.psi), md(f.band) or "–"] for f in rows],
+            [[md(f.feature), formatting.number(f.psi), md(f.band) or "–"] for f in rows],
         )
     out += ["## Reproducibility", ""]
     ev = view.evaluation

@@ -143,3 +143,21 @@ def test_the_signed_card_lists_every_finding_not_and_n_more(sqlite_url, tmp_path
     assert "4 findings:" in text
     assert "sex=male ∧ age_group=under_25: n 25, value 0.705" in text
     cat.close()
+
+
+def test_exports_and_pdf_name_intersection_groups_by_their_features(sqlite_url, tmp_path):
+    """ "female, under_25, male, under_25" reads as four groups: every output says
+    sex=female ∧ age_group=under_25 instead."""
+    cat = prepare(sqlite_url, tmp_path / "home")
+    markdown = tmp_path / "card.md"
+    reports.build_report(cat.ctx("carol"), REF, format="md", output=markdown)
+    text = markdown.read_text(encoding="utf-8").replace("\\_", "_")  # Markdown escapes
+    assert "### Fairness by sex ∧ age_group" in text
+    assert "| sex=female ∧ age_group=under_25 | 30 |" in text
+    assert "female, under_25" not in text
+    pdf = tmp_path / "card.pdf"
+    reports.build_report(cat.ctx("carol"), REF, output=pdf, sign=False)
+    flowing = " ".join(pdf_text(pdf, layout=False).split())
+    assert "sex=female ∧ age_group=under_25" in flowing
+    assert "sex ∧ age_group (intersection)" in flowing and "Rates by sex ∧ age_group" in flowing
+    cat.close()
