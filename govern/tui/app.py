@@ -13,6 +13,7 @@ never again in that session.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import sys
 import threading
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from textual import work
@@ -90,14 +92,14 @@ class GovernApp(App[None]):
     DEFAULT_MODE = "catalogue"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (118, "-wide")]  # noqa: RUF012 - Textual's own type
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "switch_mode('catalogue')", "Catalogue", tooltip="All model versions"),
-        Binding("2", "switch_mode('queue')", "Queue", tooltip="What awaits you"),
-        Binding("3", "switch_mode('audit')", "Audit", tooltip="The audit log"),
+        Binding("1", "go('catalogue')", "Catalogue", tooltip="All model versions"),
+        Binding("2", "go('queue')", "Queue", tooltip="What awaits you"),
+        Binding("3", "go('audit')", "Audit", tooltip="The audit log"),
         # Shown in the footer when it has the room (see check_action); always bound.
         Binding("4", "featured_settings", "Settings", tooltip="The governance settings in force"),
         Binding(
             "4",
-            "switch_mode('settings')",
+            "go('settings')",
             "Settings",
             tooltip="The governance settings in force",
             show=False,
@@ -153,7 +155,15 @@ class GovernApp(App[None]):
         return True
 
     def action_featured_settings(self) -> None:
-        self.switch_mode("settings")
+        self.action_go("settings")
+
+    def action_go(self, mode: str) -> None:
+        """Show ``mode``'s own screen: key 1 the catalogue, 2 the queue, 3 the audit log and 4
+        the settings, from every screen. A version or comparison opened on top of that
+        screen is closed, so the key never lands on what was opened there last."""
+        self.switch_mode(mode)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     def on_resize(self) -> None:
         self.refresh_bindings()
@@ -225,7 +235,15 @@ class GovernApp(App[None]):
     # --- command palette: every key binding of the screen, plus navigation --------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":  # Textual's delivers to a browser or Downloads
+                yield SystemCommand(
+                    "Screenshot",
+                    "Save an SVG picture of this screen in the current directory",
+                    self.save_screenshot_here,
+                )
+            else:
+                yield command
         yield SystemCommand(
             "Catalogue", "All models and versions (key 1)", partial(self._mode, "catalogue")
         )
@@ -249,7 +267,7 @@ class GovernApp(App[None]):
         )
         # Every key binding of the screen (and of the focused widget), once each.
         skip = {
-            "switch_mode",
+            "go",
             "featured_settings",
             "toggle_theme",
             "show_help_panel",
@@ -275,6 +293,31 @@ class GovernApp(App[None]):
         extra = getattr(screen, "palette_commands", None)
         if callable(extra):
             yield from extra()
+
+    def save_screenshot_here(self) -> Path | None:
+        """Write an SVG picture of the current screen to the working directory (where the
+        signed PDFs go too) under a name no earlier picture has, and say where."""
+        screen = self.screen
+        label = screen.ref if isinstance(screen, VersionScreen) else self.current_mode
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        stem = f"govern-{label.replace('@', '-')}-{stamp}"
+        try:
+            path, number = Path.cwd() / f"{stem}.svg", 1
+            while path.exists():
+                number += 1
+                path = Path.cwd() / f"{stem}-{number}.svg"
+            with path.open("x", encoding="utf-8") as file:
+                file.write(self.export_screenshot(title=f"govern: {label}"))
+        except OSError as error:
+            where = f" ({error.filename})" if error.filename else ""
+            self.notify(
+                f"Could not save the screenshot: {error.strerror or error}{where}",
+                title="Screenshot",
+                severity="error",
+            )
+            return None
+        self.notify(f"Saved to {path}", title="Screenshot")
+        return path
 
     def action_open_ref(self) -> None:
         """Ask for NAME@VERSION and open it (a bare NAME opens its latest version)."""
@@ -316,7 +359,7 @@ class GovernApp(App[None]):
         )
 
     def _mode(self, mode: str) -> None:
-        self.switch_mode(mode)
+        self.action_go(mode)
 
     def _run(self, node: Any, action: str) -> None:
         self.call_later(self.run_action, action, node)

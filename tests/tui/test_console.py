@@ -187,7 +187,7 @@ async def test_explain_one_decision_by_row_id(console: ConsoleCatalogue) -> None
         assert chart.explanation.row_id == stored[0].row_id
         assert chart.explanation.contributions
 
-        await pilot.press("escape")  # leaves the box, not the screen
+        assert not isinstance(app.focused, Input)  # Enter left the box
         assert isinstance(app.screen, VersionScreen)
         await pilot.press("e", "ctrl+a", "ctrl+k")
         await type_text(pilot, "no-such-row")

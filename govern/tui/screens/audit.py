@@ -138,7 +138,7 @@ class AuditScreen(GovernScreen):
         Binding("g", "go_to", "Go to #", tooltip="Show the log from one event number down"),
         Binding("f5", "refresh", "Refresh", show=False, tooltip="Newest events again"),
         Binding("escape", "clear_filters", "Clear", show=False),
-        Binding("3", "app.switch_mode('audit')", "Audit", show=False),  # you are here
+        Binding("3", "app.go('audit')", "Audit", show=False),  # you are here
     ]
 
     def __init__(self) -> None:

@@ -160,7 +160,7 @@ class CatalogueScreen(GovernScreen):
         Binding("m", "compare", "Compare", tooltip="The highlighted version against its champion"),
         Binding("f5", "refresh", "Refresh", show=False),
         Binding("escape", "clear_filter", "Clear", show=False),
-        Binding("1", "app.switch_mode('catalogue')", "Catalogue", show=False),  # you are here
+        Binding("1", "app.go('catalogue')", "Catalogue", show=False),  # you are here
     ]
 
     def __init__(self) -> None:

@@ -150,7 +150,7 @@ class GovernanceScreen(GovernScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "refresh", "Refresh", tooltip="Read the settings again"),
         Binding("tab", "focus_next", "Next pane", show=False),
-        Binding("4", "app.switch_mode('settings')", "Settings", show=False),  # you are here
+        Binding("4", "app.go('settings')", "Settings", show=False),  # you are here
     ]
 
     def __init__(self) -> None:

@@ -73,7 +73,7 @@ class QueueScreen(GovernScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "refresh", "Refresh"),
         Binding("tab", "focus_next", "Next table", show=False),
-        Binding("2", "app.switch_mode('queue')", "Queue", show=False),  # you are here
+        Binding("2", "app.go('queue')", "Queue", show=False),  # you are here
     ]
 
     def compose(self) -> ComposeResult:

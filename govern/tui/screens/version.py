@@ -219,10 +219,10 @@ class VersionScreen(GovernScreen):
         ),
         Binding("f5", "refresh", "Refresh", show=False),
         # The mode keys still work here; hiding them leaves the footer to this screen's keys.
-        Binding("1", "app.switch_mode('catalogue')", "Catalogue", show=False),
-        Binding("2", "app.switch_mode('queue')", "Queue", show=False),
-        Binding("3", "app.switch_mode('audit')", "Audit", show=False),
-        Binding("4", "app.switch_mode('settings')", "Settings", show=False),
+        Binding("1", "app.go('catalogue')", "Catalogue", show=False),
+        Binding("2", "app.go('queue')", "Queue", show=False),
+        Binding("3", "app.go('audit')", "Audit", show=False),
+        Binding("4", "app.go('settings')", "Settings", show=False),
     ]
 
     def __init__(self, ref: str, *, tab: str | None = None) -> None:
@@ -764,6 +764,9 @@ class VersionScreen(GovernScreen):
     @on(Input.Submitted, "#row-id")
     def _explain(self, event: Input.Submitted) -> None:
         row_id = event.value.strip()
+        # Enter leaves the box (e comes back to it), so the screen's keys work again whether
+        # the explanation comes or an error does: ] changes tab, it is not typed into the box.
+        self.query_one("#tabs", TabbedContent).query_one(Tabs).focus()
         if row_id:
             self.query_one("#contributions", ContributionChart).show(
                 None, f"Explaining decision {row_id}…"
