@@ -23,7 +23,7 @@ shapes of the reference's events of the same action.
 Timed, best of ``--repeat`` (the machine is noisy; ratios are what to read):
 
 * ``verify_audit`` in process (chain + signatures + table reconciliation) and a real
-  ``govern audit verify`` process, against the 10 s budget (DESIGN.md section 12, issue #20),
+  ``govern audit verify`` process, against the 10 s budget (docs/architecture.md §11, issue #20),
   with their CPU seconds, which the load of other processes changes less than wall time (a
   pool's worker processes are not in them: the signatures' CPU cost is the one-process floor);
   the in-process figure runs in this big process, whose pool's forkserver imports this

@@ -18,7 +18,7 @@ Measured in the same run:
   five, times the calls per decision counted in place;
 * the raw primitives: ECDSA P-256 and Ed25519 sign and verify of such a body (cryptography).
 
-Budgets (DESIGN.md section 12, issue #20): signing a decision at most 5 ms, and the call at
+Budgets (docs/architecture.md §11, issue #20): signing a decision at most 5 ms, and the call at
 most 1.2x the same call without signing, estimated as call / (call - signing work).
 
 Run with ``.venv/bin/python benchmarks/bench_signing.py [PAIRS]`` (default 200; under a
