@@ -1,6 +1,6 @@
 """The audit log: read it, verify it, write signed checkpoints, and export it.
 
-``verify_audit`` checks everything the catalogue shows (DESIGN.md section 9):
+``verify_audit`` checks everything the catalogue shows (docs/architecture.md §8):
 
 * the chain: every event's hash, its link to the one before, no gaps;
 * every signature, against the key enrolled to the event's actor at that moment, and that

@@ -41,6 +41,31 @@ from govern.storage.tables import (
 )
 
 
+def _upgrade_to_signing(
+    ctx: Context,
+    session: Session,
+    key: personal_keys.PersonalKey,
+    catalogue_id: str,
+    settings: GovernanceSettings | None,
+    payload: dict[str, Any],
+) -> str:
+    """The upgrade of a catalogue without keys (schema 0005): the admin who runs it enrols the
+    first key, in one event with the organisation's certificate, if one was configured.
+    Returns the admin's name."""
+    admin = crud.find_user(session=session, name=ctx.actor)
+    if admin is None or admin.role != Role.ADMIN or not admin.active:
+        raise PermissionDenied(
+            f"{ctx.actor} is not an admin of this catalogue: the upgrade to signed "
+            "decisions enrols the key of the admin who runs it, as the first one"
+        )
+    legacy = _legacy_org_certificate(ctx)
+    if legacy is not None:
+        payload["org_certificate"] = legacy
+        keys.add_org_certificate(session, legacy, added_by=admin.name)
+    _bootstrap(ctx, session, key, admin.name, catalogue_id, settings, "catalogue.upgrade", payload)
+    return admin.name
+
+
 def init_catalogue(
     ctx: Context, *, settings: GovernanceSettings | None = None, display_name: str = ""
 ) -> InitResult:
@@ -92,26 +117,8 @@ def init_catalogue(
             if crud.keys_of(session=session):
                 _signed_upgrade(ctx, session, key, catalogue_id, payload)
             else:
-                admin = crud.find_user(session=session, name=ctx.actor)
-                if admin is None or admin.role != Role.ADMIN or not admin.active:
-                    raise PermissionDenied(
-                        f"{ctx.actor} is not an admin of this catalogue: the upgrade to signed "
-                        "decisions enrols the key of the admin who runs it, as the first one"
-                    )
-                found["admin"] = admin.name
-                legacy = _legacy_org_certificate(ctx)
-                if legacy is not None:
-                    payload["org_certificate"] = legacy
-                    keys.add_org_certificate(session, legacy, added_by=admin.name)
-                _bootstrap(
-                    ctx,
-                    session,
-                    key,
-                    admin.name,
-                    catalogue_id,
-                    settings,
-                    "catalogue.upgrade",
-                    payload,
+                found["admin"] = _upgrade_to_signing(
+                    ctx, session, key, catalogue_id, settings, payload
                 )
 
     before, after = migrate.upgrade(db, then=record)

@@ -22,11 +22,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from govern.config import Settings
+from govern.domain.card import Card
 from govern.domain.governance import GovernanceSettings, bound_policy_names
 from govern.errors import InputError
 from govern.policy.engine import check as run_check
 from govern.policy.engine import collector_paused, evaluate, utcnow
-from govern.policy.loader import load_policies
+from govern.policy.loader import LoadedPolicy, load_policies
 from govern.policy.outcomes import CheckReport
 from govern.policy.snapshot import EvaluationEvidence, SubjectSnapshot
 from govern.services.binding import policies_for, version_categories, with_categories
@@ -134,26 +135,7 @@ def check_stateless(
     at = now or utcnow()
     card_model = load_card(card, max_bytes=settings.max_card_bytes)
     card_json = card_model.to_json_dict()
-    governance = card_model.governance
-    if policies:
-        loaded = with_categories(
-            load_policies(policies, max_bytes=settings.max_policy_bytes), categories
-        )
-    else:
-        names = bound_policy_names(
-            rules.policy_bindings,
-            risk_tier=str(governance.risk_tier),
-            tags=governance.tags,
-            regulatory_scope=governance.regulatory_scope,
-        )
-        loaded = with_categories(
-            load_policies(names, max_bytes=settings.max_policy_bytes),
-            categories,
-            rules=rules,
-            risk_tier=str(governance.risk_tier),
-            tags=governance.tags,
-            regulatory_scope=governance.regulatory_scope,
-        )
+    loaded = _card_policies(settings, rules, card_model, policies, categories)
     spec = EvaluationSpec(
         data=data,
         target=target,
@@ -184,6 +166,36 @@ def check_stateless(
         ),
     )
     return run_check(loaded, [snapshot], now=at)
+
+
+def _card_policies(
+    settings: Settings,
+    rules: GovernanceSettings,
+    card: Card,
+    policies: Sequence[str | Path],
+    categories: Mapping[str, str] | None,
+) -> list[LoadedPolicy]:
+    """The explicit ``policies``, else those the bindings attach to the card's tier, tags and
+    scope (with their categories); ``categories`` (``--category``) apply to either."""
+    if policies:
+        return with_categories(
+            load_policies(policies, max_bytes=settings.max_policy_bytes), categories
+        )
+    governance = card.governance
+    names = bound_policy_names(
+        rules.policy_bindings,
+        risk_tier=str(governance.risk_tier),
+        tags=governance.tags,
+        regulatory_scope=governance.regulatory_scope,
+    )
+    return with_categories(
+        load_policies(names, max_bytes=settings.max_policy_bytes),
+        categories,
+        rules=rules,
+        risk_tier=str(governance.risk_tier),
+        tags=governance.tags,
+        regulatory_scope=governance.regulatory_scope,
+    )
 
 
 def check_versions(

@@ -45,6 +45,20 @@ class GrantResult(View):
     notes: list[str]
 
 
+def _group_roles(role_prefix: str | None) -> dict[grants.Group, str]:
+    """The group roles' names made from ``role_prefix`` (default ``DEFAULT_PREFIX``)."""
+    prefix = (role_prefix or DEFAULT_PREFIX).strip()
+    roles = grants.group_names(prefix)
+    if roles is None:
+        raise InputError(
+            f"{prefix!r} (--role-prefix) does not make plain role names: use letters, digits "
+            "and '_', at most 56 characters"
+        )
+    return roles
+
+
+# About 80 lines, a third of them the docstring (what is granted, when it is safe to run,
+# five refusals); the body is one transaction.
 def grant_access(
     ctx: Context,
     *,
@@ -71,13 +85,7 @@ def grant_access(
             "govern db grant is for a PostgreSQL catalogue: a SQLite file has no database "
             "logins (protect it with file permissions)"
         )
-    prefix = (role_prefix or DEFAULT_PREFIX).strip()
-    roles = grants.group_names(prefix)
-    if roles is None:
-        raise InputError(
-            f"{prefix!r} (--role-prefix) does not make plain role names: use letters, digits "
-            "and '_', at most 56 characters"
-        )
+    roles = _group_roles(role_prefix)
     members: dict[grants.Group, list[str]] = {
         "reader": _distinct(readers),
         "writer": _distinct(writers),
@@ -113,17 +121,16 @@ def grant_access(
             roles[group]: {**plan[group].describe(), "sequences": applied.sequences[group]}
             for group in grants.GROUPS
         }
-        recorded: dict[str, Any] = {
-            "database": where.database,
-            "schema": where.schema,
-            "owner": where.owner,
-            "login": login,
-            "roles": dict(roles),
-            "created_roles": created,
-            "members": {roles[group]: members[group] for group in grants.GROUPS},
-            "privileges": privileges,
-        }
-        tx.audit(**recorded)
+        tx.audit(
+            database=where.database,
+            schema=where.schema,
+            owner=where.owner,
+            login=login,
+            roles=dict(roles),
+            created_roles=created,
+            members={roles[group]: members[group] for group in grants.GROUPS},
+            privileges=privileges,
+        )
         return GrantResult(
             database=where.database,
             schema_name=where.schema,

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from govern.assess.artifacts import ArtifactInfo
 from govern.assess.evaluation import EvaluationSpec, Limits, Progress
-from govern.assess.results import DriftResults, EvaluationResults, LocalExplanation
+from govern.assess.results import DriftResults, EvaluationResults, Grouping, LocalExplanation
 from govern.domain.governance import ARTIFACT_FORMATS, GovernanceSettings
 from govern.errors import DataError, InputError, NotFoundError, RefusedError, WorkflowError
 from govern.policy.rules import card_dataset_hashes
@@ -48,7 +48,7 @@ from govern.storage.tables import (
 #: this machine): the roles the governance settings give the ``evaluate`` action.
 EVALUATE = "evaluate"
 READ_ONLY_STATES = frozenset({"retired"})
-#: Artifact formats whose loading runs code (DESIGN.md section 11).
+#: Artifact formats whose loading runs code (docs/architecture.md §10, security rules).
 PICKLE_FORMATS = frozenset({"pickle", "joblib"})
 
 
@@ -145,6 +145,41 @@ def _check_writable(version: ModelVersion, ref: str, doing: str) -> None:
         raise WorkflowError(f"{ref} is {version.state} and read-only; it cannot be {doing}")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    """What an evaluation or a drift run reads of its version before the long work."""
+
+    subject: str
+    artifact_sha256: str | None
+    artifact_path: str | None
+    declared_data: list[str]
+    not_features: dict[str, str]
+
+
+def _target(ctx: Context, ref: str, action: str, *, doing: str, done: str) -> _Target:
+    """The version ``ref``, once the actor may ``doing`` it and it can still be ``done``;
+    a refusal is recorded (outside the read transaction) and raised."""
+    with ctx.read() as session:
+        found_model, version = resolve(session, ref)
+        subject = _ref(found_model, version)
+        refusal: RefusedError | None = None
+        try:
+            ctx.require_role(session, EVALUATE, doing=f"{doing} {subject}")
+            _check_writable(version, subject, done)
+        except RefusedError as refused:
+            refusal = refused
+        target = _Target(
+            subject=subject,
+            artifact_sha256=version.artifact_sha256,
+            artifact_path=version.artifact_path,
+            declared_data=card_dataset_hashes(version.card),
+            not_features=_not_features(session, version) if action == "drift.run" else {},
+        )
+    if refusal is not None:
+        _refuse(ctx, action, subject, refusal)
+    return target
+
+
 class _UnpickleRecorder:
     """Passed to the loader: checks the role and commits ``artifact.unpickle`` before opening.
 
@@ -233,6 +268,8 @@ def _require_pickle_trust(
         )
 
 
+# Longer than 80 lines: a third is the docstring of its sixteen options; the body is three
+# steps (may the actor evaluate, run the assessment, store it), the last a helper.
 def evaluate_version(
     ctx: Context,
     ref: str,
@@ -285,20 +322,13 @@ def evaluate_version(
     from govern.assess.evaluation import run_evaluation
 
     action = "evaluation.create"
-    with ctx.read() as session:
-        found_model, version = resolve(session, ref)
-        subject = _ref(found_model, version)
-        refusal: RefusedError | None = None
-        try:
-            ctx.require_role(session, EVALUATE, doing=f"evaluate {subject}")
-            _check_writable(version, subject, "evaluated")
-        except RefusedError as refused:
-            refusal = refused
-        registered_sha = version.artifact_sha256
-        registered_path = version.artifact_path
-        declared_data = card_dataset_hashes(version.card)
-    if refusal is not None:  # recorded outside the read transaction
-        _refuse(ctx, action, subject, refusal)
+    found = _target(ctx, ref, action, doing="evaluate", done="evaluated")
+    subject, registered_sha, registered_path = (
+        found.subject,
+        found.artifact_sha256,
+        found.artifact_path,
+    )
+    declared_data = found.declared_data
     if model is None and predictions is None:
         if registered_path is None:
             raise InputError(
@@ -338,8 +368,26 @@ def evaluate_version(
     results = _check_declared_data(outcome.results, declared_data)
     document = results.to_json()
     _check_stored_size(subject, document, outcome.local, limit=ctx.governance.max_evaluation_bytes)
+    return _store_evaluation(
+        ctx, subject, spec, results, document, outcome.local, declared_data, trust_pickle
+    )
+
+
+def _store_evaluation(
+    ctx: Context,
+    subject: str,
+    spec: EvaluationSpec,
+    results: EvaluationResults,
+    document: dict[str, Any],
+    local: Sequence[LocalExplanation],
+    declared_data: list[str],
+    trust_pickle: bool,
+) -> EvaluationRecord:
+    """Store the evaluation, its rows and its audit event in one transaction, after checking
+    again (under the write lock) that the actor may and the version is still writable."""
+    action = "evaluation.create"
     with ctx.write(action, subject) as tx:
-        found_model, version = resolve(tx.session, subject, for_update=True)
+        _model, version = resolve(tx.session, subject, for_update=True)
         ctx.require_role(tx.session, EVALUATE, doing=f"evaluate {subject}")
         _check_writable(version, subject, "evaluated")
         assert version.id is not None
@@ -363,7 +411,7 @@ def evaluate_version(
         tx.session.add(row)
         tx.session.flush()
         assert row.id is not None
-        _store_rows(tx.session, row.id, results, outcome.local)
+        _store_rows(tx.session, row.id, results, local)
         tx.audit(
             evaluation_id=row.id,
             results_sha256=_stored_sha256(tx.session, Evaluation, row.id),
@@ -388,7 +436,7 @@ def evaluate_version(
             trust_pickle=trust_pickle,
             seed=results.seed,
             min_impact_ratio={g.name: g.summary.min_impact_ratio for g in results.fairness},
-            explanations=len(outcome.local),
+            explanations=len(local),
         )
         return EvaluationRecord(
             id=row.id,
@@ -397,7 +445,7 @@ def evaluate_version(
             created_by=row.created_by,
             params=row.params,
             results=results,
-            local_explanations=len(outcome.local),
+            local_explanations=len(local),
         )
 
 
@@ -438,6 +486,51 @@ def _check_declared_data(results: EvaluationResults, declared: list[str]) -> Eva
     return results.model_copy(update={"warnings": [warning, *results.warnings]})
 
 
+def _grouping_rows(evaluation_id: int, grouping: Grouping) -> list[Any]:
+    """The metric and group rows of one fairness grouping."""
+    rows: list[Any] = []
+    for name, value in grouping.summary.model_dump().items():
+        rows.append(
+            MetricResult(evaluation_id=evaluation_id, name=name, value=value, feature=grouping.name)
+        )
+    for stats in grouping.groups:
+        for name, estimate in stats.metrics:
+            if estimate is None:
+                continue
+            rows.append(
+                MetricResult(
+                    evaluation_id=evaluation_id,
+                    name=name,
+                    value=estimate.value,
+                    lower=estimate.lower,
+                    upper=estimate.upper,
+                    feature=grouping.name,
+                    group=stats.group,
+                )
+            )
+        for name, value in (("impact_ratio", stats.impact_ratio), ("p_value", stats.p_value)):
+            rows.append(
+                MetricResult(
+                    evaluation_id=evaluation_id,
+                    name=name,
+                    value=value,
+                    feature=grouping.name,
+                    group=stats.group,
+                )
+            )
+        rows.append(
+            GroupResult(
+                evaluation_id=evaluation_id,
+                feature=grouping.name,
+                group=stats.group,
+                n=stats.n,
+                metrics=stats.to_json(),
+                flags=list(stats.flags),
+            )
+        )
+    return rows
+
+
 def _store_rows(
     session: Session,
     evaluation_id: int,
@@ -449,47 +542,7 @@ def _store_rows(
         for name, value in results.performance.overall.items()
     ]
     for grouping in results.fairness:
-        for name, value in grouping.summary.model_dump().items():
-            rows.append(
-                MetricResult(
-                    evaluation_id=evaluation_id, name=name, value=value, feature=grouping.name
-                )
-            )
-        for stats in grouping.groups:
-            for name, estimate in stats.metrics:
-                if estimate is None:
-                    continue
-                rows.append(
-                    MetricResult(
-                        evaluation_id=evaluation_id,
-                        name=name,
-                        value=estimate.value,
-                        lower=estimate.lower,
-                        upper=estimate.upper,
-                        feature=grouping.name,
-                        group=stats.group,
-                    )
-                )
-            for name, value in (("impact_ratio", stats.impact_ratio), ("p_value", stats.p_value)):
-                rows.append(
-                    MetricResult(
-                        evaluation_id=evaluation_id,
-                        name=name,
-                        value=value,
-                        feature=grouping.name,
-                        group=stats.group,
-                    )
-                )
-            rows.append(
-                GroupResult(
-                    evaluation_id=evaluation_id,
-                    feature=grouping.name,
-                    group=stats.group,
-                    n=stats.n,
-                    metrics=stats.to_json(),
-                    flags=list(stats.flags),
-                )
-            )
+        rows.extend(_grouping_rows(evaluation_id, grouping))
     if results.task == "regression":
         for grouping_name, groups in results.performance.by_group.items():
             for label, metrics in groups.items():
@@ -645,6 +698,8 @@ def explain_row(
     )
 
 
+# Longer than 80 lines: the docstring, then read the tables, score them (a helper), assess
+# and store (a helper); splitting further would only pass the same eight values around.
 def drift(
     ctx: Context,
     ref: str,
@@ -671,24 +726,10 @@ def drift(
     from govern.assess.data import load_table
     from govern.assess.drift import assess_drift
     from govern.assess.evaluation import package_versions
-    from govern.assess.models import LoadedModel, load_model, resolve_classes
-    from govern.errors import DataError
 
     action = "drift.run"
-    with ctx.read() as session:
-        found_model, version = resolve(session, ref)
-        subject = _ref(found_model, version)
-        refusal: RefusedError | None = None
-        try:
-            ctx.require_role(session, EVALUATE, doing=f"measure drift of {subject}")
-            _check_writable(version, subject, "monitored")
-        except RefusedError as refused:
-            refusal = refused
-        registered_sha = version.artifact_sha256
-        registered_path = version.artifact_path
-        declared = _not_features(session, version)
-    if refusal is not None:  # recorded outside the read transaction
-        _refuse(ctx, action, subject, refusal)
+    target = _target(ctx, ref, action, doing="measure drift of", done="monitored")
+    subject = target.subject
     if progress is not None:
         progress("reading data", 0, 0)
     ref_table = load_table(reference, max_bytes=ctx.settings.max_data_bytes)
@@ -706,32 +747,19 @@ def drift(
         source = f"column {score}"
     else:
         explicit = model is not None
-        path = model if model is not None else (Path(registered_path) if registered_path else None)
+        path = (
+            model
+            if model is not None
+            else (Path(target.artifact_path) if target.artifact_path else None)
+        )
         if path is not None:
-            loaded: LoadedModel | None = None
-            try:
-                loaded = load_model(
-                    path,
-                    trusted_types=ctx.governance.skops_trusted_types,
-                    trust_pickle=trust_pickle,
-                    expected_sha256=registered_sha,
-                    before_unpickle=recorder,
-                    max_unpacked_bytes=ctx.settings.max_unpacked_bytes,
-                    max_compression_ratio=ctx.settings.max_compression_ratio,
-                )
-                loaded.check_columns(ref_table.columns, where=ref_table.name)
-                loaded.check_columns(cur_table.columns, where=cur_table.name)
-                resolve_classes(loaded, ref_table.frame)
-                if progress is not None:
-                    progress("predicting", 0, 0)
-                prediction = (_scores(loaded, ref_table.frame), _scores(loaded, cur_table.frame))
-                source = f"model {path.name}"
-                features = loaded.feature_names
-            except RefusedError as refused:
-                _refuse(ctx, action, subject, refused)
-            except DataError as problem:
+            scored = _model_prediction(
+                ctx, target, path, (ref_table, cur_table), trust_pickle, recorder, progress
+            )
+            prediction, source, features, problem = scored
+            if problem is not None:
                 if explicit:
-                    raise
+                    raise problem
                 warnings.append(f"no prediction drift: the registered model: {problem.message}")
     results = assess_drift(
         ref_table,
@@ -743,7 +771,7 @@ def drift(
         prediction_source=source,
         packages=package_versions(),
         include=list(include),
-        declared=declared,
+        declared=target.not_features,
         model_features=features,
     )
     if warnings:
@@ -752,8 +780,70 @@ def drift(
     _check_stored_size(
         subject, document, (), limit=ctx.governance.max_evaluation_bytes, what="drift run"
     )
+    return _store_drift(
+        ctx,
+        subject,
+        (ref_table, cur_table),
+        results,
+        document,
+        trust_pickle=trust_pickle,
+        unpickled=recorder.called,
+    )
+
+
+def _model_prediction(
+    ctx: Context,
+    target: _Target,
+    path: Path,
+    tables: tuple[Any, Any],
+    trust_pickle: bool,
+    recorder: _UnpickleRecorder,
+    progress: Progress | None,
+) -> tuple[Any, str | None, list[str] | None, DataError | None]:
+    """The model's scores of both tables for prediction drift: ``(scores, source, feature
+    names, None)``, or ``(None, None, None, why)`` when the model cannot score them."""
+    from govern.assess.models import load_model, resolve_classes
+
+    reference, current = tables
+    try:
+        loaded = load_model(
+            path,
+            trusted_types=ctx.governance.skops_trusted_types,
+            trust_pickle=trust_pickle,
+            expected_sha256=target.artifact_sha256,
+            before_unpickle=recorder,
+            max_unpacked_bytes=ctx.settings.max_unpacked_bytes,
+            max_compression_ratio=ctx.settings.max_compression_ratio,
+        )
+        loaded.check_columns(reference.columns, where=reference.name)
+        loaded.check_columns(current.columns, where=current.name)
+        resolve_classes(loaded, reference.frame)
+        if progress is not None:
+            progress("predicting", 0, 0)
+        scores = (_scores(loaded, reference.frame), _scores(loaded, current.frame))
+    except RefusedError as refused:
+        _refuse(ctx, "drift.run", target.subject, refused)
+    except DataError as problem:
+        return None, None, None, problem
+    return scores, f"model {path.name}", loaded.feature_names, None
+
+
+def _store_drift(
+    ctx: Context,
+    subject: str,
+    tables: tuple[Any, Any],
+    results: DriftResults,
+    document: dict[str, Any],
+    *,
+    trust_pickle: bool,
+    unpickled: bool,
+) -> DriftRecord:
+    """Store the drift run and its audit event in one transaction, after checking again
+    (under the write lock) that the actor may and the version is still writable."""
+    action = "drift.run"
+    ref_table, cur_table = tables
     with ctx.write(action, subject) as tx:
-        found_model, version = resolve(tx.session, subject, for_update=True)
+        _model, version = resolve(tx.session, subject, for_update=True)
         ctx.require_role(tx.session, EVALUATE, doing=f"measure drift of {subject}")
         _check_writable(version, subject, "monitored")
         assert version.id is not None
@@ -777,7 +867,7 @@ def drift(
             drifted=[f.feature for f in results.drifted],
             prediction_psi=results.prediction.psi if results.prediction else None,
             trust_pickle=trust_pickle,
-            unpickled=recorder.called,
+            unpickled=unpickled,
         )
         return DriftRecord(
             id=row.id,
@@ -809,6 +899,8 @@ def _scores(model: Any, frame: Any) -> Any:
     return np.asarray(model.predict(frame), dtype=np.float64)
 
 
+# About 80 lines: what changed since the evaluation (data, artifact) decides what can be
+# recomputed, and each outcome is returned where it is found.
 def recompute(ctx: Context, evaluation_id: int, *, trust_pickle: bool = False) -> RecomputeResult:
     """Re-run a stored evaluation from its recorded inputs and compare every figure.
 

@@ -35,12 +35,13 @@ from govern.errors import (
 )
 from govern.formatting import moment, short_hash
 from govern.report.decisions import BEFORE_SIGNING, VERIFIED, DecisionCheck, check_decision
-from govern.report.render import FORMATS, Format, Paper
+from govern.report.render import FORMATS, Format, Paper, RenderedCard
 from govern.report.view import (
     ArtifactView,
     DecisionView,
     DriftView,
     EvaluationView,
+    LocalExplanation,
     ModelInfo,
     PolicyPack,
     PolicyView,
@@ -60,6 +61,8 @@ from govern.signing import SigningIdentity, read_certificates
 from govern.storage import crud, queries
 from govern.storage.database import Session
 from govern.storage.tables import (
+    DriftRun,
+    Evaluation,
     Model,
     ModelVersion,
     PolicyRun,
@@ -161,39 +164,7 @@ def build_view(
     """
     vid = version.id
     evaluation = queries.latest_evaluation(session=session, version_id=vid)
-    evaluation_view = None
-    local_views = []
-    local_count = 0
-    if evaluation is not None:
-        results, problem = read_results(evaluation.results)
-        evaluation_view = EvaluationView(
-            id=evaluation.id or 0,
-            created_at=evaluation.created_at,
-            created_by=evaluation.created_by,
-            dataset_name=evaluation.dataset_name,
-            dataset_sha256=evaluation.dataset_sha256,
-            rows=evaluation.rows,
-            columns=list(evaluation.columns),
-            target=evaluation.target,
-            positive_label=evaluation.positive_label,
-            sensitive_features=list(evaluation.sensitive_features),
-            prediction_source=evaluation.prediction_source,
-            artifact_sha256=evaluation.artifact_sha256,
-            packages={str(k): "" if v is None else str(v) for k, v in evaluation.packages.items()},
-            seed=evaluation.seed,
-            results=results,
-            problem=problem,
-        )
-        rows = queries.local_explanations(
-            session=session, evaluation_id=evaluation.id, limit=MAX_LOCAL_EXPLANATIONS * 4
-        )
-        for row in rows:
-            parsed = local_explanation(row.row_id or "", row.payload)
-            if parsed is not None:
-                local_views.append(parsed)
-            if len(local_views) >= MAX_LOCAL_EXPLANATIONS:
-                break
-        local_count = queries.count_local_explanations(session=session, evaluation_id=evaluation.id)
+    evaluation_view, local_views, local_count = _evaluation_view(session, evaluation)
     runs = queries.policy_runs_of(session=session, version_id=vid, limit=MAX_POLICY_RUNS)
     policy_view = _policy_view(session, runs[0]) if runs else None
     earlier = _earlier_packs(session, runs) if runs else []
@@ -224,21 +195,6 @@ def build_view(
         catalogue_id=catalogue_id,
         record_problems=record_problems,
     )
-    drift_run = queries.latest_drift_run(session=session, version_id=vid)
-    drift_view = None
-    if drift_run is not None:
-        features, prediction = drift_features(drift_run.results)
-        drift_view = DriftView(
-            id=drift_run.id or 0,
-            created_at=drift_run.created_at,
-            created_by=drift_run.created_by,
-            reference_name=drift_run.reference_name,
-            reference_sha256=drift_run.reference_sha256,
-            current_name=drift_run.current_name,
-            current_sha256=drift_run.current_sha256,
-            features=features,
-            prediction=prediction,
-        )
     others = [v.version for v in crud.versions_of(session=session, model=model) if v.id != vid]
     card = Card.model_validate(version.card)
     return ReportView(
@@ -246,29 +202,7 @@ def build_view(
         generated_at=utcnow(),
         generated_by=actor,
         govern_version=__version__,
-        model=ModelInfo(
-            name=model.name,
-            version=version.version,
-            state=version.state,
-            risk_tier=version.risk_tier,
-            # This version's card as registered, never a later registration's model row.
-            owner=card.governance.owner,
-            business_owner=card.governance.business_owner,
-            business_unit=card.governance.business_unit,
-            description=card.model_details.description,
-            created_at=version.created_at,
-            created_by=version.created_by,
-            updated_at=version.updated_at,
-            next_validation_due=version.next_validation_due,
-            card_sha256=version.card_sha256,
-            artifact=ArtifactView(
-                # Only the file name: a card must not publish local directory layouts.
-                file_name=Path(version.artifact_path).name if version.artifact_path else None,
-                sha256=version.artifact_sha256,
-                size=version.artifact_size,
-                format=version.artifact_format,
-            ),
-        ),
+        model=_model_info(model, version, card),
         card=card,
         evaluation=evaluation_view,
         local_explanations=local_views,
@@ -276,10 +210,93 @@ def build_view(
         policy=policy_view,
         waivers=waivers,
         decisions=decisions,
-        drift=drift_view,
+        drift=_drift_view(queries.latest_drift_run(session=session, version_id=vid)),
         packages=_package_versions(),
         other_versions=others,
         earlier_packs=earlier,
+    )
+
+
+def _model_info(model: Model, version: ModelVersion, card: Card) -> ModelInfo:
+    return ModelInfo(
+        name=model.name,
+        version=version.version,
+        state=version.state,
+        risk_tier=version.risk_tier,
+        # This version's card as registered, never a later registration's model row.
+        owner=card.governance.owner,
+        business_owner=card.governance.business_owner,
+        business_unit=card.governance.business_unit,
+        description=card.model_details.description,
+        created_at=version.created_at,
+        created_by=version.created_by,
+        updated_at=version.updated_at,
+        next_validation_due=version.next_validation_due,
+        card_sha256=version.card_sha256,
+        artifact=ArtifactView(
+            # Only the file name: a card must not publish local directory layouts.
+            file_name=Path(version.artifact_path).name if version.artifact_path else None,
+            sha256=version.artifact_sha256,
+            size=version.artifact_size,
+            format=version.artifact_format,
+        ),
+    )
+
+
+def _evaluation_view(
+    session: Session, evaluation: Evaluation | None
+) -> tuple[EvaluationView | None, list[LocalExplanation], int]:
+    """The evaluation's view, its first readable per-decision explanations and how many it
+    stored."""
+    if evaluation is None:
+        return None, [], 0
+    results, problem = read_results(evaluation.results)
+    view = EvaluationView(
+        id=evaluation.id or 0,
+        created_at=evaluation.created_at,
+        created_by=evaluation.created_by,
+        dataset_name=evaluation.dataset_name,
+        dataset_sha256=evaluation.dataset_sha256,
+        rows=evaluation.rows,
+        columns=list(evaluation.columns),
+        target=evaluation.target,
+        positive_label=evaluation.positive_label,
+        sensitive_features=list(evaluation.sensitive_features),
+        prediction_source=evaluation.prediction_source,
+        artifact_sha256=evaluation.artifact_sha256,
+        packages={str(k): "" if v is None else str(v) for k, v in evaluation.packages.items()},
+        seed=evaluation.seed,
+        results=results,
+        problem=problem,
+    )
+    local_views = []
+    rows = queries.local_explanations(
+        session=session, evaluation_id=evaluation.id, limit=MAX_LOCAL_EXPLANATIONS * 4
+    )
+    for row in rows:
+        parsed = local_explanation(row.row_id or "", row.payload)
+        if parsed is not None:
+            local_views.append(parsed)
+        if len(local_views) >= MAX_LOCAL_EXPLANATIONS:
+            break
+    count = queries.count_local_explanations(session=session, evaluation_id=evaluation.id)
+    return view, local_views, count
+
+
+def _drift_view(drift_run: DriftRun | None) -> DriftView | None:
+    if drift_run is None:
+        return None
+    features, prediction = drift_features(drift_run.results)
+    return DriftView(
+        id=drift_run.id or 0,
+        created_at=drift_run.created_at,
+        created_by=drift_run.created_by,
+        reference_name=drift_run.reference_name,
+        reference_sha256=drift_run.reference_sha256,
+        current_name=drift_run.current_name,
+        current_sha256=drift_run.current_sha256,
+        features=features,
+        prediction=prediction,
     )
 
 
@@ -562,30 +579,7 @@ def build_report(
     if output is not None:
         outputs.check_target(output, force=force)
     step("collecting the evidence")
-    with ctx.read() as session:
-        try:
-            ctx.require_role(session, "report", doing=f"generate a report for {ref}")
-        except RefusedError as refusal:
-            ctx.record_refusal("report.build", ref, refusal)
-            raise
-        model, version = resolve(session, ref)
-        signing = format == "pdf" and sign
-        problems = (
-            _refuse_unverified(session, f"{model.name}@{version.version}") if signing else None
-        )
-        view = build_view(
-            session,
-            model,
-            version,
-            actor=ctx.actor,
-            governance=ctx.governance,
-            record_problems=problems,
-        )
-        if signing:
-            _refuse_unverified_decisions(view)
-        # After the version is found (an unknown version is the first thing to hear about),
-        # before any rendering work.
-        identity = _org_identity(ctx, session) if signing else None
+    view, identity = _collect(ctx, ref, signing=format == "pdf" and sign)
     if output is None:
         output = default_output(view.model.name, view.model.version, format)
         outputs.check_target(output, force=force)
@@ -603,6 +597,65 @@ def build_report(
             "figures would be (run `govern evaluate`)"
         )
     step("recording the report")
+    target, report_id = _record(ctx, view, rendered, format, output, force=force)
+    return ReportResult(
+        ref=view.model.ref,
+        format=format,
+        path=str(target),
+        sha256=rendered.sha256,
+        card_sha256=rendered.card_sha256,
+        bytes=len(rendered.data),
+        signed=rendered.signer is not None,
+        signer=rendered.signer,
+        signer_fingerprint=rendered.signer_fingerprint,
+        pdf_variant=rendered.pdf_variant,
+        report_id=report_id,
+        evaluation_id=view.evaluation.id if view.evaluation else None,
+        policy_run_id=view.policy.id if view.policy else None,
+        warnings=rendered.warnings,
+    )
+
+
+def _collect(ctx: Context, ref: str, *, signing: bool) -> tuple[ReportView, SigningIdentity | None]:
+    """The report's view of ``ref`` and, for a signed PDF, the organisation's identity; a
+    refusal to report is recorded, a version whose records do not verify refused."""
+    with ctx.read() as session:
+        try:
+            ctx.require_role(session, "report", doing=f"generate a report for {ref}")
+        except RefusedError as refusal:
+            ctx.record_refusal("report.build", ref, refusal)
+            raise
+        model, version = resolve(session, ref)
+        problems = (
+            _refuse_unverified(session, f"{model.name}@{version.version}") if signing else None
+        )
+        view = build_view(
+            session,
+            model,
+            version,
+            actor=ctx.actor,
+            governance=ctx.governance,
+            record_problems=problems,
+        )
+        if signing:
+            _refuse_unverified_decisions(view)
+        # After the version is found (an unknown version is the first thing to hear about),
+        # before any rendering work.
+        identity = _org_identity(ctx, session) if signing else None
+    return view, identity
+
+
+def _record(
+    ctx: Context,
+    view: ReportView,
+    rendered: RenderedCard,
+    format: Format,
+    output: Path,
+    *,
+    force: bool,
+) -> tuple[Path, int]:
+    """Move the rendered file into place and record it (a Report row and its event) in one
+    transaction, through the journal of ``govern.outputs``. Returns the path and row id."""
     outputs.crash_point("report.before-record")
     with outputs.RecordedOutput(
         output,
@@ -639,23 +692,7 @@ def build_report(
                 policy_run_id=view.policy.id if view.policy else None,
             )
             placed.place(tx.ctx.catalogue_id(tx.session), record.seq, record.hash)
-            report_id = row.id or 0
-    return ReportResult(
-        ref=view.model.ref,
-        format=format,
-        path=str(target),
-        sha256=rendered.sha256,
-        card_sha256=rendered.card_sha256,
-        bytes=len(rendered.data),
-        signed=rendered.signer is not None,
-        signer=rendered.signer,
-        signer_fingerprint=rendered.signer_fingerprint,
-        pdf_variant=rendered.pdf_variant,
-        report_id=report_id,
-        evaluation_id=view.evaluation.id if view.evaluation else None,
-        policy_run_id=view.policy.id if view.policy else None,
-        warnings=rendered.warnings,
-    )
+            return target, row.id or 0
 
 
 def _org_identity(ctx: Context, session: Session) -> SigningIdentity:

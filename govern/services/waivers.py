@@ -78,6 +78,29 @@ def _known_rules(session: Session, ctx: Context, version: ModelVersion) -> set[s
     return known
 
 
+def _check_request(rule: str, text: str, expires: dt.date, day: dt.date, *, longest: int) -> None:
+    """Refuse a malformed rule id or reason, or an expiry not within ``longest`` days."""
+    if not _RULE_RE.match(rule):
+        raise InputError(
+            f"{rule!r} is not a rule id: use POLICY/RULE (e.g. baseline/no-pickle) or RULE"
+        )
+    if len(text) < MIN_REASON_CHARS:
+        raise InputError(f"give a reason of at least {MIN_REASON_CHARS} characters (--reason)")
+    if len(text) > MAX_REASON_CHARS:
+        raise InputError(f"the reason is longer than {MAX_REASON_CHARS} characters")
+    if any(not (ch.isprintable() or ch in "\n\t") for ch in text):
+        # PostgreSQL refuses NUL in text; escapes would reach every table that shows it.
+        raise InputError("the reason contains control characters; use plain text")
+    if expires <= day:
+        raise InputError(f"the expiry date {expires} must be after today ({day})")
+    if (expires - day).days > longest:
+        raise InputError(
+            f"the expiry date {expires} is {(expires - day).days} days away; a waiver lasts at "
+            f"most {longest} days (setting max_waiver_days), so give a date by "
+            f"{day + dt.timedelta(days=longest)}"
+        )
+
+
 def grant_waiver(
     ctx: Context,
     ref: str,
@@ -107,28 +130,8 @@ def grant_waiver(
             log).
     """
     day = today or crud.today()
-    rule = rule.strip()
-    text = reason.strip()
-    if not _RULE_RE.match(rule):
-        raise InputError(
-            f"{rule!r} is not a rule id: use POLICY/RULE (e.g. baseline/no-pickle) or RULE"
-        )
-    if len(text) < MIN_REASON_CHARS:
-        raise InputError(f"give a reason of at least {MIN_REASON_CHARS} characters (--reason)")
-    if len(text) > MAX_REASON_CHARS:
-        raise InputError(f"the reason is longer than {MAX_REASON_CHARS} characters")
-    if any(not (ch.isprintable() or ch in "\n\t") for ch in text):
-        # PostgreSQL refuses NUL in text; escapes would reach every table that shows it.
-        raise InputError("the reason contains control characters; use plain text")
-    if expires <= day:
-        raise InputError(f"the expiry date {expires} must be after today ({day})")
-    longest = ctx.governance.max_waiver_days
-    if (expires - day).days > longest:
-        raise InputError(
-            f"the expiry date {expires} is {(expires - day).days} days away; a waiver lasts at "
-            f"most {longest} days (setting max_waiver_days), so give a date by "
-            f"{day + dt.timedelta(days=longest)}"
-        )
+    rule, text = rule.strip(), reason.strip()
+    _check_request(rule, text, expires, day, longest=ctx.governance.max_waiver_days)
     with ctx.write("waiver.grant", ref) as tx:
         model, version = resolve(tx.session, ref, for_update=True)
         subject = f"{model.name}@{version.version}"

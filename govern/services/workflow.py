@@ -275,19 +275,7 @@ def _apply(
     elif action in {Action.DEPLOY, Action.SHADOW}:
         gate_run = _policy_gate(ctx, tx, model, version, action, notes)
         if action == Action.DEPLOY:
-            # One champion per model: a concurrent promotion waits here, then sees ours.
-            crud.lock_model(session=tx.session, model=model)
-            champion = _champion(tx.session, model, exclude=version)
-            if champion is not None:
-                _promotion_gate(ctx, tx.session, model, champion, version, notes)
-                superseded = _supersede(
-                    tx,
-                    model,
-                    champion,
-                    user,
-                    by=subject,
-                    action=Action.DEMOTE if previous == "shadow" else Action.SUPERSEDE,
-                )
+            superseded = _replace_champion(ctx, tx, model, version, user, previous, notes)
 
     changes: dict[str, Any] = {"state": str(target)}
     recorded: dict[str, Any] = {"evidence": _evidence(tx.session, version, gate_run)}
@@ -323,6 +311,33 @@ def _apply(
         notes=notes,
     )
     return result, recorded
+
+
+def _replace_champion(
+    ctx: Context,
+    tx: Transaction,
+    model: Model,
+    version: ModelVersion,
+    user: User,
+    previous: str,
+    notes: list[str],
+) -> str | None:
+    """Deploying ``version`` moves the model's current champion, if any, out of production
+    (once the promotion gate passes). Returns the champion's reference."""
+    # One champion per model: a concurrent promotion waits here, then sees ours.
+    crud.lock_model(session=tx.session, model=model)
+    champion = _champion(tx.session, model, exclude=version)
+    if champion is None:
+        return None
+    _promotion_gate(ctx, tx.session, model, champion, version, notes)
+    return _supersede(
+        tx,
+        model,
+        champion,
+        user,
+        by=f"{model.name}@{version.version}",
+        action=Action.DEMOTE if previous == "shadow" else Action.SUPERSEDE,
+    )
 
 
 def _decision(

@@ -1,4 +1,4 @@
-"""The tamper-evident, signed audit log (DESIGN.md section 9; ``docs/audit-log-format.md``).
+"""The tamper-evident, signed audit log (``docs/architecture.md`` §8; ``docs/audit-log-format.md``).
 
 Each event is signed by the person who acted: its canonical body (catalogue id, sequence
 number, time, actor, action, subject, payload, the previous event's hash, the signer's key

@@ -2,7 +2,7 @@
 
 SQLite runs in WAL mode with foreign keys on, a busy timeout, ``synchronous=FULL`` and write
 transactions that begin ``IMMEDIATE`` so two writers queue instead of failing half-way
-(DESIGN.md section 8). PostgreSQL uses the same tables and migrations.
+(docs/architecture.md §2.2). PostgreSQL uses the same tables and migrations.
 
 A write waits for the catalogue's write lock (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's
 advisory lock) before it does anything, retrying busy, lock-timeout, serialization and deadlock

@@ -324,7 +324,7 @@ class Report(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only, hash-chained record of every change (DESIGN.md section 9).
+    """Append-only, hash-chained record of every change (docs/architecture.md §8).
 
     ``ts`` and ``payload`` are stored as the exact text that was hashed, so verification
     does not depend on how a backend round-trips timestamps or JSON.

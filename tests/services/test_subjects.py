@@ -240,3 +240,22 @@ def test_the_gate_sees_what_its_own_transaction_wrote(cat: Catalogue, tmp_path: 
         snapshot = subjects.snapshot_for(session, model, version)
         session.rollback()
     assert snapshot.state == "submitted" and snapshot.submitter == "erin"
+
+
+def test_decisions_are_read_in_recorded_order_whatever_the_clock(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    """A decision written by a machine whose clock is behind still comes after the ones
+    recorded before it (ids follow the audit log), for the loader and for every other
+    reader."""
+    refs = _catalogue(cat, tmp_path)
+    early = NOW - dt.timedelta(days=30)
+    _add(cat, refs["challenger"], Decision, action="reject", from_state="", to_state="",
+         actor="erin", role="approver", created_at=early)  # fmt: skip
+    with cat.ctx().db.read() as session:
+        (snapshot,) = subjects.snapshots_for(session, [refs["challenger"]])
+        _model, version = resolve(session, refs["challenger"])
+        stored = queries.decisions_of(session=session, version_id=version.id)
+    assert [d.action for d in snapshot.decisions][-1] == "reject"
+    assert [d.action for d in stored] == [d.action for d in snapshot.decisions]
+    assert snapshot.decisions[-1].created_at == early

@@ -104,7 +104,7 @@ def _audit_triggers() -> None:
     """Refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on the audit log.
 
     A user who owns the database can drop these; the hash chain and signed checkpoints are
-    what make tampering detectable (DESIGN.md section 9).
+    what make tampering detectable (docs/architecture.md §8).
     """
     if op.get_bind().dialect.name == "sqlite":
         for verb in ("UPDATE", "DELETE"):
