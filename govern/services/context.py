@@ -263,7 +263,11 @@ class Context:
                 f"cannot act as {user.name}: the key in {key.key_dir} ({key.fingerprint[:23]}…) "
                 f"{whose}; {user.name} must act with their own enrolled key"
             )
-        if self.governance.identity == "database-login":
+        # The settings in force as this session reads them: during `govern db upgrade` the
+        # schema is not yet current, so a fresh read (``self.governance``) would refuse.
+        self._load_governance(session)
+        assert self._governance is not None
+        if self._governance.identity == "database-login":
             self._require_database_login(session, user)
         return user, enrolled
 

@@ -226,6 +226,59 @@ def test_revision_0006_drops_the_digest_and_its_trigger_and_downgrades(database_
         db.dispose()
 
 
+def test_signed_catalogue_upgrades_from_0005_with_evidence_pointing_at_evaluations(cat):
+    """`govern db upgrade` of a signed 0005 catalogue whose evaluations have explanations and
+    metrics pointing at them: the admin signs the upgrade, the rows survive, the log verifies.
+
+    (Dropping the column by rebuilding the table broke those foreign keys on SQLite, and the
+    signed upgrade read the settings as if the schema were already current.)
+    """
+    from alembic import command
+
+    from tests.builders import register, results_by_sex, store_evaluation
+
+    ref = register(cat)
+    evaluation_id = store_evaluation(
+        cat.ctx("bob"), ref, results_by_sex(accuracy=0.8, female_rate=0.7)
+    )
+    db = Database(cat.url)
+    try:
+        with db.write() as session:
+            session.connection().execute(
+                sa.text(
+                    "INSERT INTO explanation (evaluation_id, kind, payload, created_at) "
+                    "VALUES (:id, 'global', '{}', :at)"
+                ),
+                {"id": evaluation_id, "at": dt.datetime(2026, 11, 20, tzinfo=dt.UTC)},
+            )
+        with db.connect() as conn, conn.begin():
+            config = Config()
+            config.set_main_option("script_location", str(SCRIPTS))
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0005")
+    finally:
+        db.dispose()
+    cat.close()
+    assert run_cli("check", ref, user="carol", db=cat.url).returncode == 2  # schema 0005
+
+    upgraded = run_cli("db", "upgrade", user="admin", db=cat.url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "from schema 0005 to 0006" in upgraded.stdout
+    verified = run_cli("audit", "verify", user="carol", db=cat.url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    log = run_cli("audit", "log", "--json", user="carol", db=cat.url)
+    assert '"catalogue.upgrade"' in log.stdout
+    db = Database(cat.url)
+    try:
+        with db.connect() as conn:
+            assert _digest_parts(conn) == (False, False)
+            count = "SELECT count(*) FROM explanation WHERE evaluation_id = :id"
+            assert conn.execute(sa.text(count), {"id": evaluation_id}).scalar() == 1
+    finally:
+        db.dispose()
+    assert run_cli("check", ref, user="carol", db=cat.url).returncode in {0, 1}
+
+
 _EVALUATION_0002 = (
     "version_id", "dataset_name", "dataset_sha256", "rows", "target", "prediction_source",
     "seed", "created_by",

@@ -8,6 +8,11 @@ The digest (revision 0003) held figures precomputed from each evaluation's resul
 trigger of revision 0004 cleared it whenever the results changed. The policy engine now
 decides every rule once, from the document, so both go; the indexes of 0004 stay.
 
+On SQLite the column is dropped in place (``ALTER TABLE ... DROP COLUMN``, SQLite 3.35 and
+later) rather than by alembic's batch mode, which rebuilds the table: dropping the old
+``evaluation`` table fails the foreign keys of the explanations, metrics and reports that
+point at it.
+
 The downgrade restores the column (empty: a check of that revision reads the documents of
 evaluations without a digest) and the trigger.
 """
@@ -29,13 +34,11 @@ def upgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS evaluation_digest_stale ON evaluation")
         op.execute("DROP FUNCTION IF EXISTS govern_evaluation_digest_stale()")
-    with op.batch_alter_table("evaluation", schema=None) as batch_op:
-        batch_op.drop_column("digest")
+    op.drop_column("evaluation", "digest")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("evaluation", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("digest", sa.LargeBinary(), nullable=True))
+    op.add_column("evaluation", sa.Column("digest", sa.LargeBinary(), nullable=True))
     # As revision 0004 made it: a digest never outlives a change of its document.
     if op.get_bind().dialect.name == "sqlite":
         op.execute(
