@@ -92,7 +92,9 @@ def test_every_cited_section_exists() -> None:
         if path.suffix in {".py", ".md", ".yaml", ".yml", ".j2", ".toml"}:
             text = path.read_text(encoding="utf-8", errors="replace")
             where = str(path.relative_to(REPO))
-            cited += [(where, n) for n in re.findall(r"architecture\.md §(\d+(?:\.\d+)?)", text)]
+            cited += [
+                (where, n) for n in re.findall(r"architecture\.md`{0,2} §(\d+(?:\.\d+)?)", text)
+            ]
     assert len(cited) > 10
     wrong = [f"{where}: §{number}" for where, number in cited if number not in sections]
     assert wrong == [], f"citations of sections that do not exist: {wrong}"
