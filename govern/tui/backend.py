@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from govern.domain.lifecycle import Action
 
@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from govern.config import Settings
     from govern.domain.comparison import Comparison
     from govern.domain.governance import GovernanceSettings
+    from govern.policy.outcomes import CheckReport
+    from govern.report.view import LocalExplanation, ReportView
     from govern.services import Context
     from govern.services.governance import SettingsRevisionPublic
+    from govern.services.reports import PdfVerdict, ReportResult
     from govern.services.views import (
         AuditEventPublic,
         AuditVerdict,
@@ -27,7 +30,12 @@ if TYPE_CHECKING:
         VersionDetail,
         VersionSummary,
     )
+    from govern.services.waivers import WaiverPublic
     from govern.services.workflow import DueItem, History, QueueItem, TransitionResult
+
+
+#: How many of a decision's feature contributions the console lists (the rest are summed).
+EXPLAINED_FEATURES = 12
 
 
 class Backend:
@@ -181,8 +189,10 @@ class Backend:
 
     # --- evidence and reports -----------------------------------------------------------
 
-    def evidence(self, ref: str) -> tuple[Any, str | None]:
-        """The report view of ``ref`` (evaluation, policies, waivers, drift), or why not."""
+    def evidence(self, ref: str) -> tuple[ReportView | None, str | None]:
+        """The report view of ``ref`` (card, evaluation, explanations, policies, waivers,
+        decisions, drift): the one typed shape of a version's evidence, which the signed
+        card is rendered from too; or why it cannot be built."""
         from govern.errors import GovernError
         from govern.services import reports
 
@@ -193,35 +203,32 @@ class Backend:
 
     def build_report(
         self, ref: str, output: Path, progress: Callable[[str, int, int], None] | None = None
-    ) -> Any:
+    ) -> ReportResult:
         from govern.services import reports
 
         return reports.build_report(self.ctx, ref, format="pdf", output=output, progress=progress)
 
-    def verify_report(self, path: Path) -> Any:
+    def verify_report(self, path: Path) -> PdfVerdict:
         from govern.services import reports
 
         return reports.verify_pdf(self.ctx, path)
 
-    def latest_evaluation(self, ref: str) -> Any:
-        """The newest evaluation record of ``ref`` (results as ``EvaluationResults``), or None."""
+    def explain(self, ref: str, row_id: str) -> LocalExplanation | None:
+        """One decision's explanation, stored with the evaluation or else computed (SHAP),
+        read into the report view's shape as stored ones are (None: no contributions)."""
+        from govern.report.view import local_explanation
         from govern.services import evaluation
 
-        return evaluation.latest_evaluation(self.ctx, ref)
+        record = evaluation.explain_row(self.ctx, ref, row_id)
+        return local_explanation(row_id, record.explanation.to_json(), limit=EXPLAINED_FEATURES)
 
-    def explain(self, ref: str, row_id: str) -> Any:
-        """One decision's explanation: stored with the evaluation, else computed (SHAP)."""
-        from govern.services import evaluation
-
-        return evaluation.explain_row(self.ctx, ref, row_id)
-
-    def run_checks(self, ref: str) -> Any:
+    def run_checks(self, ref: str) -> CheckReport:
         """Check ``ref`` against its bound policies now and record the run."""
         from govern.services import checks
 
         return checks.check_version(self.ctx, ref)
 
-    def waive(self, ref: str, rule: str, reason: str, expires: dt.date) -> Any:
+    def waive(self, ref: str, rule: str, reason: str, expires: dt.date) -> WaiverPublic:
         from govern.services import waivers
 
         return waivers.grant_waiver(self.ctx, ref, rule=rule, reason=reason, expires=expires)

@@ -1,10 +1,32 @@
-"""How figures, dates and states read on screen: one place, so every screen agrees."""
+"""What only the console needs to show things: tones, Content markup, bars, key names.
+
+Figures, dates and group names are written by :mod:`govern.formatting`, the one module the
+CLI, the exports and the signed card use too; they are re-exported here so a screen imports
+one ``fmt``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import math
+from collections.abc import Iterable
 
+from govern.formatting import (
+    AND,
+    MISSING,
+    compact,
+    count,
+    day,
+    group,
+    grouping,
+    interval,
+    moment,
+    number,
+    p_value,
+    short_hash,
+    signed,
+    size,
+)
 from govern.tui.widgets.table import Tone
 
 STATE_TONES: dict[str, Tone] = {
@@ -65,47 +87,9 @@ def escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-def day(value: dt.date | dt.datetime | str | None) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, str):
-        return value[:10]
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d")
-    return value.isoformat()
-
-
-def moment(value: dt.datetime | str | None) -> str:
-    """A timestamp to the minute, in UTC (what the audit log stores)."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, str):
-        return value[:16].replace("T", " ")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def number(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def signed(value: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.{digits}f}"
-
-
-def interval(lower: float | None, upper: float | None, digits: int = 2) -> str:
-    if lower is None or upper is None:
-        return ""
-    return f"[{lower:.{digits}f}, {upper:.{digits}f}]"
+def stamp(value: dt.datetime | str | None) -> str:
+    """A moment to the minute, for a column whose heading already says it is UTC."""
+    return moment(value).removesuffix(" UTC")
 
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -151,11 +135,28 @@ def bar(
     return "".join(out)
 
 
+def bar_scale(values: Iterable[float | None]) -> float:
+    """Where the bars of ``values`` end: the largest, rounded up to a round figure (0.05 steps
+    up to 0.5, then 0.1), so rates of 0.06 and 0.16 fill a third and most of the width rather
+    than a sliver of a 0..1 scale. 1 when there is nothing to draw."""
+    top = max((v for v in values if v is not None and math.isfinite(v)), default=0.0)
+    if top <= 0:
+        return 1.0
+    step = 0.05 if top <= 0.5 else 0.1
+    return round(math.ceil(round(top / step, 9)) * step, 2) if top <= 1 else top
+
+
+def scale_label(scale: float, width: int) -> str:
+    """A bar column's heading that states its scale: ``0`` at the left, the end at the right."""
+    end = compact(scale)
+    return "0" + end.rjust(max(width - 1, len(end) + 1))
+
+
 def short_key(fingerprint: str | None) -> str:
     """A key's fingerprint as shown beside a decision: its first hex digits, as in
     ``govern keys list`` (``sha256:3f9a1c2d…`` reads ``3f9a1c2d…``)."""
     if not fingerprint:
-        return "—"
+        return MISSING
     return fingerprint.removeprefix("sha256:")[:8] + "…"
 
 
@@ -172,3 +173,34 @@ def signature_tone(verification: str | None) -> Tone:
     if not verification or verification.startswith("recorded before signing"):
         return "muted"
     return "bad"
+
+
+__all__ = [
+    "AND",
+    "MISSING",
+    "bar",
+    "bar_scale",
+    "compact",
+    "count",
+    "day",
+    "escape",
+    "group",
+    "grouping",
+    "interval",
+    "markup",
+    "moment",
+    "named_key",
+    "number",
+    "outcome_tone",
+    "p_value",
+    "scale_label",
+    "short_hash",
+    "short_key",
+    "signature_tone",
+    "signed",
+    "size",
+    "stamp",
+    "state_label",
+    "state_tone",
+    "tier_tone",
+]

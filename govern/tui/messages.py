@@ -8,9 +8,17 @@ modal or a notification, never a crash.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from govern.policy.outcomes import CheckReport
+    from govern.report.view import LocalExplanation, ReportView
+    from govern.services.reports import PdfVerdict, ReportResult
+    from govern.services.views import VersionDetail
+    from govern.services.waivers import WaiverPublic
+    from govern.services.workflow import HistoryEntry, TransitionResult
 
 
 @dataclass
@@ -21,8 +29,12 @@ class CatalogueLoaded(Message):
 
 @dataclass
 class VersionLoaded(Message):
-    detail: Any
-    history: Any = None
+    """A version, its decisions, and the report view of its evidence (or why there is none)."""
+
+    detail: VersionDetail
+    entries: list[HistoryEntry] = field(default_factory=list)
+    view: ReportView | None = None
+    problem: str | None = None
 
 
 @dataclass
@@ -33,9 +45,9 @@ class QueueLoaded(Message):
 
 @dataclass
 class DecisionRecorded(Message):
-    """A workflow action went through (``result`` is a TransitionResult)."""
+    """A workflow action went through."""
 
-    result: Any
+    result: TransitionResult
 
 
 @dataclass
@@ -81,36 +93,18 @@ class ComparisonLoaded(Message):
 
 
 @dataclass
-class EvaluationLoaded(Message):
-    """The latest evaluation document of a version, or None when it has none."""
-
-    results: Any
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class DecisionExplained(Message):
-    explanation: Any
-
-
-@dataclass
-class DriftLoaded(Message):
-    drift: Any
-
-
-@dataclass
-class PolicyResultsLoaded(Message):
-    results: Any
+    explanation: LocalExplanation
 
 
 @dataclass
 class PolicyRunCompleted(Message):
-    results: Any
+    report: CheckReport
 
 
 @dataclass
 class WaiverGranted(Message):
-    waiver: Any
+    waiver: WaiverPublic
 
 
 @dataclass
@@ -122,12 +116,13 @@ class ReportProgressed(Message):
 
 @dataclass
 class ReportBuilt(Message):
-    report: Any
+    result: ReportResult
+    seconds: float
 
 
 @dataclass
 class ReportVerified(Message):
-    verdict: Any
+    verdict: PdfVerdict
 
 
 @dataclass

@@ -74,7 +74,7 @@ def event_fields(event: Any) -> list[tuple[str, str]]:
         ("Time", str(event.ts)),
         ("Actor", event.actor),
         ("Action", event.action),
-        ("Subject", event.subject or "—"),
+        ("Subject", event.subject or fmt.MISSING),
         ("Hash", event.hash),
     ]
     payload = event.payload if isinstance(event.payload, dict) else {"payload": event.payload}
@@ -108,10 +108,18 @@ def _action_tone(event: Any) -> Tone:
 # table says what the highlighted event did; wider terminals add the Detail column.
 COLUMNS = (
     Column("seq", "#", 7, lambda e: str(e.seq), justify="right"),
-    Column("ts", "Time (UTC)", 16, lambda e: fmt.moment(e.ts), drop=2),
+    Column("ts", "Time (UTC)", 16, lambda e: fmt.stamp(e.ts), drop=2),
     Column("actor", "Actor", 8, lambda e: e.actor, flex=True, max_width=14),
     Column("action", "Action", 16, lambda e: e.action, tone=_action_tone, flex=True, max_width=26),
-    Column("subject", "Subject", 18, lambda e: e.subject or "—", drop=1, flex=True, max_width=30),
+    Column(
+        "subject",
+        "Subject",
+        18,
+        lambda e: e.subject or fmt.MISSING,
+        drop=1,
+        flex=True,
+        max_width=30,
+    ),
     Column("detail", "Detail", 24, summary, flex=True, drop=3),
 )
 
@@ -308,7 +316,7 @@ class AuditScreen(GovernScreen):
         line.update(
             Content.from_markup(
                 f"[b]#{e.seq}[/b] {fmt.moment(e.ts)} [b]{fmt.escape(e.actor)}[/b] "
-                f"{fmt.escape(e.action)} {fmt.escape(e.subject or '—')}\n"
+                f"{fmt.escape(e.action)} {fmt.escape(e.subject or fmt.MISSING)}\n"
                 f"[$text-muted]{fmt.escape(summary(e))}[/]"
             )
         )

@@ -63,7 +63,7 @@ COLUMNS = (
         "policy",
         "Policy",
         6,
-        lambda v: v.policy_outcome or "—",
+        lambda v: v.policy_outcome or fmt.MISSING,
         tone=lambda v: fmt.outcome_tone(v.policy_outcome),
         sort_key=lambda v: v.policy_outcome or "",
         drop=2,
@@ -131,7 +131,7 @@ class VersionPeek(Static):
             ("State", fmt.markup(fmt.state_label(version.state), fmt.state_tone(version.state))),
             ("Risk tier", fmt.markup(version.risk_tier, fmt.tier_tone(version.risk_tier))),
             ("Owner", fmt.escape(version.owner)),
-            ("Business unit", fmt.escape(version.business_unit or "—")),
+            ("Business unit", fmt.escape(version.business_unit or fmt.MISSING)),
             ("Registered", f"{fmt.day(version.created_at)} by {fmt.escape(version.created_by)}"),
             ("Last evaluated", fmt.day(version.last_evaluated_at)),
             (

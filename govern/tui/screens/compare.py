@@ -153,7 +153,7 @@ def _words(name: str) -> str:
 
 
 def _count(value: float | None) -> str:
-    return "—" if value is None else f"{int(value):,}"
+    return fmt.count(value)
 
 
 class CompareScreen(GovernScreen):

@@ -48,14 +48,16 @@ def value_lines(value: Any) -> list[str]:
     numbers on one line (tiers from low to critical), a list comma-separated."""
     if isinstance(value, dict):
         if not value:
-            return ["—"]
+            return [fmt.MISSING]
         if set(value) <= set(TIER_ORDER):
             value = {tier: value[tier] for tier in TIER_ORDER if tier in value}
         if all(isinstance(v, list) for v in value.values()):
-            return [f"{k}: {', '.join(_scalar(x) for x in v) or '—'}" for k, v in value.items()]
+            return [
+                f"{k}: {', '.join(_scalar(x) for x in v) or fmt.MISSING}" for k, v in value.items()
+            ]
         return [" · ".join(f"{k} {_scalar(v)}" for k, v in value.items())]
     if isinstance(value, list):
-        return [", ".join(_scalar(x) for x in value) or "—"]
+        return [", ".join(_scalar(x) for x in value) or fmt.MISSING]
     return [_scalar(value)]
 
 
@@ -73,13 +75,13 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, st
                     out.append(
                         (
                             f"{key}.{entry}",
-                            "\n".join(value_lines(old[entry])) if entry in old else "—",
-                            "\n".join(value_lines(new[entry])) if entry in new else "—",
+                            "\n".join(value_lines(old[entry])) if entry in old else fmt.MISSING,
+                            "\n".join(value_lines(new[entry])) if entry in new else fmt.MISSING,
                         )
                     )
             continue
-        was = "\n".join(value_lines(old)) if key in before else "—"
-        now = "\n".join(value_lines(new)) if key in after else "—"
+        was = "\n".join(value_lines(old)) if key in before else fmt.MISSING
+        now = "\n".join(value_lines(new)) if key in after else fmt.MISSING
         out.append((key, was, now))
     return out
 
@@ -129,7 +131,7 @@ def _changed_text(revision: Any) -> str:
 
 REVISION_COLUMNS = (
     Column("revision", "Rev.", 4, lambda r: str(r.revision), justify="right"),
-    Column("when", "Applied (UTC)", 16, lambda r: fmt.moment(r.created_at)),
+    Column("when", "Applied (UTC)", 16, lambda r: fmt.stamp(r.created_at)),
     Column("by", "By", 8, lambda r: r.created_by, flex=True, max_width=16, drop=2),
     Column("sha256", "SHA-256", 17, lambda r: r.sha256[:16] + "…", drop=1),
     Column("changed", "What it changed", 20, _changed_text, flex=True),
@@ -202,7 +204,7 @@ class GovernanceScreen(GovernScreen):
         self.query_one("#settings-summary", Static).update(
             Content.from_markup(
                 f"[b]Revision {current.revision}[/b] in force · applied "
-                f"{fmt.moment(current.created_at)} UTC by [b]{fmt.escape(current.created_by)}"
+                f"{fmt.moment(current.created_at)} by [b]{fmt.escape(current.created_by)}"
                 f"[/b] · {fmt.escape(what)}\n"
                 f"[$text-muted]SHA-256[/] {current.sha256}\n"
                 "[$text-muted]Read-only here; an admin changes them with `govern settings "
@@ -238,7 +240,7 @@ def revision_detail(revision: Any, history: list[Any]) -> tuple[str, str, Render
     """A revision's title, its changes as text, and the same as a grid (for the modal)."""
     earlier = [r for r in history if r.revision < revision.revision]
     head = (
-        f"Applied {fmt.moment(revision.created_at)} UTC by {revision.created_by}\n"
+        f"Applied {fmt.moment(revision.created_at)} by {revision.created_by}\n"
         f"SHA-256 {revision.sha256}"
     )
     title = f"Governance settings revision {revision.revision}"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -36,8 +37,10 @@ from textual.widgets import (
     Tabs,
 )
 
+from govern.domain.card import Card
 from govern.domain.lifecycle import Action, Approval, State, allowed_actions, quorum, verb
 from govern.errors import GovernError
+from govern.report.exports import md
 from govern.tui import formatting as fmt
 from govern.tui.messages import (
     DecisionExplained,
@@ -62,6 +65,13 @@ from govern.tui.widgets.evidence import (
     PolicyResults,
 )
 from govern.tui.widgets.table import Tone
+
+if TYPE_CHECKING:
+    from textual.app import SystemCommand
+
+    from govern.report.view import DecisionView, ReportView
+    from govern.services.views import VersionDetail
+    from govern.services.workflow import HistoryEntry
 
 TABS = ("card", "evaluation", "explanations", "policies", "workflow", "reports", "drift")
 TAB_TITLES = {
@@ -109,80 +119,93 @@ VERSION_KEYS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
 _FEATURED = {action: tabs for _key, action, _title, _help, tabs in VERSION_KEYS}
 
 
-def card_markdown(card: dict[str, Any]) -> str:
-    """The card's sections as Markdown (the Markdown widget renders it; links never open)."""
+def card_markdown(card: Card) -> str:
+    """The card's sections as Markdown (the Markdown widget renders it; links never open).
 
-    def items(values: Any) -> str:
-        if not values:
-            return "—"
-        if isinstance(values, list):
-            return "\n".join(f"- {v}" for v in values)
-        return str(values)
+    Walks the typed :class:`~govern.domain.card.Card`, as the report's exports do; card
+    text is escaped with theirs (``md``), so it is shown, never interpreted.
+    """
 
-    details = card.get("model_details", {})
-    use = card.get("intended_use", {})
-    factors = card.get("factors") or {}
-    metrics = card.get("metrics") or {}
-    quant = card.get("quantitative_analyses") or {}
-    out = [f"# {details.get('name', '?')} {details.get('version', '')}", ""]
-    if details.get("description"):
-        out += [str(details["description"]), ""]
+    def items(values: list[str]) -> list[str]:
+        return [f"- {md(v, starts_line=True)}" for v in values] or [fmt.MISSING]
+
+    def joined(values: list[str]) -> str:
+        return md(", ".join(values)) or fmt.MISSING
+
+    details, use = card.model_details, card.intended_use
+    out = [f"# {md(details.name)} {md(details.version)}", ""]
+    if details.description:
+        out += [md(details.description, starts_line=True), ""]
     facts = [
-        ("Model type", details.get("model_type")),
-        ("Developers", ", ".join(details.get("developers") or [])),
-        ("Date", details.get("date")),
-        ("License", details.get("license")),
-        ("Contact", details.get("contact")),
+        ("Model type", md(details.model_type)),
+        ("Developers", md(", ".join(details.developers))),
+        ("Date", fmt.day(details.date) if details.date else ""),
+        ("License", md(details.license)),
+        ("Contact", md(details.contact)),
     ]
     out += [f"- **{k}:** {v}" for k, v in facts if v]
-    out += ["", "## Intended use", "", "**Primary uses**", "", items(use.get("primary_uses"))]
-    out += ["", "**Primary users:** " + (", ".join(use.get("primary_users") or []) or "—")]
-    out += ["", "**Out of scope**", "", items(use.get("out_of_scope"))]
-    if factors:
+    out += ["", "## Intended use", "", "**Primary uses**", "", *items(use.primary_uses)]
+    out += ["", f"**Primary users:** {joined(use.primary_users)}"]
+    out += ["", "**Out of scope**", "", *items(use.out_of_scope)]
+    if card.factors is not None:
         out += ["", "## Factors", ""]
-        out += [f"- **Relevant:** {', '.join(factors.get('relevant') or []) or '—'}"]
-        out += [f"- **Evaluated:** {', '.join(factors.get('evaluation') or []) or '—'}"]
-        out += [f"- **Sensitive:** {', '.join(factors.get('sensitive_features') or []) or '—'}"]
-    if metrics:
+        out += [f"- **Relevant:** {joined(card.factors.relevant)}"]
+        out += [f"- **Evaluated:** {joined(card.factors.evaluation)}"]
+        out += [f"- **Sensitive:** {joined(card.factors.sensitive_features)}"]
+    if card.metrics is not None:
         out += ["", "## Metrics", ""]
-        out += [f"- **Measures:** {', '.join(metrics.get('performance_measures') or []) or '—'}"]
-        if metrics.get("decision_threshold") is not None:
-            out += [f"- **Decision threshold:** {metrics['decision_threshold']}"]
-        if metrics.get("variation_approaches"):
-            out += [f"- **Variation:** {metrics['variation_approaches']}"]
-    for key, title in (("evaluation_data", "Evaluation data"), ("training_data", "Training data")):
-        section = card.get(key) or {}
-        if not section:
+        out += [f"- **Measures:** {joined(card.metrics.performance_measures)}"]
+        if card.metrics.decision_threshold is not None:
+            out += [f"- **Decision threshold:** {fmt.compact(card.metrics.decision_threshold)}"]
+        if card.metrics.variation_approaches:
+            out += [f"- **Variation:** {md(card.metrics.variation_approaches)}"]
+    for title, section in (
+        ("Evaluation data", card.evaluation_data),
+        ("Training data", card.training_data),
+    ):
+        if section is None:
             continue
         out += ["", f"## {title}", ""]
-        for data in section.get("datasets") or []:
-            rows = f", {data['rows']:,} rows" if data.get("rows") else ""
-            out += [f"- **{data.get('name')}**{rows}: {data.get('description', '')}"]
-        for extra in ("motivation", "preprocessing"):
-            if section.get(extra):
-                out += [f"- *{extra.capitalize()}:* {section[extra]}"]
-    if quant:
+        for data in section.datasets:
+            rows = f", {fmt.count(data.rows, 'row')}" if data.rows else ""
+            out += [f"- **{md(data.name)}**{rows}: {md(data.description)}"]
+        for label, text in (
+            ("Motivation", section.motivation),
+            ("Preprocessing", section.preprocessing),
+        ):
+            if text:
+                out += [f"- *{label}:* {md(text)}"]
+    quant = card.quantitative_analyses
+    if quant is not None and (quant.unitary or quant.intersectional):
         out += ["", "## Quantitative analyses", ""]
-        out += [f"- **{k.capitalize()}:** {v}" for k, v in quant.items() if v]
-    considerations = card.get("ethical_considerations") or []
-    if considerations:
+        for label, text in (("Unitary", quant.unitary), ("Intersectional", quant.intersectional)):
+            if text:
+                out += [f"- **{label}:** {md(text)}"]
+    if card.ethical_considerations:
         out += ["", "## Ethical considerations", ""]
-        for item in considerations:
-            mitigation = f" *Mitigation:* {item['mitigation']}" if item.get("mitigation") else ""
-            out += [f"- {item.get('risk', '')}{mitigation}"]
-    caveats = card.get("caveats_and_recommendations") or []
-    if caveats:
-        out += ["", "## Caveats and recommendations", "", items(caveats)]
-    governance = card.get("governance") or {}
-    if governance:
-        out += ["", "## Governance", ""]
-        for key, value in governance.items():
-            shown = ", ".join(value) if isinstance(value, list) else value
-            out += [f"- **{key.replace('_', ' ').capitalize()}:** {shown or '—'}"]
+        for item in card.ethical_considerations:
+            mitigation = f" *Mitigation:* {md(item.mitigation)}" if item.mitigation else ""
+            out += [f"- {md(item.risk, starts_line=True)}{mitigation}"]
+    if card.caveats_and_recommendations:
+        out += ["", "## Caveats and recommendations", "", *items(card.caveats_and_recommendations)]
+    g = card.governance
+    out += ["", "## Governance", ""]
+    for label, value in (
+        ("Owner", md(g.owner)),
+        ("Business owner", md(g.business_owner)),
+        ("Business unit", md(g.business_unit)),
+        ("Risk tier", md(g.risk_tier)),
+        ("Regulatory scope", md(", ".join(g.regulatory_scope))),
+        ("Tags", md(", ".join(g.tags))),
+        ("Next validation due", fmt.day(g.next_validation_due) if g.next_validation_due else ""),
+    ):
+        out += [f"- **{label}:** {value or fmt.MISSING}"]
     return "\n".join(out) + "\n"
 
 
-def decision_signatures(entries: list[Any], decisions: list[Any]) -> dict[int, Any]:
+def decision_signatures(
+    entries: list[HistoryEntry], decisions: list[DecisionView]
+) -> dict[int, DecisionView]:
     """Each decision entry of the history (by event number) with its report-view decision.
 
     A signed decision names its event; one recorded before signing began is paired in order
@@ -190,7 +213,7 @@ def decision_signatures(entries: list[Any], decisions: list[Any]) -> dict[int, A
     """
     by_seq = {d.signed_event.seq: d for d in decisions if d.signed_event is not None}
     taken = [e for e in entries if e.action not in {"register", "waive"}]
-    paired: dict[int, Any] = {}
+    paired: dict[int, DecisionView] = {}
     for index, entry in enumerate(taken):
         found = by_seq.get(entry.seq)
         if found is None and index < len(decisions) and decisions[index].signed_event is None:
@@ -229,11 +252,12 @@ class VersionScreen(GovernScreen):
         super().__init__()
         self.ref = ref
         self.first_tab = tab if tab in TABS else "card"
-        self.detail: Any = None
-        self.view: Any = None
+        self.detail: VersionDetail | None = None
+        #: The report view of the version's evidence: the one typed shape the signed card
+        #: reads too (None, with ``view_problem`` saying why, when it cannot be built).
+        self.view: ReportView | None = None
         self.view_problem: str | None = None
-        self.entries: list[Any] = []
-        self.evaluation: Any = None
+        self.entries: list[HistoryEntry] = []
         #: A PDF is being built or verified (one at a time: both show in the same place).
         self.report_busy = False
 
@@ -353,7 +377,7 @@ class VersionScreen(GovernScreen):
     def _tab_changed(self) -> None:
         self.refresh_bindings()
 
-    def palette_commands(self) -> Any:
+    def palette_commands(self) -> Iterator[SystemCommand]:
         from functools import partial
 
         from textual.app import SystemCommand
@@ -385,13 +409,7 @@ class VersionScreen(GovernScreen):
             None,
             "The evidence could not be read.",
         )
-        record = self.guarded(self.backend.latest_evaluation, detail.ref)
-        self.post_message(
-            VersionLoaded(
-                detail,
-                {"entries": entries, "view": view, "problem": problem, "evaluation": record},
-            )
-        )
+        self.post_message(VersionLoaded(detail, entries, view, problem))
 
     def _could_not_open(self, error: Exception) -> None:
         """Leave the screen, then say why beneath it (the order keeps the message on top)."""
@@ -412,11 +430,9 @@ class VersionScreen(GovernScreen):
     def _show_loaded(self, message: VersionLoaded) -> None:
         self.query_one("#tabs").loading = False
         self.detail = message.detail
-        extra = message.history or {}
-        self.entries = extra.get("entries", [])
-        self.view = extra.get("view")
-        self.view_problem = extra.get("problem")
-        self.evaluation = extra.get("evaluation")
+        self.entries = message.entries
+        self.view = message.view
+        self.view_problem = message.problem
         self._show_banner()
         self._show_card()
         self._show_evaluation()
@@ -427,8 +443,14 @@ class VersionScreen(GovernScreen):
         self.query_one("#drift-table", DriftTable).show(self.view.drift if self.view else None)
         self.refresh_bindings()  # the footer's decisions follow the state
 
+    def _detail(self) -> VersionDetail:
+        """The version as last loaded (the tabs show only once it has been)."""
+        if self.detail is None:
+            raise RuntimeError(f"{self.ref} has not been loaded yet")
+        return self.detail
+
     def _show_banner(self) -> None:
-        d = self.detail
+        d = self._detail()
         state = fmt.markup(fmt.state_label(d.state), fmt.state_tone(d.state))
         tier = fmt.markup(f"{d.risk_tier} risk", fmt.tier_tone(d.risk_tier))
         policy = "no policy run"
@@ -444,11 +466,11 @@ class VersionScreen(GovernScreen):
         )
 
     def _show_card(self) -> None:
-        d = self.detail
+        d = self._detail()
         artifact = d.artifact
         facts = [
             ("Registered", f"{fmt.day(d.created_at)} by {d.created_by}"),
-            ("Business", f"{d.business_owner or '—'}, {d.business_unit or '—'}"),
+            ("Business", f"{d.business_owner or fmt.MISSING}, {d.business_unit or fmt.MISSING}"),
             ("Card SHA-256", d.card_sha256),
         ]
         if artifact.sha256:
@@ -465,40 +487,28 @@ class VersionScreen(GovernScreen):
         for label, value in facts:
             grid.add_row(label, Text(value))
         self.query_one("#card-facts", Static).update(grid)
-        self.query_one("#card-text", Markdown).update(card_markdown(d.card))
-
-    def _results(self) -> Any:
-        """The evaluation document: the evaluation service's record, else the report view's."""
-        if self.evaluation is not None:
-            return self.evaluation.results
-        return self.view.results if self.view is not None else None
+        card = self.view.card if self.view is not None else _card(d.card)
+        self.query_one("#card-text", Markdown).update(
+            card_markdown(card) if card is not None else "The card could not be read."
+        )
 
     def _show_evaluation(self) -> None:
         fairness = self.query_one("#fairness", FairnessView)
-        record = self.evaluation
-        stored = self.view.evaluation if self.view is not None else None
-        meta: dict[str, Any] = {}
-        if record is not None:
-            meta = {"created_at": record.created_at, "created_by": record.created_by}
-        elif stored is not None:
-            meta = {"created_at": stored.created_at, "created_by": stored.created_by}
-        problem = stored.problem if stored is not None else None
-        fairness.show(self._results(), meta, problem)
+        evaluation = self.view.evaluation if self.view is not None else None
+        fairness.show(evaluation, None if evaluation is not None else self.view_problem)
         grouping: Select[str] = self.query_one("#grouping", Select)
         names = fairness.grouping_names()
-        grouping.set_options([(n.replace("*", " × "), n) for n in names])
+        grouping.set_options([(fmt.grouping(n), n) for n in names])
         if names:
             grouping.value = fairness.grouping
 
     def _show_explanations(self) -> None:
-        results = self._results()
+        results = self.view.results if self.view is not None else None
         self.query_one("#importance", ImportanceChart).show(
             results.explanations if results is not None else None
         )
-        stored = list(self.view.local_explanations) if self.view is not None else []
+        stored = self.view.local_explanations if self.view is not None else []
         chart = self.query_one("#contributions", ContributionChart)
-        explanations = results.explanations if results is not None else None
-        chart.output = getattr(explanations, "output", "") or ""
         if stored and chart.explanation is None:
             ids = ", ".join(x.row_id for x in stored[:5])
             chart.message = f"Type a row id and press Enter to explain that decision (e.g. {ids})."
@@ -511,7 +521,7 @@ class VersionScreen(GovernScreen):
         )
 
     def _show_workflow(self) -> None:
-        d = self.detail
+        d = self._detail()
         possible = self._possible()
         # Only the steps the state allows get a button; roles are checked when you act.
         for action, _label, _key in WORKFLOW_BUTTONS:
@@ -543,13 +553,14 @@ class VersionScreen(GovernScreen):
 
     def _approvals_line(self) -> str:
         """Who approved in the current round (since the latest submission), against the need."""
-        decisions = list(self.detail.decisions)
+        detail = self._detail()
+        decisions = list(detail.decisions)
         start = max((i for i, x in enumerate(decisions) if x.action == "submit"), default=0)
         current = [x for x in decisions[start:] if x.action == "approve"]
         # The catalogue's rules, read with the version (never the person's own config).
         rules = self.backend.governance
         count = quorum(
-            self.detail.risk_tier,
+            detail.risk_tier,
             [Approval(x.actor, x.role) for x in current],
             required_by_tier=rules.approvals_by_tier,
             compliance_tiers=rules.compliance_approval_tiers,
@@ -558,7 +569,7 @@ class VersionScreen(GovernScreen):
         return f"Approvals: {fmt.escape(count.describe())} ({fmt.escape(names)})"
 
     def _show_reports(self) -> None:
-        reports = self.detail.reports
+        reports = self._detail().reports
         if not reports:
             text = "[$text-muted]No reports yet. Press b to build a signed PDF model card.[/]"
         else:
@@ -752,8 +763,7 @@ class VersionScreen(GovernScreen):
             self.load()
 
     def on_policy_run_completed(self, message: PolicyRunCompleted) -> None:
-        outcome = getattr(message.results, "outcome", None) or str(message.results)
-        self.notify(f"Policy run finished: {outcome}", title=self.ref)
+        self.notify(f"Policy run finished: {message.report.outcome}", title=self.ref)
 
     # --- explanations -------------------------------------------------------------------
 
@@ -780,10 +790,9 @@ class VersionScreen(GovernScreen):
         if explanation is None:  # not stored: SHAP computes it, which takes a moment
             self.app.call_from_thread(self._busy, "#contributions", True)
             try:
-                record = self.guarded(self.backend.explain, self.ref, row_id)
+                explanation = self.guarded(self.backend.explain, self.ref, row_id)
             finally:
                 self.app.call_from_thread(self._busy, "#contributions", False)
-            explanation = record.explanation if record is not None else None
         if explanation is not None:
             self.post_message(DecisionExplained(explanation))
         else:
@@ -843,9 +852,7 @@ class VersionScreen(GovernScreen):
         finally:
             self.app.call_from_thread(self._progress, None)
         if result is not None:
-            self.post_message(
-                ReportBuilt({"result": result, "seconds": time.perf_counter() - started})
-            )
+            self.post_message(ReportBuilt(result, time.perf_counter() - started))
             self.load()
 
     def on_report_progressed(self, message: ReportProgressed) -> None:
@@ -883,8 +890,7 @@ class VersionScreen(GovernScreen):
         verdict.display = True
 
     def on_report_built(self, message: ReportBuilt) -> None:
-        result = message.report["result"]
-        seconds = message.report["seconds"]
+        result, seconds = message.result, message.seconds
         signed = f"signed by {result.signer}" if result.signed else "not signed"
         self._verdict(
             Content.from_markup(
@@ -947,17 +953,21 @@ class VersionScreen(GovernScreen):
         ]
         if signer:
             fingerprint = str(signer.get("fingerprint_sha256", ""))
+
+            def said(key: str) -> str:
+                return fmt.escape(str(signer.get(key, fmt.MISSING)))
+
             lines += [
-                f"  [$text-muted]signer[/]      {fmt.escape(str(signer.get('subject', '—')))}",
-                f"  [$text-muted]issuer[/]      {fmt.escape(str(signer.get('issuer', '—')))}"
+                f"  [$text-muted]signer[/]      {said('subject')}",
+                f"  [$text-muted]issuer[/]      {said('issuer')}"
                 + (" (self-signed)" if str(signer.get("self_signed")).lower() == "true" else ""),
-                f"  [$text-muted]key[/]         {fmt.escape(str(signer.get('algorithm', '—')))}"
+                f"  [$text-muted]key[/]         {said('algorithm')}"
                 + (f" · fingerprint {fmt.escape(fingerprint[:16])}…" if fingerprint else ""),
                 f"  [$text-muted]valid[/]       {fmt.day(signer.get('not_before'))} to "
                 f"{fmt.day(signer.get('not_after'))}",
             ]
         if v.signed_at is not None:
-            lines.append(f"  [$text-muted]signed at[/]   {fmt.moment(v.signed_at)} UTC")
+            lines.append(f"  [$text-muted]signed at[/]   {fmt.moment(v.signed_at)}")
         tones: dict[str, Tone] = {"match": "good", "mismatch": "bad"}
         tone = tones.get(v.catalogue, "warn")
         lines.append(
@@ -977,6 +987,16 @@ class VersionScreen(GovernScreen):
         if self.detail is None:
             return
         self.govern.open_compare("", self.detail.ref)
+
+
+def _card(document: dict[str, object]) -> Card | None:
+    """The stored card, typed (None if it no longer reads as a card of this build)."""
+    from pydantic import ValidationError
+
+    try:
+        return Card.model_validate(document)
+    except ValidationError:
+        return None
 
 
 def _unused_path(directory: Path, stem: str, suffix: str) -> Path:

@@ -8,7 +8,7 @@ from the theme, so light and dark both read well.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -16,7 +16,24 @@ from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
+from govern.report.view import (
+    COUNT_METRICS,
+    FOUR_FIFTHS,
+    DecisionView,
+    DriftView,
+    EvaluationResults,
+    EvaluationView,
+    Explanations,
+    Grouping,
+    GroupStats,
+    LocalExplanation,
+    PolicyView,
+    WaiverView,
+)
 from govern.tui import formatting as fmt
+
+if TYPE_CHECKING:
+    from govern.services.workflow import HistoryEntry
 
 GROUP_METRICS = ("selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
 METRIC_NAMES = {
@@ -59,7 +76,8 @@ SUMMARY_NAMES = {
     "equalized_odds_ratio": "equalized odds ratio",
     "min_scoring_impact_ratio": "lowest scoring impact",
 }
-FOUR_FIFTHS = 0.8
+#: The rate the impact ratio, its four-fifths flag and the significance test are about.
+IMPACT_METRIC = "selection_rate"
 #: Rule results in reading order: what blocks, what needs a person, then the rest.
 STATUS_ORDER = {"fail": 0, "error": 0, "waived": 1, "manual": 1, "warn": 1, "pass": 2}
 #: The policy engine's statuses and what they call for, for the header's counts.
@@ -111,41 +129,50 @@ class Evidence(Widget):
         return max(self.size.width - 2, 40)
 
 
-def _field(obj: Any, *names: str) -> Any:
-    """The first attribute of ``obj`` that exists (stored and report shapes differ)."""
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return []
-
-
 def _note(text: str) -> Text:
     return Text(text, style="dim italic")
 
 
+def ratio_to_reference(grouping: Grouping, group: GroupStats, metric: str) -> float | None:
+    """``group``'s rate of ``metric`` over the reference group's: what the impact ratio is
+    for the selection rate, for any rate (None when either rate is unknown or the reference's
+    is zero)."""
+    reference = next((g for g in grouping.groups if g.group == grouping.reference_group), None)
+    mine = group.estimate(metric)
+    theirs = reference.estimate(metric) if reference is not None else None
+    if mine is None or theirs is None or mine.value is None or not theirs.value:
+        return None
+    return mine.value / theirs.value
+
+
 class FairnessView(Evidence):
-    """Overall performance, the grouping's summary, and one metric per group with intervals."""
+    """Overall performance, the grouping's summary, and one metric per group with intervals.
+
+    Shows the report view's evaluation (``ReportView.evaluation``), the one typed shape the
+    signed card reads too.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.results: Any = None
-        self.meta: dict[str, Any] = {}
+        self.evaluation: EvaluationView | None = None
         self.grouping = ""
         self.metric = "selection_rate"
         self.problem: str | None = None
 
-    def show(self, results: Any, meta: dict[str, Any], problem: str | None = None) -> None:
-        self.results, self.meta, self.problem = results, meta, problem
+    @property
+    def results(self) -> EvaluationResults | None:
+        return self.evaluation.results if self.evaluation is not None else None
+
+    def show(self, evaluation: EvaluationView | None, problem: str | None = None) -> None:
+        self.evaluation = evaluation
+        self.problem = problem or (evaluation.problem if evaluation is not None else None)
         names = self.grouping_names()
         if self.grouping not in names:
             self.grouping = names[0] if names else ""
         self.refresh(layout=True)
 
     def grouping_names(self) -> list[str]:
-        if self.results is None:
-            return []
-        return [str(getattr(g, "name", "?")) for g in getattr(self.results, "fairness", [])]
+        return [g.name for g in self.results.fairness] if self.results is not None else []
 
     def select(self, *, grouping: str | None = None, metric: str | None = None) -> None:
         if grouping is not None:
@@ -156,76 +183,68 @@ class FairnessView(Evidence):
 
     def draw(self) -> RenderableType:
         c = self.colours()
-        if self.results is None:
+        r = self.results
+        if r is None or self.evaluation is None:
             return _note(
                 self.problem
                 or "No evaluation yet. Run `govern evaluate REF --data FILE --target COL "
                 "--sensitive COL ...` to measure performance and fairness."
             )
-        r = self.results
-        parts: list[RenderableType] = [
-            # e.g. an ONNX model without probabilities, or data the card does not declare
-            Text(f"⚠ {warning}", style=c["warn"])
-            for warning in getattr(r, "warnings", [])
-        ]
+        # e.g. an ONNX model without probabilities, or data the card does not declare
+        parts: list[RenderableType] = [Text(f"⚠ {w}", style=c["warn"]) for w in r.warnings]
         grouping = next((g for g in r.fairness if g.name == self.grouping), None)
         if grouping is None:
             parts.append(_note("This evaluation has no fairness groupings."))
         else:
-            head = Text()
-            head.append(grouping.name.replace("*", " × "), style=c["title"])
-            head.append(
-                f"  {'intersection' if grouping.kind == 'intersection' else 'one feature'}; "
-                f"reference group {grouping.reference_group or '—'}",
-                style="dim",
-            )
-            parts.append(head)
-            why = getattr(grouping, "reference_reason", None)
-            parts.append(
-                Text(
-                    f"impact-ratio reference: {grouping.reference_group or '—'} — "
-                    f"{why or 'most-selected group (chosen before reasons were recorded)'}",
-                    style="dim",
-                )
-            )
-            parts.append(self._group_table(grouping, c))
-            parts.append(
-                Text(
-                    f"█ {SHORT_METRIC_NAMES.get(self.metric, self.metric)}  ▓░ 95% interval  "
-                    "⚑ impact < 0.8  ◌ small group  * p < 0.05",
-                    style="dim",
-                )
-            )
-            parts.append(Text(""))
-            parts.append(self._summary(grouping, c))
-            for note in [*grouping.notes, *grouping.undefined.values()]:
-                parts.append(Text(f"ⓘ {note}", style="dim"))
-            parts.append(Text(""))
-            parts.append(self._all_metrics(grouping, c))
+            parts += self._grouping(grouping, c)
         overall = r.performance.overall
         if overall:
             parts.append(Text("\nOverall performance", style=c["title"]))
             pairs = []
             for name, value in sorted(overall.items()):
-                integral = name == "n" and value is not None
-                shown = fmt.number(int(value)) if integral else fmt.number(value)
+                shown = fmt.count(value) if name in COUNT_METRICS else fmt.number(value)
                 pairs.append((PERFORMANCE_NAMES.get(name, name.replace("_", " ")), shown, ""))
             parts.append(self._pairs(pairs))
-        dataset = r.dataset
+        ev = self.evaluation
         data = Text("\n")
         data.append("Data ", style="dim")
-        data.append(f"{dataset.name if dataset else '?'}")
-        if dataset is not None and dataset.rows is not None:
-            data.append(f" · {dataset.rows:,} rows")
-        data.append(f" · target {r.target}")
-        if self.meta.get("created_at"):
-            data.append(f" · evaluated {fmt.day(self.meta['created_at'])}")
-        if self.meta.get("created_by"):
-            data.append(f" by {self.meta['created_by']}")
+        data.append(ev.dataset_name or fmt.MISSING)
+        data.append(f" · {fmt.count(ev.rows, 'row')} · target {ev.target}")
+        data.append(f" · evaluated {fmt.day(ev.created_at)} by {ev.created_by}")
         parts.append(data)
-        for warning in r.warnings:
-            parts.append(Text(f"⚠ {warning}", style=c["warn"]))
         return Group(*parts)
+
+    def _grouping(self, grouping: Grouping, c: dict[str, str]) -> list[RenderableType]:
+        reference = (
+            fmt.group(grouping.name, grouping.reference_group)
+            if grouping.reference_group is not None
+            else fmt.MISSING
+        )
+        head = Text()
+        head.append(fmt.grouping(grouping.name), style=c["title"])
+        kind = "intersection" if grouping.kind == "intersection" else "one feature"
+        head.append(f"  {kind}; reference group {reference}", style="dim")
+        short = SHORT_METRIC_NAMES.get(self.metric, self.metric)
+        if self.metric == IMPACT_METRIC:
+            legend = f"█ {short}  ▓░ 95% interval  ⚑ impact < 0.8  ◌ small group  * p < 0.05"
+        else:
+            # The impact ratio, its four-fifths flag and the significance test are measured
+            # on selection rates; for another rate the column is that rate's own ratio.
+            legend = (
+                f"█ {short}  ▓░ 95% interval  ◌ small group  ÷ ref: {short} over the "
+                f"reference group's; impact ratios and p-values are for selection rates only"
+            )
+        parts: list[RenderableType] = [
+            head,
+            Text(f"impact-ratio reference: {reference} — {grouping.reference_why}", style="dim"),
+            self._group_table(grouping, c),
+            Text(legend, style="dim"),
+            Text(""),
+            self._summary(grouping),
+            Text(""),
+            self._all_metrics(grouping, c),
+        ]
+        return parts
 
     def _pairs(self, pairs: list[tuple[str, str, str]]) -> Table:
         """Label, value and flag triples, as many to a line as the width allows."""
@@ -237,14 +256,14 @@ class FairnessView(Evidence):
             grid.add_column(justify="right", no_wrap=True, min_width=7)
             grid.add_column(width=2, no_wrap=True)
         for start in range(0, len(pairs), per_row):
-            cells: list[Any] = []
+            cells: list[RenderableType] = []
             for label, value, flag in pairs[start : start + per_row]:
                 style = "bold " + (self.colours()["bad"] if flag else "")
                 cells += [label, Text(value, style=style.strip()), Text(flag, style=style.strip())]
             grid.add_row(*cells)
         return grid
 
-    def _summary(self, grouping: Any, c: dict[str, str]) -> RenderableType:
+    def _summary(self, grouping: Grouping) -> RenderableType:
         pairs = []
         for key, label in SUMMARY_NAMES.items():
             value = grouping.summary.get(key)
@@ -254,10 +273,10 @@ class FairnessView(Evidence):
             pairs.append((label, fmt.number(value), "⚑" if adverse else ""))
         return self._pairs(pairs) if pairs else _note("No summary figures for this grouping.")
 
-    def _all_metrics(self, grouping: Any, c: dict[str, str]) -> Table:
+    def _all_metrics(self, grouping: Grouping, c: dict[str, str]) -> Table:
         """Every rate of every group; the metric drawn above is underlined."""
         metrics = list(GROUP_METRICS)
-        if any(g.metrics.get("scoring_rate") is not None for g in grouping.groups):
+        if any(g.estimate("scoring_rate") is not None for g in grouping.groups):
             metrics.append("scoring_rate")
         table = Table(
             title="Every rate by group",
@@ -269,7 +288,9 @@ class FairnessView(Evidence):
             show_edge=False,
             header_style="bold",
         )
-        table.add_column("Group", no_wrap=True, overflow="ellipsis", max_width=28)
+        table.add_column(
+            fmt.grouping(grouping.name), no_wrap=True, overflow="ellipsis", max_width=28
+        )
         table.add_column("n", justify="right")
         for metric in metrics:
             chosen = metric == self.metric
@@ -281,69 +302,89 @@ class FairnessView(Evidence):
                 justify="right",
             )
         for group in grouping.groups:
-            cells: list[Any] = [Text(group.group, style="dim" if group.small else "")]
-            cells.append(f"{group.n:,}")
+            cells: list[RenderableType] = [
+                Text(_group_label(grouping, group), style="dim" if group.small else ""),
+                fmt.count(group.n),
+            ]
             for metric in metrics:
-                estimate = group.metrics.get(metric)
+                estimate = group.estimate(metric)
                 cells.append(fmt.number(estimate.value if estimate else None))
             table.add_row(*cells)
         return table
 
-    def _group_table(self, grouping: Any, c: dict[str, str]) -> Table:
+    def _group_table(self, grouping: Grouping, c: dict[str, str]) -> Table:
         width = self.text_width()
+        impact = self.metric == IMPACT_METRIC
         # Narrow terminals leave out the p-value column (the * flag still marks significance);
         # the interval is always written out, and the bar takes the width that is left.
-        wide = width >= 96
-        label_width = min(max([5, *(len(g.group) for g in grouping.groups)]), 28 if wide else 18)
-        fixed = label_width + 5 + 6 + 12 + 6 + 5 + (6 if wide else 0)
-        gaps = 3 * (7 if wide else 6)  # each gap: a cell of padding either side and a rule
+        with_p = impact and width >= 96
+        labels = [_group_label(grouping, g) for g in grouping.groups]
+        longest = max([5, len(fmt.grouping(grouping.name)), *(len(label) for label in labels)])
+        label_width = min(longest, 28 if width >= 96 else 18)
+        fixed = label_width + 5 + 6 + 12 + 6 + 5 + (6 if with_p else 0)
+        gaps = 3 * (7 if with_p else 6)  # each gap: a cell of padding either side and a rule
         bar_width = max(6, min(48, width - fixed - gaps))
+        estimates = [g.estimate(self.metric) for g in grouping.groups]
+        scale = fmt.bar_scale(
+            [e.upper if e.upper is not None else e.value for e in estimates if e is not None]
+        )
         table = Table(
             box=box.SIMPLE_HEAD, expand=False, pad_edge=False, show_edge=False, header_style="bold"
         )
-        table.add_column("Group", width=label_width, no_wrap=True, overflow="ellipsis")
+        table.add_column(
+            fmt.grouping(grouping.name), width=label_width, no_wrap=True, overflow="ellipsis"
+        )
         table.add_column("n", justify="right", width=5)
         table.add_column(SHORT_METRIC_NAMES.get(self.metric, self.metric), justify="right", width=6)
         table.add_column("95% interval", no_wrap=True, width=12)
-        table.add_column("", width=bar_width, no_wrap=True)
-        table.add_column("impact", justify="right", width=6)
-        if wide:
+        table.add_column(fmt.scale_label(scale, bar_width), width=bar_width, no_wrap=True)
+        table.add_column("impact" if impact else "÷ ref", justify="right", width=6)
+        if with_p:
             table.add_column("p", justify="right", width=6)
         table.add_column("flags", no_wrap=True, width=5)
-        for group in grouping.groups:
-            estimate = group.metrics.get(self.metric)
+        for group, label, estimate in zip(grouping.groups, labels, estimates, strict=True):
             value = estimate.value if estimate else None
             lower = estimate.lower if estimate else None
             upper = estimate.upper if estimate else None
+            ratio = (
+                group.impact_ratio if impact else ratio_to_reference(grouping, group, self.metric)
+            )
+            adverse = impact and group.adverse
             flags = []
-            if group.impact_ratio is not None and group.impact_ratio < FOUR_FIFTHS:
+            if adverse:
                 flags.append("⚑")
             if group.small:
                 flags.append("◌")
-            if group.p_value is not None and group.p_value < 0.05:
+            if impact and group.p_value is not None and group.p_value < 0.05:
                 flags.append("*")
             if group.group == grouping.reference_group:
                 flags.append("ref")
-            impact_tone = (
-                "bad"
-                if group.impact_ratio is not None and group.impact_ratio < FOUR_FIFTHS
-                else "plain"
-            )
-            cells: list[Any] = [
-                Text(group.group, style="dim" if group.small else ""),
-                f"{group.n:,}",
+            cells: list[RenderableType] = [
+                Text(label, style="dim" if group.small else ""),
+                fmt.count(group.n),
                 fmt.number(value),
                 fmt.interval(lower, upper),
+                Text(
+                    fmt.bar(value, width=bar_width, lower=lower, upper=upper, scale=scale),
+                    style=c["bar"],
+                ),
+                Text(fmt.number(ratio, 2), style=c["bad" if adverse else "plain"]),
             ]
-            cells += [
-                Text(fmt.bar(value, width=bar_width, lower=lower, upper=upper), style=c["bar"]),
-                Text(fmt.number(group.impact_ratio, 2), style=c[impact_tone]),
-            ]
-            if wide:
-                cells.append(fmt.number(group.p_value, 3) if group.p_value is not None else "—")
-            cells.append(Text(" ".join(flags), style=c["bad"] if "⚑" in flags else c["warn"]))
+            if with_p:
+                cells.append(fmt.p_value(group.p_value))
+            cells.append(Text(" ".join(flags), style=c["bad"] if adverse else c["warn"]))
             table.add_row(*cells)
         return table
+
+
+def _group_label(grouping: Grouping, group: GroupStats) -> str:
+    """A group in a table whose Group column is headed by its features (``sex ∧ age_group``):
+    its values, ``female ∧ under_25``; the features too (``sex=female ∧ age_group=under_25``)
+    when the document does not give one value per feature."""
+    values = [group.values.get(feature) for feature in grouping.features]
+    if grouping.features and all(values):
+        return fmt.AND.join(str(v) for v in values)
+    return fmt.group(grouping.name, group.group)
 
 
 class ImportanceChart(Evidence):
@@ -351,21 +392,21 @@ class ImportanceChart(Evidence):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.explanations: Any = None
+        self.explanations: Explanations | None = None
 
-    def show(self, explanations: Any) -> None:
+    def show(self, explanations: Explanations | None) -> None:
         self.explanations = explanations
         self.refresh(layout=True)
 
     def draw(self) -> RenderableType:
         c = self.colours()
         e = self.explanations
-        importances = list(_field(e, "importances", "global_"))
-        if e is None or not importances:
+        if e is None or not e.importances:
             return _note(
                 "No explanations yet. `govern evaluate ... --model PATH` computes SHAP "
                 "importances when the model artifact is available."
             )
+        importances = e.importances
         flagged = {f.feature: f.reason for f in e.sensitive_flags}
         top = max((i.upper or i.mean_abs_shap or 0.0) for i in importances) or 1.0
         width = self.text_width()
@@ -395,8 +436,8 @@ class ImportanceChart(Evidence):
         head = Text()
         head.append("Global importance", style=c["title"])
         head.append(
-            f"  {e.method or 'SHAP'} explainer on {e.sample_size or '?'} rows (seed {e.seed})"
-            + (f"; SHAP values in {e.output}" if getattr(e, "output", "") else ""),
+            f"  {e.method or 'SHAP'} explainer on {fmt.count(e.sample_size, 'row')} "
+            f"(seed {e.seed if e.seed is not None else fmt.MISSING})",
             style="dim",
         )
         parts: list[RenderableType] = [head, table]
@@ -417,17 +458,13 @@ class ContributionChart(Evidence):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.explanation: Any = None
+        self.explanation: LocalExplanation | None = None
         self.message = "Type a row id and press Enter to explain that decision."
-        #: What SHAP values add up to, from the evaluation when a decision does not say.
-        self.output = ""
 
-    def show(self, explanation: Any, message: str = "", *, output: str = "") -> None:
+    def show(self, explanation: LocalExplanation | None, message: str = "") -> None:
         self.explanation = explanation
         if message:
             self.message = message
-        if output:
-            self.output = output
         self.refresh(layout=True)
 
     def draw(self) -> RenderableType:
@@ -435,21 +472,17 @@ class ContributionChart(Evidence):
         x = self.explanation
         if x is None:
             return _note(self.message)
-        contributions = list(getattr(x, "contributions", []))[:12]
+        contributions = x.contributions[:12]
         head = Text()
         head.append(f"Decision {x.row_id}", style=c["title"])
-        prediction = getattr(x, "prediction", None)
-        if prediction is not None:
-            head.append(f"  prediction {fmt.number(prediction)}")
-        label = getattr(x, "predicted_label", None)
-        if label is not None:
-            head.append(f" (label {label})")
-        base = getattr(x, "base_value", None)
-        if base is not None:
-            head.append(f"  base value {fmt.number(base)}", style="dim")
-        output = getattr(x, "output", "") or self.output
-        if output:
-            head.append(f"  (SHAP values in {output})", style="dim")
+        if x.prediction is not None:
+            head.append(f"  prediction {fmt.number(x.prediction)}")
+        if x.base_value is not None:
+            # SHAP adds up on the explainer's own scale, which may not be the prediction's.
+            scale = f" ({x.output})" if x.output else ""
+            head.append(f"  base value {fmt.number(x.base_value)}{scale}", style="dim")
+            if x.total is not None:
+                head.append(f" + contributions = {fmt.number(x.total)}", style="dim")
         if not contributions:
             return Group(head, _note("No contributions were stored for this decision."))
         top = max(abs(item.shap) for item in contributions) or 1.0
@@ -468,8 +501,15 @@ class ContributionChart(Evidence):
             else:
                 chart = Text(" " * half + "│", style="dim")
                 chart.append("█" * cells + " " * (half - cells), style=c["accent"])
-            table.add_row(item.feature, str(item.value or ""), fmt.signed(item.shap, 4), chart)
-        return Group(head, table)
+            table.add_row(item.feature, item.value, fmt.signed(item.shap, 4), chart)
+        parts: list[RenderableType] = [head, table]
+        if x.rest_count:
+            parts.append(
+                _note(
+                    f"{fmt.count(x.rest_count, 'other feature')} together: {fmt.signed(x.rest, 4)}"
+                )
+            )
+        return Group(*parts)
 
 
 class PolicyResults(Evidence):
@@ -477,11 +517,11 @@ class PolicyResults(Evidence):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.policy: Any = None
-        self.waivers: list[Any] = []
+        self.policy: PolicyView | None = None
+        self.waivers: list[WaiverView] = []
         self.ref = ""
 
-    def show(self, policy: Any, waivers: list[Any], ref: str = "") -> None:
+    def show(self, policy: PolicyView | None, waivers: list[WaiverView], ref: str = "") -> None:
         self.policy, self.waivers, self.ref = policy, waivers, ref
         self.refresh(layout=True)
 
@@ -566,16 +606,16 @@ class PolicyResults(Evidence):
                 # Failures first: they are what an officer must read.
                 for rule in sorted(pack.rules, key=lambda r: STATUS_ORDER.get(r.status, 3)):
                     tone = fmt.outcome_tone(rule.status)
-                    finding = rule.message or rule.title
+                    said = rule.message or rule.title
                     if rule.source:
-                        finding += f"\n↳ {rule.source}"
+                        said += f"\n↳ {rule.source}"
                     about = rule.subject if rule.subject and rule.subject != self.ref else ""
                     label = rule.rule_id + (f" ({about})" if about else "")
                     table.add_row(
                         Text(rule.status, style=f"bold {c[tone]}"),
                         label,
                         rule.severity,
-                        Text(finding),
+                        Text(said),
                     )
                 parts.append(table)
         if self.waivers:
@@ -601,9 +641,9 @@ class DriftTable(Evidence):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.drift: Any = None
+        self.drift: DriftView | None = None
 
-    def show(self, drift: Any) -> None:
+    def show(self, drift: DriftView | None) -> None:
         self.drift = drift
         self.refresh(layout=True)
 
@@ -646,15 +686,15 @@ class DriftTable(Evidence):
         table.add_column("p", justify="right", width=6)
         for f in rows:
             tone = {"significant": "bad", "moderate": "warn", "stable": "good"}.get(f.band, "muted")
-            cells: list[Any] = [f.feature]
+            cells: list[RenderableType] = [f.feature]
             if wide:
                 cells.append(f.kind)
             cells += [
                 fmt.number(f.psi, 3),
                 Text(fmt.bar(f.psi, width=bar_width, scale=top), style=c[tone]),
-                Text(f.band or "—", style=c[tone]),
-                f.test or "—",
-                fmt.number(f.p_value, 4),
+                Text(f.band or fmt.MISSING, style=c[tone]),
+                f.test or fmt.MISSING,
+                fmt.p_value(f.p_value),
             ]
             table.add_row(*cells)
         legend = _note("PSI < 0.1 stable · 0.1–0.25 moderate · ≥ 0.25 significant")
@@ -672,16 +712,18 @@ class HistoryTable(Evidence):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.entries: list[Any] = []
+        self.entries: list[HistoryEntry] = []
         #: The report view's DecisionView of each decision entry, by the entry's event number.
-        self.signatures: dict[int, Any] = {}
+        self.signatures: dict[int, DecisionView] = {}
 
-    def show(self, entries: list[Any], signatures: dict[int, Any] | None = None) -> None:
+    def show(
+        self, entries: list[HistoryEntry], signatures: dict[int, DecisionView] | None = None
+    ) -> None:
         self.entries = entries
         self.signatures = dict(signatures or {})
         self.refresh(layout=True)
 
-    def _mark(self, decision: Any, c: dict[str, str]) -> Text:
+    def _mark(self, decision: DecisionView, c: dict[str, str]) -> Text:
         tone = fmt.signature_tone(decision.verification)
         if decision.key is None:
             return Text("unsigned", style=c["muted"])
@@ -715,8 +757,8 @@ class HistoryTable(Evidence):
             who: Text = Text(e.actor)
             if not wide and mark.plain:
                 who = Text.assemble(e.actor, "\n", mark)
-            cells: list[Any] = [
-                fmt.moment(e.ts),
+            cells: list[RenderableType] = [
+                fmt.stamp(e.ts),
                 who,
                 e.action.replace("_", " "),
                 Text(moved + fmt.state_label(to_state), style=c[fmt.state_tone(to_state)]),
