@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from govern import formatting
 from govern.assess.results import (
     FLAG_ADVERSE_IMPACT,
     FLAG_REFERENCE,
@@ -556,14 +557,15 @@ def assess_fairness(
     ]
     warnings: list[str] = []
     for grouping in groupings:
-        small = [g.group for g in grouping.groups if g.small]
+        small = [formatting.group(grouping.name, g.group) for g in grouping.groups if g.small]
+        shown = formatting.grouping(grouping.name)
         if small:
+            more = f"; and {len(small) - 5} more" if len(small) > 5 else ""
             warnings.append(
-                f"{grouping.name}: {len(small)} group{'s' * (len(small) > 1)} below "
-                f"{min_group_size} rows ({', '.join(small[:5])}"
-                f"{', ...' if len(small) > 5 else ''}); their rates are uncertain"
+                f"{shown}: {formatting.count(len(small), 'group')} below {min_group_size} rows "
+                f"({'; '.join(small[:5])}{more}); their rates are uncertain"
             )
-        warnings.extend(f"{grouping.name}: {note}" for note in grouping.notes)
+        warnings.extend(f"{shown}: {note}" for note in grouping.notes)
     return FairnessAssessment(groupings=groupings, counts=counts, warnings=warnings)
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from govern import formatting
 from govern.config import load_settings
 from govern.domain.governance import DEFAULT_POLICY_BINDINGS, SETTINGS_SCHEMA
 from govern.errors import GovernError, InputError
@@ -452,11 +453,17 @@ def _evaluate(
         f"accuracy {overall.get('accuracy') or 0:.3f}, ROC AUC {overall.get('roc_auc') or 0:.3f}."
     )
     for grouping in results.fairness:
-        flagged = [g.group for g in grouping.groups if "adverse_impact" in g.flags]
+        flagged = [
+            formatting.group(grouping.name, g.group)
+            for g in grouping.groups
+            if "adverse_impact" in g.flags
+        ]
         ratio = grouping.summary.min_impact_ratio
-        shown = "undefined" if ratio is None else f"{ratio:.2f}"
-        note = f"; below four-fifths: {', '.join(flagged)}" if flagged else ""
-        say(f"  {grouping.name}: lowest impact ratio {shown}{note}")
+        note = f"; below four-fifths: {'; '.join(flagged)}" if flagged else ""
+        say(
+            f"  {formatting.grouping(grouping.name)}: lowest impact ratio "
+            f"{formatting.number(ratio, 2)}{note}"
+        )
     if results.explanations is not None:
         top = ", ".join(results.explanations.top_features[:5])
         say(f"  SHAP top features: {top}")

@@ -477,7 +477,7 @@ def test_missing_values_single_class_groups_and_min_group_size(catalogue_url, tm
     island = next(line for line in out.splitlines() if line.startswith("region=island"))
     assert "undefined" in island and "small_group" in island and "undefined_metrics" in island
     assert "undefined for region=island: FPR (no actual negatives in group)" in out
-    assert "region: 1 group below 10 rows (island)" in out
+    assert "region: 1 group below 10 rows (region=island)" in out
     # The organisation's evaluation standard is a governance setting: an admin applies it,
     # and a person's own environment cannot change it.
     refused = invoke_cli(
