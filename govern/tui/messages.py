@@ -8,22 +8,29 @@ modal or a notification, never a crash.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from govern.domain.comparison import Comparison
     from govern.policy.outcomes import CheckReport
     from govern.report.view import LocalExplanation, ReportView
+    from govern.services.governance import SettingsRevisionPublic
     from govern.services.reports import PdfVerdict, ReportResult
-    from govern.services.views import VersionDetail
+    from govern.services.views import (
+        AuditEventPublic,
+        AuditVerdict,
+        VersionDetail,
+        VersionSummary,
+    )
     from govern.services.waivers import WaiverPublic
-    from govern.services.workflow import HistoryEntry, TransitionResult
+    from govern.services.workflow import DueItem, HistoryEntry, QueueItem, TransitionResult
 
 
 @dataclass
 class CatalogueLoaded(Message):
-    versions: list[Any]
+    versions: list[VersionSummary]
     seconds: float
 
 
@@ -39,8 +46,8 @@ class VersionLoaded(Message):
 
 @dataclass
 class QueueLoaded(Message):
-    queue: list[Any]
-    due: list[Any]
+    queue: list[QueueItem]
+    due: list[DueItem]
 
 
 @dataclass
@@ -69,7 +76,7 @@ class WorkFailed(Message):
 
 @dataclass
 class AuditPageLoaded(Message):
-    events: list[Any]
+    events: list[AuditEventPublic]
     append: bool
     exhausted: bool
     generation: int = 0
@@ -82,13 +89,13 @@ class AuditCounted(Message):
 
 @dataclass
 class ChainVerified(Message):
-    verdict: Any
+    verdict: AuditVerdict
     seconds: float
 
 
 @dataclass
 class ComparisonLoaded(Message):
-    comparison: Any
+    comparison: Comparison
     reasons: list[str]
 
 
@@ -141,5 +148,5 @@ class UnlockFailed(Message):
 class SettingsLoaded(Message):
     """The governance settings in force and every revision, oldest first."""
 
-    current: Any
-    history: list[Any]
+    current: SettingsRevisionPublic
+    history: list[SettingsRevisionPublic]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -26,10 +26,13 @@ from govern.tui.screens.base import GovernScreen
 from govern.tui.widgets.dialogs import FormDialog, FormField, MessageModal
 from govern.tui.widgets.table import Column, Tone, VirtualTable
 
+if TYPE_CHECKING:
+    from govern.services.views import AuditEventPublic
+
 PAGE = 200
 
 
-def summary(event: Any) -> str:
+def summary(event: AuditEventPublic) -> str:
     """One line saying what an event did, from the fields that matter to a reader."""
     payload = event.payload if isinstance(event.payload, dict) else {}
     parts: list[str] = []
@@ -68,7 +71,7 @@ def _fields(payload: dict[str, Any]) -> str:
     return ", ".join(shown[:4])
 
 
-def event_fields(event: Any) -> list[tuple[str, str]]:
+def event_fields(event: AuditEventPublic) -> list[tuple[str, str]]:
     """An event in full: its own fields, then each payload field."""
     fields = [
         ("Time", str(event.ts)),
@@ -84,7 +87,7 @@ def event_fields(event: Any) -> list[tuple[str, str]]:
     return fields
 
 
-def event_table(event: Any) -> Table:
+def event_table(event: AuditEventPublic) -> Table:
     """The fields as a grid: long values (hashes, paths) wrap beside their names."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim", no_wrap=True)
@@ -96,7 +99,7 @@ def event_table(event: Any) -> Table:
     return grid
 
 
-def _action_tone(event: Any) -> Tone:
+def _action_tone(event: AuditEventPublic) -> Tone:
     if event.action.endswith(".refused"):
         return "bad"
     if event.action.startswith("version."):
@@ -152,7 +155,7 @@ class AuditScreen(GovernScreen):
     def __init__(self) -> None:
         super().__init__()
         self.filters: dict[str, str | None] = {"actor": None, "subject": None, "action": None}
-        self.events: list[Any] = []
+        self.events: list[AuditEventPublic] = []
         self.exhausted = False
         self.total: int | None = None
         self._loading = False

@@ -3,7 +3,7 @@ the promotion gate's verdict."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -26,23 +26,25 @@ from govern.tui.widgets.evidence import (
     Evidence,
 )
 
+if TYPE_CHECKING:
+    from govern.domain.comparison import Comparison, MetricDelta
+
 
 class ComparisonView(Evidence):
     """The comparison as tables; better is green, worse is red, in each metric's direction."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.comparison: Any = None
+        self.comparison: Comparison | None = None
         self.reasons: list[str] = []
         self.message = "Comparing…"
 
-    def show(self, comparison: Any, reasons: list[str]) -> None:
+    def show(self, comparison: Comparison | None, reasons: list[str]) -> None:
         self.comparison, self.reasons = comparison, reasons
         self.refresh(layout=True)
 
-    def _delta_text(self, item: Any, c: dict[str, str], digits: int = 3) -> Text:
-        delta = item.delta
-        worse = getattr(item, "worse_by", None)
+    def _delta_text(self, item: MetricDelta, c: dict[str, str], digits: int = 3) -> Text:
+        delta, worse = item.delta, item.worse_by
         tone = "plain"
         if worse is not None and abs(worse) > 1e-12:
             tone = "bad" if worse > 0 else "good"
@@ -101,12 +103,12 @@ class ComparisonView(Evidence):
             made.add_column("Δ", justify="right", no_wrap=True)
             return made
 
-        def figures(item: Any) -> list[Any]:
+        def figures(item: MetricDelta) -> list[RenderableType]:
             integral = item.metric == "n"  # a count, not a rate
             digits = 0 if integral else 3
             return [
-                fmt.number(item.champion, digits) if not integral else _count(item.champion),
-                fmt.number(item.challenger, digits) if not integral else _count(item.challenger),
+                fmt.count(item.champion) if integral else fmt.number(item.champion, digits),
+                fmt.count(item.challenger) if integral else fmt.number(item.challenger, digits),
                 self._delta_text(item, c, digits),
             ]
 
@@ -118,7 +120,7 @@ class ComparisonView(Evidence):
             fairness = table("\nFairness summary", ("Grouping", "Metric"))
             previous = None
             for item in x.fairness:
-                scope = item.scope.replace("*", " × ")
+                scope = fmt.grouping(item.scope)
                 fairness.add_row(
                     scope if scope != previous else "",
                     SUMMARY_NAMES.get(item.metric, _words(item.metric)),
@@ -130,7 +132,7 @@ class ComparisonView(Evidence):
             groups = table("\nPer group", ("Group", "Metric"))
             for g in x.groups:
                 groups.add_row(
-                    f"{g.grouping.replace('*', ' × ')}: {g.group}",
+                    fmt.group(g.grouping, g.group),
                     METRIC_NAMES.get(g.metric, _words(g.metric)),
                     fmt.number(g.champion),
                     fmt.number(g.challenger),
@@ -150,10 +152,6 @@ class ComparisonView(Evidence):
 
 def _words(name: str) -> str:
     return name.replace("_", " ")
-
-
-def _count(value: float | None) -> str:
-    return fmt.count(value)
 
 
 class CompareScreen(GovernScreen):

@@ -11,7 +11,7 @@ shows what that revision changed, before and after.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -29,6 +29,9 @@ from govern.tui.screens.base import GovernScreen
 from govern.tui.widgets.dialogs import MessageModal
 from govern.tui.widgets.evidence import Evidence
 from govern.tui.widgets.table import Column, VirtualTable
+
+if TYPE_CHECKING:
+    from govern.services.governance import SettingsRevisionPublic
 
 
 def _scalar(value: Any) -> str:
@@ -123,7 +126,7 @@ def values_grid(document: dict[str, Any], changed: set[str], mark_style: str) ->
     return grid
 
 
-def _changed_text(revision: Any) -> str:
+def _changed_text(revision: SettingsRevisionPublic) -> str:
     if revision.revision == 1 and not revision.changed:
         return "(the first: as the catalogue was created)"
     return ", ".join(revision.changed) or "nothing (the same rules again)"
@@ -157,8 +160,8 @@ class GovernanceScreen(GovernScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.current: Any = None
-        self.history: list[Any] = []
+        self.current: SettingsRevisionPublic | None = None
+        self.history: list[SettingsRevisionPublic] = []
         self._loaded_once = False
 
     def compose(self) -> ComposeResult:
@@ -236,7 +239,9 @@ class GovernanceScreen(GovernScreen):
         self.app.push_screen(MessageModal(title, text, error=False, wide=True, body=body))
 
 
-def revision_detail(revision: Any, history: list[Any]) -> tuple[str, str, RenderableType]:
+def revision_detail(
+    revision: SettingsRevisionPublic, history: list[SettingsRevisionPublic]
+) -> tuple[str, str, RenderableType]:
     """A revision's title, its changes as text, and the same as a grid (for the modal)."""
     earlier = [r for r in history if r.revision < revision.revision]
     head = (
