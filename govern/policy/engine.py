@@ -115,9 +115,17 @@ class _Step(NamedTuple):
     line: int
 
 
-def _plan(policies: Sequence[LoadedPolicy]) -> list[tuple[LoadedPolicy, list[_Step]]]:
+class _Plan(NamedTuple):
+    """A check's policies with each rule's step, and the severity of every outcome in order
+    (the same for every subject)."""
+
+    policies: list[tuple[LoadedPolicy, list[_Step]]]
+    severities: tuple[str, ...]
+
+
+def _plan(policies: Sequence[LoadedPolicy]) -> _Plan:
     """Look up each rule's kind and source line once per check, not once per subject."""
-    return [
+    planned = [
         (
             loaded,
             [
@@ -128,6 +136,15 @@ def _plan(policies: Sequence[LoadedPolicy]) -> list[tuple[LoadedPolicy, list[_St
         )
         for loaded in policies
     ]
+    severities = tuple(
+        severity
+        for loaded, steps in planned
+        for severity in (
+            *(step.rule.severity for step in steps),
+            *(item.severity for item in loaded.policy.manual),
+        )
+    )
+    return _Plan(planned, severities)
 
 
 def evaluate(
@@ -156,7 +173,7 @@ def evaluate(
 
 
 def _evaluate(
-    plan: list[tuple[LoadedPolicy, list[_Step]]],
+    plan: _Plan,
     snapshot: SubjectSnapshot,
     at: dt.datetime,
     defer_kinds: Collection[str],
@@ -167,13 +184,11 @@ def _evaluate(
     Runs once per rule and subject of a check: only an unmet rule of a subject with waivers
     records more than its findings and status.
     """
-    today = at.date()
     waivers = snapshot.waivers
     found: list[Findings] = []
     statuses: list[str] = []
-    severities: list[str] = []
     waived: dict[int, tuple[WaiverRecord | None, WaiverRecord | None]] = {}
-    for loaded, steps in plan:
+    for loaded, steps in plan.policies:
         policy = loaded.policy
         policy_gap = _mismatch(policy.selector, snapshot)
         for step in steps:
@@ -183,7 +198,7 @@ def _evaluate(
                 findings = Findings(NOT_APPLICABLE, {"reason": reason}, _OUT_OF_SCOPE)
             elif rule.when is not None and (rule_gap := _mismatch(rule.when, snapshot)):
                 findings = Findings(NOT_APPLICABLE, {"reason": f"rule {rule_gap}"}, _OUT_OF_SCOPE)
-            elif step.kind in defer_kinds:
+            elif defer_kinds and step.kind in defer_kinds:
                 why = defer_kinds[step.kind] if isinstance(defer_kinds, Mapping) else defer_reason
                 findings = Findings(NOT_APPLICABLE, {"reason": why}, _DEFERRED)
             else:
@@ -197,26 +212,24 @@ def _evaluate(
             status = findings.status
             if waivers and status in UNMET:
                 active, _expired = waived[len(found)] = _waivers_for(
-                    waivers, policy.id, rule.id, today
+                    waivers, policy.id, rule.id, at.date()
                 )
                 if active is not None:
                     status = WAIVED
             found.append(findings)
             statuses.append(status)
-            severities.append(rule.severity)
-        for item in policy.manual:
-            statuses.append(NOT_APPLICABLE if policy_gap is not None else MANUAL)
-            severities.append(item.severity)
+        if policy.manual:
+            statuses += [NOT_APPLICABLE if policy_gap is not None else MANUAL] * len(policy.manual)
     decided = tuple(statuses)
 
     def word() -> tuple[RuleOutcome, ...]:
         return _outcomes(plan, snapshot, found, decided, waived)
 
-    return SubjectResult.deferred(snapshot.subject, decided, tuple(severities), word)
+    return SubjectResult.deferred(snapshot.subject, decided, plan.severities, word)
 
 
 def _outcomes(
-    plan: list[tuple[LoadedPolicy, list[_Step]]],
+    plan: _Plan,
     snapshot: SubjectSnapshot,
     found: Sequence[Findings],
     statuses: Sequence[str],
@@ -226,7 +239,7 @@ def _outcomes(
     subject = snapshot.subject
     outcomes: list[RuleOutcome] = []
     at = 0  # index into ``found`` (rules only; manual items have no findings)
-    for loaded, steps in plan:
+    for loaded, steps in plan.policies:
         policy = loaded.policy
         policy_gap = _mismatch(policy.selector, snapshot)
         for step in steps:

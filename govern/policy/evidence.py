@@ -55,6 +55,8 @@ class ResultsView(NamedTuple):
     explanations: Mapping[str, Any] | None
     sensitive_features: tuple[str, ...]
     min_group_size: int
+    #: The groupings of ``by_group``, as :func:`select_groupings` chooses among them.
+    performance_groupings: tuple[GroupingView, ...] = ()
 
 
 def results_view(document: Any, cache: dict[Any, Any] | None = None) -> ResultsView:
@@ -124,21 +126,31 @@ def _count(value: Any, where: str) -> int:
 
 
 def _view(document: Any) -> ResultsView:
+    """Check ``document`` and build its view, in one pass over what rules read.
+
+    This runs once per evaluation a check reads, over every figure of it: each value's type is
+    tested first, and only a value of another type pays for its wording (``check_figure``).
+    """
     results = _mapping(document, "the document", optional=False)
     performance = _mapping(results.get("performance"), "performance")
     overall = _mapping(performance.get("overall"), "performance.overall")
     for metric, value in overall.items():
-        check_figure(value, f"performance.overall.{metric}")
+        if type(value) is not float and value is not None:
+            check_figure(value, f"performance.overall.{metric}")
     by_group = _mapping(performance.get("by_group"), "performance.by_group")
     for name, groups in by_group.items():
-        for label, metrics in _mapping(groups, f"performance.by_group.{name}").items():
-            for metric, value in _mapping(metrics, f"performance.by_group.{name}.{label}").items():
-                check_figure(value, f"performance.by_group.{name}.{label}.{metric}")
+        if type(groups) is not dict:
+            groups = _mapping(groups, f"performance.by_group.{name}")
+        for label, metrics in groups.items():
+            if type(metrics) is not dict:
+                metrics = _mapping(metrics, f"performance.by_group.{name}.{label}")
+            for metric, value in metrics.items():
+                if type(value) is not float and value is not None:
+                    check_figure(value, f"performance.by_group.{name}.{label}.{metric}")
     views = tuple(
-        _grouping(item, f"fairness[{at}]")
-        for at, item in enumerate(_list(results.get("fairness"), "fairness"))
+        _grouping(item, at) for at, item in enumerate(_list(results.get("fairness"), "fairness"))
     )
-    sizes = {(view.name, label): n for view in views for label, n, _m, _g in view.rows}
+    sizes = {(view.name, row[0]): row[1] for view in views for row in view.rows}
     explanations = results.get("explanations") or None
     if explanations is not None:
         explanations = _mapping(explanations, "explanations")
@@ -157,34 +169,52 @@ def _view(document: Any) -> ResultsView:
         explanations=explanations,
         sensitive_features=tuple(str(f) for f in sensitive),
         min_group_size=_count(results.get("min_group_size"), "min_group_size"),
+        performance_groupings=tuple(
+            GroupingView(name, tuple(name.split("*")), _kind_of(name)) for name in by_group
+        ),
     )
 
 
-def _grouping(item: Any, where: str) -> GroupingView:
-    entry = _mapping(item, where, optional=False)
+def _kind_of(name: str) -> str:
+    return "intersection" if "*" in name else "single"
+
+
+def _grouping(item: Any, at: int) -> GroupingView:
+    """The view of ``fairness[at]``; the wording of a problem is built only on the slow path."""
+    entry = item if type(item) is dict else _mapping(item, f"fairness[{at}]", optional=False)
     if "name" not in entry:
-        raise NotInShape(f"{where} has no name")
+        raise NotInShape(f"fairness[{at}] has no name")
     name = str(entry["name"])
-    where = f"fairness grouping {name}"
-    features = tuple(str(f) for f in (_list(entry.get("features"), where) or name.split("*")))
-    groups = tuple(_list(entry.get("groups"), f"{where} groups"))
+    features = entry.get("features")
+    if type(features) is not list:
+        features = _list(features, f"fairness grouping {name}")
+    features = tuple(str(f) for f in features) if features else tuple(name.split("*"))
+    groups = entry.get("groups")
+    if type(groups) is not list:
+        groups = _list(groups, f"fairness grouping {name} groups")
+    rows = []
     for group in groups:
-        if not _plain_group(group):  # only a group of another shape pays for the wording
-            _check_group(group, where)
-    summary = _mapping(entry.get("summary"), f"{where} summary")
+        # One pass: a group as govern evaluate writes it is recognised by its types alone;
+        # only a group of another shape pays for the wording.
+        if not _plain_group(group):
+            _check_group(group, f"fairness grouping {name}")
+        metrics = group.get("metrics")
+        rows.append((str(group["group"]), int(group.get("n") or 0), metrics or _EMPTY, group))
+    summary = entry.get("summary")
+    if type(summary) is not dict:
+        summary = _mapping(summary, f"fairness grouping {name} summary")
     for metric, value in summary.items():
-        check_figure(value, f"{where} summary {metric}")
+        if type(value) is not float and value is not None:
+            check_figure(value, f"fairness grouping {name} summary {metric}")
     reference = entry.get("reference_group")
     return GroupingView(
-        name=name,
-        features=features,
-        kind=str(entry.get("kind") or ("intersection" if len(features) > 1 else "single")),
-        groups=groups,
-        summary=summary,
-        reference_group=None if reference is None else str(reference),
-        rows=tuple(
-            (str(g["group"]), int(g.get("n") or 0), g.get("metrics") or _EMPTY, g) for g in groups
-        ),
+        name,
+        features,
+        str(entry.get("kind") or ("intersection" if len(features) > 1 else "single")),
+        tuple(groups),
+        summary,
+        None if reference is None else str(reference),
+        tuple(rows),
     )
 
 
@@ -198,14 +228,14 @@ def _plain_group(group: Any) -> bool:
     """
     if type(group) is not dict or "group" not in group:
         return False
-    n = group.get("n")
-    if type(n) is not int:
+    get = group.get
+    if type(get("n")) is not int:
         return False
     for key in _GROUP_FIGURES:
-        value = group.get(key)
+        value = get(key)
         if value is not None and type(value) is not float:
             return False
-    metrics = group.get("metrics")
+    metrics = get("metrics")
     if metrics is not None:
         if type(metrics) is not dict:
             return False
@@ -214,7 +244,7 @@ def _plain_group(group: Any) -> bool:
                 value = value.get("value")
             if value is not None and type(value) is not float:
                 return False
-    undefined = group.get("undefined")
+    undefined = get("undefined")
     return undefined is None or type(undefined) is dict
 
 

@@ -8,7 +8,7 @@ status shown beside a message is always the one it was worded from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -39,6 +39,38 @@ class Findings(NamedTuple):
     note: str = ""
 
 
+class Deferred(Mapping[str, Any]):
+    """Facts gathered when first read, for a rule whose status does not depend on them.
+
+    A batch check that needs only statuses then never gathers them; reading them (the
+    outcome's evidence, its message) gathers them once, from the same evidence.
+    """
+
+    __slots__ = ("_facts", "_gather")
+
+    def __init__(self, gather: Callable[[], Mapping[str, Any]]) -> None:
+        self._gather: Callable[[], Mapping[str, Any]] | None = gather
+        self._facts: Mapping[str, Any] | None = None
+
+    def _read(self) -> Mapping[str, Any]:
+        if self._facts is None:
+            assert self._gather is not None
+            self._facts, self._gather = self._gather(), None
+        return self._facts
+
+    def __getitem__(self, key: str) -> Any:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __repr__(self) -> str:
+        return repr(dict(self._read()))
+
+
 def missing(if_missing: IfMissing, note: str, **facts: Any) -> Findings:
     """The findings of a rule whose evidence is absent, as its ``if_missing`` says."""
     return Findings(IF_MISSING[if_missing], facts, note)
@@ -56,6 +88,9 @@ def view_of(evaluation: EvaluationEvidence) -> ResultsView:
     Raises:
         NotInShape: the results are not in govern's shape (the engine's one ``error``).
     """
+    found = evaluation.cache.get("view")  # every rule reading results asks: the view first
+    if type(found) is ResultsView:
+        return found
     return results_view(evaluation.results, evaluation.cache)
 
 
@@ -81,6 +116,7 @@ def listing(items: Sequence[str], total: int | None = None) -> str:
 __all__ = [
     "IF_MISSING",
     "SHOWN",
+    "Deferred",
     "Findings",
     "listing",
     "map_hint",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
 
 from govern.errors import PolicyError
 from govern.policy.engine import evaluate
+from govern.policy.judging import Deferred
 from govern.policy.kinds import KINDS
 from govern.policy.kinds.validation_due import add_months
 from govern.policy.outcomes import RuleOutcome
@@ -675,6 +677,43 @@ def test_disclosure_reports_unknowns_and_small_categories() -> None:
     assert got.evidence["groupings"]["sex"]["under_share"] == [
         {"group": "(missing)", "n": 3, "share": 0.015}
     ]
+
+
+def test_disclosure_gathers_its_counts_once_and_only_when_its_evidence_is_read() -> None:
+    gathered: list[int] = []
+
+    def gather() -> dict[str, Any]:
+        gathered.append(1)
+        return {"groupings": {}, "small_share": 0.02}
+
+    facts = Deferred(gather)
+    assert gathered == []  # a check that reads only statuses never gathers
+    assert facts == {"groupings": {}, "small_share": 0.02} and len(facts) == 2
+    assert dict(facts) == {"groupings": {}, "small_share": 0.02} and facts["small_share"] == 0.02
+    assert gathered == [1]
+    doc = results_document(
+        [grouping("sex", {"female": (40, 100), "male": (60, 97), "(missing)": (1, 3)}, total=200)]
+    )
+    rule = {"kind": "disclosure", "features": ["sex"]}
+    subject = snapshot(evaluation_=evaluation(doc))
+    result = evaluate([policy(rule)], subject, now=NOW)
+    assert result.statuses == ("pass",)
+    (got,) = result.outcomes
+    assert json.loads(json.dumps(dict(got.evidence))) == {
+        "groupings": {
+            "sex": {
+                "categories": [
+                    {"group": "female", "n": 100, "share": 0.5},
+                    {"group": "male", "n": 97, "share": 0.485},
+                    {"group": "(missing)", "n": 3, "share": 0.015},
+                ],
+                "unknown": 3,
+                "under_share": [{"group": "(missing)", "n": 3, "share": 0.015}],
+            }
+        },
+        "not_evaluated": [],
+        "small_share": 0.02,
+    }
 
 
 def test_disclosure_fails_for_a_feature_that_was_not_evaluated() -> None:

@@ -107,6 +107,8 @@ def listed_values(
 def _has_content(value: Any) -> bool:
     if value is None:
         return False
+    if type(value) is str:  # most fields: before the slower abstract-class tests
+        return bool(value.strip())
     if isinstance(value, Mapping):
         return any(_has_content(v) for v in value.values())
     if isinstance(value, str):
@@ -117,6 +119,13 @@ def _has_content(value: Any) -> bool:
 
 
 def _shortfall(value: Any, min_chars: int, min_items: int) -> str | None:
+    if type(value) is str:  # most fields: one strip, no abstract-class tests
+        stripped = value.strip()
+        if not stripped:
+            return "missing or empty"
+        if len(stripped) < min_chars:
+            return f"{len(stripped)} characters, needs at least {min_chars}"
+        return None
     if not _has_content(value):
         return "missing or empty"
     if isinstance(value, str) and len(value.strip()) < min_chars:

@@ -4,12 +4,13 @@ under a share of the data."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from govern import formatting
 from govern.policy.base import Features, Fraction, GroupingChoice, IfMissing, RuleBase
-from govern.policy.evidence import MISSING_GROUP, select_groupings, value_of
-from govern.policy.judging import Findings, map_hint, missing, no_evaluation, view_of
+from govern.policy.evidence import MISSING_GROUP, GroupingView, select_groupings, value_of
+from govern.policy.judging import Deferred, Findings, map_hint, missing, no_evaluation, view_of
 from govern.policy.outcomes import PASS
 from govern.policy.snapshot import SubjectSnapshot
 
@@ -32,11 +33,21 @@ def judge(rule: DisclosureRule, subject: SubjectSnapshot, now: dt.datetime) -> F
         return missing(rule.if_missing, "no-evaluation")
     view = view_of(subject.evaluation)
     chosen, absent = select_groupings(view.groupings, rule.features, rule.groupings)
+    if absent:
+        return missing(rule.if_missing, "not-evaluated", **_disclosed(rule, chosen, absent))
+    # The status does not depend on the counts: they are gathered when the evidence is read.
+    return Findings(PASS, Deferred(lambda: _disclosed(rule, chosen, absent)))
+
+
+def _disclosed(
+    rule: DisclosureRule, chosen: Sequence[GroupingView], absent: list[str]
+) -> dict[str, Any]:
+    """What the rule discloses of each grouping: its categories, unknowns and small ones."""
     report: dict[str, Any] = {}
     for grouping in chosen:
         categories: list[dict[str, Any]] = [
-            {"group": str(g["group"]), "n": int(g.get("n") or 0), "share": g.get("share")}
-            for g in grouping.groups
+            {"group": label, "n": n, "share": group.get("share")}
+            for label, n, _metrics, group in grouping.rows
         ]
         report[grouping.name] = {
             "categories": categories,
@@ -45,10 +56,7 @@ def judge(rule: DisclosureRule, subject: SubjectSnapshot, now: dt.datetime) -> F
                 c for c in categories if (value_of(c["share"]) or 0.0) < rule.small_share
             ],
         }
-    facts = {"groupings": report, "not_evaluated": absent, "small_share": rule.small_share}
-    if absent:
-        return missing(rule.if_missing, "not-evaluated", **facts)
-    return Findings(PASS, facts)
+    return {"groupings": report, "not_evaluated": absent, "small_share": rule.small_share}
 
 
 def describe(rule: DisclosureRule, subject: SubjectSnapshot, findings: Findings) -> str:

@@ -177,8 +177,11 @@ def _judge_groups(
     name, metric = grouping.name, rule.metric
     low, high, alpha = rule.min, rule.max, rule.significance
     rate_key = IMPACT.get(metric)
-    excluded, unknown = exclusions(rule, grouping)
-    facts["excluded_under_share"] += [{"grouping": name, "group": g} for g in sorted(excluded)]
+    excluded: set[str] = set()
+    unknown: set[str] = set()
+    if rule.min_share is not None or rule.exclude_unknown:
+        excluded, unknown = exclusions(rule, grouping)
+        facts["excluded_under_share"] += [{"grouping": name, "group": g} for g in sorted(excluded)]
     if rule.exclude_unknown:
         facts["excluded_unknown"] += [
             {"grouping": name, "group": str(g["group"]), "n": int(g.get("n") or 0)}
@@ -209,7 +212,8 @@ def _judge_groups(
             raw = metrics.get(metric)
             value = raw if type(raw) is float else value_of(raw)
         elif reference is None:
-            value, raw = value_of(group.get(metric)), None
+            raw = group.get(metric)
+            value, raw = (raw if type(raw) is float else value_of(raw)), None
         else:
             rate = value_of(metrics.get(rate_key))
             value, raw = (None if rate is None or reference <= 0 else rate / reference), None
@@ -326,6 +330,8 @@ def reference_rate(
             f"reference {grouping.name}={named} is not a group of the evaluation (its groups: "
             f"{shown}{more})"
         )
+    if not excluded and rule.metric == "impact_ratio":
+        return None, grouping.reference_group  # stored ratios, against the stored reference
     best: tuple[float | None, str | None] = (None, None)
     for group in grouping.groups:
         label = str(group["group"])
@@ -335,8 +341,7 @@ def reference_rate(
         if rate is not None and (best[0] is None or rate > best[0]):
             best = (rate, label)
     if not excluded:
-        stored = grouping.reference_group if rule.metric == "impact_ratio" else best[1]
-        return None, stored
+        return None, best[1]
     return best
 
 

@@ -16,7 +16,7 @@ from govern.policy.base import (
     PerformanceMetric,
     RuleBase,
 )
-from govern.policy.evidence import GroupingView, select_groupings, value_of
+from govern.policy.evidence import select_groupings, value_of
 from govern.policy.judging import Findings, listing, map_hint, missing, no_evaluation, view_of
 from govern.policy.outcomes import FAIL, PASS
 from govern.policy.snapshot import SubjectSnapshot
@@ -54,8 +54,7 @@ def judge(rule: PerformanceRule, subject: SubjectSnapshot, now: dt.datetime) -> 
         if (low is not None and value < low) or (high is not None and value > high):
             violations.append({"scope": "overall", "value": value})
     if rule.scope != "overall":
-        names = [GroupingView(n, tuple(n.split("*")), _kind(n)) for n in view.by_group]
-        chosen, absent = select_groupings(names, rule.features, rule.groupings)
+        chosen, absent = select_groupings(view.performance_groupings, rule.features, rule.groupings)
         floor = rule.min_group_size or view.min_group_size
         judged, small, undefined = 0, [], []
         for grouping in chosen:
@@ -111,7 +110,3 @@ def _where(violation: dict[str, Any]) -> str:
     if "group" not in violation:
         return str(violation["scope"])
     return formatting.group(violation["scope"], violation["group"])
-
-
-def _kind(name: str) -> str:
-    return "intersection" if "*" in name else "single"
