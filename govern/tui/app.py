@@ -33,6 +33,7 @@ from govern.tui import formatting as fmt
 from govern.tui.backend import Backend
 from govern.tui.messages import ActionRefused, WorkFailed
 from govern.tui.screens.audit import AuditScreen
+from govern.tui.screens.base import GovernScreen
 from govern.tui.screens.catalogue import CatalogueScreen
 from govern.tui.screens.compare import CompareScreen
 from govern.tui.screens.governance import GovernanceScreen
@@ -290,9 +291,8 @@ class GovernApp(App[None]):
                 help_text,
                 partial(self._run, active.node, binding.action),
             )
-        extra = getattr(screen, "palette_commands", None)
-        if callable(extra):
-            yield from extra()
+        if isinstance(screen, GovernScreen):
+            yield from screen.palette_commands()
 
     def save_screenshot_here(self) -> Path | None:
         """Write an SVG picture of the current screen to the working directory (where the

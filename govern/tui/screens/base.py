@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from textual.screen import Screen
@@ -11,6 +11,8 @@ from govern.errors import GovernError, RefusedError
 from govern.tui.messages import ActionRefused, WorkFailed
 
 if TYPE_CHECKING:
+    from textual.app import SystemCommand
+
     from govern.tui.app import GovernApp
     from govern.tui.backend import Backend
 
@@ -27,6 +29,10 @@ class GovernScreen(Screen[None]):
     @property
     def backend(self) -> Backend:
         return self.govern.backend
+
+    def palette_commands(self) -> Iterator[SystemCommand]:
+        """Commands of this screen for the palette beyond its key bindings (none here)."""
+        yield from ()
 
     def guarded(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """Run a blocking service call; on failure tell the user and return None.
