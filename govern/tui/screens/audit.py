@@ -270,9 +270,9 @@ class AuditScreen(GovernScreen):
         self._update_count()
 
     def _update_count(self) -> None:
-        loaded = f"{len(self.events):,}{'' if self.exhausted else '+'}"
+        loaded = f"{fmt.count(len(self.events))}{'' if self.exhausted else '+'}"
         filtered = any(self.filters.values())
-        total = f"{self.total:,}" if self.total is not None else "…"
+        total = fmt.count(self.total) if self.total is not None else "…"
         text = f"{loaded} shown" + (" (filtered)" if filtered else "") + f" · {total} events"
         if self.start_at is not None:
             text += f" · from #{self.start_at}"
@@ -368,8 +368,8 @@ class AuditScreen(GovernScreen):
         if v.ok:
             where = " and matches the checkpoint" if v.checkpoint else ""
             text = (
-                f"[b $text-success]✔ Chain intact[/]{where}: {v.events:,} events, head "
-                f"#{v.head_seq:,} {v.head_hash[:16]}… ({message.seconds:.1f} s)"
+                f"[b $text-success]✔ Chain intact[/]{where}: {fmt.count(v.events, 'event')}, head "
+                f"#{fmt.count(v.head_seq)} {v.head_hash[:16]}… ({fmt.seconds(message.seconds)})"
             )
         else:
             problems = "; ".join(fmt.escape(p) for p in v.problems)

@@ -252,7 +252,11 @@ class CatalogueScreen(GovernScreen):
                     break
         table.set_sort(self.sort_key, reverse=self.sort_reverse)
         total = len(self.versions)
-        count = f"{len(rows):,} of {total:,}" if len(rows) != total else f"{total:,}"
+        count = (
+            f"{fmt.count(len(rows))} of {fmt.count(total)}"
+            if len(rows) != total
+            else fmt.count(total)
+        )
         self.query_one("#count", Label).update(f"{count} version{'s' if total != 1 else ''}")
         self.query_one("#peek", VersionPeek).show(table.current)
 

@@ -475,7 +475,7 @@ class VersionScreen(GovernScreen):
         ]
         if artifact.sha256:
             facts += [
-                ("Artifact", f"{artifact.format}, {fmt.number(artifact.size)} bytes"),
+                ("Artifact", f"{artifact.format}, {fmt.size(artifact.size)}"),
                 ("Artifact SHA-256", artifact.sha256),
             ]
         if d.other_versions:
@@ -895,8 +895,8 @@ class VersionScreen(GovernScreen):
         self._verdict(
             Content.from_markup(
                 f"[b $text-success]✔ Built[/] {fmt.escape(result.path)}\n"
-                f"  {fmt.number(result.bytes)} bytes · {signed} · sha256 {result.sha256[:16]}… "
-                f"· {seconds:.1f} s"
+                f"  {fmt.size(result.bytes)} · {signed} · sha256 {result.sha256[:16]}… "
+                f"· {fmt.seconds(seconds)}"
                 + "".join(f"\n  [$text-warning]⚠ {fmt.escape(w)}[/]" for w in result.warnings)
             )
         )
