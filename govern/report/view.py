@@ -115,6 +115,10 @@ class Grouping(_Lenient):
     reference_reason: str | None = None
     groups: list[GroupStats] = []
     summary: dict[str, float | None] = {}
+    #: Why a summary figure is missing, e.g. {"equalized_odds_difference": "..."}.
+    undefined: dict[str, str] = {}
+    #: What a reader should know about the summary, e.g. groups left out of equalized odds.
+    notes: list[str] = []
 
     @field_validator("summary", mode="before")
     @classmethod
@@ -166,6 +170,8 @@ class Explanations(_Lenient):
     importances: list[Importance] = Field(default=[], alias="global")
     top_features: list[str] = []
     sensitive_flags: list[SensitiveFlag] = []
+    #: What the SHAP values add up to, e.g. "log-odds of 1"; "" in older documents.
+    output: str = ""
 
     @field_validator("base_value", mode="before")
     @classmethod
@@ -290,6 +296,8 @@ class LocalExplanation(_Lenient):
     row_id: str
     prediction: float | None = None
     base_value: float | None = None
+    #: The label the model gave this decision, when the explanation recorded it.
+    predicted_label: str | None = None
     #: What the contributions add up to ("log-odds of 1", "probability of 1"); "" if unknown.
     output: str = ""
     contributions: list[Contribution] = []
@@ -353,6 +361,9 @@ def local_explanation(row_id: str, payload: Any, *, limit: int = 8) -> LocalExpl
         row_id=row_id,
         prediction=prediction,
         base_value=_finite(payload.get("base_value")),
+        predicted_label=(
+            None if payload.get("predicted_label") is None else str(payload["predicted_label"])
+        ),
         output=str(payload.get("output") or ""),
         contributions=shown,
         rest=sum(c.shap for c in rest),

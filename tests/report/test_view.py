@@ -27,6 +27,23 @@ def test_fixture_documents_follow_the_assessment_contract():
     assert view.explanations is not None and view.explanations.importances[0].feature == "status"
 
 
+def test_the_view_keeps_what_the_console_shows_of_the_contract():
+    """The one typed view carries the grouping notes, why summary figures are undefined, the
+    scale SHAP values are on and a decision's predicted label (the console shows them)."""
+    document = evaluation_document()
+    document["fairness"][0]["notes"] = ["1 group left out of equalized odds"]
+    document["fairness"][0]["undefined"] = {"equalized_odds_ratio": "a group has no positives"}
+    document["explanations"]["output"] = "log-odds of 1"
+    view, problem = read_results(ContractResults.model_validate(document).to_json())
+    assert problem is None and view is not None
+    assert view.fairness[0].notes == ["1 group left out of equalized odds"]
+    assert view.fairness[0].undefined == {"equalized_odds_ratio": "a group has no positives"}
+    assert view.explanations is not None and view.explanations.output == "log-odds of 1"
+    _, payload = local_payloads()[0]
+    labelled = local_explanation("7", {**payload, "predicted_label": 1})
+    assert labelled is not None and labelled.predicted_label == "1"
+
+
 def test_unreadable_results_are_reported_not_crashed():
     assert read_results({})[1] == "the evaluation stored no results document"
     results, problem = read_results({"fairness": "not a list"})

@@ -241,6 +241,10 @@ class FairnessView(Evidence):
             Text(legend, style="dim"),
             Text(""),
             self._summary(grouping),
+            *(
+                Text(f"ⓘ {note}", style="dim")
+                for note in [*grouping.notes, *grouping.undefined.values()]
+            ),
             Text(""),
             self._all_metrics(grouping, c),
         ]
@@ -437,7 +441,8 @@ class ImportanceChart(Evidence):
         head.append("Global importance", style=c["title"])
         head.append(
             f"  {e.method or 'SHAP'} explainer on {fmt.count(e.sample_size, 'row')} "
-            f"(seed {e.seed if e.seed is not None else fmt.MISSING})",
+            f"(seed {e.seed if e.seed is not None else fmt.MISSING})"
+            + (f"; SHAP values in {e.output}" if e.output else ""),
             style="dim",
         )
         parts: list[RenderableType] = [head, table]
@@ -477,6 +482,8 @@ class ContributionChart(Evidence):
         head.append(f"Decision {x.row_id}", style=c["title"])
         if x.prediction is not None:
             head.append(f"  prediction {fmt.number(x.prediction)}")
+        if x.predicted_label is not None:
+            head.append(f" (label {x.predicted_label})")
         if x.base_value is not None:
             # SHAP adds up on the explainer's own scale, which may not be the prediction's.
             scale = f" ({x.output})" if x.output else ""
