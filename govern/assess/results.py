@@ -10,7 +10,7 @@ stored results never loads numpy, pandas, scikit-learn or shap::
 
 Schema 1. New fields are only ever added with defaults, so documents written by an older
 govern still validate. ``model_dump()`` writes field aliases (``global``), so the stored JSON
-has exactly the names in ``notes/contract-evaluation.md``.
+has exactly the names of ``docs/architecture.md`` §9.
 """
 
 from __future__ import annotations

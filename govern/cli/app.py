@@ -1,6 +1,6 @@
 """The ``govern`` command: global options, command registration and error handling.
 
-Exit codes (DESIGN.md section 6): 0 success, 1 a finding, 2 usage/input/configuration error
+Exit codes (docs/architecture.md §7): 0 success, 1 a finding, 2 usage/input/configuration error
 (nothing written), 3 internal error. Errors are one line on stderr; a traceback appears
 only with ``--debug``.
 """

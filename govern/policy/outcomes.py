@@ -44,9 +44,8 @@ class RuleOutcome(NamedTuple):
     """One rule evaluated against one subject, with its evidence. Immutable.
 
     A named tuple rather than a frozen dataclass: a batch check builds one per rule and
-    version (200,000 for 20 rules over 10,000 versions), and a frozen dataclass's
-    ``__init__`` sets each of its 14 fields through ``object.__setattr__``, which measured
-    four times slower than building the tuple.
+    version, and a frozen dataclass's ``__init__`` sets each of its 14 fields through
+    ``object.__setattr__``, several times slower than building the tuple.
     """
 
     subject: str
@@ -257,11 +256,12 @@ def collector_paused() -> Iterator[None]:
 
     Checking thousands of stored versions allocates many small, acyclic objects (decoded
     JSON, evidence) while the documents already decoded keep the heap large, so each
-    collection would walk every document again (it measured as half the run, and two thirds
-    of decoding). Reference counting still frees what is dropped: none of it has cycles.
+    collection would walk every document again, for most of the run's time
+    (``benchmarks/bench_policy.py`` prints decoding with and without it). Reference
+    counting still frees what is dropped: none of it has cycles.
 
     Enabling the collector again would start with a collection of everything allocated
-    meanwhile (a fifth of a 10,000-version check). Instead the new objects join the oldest
+    meanwhile, a large share of a big check. Instead the new objects join the oldest
     generation directly (``freeze`` then ``unfreeze`` moves whole generation lists, without
     walking them): they stay tracked, and the next full collection examines them as it
     would have anyway. That is skipped when someone else keeps objects frozen, since

@@ -2,14 +2,13 @@
 
 Nothing changes a snapshot once it is built: the engine and the rules only read it (the
 ``cache`` fields hold views parsed from it). The classes are not ``frozen`` dataclasses
-because a frozen dataclass sets each field through ``object.__setattr__``: building one
-``SubjectSnapshot`` took 3.4 us instead of 1 us, and a batch load of 10,000 versions builds
-some 60,000 of these objects (0.04 s of the load).
+because a frozen dataclass sets each field through ``object.__setattr__``, which makes
+building one several times slower, and a batch load builds several per version.
 
 The service layer builds a :class:`SubjectSnapshot` from the catalogue (or, for a stateless
 check, from a card and a data file); the engine evaluates rules against it. Keeping the
 engine pure lets it be tested without a catalogue and lets a batch check load every
-version's evidence in a handful of queries (``services.checks.snapshots_for``) before
+version's evidence in a handful of queries (``services.subjects.snapshots_for``) before
 evaluating; benchmarks/bench_policy.py measures what 10,000 versions cost.
 """
 

@@ -29,7 +29,7 @@ from govern.assess.evaluation import EvaluationSpec, Limits, Progress
 from govern.assess.results import DriftResults, EvaluationResults, Grouping, LocalExplanation
 from govern.domain.governance import ARTIFACT_FORMATS, GovernanceSettings
 from govern.errors import DataError, InputError, NotFoundError, RefusedError, WorkflowError
-from govern.policy.rules import card_dataset_hashes
+from govern.policy.kinds.freshness import card_dataset_hashes
 from govern.services.catalogue import resolve
 from govern.services.context import Context
 from govern.storage import queries

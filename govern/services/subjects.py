@@ -35,7 +35,8 @@ Decode = Callable[[str | bytes], Any]
 
 
 def json_decoder() -> Decode:
-    """orjson when it is installed (about 3x faster on results documents), else ``json``.
+    """orjson when it is installed (faster on results documents: ``benchmarks/bench_policy.py``),
+    else ``json``.
 
     orjson refuses what Python's ``json`` writes and reads for undefined figures (``NaN``,
     ``Infinity``) and integers beyond 64 bits; such a document is decoded again with ``json``

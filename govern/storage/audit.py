@@ -6,7 +6,7 @@ and the settings revision) is hashed with SHA-256 and signed with the actor's ke
 forged event needs a private key, not only a hash. Events written before schema 0005
 (format 1) were hash-chained only and stay verifiable by their hashes. The payload and
 timestamp are stored as the exact text that was hashed. Appends and reads use SQLAlchemy
-Core, not the ORM: the ORM costs 3-5x more per event (``../shared/notes/measurements.md``).
+Core, not the ORM, which costs several times more per event (``benchmarks/bench_audit.py``).
 """
 
 from __future__ import annotations

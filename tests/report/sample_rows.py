@@ -1,8 +1,8 @@
 """Realistic catalogue rows for report tests, recorded as govern records them.
 
 The evaluation document is computed here from ``sample_data/credit_holdout_scored.csv`` (the
-hold-out scored by version 1.1.0) with the contract's definitions (DESIGN.md section 7 and
-``notes/contract-evaluation.md``): Wilson intervals, impact ratios against the most-selected
+hold-out scored by version 1.1.0) with the contract's definitions (docs/architecture.md §9 and
+the contract notes): Wilson intervals, impact ratios against the most-selected
 group, small-group flags. The assessment engine has its own tests; these rows only need to
 have the stored shape and believable values, computed rather than typed in.
 
@@ -342,7 +342,7 @@ RULES = [
         "error",
         "Artifact is not a pickle",
         "artifact format skops",
-        "DESIGN.md section 11",
+        "docs/architecture.md §10",
     ),
     (
         "baseline",
