@@ -41,8 +41,8 @@ from govern.services import governance as governance_service
 from govern.storage import audit
 from govern.storage.audit import AuditRecord, Signer
 from govern.storage.tables import Decision, ModelVersion
+from tests.builders import NOW as POLICY_NOW
 from tests.conftest import Catalogue, key_dir, public_key
-from tests.policy.helpers import NOW as POLICY_NOW
 from tests.policy.helpers import snapshot
 
 # --- lifecycle: refusals, quorum, due dates ---------------------------------------------------

@@ -4,12 +4,10 @@ and evaluations without running the whole workflow or assessment stack."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, func, select
 
-from govern.services import catalogue
 from govern.services.catalogue import resolve
 from govern.storage.tables import (
     AuditEvent,
@@ -19,16 +17,9 @@ from govern.storage.tables import (
     RuleResult,
     Waiver,
 )
-from tests.conftest import SAMPLE, Catalogue
-from tests.policy.helpers import NOW
-from tests.workflow import evidence
-
-
-def register(
-    cat: Catalogue, version: str = "1.0.0", *, user: str = "alice", artifact: Path | None = None
-) -> str:
-    card = SAMPLE / f"credit-risk-{version}.card.yaml"
-    return catalogue.register_version(cat.ctx(user), card, artifact=artifact).ref
+from tests import builders
+from tests.builders import NOW
+from tests.conftest import Catalogue
 
 
 def store_evaluation(
@@ -38,9 +29,9 @@ def store_evaluation(
     *,
     at: dt.datetime | None = None,
 ) -> int:
-    """bob's evaluation of ``ref`` (ten days before NOW unless ``at``), as the service stores
-    it: ``tests.workflow.evidence.store_evaluation``."""
-    return evidence.store_evaluation(
+    """bob's evaluation of ``ref``, ten days before NOW unless ``at``
+    (:func:`tests.builders.store_evaluation`)."""
+    return builders.store_evaluation(
         cat.ctx("bob"), ref, document, at=at or NOW - dt.timedelta(days=10)
     )
 

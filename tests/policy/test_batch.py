@@ -18,16 +18,9 @@ from govern.policy.loader import load_policies
 from govern.services import checks, subjects, waivers
 from govern.services.catalogue import resolve
 from govern.storage.tables import Evaluation
+from tests.builders import NOW, grouping, register, results_document
 from tests.conftest import Catalogue
-from tests.policy.helpers import NOW, grouping, results_document
-from tests.policy.stored import (
-    add_decision,
-    counts,
-    register,
-    set_state,
-    store_drift,
-    store_evaluation,
-)
+from tests.policy.stored import add_decision, counts, set_state, store_drift, store_evaluation
 
 FAIR = [grouping("sex", {"female": (55, 100), "male": (60, 100)}, total=200)]
 UNFAIR = [grouping("sex", {"female": (40, 100), "male": (60, 100)}, total=200)]

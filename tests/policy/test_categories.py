@@ -14,19 +14,12 @@ from govern.errors import InputError
 from govern.policy.categories import map_categories, named_categories, parse_category_options
 from govern.policy.engine import check, evaluate
 from govern.policy.loader import load_policies
+from tests.builders import DATA_SHA, NOW, grouping, register, results_document
 from tests.conftest import SAMPLE, Catalogue, invoke_cli, run_cli
 from tests.foundation.helpers import assert_clean_failure, raw_connection, snapshot
-from tests.policy.helpers import (
-    DATA_SHA,
-    NOW,
-    evaluation,
-    grouping,
-    policy,
-    results_document,
-    sample_card,
-)
+from tests.policy.helpers import evaluation, policy, sample_card
 from tests.policy.helpers import snapshot as subject
-from tests.policy.stored import register, store_evaluation
+from tests.policy.stored import store_evaluation
 
 HINT = (
     "race_ethnicity not evaluated, so counts cannot be disclosed; if the data calls it "

@@ -13,9 +13,9 @@ from pathlib import Path
 import jsonschema
 from junitparser import Failure, JUnitXml
 
+from tests.builders import grouping, register, results_document
 from tests.conftest import SAMPLE, Catalogue, invoke_cli, key_dir, run_cli
-from tests.policy.helpers import grouping, results_document
-from tests.policy.stored import counts, register, store_evaluation
+from tests.policy.stored import counts, store_evaluation
 from tests.policy.test_formats import SARIF_SCHEMA
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

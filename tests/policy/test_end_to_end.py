@@ -12,9 +12,8 @@ from govern.errors import WorkflowError
 from govern.policy.engine import check, evaluate
 from govern.policy.loader import load_policies
 from govern.services import checks, evaluation, subjects, waivers, workflow
+from tests.builders import NOW, register
 from tests.conftest import SAMPLE, Catalogue
-from tests.policy.helpers import NOW
-from tests.policy.stored import register
 
 
 def _evaluate(cat: Catalogue, version: str, artifacts: Path) -> str:

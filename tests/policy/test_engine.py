@@ -11,7 +11,8 @@ from govern.policy.engine import check, collector_paused, evaluate
 from govern.policy.loader import load_policies, shipped_pack_names
 from govern.policy.outcomes import summarise
 from govern.policy.snapshot import DecisionRecord, SubjectSnapshot, WaiverRecord
-from tests.policy.helpers import NOW, evaluation, grouping, policy, results_document, snapshot
+from tests.builders import NOW, grouping, results_document
+from tests.policy.helpers import evaluation, policy, snapshot
 
 FOUR_FIFTHS = {"id": "four-fifths", "kind": "fairness", "metric": "impact_ratio", "min": 0.8}
 FRESH = {"id": "fresh", "kind": "freshness", "max_age_days": 365, "severity": "warning"}

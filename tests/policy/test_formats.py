@@ -16,7 +16,8 @@ from govern.policy.formats import FORMATS, render
 from govern.policy.loader import load_policies, shipped_pack_names
 from govern.policy.outcomes import CheckReport, summarise
 from govern.policy.snapshot import WaiverRecord
-from tests.policy.helpers import NOW, evaluation, grouping, policy, results_document, snapshot
+from tests.builders import NOW, grouping, results_document
+from tests.policy.helpers import evaluation, policy, snapshot
 
 #: The official OASIS SARIF 2.1.0 schema (errata01), shipped with the tests: no download.
 SARIF_SCHEMA = json.loads(

@@ -21,16 +21,8 @@ from govern.policy.snapshot import (
     DriftEvidence,
     SubjectSnapshot,
 )
-from tests.policy.helpers import (
-    NOW,
-    evaluation,
-    explanations,
-    grouping,
-    policy,
-    results_document,
-    sample_card,
-    snapshot,
-)
+from tests.builders import NOW, explanations, grouping, results_document
+from tests.policy.helpers import evaluation, policy, sample_card, snapshot
 
 
 def outcome(rule: dict[str, Any], subject: SubjectSnapshot | None = None) -> RuleOutcome:

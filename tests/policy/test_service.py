@@ -14,13 +14,12 @@ from govern.errors import InputError, NotFoundError, PermissionDenied, PolicyErr
 from govern.services import audit, binding, checks, gate, runs, subjects, waivers
 from govern.services.catalogue import resolve
 from govern.storage.tables import PolicyRun, RuleResult
+from tests.builders import NOW, grouping, register, results_document
 from tests.conftest import Catalogue
-from tests.policy.helpers import NOW, grouping, results_document
 from tests.policy.stored import (
     add_decision,
     audit_actions,
     counts,
-    register,
     set_state,
     store_drift,
     store_evaluation,
