@@ -236,8 +236,6 @@ def assess_drift(
         max_categories: categorical columns with more distinct values are skipped.
         prediction: the model's scores on (reference, current), for prediction drift.
     """
-    import numpy as np
-
     from govern.assess.data import numeric_column
 
     left_out = left_out_columns(
@@ -248,19 +246,67 @@ def assess_drift(
         declared=declared,
         model_features=model_features,
     )
-    exclude = list(left_out)
-    warnings: list[str] = []
+    warnings = _column_warnings(reference, current)
+    features = _feature_drifts(
+        reference,
+        current,
+        left_out=left_out,
+        bins=bins,
+        max_categories=max_categories,
+        warnings=warnings,
+    )
+    prediction_drift = None
+    if prediction is not None:
+        ref_scores = numeric_column(_series(prediction[0]), source="reference predictions")
+        cur_scores = numeric_column(_series(prediction[1]), source="current predictions")
+        prediction_drift = numeric_drift("prediction", ref_scores, cur_scores, bins=bins)
+    return DriftResults(
+        reference=DriftDataset(name=reference.name, sha256=reference.sha256, rows=reference.rows),
+        current=DriftDataset(name=current.name, sha256=current.sha256, rows=current.rows),
+        bins=bins,
+        features=features,
+        prediction=prediction_drift,
+        prediction_source=prediction_source,
+        packages=packages or {},
+        warnings=warnings,
+        left_out=left_out,
+    )
+
+
+def _column_warnings(reference: Table, current: Table) -> list[str]:
+    """Warnings for the columns only one of the two data sets has."""
     ref_cols = [str(c) for c in reference.frame.columns]
     cur_cols = {str(c) for c in current.frame.columns}
     only_ref = [c for c in ref_cols if c not in cur_cols]
     only_cur = sorted(cur_cols - set(ref_cols))
+    warnings: list[str] = []
     if only_ref:
         warnings.append(f"columns only in the reference: {', '.join(only_ref)}")
     if only_cur:
         warnings.append(f"columns only in the current data: {', '.join(only_cur)}")
+    return warnings
+
+
+def _feature_drifts(
+    reference: Table,
+    current: Table,
+    *,
+    left_out: Mapping[str, str],
+    bins: int,
+    max_categories: int,
+    warnings: list[str],
+) -> list[FeatureDrift]:
+    """Drift of each shared column not left out, in the reference's order.
+
+    Columns skipped on the way (too many categories) and type mismatches are
+    appended to ``warnings``.
+    """
+    import numpy as np
+
+    cur_cols = {str(c) for c in current.frame.columns}
     features: list[FeatureDrift] = []
-    for column in ref_cols:
-        if column not in cur_cols or column in exclude:
+    for column in (str(c) for c in reference.frame.columns):
+        if column not in cur_cols or column in left_out:
             continue
         ref, cur = reference.frame[column], current.frame[column]
         if ref.dtype.kind in "biuf" and cur.dtype.kind in "biuf":
@@ -284,22 +330,7 @@ def assess_drift(
         features.append(categorical_drift(column, ref, cur))
     if not features:
         warnings.append("the two data sets share no comparable columns")
-    prediction_drift = None
-    if prediction is not None:
-        ref_scores = numeric_column(_series(prediction[0]), source="reference predictions")
-        cur_scores = numeric_column(_series(prediction[1]), source="current predictions")
-        prediction_drift = numeric_drift("prediction", ref_scores, cur_scores, bins=bins)
-    return DriftResults(
-        reference=DriftDataset(name=reference.name, sha256=reference.sha256, rows=reference.rows),
-        current=DriftDataset(name=current.name, sha256=current.sha256, rows=current.rows),
-        bins=bins,
-        features=features,
-        prediction=prediction_drift,
-        prediction_source=prediction_source,
-        packages=packages or {},
-        warnings=warnings,
-        left_out=left_out,
-    )
+    return features
 
 
 def _series(values: np.ndarray) -> pd.Series:

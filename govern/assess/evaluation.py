@@ -10,7 +10,7 @@ that is what ``govern evaluate --recompute`` checks, with :func:`compare_results
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -310,8 +310,6 @@ def run_evaluation(
         InputError / DataError: unusable inputs (nothing is computed half-way).
         RefusedError: an untrusted or mismatching model artifact.
     """
-    from govern.assess.data import encode_feature
-
     _check_spec(spec)
     table, model = _load_inputs(
         spec,
@@ -320,34 +318,16 @@ def run_evaluation(
         progress=progress,
         before_unpickle=before_unpickle,
     )
-    frame = table.frame
     target_series = table.column(spec.target, option="--target")
     sensitive_series = {name: table.column(name, option="--sensitive") for name in spec.sensitive}
     if spec.score is not None:
         table.column(spec.score, option="--score")
     row_ids = _row_ids(table, spec.id_column)
-    encoded = [
-        encode_feature(
-            series,
-            feature=name,
-            max_groups=limits.max_groups,
-            max_label_chars=limits.max_group_label_chars,
-            where=table.name,
-        )
-        for name, series in sensitive_series.items()
-    ]
+    encoded = _encode_sensitive(table, sensitive_series, limits)
     _check_reference(spec, encoded)
     # What the model cannot give (e.g. probabilities it does not label) is said, not hidden.
     warnings: list[str] = list(model.warnings) if model is not None else []
-    raw_predictions: Any = None
-    probabilities = None
-    if model is not None:
-        _step(progress, "predicting")
-        raw_predictions = model.predict(frame)
-        probabilities = model.predict_proba(frame) if spec.task != "regression" else None
-    else:
-        assert spec.predictions is not None
-        raw_predictions = table.column(spec.predictions, option="--predictions")
+    raw_predictions, probabilities = _predictions(spec, table, model, progress)
 
     if spec.task == "regression":
         results_core = _regression(spec, table, target_series, raw_predictions, encoded)
@@ -380,8 +360,56 @@ def run_evaluation(
         )
     elif model is None and spec.explain > 0:
         warnings.append("explanations need a model (--model); none were computed")
+    results = _results(spec, table, model, results_core, positive, explanations, warnings)
+    return EvaluationOutcome(results=results, local=local)
 
-    results = EvaluationResults(
+
+def _encode_sensitive(
+    table: Table, sensitive_series: Mapping[str, pd.Series], limits: Limits
+) -> list[EncodedFeature]:
+    """Each sensitive column as groups, refused if it has too many or too long labels."""
+    from govern.assess.data import encode_feature
+
+    return [
+        encode_feature(
+            series,
+            feature=name,
+            max_groups=limits.max_groups,
+            max_label_chars=limits.max_group_label_chars,
+            where=table.name,
+        )
+        for name, series in sensitive_series.items()
+    ]
+
+
+def _predictions(
+    spec: EvaluationSpec,
+    table: Table,
+    model: LoadedModel | None,
+    progress: Progress | None,
+) -> tuple[Any, np.ndarray | None]:
+    """The model's predictions (and probabilities, for classification), or the recorded ones."""
+    if model is None:
+        assert spec.predictions is not None
+        return table.column(spec.predictions, option="--predictions"), None
+    _step(progress, "predicting")
+    frame = table.frame
+    raw_predictions = model.predict(frame)
+    probabilities = model.predict_proba(frame) if spec.task != "regression" else None
+    return raw_predictions, probabilities
+
+
+def _results(
+    spec: EvaluationSpec,
+    table: Table,
+    model: LoadedModel | None,
+    results_core: dict[str, Any],
+    positive: str | None,
+    explanations: Explanations | None,
+    warnings: list[str],
+) -> EvaluationResults:
+    """The results document: the computed figures with the inputs that produced them."""
+    return EvaluationResults(
         task=spec.task,
         dataset=DatasetInfo(
             name=table.name, sha256=table.sha256, rows=table.rows, columns=table.columns
@@ -403,7 +431,6 @@ def run_evaluation(
         id_column=spec.id_column,
         artifact_format=model.format if model is not None else None,
     )
-    return EvaluationOutcome(results=results, local=local)
 
 
 def _classification(

@@ -353,20 +353,8 @@ def build_grouping(
         reference: explicit reference values (feature -> value); see :func:`choose_reference`.
         reference_source: what set them, shown in the stored reason ("--reference").
     """
-    c = counts.counts
-    tn, fp, fn, tp = c[:, TN], c[:, FP], c[:, FN], c[:, TP]
-    n = c.sum(axis=1)
-    selected, positives, negatives = fp + tp, tp + fn, fp + tn
-    fractions = {
-        "selection_rate": (selected, n),
-        "tpr": (tp, positives),
-        "fpr": (fp, negatives),
-        "fnr": (fn, positives),
-        "precision": (tp, selected),
-        "accuracy": (tp + tn, n),
-    }
-    if counts.above is not None:
-        fractions["scoring_rate"] = (counts.above, n)
+    fractions = _fractions(counts)
+    selected, n = fractions["selection_rate"]
     intervals = {name: wilson(k, d) for name, (k, d) in fractions.items()}
     rates = intervals["selection_rate"][0]
     chosen = choose_reference(
@@ -389,55 +377,22 @@ def build_grouping(
         best = float(scoring.max())
         scoring_impact = scoring / best if best > 0 else None
 
-    groups: list[GroupStats] = []
-    for index in range(len(counts.labels)):
-        undefined = {
-            metric: reason
-            for metric, reason in UNDEFINED_REASONS.items()
-            if int(fractions[metric][1][index]) == 0
-        }
-        estimates = {
-            name: _estimate(
-                float(p[index]),
-                float(lo[index]),
-                float(hi[index]),
-                int(fractions[name][0][index]),
-                int(fractions[name][1][index]),
-            )
-            for name, (p, lo, hi) in intervals.items()
-        }
-        ratio = float(impact[index]) if impact is not None else None
-        flags: list[str] = []
-        if index == index_of_reference:
-            flags.append(FLAG_REFERENCE)
-        size = int(n[index])
-        if size < min_group_size:
-            flags.append(FLAG_SMALL_GROUP)
-        if ratio is not None and ratio < FOUR_FIFTHS:
-            flags.append(FLAG_ADVERSE_IMPACT)
-        p_value = p_values[index]
-        if p_value is not None and p_value < SIGNIFICANCE_LEVEL:
-            flags.append(FLAG_SIGNIFICANT)
-        if undefined:
-            flags.append(FLAG_UNDEFINED)
-        groups.append(
-            GroupStats(
-                group=counts.label(index),
-                values=dict(zip(counts.features, counts.labels[index], strict=True)),
-                n=size,
-                share=size / total if total else 0.0,
-                small=size < min_group_size,
-                metrics=GroupMetrics(**estimates),
-                impact_ratio=ratio,
-                scoring_impact_ratio=(
-                    float(scoring_impact[index]) if scoring_impact is not None else None
-                ),
-                p_value=p_value,
-                test=tests[index],
-                undefined=undefined,
-                flags=flags,
-            )
+    groups = [
+        _group_stats(
+            counts,
+            index,
+            fractions=fractions,
+            intervals=intervals,
+            impact=impact,
+            scoring_impact=scoring_impact,
+            p_value=p_values[index],
+            test=tests[index],
+            is_reference=index == index_of_reference,
+            total=total,
+            min_group_size=min_group_size,
         )
+        for index in range(len(counts.labels))
+    ]
 
     summary, undefined_summary, notes = _summary(counts, intervals, impact, scoring_impact)
     reference_label = counts.label(index_of_reference)
@@ -456,6 +411,84 @@ def build_grouping(
         summary=summary,
         undefined=undefined_summary,
         notes=notes,
+    )
+
+
+def _fractions(counts: GroupCounts) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each rate's numerator and denominator per group, from the confusion counts."""
+    c = counts.counts
+    tn, fp, fn, tp = c[:, TN], c[:, FP], c[:, FN], c[:, TP]
+    n = c.sum(axis=1)
+    selected, positives, negatives = fp + tp, tp + fn, fp + tn
+    fractions = {
+        "selection_rate": (selected, n),
+        "tpr": (tp, positives),
+        "fpr": (fp, negatives),
+        "fnr": (fn, positives),
+        "precision": (tp, selected),
+        "accuracy": (tp + tn, n),
+    }
+    if counts.above is not None:
+        fractions["scoring_rate"] = (counts.above, n)
+    return fractions
+
+
+def _group_stats(
+    counts: GroupCounts,
+    index: int,
+    *,
+    fractions: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    intervals: Mapping[str, tuple[np.ndarray, ...]],
+    impact: np.ndarray | None,
+    scoring_impact: np.ndarray | None,
+    p_value: float | None,
+    test: str | None,
+    is_reference: bool,
+    total: int,
+    min_group_size: int,
+) -> GroupStats:
+    """One group's stored figures, with the flags a reader looks for first."""
+    undefined = {
+        metric: reason
+        for metric, reason in UNDEFINED_REASONS.items()
+        if int(fractions[metric][1][index]) == 0
+    }
+    estimates = {
+        name: _estimate(
+            float(p[index]),
+            float(lo[index]),
+            float(hi[index]),
+            int(fractions[name][0][index]),
+            int(fractions[name][1][index]),
+        )
+        for name, (p, lo, hi) in intervals.items()
+    }
+    ratio = float(impact[index]) if impact is not None else None
+    size = int(fractions["selection_rate"][1][index])
+    flags: list[str] = []
+    if is_reference:
+        flags.append(FLAG_REFERENCE)
+    if size < min_group_size:
+        flags.append(FLAG_SMALL_GROUP)
+    if ratio is not None and ratio < FOUR_FIFTHS:
+        flags.append(FLAG_ADVERSE_IMPACT)
+    if p_value is not None and p_value < SIGNIFICANCE_LEVEL:
+        flags.append(FLAG_SIGNIFICANT)
+    if undefined:
+        flags.append(FLAG_UNDEFINED)
+    return GroupStats(
+        group=counts.label(index),
+        values=dict(zip(counts.features, counts.labels[index], strict=True)),
+        n=size,
+        share=size / total if total else 0.0,
+        small=size < min_group_size,
+        metrics=GroupMetrics(**estimates),
+        impact_ratio=ratio,
+        scoring_impact_ratio=float(scoring_impact[index]) if scoring_impact is not None else None,
+        p_value=p_value,
+        test=test,
+        undefined=undefined,
+        flags=flags,
     )
 
 
