@@ -169,7 +169,7 @@ def test_drift_without_an_evaluation_detects_an_identifier(catalogue_url):
     ],
 )
 def test_drift_bad_include_exits_2_and_writes_nothing(catalogue_url, extra, message):
-    from tests.foundation.helpers import assert_clean_failure, raw_connection, snapshot
+    from tests.helpers import assert_clean_failure, raw_connection, snapshot
 
     before = snapshot(catalogue_url)
     lines = assert_clean_failure(_drift(catalogue_url, *extra))

@@ -23,7 +23,7 @@ from govern.assess.artifacts import unpack_zip
 from govern.assess.evaluation import EvaluationSpec, Limits, run_evaluation
 from govern.errors import DataError
 from tests.conftest import DATA, SAMPLE, invoke_cli, run_cli
-from tests.foundation.helpers import assert_clean_failure, snapshot, sqlite_file
+from tests.helpers import assert_clean_failure, snapshot, sqlite_file
 
 REF = "credit-risk@1.1.0"
 SCORED = SAMPLE / "credit_holdout_scored.csv"
@@ -69,7 +69,7 @@ def _with_value(tmp_path: Path, column: str, value: str, row: int = 5) -> Path:
     return path
 
 
-# --- documents: settings and policies (cards: tests/foundation/test_bad_cards.py) ---------
+# --- documents: settings and policies (cards: tests/domain/test_bad_cards.py) ---------
 
 
 @pytest.mark.parametrize(

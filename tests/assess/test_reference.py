@@ -12,7 +12,7 @@ import json
 import pytest
 
 from tests.conftest import SAMPLE, invoke_cli, run_cli
-from tests.foundation.helpers import assert_clean_failure, snapshot
+from tests.helpers import assert_clean_failure, snapshot
 
 REF = "credit-risk@1.1.0"
 COMPAS = SAMPLE / "compas_two_years.csv"

@@ -16,7 +16,7 @@ from govern.policy.engine import check, evaluate
 from govern.policy.loader import load_policies
 from tests.builders import DATA_SHA, NOW, grouping, register, results_document
 from tests.conftest import SAMPLE, Catalogue, invoke_cli, run_cli
-from tests.foundation.helpers import assert_clean_failure, raw_connection, snapshot
+from tests.helpers import assert_clean_failure, raw_connection, snapshot
 from tests.policy.helpers import evaluation, policy, sample_card
 from tests.policy.helpers import snapshot as subject
 from tests.policy.stored import store_evaluation

@@ -19,7 +19,7 @@ import yaml
 from govern.services import catalogue, keys, reports
 from govern.signing import create_identity
 from tests.conftest import invoke_cli, make_catalogue, run_cli
-from tests.foundation.helpers import CARDS, raw_connection
+from tests.helpers import CARDS, raw_connection
 from tests.report.conftest import REF, embedded_files, pdf_text, populate, prepare
 from tests.report.sample_rows import events, report_rows
 

@@ -12,7 +12,7 @@ import pytest
 
 from govern.domain.governance import GovernanceSettings
 from tests.conftest import invoke_cli, run_cli
-from tests.foundation.helpers import assert_clean_failure
+from tests.helpers import assert_clean_failure
 
 
 def test_defaults_are_those_of_the_issue() -> None:

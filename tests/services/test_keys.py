@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from govern import personal_keys, signing
 from tests.conftest import invoke_cli, key_dir, public_key, run_cli
-from tests.foundation.helpers import assert_clean_failure
+from tests.helpers import assert_clean_failure
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 from govern.services import Context, catalogue
 from govern.services import audit as audit_service
 
-CARDS = Path(__file__).resolve().parent.parent / "data" / "cards"
+CARDS = Path(__file__).resolve().parent / "data" / "cards"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from govern.storage import crud
 from govern.storage.database import BUSY_TIMEOUT_MS, Database, sqlite_pragmas
 from govern.storage.tables import Model
 from tests.conftest import key_dir
-from tests.foundation.helpers import CARDS, raw_connection, snapshot, sqlite_file
+from tests.helpers import CARDS, raw_connection, snapshot, sqlite_file
 
 
 def test_sqlite_pragmas_are_in_force(sqlite_cat):

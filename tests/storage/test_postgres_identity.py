@@ -40,7 +40,7 @@ from tests.conftest import (
     postgres_database,
     public_key,
 )
-from tests.foundation.helpers import assert_clean_failure
+from tests.helpers import assert_clean_failure
 
 pytestmark = pytest.mark.postgres
 

@@ -27,7 +27,7 @@ from govern.storage import audit, crud, migrate
 from govern.storage.database import Database
 from tests.builders import grouping, results_document
 from tests.conftest import invoke_cli, run_cli
-from tests.foundation.helpers import append_legacy_event, assert_clean_failure, raw_connection
+from tests.helpers import append_legacy_event, assert_clean_failure, raw_connection
 
 SCRIPTS = Path(migrate.__file__).resolve().parent / "migrations"
 

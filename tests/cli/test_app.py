@@ -23,7 +23,7 @@ from govern import __version__
 from govern.cli.app import app
 from govern.services import catalogue
 from tests.conftest import REPO, invoke_cli, key_dir, public_key, run_cli
-from tests.foundation.helpers import CARDS, assert_clean_failure, sqlite_file
+from tests.helpers import CARDS, assert_clean_failure, sqlite_file
 
 HEAVY = (
     "shap",

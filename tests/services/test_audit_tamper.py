@@ -26,7 +26,7 @@ from govern import personal_keys
 from govern.services import catalogue, workflow
 from govern.storage import audit
 from tests.conftest import Catalogue, invoke_cli, key_dir, public_key, run_cli
-from tests.foundation.helpers import (
+from tests.helpers import (
     CARDS,
     assert_clean_failure,
     is_postgres,

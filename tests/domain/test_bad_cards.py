@@ -18,7 +18,7 @@ import pytest
 from govern.errors import CardError
 from govern.services import catalogue
 from tests.conftest import invoke_cli, run_cli
-from tests.foundation.helpers import CARDS, assert_clean_failure, snapshot
+from tests.helpers import CARDS, assert_clean_failure, snapshot
 
 #: fixture file -> fragments its one-line message must contain (besides the file name)
 BAD_CARDS = {

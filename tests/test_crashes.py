@@ -45,7 +45,7 @@ from tests.conftest import (
     make_catalogue,
     postgres_database,
 )
-from tests.foundation.helpers import is_postgres, raw_connection
+from tests.helpers import is_postgres, raw_connection
 
 #: Part of every run, CI's too (about 40 s on two cores).
 pytestmark = pytest.mark.slow

@@ -38,7 +38,7 @@ from govern.services import audit as audit_service
 from govern.storage import audit
 from govern.storage.audit import AuditRecord
 from tests.conftest import REPO, invoke_cli, key_dir, run_cli
-from tests.foundation.helpers import CARDS, assert_clean_failure
+from tests.helpers import CARDS, assert_clean_failure
 
 VERIFIER = REPO / "docs" / "verify_log.py"
 VECTORS = json.loads((REPO / "docs" / "test-vectors" / "audit-events.json").read_text("utf-8"))

@@ -19,7 +19,7 @@ from govern.errors import ConflictError, InputError, NotFoundError, PermissionDe
 from govern.services import Context, catalogue, users
 from govern.services import audit as audit_service
 from tests.conftest import CAST, invoke_cli, key_dir, run_cli
-from tests.foundation.helpers import CARDS, assert_clean_failure, snapshot
+from tests.helpers import CARDS, assert_clean_failure, snapshot
 
 
 def card_with_version(tmp_path: Path, version: str, name: str = "tiny") -> Path:

@@ -23,7 +23,7 @@ from govern.services import Context, catalogue, users, workflow
 from govern.services import audit as audit_service
 from govern.storage.database import PG_WRITE_LOCK
 from tests.conftest import invoke_cli, key_dir, run_cli
-from tests.foundation.helpers import (
+from tests.helpers import (
     CARDS,
     assert_clean_failure,
     is_postgres,

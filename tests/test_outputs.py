@@ -19,7 +19,7 @@ import pytest
 from govern import outputs
 from govern.services import catalogue, keys
 from tests.conftest import SAMPLE, Catalogue, invoke_cli, run_cli
-from tests.foundation.helpers import assert_clean_failure, snapshot
+from tests.helpers import assert_clean_failure, snapshot
 
 REF = "credit-risk@1.0.0"
 DEV_FULL = Path("/dev/full")
