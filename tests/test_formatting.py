@@ -14,16 +14,23 @@ from govern import formatting as fmt
 from govern.formatting import MISSING
 
 NOT_FIGURES = [None, math.nan, math.inf, -math.inf, True, False, "0.5", "", [], {}, object()]
+
+
+def _name(value: object) -> str:
+    """A test id that is the same in every xdist worker (an object's repr holds its address)."""
+    return type(value).__name__ if type(value) is object else repr(value)
+
+
 ALL = [fmt.number, fmt.compact, fmt.signed, fmt.percent, fmt.p_value, fmt.size, fmt.seconds]
 
 
-@pytest.mark.parametrize("value", NOT_FIGURES, ids=repr)
+@pytest.mark.parametrize("value", NOT_FIGURES, ids=_name)
 @pytest.mark.parametrize("formatter", ALL, ids=lambda f: f.__name__)
 def test_what_is_not_a_figure_reads_as_an_en_dash(formatter, value):
     assert formatter(value) == MISSING == "–"
 
 
-@pytest.mark.parametrize("value", NOT_FIGURES, ids=repr)
+@pytest.mark.parametrize("value", NOT_FIGURES, ids=_name)
 def test_counts_of_nothing_read_as_an_en_dash_with_the_plural(value):
     assert fmt.count(value) == "–"
     assert fmt.count(value, "group") == "– groups"
