@@ -84,6 +84,8 @@ def _references(values: list[str] | None) -> list[tuple[str, str]]:
     return pairs
 
 
+# Long because typer declares every option in the signature; the body only checks which
+# options go together and hands the rest to the evaluation service.
 def evaluate(
     ref: Annotated[
         str | None,
@@ -191,17 +193,7 @@ def evaluate(
             "--task": task != "binary_classification",
             "--reference": bool(reference),
         }
-        mixed = [option for option, present in given.items() if present]
-        if mixed:
-            # the recorded inputs are what gets recomputed; a silently ignored option would mislead
-            raise InputError(
-                f"--recompute re-runs the evaluation's recorded inputs; it takes no "
-                f"{', '.join(mixed)} (only --trust-pickle and --json)"
-            )
-        verdict = evaluation.recompute(runtime.context(), recompute, trust_pickle=trust_pickle)
-        _print_recompute(verdict, json_out)
-        if not verdict.identical:
-            raise typer.Exit(1)
+        _recompute(recompute, given=given, trust_pickle=trust_pickle, json_out=json_out)
         return
     missing = [
         option
@@ -243,6 +235,25 @@ def evaluate(
         output.emit_json(record.to_json())
         return
     print_evaluation(record)
+
+
+def _recompute(
+    evaluation_id: int, *, given: dict[str, bool], trust_pickle: bool, json_out: bool
+) -> None:
+    """``--recompute``: re-run a stored evaluation; exit 1 if any figure differs."""
+    from govern.services import evaluation
+
+    mixed = [option for option, present in given.items() if present]
+    if mixed:
+        # the recorded inputs are what gets recomputed; a silently ignored option would mislead
+        raise InputError(
+            f"--recompute re-runs the evaluation's recorded inputs; it takes no "
+            f"{', '.join(mixed)} (only --trust-pickle and --json)"
+        )
+    verdict = evaluation.recompute(runtime.context(), evaluation_id, trust_pickle=trust_pickle)
+    _print_recompute(verdict, json_out)
+    if not verdict.identical:
+        raise typer.Exit(1)
 
 
 def print_evaluation(record: EvaluationRecord) -> None:
