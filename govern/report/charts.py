@@ -110,15 +110,35 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
         return None
     import numpy as np
 
-    labels = [
-        _short(formatting.group(grouping.name, g.group), 40) + (" *" if g.small else "")
-        for g in groups
-    ]
     metrics = [m for m in ("selection_rate", "tpr", "fpr") if any(m in g.metrics for g in groups)]
     height = 1.0 + 0.32 * len(groups) * max(1, len(metrics)) ** 0.5
     figure = _figure(7.0, min(max(height, 2.0), 8.5))
     left, right = figure.subplots(1, 2, width_ratios=[3, 2], sharey=True)
     positions = np.arange(len(groups))
+    _rates_panel(left, grouping, metrics, positions)
+    _impact_panel(right, grouping, positions)
+    handles, labels = left.get_legend_handles_labels()
+    more_handles, more_labels = right.get_legend_handles_labels()
+    figure.legend(
+        handles + more_handles,
+        labels + more_labels,
+        loc="outside lower center",
+        ncols=len(handles) + len(more_handles),
+        fontsize=7,
+    )
+    return Chart(
+        key=f"fairness-{grouping.name}",
+        title=f"Fairness by {formatting.grouping(grouping.name)}",
+        caption=_fairness_caption(grouping),
+        svg=_to_svg(figure),
+    )
+
+
+def _rates_panel(axes: Axes, grouping: Grouping, metrics: list[str], positions: Any) -> None:
+    """One bar per group and metric, whiskers at the Wilson interval; small groups starred."""
+    import numpy as np
+
+    groups = grouping.groups[:MAX_GROUPS_CHARTED]
     bar = 0.8 / max(1, len(metrics))
     for index, metric in enumerate(metrics):
         values, low, high = [], [], []
@@ -131,7 +151,7 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
             low.append(max(0.0, value - lower) if value == value else 0.0)
             high.append(max(0.0, upper - value) if value == value else 0.0)
         offset = (index - (len(metrics) - 1) / 2) * bar
-        left.barh(
+        axes.barh(
             positions + offset,
             values,
             height=bar * 0.92,
@@ -140,35 +160,39 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
             error_kw={"elinewidth": 0.7, "capsize": 1.5, "ecolor": _INK},
             label=_METRIC_LABELS[metric],
         )
-    left.set_yticks(positions, labels)
-    left.invert_yaxis()
-    left.set_xlim(0, 1)
-    left.set_xlabel("rate (whiskers: Wilson 95% interval)")
-    left.set_title(f"Rates by {formatting.grouping(grouping.name)}")
-    _tidy(left)
+    labels = [
+        _short(formatting.group(grouping.name, g.group), 40) + (" *" if g.small else "")
+        for g in groups
+    ]
+    axes.set_yticks(positions, labels)
+    axes.invert_yaxis()
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("rate (whiskers: Wilson 95% interval)")
+    axes.set_title(f"Rates by {formatting.grouping(grouping.name)}")
+    _tidy(axes)
 
+
+def _impact_panel(axes: Axes, grouping: Grouping, positions: Any) -> None:
+    """Each group's impact ratio, red below the four-fifths line."""
+    import numpy as np
+
+    groups = grouping.groups[:MAX_GROUPS_CHARTED]
     ratios = [g.impact_ratio if g.impact_ratio is not None else np.nan for g in groups]
     colours = [_ADVERSE if g.adverse else _OK for g in groups]
-    right.barh(positions, ratios, height=0.6, color=colours)
-    right.axvline(
+    axes.barh(positions, ratios, height=0.6, color=colours)
+    axes.axvline(
         FOUR_FIFTHS, color=_ADVERSE, linestyle="--", linewidth=1, label="four-fifths line (0.8)"
     )
     finite = [r for r in ratios if r == r]
-    right.set_xlim(0, max(1.05, *(finite or [1.0])) * 1.05)
+    axes.set_xlim(0, max(1.05, *(finite or [1.0])) * 1.05)
     # The reference group is named in the caption: an intersection's name is too long for
     # the narrow panel, where it would run into the other panel's label.
-    right.set_xlabel("ratio to the reference")
-    right.set_title("Impact ratio")
-    _tidy(right)
-    handles, labels_ = left.get_legend_handles_labels()
-    more_handles, more_labels = right.get_legend_handles_labels()
-    figure.legend(
-        handles + more_handles,
-        labels_ + more_labels,
-        loc="outside lower center",
-        ncols=len(handles) + len(more_handles),
-        fontsize=7,
-    )
+    axes.set_xlabel("ratio to the reference")
+    axes.set_title("Impact ratio")
+    _tidy(axes)
+
+
+def _fairness_caption(grouping: Grouping) -> str:
     small = " Groups marked * are below the minimum group size." if grouping.small_groups else ""
     reference = (
         f" ({formatting.group(grouping.name, grouping.reference_group)})"
@@ -180,15 +204,10 @@ def fairness_chart(grouping: Grouping) -> Chart | None:
         if len(grouping.groups) > MAX_GROUPS_CHARTED
         else ""
     )
-    return Chart(
-        key=f"fairness-{grouping.name}",
-        title=f"Fairness by {formatting.grouping(grouping.name)}",
-        caption=(
-            f"Per-group rates for {formatting.grouping(grouping.name)} and impact ratios against "
-            f"the reference group{reference}; red bars fall below the four-fifths line."
-            f"{small}{more}"
-        ),
-        svg=_to_svg(figure),
+    return (
+        f"Per-group rates for {formatting.grouping(grouping.name)} and impact ratios against "
+        f"the reference group{reference}; red bars fall below the four-fifths line."
+        f"{small}{more}"
     )
 
 
