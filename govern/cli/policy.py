@@ -76,6 +76,8 @@ def _emit(report: CheckReport, fmt: str, output_file: Path | None, force: bool =
             output.info(f"{fmt} report written to {output_file}")
 
 
+# Long because typer declares every option in the signature; the body only picks the
+# kind of check (--all, one version, or stateless) and writes its report.
 def check(
     ref: Annotated[
         str | None,
@@ -191,30 +193,15 @@ def check(
             runtime.context(), ref, policies, record=not no_record, categories=categories
         )
     else:
-        needed = ["--card", "--data", "--target", "--sensitive", "--predictions"]
-        missing = [name for name in needed if stateless[name] is None]
-        if missing:
-            raise InputError(
-                "give a model reference (NAME@VERSION), or for a stateless check "
-                f"{', '.join(needed)}; missing {', '.join(missing)}"
-            )
-        assert card is not None and data is not None and target is not None
-        assert sensitive is not None and predictions is not None
-        features = [s.strip() for s in sensitive.split(",") if s.strip()]
-        if not features:
-            raise InputError("--sensitive names no column")
-        from govern.services import checks
-
-        report = checks.check_stateless(
-            runtime.settings(),
+        report = _check_stateless(
             card=card,
             data=data,
             target=target,
-            sensitive=features,
+            sensitive=sensitive,
             predictions=predictions,
-            policies=policies,
             score=score,
             positive=positive,
+            policies=policies,
             categories=categories,
         )
     _emit(report, fmt, output_file, force)
@@ -222,6 +209,53 @@ def check(
         _end_process(report.exit_code)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+def _check_stateless(
+    *,
+    card: Path | None,
+    data: Path | None,
+    target: str | None,
+    sensitive: str | None,
+    predictions: str | None,
+    score: str | None,
+    positive: str | None,
+    policies: list[str],
+    categories: dict[str, str],
+) -> CheckReport:
+    """A card and a scored data file checked with no catalogue; every input it needs given."""
+    needed = {
+        "--card": card,
+        "--data": data,
+        "--target": target,
+        "--sensitive": sensitive,
+        "--predictions": predictions,
+    }
+    missing = [name for name, value in needed.items() if value is None]
+    if missing:
+        raise InputError(
+            "give a model reference (NAME@VERSION), or for a stateless check "
+            f"{', '.join(needed)}; missing {', '.join(missing)}"
+        )
+    assert card is not None and data is not None and target is not None
+    assert sensitive is not None and predictions is not None
+    features = [s.strip() for s in sensitive.split(",") if s.strip()]
+    if not features:
+        raise InputError("--sensitive names no column")
+    from govern.services import checks
+
+    return checks.check_stateless(
+        runtime.settings(),
+        card=card,
+        data=data,
+        target=target,
+        sensitive=features,
+        predictions=predictions,
+        policies=policies,
+        score=score,
+        positive=positive,
+        categories=categories,
+    )
 
 
 def _process_ends_here() -> bool:
