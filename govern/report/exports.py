@@ -53,25 +53,72 @@ def card_document(view: ReportView) -> dict[str, Any]:
     """The card as one JSON-ready document (MCT layout plus ``governance``)."""
     card = view.card
     details = card.model_details
-    ev = view.evaluation
+    return {
+        "schema_version": MCT_SCHEMA_VERSION,
+        "model_details": {
+            "name": details.name,
+            "overview": details.description,
+            "owners": [{"name": view.model.owner, "contact": details.contact}],
+            "version": {
+                "name": details.version,
+                **({"date": details.date.isoformat()} if details.date else {}),
+            },
+            "licenses": [{"identifier": details.license}] if details.license else [],
+            "references": [{"reference": r} for r in details.references],
+            "citations": [{"citation": details.citation}] if details.citation else [],
+            "regulatory_requirements": ", ".join(card.governance.regulatory_scope),
+        },
+        "model_parameters": {
+            "model_architecture": details.model_type,
+            "data": _datasets(view),
+        },
+        "quantitative_analysis": {
+            "performance_metrics": _performance_metrics(view),
+            "graphics": {"description": "Charts are in the PDF and HTML renderings."},
+        },
+        "considerations": {
+            "users": [{"description": u} for u in card.intended_use.primary_users],
+            "use_cases": [{"description": u} for u in card.intended_use.primary_uses]
+            + [{"description": f"Out of scope: {u}"} for u in card.intended_use.out_of_scope],
+            "limitations": [{"description": c} for c in card.caveats_and_recommendations or []],
+            "ethical_considerations": [
+                {"name": c.risk, "mitigation_strategy": c.mitigation}
+                for c in card.ethical_considerations or []
+            ],
+        },
+        "governance": _governance(view),
+    }
+
+
+def _performance_metrics(view: ReportView) -> list[dict[str, Any]]:
+    """Overall metrics, then each group's with its interval (MCT ``performance_metrics``)."""
+    card = view.card
     results = view.results
     metrics: list[dict[str, Any]] = []
     threshold = card.metrics.decision_threshold if card.metrics else None
-    if results is not None:
-        for name, value in results.performance.overall.items():
-            metrics.append(_metric(name, value, threshold=threshold))
-        for grouping in results.fairness:
-            for group in grouping.groups:
-                for name, estimate in group.metrics.items():
-                    metrics.append(
-                        _metric(
-                            name,
-                            estimate.value,
-                            slice_=formatting.group(grouping.name, group.group),
-                            lower=estimate.lower,
-                            upper=estimate.upper,
-                        )
+    if results is None:
+        return metrics
+    for name, value in results.performance.overall.items():
+        metrics.append(_metric(name, value, threshold=threshold))
+    for grouping in results.fairness:
+        for group in grouping.groups:
+            for name, estimate in group.metrics.items():
+                metrics.append(
+                    _metric(
+                        name,
+                        estimate.value,
+                        slice_=formatting.group(grouping.name, group.group),
+                        lower=estimate.lower,
+                        upper=estimate.upper,
                     )
+                )
+    return metrics
+
+
+def _datasets(view: ReportView) -> list[dict[str, Any]]:
+    """The card's evaluation and training data sets, then the data actually evaluated."""
+    card = view.card
+    ev = view.evaluation
     datasets = []
     for role, section in (("evaluation", card.evaluation_data), ("training", card.training_data)):
         for ds in section.datasets if section else []:
@@ -98,41 +145,7 @@ def card_document(view: ReportView) -> dict[str, Any]:
                 "sensitive": {"sensitive_data": list(ev.sensitive_features)},
             }
         )
-    return {
-        "schema_version": MCT_SCHEMA_VERSION,
-        "model_details": {
-            "name": details.name,
-            "overview": details.description,
-            "owners": [{"name": view.model.owner, "contact": details.contact}],
-            "version": {
-                "name": details.version,
-                **({"date": details.date.isoformat()} if details.date else {}),
-            },
-            "licenses": [{"identifier": details.license}] if details.license else [],
-            "references": [{"reference": r} for r in details.references],
-            "citations": [{"citation": details.citation}] if details.citation else [],
-            "regulatory_requirements": ", ".join(card.governance.regulatory_scope),
-        },
-        "model_parameters": {
-            "model_architecture": details.model_type,
-            "data": datasets,
-        },
-        "quantitative_analysis": {
-            "performance_metrics": metrics,
-            "graphics": {"description": "Charts are in the PDF and HTML renderings."},
-        },
-        "considerations": {
-            "users": [{"description": u} for u in card.intended_use.primary_users],
-            "use_cases": [{"description": u} for u in card.intended_use.primary_uses]
-            + [{"description": f"Out of scope: {u}"} for u in card.intended_use.out_of_scope],
-            "limitations": [{"description": c} for c in card.caveats_and_recommendations or []],
-            "ethical_considerations": [
-                {"name": c.risk, "mitigation_strategy": c.mitigation}
-                for c in card.ethical_considerations or []
-            ],
-        },
-        "governance": _governance(view),
-    }
+    return datasets
 
 
 def _governance(view: ReportView) -> dict[str, Any]:
@@ -271,15 +284,33 @@ def _front_matter(view: ReportView) -> dict[str, Any]:
 
 def card_markdown(view: ReportView) -> str:
     """A Hugging Face-compatible model card (YAML front matter + Markdown sections)."""
-    card = view.card
-    model = view.model
-    details = card.model_details
     out: list[str] = [
         "---",
         yaml.safe_dump(_front_matter(view), sort_keys=False).rstrip(),
         "---",
         "",
     ]
+    _md_details(out, view)
+    _md_card_sections(out, view)
+    _md_quantitative(out, view)
+    card = view.card
+    _md_list(
+        out,
+        "Ethical considerations",
+        [
+            f"{c.risk} Mitigation: {c.mitigation or 'none stated'}"
+            for c in card.ethical_considerations or []
+        ],
+    )
+    _md_list(out, "Caveats and recommendations", list(card.caveats_and_recommendations or []))
+    _md_governance(out, view)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _md_details(out: list[str], view: ReportView) -> None:
+    """The title, the version's state and owners, and the card's model details."""
+    model = view.model
+    details = view.card.model_details
     add = out.append
     add(f"# Model card: {md(model.name)} {md(model.version)}")
     add("")
@@ -309,6 +340,11 @@ def card_markdown(view: ReportView) -> str:
     ):
         add(f"- **{key}:** {md(value) or 'not stated'}")
     add("")
+
+
+def _md_card_sections(out: list[str], view: ReportView) -> None:
+    """The card's intended use, factors, metrics and data, as written in the card."""
+    card = view.card
     _md_list(
         out,
         "Intended use",
@@ -357,18 +393,6 @@ def card_markdown(view: ReportView) -> str:
             + ([f"Preprocessing: {section.preprocessing}"] if section.preprocessing else [])
         )
         _md_list(out, title, items)
-    _md_quantitative(out, view)
-    _md_list(
-        out,
-        "Ethical considerations",
-        [
-            f"{c.risk} Mitigation: {c.mitigation or 'none stated'}"
-            for c in card.ethical_considerations or []
-        ],
-    )
-    _md_list(out, "Caveats and recommendations", list(card.caveats_and_recommendations or []))
-    _md_governance(out, view)
-    return "\n".join(out).rstrip() + "\n"
 
 
 def _md_list(out: list[str], title: str, items: list[str]) -> None:
@@ -486,6 +510,14 @@ def _md_quantitative(out: list[str], view: ReportView) -> None:
 
 
 def _md_governance(out: list[str], view: ReportView) -> None:
+    _md_decisions(out, view)
+    _md_policy(out, view)
+    _md_waivers(out, view)
+    _md_drift(out, view)
+    _md_reproducibility(out, view)
+
+
+def _md_decisions(out: list[str], view: ReportView) -> None:
     out += ["## Lifecycle and decisions", ""]
     if view.decisions:
         out += [f"**Signatures:** {md(view.decision_signatures.summary)}", ""]
@@ -514,6 +546,9 @@ def _md_governance(out: list[str], view: ReportView) -> None:
         ]
     else:
         out += ["_No decisions yet._", ""]
+
+
+def _md_policy(out: list[str], view: ReportView) -> None:
     out += ["## Policy results", ""]
     if view.policy is None:
         out += ["_No policy run yet._", ""]
@@ -542,6 +577,9 @@ def _md_governance(out: list[str], view: ReportView) -> None:
                     for r in pack.rules
                 ],
             )
+
+
+def _md_waivers(out: list[str], view: ReportView) -> None:
     out += ["### Waivers", ""]
     if view.waivers:
         _md_table(
@@ -560,6 +598,9 @@ def _md_governance(out: list[str], view: ReportView) -> None:
         )
     else:
         out += ["_No waivers have been granted for this version._", ""]
+
+
+def _md_drift(out: list[str], view: ReportView) -> None:
     out += ["## Drift", ""]
     drift = view.drift
     if drift is None:
@@ -571,6 +612,9 @@ def _md_governance(out: list[str], view: ReportView) -> None:
             ["feature", "PSI", "band"],
             [[md(f.feature), formatting.number(f.psi), md(f.band) or "–"] for f in rows],
         )
+
+
+def _md_reproducibility(out: list[str], view: ReportView) -> None:
     out += ["## Reproducibility", ""]
     ev = view.evaluation
     out.append(f"- Card SHA-256: `{view.model.card_sha256}`")
