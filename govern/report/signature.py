@@ -17,13 +17,17 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from govern.errors import SignatureError
 from govern.signing import SigningIdentity, describe
+
+if TYPE_CHECKING:
+    from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+    from pyhanko.sign.validation.status import PdfSignatureStatus
 
 FIELD_NAME = "GovernSignature"
 CARD_ATTACHMENT = "govern-card.json"
@@ -153,12 +157,7 @@ def check_pdf(pdf: bytes, trust_roots: list[x509.Certificate]) -> SignatureCheck
 
 
 def _check(pdf: bytes, trust_roots: list[x509.Certificate], check: SignatureCheck) -> None:
-    from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko.sign.validation.settings import KeyUsageConstraints
-    from pyhanko.sign.validation.status import SignatureCoverageLevel
-    from pyhanko_certvalidator import ValidationContext
 
     _quiet_pyhanko()
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
@@ -184,6 +183,18 @@ def _check(pdf: bytes, trust_roots: list[x509.Certificate], check: SignatureChec
         check.embedded_json_at_signing = _attachment(historical, CARD_ATTACHMENT)
     except Exception as exc:  # an unreadable signed revision is itself a finding
         check.problems.append(f"the signed revision cannot be read: {_one_line(exc)}")
+    _judge(check, _validate(signature, trust_roots))
+
+
+def _validate(
+    signature: EmbeddedPdfSignature, trust_roots: list[x509.Certificate]
+) -> PdfSignatureStatus:
+    """pyHanko's validation of one signature against our trust roots, offline."""
+    from pyhanko.keys.internal import translate_pyca_cryptography_cert_to_asn1
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.settings import KeyUsageConstraints
+    from pyhanko_certvalidator import ValidationContext
+
     roots = [translate_pyca_cryptography_cert_to_asn1(c) for c in trust_roots]
     context = ValidationContext(
         trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail"
@@ -191,7 +202,13 @@ def _check(pdf: bytes, trust_roots: list[x509.Certificate], check: SignatureChec
     usage = KeyUsageConstraints(
         key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
     )
-    status = validate_pdf_signature(signature, context, key_usage_settings=usage)
+    return validate_pdf_signature(signature, context, key_usage_settings=usage)
+
+
+def _judge(check: SignatureCheck, status: PdfSignatureStatus) -> None:
+    """Record pyHanko's verdict in ``check``, each failure worded as a problem."""
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+
     check.intact = bool(status.intact)
     check.valid = bool(status.valid)
     check.trusted = bool(status.trusted)
