@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 from govern.policy.base import IfMissing
 from govern.policy.evidence import ResultsView, results_view
-from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE
 from govern.policy.snapshot import EvaluationEvidence, SubjectSnapshot
+from govern.policy.status import ERROR, FAIL, NOT_APPLICABLE
 
 _NONE: Mapping[str, Any] = MappingProxyType({})
 

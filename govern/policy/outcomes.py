@@ -1,17 +1,5 @@
-"""Results of evaluating policies: one :class:`RuleOutcome` per rule and subject.
-
-Statuses:
-
-``pass``            the evidence meets the rule.
-``fail``            the evidence breaks the rule.
-``waived``          it failed (or errored), but an unexpired waiver covers it; still shown.
-``not-applicable``  the rule does not concern this subject (selector, state, no champion).
-``error``           the rule could not be decided: the evidence it needs is missing or broken.
-``manual``          a requirement only a person can judge; listed, never counted as a pass.
-
-A rule *blocks* (``govern check`` exits 1, approval and deployment are refused) when its
-severity is ``error`` and its status is ``fail`` or ``error``.
-"""
+"""Results of evaluating policies: one :class:`RuleOutcome` per rule and subject, each with a
+status of :mod:`govern.policy.status`, collected per subject and per check."""
 
 from __future__ import annotations
 
@@ -25,19 +13,19 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from govern.errors import EXIT_FINDING, EXIT_OK
+from govern.policy.status import (
+    ERROR,
+    FAIL,
+    MANUAL,
+    NOT_APPLICABLE,
+    PASS,
+    STATUSES,
+    UNMET,
+    WAIVED,
+)
 
 if TYPE_CHECKING:
     from govern.policy.loader import LoadedPolicy
-
-PASS = "pass"  # noqa: S105 - a status, not a password
-FAIL = "fail"
-WAIVED = "waived"
-NOT_APPLICABLE = "not-applicable"
-ERROR = "error"
-MANUAL = "manual"
-STATUSES = (PASS, FAIL, WAIVED, NOT_APPLICABLE, ERROR, MANUAL)
-#: Statuses that mean "this rule is not met".
-UNMET = frozenset({FAIL, ERROR})
 
 
 class RuleOutcome(NamedTuple):

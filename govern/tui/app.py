@@ -33,7 +33,7 @@ from govern.tui import formatting as fmt
 from govern.tui.backend import Backend
 from govern.tui.messages import ActionRefused, WorkFailed
 from govern.tui.screens.audit import AuditScreen
-from govern.tui.screens.base import GovernScreen
+from govern.tui.screens.base import Console, GovernScreen
 from govern.tui.screens.catalogue import CatalogueScreen
 from govern.tui.screens.compare import CompareScreen
 from govern.tui.screens.governance import GovernanceScreen
@@ -389,6 +389,11 @@ def run_and_exit(app: GovernApp) -> NoReturn:
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(app.return_code or 0)
+
+
+def _is_a_console(app: GovernApp) -> Console:
+    """For mypy: the app gives screens everything ``Console`` promises them."""
+    return app
 
 
 __all__ = ["GovernApp", "make_app", "run_and_exit"]

@@ -12,8 +12,8 @@ from govern.domain.lifecycle import approvals_counted
 from govern.domain.roles import RiskTier, Role
 from govern.policy.base import RuleBase
 from govern.policy.judging import Findings
-from govern.policy.outcomes import FAIL, NOT_APPLICABLE, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import FAIL, NOT_APPLICABLE, PASS
 
 
 class ApprovalsRule(RuleBase):

@@ -9,8 +9,8 @@ from pydantic import Field
 
 from govern.policy.base import ArtifactFormat, RuleBase
 from govern.policy.judging import Findings
-from govern.policy.outcomes import FAIL, NOT_APPLICABLE, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import FAIL, NOT_APPLICABLE, PASS
 
 
 class ArtifactRule(RuleBase):

@@ -10,8 +10,8 @@ from pydantic import Field, field_validator
 
 from govern.policy.base import RuleBase, card_field_paths
 from govern.policy.judging import Findings, listing
-from govern.policy.outcomes import FAIL, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import FAIL, PASS
 
 
 class CardRule(RuleBase):

@@ -18,8 +18,8 @@ from govern.policy.base import (
 )
 from govern.policy.evidence import ResultsView, value_of
 from govern.policy.judging import Findings, listing, no_evaluation, view_of
-from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import ERROR, FAIL, NOT_APPLICABLE, PASS
 
 
 class ChampionMetric(Strict):

@@ -11,8 +11,8 @@ from govern import formatting
 from govern.policy.base import Features, Fraction, GroupingChoice, IfMissing, RuleBase
 from govern.policy.evidence import MISSING_GROUP, GroupingView, select_groupings, value_of
 from govern.policy.judging import Deferred, Findings, map_hint, missing, no_evaluation, view_of
-from govern.policy.outcomes import PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import PASS
 
 
 class DisclosureRule(RuleBase):

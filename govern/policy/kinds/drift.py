@@ -13,8 +13,8 @@ from govern import formatting
 from govern.policy.base import Alpha, Features, IfMissing, RuleBase
 from govern.policy.evidence import NotInShape, check_figure, value_of
 from govern.policy.judging import Findings, listing, missing
-from govern.policy.outcomes import ERROR, FAIL, NOT_APPLICABLE, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import ERROR, FAIL, NOT_APPLICABLE, PASS
 
 
 class DriftRule(RuleBase):

@@ -11,8 +11,8 @@ from pydantic import Field
 
 from govern.policy.base import FeatureName, IfMissing, RuleBase
 from govern.policy.judging import Findings, listing, missing, no_evaluation, view_of
-from govern.policy.outcomes import FAIL, NOT_APPLICABLE, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import FAIL, NOT_APPLICABLE, PASS
 
 
 class ExplanationRule(RuleBase):

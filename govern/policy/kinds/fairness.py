@@ -33,8 +33,8 @@ from govern.policy.evidence import (
     value_of,
 )
 from govern.policy.judging import Findings, listing, map_hint, missing, no_evaluation, view_of
-from govern.policy.outcomes import ERROR, FAIL, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import ERROR, FAIL, PASS
 
 
 class FairnessRule(RuleBase, Bounds):

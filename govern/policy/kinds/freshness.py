@@ -11,8 +11,8 @@ from pydantic import Field
 from govern import formatting
 from govern.policy.base import RuleBase, Sha256
 from govern.policy.judging import Findings, no_evaluation
-from govern.policy.outcomes import FAIL, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import FAIL, PASS
 
 
 class FreshnessRule(RuleBase):

@@ -18,8 +18,8 @@ from govern.policy.base import (
 )
 from govern.policy.evidence import select_groupings, value_of
 from govern.policy.judging import Findings, listing, map_hint, missing, no_evaluation, view_of
-from govern.policy.outcomes import FAIL, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import FAIL, PASS
 
 
 class PerformanceRule(RuleBase, Bounds):

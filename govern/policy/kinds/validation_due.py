@@ -12,8 +12,8 @@ from pydantic import Field
 from govern.domain.roles import RiskTier
 from govern.policy.base import RuleBase
 from govern.policy.judging import Findings
-from govern.policy.outcomes import FAIL, NOT_APPLICABLE, PASS
 from govern.policy.snapshot import SubjectSnapshot
+from govern.policy.status import FAIL, NOT_APPLICABLE, PASS
 
 
 class ValidationDueRule(RuleBase):

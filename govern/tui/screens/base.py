@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from textual.screen import Screen
 
@@ -13,18 +13,35 @@ from govern.tui.messages import ActionRefused, WorkFailed
 if TYPE_CHECKING:
     from textual.app import SystemCommand
 
-    from govern.tui.app import GovernApp
     from govern.tui.backend import Backend
 
 T = TypeVar("T")
+
+
+class Console(Protocol):
+    """What screens use of the app (``govern.tui.app.GovernApp``), named here so that the
+    screens need not import the app that imports them."""
+
+    backend: Backend
+    role: str | None
+
+    def mark(self, milestone: str) -> None: ...
+
+    def signed(self, then: Callable[[], object], *, doing: str) -> None: ...
+
+    def open_version(self, ref: str, *, tab: str | None = None) -> None: ...
+
+    def open_compare(self, champion: str, challenger: str) -> None: ...
+
+    def show_error(self, title: str, message: str) -> None: ...
 
 
 class GovernScreen(Screen[None]):
     """A screen that talks to govern only through ``self.backend``, from workers."""
 
     @property
-    def govern(self) -> GovernApp:
-        return cast("GovernApp", self.app)
+    def govern(self) -> Console:
+        return cast("Console", self.app)
 
     @property
     def backend(self) -> Backend:
