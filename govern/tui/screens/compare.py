@@ -55,6 +55,20 @@ class ComparisonView(Evidence):
         x = self.comparison
         if x is None:
             return Text(self.message, style="dim italic")
+        parts = self._verdict(x, c)
+        parts += self._tables(x, c)
+        if self.reasons:
+            parts.append(Text("\nWhy the promotion gate refuses the challenger", style=c["title"]))
+            reasons = Table.grid(padding=(0, 1))
+            reasons.add_column(width=1, style=c["bad"])
+            reasons.add_column(ratio=1)
+            for reason in self.reasons:
+                reasons.add_row("•", reason)
+            parts.append(reasons)
+        return Group(*parts)
+
+    def _verdict(self, x: Comparison, c: dict[str, str]) -> list[RenderableType]:
+        """Which versions on which data, the gate's verdict and the comparison's warnings."""
         parts: list[RenderableType] = []
         head = Text()
         head.append("Champion ", style="dim")
@@ -83,53 +97,57 @@ class ComparisonView(Evidence):
         parts.append(
             Text("Δ is challenger minus champion; red is worse, green better.", style="dim")
         )
+        return parts
 
-        def table(title: str, first: tuple[str, ...]) -> Table:
-            made = Table(
-                title=title,
-                title_justify="left",
-                title_style=c["title"],
-                box=box.SIMPLE_HEAD,
-                expand=False,  # figures next to their names, however wide the terminal
-                pad_edge=False,
-                show_edge=False,
-                min_width=min(self.text_width(), 72),
-            )
-            for index, name in enumerate(first):
-                last = index == len(first) - 1
-                made.add_column(name, ratio=1 if last else None, no_wrap=True, overflow="ellipsis")
-            made.add_column("Champion", justify="right", no_wrap=True)
-            made.add_column("Challenger", justify="right", no_wrap=True)
-            made.add_column("Δ", justify="right", no_wrap=True)
-            return made
+    def _table(self, title: str, first: tuple[str, ...], c: dict[str, str]) -> Table:
+        made = Table(
+            title=title,
+            title_justify="left",
+            title_style=c["title"],
+            box=box.SIMPLE_HEAD,
+            expand=False,  # figures next to their names, however wide the terminal
+            pad_edge=False,
+            show_edge=False,
+            min_width=min(self.text_width(), 72),
+        )
+        for index, name in enumerate(first):
+            last = index == len(first) - 1
+            made.add_column(name, ratio=1 if last else None, no_wrap=True, overflow="ellipsis")
+        made.add_column("Champion", justify="right", no_wrap=True)
+        made.add_column("Challenger", justify="right", no_wrap=True)
+        made.add_column("Δ", justify="right", no_wrap=True)
+        return made
 
-        def figures(item: MetricDelta) -> list[RenderableType]:
-            integral = item.metric == "n"  # a count, not a rate
-            digits = 0 if integral else 3
-            return [
-                fmt.count(item.champion) if integral else fmt.number(item.champion, digits),
-                fmt.count(item.challenger) if integral else fmt.number(item.challenger, digits),
-                self._delta_text(item, c, digits),
-            ]
+    def _figures(self, item: MetricDelta, c: dict[str, str]) -> list[RenderableType]:
+        integral = item.metric == "n"  # a count, not a rate
+        digits = 0 if integral else 3
+        return [
+            fmt.count(item.champion) if integral else fmt.number(item.champion, digits),
+            fmt.count(item.challenger) if integral else fmt.number(item.challenger, digits),
+            self._delta_text(item, c, digits),
+        ]
 
-        overall = table("\nOverall performance", ("Metric",))
+    def _tables(self, x: Comparison, c: dict[str, str]) -> list[RenderableType]:
+        """Overall performance, the fairness summary and the per-group figures."""
+        overall = self._table("\nOverall performance", ("Metric",), c)
         for item in x.overall:
-            overall.add_row(PERFORMANCE_NAMES.get(item.metric, _words(item.metric)), *figures(item))
-        parts.append(overall)
+            name = PERFORMANCE_NAMES.get(item.metric, _words(item.metric))
+            overall.add_row(name, *self._figures(item, c))
+        parts: list[RenderableType] = [overall]
         if x.fairness:
-            fairness = table("\nFairness summary", ("Grouping", "Metric"))
+            fairness = self._table("\nFairness summary", ("Grouping", "Metric"), c)
             previous = None
             for item in x.fairness:
                 scope = fmt.grouping(item.scope)
                 fairness.add_row(
                     scope if scope != previous else "",
                     SUMMARY_NAMES.get(item.metric, _words(item.metric)),
-                    *figures(item),
+                    *self._figures(item, c),
                 )
                 previous = scope
             parts.append(fairness)
         if x.groups:
-            groups = table("\nPer group", ("Group", "Metric"))
+            groups = self._table("\nPer group", ("Group", "Metric"), c)
             for g in x.groups:
                 groups.add_row(
                     fmt.group(g.grouping, g.group),
@@ -139,15 +157,7 @@ class ComparisonView(Evidence):
                     fmt.signed(g.delta),
                 )
             parts.append(groups)
-        if self.reasons:
-            parts.append(Text("\nWhy the promotion gate refuses the challenger", style=c["title"]))
-            reasons = Table.grid(padding=(0, 1))
-            reasons.add_column(width=1, style=c["bad"])
-            reasons.add_column(ratio=1)
-            for reason in self.reasons:
-                reasons.add_row("•", reason)
-            parts.append(reasons)
-        return Group(*parts)
+        return parts
 
 
 def _words(name: str) -> str:
