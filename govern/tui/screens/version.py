@@ -125,13 +125,23 @@ def card_markdown(card: Card) -> str:
     Walks the typed :class:`~govern.domain.card.Card`, as the report's exports do; card
     text is escaped with theirs (``md``), so it is shown, never interpreted.
     """
+    out = _card_details(card)
+    out += _card_factors_and_metrics(card)
+    out += _card_data(card)
+    out += _card_considerations(card)
+    out += _card_governance(card)
+    return "\n".join(out) + "\n"
 
-    def items(values: list[str]) -> list[str]:
-        return [f"- {md(v, starts_line=True)}" for v in values] or [fmt.MISSING]
 
-    def joined(values: list[str]) -> str:
-        return md(", ".join(values)) or fmt.MISSING
+def _card_items(values: list[str]) -> list[str]:
+    return [f"- {md(v, starts_line=True)}" for v in values] or [fmt.MISSING]
 
+
+def _card_joined(values: list[str]) -> str:
+    return md(", ".join(values)) or fmt.MISSING
+
+
+def _card_details(card: Card) -> list[str]:
     details, use = card.model_details, card.intended_use
     out = [f"# {md(details.name)} {md(details.version)}", ""]
     if details.description:
@@ -144,21 +154,31 @@ def card_markdown(card: Card) -> str:
         ("Contact", md(details.contact)),
     ]
     out += [f"- **{k}:** {v}" for k, v in facts if v]
-    out += ["", "## Intended use", "", "**Primary uses**", "", *items(use.primary_uses)]
-    out += ["", f"**Primary users:** {joined(use.primary_users)}"]
-    out += ["", "**Out of scope**", "", *items(use.out_of_scope)]
+    out += ["", "## Intended use", "", "**Primary uses**", "", *_card_items(use.primary_uses)]
+    out += ["", f"**Primary users:** {_card_joined(use.primary_users)}"]
+    out += ["", "**Out of scope**", "", *_card_items(use.out_of_scope)]
+    return out
+
+
+def _card_factors_and_metrics(card: Card) -> list[str]:
+    out: list[str] = []
     if card.factors is not None:
         out += ["", "## Factors", ""]
-        out += [f"- **Relevant:** {joined(card.factors.relevant)}"]
-        out += [f"- **Evaluated:** {joined(card.factors.evaluation)}"]
-        out += [f"- **Sensitive:** {joined(card.factors.sensitive_features)}"]
+        out += [f"- **Relevant:** {_card_joined(card.factors.relevant)}"]
+        out += [f"- **Evaluated:** {_card_joined(card.factors.evaluation)}"]
+        out += [f"- **Sensitive:** {_card_joined(card.factors.sensitive_features)}"]
     if card.metrics is not None:
         out += ["", "## Metrics", ""]
-        out += [f"- **Measures:** {joined(card.metrics.performance_measures)}"]
+        out += [f"- **Measures:** {_card_joined(card.metrics.performance_measures)}"]
         if card.metrics.decision_threshold is not None:
             out += [f"- **Decision threshold:** {fmt.compact(card.metrics.decision_threshold)}"]
         if card.metrics.variation_approaches:
             out += [f"- **Variation:** {md(card.metrics.variation_approaches)}"]
+    return out
+
+
+def _card_data(card: Card) -> list[str]:
+    out: list[str] = []
     for title, section in (
         ("Evaluation data", card.evaluation_data),
         ("Training data", card.training_data),
@@ -175,6 +195,12 @@ def card_markdown(card: Card) -> str:
         ):
             if text:
                 out += [f"- *{label}:* {md(text)}"]
+    return out
+
+
+def _card_considerations(card: Card) -> list[str]:
+    """The card's own quantitative analyses, ethical considerations and caveats."""
+    out: list[str] = []
     quant = card.quantitative_analyses
     if quant is not None and (quant.unitary or quant.intersectional):
         out += ["", "## Quantitative analyses", ""]
@@ -187,9 +213,14 @@ def card_markdown(card: Card) -> str:
             mitigation = f" *Mitigation:* {md(item.mitigation)}" if item.mitigation else ""
             out += [f"- {md(item.risk, starts_line=True)}{mitigation}"]
     if card.caveats_and_recommendations:
-        out += ["", "## Caveats and recommendations", "", *items(card.caveats_and_recommendations)]
+        caveats = _card_items(card.caveats_and_recommendations)
+        out += ["", "## Caveats and recommendations", "", *caveats]
+    return out
+
+
+def _card_governance(card: Card) -> list[str]:
     g = card.governance
-    out += ["", "## Governance", ""]
+    out = ["", "## Governance", ""]
     for label, value in (
         ("Owner", md(g.owner)),
         ("Business owner", md(g.business_owner)),
@@ -200,7 +231,7 @@ def card_markdown(card: Card) -> str:
         ("Next validation due", fmt.day(g.next_validation_due) if g.next_validation_due else ""),
     ):
         out += [f"- **{label}:** {value or fmt.MISSING}"]
-    return "\n".join(out) + "\n"
+    return out
 
 
 def decision_signatures(
