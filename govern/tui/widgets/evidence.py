@@ -27,6 +27,7 @@ from govern.report.view import (
     Grouping,
     GroupStats,
     LocalExplanation,
+    PolicyPack,
     PolicyView,
     WaiverView,
 )
@@ -539,108 +540,116 @@ class PolicyResults(Evidence):
         if p is None:
             parts.append(_note("No policy run yet. Press k to run this version's policies now."))
         else:
-            head = Text()
-            head.append(
-                f"Policy run #{p.id}: {p.outcome.upper()}",
-                style=f"bold {c[fmt.outcome_tone(p.outcome)]}",
-            )
-            head.append(f"  {fmt.moment(p.created_at)} by {p.created_by}", style="dim")
-            counts = p.counts
-            if counts:
-                ordered = sorted(
-                    counts.items(),
-                    key=lambda item: (
-                        STATUS_READING.index(item[0]) if item[0] in STATUS_READING else 99
-                    ),
-                )
-                head.append("  " + ", ".join(f"{n} {status}" for status, n in ordered))
-            head.append("\nk runs the checks again · W waives a failing rule", style="dim")
-            parts.append(head)
-            attention = [
-                (pack, rule)
-                for pack in p.packs
-                for rule in pack.rules
-                if STATUS_ORDER.get(rule.status, 3) < 2
-            ]
-            if attention:
-                # What an officer must act on, from every pack, before the full lists: each
-                # failure in full, then the rules only a person can check, by name.
-                parts.append(Text("\nNeeds attention", style=c["title"]))
-                table = Table(box=None, expand=True, pad_edge=False, show_header=False)
-                table.add_column("Result", no_wrap=True, width=7)
-                table.add_column("Rule and finding", ratio=1)
-                attention.sort(key=lambda pair: STATUS_ORDER.get(pair[1].status, 3))
-                manual = [
-                    f"{pack.id}/{rule.rule_id}"
-                    for pack, rule in attention
-                    if rule.status == "manual"
-                ]
-                for pack, rule in attention:
-                    if rule.status == "manual":
-                        continue
-                    finding = Text()
-                    finding.append(f"{pack.id}/{rule.rule_id}", style="bold")
-                    finding.append(f" [{rule.severity}]", style="dim")
-                    finding.append(f"\n{rule.message or rule.title}")
-                    table.add_row(
-                        Text(rule.status, style=f"bold {c[fmt.outcome_tone(rule.status)]}"),
-                        finding,
-                    )
-                if manual:
-                    table.add_row(
-                        Text("manual", style="bold dim"),
-                        Text(
-                            f"{len(manual)} rule{'s' if len(manual) != 1 else ''} a person "
-                            f"must review: {', '.join(manual)}"
-                        ),
-                    )
-                parts.append(table)
+            parts.append(self._run_head(p, c))
+            parts += self._attention(p, c)
             for pack in p.packs:
-                title = Text()
-                title.append(f"\n{pack.title or pack.id}", style=c["title"])
-                if pack.version:
-                    title.append(f" v{pack.version}", style="dim")
-                if pack.source:
-                    title.append(f"  {pack.source}", style="dim")
-                if pack.sha256:
-                    title.append(f"  sha256 {pack.sha256[:12]}…", style="dim")
-                parts.append(title)
-                table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
-                table.add_column("Result", no_wrap=True)
-                table.add_column("Rule", ratio=1, overflow="fold")
-                table.add_column("Severity", no_wrap=True)
-                table.add_column("Finding", ratio=2, overflow="fold")
-                # Failures first: they are what an officer must read.
-                for rule in sorted(pack.rules, key=lambda r: STATUS_ORDER.get(r.status, 3)):
-                    tone = fmt.outcome_tone(rule.status)
-                    said = rule.message or rule.title
-                    if rule.source:
-                        said += f"\n↳ {rule.source}"
-                    about = rule.subject if rule.subject and rule.subject != self.ref else ""
-                    label = rule.rule_id + (f" ({about})" if about else "")
-                    table.add_row(
-                        Text(rule.status, style=f"bold {c[tone]}"),
-                        label,
-                        rule.severity,
-                        Text(said),
-                    )
-                parts.append(table)
+                parts += self._pack(pack, c)
         if self.waivers:
-            parts.append(Text("\nWaivers", style=c["title"]))
-            table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
-            table.add_column("Rule")
-            table.add_column("Expires")
-            table.add_column("By")
-            table.add_column("Reason", ratio=1, overflow="fold")
-            for w in self.waivers:
-                table.add_row(
-                    w.rule_id,
-                    Text(fmt.day(w.expires_on), style="" if w.active else c["bad"]),
-                    f"{w.granted_by} ({w.granted_role})",
-                    w.reason,
-                )
-            parts.append(table)
+            parts += self._waivers(c)
         return Group(*parts)
+
+    def _run_head(self, p: PolicyView, c: dict[str, str]) -> Text:
+        """The run's outcome, when and by whom, and how many rules ended in each status."""
+        head = Text()
+        head.append(
+            f"Policy run #{p.id}: {p.outcome.upper()}",
+            style=f"bold {c[fmt.outcome_tone(p.outcome)]}",
+        )
+        head.append(f"  {fmt.moment(p.created_at)} by {p.created_by}", style="dim")
+        counts = p.counts
+        if counts:
+            ordered = sorted(
+                counts.items(),
+                key=lambda item: STATUS_READING.index(item[0]) if item[0] in STATUS_READING else 99,
+            )
+            head.append("  " + ", ".join(f"{n} {status}" for status, n in ordered))
+        head.append("\nk runs the checks again · W waives a failing rule", style="dim")
+        return head
+
+    def _attention(self, p: PolicyView, c: dict[str, str]) -> list[RenderableType]:
+        """What an officer must act on, from every pack, before the full lists: each
+        failure in full, then the rules only a person can check, by name."""
+        attention = [
+            (pack, rule)
+            for pack in p.packs
+            for rule in pack.rules
+            if STATUS_ORDER.get(rule.status, 3) < 2
+        ]
+        if not attention:
+            return []
+        table = Table(box=None, expand=True, pad_edge=False, show_header=False)
+        table.add_column("Result", no_wrap=True, width=7)
+        table.add_column("Rule and finding", ratio=1)
+        attention.sort(key=lambda pair: STATUS_ORDER.get(pair[1].status, 3))
+        manual = [
+            f"{pack.id}/{rule.rule_id}" for pack, rule in attention if rule.status == "manual"
+        ]
+        for pack, rule in attention:
+            if rule.status == "manual":
+                continue
+            finding = Text()
+            finding.append(f"{pack.id}/{rule.rule_id}", style="bold")
+            finding.append(f" [{rule.severity}]", style="dim")
+            finding.append(f"\n{rule.message or rule.title}")
+            table.add_row(
+                Text(rule.status, style=f"bold {c[fmt.outcome_tone(rule.status)]}"),
+                finding,
+            )
+        if manual:
+            table.add_row(
+                Text("manual", style="bold dim"),
+                Text(
+                    f"{len(manual)} rule{'s' if len(manual) != 1 else ''} a person "
+                    f"must review: {', '.join(manual)}"
+                ),
+            )
+        return [Text("\nNeeds attention", style=c["title"]), table]
+
+    def _pack(self, pack: PolicyPack, c: dict[str, str]) -> list[RenderableType]:
+        """One pack's title and provenance, and every rule's result, failures first."""
+        title = Text()
+        title.append(f"\n{pack.title or pack.id}", style=c["title"])
+        if pack.version:
+            title.append(f" v{pack.version}", style="dim")
+        if pack.source:
+            title.append(f"  {pack.source}", style="dim")
+        if pack.sha256:
+            title.append(f"  sha256 {pack.sha256[:12]}…", style="dim")
+        table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+        table.add_column("Result", no_wrap=True)
+        table.add_column("Rule", ratio=1, overflow="fold")
+        table.add_column("Severity", no_wrap=True)
+        table.add_column("Finding", ratio=2, overflow="fold")
+        # Failures first: they are what an officer must read.
+        for rule in sorted(pack.rules, key=lambda r: STATUS_ORDER.get(r.status, 3)):
+            tone = fmt.outcome_tone(rule.status)
+            said = rule.message or rule.title
+            if rule.source:
+                said += f"\n↳ {rule.source}"
+            about = rule.subject if rule.subject and rule.subject != self.ref else ""
+            label = rule.rule_id + (f" ({about})" if about else "")
+            table.add_row(
+                Text(rule.status, style=f"bold {c[tone]}"),
+                label,
+                rule.severity,
+                Text(said),
+            )
+        return [title, table]
+
+    def _waivers(self, c: dict[str, str]) -> list[RenderableType]:
+        table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+        table.add_column("Rule")
+        table.add_column("Expires")
+        table.add_column("By")
+        table.add_column("Reason", ratio=1, overflow="fold")
+        for w in self.waivers:
+            table.add_row(
+                w.rule_id,
+                Text(fmt.day(w.expires_on), style="" if w.active else c["bad"]),
+                f"{w.granted_by} ({w.granted_role})",
+                w.reason,
+            )
+        return [Text("\nWaivers", style=c["title"]), table]
 
 
 class DriftTable(Evidence):
