@@ -110,9 +110,7 @@ def decisions_of(*, session: Session, version_id: int | None) -> list[Decision]:
     """The version's decisions in the order they were recorded."""
     return list(
         session.exec(
-            select(Decision)
-            .where(Decision.version_id == version_id)
-            .order_by(col(Decision.id))
+            select(Decision).where(Decision.version_id == version_id).order_by(col(Decision.id))
         ).all()
     )
 
