@@ -199,7 +199,7 @@ def test_card_shows_each_reference_group_and_why(sqlite_url, tmp_path):
     markdown = tmp_path / "card.md"
     reports.build_report(cat.ctx("carol"), REF, format="md", output=markdown)
     assert (
-        f"Reference group: {first['reference_group']} (set by --reference "
+        f"Reference group: {first['name']}={first['reference_group']} (set by --reference "
         f"{first['name']}={first['reference_group']})." in markdown.read_text(encoding="utf-8")
     )
     cat.close()
