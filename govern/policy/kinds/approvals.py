@@ -46,7 +46,7 @@ def judge(rule: ApprovalsRule, subject: SubjectSnapshot, now: dt.datetime) -> Fi
     requesters = {a for a in (subject.submitter, subject.created_by) if a}
     counted: list[dict[str, Any]] = []
     ignored: list[dict[str, Any]] = []
-    self_approvals: list[str] = []
+    self_approved = False
     for decision in since:
         if decision.action != "approve":
             continue
@@ -56,7 +56,7 @@ def judge(rule: ApprovalsRule, subject: SubjectSnapshot, now: dt.datetime) -> Fi
             "at": decision.created_at.isoformat(),
         }
         if rule.separation_of_duties and decision.actor in requesters:
-            self_approvals.append(decision.actor)
+            self_approved = True
             ignored.append({**entry, "why": _SELF})
         elif decision.role not in roles:
             ignored.append({**entry, "why": f"role {decision.role} does not count"})
@@ -75,7 +75,7 @@ def judge(rule: ApprovalsRule, subject: SubjectSnapshot, now: dt.datetime) -> Fi
         "submitter": subject.submitter,
         "created_by": subject.created_by,
     }
-    met = not self_approvals and len(counted) >= needed and not missing_roles
+    met = not self_approved and len(counted) >= needed and not missing_roles
     return Findings(PASS if met else FAIL, facts)
 
 
