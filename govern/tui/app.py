@@ -391,9 +391,10 @@ def run_and_exit(app: GovernApp) -> NoReturn:
     os._exit(app.return_code or 0)
 
 
-def _is_a_console(app: GovernApp) -> Console:
-    """For mypy: the app gives screens everything ``Console`` promises them."""
-    return app
+if TYPE_CHECKING:  # mypy checks that the app gives screens everything Console promises them
+
+    def _is_a_console(app: GovernApp) -> Console:
+        return app
 
 
 __all__ = ["GovernApp", "make_app", "run_and_exit"]
