@@ -1,19 +1,24 @@
 """The stored evaluation results document (``govern.assess.results`` shape), checked once.
 
-:func:`results_view` checks the parts of a document that rules read, once per evaluation,
-and gives a :class:`ResultsView` of it; a document of another shape raises
-:class:`NotInShape`, which the engine turns into one ``error`` outcome per rule that reads
-results ("results not in govern's shape: ..."). Rules then read the view without guarding
-each access. The document stays plain mappings (no pydantic model per subject), which keeps
-a check over thousands of stored versions fast.
+:data:`Results` declares the parts of a document that rules read, once, as types; msgspec
+checks a document against them as it decodes the stored JSON (:func:`read_stored`, what a
+check of the catalogue pays), or converts one held in memory (:func:`results_view`). A
+document of another shape raises :class:`NotInShape`, which the engine turns into one
+``error`` outcome per rule that reads results ("results not in govern's shape: ...").
+:class:`ResultsView` then gives rules the checked figures without guarding each access. The
+document stays plain dicts (no model object per subject), which keeps a check over thousands
+of stored versions fast; what rules do not read is left out as it is decoded.
 """
 
 from __future__ import annotations
 
-import math
+import json
+import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Required, TypedDict
+
+import msgspec
 
 MISSING_GROUP = "(missing)"
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -21,6 +26,90 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 class NotInShape(ValueError):
     """A results document that is not in the shape govern writes."""
+
+
+class Estimate(TypedDict, total=False):
+    """A figure with its interval, as ``govern evaluate`` writes rates."""
+
+    value: float | None
+    lower: float | None
+    upper: float | None
+
+
+#: A figure: a number, ``null`` or an estimate.
+Figure = float | Estimate | None
+
+
+class Group(TypedDict, total=False):
+    group: Required[str]
+    n: int | None
+    share: Figure
+    p_value: Figure
+    impact_ratio: Figure
+    scoring_impact_ratio: Figure
+    metrics: dict[str, Figure] | None
+    #: metric -> why it could not be computed for this group.
+    undefined: dict[str, Any] | None
+
+
+class Grouping(TypedDict, total=False):
+    name: Required[str]
+    features: list[str] | None
+    kind: str | None
+    reference_group: str | None
+    groups: list[Group] | None
+    summary: dict[str, Figure] | None
+
+
+class Performance(TypedDict, total=False):
+    overall: dict[str, Figure] | None
+    by_group: dict[str, dict[str, dict[str, Figure]]] | None
+
+
+class SensitiveFlag(TypedDict, total=False):
+    feature: Any
+    reason: Any
+    sensitive: Any
+
+
+class Explanations(TypedDict, total=False):
+    method: Any
+    top_features: list[Any] | None
+    sensitive_flags: list[SensitiveFlag] | None
+
+
+class Results(TypedDict, total=False):
+    """What rules read of a results document; the rest of it is not read, nor kept."""
+
+    performance: Performance | None
+    fairness: list[Grouping] | None
+    explanations: Explanations | None
+    sensitive_features: list[str] | None
+    min_group_size: int | None
+
+
+_DECODER = msgspec.json.Decoder(Results)
+#: Marks an evaluation's cache when its document was checked as it was decoded.
+CHECKED = "checked"
+
+
+def read_stored(text: str | bytes, cache: dict[Any, Any]) -> Any:
+    """Decode a stored results document, checking its shape in the same pass.
+
+    A document not in shape is decoded as it stands: :func:`results_view` words the
+    problem when a rule reads it, so loading a catalogue never fails on one evaluation.
+    Python's ``json`` writes ``NaN`` for an undefined figure, which msgspec refuses; such a
+    document is read with ``json`` and checked when it is first viewed.
+    """
+    try:
+        document = _DECODER.decode(text)
+    except msgspec.MsgspecError:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None  # not JSON at all: "the document is null, not an object"
+    cache[CHECKED] = True
+    return document
 
 
 class GroupingView(NamedTuple):
@@ -66,109 +155,44 @@ def results_view(document: Any, cache: dict[Any, Any] | None = None) -> ResultsV
         NotInShape: the document is not in govern's shape; the message says where.
     """
     if cache is None:
-        return _view(document)
+        return _view(checked(document))
     found = cache.get("view")
     if found is None:
         try:
-            found = cache["view"] = _view(document)
+            found = _view(document if cache.get(CHECKED) else checked(document))
         except NotInShape as problem:
-            found = cache["view"] = problem
+            found = problem
+        cache["view"] = found
     if isinstance(found, NotInShape):
         raise found
     return found
 
 
-def _mapping(value: Any, where: str, *, optional: bool = True) -> Mapping[str, Any]:
-    if value is None and optional:
-        return _EMPTY
-    if type(value) is dict or isinstance(value, Mapping):
-        return value
-    raise NotInShape(f"{where} is {_kind(value)}, not an object")
+def checked(document: Any) -> Results:
+    """``document`` as :data:`Results` (what rules read of it, checked).
 
-
-def _list(value: Any, where: str) -> Sequence[Any]:
-    if value is None:
-        return ()
-    if type(value) is list or isinstance(value, list | tuple):
-        return value
-    raise NotInShape(f"{where} is {_kind(value)}, not a list")
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "text", bool: "true/false"}
-    if value is None:
-        return "null"
-    return names.get(type(value), f"a {type(value).__name__}")
-
-
-def check_figure(value: Any, where: str) -> None:
-    """A figure: a number, ``null`` or an estimate ``{"value": ...}``."""
-    kind = type(value)
-    if kind is float or value is None:
-        return
-    if kind is dict:
-        value = value.get("value")
-        if type(value) is float or value is None:
-            return
-    elif isinstance(value, Mapping):
-        value = value.get("value")
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
-        return
-    raise NotInShape(f"{where} is {_kind(value)}, not a number")
-
-
-def _count(value: Any, where: str) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return int(value)
-    raise NotInShape(f"{where} is {_kind(value)}, not a count")
-
-
-def _view(document: Any) -> ResultsView:
-    """Check ``document`` and build its view, in one pass over what rules read.
-
-    This runs once per evaluation a check reads, over every figure of it: each value's type is
-    tested first, and only a value of another type pays for its wording (``check_figure``).
+    Raises:
+        NotInShape: the document is not in govern's shape; the message says where.
     """
-    results = _mapping(document, "the document", optional=False)
-    performance = _mapping(results.get("performance"), "performance")
-    overall = _mapping(performance.get("overall"), "performance.overall")
-    for metric, value in overall.items():
-        if type(value) is not float and value is not None:
-            check_figure(value, f"performance.overall.{metric}")
-    by_group = _mapping(performance.get("by_group"), "performance.by_group")
-    for name, groups in by_group.items():
-        if type(groups) is not dict:
-            groups = _mapping(groups, f"performance.by_group.{name}")
-        for label, metrics in groups.items():
-            if type(metrics) is not dict:
-                metrics = _mapping(metrics, f"performance.by_group.{name}.{label}")
-            for metric, value in metrics.items():
-                if type(value) is not float and value is not None:
-                    check_figure(value, f"performance.by_group.{name}.{label}.{metric}")
-    views = tuple(
-        _grouping(item, at) for at, item in enumerate(_list(results.get("fairness"), "fairness"))
-    )
-    sizes = {(view.name, row[0]): row[1] for view in views for row in view.rows}
-    explanations = results.get("explanations") or None
-    if explanations is not None:
-        explanations = _mapping(explanations, "explanations")
-        _list(explanations.get("top_features"), "explanations.top_features")
-        for at, flag in enumerate(
-            _list(explanations.get("sensitive_flags"), "explanations.sensitive_flags")
-        ):
-            _mapping(flag, f"explanations.sensitive_flags[{at}]", optional=False)
-    sensitive = _list(results.get("sensitive_features"), "sensitive_features")
+    try:
+        return msgspec.convert(document, Results)
+    except msgspec.ValidationError as problem:
+        raise _worded(str(problem), document) from None
+
+
+def _view(results: Results) -> ResultsView:
+    performance = results.get("performance") or _EMPTY
+    by_group = performance.get("by_group") or _EMPTY
+    views = tuple(_grouping(entry) for entry in results.get("fairness") or ())
     return ResultsView(
         document=results,
-        overall=overall,
+        overall=performance.get("overall") or _EMPTY,
         by_group=by_group,
         groupings=views,
-        sizes=sizes,
-        explanations=explanations,
-        sensitive_features=tuple(str(f) for f in sensitive),
-        min_group_size=_count(results.get("min_group_size"), "min_group_size"),
+        sizes={(view.name, row[0]): row[1] for view in views for row in view.rows},
+        explanations=results.get("explanations") or None,
+        sensitive_features=tuple(results.get("sensitive_features") or ()),
+        min_group_size=results.get("min_group_size") or 0,
         performance_groupings=tuple(
             GroupingView(name, tuple(name.split("*")), _kind_of(name)) for name in by_group
         ),
@@ -179,87 +203,106 @@ def _kind_of(name: str) -> str:
     return "intersection" if "*" in name else "single"
 
 
-def _grouping(item: Any, at: int) -> GroupingView:
-    """The view of ``fairness[at]``; the wording of a problem is built only on the slow path."""
-    entry = item if type(item) is dict else _mapping(item, f"fairness[{at}]", optional=False)
-    if "name" not in entry:
-        raise NotInShape(f"fairness[{at}] has no name")
-    name = str(entry["name"])
-    features = entry.get("features")
-    if type(features) is not list:
-        features = _list(features, f"fairness grouping {name}")
-    features = tuple(str(f) for f in features) if features else tuple(name.split("*"))
-    groups = entry.get("groups")
-    if type(groups) is not list:
-        groups = _list(groups, f"fairness grouping {name} groups")
-    rows = []
-    for group in groups:
-        # One pass: a group as govern evaluate writes it is recognised by its types alone;
-        # only a group of another shape pays for the wording.
-        if not _plain_group(group):
-            _check_group(group, f"fairness grouping {name}")
-        metrics = group.get("metrics")
-        rows.append((str(group["group"]), int(group.get("n") or 0), metrics or _EMPTY, group))
-    summary = entry.get("summary")
-    if type(summary) is not dict:
-        summary = _mapping(summary, f"fairness grouping {name} summary")
-    for metric, value in summary.items():
-        if type(value) is not float and value is not None:
-            check_figure(value, f"fairness grouping {name} summary {metric}")
+def _grouping(entry: Grouping) -> GroupingView:
+    name = entry["name"]
+    features = tuple(entry.get("features") or ()) or tuple(name.split("*"))
+    groups = tuple(entry.get("groups") or ())
     reference = entry.get("reference_group")
     return GroupingView(
         name,
         features,
-        str(entry.get("kind") or ("intersection" if len(features) > 1 else "single")),
-        tuple(groups),
-        summary,
-        None if reference is None else str(reference),
-        tuple(rows),
+        entry.get("kind") or ("intersection" if len(features) > 1 else "single"),
+        groups,
+        entry.get("summary") or _EMPTY,
+        reference,
+        tuple(
+            (group["group"], group.get("n") or 0, group.get("metrics") or _EMPTY, group)
+            for group in groups
+        ),
     )
 
 
-_GROUP_FIGURES = ("share", "p_value", "impact_ratio", "scoring_impact_ratio")
+# msgspec says where a document departs from :data:`Results` as a path (``$.fairness[0].n``,
+# ``$.performance.overall[...]`` for a value of a mapping) and what it expected; the
+# problem is worded in govern's terms, with the mapping's key found in the document.
+_JSON_KINDS = {
+    "str": "text",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true/false",
+    "object": "an object",
+    "array": "a list",
+    "null": "null",
+}
+_PROBLEM = re.compile(r"(?P<what>.*?)(?: - at `(?P<where>[^`]*)`)?")
+_EXPECTED = re.compile(r"Expected `(?P<expected>[^`]*)`, got `(?P<got>\w+)`")
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]*)`")
+_STEP = re.compile(r"\.(\w+)|\[(\d+)\]|\[\.\.\.\]")
 
 
-def _plain_group(group: Any) -> bool:
-    """Whether a group is as ``govern evaluate`` writes it: plain figures, nothing to word.
-
-    This runs for every group of every evaluation a check reads, so it tests types directly.
-    """
-    if type(group) is not dict or "group" not in group:
-        return False
-    get = group.get
-    if type(get("n")) is not int:
-        return False
-    for key in _GROUP_FIGURES:
-        value = get(key)
-        if value is not None and type(value) is not float:
-            return False
-    metrics = get("metrics")
-    if metrics is not None:
-        if type(metrics) is not dict:
-            return False
-        for value in metrics.values():
-            if type(value) is dict:
-                value = value.get("value")
-            if value is not None and type(value) is not float:
-                return False
-    undefined = get("undefined")
-    return undefined is None or type(undefined) is dict
+def _worded(problem: str, document: Any) -> NotInShape:
+    found = _PROBLEM.fullmatch(problem)
+    what, where = (found["what"], found["where"] or "$") if found else (problem, "$")
+    if where.startswith("`key` in "):
+        where, what = where.removeprefix("`key` in ").strip("`"), "has a key that is not text"
+    if expected := _EXPECTED.fullmatch(what):
+        wanted = [t for t in expected["expected"].split(" | ") if t != "null"]
+        wanted = ["float"] if wanted == ["float", "object"] else wanted  # a figure
+        got = expected["got"]
+        where = _locate(document, where, _JSON_KINDS.get(got, got))
+        kinds = " or ".join(_JSON_KINDS.get(t, t) for t in wanted)
+        return NotInShape(f"{where} is {_JSON_KINDS.get(got, got)}, not {kinds}")
+    where = _locate(document, where, None)
+    if missing := _MISSING.fullmatch(what):
+        return NotInShape(f"{where} has no {missing['field']}")
+    return NotInShape(f"{where} {what[:1].lower()}{what[1:]}")
 
 
-def _check_group(group: Any, where: str) -> None:
-    """:func:`_plain_group`'s slow path: accept what else is in shape, word what is not."""
-    _mapping(group, f"a group of {where}", optional=False)
-    if "group" not in group:
-        raise NotInShape(f"a group of {where} has no label")
-    here = f"{where} group {group['group']}"
-    _count(group.get("n"), f"{here} n")
-    for key in _GROUP_FIGURES:
-        check_figure(group.get(key), f"{here} {key}")
-    for metric, value in _mapping(group.get("metrics"), f"{here} metrics").items():
-        check_figure(value, f"{here} {metric}")
-    _mapping(group.get("undefined"), f"{here} undefined")
+def _locate(document: Any, path: str, got: str | None) -> str:
+    """``path`` with each ``[...]`` replaced by the key whose value is the one refused."""
+    steps = [m.group(1) or m.group(2) or "" for m in _STEP.finditer(path.removeprefix("$"))]
+
+    def walk(value: Any, at: int, named: str) -> str | None:
+        if at == len(steps):
+            return named if got is None or _kind(value) == got else None
+        step = steps[at]
+        if step == "":  # a value of a mapping: the first key under which the rest leads
+            items = value.items() if isinstance(value, Mapping) else ()
+            for key, inner in items:
+                if (found := walk(inner, at + 1, f"{named}.{key}")) is not None:
+                    return found
+            return None
+        if step.isdigit():
+            ok = isinstance(value, list | tuple) and int(step) < len(value)
+            return walk(value[int(step)], at + 1, f"{named}[{step}]") if ok else None
+        ok = isinstance(value, Mapping) and step in value
+        return walk(value[step], at + 1, f"{named}.{step}") if ok else None
+
+    named = walk(document, 0, "")
+    if named is None:
+        named = path.removeprefix("$")
+    return named.lstrip(".") or "the document"
+
+
+def check_figure(value: Any, where: str) -> None:
+    """A figure of a document msgspec does not check (a drift run's): a number, ``null`` or
+    an estimate ``{"value": ...}``."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return
+    raise NotInShape(f"{where} is {_kind(value)}, not a number")
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false"}
+    if value is None:
+        return "null"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def select_groupings(
@@ -314,12 +357,16 @@ def interval_of(raw: Any) -> tuple[float | None, float | None]:
 
 
 __all__ = [
+    "CHECKED",
     "MISSING_GROUP",
     "GroupingView",
     "NotInShape",
+    "Results",
     "ResultsView",
     "check_figure",
+    "checked",
     "interval_of",
+    "read_stored",
     "results_view",
     "select_groupings",
     "value_of",

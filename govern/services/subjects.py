@@ -4,9 +4,11 @@ One loader serves one version (:func:`snapshot_for`, for ``govern check REF`` an
 workflow's gate) and many (:func:`snapshots_for`, for ``govern check --all``): a handful of
 queries for the whole set (:mod:`govern.storage.subjects`), whatever its size, so
 ``snapshot_for(session, model, version) == snapshots_for(session, [ref])[0]`` by
-construction. Documents (cards, results) are read as text and decoded with the fastest
-decoder available; a deployed champion's evaluation is one shared object, so the views the
-engine parses from it are built once per check rather than once per challenger.
+construction. Documents are read as text and decoded with msgspec; an evaluation's results
+are checked against what rules read as they are decoded
+(:func:`govern.policy.evidence.read_stored`).
+A deployed champion's evaluation is one shared object, so the views the engine parses from
+it are built once per check rather than once per challenger.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from collections.abc import Callable, Collection, Sequence
 from itertools import groupby
 from typing import Any
 
+import msgspec
+
+from govern.policy.evidence import read_stored
 from govern.policy.snapshot import (
     ChampionEvidence,
     DecisionRecord,
@@ -35,23 +40,14 @@ Decode = Callable[[str | bytes], Any]
 
 
 def json_decoder() -> Decode:
-    """orjson when it is installed (faster on results documents: ``benchmarks/bench_policy.py``),
-    else ``json``.
-
-    orjson refuses what Python's ``json`` writes and reads for undefined figures (``NaN``,
-    ``Infinity``) and integers beyond 64 bits; such a document is decoded again with ``json``
-    so both decoders give the same values.
-    """
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency; a bare install works
-        return json.loads
-    fast = orjson.loads
+    """msgspec's JSON decoder, falling back to ``json`` for what only Python's ``json`` reads:
+    the ``NaN`` and ``Infinity`` it writes for undefined figures."""
+    fast = msgspec.json.Decoder().decode
 
     def decode(text: str | bytes) -> Any:
         try:
             return fast(text)
-        except orjson.JSONDecodeError:
+        except msgspec.DecodeError:
             return json.loads(text)
 
     return decode
@@ -86,7 +82,7 @@ def _load(session: Session, wanted: list[int | None] | None) -> list[SubjectSnap
     if wanted is not None:
         position = {vid: at for at, vid in enumerate(wanted)}
         rows = sorted(rows, key=lambda row: position[row.id])
-    champion_of = _champions(session, rows, wanted, decode)
+    champion_of = _champions(session, rows, wanted)
     drifts = _drifts(session, wanted, decode)
     decisions = _decisions(session, wanted)
     waivers = _waivers(session, wanted)
@@ -129,7 +125,7 @@ def _load(session: Session, wanted: list[int | None] | None) -> list[SubjectSnap
 
 
 def _champions(
-    session: Session, rows: Sequence[Any], wanted: list[int | None] | None, decode: Decode
+    session: Session, rows: Sequence[Any], wanted: list[int | None] | None
 ) -> Callable[[int, int, str], tuple[ChampionEvidence | None, EvaluationEvidence | None]]:
     """Reads the latest evaluations of the versions and of their models' champions; returns
     ``(champion, evaluation)`` of a version by ``(id, model id, model name)``.
@@ -146,7 +142,7 @@ def _champions(
     evaluated: set[int | None] | None = None
     if wanted is not None:  # the champions' evaluations are read with the versions'
         evaluated = set(wanted) | {c.id for found in deployed.values() for c in found}
-    evaluations = _evaluations(session, evaluated, decode)
+    evaluations = _evaluations(session, evaluated)
     champions: dict[int, ChampionEvidence] = {}
 
     def of(vid: int, model_id: int, name: str) -> tuple[ChampionEvidence | None, Any]:
@@ -167,24 +163,26 @@ def _champions(
 
 
 def _evaluations(
-    session: Session, wanted: Collection[int | None] | None, decode: Decode
+    session: Session, wanted: Collection[int | None] | None
 ) -> dict[int | None, EvaluationEvidence]:
     rows = stored.latest_evaluation_rows(session=session, version_ids=wanted)
     fields = stored.columns(
         rows, "version_id", "results", "created_at", "dataset_sha256", "artifact_sha256", "id",
         "dataset_name",
     )  # fmt: skip
-    return {
-        vid: EvaluationEvidence(
-            results=decode(text),
+    evaluations = {}
+    for vid, text, created, dataset_sha, artifact_sha, eid, dataset_name in map(fields, rows):
+        cache: dict[Any, Any] = {}
+        evaluations[vid] = EvaluationEvidence(
+            results=read_stored(text, cache),
             created_at=instant(created),
             dataset_sha256=dataset_sha,
             artifact_sha256=artifact_sha,
             id=eid,
             dataset_name=dataset_name,
+            cache=cache,
         )
-        for vid, text, created, dataset_sha, artifact_sha, eid, dataset_name in map(fields, rows)
-    }
+    return evaluations
 
 
 def _drifts(

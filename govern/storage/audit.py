@@ -191,7 +191,7 @@ def decode_payload(text: str) -> dict[str, Any]:
     Only a tampered log holds a payload that is not a JSON object; reading such a log must
     still work (``audit verify`` names the event), so the raw text is shown, not parsed.
     """
-    # json, not orjson: orjson reads an integer beyond 64 bits as a float, silently.
+    # json: it reads an integer beyond 64 bits exactly, as the events were written.
     try:
         value = json.loads(text)
     except (ValueError, TypeError, RecursionError):

@@ -103,7 +103,7 @@ def test_batch_check_of_an_empty_catalogue_has_no_subjects(cat: Catalogue) -> No
 
 
 def test_undefined_figures_decode_as_python_json_decodes_them(sqlite_cat: Catalogue) -> None:
-    """``NaN`` is what Python's json writes for an undefined float; orjson refuses it."""
+    """``NaN`` is what Python's json writes for an undefined float; msgspec refuses it."""
     ref = register(sqlite_cat, "1.0.0")
     document = results_document(FAIR, overall={"accuracy": math.nan, "roc_auc": 0.8})
     assert "NaN" in json.dumps(document)
@@ -159,7 +159,7 @@ def test_a_stored_document_not_in_shape_is_one_error_per_rule_reading_it(
     report = checks.check_versions(cat.ctx(), ["eeoc-four-fifths"], now=NOW)
     fairness = [o for o in report.outcomes if o.kind == "fairness"]
     assert fairness and all(o.status == "error" for o in fairness)
-    problem = "fairness grouping sex group female n is text, not a count"
+    problem = "fairness[0].groups[0].n is text, not an integer"
     assert {o.message for o in fairness} == {f"results not in govern's shape: {problem}"}
     assert all(o.evidence == {"problem": problem} for o in fairness)
     assert report.exit_code == 1

@@ -724,6 +724,6 @@ def test_evidence_of_an_unexpected_shape_is_an_error_not_a_crash() -> None:
     got = outcome(FOUR_FIFTHS, snapshot(evaluation_=evaluation(doc)))
     assert got.status == "error"
     assert got.message == (
-        "results not in govern's shape: fairness grouping sex group f n is text, not a count"
+        "results not in govern's shape: fairness[0].groups[0].n is text, not an integer"
     )
-    assert got.evidence == {"problem": "fairness grouping sex group f n is text, not a count"}
+    assert got.evidence == {"problem": "fairness[0].groups[0].n is text, not an integer"}

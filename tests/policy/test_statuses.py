@@ -14,12 +14,13 @@ import functools
 import json
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from govern.policy.engine import check, evaluate
-from govern.policy.evidence import NotInShape, results_view
+from govern.policy.evidence import CHECKED, NotInShape, read_stored, results_view
 from govern.policy.kinds import KINDS, NAMES
 from govern.policy.loader import LoadedPolicy, parse_policy_text
 from govern.policy.snapshot import (
@@ -440,7 +441,7 @@ def test_a_results_document_of_another_shape_gives_one_clear_error() -> None:
     fairness = outcomes["r07"]
     assert (fairness.status, fairness.message) == (
         "error",
-        "results not in govern's shape: performance.overall.accuracy is text, not a number",
+        "results not in govern's shape: fairness is an object, not a list",
     )
     # checked once per evaluation: every rule reading it reports the same problem
     assert {o.message for o in outcomes.values() if o.kind in {"performance", "fairness"}} == {
@@ -451,3 +452,44 @@ def test_a_results_document_of_another_shape_gives_one_clear_error() -> None:
 
 def _json(outcomes: Any) -> list[str]:
     return [json.dumps(o.to_json(), sort_keys=True, default=str) for o in outcomes]
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (
+            {"performance": {"by_group": {"sex": {"female": {"accuracy": "hi"}}}}},
+            "performance.by_group.sex.female.accuracy is text, not a number",
+        ),
+        (
+            {"fairness": [{"name": "sex", "groups": [{"n": 3}]}]},
+            "fairness[0].groups[0] has no group",
+        ),
+        (
+            {"fairness": [{"name": "sex", "summary": {"x": True}}]},
+            "fairness[0].summary.x is true/false, not a number",
+        ),
+        ([1, 2], "the document is a list, not an object"),
+        ({"min_group_size": 2.5}, "min_group_size is a number, not an integer"),
+    ],
+)
+def test_where_a_document_leaves_the_shape_is_named(document: Any, problem: str) -> None:
+    with pytest.raises(NotInShape) as raised:
+        results_view(document)
+    assert str(raised.value) == problem
+
+
+def test_a_stored_document_is_checked_as_it_is_decoded_and_keeps_what_rules_read() -> None:
+    text = json.dumps(
+        {"fairness": [{"name": "sex", "groups": [{"group": "f", "n": 2**70, "extra": [1]}]}]}
+    )
+    cache: dict[Any, Any] = {}
+    document = read_stored(text, cache)
+    assert cache == {CHECKED: True}
+    assert document["fairness"][0]["groups"][0] == {"group": "f", "n": 2**70}
+    assert results_view(document, cache).sizes == {("sex", "f"): 2**70}
+    broken: dict[Any, Any] = {}
+    assert read_stored('{"fairness": {}}', broken) == {"fairness": {}} and broken == {}
+    with pytest.raises(NotInShape, match="fairness is an object, not a list"):
+        results_view({"fairness": {}}, broken)
+    assert read_stored("not json", {}) is None
