@@ -50,6 +50,7 @@ COMMAND_MODULES = (
     "policy",
     "tui",
     "assess",
+    "monitor",
 )
 
 

@@ -140,23 +140,25 @@ def _refuse(ctx: Context, action: str, subject: str, error: RefusedError) -> NoR
     raise error
 
 
-def _check_writable(version: ModelVersion, ref: str, doing: str) -> None:
+def check_writable(version: ModelVersion, ref: str, doing: str) -> None:
     if version.state in READ_ONLY_STATES:
         raise WorkflowError(f"{ref} is {version.state} and read-only; it cannot be {doing}")
 
 
 @dataclasses.dataclass(frozen=True)
 class _Target:
-    """What an evaluation or a drift run reads of its version before the long work."""
+    """What an evaluation, a drift or a monitoring run reads of its version before the long
+    work."""
 
     subject: str
+    version: str
     artifact_sha256: str | None
     artifact_path: str | None
     declared_data: list[str]
     not_features: dict[str, str]
 
 
-def _target(ctx: Context, ref: str, action: str, *, doing: str, done: str) -> _Target:
+def evidence_target(ctx: Context, ref: str, action: str, *, doing: str, done: str) -> _Target:
     """The version ``ref``, once the actor may ``doing`` it and it can still be ``done``;
     a refusal is recorded (outside the read transaction) and raised."""
     with ctx.read() as session:
@@ -165,11 +167,12 @@ def _target(ctx: Context, ref: str, action: str, *, doing: str, done: str) -> _T
         refusal: RefusedError | None = None
         try:
             ctx.require_role(session, EVALUATE, doing=f"{doing} {subject}")
-            _check_writable(version, subject, done)
+            check_writable(version, subject, done)
         except RefusedError as refused:
             refusal = refused
         target = _Target(
             subject=subject,
+            version=version.version,
             artifact_sha256=version.artifact_sha256,
             artifact_path=version.artifact_path,
             declared_data=card_dataset_hashes(version.card),
@@ -322,7 +325,7 @@ def evaluate_version(
     from govern.assess.evaluation import run_evaluation
 
     action = "evaluation.create"
-    found = _target(ctx, ref, action, doing="evaluate", done="evaluated")
+    found = evidence_target(ctx, ref, action, doing="evaluate", done="evaluated")
     subject, registered_sha, registered_path = (
         found.subject,
         found.artifact_sha256,
@@ -389,7 +392,7 @@ def _store_evaluation(
     with ctx.write(action, subject) as tx:
         _model, version = resolve(tx.session, subject, for_update=True)
         ctx.require_role(tx.session, EVALUATE, doing=f"evaluate {subject}")
-        _check_writable(version, subject, "evaluated")
+        check_writable(version, subject, "evaluated")
         assert version.id is not None
         row = Evaluation(
             version_id=version.id,
@@ -728,7 +731,7 @@ def drift(
     from govern.assess.evaluation import package_versions
 
     action = "drift.run"
-    target = _target(ctx, ref, action, doing="measure drift of", done="monitored")
+    target = evidence_target(ctx, ref, action, doing="measure drift of", done="monitored")
     subject = target.subject
     if progress is not None:
         progress("reading data", 0, 0)
@@ -845,7 +848,7 @@ def _store_drift(
     with ctx.write(action, subject) as tx:
         _model, version = resolve(tx.session, subject, for_update=True)
         ctx.require_role(tx.session, EVALUATE, doing=f"measure drift of {subject}")
-        _check_writable(version, subject, "monitored")
+        check_writable(version, subject, "monitored")
         assert version.id is not None
         row = DriftRun(
             version_id=version.id,

@@ -13,7 +13,7 @@ from govern.errors import CatalogueError
 from govern.storage.database import Database
 
 #: The newest migration in ``migrations/versions``; a test keeps it in step with Alembic.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 _SCRIPTS = Path(__file__).resolve().parent / "migrations"
 _PG_MIGRATION_LOCK = 0x676F766D  # "govm": one schema upgrade at a time per database
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Index, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -251,6 +251,42 @@ class DriftRun(SQLModel, table=True):
     created_by: str = Field(max_length=100)
 
 
+class MonitoringDay(SQLModel, table=True):
+    """One UTC day of a version's prediction logs, as sufficient statistics (never rows):
+    counts per group, decision and outcome, and a score histogram
+    (:meth:`govern.monitor.aggregate.DayCounts.to_json`). Later runs add to it."""
+
+    __tablename__ = "monitoring_day"
+    __table_args__ = (UniqueConstraint("version_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="model_version.id", index=True)
+    day: dt.date
+    features: list[str] = Field(sa_type=JSON)
+    counts: dict[str, Any] = Field(sa_type=JSON)
+    rows: int = Field(sa_type=BigInteger)
+    updated_at: dt.datetime = _created_at()
+    updated_by: str = Field(max_length=100)
+
+
+class MonitoringFile(SQLModel, table=True):
+    """A prediction-log file counted into a version's record, by hash: never counted twice."""
+
+    __tablename__ = "monitoring_file"
+    __table_args__ = (UniqueConstraint("version_id", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="model_version.id", index=True)
+    path: str = Field(sa_type=Text)
+    sha256: str = Field(max_length=64)
+    size: int = Field(sa_type=BigInteger)
+    rows: int = Field(sa_type=BigInteger)
+    first_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = _created_at()
+    created_by: str = Field(max_length=100)
+
+
 class PolicyRun(SQLModel, table=True):
     __tablename__ = "policy_run"
 
@@ -363,6 +399,8 @@ __all__ = [
     "MetricResult",
     "Model",
     "ModelVersion",
+    "MonitoringDay",
+    "MonitoringFile",
     "OrgCertificate",
     "PolicyRun",
     "Report",

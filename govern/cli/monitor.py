@@ -1,0 +1,161 @@
+"""``govern monitor run|show``: a deployed version's behaviour over time, from its logs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from govern import formatting as fmt
+from govern.cli import output, runtime
+from govern.cli.assess import JsonOption, RefArgument
+from govern.errors import InputError
+
+monitor_app = typer.Typer(
+    name="monitor",
+    help="Production monitoring: count prediction logs into a version's record and show it.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+WindowOption = Annotated[
+    str, typer.Option("--window", help="Window of the figures shown: 1d, 1w (from Monday) or 1mo.")
+]
+
+
+def run(
+    ref: RefArgument,
+    logs: Annotated[
+        list[str],
+        typer.Option(
+            "--logs",
+            help="Prediction log files or globs (Parquet, CSV, JSON Lines); repeatable. "
+            "Quote a glob so the shell leaves it to govern.",
+        ),
+    ],
+    sensitive: Annotated[
+        str, typer.Option("--sensitive", help="Sensitive feature columns, comma-separated.")
+    ] = "",
+    timestamp: Annotated[
+        str, typer.Option("--timestamp", help="Column with the time of each prediction.")
+    ] = "timestamp",
+    request_id: Annotated[
+        str, typer.Option("--request-id", help="Column identifying each request.")
+    ] = "request_id",
+    prediction: Annotated[
+        str, typer.Option("--prediction", help="Column with the decision.")
+    ] = "prediction",
+    score: Annotated[
+        str | None, typer.Option("--score", help="Column with the score (probability).")
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option("--outcome", help="Column with the actual outcome, where it is known."),
+    ] = None,
+    version_column: Annotated[
+        str | None,
+        typer.Option(
+            "--version-column", help="Column naming each row's model version (others left out)."
+        ),
+    ] = None,
+    positive: Annotated[
+        str, typer.Option("--positive", help="The positive (favourable) decision label.")
+    ] = "1",
+    window: WindowOption = "1d",
+    json_out: JsonOption = False,
+) -> None:
+    """Count prediction logs into the version's monitoring record (incremental).
+
+    A file already counted is skipped; one that changed since it was counted is refused.
+    Per UTC day, govern keeps counts per group, decision and outcome and a score histogram,
+    never rows. Every run that counts something is a signed audit event.
+    """
+    from govern.monitor.figures import WINDOWS
+    from govern.monitor.logs import LogColumns
+    from govern.services import monitoring
+
+    if window not in WINDOWS:
+        raise InputError(f"--window {window}: choose one of {', '.join(WINDOWS)}")
+    columns = LogColumns(
+        timestamp=timestamp,
+        request_id=request_id,
+        prediction=prediction,
+        sensitive=tuple(s.strip() for s in sensitive.split(",") if s.strip()),
+        score=score,
+        outcome=outcome,
+        version=version_column,
+        positive=positive,
+    )
+    record = monitoring.run(runtime.context(), ref, logs=logs, columns=columns)
+    if json_out:
+        output.emit_json(record.to_json())
+        return
+    skipped = (
+        f"; {fmt.count(len(record.skipped), 'file')} already counted" if record.skipped else ""
+    )
+    if not record.counted:
+        output.line(f"{record.ref}: nothing new to count{skipped}")
+        return
+    span = f"{record.days[0]} to {record.days[-1]}" if len(record.days) > 1 else str(record.days[0])
+    output.line(
+        f"{record.ref}: counted {fmt.count(len(record.counted), 'file')} "
+        f"({fmt.count(record.rows, 'row')}) into {fmt.count(len(record.days), 'day')}, "
+        f"{span}{skipped}"
+    )
+    if record.other_versions:
+        output.line(f"  {fmt.count(record.other_versions, 'row')} of other versions left out")
+    _print_windows(monitoring.show(runtime.context(), ref, width=window))
+
+
+def show(ref: RefArgument, window: WindowOption = "1d", json_out: JsonOption = False) -> None:
+    """The version's monitoring windows: rows, outcomes known, score drift, worst group."""
+    from govern.monitor.figures import WINDOWS
+    from govern.services import monitoring
+
+    if window not in WINDOWS:
+        raise InputError(f"--window {window}: choose one of {', '.join(WINDOWS)}")
+    shown = monitoring.show(runtime.context(), ref, width=window)
+    if json_out:
+        output.emit_json(shown)
+        return
+    if not shown["windows"]:
+        output.line(f"{shown['ref']}: no prediction logs counted yet (govern monitor run)")
+        return
+    _print_windows(shown)
+
+
+def _print_windows(shown: dict[str, Any]) -> None:
+    rows = []
+    for window in shown["windows"]:
+        worst = _lowest_impact(window["groupings"])
+        rows.append(
+            [
+                window["start"],
+                fmt.count(window["rows"]),
+                fmt.count(window["outcomes_known"]),
+                fmt.compact(window["score_psi"]),
+                "" if worst is None else f"{fmt.compact(worst[1])} {worst[0]}",
+            ]
+        )
+    output.table(
+        ["window", "rows", "outcomes", "score psi", "lowest impact ratio"],
+        rows,
+        title=f"{shown['ref']}: {len(rows)} windows of {shown['window']} "
+        f"({', '.join(shown['features']) or 'no sensitive features'})",
+    )
+
+
+def _lowest_impact(groupings: list[dict[str, Any]]) -> tuple[str, float] | None:
+    found = [
+        (fmt.group(g["name"], group["group"]), group["impact_ratio"])
+        for g in groupings
+        for group in g["groups"]
+        if group.get("impact_ratio") is not None and not group.get("small")
+    ]
+    return min(found, key=lambda item: item[1]) if found else None
+
+
+def add_commands(app: typer.Typer) -> None:
+    monitor_app.command("run")(run)
+    monitor_app.command("show")(show)
+    app.add_typer(monitor_app, name="monitor")

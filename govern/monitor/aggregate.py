@@ -1,0 +1,337 @@
+"""Prediction logs reduced to sufficient statistics per UTC day, in DuckDB, out of core.
+
+One scan (a ``GROUP BY GROUPING SETS``) gives, from every file at once:
+
+* per file: its rows, first and last timestamp, and the rows a run must refuse (a timestamp
+  missing or unparsable, a decision missing);
+* per day, group (the joint values of every sensitive feature), decision and outcome: rows;
+* per day and score bin (:data:`SCORE_BINS` fixed edges on [0, 1]): rows.
+
+A second scan over the request ids finds duplicates. Nothing else is read: a log is never
+loaded whole into memory, and what is kept is counts, never rows. Day is the grain stored;
+weeks and months are sums of days (:mod:`govern.monitor.figures`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from govern.errors import DataError
+from govern.monitor.logs import LogColumns, LogFile
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: Score histogram bins: fixed edges 0, 0.05, ..., 1 (a score outside [0, 1] counts in the
+#: first or last bin), so histograms of any two runs or engines add up exactly.
+SCORE_BINS = 20
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
+_TIME = ("TIMESTAMP", "DATE", "VARCHAR")
+
+#: A group: each sensitive feature's label (``None`` where the log has no value).
+Labels = tuple[str | None, ...]
+#: ``(group, decision, outcome or None when unknown)``.
+Cell = tuple[Labels, bool, bool | None]
+
+
+@dataclass
+class DayCounts:
+    """What one day of logs adds to a version's monitoring record."""
+
+    day: dt.date
+    cells: dict[Cell, int] = field(default_factory=dict)
+    #: Rows per score bin (:data:`SCORE_BINS`); all zero when the log has no score.
+    scores: list[int] = field(default_factory=lambda: [0] * SCORE_BINS)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.cells.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored: ``cells`` rows of ``[*labels, decision, outcome, rows]``, sorted."""
+        cells = [[*group, decided, actual, n] for (group, decided, actual), n in self.cells.items()]
+        cells.sort(key=lambda row: json.dumps(row))
+        return {"cells": cells, "scores": list(self.scores)}
+
+    @classmethod
+    def from_json(cls, day: dt.date, document: Mapping[str, Any]) -> DayCounts:
+        """What :meth:`to_json` stored."""
+        cells: dict[Cell, int] = {}
+        for row in document.get("cells") or []:
+            *group, decided, actual, n = row
+            cells[(tuple(group), bool(decided), None if actual is None else bool(actual))] = int(n)
+        scores = [int(n) for n in document.get("scores") or [0] * SCORE_BINS]
+        return cls(day, cells, scores)
+
+    def add(self, other: DayCounts) -> None:
+        for cell, n in other.cells.items():
+            self.cells[cell] = self.cells.get(cell, 0) + n
+        self.scores = [a + b for a, b in zip(self.scores, other.scores, strict=True)]
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    rows: int
+    first: dt.datetime | None
+    last: dt.datetime | None
+
+
+@dataclass
+class Aggregate:
+    features: tuple[str, ...]
+    days: dict[dt.date, DayCounts]
+    files: dict[str, FileCounts]
+    #: Rows of other versions of the model, left out (by ``LogColumns.version``).
+    other_versions: int = 0
+
+
+def aggregate(
+    logs: Sequence[LogFile],
+    columns: LogColumns,
+    *,
+    version: str | None = None,
+    versions: Collection[str] = (),
+) -> Aggregate:
+    """Reduce ``logs`` to counts per day (see the module's docstring).
+
+    Args:
+        version: The version whose rows are counted, when the logs name one per row
+            (``columns.version``); ``versions`` are every version of the model in the catalogue.
+
+    Raises:
+        DataError: a file lacks a column or has one of the wrong type, a timestamp is
+            missing or unparsable, a decision is missing or not binary, a request id repeats,
+            or a row names a version that is not in the catalogue. The message names the file
+            and the column.
+    """
+    import duckdb
+
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        for log in logs:
+            _check_columns(connection, log, columns)
+        source = _source(logs, columns)
+        where = ""
+        other = 0
+        if columns.version is not None and version is not None:
+            other = _check_versions(connection, source, columns, version, versions)
+            where = f"WHERE CAST(_version AS VARCHAR) = {_literal(version)}"
+        rows = _scan(connection, source, columns, where)
+        _check_request_ids(connection, source, where)
+    except duckdb.Error as problem:
+        first = str(problem).strip().splitlines()[0] if str(problem).strip() else "failed"
+        raise DataError(f"reading the prediction logs: {first}") from None
+    finally:
+        connection.close()
+    return _collect(rows, columns, logs, other)
+
+
+def _check_columns(
+    connection: duckdb.DuckDBPyConnection, log: LogFile, columns: LogColumns
+) -> None:
+    described = connection.execute(f"DESCRIBE SELECT * FROM {_reader([log], columns)}").fetchall()
+    types = {str(row[0]): str(row[1]).upper() for row in described}
+    for role, column in columns.named().items():
+        if column not in types:
+            shown = ", ".join(sorted(types)[:12]) + (", ..." if len(types) > 12 else "")
+            raise DataError(f"{log.name}: no column {column!r} for the {role} (it has {shown})")
+    if columns.score is not None and not types[columns.score].startswith(_NUMERIC):
+        raise DataError(
+            f"{log.name}: column {columns.score!r} (the score) is {types[columns.score]}, "
+            "not a number"
+        )
+    if not types[columns.timestamp].startswith(_TIME):
+        raise DataError(
+            f"{log.name}: column {columns.timestamp!r} (the timestamp) is "
+            f"{types[columns.timestamp]}, not a time"
+        )
+
+
+def _reader(logs: Sequence[LogFile], columns: LogColumns) -> str:
+    """The DuckDB table function reading ``logs`` (all of one format)."""
+    files = "[" + ", ".join(_literal(str(log.path)) for log in logs) + "]"
+    kind = logs[0].reader
+    if kind == "parquet":
+        return f"read_parquet({files}, filename = true, union_by_name = true)"
+    # Timestamps are read as text and parsed by the scan, so a bad one is counted and
+    # reported with its file rather than failing the reader.
+    text = "{" + f"{_literal(columns.timestamp)}: 'VARCHAR'" + "}"
+    if kind == "csv":
+        return f"read_csv({files}, filename = true, union_by_name = true, types = {text})"
+    return (
+        f"read_json({files}, filename = true, union_by_name = true, format = 'newline_delimited')"
+    )
+
+
+def _source(logs: Sequence[LogFile], columns: LogColumns) -> str:
+    """One relation over every file, its columns renamed to their roles."""
+    by_reader: dict[str, list[LogFile]] = {}
+    for log in logs:
+        by_reader.setdefault(log.reader, []).append(log)
+    mixed = len(by_reader) > 1  # labels as text, so a Parquet integer meets a CSV's text
+
+    def label(column: str) -> str:
+        return f"CAST({_name(column)} AS VARCHAR)" if mixed else _name(column)
+
+    picked = [
+        "filename AS _file",
+        f"TRY_CAST({_name(columns.timestamp)} AS TIMESTAMPTZ) AS _ts",
+        f"{_name(columns.timestamp)} IS NULL AS _ts_null",
+        f"CAST({_name(columns.request_id)} AS VARCHAR) AS _rid",
+        f"{label(columns.prediction)} AS _pred",
+        f"{label(columns.outcome)} AS _outcome" if columns.outcome else "NULL AS _outcome",
+        f"CAST({_name(columns.score)} AS DOUBLE) AS _score" if columns.score else "NULL AS _score",
+        f"{_name(columns.version)} AS _version" if columns.version else "NULL AS _version",
+        *(f"{label(s)} AS _s{i}" for i, s in enumerate(columns.sensitive)),
+    ]
+    parts = [
+        f"SELECT {', '.join(picked)} FROM {_reader(group, columns)}" for group in by_reader.values()
+    ]
+    return "(" + " UNION ALL ".join(parts) + ")"
+
+
+def _check_versions(
+    connection: duckdb.DuckDBPyConnection,
+    source: str,
+    columns: LogColumns,
+    version: str,
+    versions: Collection[str],
+) -> int:
+    found = connection.execute(
+        f"SELECT CAST(_version AS VARCHAR) AS v, min(_file), count(*) FROM {source} GROUP BY v"
+    ).fetchall()
+    for value, first_file, _rows in found:
+        if value is None or value not in versions:
+            shown = "no version" if value is None else f"version {value!r}"
+            raise DataError(
+                f"{first_file}: column {columns.version!r} names {shown}, which is not a "
+                f"version of this model in the catalogue ({', '.join(sorted(versions))})"
+            )
+    return sum(rows for value, _f, rows in found if value != version)
+
+
+def _scan(
+    connection: duckdb.DuckDBPyConnection, source: str, columns: LogColumns, where: str
+) -> list[tuple[Any, ...]]:
+    groups = ", ".join(f"_s{i}" for i in range(len(columns.sensitive)))
+    day_cells = f"_day, {groups + ', ' if groups else ''}_pred, _outcome"
+    return connection.execute(
+        f"""
+        WITH rows AS (
+            SELECT *, CAST(date_trunc('day', _ts) AS DATE) AS _day,
+                CASE WHEN _score IS NULL THEN NULL
+                     ELSE least(greatest(CAST(floor(_score * {SCORE_BINS}) AS INTEGER), 0),
+                                {SCORE_BINS - 1}) END AS _bin
+            FROM {source} {where}
+        )
+        SELECT GROUPING(_file, _day, _bin) AS _set, _file, _day, _bin,
+            {groups + ", " if groups else ""}_pred, _outcome,
+            count(*) AS n, min(_ts), max(_ts),
+            count(*) FILTER (WHERE _ts IS NULL) AS bad_ts,
+            count(*) FILTER (WHERE _pred IS NULL) AS no_decision,
+            min(_file) FILTER (WHERE _ts IS NULL AND NOT _ts_null) AS unparsable
+        FROM rows
+        GROUP BY GROUPING SETS ((_file), ({day_cells}), (_day, _bin))
+        """
+    ).fetchall()
+
+
+def _check_request_ids(connection: duckdb.DuckDBPyConnection, source: str, where: str) -> None:
+    repeated = connection.execute(
+        f"SELECT _rid, count(*), min(_file), max(_file) FROM {source} {where} "
+        "GROUP BY _rid HAVING count(*) > 1 ORDER BY _rid LIMIT 1"
+    ).fetchone()
+    if repeated is not None:
+        rid, times, first, last = repeated
+        where_found = first if first == last else f"{first} and {last}"
+        raise DataError(
+            f"{where_found}: request id {rid!r} appears {times} times; a request is counted "
+            "once (are two log files copies of each other?)"
+        )
+
+
+def _collect(
+    rows: list[tuple[Any, ...]], columns: LogColumns, logs: Sequence[LogFile], other: int
+) -> Aggregate:
+    from govern.assess.data import label_text
+
+    width = len(columns.sensitive)
+    files: dict[str, FileCounts] = {}
+    days: dict[dt.date, DayCounts] = {}
+    decisions: set[str] = set()
+    for row in rows:
+        grouping_set, file, day, score_bin = row[0], row[1], row[2], row[3]
+        labels = row[4 : 4 + width]
+        prediction, outcome, n, first, last, bad_ts, no_decision, _unparsable = row[4 + width :]
+        if grouping_set == 0b011:  # per file
+            if bad_ts:
+                raise DataError(
+                    f"{file}: column {columns.timestamp!r} has {bad_ts} row"
+                    f"{'s' * (bad_ts > 1)} whose timestamp is missing or not a time"
+                )
+            if no_decision:
+                raise DataError(
+                    f"{file}: column {columns.prediction!r} has {no_decision} row"
+                    f"{'s' * (no_decision > 1)} without a decision"
+                )
+            files[str(file)] = FileCounts(n, _utc(first), _utc(last))
+        elif grouping_set == 0b101:  # per day, group, decision and outcome
+            decision = label_text(prediction)
+            decisions.add(decision)
+            cell: Cell = (
+                tuple(None if v is None else label_text(v) for v in labels),
+                _positive(prediction, columns.positive),
+                None if outcome is None else _positive(outcome, columns.positive),
+            )
+            counts = days.setdefault(day, DayCounts(day))
+            counts.cells[cell] = counts.cells.get(cell, 0) + n
+        elif score_bin is not None:  # per day and score bin
+            days.setdefault(day, DayCounts(day)).scores[score_bin] += n
+    if len(decisions) > 2:
+        raise DataError(
+            f"column {columns.prediction!r} has {len(decisions)} decision values "
+            f"({', '.join(sorted(decisions)[:5])}); a decision is binary"
+        )
+    names = {str(log.path) for log in logs}
+    for name in names - files.keys():
+        files[name] = FileCounts(0, None, None)
+    return Aggregate(tuple(columns.sensitive), dict(sorted(days.items())), files, other)
+
+
+def _positive(value: Any, positive: str) -> bool:
+    from govern.assess.data import label_text
+
+    if isinstance(value, bool):
+        return value is (positive.lower() not in {"0", "false"})
+    return label_text(value) == positive
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _name(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def merged(days: Mapping[dt.date, DayCounts]) -> DayCounts:
+    """Every day of ``days`` added into one (a window's counts)."""
+    total = DayCounts(min(days) if days else dt.date.min)
+    for counts in days.values():
+        total.add(counts)
+    return total
+
+
+__all__ = ["SCORE_BINS", "Aggregate", "Cell", "DayCounts", "FileCounts", "aggregate", "merged"]
