@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -10,6 +10,9 @@ from govern import formatting as fmt
 from govern.cli import output, runtime
 from govern.cli.assess import JsonOption, RefArgument
 from govern.errors import InputError
+
+if TYPE_CHECKING:
+    from govern.services.monitoring import MonitoringRun
 
 monitor_app = typer.Typer(
     name="monitor",
@@ -26,13 +29,25 @@ WindowOption = Annotated[
 def run(
     ref: RefArgument,
     logs: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--logs",
             help="Prediction log files or globs (Parquet, CSV, JSON Lines); repeatable. "
             "Quote a glob so the shell leaves it to govern.",
         ),
-    ],
+    ] = None,
+    outcomes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--outcomes",
+            help="Files or globs of outcomes that arrived later (request id and outcome), "
+            "joined to the counted requests; repeatable.",
+        ),
+    ] = None,
+    outcome_column: Annotated[
+        str,
+        typer.Option("--outcome-column", help="The outcome column of the --outcomes files."),
+    ] = "outcome",
     sensitive: Annotated[
         str, typer.Option("--sensitive", help="Sensitive feature columns, comma-separated.")
     ] = "",
@@ -64,14 +79,15 @@ def run(
     window: WindowOption = "1d",
     json_out: JsonOption = False,
 ) -> None:
-    """Count prediction logs into the version's monitoring record (incremental).
+    """Count prediction logs into the version's monitoring record (incremental), and join
+    outcomes that arrived later to the requests counted.
 
     A file already counted is skipped; one that changed since it was counted is refused.
     Per UTC day, govern keeps counts per group, decision and outcome and a score histogram,
     never rows. Every run that counts something is a signed audit event.
     """
     from govern.monitor.figures import WINDOWS
-    from govern.monitor.logs import LogColumns
+    from govern.monitor.logs import LogColumns, OutcomeColumns
     from govern.services import monitoring
 
     if window not in WINDOWS:
@@ -86,25 +102,51 @@ def run(
         version=version_column,
         positive=positive,
     )
-    record = monitoring.run(runtime.context(), ref, logs=logs, columns=columns)
+    record = monitoring.run(
+        runtime.context(),
+        ref,
+        logs=logs or [],
+        columns=columns,
+        outcomes=outcomes or [],
+        outcome_columns=OutcomeColumns(request_id=request_id, outcome=outcome_column),
+    )
     if json_out:
         output.emit_json(record.to_json())
         return
+    _print_run(record)
+    if record.counted or record.outcomes:
+        _print_windows(monitoring.show(runtime.context(), ref, width=window))
+
+
+def _print_run(record: MonitoringRun) -> None:
     skipped = (
         f"; {fmt.count(len(record.skipped), 'file')} already counted" if record.skipped else ""
     )
-    if not record.counted:
+    if not record.counted and not record.outcomes:
         output.line(f"{record.ref}: nothing new to count{skipped}")
         return
-    span = f"{record.days[0]} to {record.days[-1]}" if len(record.days) > 1 else str(record.days[0])
-    output.line(
-        f"{record.ref}: counted {fmt.count(len(record.counted), 'file')} "
-        f"({fmt.count(record.rows, 'row')}) into {fmt.count(len(record.days), 'day')}, "
-        f"{span}{skipped}"
-    )
+    if record.counted:
+        first, last = record.days[0], record.days[-1]
+        span = f"{first} to {last}" if first != last else str(first)
+        output.line(
+            f"{record.ref}: counted {fmt.count(len(record.counted), 'file')} "
+            f"({fmt.count(record.rows, 'row')}) into days {span}{skipped}"
+        )
+    if record.outcomes:
+        unmatched = (
+            f", {fmt.count(record.unmatched)} match no counted request (give them again in a "
+            "new file once their logs are counted)"
+            if record.unmatched
+            else ""
+        )
+        known = f", {fmt.count(record.known)} already had one" if record.known else ""
+        output.line(
+            f"{record.ref}: joined {fmt.count(len(record.outcomes), 'outcome file')}: "
+            f"{fmt.count(record.matched - record.known, 'request')} got an outcome"
+            f"{known}{unmatched}"
+        )
     if record.other_versions:
         output.line(f"  {fmt.count(record.other_versions, 'row')} of other versions left out")
-    _print_windows(monitoring.show(runtime.context(), ref, width=window))
 
 
 def show(ref: RefArgument, window: WindowOption = "1d", json_out: JsonOption = False) -> None:

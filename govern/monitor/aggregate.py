@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from govern.errors import DataError
-from govern.monitor.logs import LogColumns, LogFile
+from govern.monitor.logs import LogColumns, LogFile, OutcomeColumns
 
 if TYPE_CHECKING:
     import duckdb
@@ -135,12 +135,7 @@ def aggregate(
 def _check_columns(
     connection: duckdb.DuckDBPyConnection, log: LogFile, columns: LogColumns
 ) -> None:
-    described = connection.execute(f"DESCRIBE SELECT * FROM {_reader([log], columns)}").fetchall()
-    types = {str(row[0]): str(row[1]).upper() for row in described}
-    for role, column in columns.named().items():
-        if column not in types:
-            shown = ", ".join(sorted(types)[:12]) + (", ..." if len(types) > 12 else "")
-            raise DataError(f"{log.name}: no column {column!r} for the {role} (it has {shown})")
+    types = _described(connection, log, columns.named(), columns.timestamp)
     if columns.score is not None and not types[columns.score].startswith(_NUMERIC):
         raise DataError(
             f"{log.name}: column {columns.score!r} (the score) is {types[columns.score]}, "
@@ -153,17 +148,34 @@ def _check_columns(
         )
 
 
-def _reader(logs: Sequence[LogFile], columns: LogColumns) -> str:
+def _described(
+    connection: duckdb.DuckDBPyConnection,
+    log: LogFile,
+    roles: Mapping[str, str],
+    text: str | None,
+) -> dict[str, str]:
+    """``log``'s column types, once every role's column is found in it."""
+    described = connection.execute(f"DESCRIBE SELECT * FROM {_reader([log], text)}").fetchall()
+    types = {str(row[0]): str(row[1]).upper() for row in described}
+    for role, column in roles.items():
+        if column not in types:
+            shown = ", ".join(sorted(types)[:12]) + (", ..." if len(types) > 12 else "")
+            raise DataError(f"{log.name}: no column {column!r} for the {role} (it has {shown})")
+    return types
+
+
+def _reader(logs: Sequence[LogFile], text_column: str | None) -> str:
     """The DuckDB table function reading ``logs`` (all of one format)."""
     files = "[" + ", ".join(_literal(str(log.path)) for log in logs) + "]"
     kind = logs[0].reader
     if kind == "parquet":
         return f"read_parquet({files}, filename = true, union_by_name = true)"
-    # Timestamps are read as text and parsed by the scan, so a bad one is counted and
-    # reported with its file rather than failing the reader.
-    text = "{" + f"{_literal(columns.timestamp)}: 'VARCHAR'" + "}"
+    if text_column is None:
+        options = ""
+    else:  # read as text and parsed by the scan, so a bad value is counted and reported
+        options = ", types = {" + f"{_literal(text_column)}: 'VARCHAR'" + "}"
     if kind == "csv":
-        return f"read_csv({files}, filename = true, union_by_name = true, types = {text})"
+        return f"read_csv({files}, filename = true, union_by_name = true{options})"
     return (
         f"read_json({files}, filename = true, union_by_name = true, format = 'newline_delimited')"
     )
@@ -191,7 +203,8 @@ def _source(logs: Sequence[LogFile], columns: LogColumns) -> str:
         *(f"{label(s)} AS _s{i}" for i, s in enumerate(columns.sensitive)),
     ]
     parts = [
-        f"SELECT {', '.join(picked)} FROM {_reader(group, columns)}" for group in by_reader.values()
+        f"SELECT {', '.join(picked)} FROM {_reader(group, columns.timestamp)}"
+        for group in by_reader.values()
     ]
     return "(" + " UNION ALL ".join(parts) + ")"
 
@@ -326,6 +339,163 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+@dataclass
+class Joined:
+    """Late outcomes joined to counted prediction logs on the request id."""
+
+    #: ``(day, group, decision, outcome) -> rows`` to move from "outcome unknown" to known.
+    moves: dict[tuple[dt.date, Labels, bool, bool], int]
+    files: dict[str, int]
+    matched: int = 0
+    #: Requests whose prediction log already had an outcome, or an earlier outcome file did.
+    known: int = 0
+    #: Requests of no counted prediction log (yet).
+    unmatched: int = 0
+
+
+def join_outcomes(
+    counted: Sequence[tuple[LogFile, LogColumns]],
+    outcomes: Sequence[LogFile],
+    columns: OutcomeColumns,
+    *,
+    earlier: Sequence[LogFile] = (),
+    version: str | None = None,
+) -> Joined:
+    """Join ``outcomes`` to the prediction logs ``counted`` (each with what its columns
+    meant) on the request id: which counted requests get an outcome, by day, group and
+    decision. Requests that already had one (in their log, or from an ``earlier`` outcome
+    file) keep it; requests of no counted log are counted as unmatched.
+
+    Raises:
+        DataError: an outcome file lacks a column, has a request without an outcome, or
+            names a request twice; nothing is joined.
+    """
+    import duckdb
+
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        for log in [*outcomes, *earlier]:
+            _described(connection, log, columns.named(), None)
+        predictions = _predictions(counted, version)
+        fresh = _outcome_source(outcomes, columns)
+        before = _outcome_source(earlier, columns) if earlier else None
+        _check_outcomes(connection, fresh, columns)
+        rows, totals = _join(connection, predictions, fresh, before, counted[0][1])
+    except duckdb.Error as problem:
+        first = str(problem).strip().splitlines()[0] if str(problem).strip() else "failed"
+        raise DataError(f"joining the outcomes: {first}") from None
+    finally:
+        connection.close()
+    from govern.assess.data import label_text
+
+    positive = counted[0][1].positive
+    moves: dict[tuple[dt.date, Labels, bool, bool], int] = {}
+    for day, *labels, decision, outcome, n in rows:
+        key = (
+            day,
+            tuple(None if v is None else label_text(v) for v in labels),
+            _positive(decision, positive),
+            _positive(outcome, positive),
+        )
+        moves[key] = moves.get(key, 0) + n
+    files, matched, known, unmatched = totals
+    return Joined(moves, files, matched, known, unmatched)
+
+
+def _predictions(counted: Sequence[tuple[LogFile, LogColumns]], version: str | None) -> str:
+    """Every counted prediction log as one relation, whatever each file's columns were."""
+    by_columns: dict[LogColumns, list[LogFile]] = {}
+    for log, columns in counted:
+        by_columns.setdefault(columns, []).append(log)
+    parts = []
+    for columns, logs in by_columns.items():
+        where = ""
+        if columns.version is not None and version is not None:
+            where = f" WHERE CAST(_version AS VARCHAR) = {_literal(version)}"
+        parts.append(
+            f"SELECT _rid, _ts, _pred, _outcome, {_labels(columns)} "
+            f"FROM {_source(logs, columns)}{where}"
+        )
+    return "(" + " UNION ALL ".join(parts) + ")"
+
+
+def _labels(columns: LogColumns) -> str:
+    return ", ".join(f"_s{i}" for i in range(len(columns.sensitive))) or "NULL AS _none"
+
+
+def _outcome_source(logs: Sequence[LogFile], columns: OutcomeColumns) -> str:
+    by_reader: dict[str, list[LogFile]] = {}
+    for log in logs:
+        by_reader.setdefault(log.reader, []).append(log)
+    picked = (
+        f"filename AS _file, CAST({_name(columns.request_id)} AS VARCHAR) AS _rid, "
+        f"{_name(columns.outcome)} AS _o"
+    )
+    parts = [f"SELECT {picked} FROM {_reader(group, None)}" for group in by_reader.values()]
+    return "(" + " UNION ALL ".join(parts) + ")"
+
+
+def _check_outcomes(
+    connection: duckdb.DuckDBPyConnection, fresh: str, columns: OutcomeColumns
+) -> None:
+    missing = connection.execute(
+        f"SELECT _file, count(*) FROM {fresh} WHERE _o IS NULL OR _rid IS NULL GROUP BY _file "
+        "ORDER BY _file LIMIT 1"
+    ).fetchone()
+    if missing is not None:
+        raise DataError(
+            f"{missing[0]}: {missing[1]} row{'s' * (missing[1] > 1)} without a request id "
+            f"({columns.request_id!r}) or an outcome ({columns.outcome!r}); an outcome file "
+            "gives both for every row"
+        )
+    repeated = connection.execute(
+        f"SELECT _rid, count(*), min(_file), max(_file) FROM {fresh} GROUP BY _rid "
+        "HAVING count(*) > 1 ORDER BY _rid LIMIT 1"
+    ).fetchone()
+    if repeated is not None:
+        rid, times, first, last = repeated
+        found = first if first == last else f"{first} and {last}"
+        raise DataError(f"{found}: request id {rid!r} has {times} outcomes; give one")
+
+
+def _join(
+    connection: duckdb.DuckDBPyConnection,
+    predictions: str,
+    fresh: str,
+    before: str | None,
+    columns: LogColumns,
+) -> tuple[list[tuple[Any, ...]], tuple[dict[str, int], int, int, int]]:
+    earlier = f"SELECT _rid FROM {before}" if before is not None else "SELECT NULL AS _rid LIMIT 0"
+    labels = _labels(columns)
+    joined = f"""
+        WITH p AS (SELECT * FROM {predictions}),
+             f AS (SELECT * FROM {fresh}),
+             e AS ({earlier}),
+             j AS (
+                SELECT f._file, f._o, p.*,
+                    (p._outcome IS NOT NULL OR f._rid IN (SELECT _rid FROM e)) AS _known
+                FROM f JOIN p ON f._rid = p._rid
+             )
+    """
+    rows = connection.execute(
+        f"""{joined}
+        SELECT CAST(date_trunc('day', _ts) AS DATE) AS _day, {labels}, _pred, _o, count(*)
+        FROM j WHERE NOT _known GROUP BY ALL
+        """
+    ).fetchall()
+    per_file = dict(
+        connection.execute(f"SELECT _file, count(*) FROM {fresh} GROUP BY _file").fetchall()
+    )
+    matched, known = connection.execute(
+        f"{joined} SELECT count(*), count(*) FILTER (WHERE _known) FROM j"
+    ).fetchone() or (0, 0)
+    total = sum(per_file.values())
+    if not columns.sensitive:  # the placeholder label column is not a feature
+        rows = [(day, *rest[1:]) for day, *rest in rows]
+    return rows, ({str(k): int(v) for k, v in per_file.items()}, matched, known, total - matched)
+
+
 def merged(days: Mapping[dt.date, DayCounts]) -> DayCounts:
     """Every day of ``days`` added into one (a window's counts)."""
     total = DayCounts(min(days) if days else dt.date.min)
@@ -334,4 +504,14 @@ def merged(days: Mapping[dt.date, DayCounts]) -> DayCounts:
     return total
 
 
-__all__ = ["SCORE_BINS", "Aggregate", "Cell", "DayCounts", "FileCounts", "aggregate", "merged"]
+__all__ = [
+    "SCORE_BINS",
+    "Aggregate",
+    "Cell",
+    "DayCounts",
+    "FileCounts",
+    "Joined",
+    "aggregate",
+    "join_outcomes",
+    "merged",
+]

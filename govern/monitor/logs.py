@@ -8,11 +8,13 @@ records.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from govern.errors import DataError, InputError
 
@@ -43,6 +45,14 @@ class LogColumns:
     #: The decision (and outcome) label that is positive (favourable).
     positive: str = "1"
 
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "sensitive": list(self.sensitive)}
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> LogColumns:
+        """What :meth:`to_json` stored."""
+        return cls(**{**document, "sensitive": tuple(document.get("sensitive") or ())})
+
     def named(self) -> dict[str, str]:
         """Each role -> its column, for the roles this log has."""
         roles = {
@@ -59,6 +69,17 @@ class LogColumns:
             if column is not None:
                 roles[role] = column
         return roles
+
+
+@dataclass(frozen=True)
+class OutcomeColumns:
+    """What an outcome file's columns mean (``--outcomes`` of ``monitor run``)."""
+
+    request_id: str = "request_id"
+    outcome: str = "outcome"
+
+    def named(self) -> dict[str, str]:
+        return {"request id": self.request_id, "outcome": self.outcome}
 
 
 @dataclass(frozen=True)
@@ -110,4 +131,4 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["FORMATS", "LogColumns", "LogFile", "file_sha256", "find_logs"]
+__all__ = ["FORMATS", "LogColumns", "LogFile", "OutcomeColumns", "file_sha256", "find_logs"]

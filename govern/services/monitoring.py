@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from govern.errors import DataError
-from govern.monitor.aggregate import Aggregate, DayCounts, aggregate
+from govern.errors import DataError, InternalError
+from govern.monitor.aggregate import Aggregate, DayCounts, Joined, aggregate, join_outcomes
 from govern.monitor.figures import groupings, score_psi, windows
-from govern.monitor.logs import LogColumns, LogFile, find_logs
+from govern.monitor.logs import LogColumns, LogFile, OutcomeColumns, find_logs
 from govern.services.catalogue import resolve
 from govern.services.context import Context
 from govern.services.evaluation import EVALUATE, check_writable, evidence_target
@@ -31,137 +31,268 @@ ACTION = "monitor.run"
 
 @dataclass
 class MonitoringRun:
-    """What a run counted (``counted``), skipped as already counted, and changed."""
+    """What a run counted, joined and skipped as already counted, and the days it changed."""
 
     ref: str
     counted: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     days: list[dt.date] = field(default_factory=list)
     rows: int = 0
     other_versions: int = 0
+    #: Late outcomes: requests that got one, that already had one, that match no counted log.
+    matched: int = 0
+    known: int = 0
+    unmatched: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ref": self.ref,
             "counted": self.counted,
+            "outcomes": self.outcomes,
             "skipped": self.skipped,
             "days": [d.isoformat() for d in self.days],
             "rows": self.rows,
             "other_versions_rows": self.other_versions,
+            "outcomes_matched": self.matched,
+            "outcomes_already_known": self.known,
+            "outcomes_unmatched": self.unmatched,
         }
 
 
-def run(ctx: Context, ref: str, *, logs: Sequence[str], columns: LogColumns) -> MonitoringRun:
-    """Count the prediction logs ``logs`` (files or globs) into ``ref``'s monitoring record.
+@dataclass(frozen=True)
+class _Counted:
+    """A file counted before, as the record holds it."""
+
+    kind: str
+    path: str
+    sha256: str
+    columns: dict[str, Any]
+    at: dt.datetime
+
+
+def run(
+    ctx: Context,
+    ref: str,
+    *,
+    logs: Sequence[str] = (),
+    columns: LogColumns | None = None,
+    outcomes: Sequence[str] = (),
+    outcome_columns: OutcomeColumns | None = None,
+) -> MonitoringRun:
+    """Count prediction logs ``logs`` into ``ref``'s monitoring record, and join outcome files
+    ``outcomes`` (files or globs) to the requests counted, on the request id.
 
     Raises:
-        InputError: no log was named, or a pattern matches nothing.
-        DataError: a log is bad (see :func:`govern.monitor.aggregate.aggregate`), a file
-            changed since it was counted, or the sensitive features differ from those the
-            version's record already counts. Nothing is written.
+        InputError: nothing was named, or a pattern matches nothing.
+        DataError: a log is bad (see :func:`govern.monitor.aggregate.aggregate` and
+            :func:`~govern.monitor.aggregate.join_outcomes`), a file changed since it was
+            counted, a counted log needed to join outcomes is missing or changed, or the
+            sensitive features differ from those the record already counts. Nothing is
+            written.
         PermissionDenied: the actor may not evaluate versions.
         WorkflowError: the version is read-only (retired or rejected).
     """
+    columns = columns or LogColumns()
     target = evidence_target(ctx, ref, ACTION, doing="monitor", done="monitored")
     subject = target.subject
-    found = find_logs(logs)
+    if not logs and not outcomes:
+        find_logs(logs)  # the error that says what to give
+    found = find_logs(logs) if logs else []
+    answers = find_logs(outcomes) if outcomes else []
     with ctx.read() as session:
         model, version = resolve(session, subject)
         assert version.id is not None
-        counted = {
-            f.sha256: (f.path, f.created_at)
+        before = [
+            _Counted(f.kind, f.path, f.sha256, dict(f.columns), f.created_at)
             for f in stored.files(session=session, version_id=version.id)
-        }
+        ]
         features = stored.features(session=session, version_id=version.id)
         versions = stored.version_names(session=session, model=model)
-    by_path = {path: (sha256, at) for sha256, (path, at) in counted.items()}
     result = MonitoringRun(ref=subject)
-    fresh: list[LogFile] = []
+    fresh = _new_files(found, before, result)
+    fresh_answers = _new_files(answers, before, result)
+    if not fresh and not fresh_answers:
+        return result
+    if fresh and features is not None and tuple(features) != tuple(columns.sensitive):
+        raise DataError(
+            f"{subject}'s monitoring counts the sensitive features {', '.join(features) or 'none'}"
+            f"; this run gives {', '.join(columns.sensitive) or 'none'}: a record keeps one set"
+        )
+    counts = aggregate(fresh, columns, version=target.version, versions=versions) if fresh else None
+    joined = None
+    if fresh_answers:
+        counted = [*_still_there(before, "predictions"), *((log, columns) for log in fresh)]
+        if not counted:
+            raise DataError(
+                f"{subject} has no prediction logs counted to join outcomes to; give --logs"
+            )
+        earlier = [log for log, _c in _still_there(before, "outcomes")]
+        joined = join_outcomes(
+            counted,
+            fresh_answers,
+            outcome_columns or OutcomeColumns(),
+            earlier=earlier,
+            version=target.version,
+        )
+    return _store(ctx, subject, _Batch(fresh, columns, counts, fresh_answers, joined), result)
+
+
+def _new_files(
+    found: Sequence[LogFile], before: Sequence[_Counted], result: MonitoringRun
+) -> list[LogFile]:
+    """The files of ``found`` not counted yet; those counted are noted as skipped."""
+    by_hash = {c.sha256: c for c in before}
+    by_path = {c.path: c for c in before}
+    fresh = []
     for log in found:
-        before = counted.get(log.sha256)
-        if before is not None:
+        if log.sha256 in by_hash:
             result.skipped.append({"path": log.name, "sha256": log.sha256})
             continue
         earlier = by_path.get(log.name)
         if earlier is not None:
             raise DataError(
-                f"{log.name}: changed since it was counted on {earlier[1]:%Y-%m-%d} "
-                f"(sha256 was {earlier[0][:12]}, now {log.sha256[:12]}); a counted log is "
+                f"{log.name}: changed since it was counted on {earlier.at:%Y-%m-%d} "
+                f"(sha256 was {earlier.sha256[:12]}, now {log.sha256[:12]}); a counted log is "
                 "never counted again: write new rows to a new file"
             )
         fresh.append(log)
-    if not fresh:
-        return result
-    if features is not None and tuple(features) != tuple(columns.sensitive):
-        raise DataError(
-            f"{subject}'s monitoring counts the sensitive features {', '.join(features) or 'none'}"
-            f"; this run gives {', '.join(columns.sensitive) or 'none'}: a record keeps one set"
-        )
-    counts = aggregate(fresh, columns, version=target.version, versions=versions)
-    return _store(ctx, subject, fresh, counts, result)
+    return fresh
 
 
-def _store(
-    ctx: Context, subject: str, logs: Sequence[LogFile], counts: Aggregate, result: MonitoringRun
-) -> MonitoringRun:
+def _still_there(before: Sequence[_Counted], kind: str) -> list[tuple[LogFile, LogColumns]]:
+    """The counted files of ``kind``, read again to join outcomes: each must be unchanged."""
+    from pathlib import Path
+
+    from govern.monitor.logs import FORMATS, file_sha256
+
+    found = []
+    for counted in before:
+        if counted.kind != kind:
+            continue
+        path = Path(counted.path)
+        if not path.is_file() or file_sha256(path) != counted.sha256:
+            state = "missing" if not path.is_file() else "changed since it was counted"
+            raise DataError(
+                f"{counted.path}: {state}; outcomes are joined to the counted logs and checked "
+                "against the earlier outcome files, so each must stay where it was, unchanged"
+            )
+        log = LogFile(path, FORMATS[path.suffix.lower()], counted.sha256, path.stat().st_size)
+        found.append((log, LogColumns.from_json(counted.columns)))
+    return found
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What one run adds: new prediction logs and their counts, new outcome files joined."""
+
+    logs: Sequence[LogFile]
+    columns: LogColumns
+    counts: Aggregate | None
+    outcomes: Sequence[LogFile]
+    joined: Joined | None
+
+
+def _store(ctx: Context, subject: str, batch: _Batch, result: MonitoringRun) -> MonitoringRun:
     with ctx.write(ACTION, subject) as tx:
         _model, version = resolve(tx.session, subject, for_update=True)
         ctx.require_role(tx.session, EVALUATE, doing=f"monitor {subject}")
         check_writable(version, subject, "monitored")
         assert version.id is not None
-        for log in logs:  # under the lock: a concurrent run may have counted it meanwhile
+        for log in [*batch.logs, *batch.outcomes]:  # a concurrent run may have counted it
             if stored.file_counted(session=tx.session, version_id=version.id, sha256=log.sha256):
                 raise DataError(
                     f"{log.name}: counted by another run meanwhile; nothing was changed"
                 )
         days = stored.days(session=tx.session, version_id=version.id)
-        changed: dict[str, str] = {}
-        for day, added in counts.days.items():
-            row = days.get(day)
-            if row is None:
-                row = MonitoringDay(
-                    version_id=version.id,
-                    day=day,
-                    features=list(counts.features),
-                    counts={},
-                    rows=0,
-                    updated_by=tx.actor,
-                )
-                total = added
-            else:
-                total = DayCounts.from_json(day, row.counts)
-                total.add(added)
-            row.counts = total.to_json()
-            row.rows = total.rows
+        totals = {day: DayCounts.from_json(day, row.counts) for day, row in days.items()}
+        features = batch.counts.features if batch.counts else tuple(batch.columns.sensitive)
+        if batch.counts is not None:
+            for day, added in batch.counts.days.items():
+                totals.setdefault(day, DayCounts(day)).add(added)
+        changed = set(batch.counts.days) if batch.counts else set()
+        if batch.joined is not None:
+            changed |= _apply_outcomes(totals, batch.joined)
+        digests = {}
+        for day in sorted(changed):
+            row = days.get(day) or MonitoringDay(
+                version_id=version.id, day=day, features=list(features), counts={}, rows=0,
+                updated_by=tx.actor,
+            )  # fmt: skip
+            row.counts = totals[day].to_json()
+            row.rows = totals[day].rows
             row.updated_by = tx.actor
             row.updated_at = dt.datetime.now(dt.UTC)
             tx.session.add(row)
-            changed[day.isoformat()] = _sha256(row.counts)
-        files = []
-        for log in logs:
-            stats = counts.files[log.name]
-            tx.session.add(
-                MonitoringFile(
-                    version_id=version.id,
-                    path=log.name,
-                    sha256=log.sha256,
-                    size=log.size,
-                    rows=stats.rows,
-                    first_at=stats.first,
-                    last_at=stats.last,
-                    created_by=tx.actor,
-                )
-            )
-            files.append(
-                {"path": log.name, "sha256": log.sha256, "bytes": log.size, "rows": stats.rows}
-            )
+            digests[day.isoformat()] = _sha256(row.counts)
+        files = _record_files(tx.session, version.id, tx.actor, batch)
         tx.session.flush()
-        tx.audit(files=files, days=changed, features=list(counts.features))
-    result.counted = files
-    result.days = sorted(counts.days)
-    result.rows = sum(counts.files[log.name].rows for log in logs)
-    result.other_versions = counts.other_versions
+        joined = batch.joined
+        tx.audit(
+            files=files,
+            days=digests,
+            features=list(features),
+            outcomes=None
+            if joined is None
+            else {"matched": joined.matched, "known": joined.known, "unmatched": joined.unmatched},
+        )
+    result.counted = [f for f in files if f["kind"] == "predictions"]
+    result.outcomes = [f for f in files if f["kind"] == "outcomes"]
+    result.days = sorted(changed)
+    if batch.counts is not None:
+        result.rows = sum(batch.counts.files[log.name].rows for log in batch.logs)
+        result.other_versions = batch.counts.other_versions
+    if joined is not None:
+        result.matched, result.known, result.unmatched = (
+            joined.matched, joined.known, joined.unmatched
+        )  # fmt: skip
     return result
+
+
+def _apply_outcomes(totals: dict[dt.date, DayCounts], joined: Joined) -> set[dt.date]:
+    """Move each joined request from "outcome unknown" to its outcome, in its own day."""
+    changed = set()
+    for (day, group, decision, outcome), n in joined.moves.items():
+        counts = totals[day]
+        unknown = (group, decision, None)
+        if counts.cells.get(unknown, 0) < n:
+            raise InternalError(
+                f"{day}: {n} outcomes joined to {counts.cells.get(unknown, 0)} requests without one"
+            )
+        counts.cells[unknown] -= n
+        if counts.cells[unknown] == 0:
+            del counts.cells[unknown]
+        known = (group, decision, outcome)
+        counts.cells[known] = counts.cells.get(known, 0) + n
+        changed.add(day)
+    return changed
+
+
+def _record_files(session: Any, version_id: int, actor: str, batch: _Batch) -> list[dict[str, Any]]:
+    files = []
+    for kind, logs in (("predictions", batch.logs), ("outcomes", batch.outcomes)):
+        for log in logs:
+            if kind == "predictions":
+                assert batch.counts is not None
+                stats = batch.counts.files[log.name]
+                rows, first, last = stats.rows, stats.first, stats.last
+                meaning = batch.columns.to_json()
+            else:
+                assert batch.joined is not None
+                rows, first, last = batch.joined.files.get(log.name, 0), None, None
+                meaning = {}
+            session.add(
+                MonitoringFile(
+                    version_id=version_id, kind=kind, path=log.name, sha256=log.sha256,
+                    columns=meaning, size=log.size, rows=rows, first_at=first, last_at=last,
+                    created_by=actor,
+                )
+            )  # fmt: skip
+            files.append(
+                {"kind": kind, "path": log.name, "sha256": log.sha256, "bytes": log.size,
+                 "rows": rows}
+            )  # fmt: skip
+    return files
 
 
 def _sha256(document: Mapping[str, Any]) -> str:
@@ -184,6 +315,7 @@ def show(ctx: Context, ref: str, *, width: str = "1d") -> dict[str, Any]:
         ]
         files = [
             {
+                "kind": f.kind,
                 "path": f.path,
                 "sha256": f.sha256,
                 "rows": f.rows,

@@ -270,15 +270,19 @@ class MonitoringDay(SQLModel, table=True):
 
 
 class MonitoringFile(SQLModel, table=True):
-    """A prediction-log file counted into a version's record, by hash: never counted twice."""
+    """A log file counted into a version's record, by hash: never counted twice. ``kind`` is
+    ``predictions`` (counted into days) or ``outcomes`` (late outcomes joined on request ids);
+    ``columns`` is what the file's columns meant, so later outcomes can be joined to it."""
 
     __tablename__ = "monitoring_file"
     __table_args__ = (UniqueConstraint("version_id", "sha256"),)
 
     id: int | None = Field(default=None, primary_key=True)
     version_id: int = Field(foreign_key="model_version.id", index=True)
+    kind: str = Field(max_length=16)
     path: str = Field(sa_type=Text)
     sha256: str = Field(max_length=64)
+    columns: dict[str, Any] = Field(sa_type=JSON)
     size: int = Field(sa_type=BigInteger)
     rows: int = Field(sa_type=BigInteger)
     first_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

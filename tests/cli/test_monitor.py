@@ -22,7 +22,7 @@ def test_run_then_show_from_the_command_line(sqlite_cat: Catalogue, tmp_path: Pa
     url = sqlite_cat.url
     counted = run_cli("monitor", "run", ref, "--logs", logs, *OPTIONS, user="alice", db=url)
     assert counted.returncode == 0, counted.stderr
-    assert f"{ref}: counted 2 files (900 rows) into 9 days" in counted.stdout
+    assert f"{ref}: counted 2 files (900 rows) into days 2026-03-01 to 2026-03-09" in counted.stdout
     assert "LOWEST IMPACT RATIO" in counted.stdout
 
     again = run_cli("monitor", "run", ref, "--logs", logs, *OPTIONS, "--json", user="bob", db=url)

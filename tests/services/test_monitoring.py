@@ -115,3 +115,60 @@ def test_only_those_who_may_evaluate_run_monitoring(cat: Catalogue, tmp_path: Pa
     with pytest.raises(PermissionDenied):
         monitoring.run(cat.ctx("victor"), ref, logs=[str(path)], columns=COLUMNS)
     assert _days(cat, ref) == {}
+
+
+def test_late_outcomes_join_their_requests_once_and_complete_the_figures(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    ref = register(cat)
+    frame = rows(800, days=5)
+    blind = LogColumns(sensitive=COLUMNS.sensitive, score="score")  # no outcome column yet
+    log = write(frame.drop(columns=["outcome"]), tmp_path / "log.parquet")
+    monitoring.run(cat.ctx("alice"), ref, logs=[str(log)], columns=blind)
+    (window,) = monitoring.show(cat.ctx("victor"), ref, width="1mo")["windows"]
+    assert (window["rows"], window["outcomes_known"]) == (800, 0)
+
+    answers = frame[["request_id", "outcome"]]
+    first = write(answers.iloc[:500], tmp_path / "outcomes-1.csv")
+    joined = monitoring.run(cat.ctx("bob"), ref, outcomes=[str(first)])
+    assert (joined.matched, joined.known, joined.unmatched) == (500, 0, 0)
+    (window,) = monitoring.show(cat.ctx("victor"), ref, width="1mo")["windows"]
+    assert (window["rows"], window["outcomes_known"]) == (800, 500)
+
+    # the rest, with 100 already joined and 7 requests no counted log has
+    strangers = pd.DataFrame({"request_id": [f"x{i}" for i in range(7)], "outcome": 1})
+    second = write(pd.concat([answers.iloc[400:], strangers]), tmp_path / "outcomes-2.parquet")
+    joined = monitoring.run(cat.ctx("bob"), ref, outcomes=[str(tmp_path / "outcomes-*")])
+    assert [f["path"] for f in joined.skipped] == [str(first.resolve())]
+    assert (joined.matched, joined.known, joined.unmatched) == (400, 100, 7)
+    assert str(second.resolve()) in {f["path"] for f in joined.outcomes}
+    (window,) = monitoring.show(cat.ctx("victor"), ref, width="1mo")["windows"]
+    assert (window["rows"], window["outcomes_known"]) == (800, 800)
+    # every outcome known: exactly what govern evaluate gives on the same rows
+    assert window["groupings"] == evaluated(frame)
+    events = audit.audit_log(cat.ctx("admin"), action="monitor.run")
+    assert events[0].payload["outcomes"] == {"matched": 400, "known": 100, "unmatched": 7}
+    assert audit.verify_audit(cat.ctx("admin")).ok
+
+
+def test_outcomes_need_their_counted_logs_unchanged_and_one_outcome_per_request(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    ref = register(cat)
+    frame = rows(200)
+    blind = LogColumns(sensitive=("sex",))
+    log = write(frame.drop(columns=["outcome"]), tmp_path / "log.parquet")
+    monitoring.run(cat.ctx("alice"), ref, logs=[str(log)], columns=blind)
+    before = (snapshot(cat.url), _days(cat, ref))
+    twice = frame[["request_id", "outcome"]].iloc[[0, 0, 1]]
+    with pytest.raises(DataError, match="has 2 outcomes; give one"):
+        monitoring.run(cat.ctx("alice"), ref, outcomes=[str(write(twice, tmp_path / "o1.csv"))])
+    empty = frame[["request_id", "outcome"]].iloc[:3].astype({"outcome": "Int64"})
+    empty.loc[empty.index[1], "outcome"] = pd.NA
+    with pytest.raises(DataError, match="without a request id"):
+        monitoring.run(cat.ctx("alice"), ref, outcomes=[str(write(empty, tmp_path / "o2.csv"))])
+    log.unlink()
+    fine = write(frame[["request_id", "outcome"]], tmp_path / "o3.csv")
+    with pytest.raises(DataError, match=r"log\.parquet: missing; outcomes are joined"):
+        monitoring.run(cat.ctx("alice"), ref, outcomes=[str(fine)])
+    assert (snapshot(cat.url), _days(cat, ref)) == before

@@ -6,7 +6,8 @@ Create Date: 2026-12-08
 
 ``monitoring_day`` holds one UTC day of a version's logs as sufficient statistics (counts
 per group, decision and outcome; a score histogram), never rows; ``monitoring_file`` each
-log file counted into it, by hash, so no file is counted twice.
+log file counted into it (prediction logs, and outcome files joined to them later), by hash,
+so no file is counted twice, with what its columns meant.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def upgrade() -> None:
         "monitoring_file",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("columns", sa.JSON(), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
         sa.Column("first_at", sa.DateTime(timezone=True), nullable=True),
