@@ -29,7 +29,8 @@ def test_monitor_benchmark_counts_what_the_floor_counts_and_prints_its_ratios():
     assert re.search(r"\(10,000 rows counted, 10,000 of the shadow left out\)", out), out
     assert re.search(
         rf"ratio govern / floor: {NUMBER}x \(budget 1\.5x; CPU {NUMBER}x\); / floor with the "
-        rf"score histogram: {NUMBER}x \(CPU {NUMBER}x\)",
+        rf"score histogram: {NUMBER}x \(CPU {NUMBER}x\); / floor with both and the duplicate "
+        rf"ids: {NUMBER}x \(CPU {NUMBER}x\)",
         out,
     ), out
     assert re.search(
