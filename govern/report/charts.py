@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from govern import formatting
-from govern.report.view import FOUR_FIFTHS, Grouping, LocalExplanation, ReportView
+from govern.report.view import (
+    ALERT_SCORE_PSI,
+    FOUR_FIFTHS,
+    Grouping,
+    LocalExplanation,
+    MonitoredGrouping,
+    MonitoringView,
+    ReportView,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -325,8 +333,123 @@ def _prediction(explanation: LocalExplanation) -> str:
     return f": {name} = {formatting.number(explanation.prediction)}"
 
 
+#: Window starts named on a monitoring chart's x axis at most (every n-th beyond that).
+MAX_WINDOW_TICKS = 10
+#: Line colours of the groups of a monitoring chart, in the groups' order (colour-blind safe).
+_SERIES_COLOURS = (
+    "#2f6f9f",
+    "#c98a2b",
+    "#4c9a6a",
+    "#8e44ad",
+    "#b3261e",
+    "#52606d",
+    "#d4a5c9",
+    "#7fb3d5",
+)
+
+
+def _window_axis(axes: Axes, monitoring: MonitoringView) -> None:
+    """Window starts as the x axis' tick labels (thinned to :data:`MAX_WINDOW_TICKS`)."""
+    count = len(monitoring.windows)
+    step = max(1, -(-count // MAX_WINDOW_TICKS))
+    ticks = list(range(0, count, step))
+    axes.set_xticks(ticks, [formatting.day(monitoring.windows[i].start) for i in ticks])
+    if len(ticks) > 6:  # ten dates side by side would touch
+        axes.tick_params(axis="x", labelrotation=30)
+    axes.set_xlim(-0.5, count - 0.5)
+    axes.set_xlabel(f"{monitoring.window_name} window, by its first day (UTC)")
+    axes.grid(axis="y", color=_GRID, linewidth=0.6)
+    axes.set_axisbelow(True)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+
+
+def monitoring_rate_chart(monitoring: MonitoringView, grouping: MonitoredGrouping) -> Chart | None:
+    """One sensitive feature's selection rate per group over the monitoring windows."""
+    groups = grouping.groups[:MAX_GROUPS_CHARTED]
+    if not groups or not monitoring.windows:
+        return None
+    import numpy as np
+
+    rows = -(-len(groups) // 4)
+    figure = _figure(7.0, 2.6 + 0.18 * rows)
+    axes = figure.subplots()
+    positions = np.arange(len(monitoring.windows))
+    for index, series in enumerate(groups):
+        rates = [np.nan if r is None else r for r in series.rates]
+        axes.plot(
+            positions,
+            rates,
+            marker="o",
+            markersize=3,
+            linewidth=1.2,
+            color=_SERIES_COLOURS[index % len(_SERIES_COLOURS)],
+            label=_short(formatting.group(grouping.name, series.group), 40),
+        )
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("selection rate")
+    axes.set_title(f"Selection rate by {formatting.grouping(grouping.name)} over time")
+    _window_axis(axes, monitoring)
+    # Below the plot, as the fairness charts': it never hides a line, and every chart's
+    # plot keeps the page's width whatever the length of the group names.
+    handles, labels = axes.get_legend_handles_labels()
+    figure.legend(
+        handles, labels, loc="outside lower center", ncols=min(4, len(handles)), fontsize=7
+    )
+    more = (
+        f" The chart shows the first {MAX_GROUPS_CHARTED} of {len(grouping.groups)} groups."
+        if len(grouping.groups) > MAX_GROUPS_CHARTED
+        else ""
+    )
+    return Chart(
+        key=f"monitoring-rate-{grouping.name}",
+        title=f"Selection rate by {formatting.grouping(grouping.name)} over time",
+        caption=(
+            f"Share of each {formatting.grouping(grouping.name)} group given the positive "
+            f"decision in each {monitoring.window_name} window of production logs; a gap is "
+            f"a window without rows of that group.{more}"
+        ),
+        svg=_to_svg(figure),
+    )
+
+
+def monitoring_psi_chart(monitoring: MonitoringView) -> Chart | None:
+    """Score PSI per window against the first window, with the alarm line."""
+    values = [w.score_psi for w in monitoring.windows]
+    if not any(v is not None for v in values):
+        return None
+    import numpy as np
+
+    figure = _figure(7.0, 2.4)
+    axes = figure.subplots()
+    positions = np.arange(len(values))
+    shown = [np.nan if v is None else v for v in values]
+    colours = [_ADVERSE if v is not None and v > ALERT_SCORE_PSI else _OK for v in values]
+    axes.bar(positions, shown, width=0.6, color=colours)
+    line = formatting.compact(ALERT_SCORE_PSI)
+    axes.axhline(
+        ALERT_SCORE_PSI, color=_ADVERSE, linestyle="--", linewidth=1, label=f"alarm line ({line})"
+    )
+    finite = [v for v in values if v is not None]
+    axes.set_ylim(0, max(ALERT_SCORE_PSI * 1.5, *finite) * 1.1)
+    axes.set_ylabel("PSI")
+    axes.set_title("Score distribution shift (PSI against the first window)")
+    _window_axis(axes, monitoring)
+    axes.legend(loc="upper left", fontsize=7)
+    return Chart(
+        key="monitoring-psi",
+        title="Score PSI over time",
+        caption=(
+            "Population stability index of each window's 20-bin score histogram against the "
+            f"first window's; red bars are above the alarm line ({line})."
+        ),
+        svg=_to_svg(figure),
+    )
+
+
 def render_charts(view: ReportView) -> dict[str, Chart]:
-    """Every chart the card shows, keyed by name (fairness-<grouping>, importance, local-<id>)."""
+    """Every chart the card shows, keyed by name (fairness-<grouping>, importance, local-<id>,
+    monitoring-rate-<grouping>, monitoring-psi)."""
     import matplotlib
 
     charts: dict[str, Chart] = {}
@@ -343,7 +466,24 @@ def render_charts(view: ReportView) -> dict[str, Chart]:
             chart = local_chart(explanation)
             if chart is not None:
                 charts[chart.key] = chart
+        monitoring = view.monitoring
+        if monitoring is not None:
+            for monitored in monitoring.single_groupings:
+                chart = monitoring_rate_chart(monitoring, monitored)
+                if chart is not None:
+                    charts[chart.key] = chart
+            psi = monitoring_psi_chart(monitoring)
+            if psi is not None:
+                charts[psi.key] = psi
     return charts
 
 
-__all__ = ["Chart", "fairness_chart", "importance_chart", "local_chart", "render_charts"]
+__all__ = [
+    "Chart",
+    "fairness_chart",
+    "importance_chart",
+    "local_chart",
+    "monitoring_psi_chart",
+    "monitoring_rate_chart",
+    "render_charts",
+]

@@ -189,6 +189,9 @@ def _governance(view: ReportView) -> dict[str, Any]:
             "summary": view.decision_signatures.summary,
         },
         "drift": None if view.drift is None else view.drift.model_dump(mode="json"),
+        "monitoring": (
+            None if view.monitoring is None else view.monitoring.model_dump(mode="json")
+        ),
         "packages": dict(view.packages),
     }
 
@@ -514,6 +517,7 @@ def _md_governance(out: list[str], view: ReportView) -> None:
     _md_policy(out, view)
     _md_waivers(out, view)
     _md_drift(out, view)
+    _md_monitoring(out, view)
     _md_reproducibility(out, view)
 
 
@@ -612,6 +616,39 @@ def _md_drift(out: list[str], view: ReportView) -> None:
             ["feature", "PSI", "band"],
             [[md(f.feature), formatting.number(f.psi), md(f.band) or "–"] for f in rows],
         )
+
+
+def _md_monitoring(out: list[str], view: ReportView) -> None:
+    out += ["## Production monitoring", ""]
+    monitoring = view.monitoring
+    if monitoring is None:
+        out += ["_No production monitoring recorded._", ""]
+        return
+    out += ["### Alerts", ""]
+    if monitoring.alerts:
+        _md_table(
+            out,
+            ["window", "group", "figure"],
+            [
+                [
+                    f"{formatting.day(a.start)} to {formatting.day(a.last_day)}",
+                    md(a.subject),
+                    md(a.message),
+                ]
+                for a in monitoring.alerts
+            ],
+        )
+    else:
+        out += ["No window crossed an alarm line.", ""]
+    out += ["### Logs counted", ""]
+    _md_table(
+        out,
+        ["file", "rows", "SHA-256", "counted by"],
+        [
+            [md(f.name), formatting.number(f.rows), f"`{f.sha256}`", md(f.counted_by)]
+            for f in monitoring.files
+        ],
+    )
 
 
 def _md_reproducibility(out: list[str], view: ReportView) -> None:

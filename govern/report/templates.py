@@ -72,6 +72,7 @@ def make_environment(user_dir: Path | None = None) -> SandboxedEnvironment:
         short_hash=formatting.short_hash,
         short_key=short_key,
         when=formatting.when,
+        day=formatting.day,
         label=label,
         size=formatting.size,
         metric=format_metric,

@@ -2,8 +2,8 @@
 
 Services assemble a :class:`ReportView` from the catalogue; templates, charts and exports
 read only this view (``govern.report`` never touches the database). Every part that may not
-exist yet (an evaluation, a policy run, decisions, drift) is optional, and the templates say
-so explicitly when it is absent instead of rendering a blank section.
+exist yet (an evaluation, a policy run, decisions, drift, monitoring) is optional, and the
+templates say so explicitly when it is absent instead of rendering a blank section.
 
 The evaluation results are read from the stored document (``Evaluation.results``, schema 1,
 see the assessment layer) through *lenient* models: unknown keys are ignored and missing
@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -669,6 +670,252 @@ class DecisionSignatures(_Lenient):
         return text.strip()
 
 
+#: The monitoring section's alarm thresholds, in one place: a window is an alert when the
+#: lowest impact ratio of its groups is below :data:`ALERT_IMPACT_RATIO` (the four-fifths
+#: rule) or its score PSI against the first window is above :data:`ALERT_SCORE_PSI` (the
+#: usual "significant shift" line for a 20-bin histogram).
+ALERT_IMPACT_RATIO = FOUR_FIFTHS
+ALERT_SCORE_PSI = 0.2
+#: ``govern monitor show --window`` values, as the card names their windows.
+WINDOW_NAMES = {"1d": "daily", "1w": "weekly", "1mo": "monthly"}
+
+
+class MonitoringWindow(_Lenient):
+    """One window of production monitoring: what it counted and its headline figures."""
+
+    start: dt.date
+    #: The first day after the window.
+    end: dt.date
+    rows: int = 0
+    outcomes_known: int = 0
+    #: PSI of the window's score histogram against the first window's (None without scores).
+    score_psi: float | None = None
+    #: The lowest impact ratio of any group of any grouping in the window, and its group.
+    lowest_impact_ratio: float | None = None
+    lowest_grouping: str | None = None
+    lowest_group: str | None = None
+    #: Whether that group is below the minimum group size (its ratio is less reliable).
+    lowest_small: bool = False
+
+    @field_validator("score_psi", "lowest_impact_ratio", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> float | None:
+        return _finite(value)
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.end - dt.timedelta(days=1)
+
+
+class GroupSeries(_Lenient):
+    """One group's selection rate in each window (None where the group had no rows)."""
+
+    group: str
+    rates: list[float | None] = []
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _numbers(cls, value: Any) -> Any:
+        return [_finite(v) for v in value] if isinstance(value, list) else value
+
+
+class MonitoredGrouping(_Lenient):
+    """A sensitive feature (or intersection) over the windows: one series per group."""
+
+    name: str
+    kind: str = "single"
+    groups: list[GroupSeries] = []
+
+
+class MonitoredFile(_Lenient):
+    """A prediction log counted into the record: its name (never its directory), hash, rows."""
+
+    name: str
+    sha256: str
+    rows: int = 0
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    counted_at: dt.datetime
+    counted_by: str
+
+
+class MonitoringAlert(_Lenient):
+    """A window that broke an alarm line: where, which figure, and what it was in words."""
+
+    start: dt.date
+    end: dt.date
+    #: The group (``sex=female``) or ``scores`` for the score distribution.
+    subject: str
+    figure: str
+    value: float | None = None
+    threshold: float | None = None
+    #: The figure against its line, e.g. ``impact ratio 0.085, below 0.8``.
+    detail: str
+
+    @property
+    def last_day(self) -> dt.date:
+        return self.end - dt.timedelta(days=1)
+
+    @property
+    def message(self) -> str:
+        return f"{self.subject}: {self.detail}"
+
+
+class MonitoringView(_Lenient):
+    """The version's production monitoring, from ``govern monitor show``: its windows, the
+    selection rate of each group over them, the logs counted, and the alerts.
+
+    ``alerts`` is a plain field: today the card's own thresholds fill it
+    (:func:`monitoring_alerts`); outcomes of monitoring rules can replace it.
+    """
+
+    #: ``1d``, ``1w`` or ``1mo``.
+    window: str
+    features: list[str] = []
+    windows: list[MonitoringWindow] = []
+    groupings: list[MonitoredGrouping] = []
+    files: list[MonitoredFile] = []
+    alerts: list[MonitoringAlert] = []
+
+    @property
+    def window_name(self) -> str:
+        return WINDOW_NAMES.get(self.window, self.window)
+
+    @property
+    def rows(self) -> int:
+        return sum(w.rows for w in self.windows)
+
+    @property
+    def outcomes_known(self) -> int:
+        return sum(w.outcomes_known for w in self.windows)
+
+    @property
+    def single_groupings(self) -> list[MonitoredGrouping]:
+        return [g for g in self.groupings if g.kind == "single"]
+
+    @property
+    def alert_starts(self) -> set[dt.date]:
+        """The first days of the windows with an alert (the card highlights them)."""
+        return {a.start for a in self.alerts}
+
+    @property
+    def impact_ratio_line(self) -> float:
+        return ALERT_IMPACT_RATIO
+
+    @property
+    def score_psi_line(self) -> float:
+        return ALERT_SCORE_PSI
+
+
+def monitoring_view(shown: Any) -> MonitoringView | None:
+    """The card's view of a ``govern.services.monitoring.show`` result; None when nothing
+    was ever counted (no window and no file)."""
+    if not isinstance(shown, dict) or not (shown.get("windows") or shown.get("files")):
+        return None
+    windows: list[MonitoringWindow] = []
+    series: dict[str, tuple[str, dict[str, list[float | None]]]] = {}
+    raw_windows = [w for w in shown.get("windows") or [] if isinstance(w, dict)]
+    for index, raw in enumerate(raw_windows):
+        groupings = [Grouping.model_validate(g) for g in raw.get("groupings") or []]
+        windows.append(_window(raw, groupings))
+        for grouping in groupings:
+            _, rates = series.setdefault(grouping.name, (grouping.kind, {}))
+            for stats in grouping.groups:
+                estimate = stats.estimate("selection_rate")
+                line = rates.setdefault(stats.group, [None] * len(raw_windows))
+                line[index] = estimate.value if estimate else None
+    files = [
+        MonitoredFile(
+            name=Path(str(f["path"])).name,
+            sha256=str(f["sha256"]),
+            rows=int(f.get("rows") or 0),
+            first=f.get("first"),
+            last=f.get("last"),
+            counted_at=f["counted_at"],
+            counted_by=str(f["counted_by"]),
+        )
+        for f in shown.get("files") or []
+        if isinstance(f, dict)
+    ]
+    return MonitoringView(
+        window=str(shown.get("window") or ""),
+        features=[str(f) for f in shown.get("features") or []],
+        windows=windows,
+        groupings=[
+            MonitoredGrouping(
+                name=name,
+                kind=kind,
+                groups=[GroupSeries(group=g, rates=r) for g, r in rates.items()],
+            )
+            for name, (kind, rates) in series.items()
+        ],
+        files=files,
+        alerts=monitoring_alerts(windows),
+    )
+
+
+def _window(raw: dict[str, Any], groupings: list[Grouping]) -> MonitoringWindow:
+    lowest: tuple[float, Grouping, GroupStats] | None = None
+    for grouping in groupings:
+        for stats in grouping.groups:
+            if stats.impact_ratio is not None and (
+                lowest is None or stats.impact_ratio < lowest[0]
+            ):
+                lowest = (stats.impact_ratio, grouping, stats)
+    return MonitoringWindow(
+        start=raw["start"],
+        end=raw["end"],
+        rows=int(raw.get("rows") or 0),
+        outcomes_known=int(raw.get("outcomes_known") or 0),
+        score_psi=raw.get("score_psi"),
+        lowest_impact_ratio=None if lowest is None else lowest[0],
+        lowest_grouping=None if lowest is None else lowest[1].name,
+        lowest_group=None if lowest is None else lowest[2].group,
+        lowest_small=lowest is not None and lowest[2].small,
+    )
+
+
+def monitoring_alerts(windows: list[MonitoringWindow]) -> list[MonitoringAlert]:
+    """The windows whose lowest impact ratio is below :data:`ALERT_IMPACT_RATIO` or whose
+    score PSI is above :data:`ALERT_SCORE_PSI`, oldest first."""
+    alerts = []
+    for w in windows:
+        ratio = w.lowest_impact_ratio
+        if ratio is not None and ratio < ALERT_IMPACT_RATIO and w.lowest_grouping is not None:
+            where = formatting.group(w.lowest_grouping, w.lowest_group)
+            small = " (a group below the minimum size)" if w.lowest_small else ""
+            alerts.append(
+                MonitoringAlert(
+                    start=w.start,
+                    end=w.end,
+                    subject=where,
+                    figure="impact ratio",
+                    value=ratio,
+                    threshold=ALERT_IMPACT_RATIO,
+                    detail=(
+                        f"impact ratio {formatting.number(ratio)}, below "
+                        f"{formatting.compact(ALERT_IMPACT_RATIO)}{small}"
+                    ),
+                )
+            )
+        if w.score_psi is not None and w.score_psi > ALERT_SCORE_PSI:
+            alerts.append(
+                MonitoringAlert(
+                    start=w.start,
+                    end=w.end,
+                    subject="scores",
+                    figure="score PSI",
+                    value=w.score_psi,
+                    threshold=ALERT_SCORE_PSI,
+                    detail=(
+                        f"PSI {formatting.number(w.score_psi)} against the first window, above "
+                        f"{formatting.compact(ALERT_SCORE_PSI)}"
+                    ),
+                )
+            )
+    return alerts
+
+
 class ArtifactView(_Lenient):
     file_name: str | None = None
     sha256: str | None = None
@@ -725,6 +972,8 @@ class ReportView(_Lenient):
     #: with its own latest result), so a card never hides a pack's failure behind a later
     #: run of other packs.
     earlier_packs: list[PolicyPack] = []
+    #: Production monitoring (``govern monitor run``); None when no log was ever counted.
+    monitoring: MonitoringView | None = None
 
     @property
     def results(self) -> EvaluationResults | None:
@@ -782,6 +1031,8 @@ class ReportView(_Lenient):
 
 
 __all__ = [
+    "ALERT_IMPACT_RATIO",
+    "ALERT_SCORE_PSI",
     "COUNT_METRICS",
     "FOUR_FIFTHS",
     "LIFECYCLE_PATH",
@@ -797,11 +1048,17 @@ __all__ = [
     "EvaluationResults",
     "EvaluationView",
     "Explanations",
+    "GroupSeries",
     "GroupStats",
     "Grouping",
     "Importance",
     "LocalExplanation",
     "ModelInfo",
+    "MonitoredFile",
+    "MonitoredGrouping",
+    "MonitoringAlert",
+    "MonitoringView",
+    "MonitoringWindow",
     "PolicyPack",
     "PolicyView",
     "ReportView",
@@ -811,5 +1068,7 @@ __all__ = [
     "WaiverView",
     "drift_features",
     "local_explanation",
+    "monitoring_alerts",
+    "monitoring_view",
     "read_results",
 ]

@@ -43,6 +43,7 @@ from govern.report.view import (
     EvaluationView,
     LocalExplanation,
     ModelInfo,
+    MonitoringView,
     PolicyPack,
     PolicyView,
     ReportView,
@@ -51,6 +52,7 @@ from govern.report.view import (
     WaiverView,
     drift_features,
     local_explanation,
+    monitoring_view,
     read_results,
 )
 from govern.services import keys
@@ -79,6 +81,8 @@ MAX_PDF_BYTES = 200_000_000
 #: Policy runs read for a card, newest first (each pack shows its latest result among them).
 MAX_POLICY_RUNS = 500
 SUFFIXES: dict[str, str] = {"pdf": ".pdf", "html": ".html", "md": ".md", "json": ".json"}
+#: The width of the card's monitoring windows (``govern monitor show --window``).
+MONITORING_WINDOW = "1w"
 #: Packages whose versions a card records as "this card" (the rendering stack).
 RENDER_PACKAGES = ("jinja2", "matplotlib", "weasyprint", "pyhanko", "pydantic")
 
@@ -161,6 +165,8 @@ def build_view(
     every pack counts.
     ``record_problems``: what ``verify_version_records`` found for the version, when the
     caller already checked (otherwise it is checked here, for the decisions' verification).
+    The view's ``monitoring`` is left empty: the monitoring service reads it in its own
+    session (:func:`with_monitoring`).
     """
     vid = version.id
     evaluation = queries.latest_evaluation(session=session, version_id=vid)
@@ -215,6 +221,17 @@ def build_view(
         other_versions=others,
         earlier_packs=earlier,
     )
+
+
+def with_monitoring(ctx: Context, view: ReportView) -> ReportView:
+    """``view`` with its version's production monitoring in weekly windows, as ``govern
+    monitor show`` gives it (the monitoring service owns how windows and their figures are
+    derived; it reads in its own session, after the view's has ended)."""
+    from govern.services import monitoring
+
+    shown = monitoring.show(ctx, view.model.ref, width=MONITORING_WINDOW)
+    found: MonitoringView | None = monitoring_view(shown)
+    return view.model_copy(update={"monitoring": found})
 
 
 def _model_info(model: Model, version: ModelVersion, card: Card) -> ModelInfo:
@@ -526,7 +543,8 @@ def report_view(ctx: Context, ref: str) -> ReportView:
     with ctx.read() as session:
         ctx.require_role(session, "report", doing=f"read the card of {ref}")
         model, version = resolve(session, ref)
-        return build_view(session, model, version, actor=ctx.actor, governance=ctx.governance)
+        view = build_view(session, model, version, actor=ctx.actor, governance=ctx.governance)
+    return with_monitoring(ctx, view)
 
 
 # --- building a report --------------------------------------------------------------------
@@ -642,7 +660,7 @@ def _collect(ctx: Context, ref: str, *, signing: bool) -> tuple[ReportView, Sign
         # After the version is found (an unknown version is the first thing to hear about),
         # before any rendering work.
         identity = _org_identity(ctx, session) if signing else None
-    return view, identity
+    return with_monitoring(ctx, view), identity
 
 
 def _record(

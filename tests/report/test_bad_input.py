@@ -193,7 +193,7 @@ def test_user_template_overrides_blocks_only(keyed, tmp_path):
     text = " ".join(pdf_text(out).split())
     assert "ACME Bank model risk" in text
     assert f"Reviewed under policy MR-7 for {REF}." in text
-    assert "16 How to verify this card" in text  # the bundled sections are all still there
+    assert "17 How to verify this card" in text  # the bundled sections are all still there
     assert reports.verify_pdf(ctx, out).ok
     ctx.close()
 

@@ -42,8 +42,9 @@ SECTIONS = [
     "12 Lifecycle and decisions",
     "13 Policy results",
     "14 Drift",
-    "15 Reproducibility",
-    "16 How to verify this card",
+    "15 Production monitoring",
+    "16 Reproducibility",
+    "17 How to verify this card",
 ]
 
 
@@ -331,7 +332,7 @@ def test_poppler_reads_and_draws_the_card_as_pdfium_does(signed_card, tmp_path):
     for phrase in (
         "age_group=under_25 55 18.3% 0.636",
         "RATIO < 0.8",
-        "16 How to verify this card",
+        "17 How to verify this card",
     ):
         assert phrase in " ".join(ours.split()) and phrase in " ".join(theirs.split()), phrase
     # the same table row on one line in both readings

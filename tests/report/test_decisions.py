@@ -91,7 +91,7 @@ def test_pdf_lists_each_decision_with_name_role_key_and_verification(signed_card
 def test_how_to_verify_explains_unknown_signers_and_distribution(signed_card):
     """The certificate's fingerprint, why readers say "unknown", and how to distribute it."""
     text = " ".join(pdf_text(signed_card.pdf, layout=False).split())
-    section = text[text.rindex("16 How to verify this card") :]
+    section = text[text.rindex("17 How to verify this card") :]
     fingerprint = signed_card.result.signer_fingerprint
     assert fingerprint is not None
     assert fingerprint in section.replace(" ", "")
