@@ -197,7 +197,51 @@ def _lowest_impact(groupings: list[dict[str, Any]]) -> tuple[str, float] | None:
     return min(found, key=lambda item: item[1]) if found else None
 
 
+def status(
+    ref: Annotated[
+        str | None,
+        typer.Argument(help="NAME@VERSION; omit it and give --all.", show_default=False),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every deployed and shadow version.")
+    ] = False,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Policy file or shipped pack whose monitoring rules apply (repeatable). "
+            "Default: production-monitoring.",
+            show_default=False,
+        ),
+    ] = None,
+    fmt_name: Annotated[
+        str, typer.Option("--format", help="text, json, junit, sarif, github or markdown.")
+    ] = "text",
+) -> None:
+    """Judge the monitoring rules over the latest windows; exit 1 when a blocking one fails.
+
+    For a scheduler: `govern monitor status --all` fails the job when a deployed model's
+    live impact ratio stays low, its scores drift or its logs stop arriving. A read: nothing
+    is recorded.
+    """
+    from govern.policy.formats import FORMATS, render
+    from govern.services import monitoring
+
+    if every == (ref is not None):
+        raise InputError("give a version (NAME@VERSION) or --all, not both and not neither")
+    if fmt_name not in FORMATS:
+        raise InputError(f"--format {fmt_name}: choose one of {', '.join(FORMATS)}")
+    report = monitoring.status(
+        runtime.context(), None if every else [str(ref)], policies=policy or []
+    )
+    output.line(render(report, fmt_name).rstrip("\n"))
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
 def add_commands(app: typer.Typer) -> None:
     monitor_app.command("run")(run)
     monitor_app.command("show")(show)
+    monitor_app.command("status")(status)
     app.add_typer(monitor_app, name="monitor")

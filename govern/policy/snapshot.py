@@ -15,7 +15,7 @@ evaluating; benchmarks/bench_policy.py measures what 10,000 versions cost.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,35 @@ class ChampionEvidence:
 
 
 @dataclass(slots=True)
+class WindowFigures:
+    """One window of a version's production monitoring, as rules read it."""
+
+    start: dt.date
+    end: dt.date
+    rows: int
+    outcomes_known: int
+    #: PSI of the window's score histogram against the record's first window with scores.
+    score_psi: float | None
+    #: grouping -> group label -> metric (selection_rate, impact_ratio, tpr, fpr) -> value;
+    #: groups under the minimum size are left out, as the fairness rules leave them out.
+    groups: Mapping[str, Mapping[str, Mapping[str, float | None]]]
+    #: grouping -> its features (one for a single feature, more for an intersection).
+    features: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(slots=True)
+class MonitoringEvidence:
+    """A version's production-monitoring record (``govern monitor run``)."""
+
+    features: tuple[str, ...]
+    #: The latest prediction timestamp counted.
+    last_log_at: dt.datetime | None
+    #: Window width (``1d``, ``1w``, ``1mo``) -> its windows, oldest first; computed by the
+    #: service that loaded the record, when a rule first asks.
+    windows: Callable[[str], Sequence[WindowFigures]]
+
+
+@dataclass(slots=True)
 class SubjectSnapshot:
     """Everything a rule may look at, for one model version or one stateless subject."""
 
@@ -106,6 +135,7 @@ class SubjectSnapshot:
     decisions: tuple[DecisionRecord, ...] = ()
     waivers: tuple[WaiverRecord, ...] = ()
     champion: ChampionEvidence | None = None
+    monitoring: MonitoringEvidence | None = None
     #: True for ``govern check --card --data``: no catalogue, so no decisions or champion.
     stateless: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -137,6 +167,8 @@ __all__ = [
     "DecisionRecord",
     "DriftEvidence",
     "EvaluationEvidence",
+    "MonitoringEvidence",
     "SubjectSnapshot",
     "WaiverRecord",
+    "WindowFigures",
 ]

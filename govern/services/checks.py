@@ -81,7 +81,9 @@ def check_version(
             loaded = explicit or version_categories(
                 ctx.governance, version, policies_for(ctx, version), categories
             )
-            snapshot = snapshot_for(session, model, version)
+            snapshot = snapshot_for(
+                session, model, version, min_group_size=ctx.governance.min_group_size
+            )
         return run_check(loaded, [snapshot], now=at)
     with ctx.write("policy.check", ref) as tx:
         model, version = resolve(tx.session, ref)
@@ -90,7 +92,9 @@ def check_version(
             ctx.governance, version, policies_for(ctx, version), categories
         )
         ctx.require_role(tx.session, "check", doing=f"record a policy check of {tx.subject}")
-        snapshot = snapshot_for(tx.session, model, version)
+        snapshot = snapshot_for(
+            tx.session, model, version, min_group_size=ctx.governance.min_group_size
+        )
         result = evaluate(loaded, snapshot, now=at)
         run = store_run(tx.session, version, loaded, result, actor=tx.actor, checked_at=at)
         tx.audit(**audit_payload(loaded, result, run.id))
@@ -226,7 +230,7 @@ def check_versions(
     at = now or utcnow()
     with collector_paused():
         with ctx.read() as session:
-            subjects = snapshots_for(session, refs)
+            subjects = snapshots_for(session, refs, min_group_size=ctx.governance.min_group_size)
         return run_check(loaded, subjects, now=at)
 
 

@@ -105,7 +105,7 @@ def gate(
     )
     if stage is None:
         stage = "approve" if version.state in _COLLECTING_APPROVALS else "deploy"
-    snapshot = snapshot_for(session, model, version)
+    snapshot = snapshot_for(session, model, version, min_group_size=tx.governance.min_group_size)
     result = evaluate(
         loaded, snapshot, now=at, defer_kinds=_APPROVAL_DEFERRED if stage == "approve" else ()
     )

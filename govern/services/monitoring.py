@@ -14,17 +14,21 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from govern.errors import DataError, InternalError
+from govern.errors import DataError, InputError, InternalError
 from govern.monitor.aggregate import Aggregate, DayCounts, Joined, aggregate, join_outcomes
-from govern.monitor.figures import groupings, score_psi, windows
+from govern.monitor.figures import Window, groupings, score_psi, windows
 from govern.monitor.logs import LogColumns, LogFile, OutcomeColumns, find_logs
+from govern.policy.snapshot import WindowFigures
 from govern.services.catalogue import resolve
 from govern.services.context import Context
 from govern.services.evaluation import EVALUATE, check_writable, evidence_target
 from govern.storage import monitoring as stored
 from govern.storage.tables import MonitoringDay, MonitoringFile
+
+if TYPE_CHECKING:
+    from govern.policy.outcomes import CheckReport
 
 ACTION = "monitor.run"
 
@@ -300,6 +304,43 @@ def _sha256(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def window_figures(
+    days: Sequence[DayCounts], features: Sequence[str], width: str, min_group_size: int
+) -> list[tuple[Window, list[Any], WindowFigures]]:
+    """Each window of ``width``: its counts, its groupings (as ``govern evaluate`` stores
+    them) and the figures monitoring rules read. A window's score PSI is against the first
+    window with scores."""
+    found = windows(days, width)
+    reference = next((w.counts.scores for w in found if sum(w.counts.scores)), None)
+    result = []
+    for window in found:
+        groups = groupings(window.counts, features, min_group_size=min_group_size)
+        psi = None if reference is None else score_psi(reference, window.counts.scores)
+        figures = WindowFigures(
+            start=window.start,
+            end=window.end,
+            rows=window.rows,
+            outcomes_known=window.outcomes_known,
+            score_psi=psi,
+            groups={
+                g.name: {
+                    s.group: {
+                        "selection_rate": s.metrics.selection_rate.value,
+                        "impact_ratio": s.impact_ratio,
+                        "tpr": s.metrics.tpr.value,
+                        "fpr": s.metrics.fpr.value,
+                    }
+                    for s in g.groups
+                    if not s.small
+                }
+                for g in groups
+            },
+            features={g.name: tuple(g.features) for g in groups},
+        )
+        result.append((window, groups, figures))
+    return result
+
+
 def show(ctx: Context, ref: str, *, width: str = "1d") -> dict[str, Any]:
     """The version's monitoring windows and their figures, oldest first (``--json``).
 
@@ -328,24 +369,18 @@ def show(ctx: Context, ref: str, *, width: str = "1d") -> dict[str, Any]:
         ]
         features = stored.features(session=session, version_id=version.id) or []
         min_group_size = ctx.governance.min_group_size
-    found = windows(days, width)
-    reference = next((w.counts.scores for w in found if sum(w.counts.scores)), None)
-    shown = []
-    for window in found:
-        groups = groupings(window.counts, features, min_group_size=min_group_size)
-        shown.append(
-            {
-                "start": window.start.isoformat(),
-                "end": window.end.isoformat(),
-                "rows": window.rows,
-                "outcomes_known": window.outcomes_known,
-                "scores": window.counts.scores,
-                "score_psi": (
-                    None if reference is None else score_psi(reference, window.counts.scores)
-                ),
-                "groupings": [g.model_dump(mode="json") for g in groups],
-            }
-        )
+    shown = [
+        {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "rows": window.rows,
+            "outcomes_known": window.outcomes_known,
+            "scores": window.counts.scores,
+            "score_psi": figures.score_psi,
+            "groupings": [g.model_dump(mode="json") for g in groups],
+        }
+        for window, groups, figures in window_figures(days, features, width, min_group_size)
+    ]
     return {
         "ref": subject,
         "window": width,
@@ -355,4 +390,51 @@ def show(ctx: Context, ref: str, *, width: str = "1d") -> dict[str, Any]:
     }
 
 
-__all__ = ["MonitoringRun", "run", "show"]
+#: The shipped pack ``govern monitor status`` applies when no ``--policy`` is given.
+DEFAULT_PACK = "production-monitoring"
+#: The states of versions that serve predictions, which ``monitor status --all`` watches.
+SERVING = ["deployed", "shadow"]
+
+
+def status(
+    ctx: Context,
+    refs: Sequence[str] | None = None,
+    *,
+    policies: Sequence[str] = (),
+    now: dt.datetime | None = None,
+) -> CheckReport:
+    """The ``monitoring`` rules of ``policies`` (default: :data:`DEFAULT_PACK`) over the
+    versions ``refs``, or over every deployed and shadow version when ``refs`` is ``None``.
+
+    A read: nothing is recorded. The exit code is a check's: 1 when a blocking rule fails.
+
+    Raises:
+        InputError: the policies hold no monitoring rule.
+        PolicyError: a policy file is invalid.
+        NotFoundError: a reference names no version.
+    """
+    import dataclasses
+
+    from govern.policy.engine import check, collector_paused, utcnow
+    from govern.policy.kinds.monitoring import MonitoringRule
+    from govern.policy.loader import load_policies
+    from govern.services.catalogue import list_versions
+    from govern.services.subjects import snapshots_for
+
+    names = list(policies) or [DEFAULT_PACK]
+    loaded = []
+    for found in load_policies(names, max_bytes=ctx.settings.max_policy_bytes):
+        rules = [r for r in found.policy.rules if isinstance(r, MonitoringRule)]
+        if rules:
+            policy = found.policy.model_copy(update={"rules": rules, "manual": []})
+            loaded.append(dataclasses.replace(found, policy=policy))
+    if not loaded:
+        raise InputError(f"no monitoring rule in {', '.join(names)}")
+    if refs is None:
+        refs = [f"{v.name}@{v.version}" for v in list_versions(ctx, states=SERVING)]
+    with collector_paused(), ctx.read() as session:
+        subjects = snapshots_for(session, list(refs), min_group_size=ctx.governance.min_group_size)
+    return check(loaded, subjects, now=now or utcnow())
+
+
+__all__ = ["DEFAULT_PACK", "SERVING", "MonitoringRun", "run", "show", "status", "window_figures"]

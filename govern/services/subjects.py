@@ -13,6 +13,7 @@ it are built once per check rather than once per challenger.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Collection, Sequence
 from itertools import groupby
@@ -26,6 +27,7 @@ from govern.policy.snapshot import (
     DecisionRecord,
     DriftEvidence,
     EvaluationEvidence,
+    MonitoringEvidence,
     SubjectSnapshot,
     WaiverRecord,
 )
@@ -53,13 +55,20 @@ def json_decoder() -> Decode:
     return decode
 
 
-def snapshot_for(session: Session, model: Model, version: ModelVersion) -> SubjectSnapshot:
-    """Everything the policy engine may look at for one stored version."""
-    (snapshot,) = _load(session, [version.id])
+def snapshot_for(
+    session: Session, model: Model, version: ModelVersion, *, min_group_size: int = 30
+) -> SubjectSnapshot:
+    """Everything the policy engine may look at for one stored version.
+
+    ``min_group_size`` (the governance setting) marks the small groups of its monitoring
+    windows, as it does an evaluation's."""
+    (snapshot,) = _load(session, [version.id], min_group_size)
     return snapshot
 
 
-def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[SubjectSnapshot]:
+def snapshots_for(
+    session: Session, refs: Sequence[str] | None = None, *, min_group_size: int = 30
+) -> list[SubjectSnapshot]:
     """:func:`snapshot_for` of many versions, with the same handful of queries as one.
 
     Args:
@@ -71,11 +80,13 @@ def snapshots_for(session: Session, refs: Sequence[str] | None = None) -> list[S
         NotFoundError: a reference names no version.
     """
     if refs is None:
-        return _load(session, None)
-    return _load(session, [resolve(session, ref)[1].id for ref in refs])
+        return _load(session, None, min_group_size)
+    return _load(session, [resolve(session, ref)[1].id for ref in refs], min_group_size)
 
 
-def _load(session: Session, wanted: list[int | None] | None) -> list[SubjectSnapshot]:
+def _load(
+    session: Session, wanted: list[int | None] | None, min_group_size: int
+) -> list[SubjectSnapshot]:
     """Snapshots of the versions ``wanted`` (ids, in that order), or of every version."""
     decode = json_decoder()
     rows = stored.version_rows(session=session, version_ids=wanted)
@@ -86,6 +97,7 @@ def _load(session: Session, wanted: list[int | None] | None) -> list[SubjectSnap
     drifts = _drifts(session, wanted, decode)
     decisions = _decisions(session, wanted)
     waivers = _waivers(session, wanted)
+    monitored = _monitoring(session, wanted, decode, min_group_size)
     snapshots = []
     fields = stored.columns(
         rows, "id", "model_id", "name", "version", "state", "risk_tier", "card",
@@ -119,6 +131,7 @@ def _load(session: Session, wanted: list[int | None] | None) -> list[SubjectSnap
                 decisions=history,
                 waivers=waivers.get(vid, ()),
                 champion=champion,
+                monitoring=monitored.get(vid),
             )
         )
     return snapshots
@@ -202,6 +215,40 @@ def _drifts(
         )
         for vid, text, created, reference_sha, current_sha, did in map(fields, rows)
     }
+
+
+def _monitoring(
+    session: Session, wanted: Collection[int | None] | None, decode: Decode, min_group_size: int
+) -> dict[int | None, MonitoringEvidence]:
+    """Each monitored version's record; its windows are figured when a rule first asks."""
+    from govern.monitor.aggregate import DayCounts
+    from govern.services.monitoring import window_figures
+
+    rows = stored.monitoring_rows(session=session, version_ids=wanted)
+    if not rows:
+        return {}
+    last = dict(map(stored.columns(found := stored.latest_log_rows(
+        session=session, version_ids=wanted), "version_id", "last_at"), found))  # fmt: skip
+    fields = stored.columns(rows, "day", "features", "counts")
+    records = {}
+    for vid, history in groupby(rows, stored.columns(rows, "version_id")):
+        days, features = [], ()
+        for stored_day, stored_features, counts in map(fields, history):
+            days.append(DayCounts.from_json(day(stored_day), decode(counts)))
+            features = tuple(decode(stored_features))
+
+        def figured(
+            width: str, days: list[Any] = days, features: tuple[str, ...] = features
+        ) -> Any:
+            return [f for _w, _g, f in window_figures(days, features, width, min_group_size)]
+
+        at = last.get(vid)
+        records[vid] = MonitoringEvidence(
+            features=features,
+            last_log_at=None if at is None else instant(at),
+            windows=functools.cache(figured),
+        )
+    return records
 
 
 def _decisions(

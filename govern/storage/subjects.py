@@ -19,7 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 # SQLAlchemy's select: SQLModel's types only selects of up to four columns.
-from sqlalchemy import String, Text, cast, select, type_coerce
+from sqlalchemy import String, Text, cast, func, select, type_coerce
 from sqlmodel import Session, col
 
 from govern.storage.queries import latest_per_version
@@ -29,6 +29,8 @@ from govern.storage.tables import (
     Evaluation,
     Model,
     ModelVersion,
+    MonitoringDay,
+    MonitoringFile,
     Waiver,
     as_utc,
 )
@@ -195,6 +197,33 @@ def waiver_rows(*, session: Session, version_ids: Wanted) -> Sequence[Any]:
     return _read(session, query.order_by(col(Waiver.id)))
 
 
+def monitoring_rows(*, session: Session, version_ids: Wanted) -> Sequence[Any]:
+    """Every monitored day: ``version_id, day`` (raw), ``features, counts`` (text); by version
+    and day."""
+    md = MonitoringDay
+    query = select(
+        col(md.version_id).label("version_id"),
+        _raw(col(md.day)).label("day"),
+        cast(col(md.features), Text).label("features"),
+        cast(col(md.counts), Text).label("counts"),
+    )
+    if version_ids is not None:
+        query = query.where(col(md.version_id).in_(version_ids))
+    return _read(session, query.order_by(col(md.version_id), col(md.day)))
+
+
+def latest_log_rows(*, session: Session, version_ids: Wanted) -> Sequence[Any]:
+    """``version_id, last_at`` (raw): the latest prediction counted for each monitored version."""
+    mf = MonitoringFile
+    query = select(
+        col(mf.version_id).label("version_id"),
+        _raw(func.max(col(mf.last_at))).label("last_at"),
+    ).where(col(mf.kind) == "predictions")
+    if version_ids is not None:
+        query = query.where(col(mf.version_id).in_(version_ids))
+    return _read(session, query.group_by(col(mf.version_id)))
+
+
 __all__ = [
     "columns",
     "day",
@@ -203,6 +232,8 @@ __all__ = [
     "instant",
     "latest_drift_rows",
     "latest_evaluation_rows",
+    "latest_log_rows",
+    "monitoring_rows",
     "version_rows",
     "waiver_rows",
 ]

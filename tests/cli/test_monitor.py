@@ -63,3 +63,31 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert snapshot(url).versions == before.versions
     empty = run_cli("monitor", "show", ref, db=url)
     assert empty.returncode == 0 and "no prediction logs counted yet" in empty.stdout
+
+
+def test_status_exits_1_on_a_blocking_failure_in_every_format(
+    sqlite_cat: Catalogue, tmp_path: Path
+) -> None:
+    from tests.services.test_monitoring import regressed
+
+    ref = register(sqlite_cat)
+    url = sqlite_cat.url
+    write(regressed(), tmp_path / "log.parquet")
+    counted = run_cli(
+        "monitor", "run", ref, "--logs", str(tmp_path / "log.parquet"), *OPTIONS,
+        user="alice", db=url,
+    )  # fmt: skip
+    assert counted.returncode == 0, counted.stderr
+    text = run_cli("monitor", "status", ref, user="victor", db=url)
+    assert text.returncode == 1, text.stderr
+    assert "sex=female: impact ratio outside >= 0.8" in text.stdout
+    junit = run_cli("monitor", "status", ref, "--format", "junit", user="victor", db=url)
+    assert junit.returncode == 1 and "<testsuites" in junit.stdout
+    document = json.loads(
+        run_cli("monitor", "status", ref, "--format", "json", user="victor", db=url).stdout
+    )
+    assert document["exit_code"] == 1
+    (line,) = assert_clean_failure(run_cli("monitor", "status", db=url))
+    assert "give a version" in line
+    everything = run_cli("monitor", "status", "--all", db=url)  # nothing deployed: nothing fails
+    assert everything.returncode == 0, everything.stderr

@@ -200,6 +200,7 @@ def test_policy_validate_and_list() -> None:
         "model-risk",
         "nist-ai-rmf",
         "nyc-ll144",
+        "production-monitoring",
     ]
 
 

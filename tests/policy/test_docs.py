@@ -108,7 +108,7 @@ def test_pre_commit_hooks(tmp_path: Path) -> None:
         for p in (REPO / "policies").iterdir()
         if pattern.search(str(p.relative_to(REPO)))
     )
-    assert len(files) == 6
+    assert len(files) == 7
     result = run_cli(*_govern_args(validate["entry"]), *files, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert by_id["govern-check"]["pass_filenames"] is False

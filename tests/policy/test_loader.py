@@ -193,6 +193,7 @@ def test_every_shipped_pack_is_valid_and_cites_its_sources() -> None:
         "model-risk",
         "nist-ai-rmf",
         "nyc-ll144",
+        "production-monitoring",
     ]
     for loaded in load_policies(names):
         assert loaded.shipped

@@ -28,8 +28,10 @@ from govern.policy.snapshot import (
     DecisionRecord,
     DriftEvidence,
     EvaluationEvidence,
+    MonitoringEvidence,
     SubjectSnapshot,
     WaiverRecord,
+    WindowFigures,
 )
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -84,6 +86,10 @@ RULES: list[dict[str, Any]] = [
     {"kind": "explanation", "top_k": 2, "sensitive": ["income"], "use_flags": False},
     {"kind": "explanation", "require": False},
     {"kind": "drift", "max_psi": 0.25, "max_age_days": 90},
+    {"kind": "monitoring", "metric": "impact_ratio", "min": 0.8, "consecutive": 2},
+    {"kind": "monitoring", "metric": "tpr", "min": 0.5, "groupings": "both", "window": "1w"},
+    {"kind": "monitoring", "metric": "score_psi", "max": 0.2, "if_missing": "not-applicable"},
+    {"kind": "monitoring", "metric": "log_age_days", "max": 7},
     {"kind": "drift", "min_p_value": 0.01, "features": ["age"], "if_missing": "error"},
     {"kind": "freshness", "max_age_days": 365},
     {"kind": "freshness", "max_age_days": 30, "dataset_sha256": "d" * 64},
@@ -375,11 +381,39 @@ def snapshots(draw: st.DrawFn, clean: bool = False) -> SubjectSnapshot:
         submitter=draw(st.sampled_from(["alice", "carol", None])),
         evaluation=_evaluation(draw, clean),
         drift=drift,
+        monitoring=_monitoring(draw),
         decisions=tuple(draw(decisions)),
         waivers=tuple(draw(waivers)),
         champion=champion,
         stateless=draw(st.integers(0, 9)) == 9,
     )
+
+
+def _monitoring(draw: st.DrawFn) -> MonitoringEvidence | None:
+    """A monitoring record: windows of random group figures, some undefined, or none."""
+    if draw(st.integers(0, 3)) == 0:
+        return None
+    rate = st.one_of(st.none(), st.floats(0.0, 1.5))
+    groups = st.fixed_dictionaries(
+        {"impact_ratio": rate, "selection_rate": rate, "tpr": rate, "fpr": rate}
+    )
+    windows = [
+        WindowFigures(
+            start=dt.date(2026, 3, 1) + dt.timedelta(days=index),
+            end=dt.date(2026, 3, 2) + dt.timedelta(days=index),
+            rows=draw(st.integers(0, 500)),
+            outcomes_known=0,
+            score_psi=draw(rate),
+            groups={
+                "sex": draw(st.dictionaries(st.sampled_from(["f", "m"]), groups, max_size=2)),
+                "sex*age": draw(st.dictionaries(st.sampled_from(["f, y"]), groups, max_size=1)),
+            },
+            features={"sex": ("sex",), "sex*age": ("sex", "age")},
+        )
+        for index in range(draw(st.integers(0, 5)))
+    ]
+    last = draw(st.one_of(st.none(), st.just(NOW - dt.timedelta(days=draw(st.integers(0, 20))))))
+    return MonitoringEvidence(features=("sex", "age"), last_log_at=last, windows=lambda _w: windows)
 
 
 def test_every_registered_kind_has_a_module_with_model_judge_and_describe() -> None:

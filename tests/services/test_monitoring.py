@@ -3,12 +3,13 @@ audited, refused whole on a bad log, and only by those who may evaluate."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from govern.errors import DataError, PermissionDenied
+from govern.errors import DataError, InputError, PermissionDenied
 from govern.monitor.logs import LogColumns
 from govern.services import audit, monitoring
 from tests.builders import register
@@ -172,3 +173,57 @@ def test_outcomes_need_their_counted_logs_unchanged_and_one_outcome_per_request(
     with pytest.raises(DataError, match=r"log\.parquet: missing; outcomes are joined"):
         monitoring.run(cat.ctx("alice"), ref, outcomes=[str(fine)])
     assert (snapshot(cat.url), _days(cat, ref)) == before
+
+
+def regressed(count: int = 4_000, days: int = 10, from_day: int = 6) -> pd.DataFrame:
+    """A log whose women are selected far less from ``from_day`` on (a subgroup regression)."""
+    frame = rows(count, days=days)
+    day = (frame["timestamp"] - frame["timestamp"].min().normalize()).dt.days
+    late_women = (frame["sex"] == "female") & (day >= from_day)
+    frame.loc[late_women & (frame.index % 4 != 0), "prediction"] = 0
+    return frame
+
+
+def test_status_fails_when_a_regression_persists_and_names_the_group(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    ref = register(cat)
+    frame = regressed()
+    early = frame["timestamp"] < frame["timestamp"].min().normalize() + pd.Timedelta(days=6)
+    write(frame[early], tmp_path / "early.parquet")
+    monitoring.run(cat.ctx("alice"), ref, logs=[str(tmp_path / "early.parquet")], columns=COLUMNS)
+    last = frame["timestamp"].max().to_pydatetime()
+    calm = monitoring.status(cat.ctx("victor"), [ref], now=last)
+    assert calm.exit_code == 0, [o.message for o in calm.outcomes]
+    write(frame[~early], tmp_path / "late.parquet")
+    monitoring.run(cat.ctx("alice"), ref, logs=[str(tmp_path / "late.parquet")], columns=COLUMNS)
+    report = monitoring.status(cat.ctx("victor"), [ref], now=last)
+    assert report.exit_code == 1
+    failed = {o.rule_id: o for o in report.outcomes if o.status == "fail"}
+    assert set(failed) == {"live-impact-ratio", "live-intersections"}  # women of every age
+    assert failed["live-impact-ratio"].message.startswith(
+        "sex=female: impact ratio outside >= 0.8 in the latest 3 windows of 1d"
+    )
+    # days later, with no new logs, the silence fails too
+    later = monitoring.status(cat.ctx("victor"), [ref], now=last + dt.timedelta(days=8))
+    assert {o.rule_id for o in later.outcomes if o.status == "fail"} == {
+        *failed,
+        "logs-arriving",
+    }
+    # the same rules run in a policy check of the version
+    from govern.services import checks
+
+    checked = checks.check_version(
+        cat.ctx("victor"), ref, ["production-monitoring"], now=last, record=False
+    )
+    assert checked.exit_code == 1
+
+
+def test_status_of_every_serving_version_and_policies_without_monitoring_rules(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    register(cat)
+    with pytest.raises(InputError, match="no monitoring rule in baseline"):
+        monitoring.status(cat.ctx("victor"), None, policies=["baseline"])
+    nothing = monitoring.status(cat.ctx("victor"), None)
+    assert nothing.subjects == () and nothing.exit_code == 0  # nothing deployed yet

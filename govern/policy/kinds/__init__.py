@@ -37,6 +37,7 @@ NAMES: tuple[str, ...] = (
     "artifact",
     "champion",
     "disclosure",
+    "monitoring",
 )
 
 
