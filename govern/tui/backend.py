@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from govern.domain.comparison import Comparison
     from govern.domain.governance import GovernanceSettings
     from govern.policy.outcomes import CheckReport
-    from govern.report.view import LocalExplanation, ReportView
+    from govern.report.view import LocalExplanation, MonitoringView, ReportView
     from govern.services import Context
     from govern.services.governance import SettingsRevisionPublic
     from govern.services.reports import PdfVerdict, ReportResult
@@ -200,6 +200,14 @@ class Backend:
             return reports.report_view(self.ctx, ref), None
         except GovernError as error:
             return None, error.message
+
+    def monitoring(self, ref: str, width: str) -> MonitoringView | None:
+        """``ref``'s production monitoring in windows of ``width`` (``govern monitor show``),
+        read into the report view's shape; None when no log was ever counted."""
+        from govern.report.view import monitoring_view
+        from govern.services import monitoring
+
+        return monitoring_view(monitoring.show(self.ctx, ref, width=width))
 
     def build_report(
         self, ref: str, output: Path, progress: Callable[[str, int, int], None] | None = None

@@ -15,7 +15,7 @@ from textual.message import Message
 if TYPE_CHECKING:
     from govern.domain.comparison import Comparison
     from govern.policy.outcomes import CheckReport
-    from govern.report.view import LocalExplanation, ReportView
+    from govern.report.view import LocalExplanation, MonitoringView, ReportView
     from govern.services.governance import SettingsRevisionPublic
     from govern.services.reports import PdfVerdict, ReportResult
     from govern.services.views import (
@@ -42,6 +42,15 @@ class VersionLoaded(Message):
     entries: list[HistoryEntry] = field(default_factory=list)
     view: ReportView | None = None
     problem: str | None = None
+
+
+@dataclass
+class MonitoringLoaded(Message):
+    """A version's monitoring in windows of ``width`` (None: no log counted yet)."""
+
+    ref: str
+    width: str
+    monitoring: MonitoringView | None
 
 
 @dataclass

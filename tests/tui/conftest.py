@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import time_machine
 from cryptography.hazmat.primitives import serialization
@@ -219,6 +220,37 @@ def frozen_day() -> Iterator[None]:
     """Run the app on a fixed day (the clock ticks, so Textual's timers work)."""
     with time_machine.travel(RUN_AT, tick=True):
         yield
+
+
+#: The prediction log of :func:`drifting_log`: four whole ISO weeks from Monday 2026-03-02,
+#: in the last two of which (from :data:`LOG_DROP`) women are selected far less often.
+LOG_MONDAY = dt.date(2026, 3, 2)
+LOG_DROP = dt.date(2026, 3, 16)
+
+
+def drifting_log() -> pd.DataFrame:
+    """8,000 logged decisions over :data:`LOG_MONDAY`'s four weeks (sex, age_group, score,
+    prediction, outcome), with women's selection rate dropping from :data:`LOG_DROP`."""
+    from tests.monitor.test_aggregate import rows
+
+    frame = rows(8_000, seed=3, days=28)
+    frame["timestamp"] += pd.Timedelta(days=1)  # rows() starts on a Sunday
+    later = (frame["timestamp"].dt.date >= LOG_DROP) & (frame["sex"] == "female")
+    frame.loc[later, "prediction"] = (frame.loc[later, "score"] > 0.85).astype(int)
+    return frame
+
+
+def count_log(made: ConsoleCatalogue, ref: str, frame: pd.DataFrame, directory: Path) -> None:
+    """Count ``frame``, written as a Parquet log, into ``ref``'s monitoring (as alice)."""
+    from govern.services import monitoring
+    from tests.monitor.test_aggregate import COLUMNS, write
+
+    path = write(frame, directory / "predictions.parquet")
+    ctx = made.ctx("alice")
+    try:
+        monitoring.run(ctx, ref, logs=[str(path)], columns=COLUMNS)
+    finally:
+        ctx.close()
 
 
 def console_app(made: ConsoleCatalogue, user: str, **kwargs: Any) -> GovernApp:

@@ -9,6 +9,7 @@ pictures only change when the console's appearance does. Review changed snapshot
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,14 @@ from govern.services import governance
 from govern.tui.app import GovernApp
 from govern.tui.screens.version import VersionScreen
 from govern.tui.widgets.dialogs import PassphraseModal
-from tests.tui.conftest import ConsoleCatalogue, console_app, protect_key, settle
+from tests.tui.conftest import (
+    ConsoleCatalogue,
+    console_app,
+    count_log,
+    drifting_log,
+    protect_key,
+    settle,
+)
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 Steps = Callable[[Pilot[Any]], Awaitable[None]]
@@ -120,6 +128,21 @@ def test_settings_after_a_revision(
     governance.apply(admin, GovernanceSettings.model_validate(rules), source="org.yaml")
     admin.close()
     assert snap_compare(app_for(console, "dave"), terminal_size=size, run_before=steps("4"))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_monitoring(
+    size: tuple[int, int],
+    console: ConsoleCatalogue,
+    here: None,
+    snap_compare: Any,
+    tmp_path: Path,
+) -> None:
+    """A deployed version's weekly monitoring: the drop in women's selection rate in the last
+    two weeks, and those weeks flagged."""
+    count_log(console, "credit-risk@1.0.0", drifting_log(), tmp_path)
+    run = steps(version="credit-risk@1.0.0", tab="monitoring")
+    assert snap_compare(app_for(console, "carol"), terminal_size=size, run_before=run)
 
 
 PASSPHRASE = b"correct horse battery"

@@ -1,7 +1,9 @@
-"""One model version: card, evaluation, explanations, policies, workflow, reports and drift.
+"""One model version: card, evaluation, explanations, policies, workflow, reports, drift and
+production monitoring.
 
 Everything shown comes from services in one worker (``show_version``, the model's history,
-and the report view that assembles evaluation, policy, waiver and drift evidence). Every
+and the report view that assembles evaluation, policy, waiver, drift and weekly monitoring
+evidence); monitoring in windows of another width is read by a worker of its own. Every
 action (a decision, a policy run, a waiver, a signed PDF) runs in its own named worker and
 reports back with a message; refusals from the services appear as a modal with their reason.
 """
@@ -41,10 +43,12 @@ from govern.domain.card import Card
 from govern.domain.lifecycle import Action, Approval, State, allowed_actions, quorum, verb
 from govern.errors import GovernError
 from govern.report.exports import md
+from govern.report.view import WINDOW_NAMES
 from govern.tui import formatting as fmt
 from govern.tui.messages import (
     DecisionExplained,
     DecisionRecorded,
+    MonitoringLoaded,
     PolicyRunCompleted,
     ReportBuilt,
     ReportProgressed,
@@ -64,6 +68,7 @@ from govern.tui.widgets.evidence import (
     ImportanceChart,
     PolicyResults,
 )
+from govern.tui.widgets.monitoring import DEFAULT_WINDOW, WINDOW_WIDTHS, MonitoringPanel
 from govern.tui.widgets.table import Tone
 
 if TYPE_CHECKING:
@@ -73,7 +78,16 @@ if TYPE_CHECKING:
     from govern.services.views import VersionDetail
     from govern.services.workflow import HistoryEntry
 
-TABS = ("card", "evaluation", "explanations", "policies", "workflow", "reports", "drift")
+TABS = (
+    "card",
+    "evaluation",
+    "explanations",
+    "policies",
+    "workflow",
+    "reports",
+    "drift",
+    "monitoring",
+)
 TAB_TITLES = {
     "card": "Card",
     "evaluation": "Evaluation",
@@ -82,6 +96,7 @@ TAB_TITLES = {
     "workflow": "Workflow",
     "reports": "Reports",
     "drift": "Drift",
+    "monitoring": "Monitoring",
 }
 #: Workflow buttons: (action, label, key).
 WORKFLOW_BUTTONS = (
@@ -96,11 +111,12 @@ WORKFLOW_BUTTONS = (
 
 
 DECISION_TABS = ("card", "workflow")
+GROUPING_TABS = ("evaluation", "monitoring")
 #: Every key of the version screen: (key, action, title, help, tabs whose footer shows it).
 #: Each key works on every tab; the footer shows the ones that belong where you are (a
 #: decision only when the version's state allows it) and the command palette lists them all.
 VERSION_KEYS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
-    ("f", "next_grouping", "Grouping", "Next feature or intersection", ("evaluation",)),
+    ("f", "next_grouping", "Grouping", "Next feature or intersection", GROUPING_TABS),
     ("n", "next_metric", "Metric", "Next per-group metric", ("evaluation",)),
     ("e", "explain", "Explain a decision", "Look up one decision by row id", ("explanations",)),
     ("k", "run_checks", "Run checks", "Check the bound policies now", ("policies",)),
@@ -115,6 +131,7 @@ VERSION_KEYS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     ("b", "build_report", "Build PDF", "Render and sign the PDF model card", ("card", "reports")),
     ("v", "verify_report", "Verify PDF", "Check a signed PDF card", ("reports",)),
     ("m", "compare", "Compare", "Champion and challenger side by side", ("evaluation",)),
+    ("w", "next_window", "Window", "Monitoring windows: day, week, month", ("monitoring",)),
 )
 _FEATURED = {action: tabs for _key, action, _title, _help, tabs in VERSION_KEYS}
 
@@ -291,6 +308,8 @@ class VersionScreen(GovernScreen):
         self.entries: list[HistoryEntry] = []
         #: A PDF is being built or verified (one at a time: both show in the same place).
         self.report_busy = False
+        #: The monitoring tab's window width (``govern monitor show --window``).
+        self.window = DEFAULT_WINDOW
 
     # --- layout -------------------------------------------------------------------------
 
@@ -351,6 +370,22 @@ class VersionScreen(GovernScreen):
                 yield Static("", id="report-list")
             with TabPane(TAB_TITLES["drift"], id="drift"), VerticalScroll():
                 yield DriftTable(id="drift-table")
+            with TabPane(TAB_TITLES["monitoring"], id="monitoring"):
+                with Horizontal(classes="filter-bar"):
+                    yield Label("Window", classes="bar-label")
+                    yield Select(
+                        [(f"{WINDOW_NAMES[w]} ({w})", w) for w in WINDOW_WIDTHS],
+                        value=self.window,
+                        id="monitor-window",
+                        compact=True,
+                        allow_blank=False,
+                    )
+                    yield Label("Grouping", classes="bar-label")
+                    yield Select(
+                        [], prompt="—", id="monitor-grouping", compact=True, allow_blank=True
+                    )
+                with VerticalScroll():
+                    yield MonitoringPanel(id="monitoring-panel")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -472,6 +507,7 @@ class VersionScreen(GovernScreen):
         self._show_workflow()
         self._show_reports()
         self.query_one("#drift-table", DriftTable).show(self.view.drift if self.view else None)
+        self._show_monitoring()
         self.refresh_bindings()  # the footer's decisions follow the state
 
     def _detail(self) -> VersionDetail:
@@ -614,6 +650,58 @@ class VersionScreen(GovernScreen):
             text = "\n".join(lines)
         self.query_one("#report-list", Static).update(Content.from_markup(text))
 
+    # --- monitoring ---------------------------------------------------------------------
+
+    def _show_monitoring(self) -> None:
+        """The weekly windows come with the report view; another width is read again."""
+        found = self.view.monitoring if self.view is not None else None
+        if self.view is not None and (found is None or found.window == self.window):
+            self.post_message(MonitoringLoaded(self.ref, self.window, found))
+        else:
+            self.load_monitoring(self.window)
+
+    @work(thread=True, exclusive=True, group="monitoring")
+    def load_monitoring(self, width: str) -> None:
+        self.app.call_from_thread(self._busy, "#monitoring-panel", True)
+        try:
+            found = self.guarded(lambda: (self.backend.monitoring(self.ref, width),))
+        finally:
+            self.app.call_from_thread(self._busy, "#monitoring-panel", False)
+        if found is None:  # the failure has been shown; the tab says so too
+            panel = self.query_one("#monitoring-panel", MonitoringPanel)
+            problem = "The monitoring record could not be read (F5 tries again)."
+            self.app.call_from_thread(panel.show, None, self.ref, problem)
+        else:
+            self.post_message(MonitoringLoaded(self.ref, width, found[0]))
+
+    def on_monitoring_loaded(self, message: MonitoringLoaded) -> None:
+        if message.width != self.window:
+            return  # a width chosen since: its own read is on the way
+        panel = self.query_one("#monitoring-panel", MonitoringPanel)
+        panel.show(message.monitoring, message.ref)
+        grouping: Select[str] = self.query_one("#monitor-grouping", Select)
+        names = panel.grouping_names()
+        grouping.set_options([(fmt.grouping(n), n) for n in names])
+        if names:
+            grouping.value = panel.grouping
+
+    @on(Select.Changed, "#monitor-window")
+    def _window_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str) and event.value != self.window:
+            self.window = event.value
+            self.load_monitoring(event.value)
+
+    @on(Select.Changed, "#monitor-grouping")
+    def _monitor_grouping_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.query_one("#monitoring-panel", MonitoringPanel).select(event.value)
+
+    def action_next_window(self) -> None:
+        self.show_tab("monitoring")
+        select: Select[str] = self.query_one("#monitor-window", Select)
+        current = WINDOW_WIDTHS.index(self.window) if self.window in WINDOW_WIDTHS else -1
+        select.value = WINDOW_WIDTHS[(current + 1) % len(WINDOW_WIDTHS)]
+
     # --- evaluation selectors -----------------------------------------------------------
 
     @on(Select.Changed, "#grouping")
@@ -627,10 +715,16 @@ class VersionScreen(GovernScreen):
             self.query_one("#fairness", FairnessView).select(metric=event.value)
 
     def action_next_grouping(self) -> None:
-        self.show_tab("evaluation")
-        names = self.query_one("#fairness", FairnessView).grouping_names()
+        """The next grouping of the monitoring tab when it is shown, else of the evaluation."""
+        if self._active_tab() == "monitoring":
+            names = self.query_one("#monitoring-panel", MonitoringPanel).grouping_names()
+            selector = "#monitor-grouping"
+        else:
+            self.show_tab("evaluation")
+            names = self.query_one("#fairness", FairnessView).grouping_names()
+            selector = "#grouping"
         if names:
-            select: Select[str] = self.query_one("#grouping", Select)
+            select: Select[str] = self.query_one(selector, Select)
             current = names.index(select.value) if select.value in names else -1
             select.value = names[(current + 1) % len(names)]
 

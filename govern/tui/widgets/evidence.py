@@ -130,7 +130,7 @@ class Evidence(Widget):
         return max(self.size.width - 2, 40)
 
 
-def _note(text: str) -> Text:
+def note(text: str) -> Text:
     return Text(text, style="dim italic")
 
 
@@ -186,7 +186,7 @@ class FairnessView(Evidence):
         c = self.colours()
         r = self.results
         if r is None or self.evaluation is None:
-            return _note(
+            return note(
                 self.problem
                 or "No evaluation yet. Run `govern evaluate REF --data FILE --target COL "
                 "--sensitive COL ...` to measure performance and fairness."
@@ -195,7 +195,7 @@ class FairnessView(Evidence):
         parts: list[RenderableType] = [Text(f"⚠ {w}", style=c["warn"]) for w in r.warnings]
         grouping = next((g for g in r.fairness if g.name == self.grouping), None)
         if grouping is None:
-            parts.append(_note("This evaluation has no fairness groupings."))
+            parts.append(note("This evaluation has no fairness groupings."))
         else:
             parts += self._grouping(grouping, c)
         overall = r.performance.overall
@@ -276,7 +276,7 @@ class FairnessView(Evidence):
                 continue
             adverse = "impact_ratio" in key and value < FOUR_FIFTHS
             pairs.append((label, fmt.number(value), "⚑" if adverse else ""))
-        return self._pairs(pairs) if pairs else _note("No summary figures for this grouping.")
+        return self._pairs(pairs) if pairs else note("No summary figures for this grouping.")
 
     def _all_metrics(self, grouping: Grouping, c: dict[str, str]) -> Table:
         """Every rate of every group; the metric drawn above is underlined."""
@@ -308,7 +308,7 @@ class FairnessView(Evidence):
             )
         for group in grouping.groups:
             cells: list[RenderableType] = [
-                Text(_group_label(grouping, group), style="dim" if group.small else ""),
+                Text(group_label(grouping, group), style="dim" if group.small else ""),
                 fmt.count(group.n),
             ]
             for metric in metrics:
@@ -323,7 +323,7 @@ class FairnessView(Evidence):
         # Narrow terminals leave out the p-value column (the * flag still marks significance);
         # the interval is always written out, and the bar takes the width that is left.
         with_p = impact and width >= 96
-        labels = [_group_label(grouping, g) for g in grouping.groups]
+        labels = [group_label(grouping, g) for g in grouping.groups]
         longest = max([5, len(fmt.grouping(grouping.name)), *(len(label) for label in labels)])
         label_width = min(longest, 28 if width >= 96 else 18)
         fixed = label_width + 5 + 6 + 12 + 6 + 5 + (6 if with_p else 0)
@@ -382,7 +382,7 @@ class FairnessView(Evidence):
         return table
 
 
-def _group_label(grouping: Grouping, group: GroupStats) -> str:
+def group_label(grouping: Grouping, group: GroupStats) -> str:
     """A group in a table whose Group column is headed by its features (``sex ∧ age_group``):
     its values, ``female ∧ under_25``; the features too (``sex=female ∧ age_group=under_25``)
     when the document does not give one value per feature."""
@@ -407,7 +407,7 @@ class ImportanceChart(Evidence):
         c = self.colours()
         e = self.explanations
         if e is None or not e.importances:
-            return _note(
+            return note(
                 "No explanations yet. `govern evaluate ... --model PATH` computes SHAP "
                 "importances when the model artifact is available."
             )
@@ -448,11 +448,9 @@ class ImportanceChart(Evidence):
         )
         parts: list[RenderableType] = [head, table]
         if len(importances) > 20:
-            parts.append(_note(f"{len(importances) - 20} less important features not shown."))
+            parts.append(note(f"{len(importances) - 20} less important features not shown."))
         parts.append(
-            _note(
-                "█ mean |SHAP|  ▓░ bootstrap 95% interval  ⚑ may stand in for a sensitive feature"
-            )
+            note("█ mean |SHAP|  ▓░ bootstrap 95% interval  ⚑ may stand in for a sensitive feature")
         )
         for feature, reason in flagged.items():
             parts.append(Text(f"⚑ {feature}: {reason}", style=c["bad"]))
@@ -477,7 +475,7 @@ class ContributionChart(Evidence):
         c = self.colours()
         x = self.explanation
         if x is None:
-            return _note(self.message)
+            return note(self.message)
         contributions = x.contributions[:12]
         head = Text()
         head.append(f"Decision {x.row_id}", style=c["title"])
@@ -492,7 +490,7 @@ class ContributionChart(Evidence):
             if x.total is not None:
                 head.append(f" + contributions = {fmt.number(x.total)}", style="dim")
         if not contributions:
-            return Group(head, _note("No contributions were stored for this decision."))
+            return Group(head, note("No contributions were stored for this decision."))
         top = max(abs(item.shap) for item in contributions) or 1.0
         half = max(6, (self.text_width() - 44) // 2)
         table = Table(box=None, expand=False, pad_edge=False, show_header=True)
@@ -513,7 +511,7 @@ class ContributionChart(Evidence):
         parts: list[RenderableType] = [head, table]
         if x.rest_count:
             parts.append(
-                _note(
+                note(
                     f"{fmt.count(x.rest_count, 'other feature')} together: {fmt.signed(x.rest, 4)}"
                 )
             )
@@ -538,7 +536,7 @@ class PolicyResults(Evidence):
         p = self.policy
         parts: list[RenderableType] = []
         if p is None:
-            parts.append(_note("No policy run yet. Press k to run this version's policies now."))
+            parts.append(note("No policy run yet. Press k to run this version's policies now."))
         else:
             parts.append(self._run_head(p, c))
             parts += self._attention(p, c)
@@ -667,7 +665,7 @@ class DriftTable(Evidence):
         c = self.colours()
         d = self.drift
         if d is None:
-            return _note(
+            return note(
                 "No drift run yet. `govern drift REF --reference FILE --current FILE` "
                 "compares production inputs with the evaluation data."
             )
@@ -713,7 +711,7 @@ class DriftTable(Evidence):
                 fmt.p_value(f.p_value),
             ]
             table.add_row(*cells)
-        legend = _note("PSI < 0.1 stable · 0.1–0.25 moderate · ≥ 0.25 significant")
+        legend = note("PSI < 0.1 stable · 0.1–0.25 moderate · ≥ 0.25 significant")
         return Group(head, table, legend)
 
 
@@ -749,7 +747,7 @@ class HistoryTable(Evidence):
     def draw(self) -> RenderableType:
         c = self.colours()
         if not self.entries:
-            return _note("No decisions yet.")
+            return note("No decisions yet.")
         wide = self.text_width() >= 100
         table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
         table.add_column("When (UTC)", no_wrap=True)
@@ -786,7 +784,7 @@ class HistoryTable(Evidence):
         parts: list[RenderableType] = [table]
         if any(fmt.signature_tone(d.verification) == "good" for d in self.signatures.values()):
             parts.append(
-                _note("✔ signed with that person's enrolled key (fingerprint shown) and verified")
+                note("✔ signed with that person's enrolled key (fingerprint shown) and verified")
             )
         parts += [
             Text(f"✘ {', '.join(which)}: {reason}", style=c["bad"])
