@@ -28,10 +28,13 @@ Timings in the same run, best of ``--repeat`` (default 3), all for the champion'
 * **incremental**: ``aggregate`` of the one new day, against the full run (proportional is
   1/30), and as ``govern monitor run`` pays it today: every file of the glob hashed again
   (``find_logs``), then the one new file aggregated;
-* **where the time goes**: each step of ``aggregate`` timed on its own, with DuckDB on 1
-  thread and on every core.
+* **where the time goes**: each step of ``aggregate`` timed on its own, on a new DuckDB
+  connection each time, with DuckDB on 1 thread and on every core; and other ways of finding
+  a repeated request id (without the files in the hash table, on a 64-bit hash of the id,
+  with a memory limit), each in a fresh process with its time and peak memory.
 
-Prints figures and ratios (the machines are noisy); asserts nothing.
+Prints figures and ratios (the machines are noisy); asserts only that govern and the floor
+count the same rows.
 """
 
 from __future__ import annotations
