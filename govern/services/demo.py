@@ -32,6 +32,7 @@ from govern.services import (
     audit,
     catalogue,
     checks,
+    demo_monitoring,
     evaluation,
     governance,
     keys,
@@ -239,6 +240,10 @@ def build_demo(directory: Path, say: Say) -> DemoResult:
     say("")
     say("== Approval workflow")
     _workflow(ctx, result, say)
+
+    say("")
+    say("== Production monitoring")
+    demo_monitoring.monitor(ctx, directory, say)
 
     say("")
     say("== Waiting for carol")

@@ -68,9 +68,10 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
 def test_status_exits_1_on_a_blocking_failure_in_every_format(
     sqlite_cat: Catalogue, tmp_path: Path
 ) -> None:
-    from tests.services.test_monitoring import regressed
+    from tests.services.test_monitoring import regressed, unselected_pack
 
     ref = register(sqlite_cat)
+    pack = ("--policy", unselected_pack(tmp_path))
     url = sqlite_cat.url
     write(regressed(), tmp_path / "log.parquet")
     counted = run_cli(
@@ -78,13 +79,13 @@ def test_status_exits_1_on_a_blocking_failure_in_every_format(
         user="alice", db=url,
     )  # fmt: skip
     assert counted.returncode == 0, counted.stderr
-    text = run_cli("monitor", "status", ref, user="victor", db=url)
+    text = run_cli("monitor", "status", ref, *pack, user="victor", db=url)
     assert text.returncode == 1, text.stderr
     assert "sex=female: impact ratio outside >= 0.8" in text.stdout
-    junit = run_cli("monitor", "status", ref, "--format", "junit", user="victor", db=url)
+    junit = run_cli("monitor", "status", ref, *pack, "--format", "junit", user="victor", db=url)
     assert junit.returncode == 1 and "<testsuites" in junit.stdout
     document = json.loads(
-        run_cli("monitor", "status", ref, "--format", "json", user="victor", db=url).stdout
+        run_cli("monitor", "status", ref, *pack, "--format", "json", user="victor", db=url).stdout
     )
     assert document["exit_code"] == 1
     (line,) = assert_clean_failure(run_cli("monitor", "status", db=url))

@@ -83,7 +83,7 @@ def test_demo_shows_a_failing_and_a_passing_rule_honestly(demo: Demo, tmp_path: 
         rf"{re.escape(CHALLENGER)} against .*: FAIL \(exit 1\).*\n  FAIL {RULE} ", section
     )
     assert "never counted as passed: eeoc-four-fifths/job-relatedness" in section
-    assert "all 6 shipped packs (--no-record)" in section
+    assert "all 7 shipped packs (--no-record)" in section
 
     for ref, status in ((CHAMPION, "pass"), (CHALLENGER, "fail")):
         again = run_cli(
@@ -253,3 +253,22 @@ def test_a_second_demo_keeps_the_first_ones_catalogue_keys_and_cards(
     refused = run_cli("demo", "--dir", str(foreign), env=env)
     assert refused.returncode == 2 and "no demo built" in refused.stderr
     assert (foreign / "govern.db").read_bytes() == b"my own catalogue"
+
+
+def test_demo_monitoring_finds_the_drift_and_the_shadow_regression(demo: Demo) -> None:
+    text = demo.section("== Production monitoring", "== Waiting for carol")
+    assert "90 days" in text and "12,000 outcomes that came later" in text
+    assert f"monitor status: {CHALLENGER} live-impact-ratio: sex=female: impact ratio" in text
+    assert f"monitor status: {CHAMPION} score-drift: score PSI outside <= 0.2" in text
+    assert f"{CHAMPION} live-impact-ratio" not in text  # the champion treats women as before
+    assert "govern monitor status --all exits 1" in text
+    status = run_cli("monitor", "status", "--all", "--format", "json", env=demo.env)
+    assert status.returncode == 1, status.stderr
+    failed = {
+        (s["subject"], o["rule"])
+        for s in json.loads(status.stdout)["subjects"]
+        for o in s["results"]
+        if o["status"] == "fail"
+    }
+    assert {(CHAMPION, "score-drift"), (CHALLENGER, "live-impact-ratio")} <= failed
+    assert (demo.directory / "logs" / "outcomes-late.csv").is_file()

@@ -13,7 +13,7 @@ from govern.errors import DataError, InputError, PermissionDenied
 from govern.monitor.logs import LogColumns
 from govern.services import audit, monitoring
 from tests.builders import register
-from tests.conftest import Catalogue
+from tests.conftest import REPO, Catalogue
 from tests.helpers import snapshot
 from tests.monitor.test_aggregate import COLUMNS, evaluated, rows, write
 
@@ -184,20 +184,31 @@ def regressed(count: int = 4_000, days: int = 10, from_day: int = 6) -> pd.DataF
     return frame
 
 
+def unselected_pack(directory: Path) -> str:
+    """The shipped production-monitoring pack for a version in any state (the pack itself
+    applies to deployed and shadow versions)."""
+    text = (REPO / "policies" / "production-monitoring.yaml").read_text(encoding="utf-8")
+    text = text.replace("selector:\n  states: [deployed, shadow]", "")
+    path = directory / "watch.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
 def test_status_fails_when_a_regression_persists_and_names_the_group(
     cat: Catalogue, tmp_path: Path
 ) -> None:
     ref = register(cat)
+    pack = [unselected_pack(tmp_path)]
     frame = regressed()
     early = frame["timestamp"] < frame["timestamp"].min().normalize() + pd.Timedelta(days=6)
     write(frame[early], tmp_path / "early.parquet")
     monitoring.run(cat.ctx("alice"), ref, logs=[str(tmp_path / "early.parquet")], columns=COLUMNS)
     last = frame["timestamp"].max().to_pydatetime()
-    calm = monitoring.status(cat.ctx("victor"), [ref], now=last)
+    calm = monitoring.status(cat.ctx("victor"), [ref], policies=pack, now=last)
     assert calm.exit_code == 0, [o.message for o in calm.outcomes]
     write(frame[~early], tmp_path / "late.parquet")
     monitoring.run(cat.ctx("alice"), ref, logs=[str(tmp_path / "late.parquet")], columns=COLUMNS)
-    report = monitoring.status(cat.ctx("victor"), [ref], now=last)
+    report = monitoring.status(cat.ctx("victor"), [ref], policies=pack, now=last)
     assert report.exit_code == 1
     failed = {o.rule_id: o for o in report.outcomes if o.status == "fail"}
     assert set(failed) == {"live-impact-ratio", "live-intersections"}  # women of every age
@@ -205,7 +216,9 @@ def test_status_fails_when_a_regression_persists_and_names_the_group(
         "sex=female: impact ratio outside >= 0.8 in the latest 3 windows of 1d"
     )
     # days later, with no new logs, the silence fails too
-    later = monitoring.status(cat.ctx("victor"), [ref], now=last + dt.timedelta(days=8))
+    later = monitoring.status(
+        cat.ctx("victor"), [ref], policies=pack, now=last + dt.timedelta(days=8)
+    )
     assert {o.rule_id for o in later.outcomes if o.status == "fail"} == {
         *failed,
         "logs-arriving",
@@ -213,10 +226,11 @@ def test_status_fails_when_a_regression_persists_and_names_the_group(
     # the same rules run in a policy check of the version
     from govern.services import checks
 
-    checked = checks.check_version(
-        cat.ctx("victor"), ref, ["production-monitoring"], now=last, record=False
-    )
+    checked = checks.check_version(cat.ctx("victor"), ref, pack, now=last, record=False)
     assert checked.exit_code == 1
+    # the shipped pack watches what serves predictions: a registered version is out of scope
+    shipped = monitoring.status(cat.ctx("victor"), [ref], now=last)
+    assert {o.status for o in shipped.outcomes} == {"not-applicable"}
 
 
 def test_status_of_every_serving_version_and_policies_without_monitoring_rules(

@@ -33,6 +33,14 @@ GROUP_METRICS = ("impact_ratio", "selection_rate", "tpr", "fpr")
 MonitoringMetric = Literal[
     "impact_ratio", "selection_rate", "tpr", "fpr", "score_psi", "log_age_days"
 ]
+NAMES = {
+    "impact_ratio": "impact ratio",
+    "selection_rate": "selection rate",
+    "tpr": "TPR",
+    "fpr": "FPR",
+    "score_psi": "score PSI",
+    "log_age_days": "log age",
+}
 #: How many breaching windows the evidence lists (the latest), however long the record.
 LISTED = 50
 
@@ -126,17 +134,21 @@ def describe(rule: MonitoringRule, subject: SubjectSnapshot, findings: Findings)
         return "a stateless check has no production monitoring"
     if note in {"no-monitoring", "no-windows"}:
         return f"{subject.subject} has no prediction logs counted (govern monitor run)"
-    name = rule.metric.replace("_", " ")
+    name = NAMES[rule.metric]
     if rule.metric == "log_age_days":
         age = formatting.compact(facts["age_days"])
         if findings.status == FAIL:
             return f"no prediction logs for {age} days (limit {rule.describe()})"
         return f"the latest prediction counted is {age} days old"
-    span = f"the latest {formatting.count(rule.consecutive, 'window')} of {rule.window}"
+    latest = (
+        "the latest window" if rule.consecutive == 1 else f"the latest {rule.consecutive} windows"
+    )
+    span = f"{latest} of {rule.window}"
     if findings.status == FAIL:
         return listing(
             [
-                f"{v['key']}: {name} outside {facts['bounds']} in {span} "
+                f"{'' if v['key'] == 'score' else v['key'] + ': '}{name} outside "
+                f"{facts['bounds']} in {span} "
                 f"({', '.join(formatting.compact(x) for x in v['values'])}; since {v['since']})"
                 for v in facts["violations"]
             ]
