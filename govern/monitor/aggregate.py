@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import tempfile
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -111,9 +113,8 @@ def aggregate(
     """
     import duckdb
 
-    connection = duckdb.connect()
+    connection, spill = _connect()
     try:
-        connection.execute("SET TimeZone = 'UTC'")
         for log in logs:
             _check_columns(connection, log, columns)
         source = _source(logs, columns)
@@ -129,7 +130,28 @@ def aggregate(
         raise DataError(f"reading the prediction logs: {first}") from None
     finally:
         connection.close()
+        shutil.rmtree(spill, ignore_errors=True)
     return _collect(rows, columns, logs, other)
+
+
+#: DuckDB's memory for one run; beyond it, its hash tables spill to a temporary directory.
+MEMORY_LIMIT = "1GB"
+
+
+def _connect() -> tuple[duckdb.DuckDBPyConnection, str]:
+    """A DuckDB connection in UTC, its memory bounded, spilling to a directory of its own."""
+    import duckdb
+
+    spill = tempfile.mkdtemp(prefix="govern-duckdb-")
+    connection = duckdb.connect(
+        config={
+            "memory_limit": MEMORY_LIMIT,
+            "temp_directory": spill,
+            "preserve_insertion_order": False,
+        }
+    )
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection, spill
 
 
 def _check_columns(
@@ -256,8 +278,19 @@ def _scan(
 
 
 def _check_request_ids(connection: duckdb.DuckDBPyConnection, source: str, where: str) -> None:
+    """Refuse a request id that appears twice. The scan groups 64-bit hashes of the ids,
+    which costs a fraction of grouping the ids themselves; only ids whose hash repeats are
+    then grouped exactly, so a hash collision is never taken for a duplicate."""
+    suspects = connection.execute(
+        f"SELECT hash(_rid) AS h FROM {source} {where} GROUP BY h HAVING count(*) > 1 LIMIT 1000"
+    ).fetchall()
+    if not suspects:
+        return
+    hashes = ", ".join(str(int(h)) for (h,) in suspects)
+    condition = f"{where} AND" if where else "WHERE"
     repeated = connection.execute(
-        f"SELECT _rid, count(*), min(_file), max(_file) FROM {source} {where} "
+        f"SELECT _rid, count(*), min(_file), max(_file) FROM {source} "
+        f"{condition} hash(_rid) IN ({hashes}) "
         "GROUP BY _rid HAVING count(*) > 1 ORDER BY _rid LIMIT 1"
     ).fetchone()
     if repeated is not None:
@@ -372,9 +405,8 @@ def join_outcomes(
     """
     import duckdb
 
-    connection = duckdb.connect()
+    connection, spill = _connect()
     try:
-        connection.execute("SET TimeZone = 'UTC'")
         for log in [*outcomes, *earlier]:
             _described(connection, log, columns.named(), None)
         predictions = _predictions(counted, version)
@@ -387,6 +419,7 @@ def join_outcomes(
         raise DataError(f"joining the outcomes: {first}") from None
     finally:
         connection.close()
+        shutil.rmtree(spill, ignore_errors=True)
     from govern.assess.data import label_text
 
     positive = counted[0][1].positive
