@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from govern import formatting
 from govern.report.view import (
-    ALERT_SCORE_PSI,
     FOUR_FIFTHS,
     Grouping,
     LocalExplanation,
@@ -424,18 +423,23 @@ def monitoring_psi_chart(monitoring: MonitoringView) -> Chart | None:
     axes = figure.subplots()
     positions = np.arange(len(values))
     shown = [np.nan if v is None else v for v in values]
-    colours = [_ADVERSE if v is not None and v > ALERT_SCORE_PSI else _OK for v in values]
+    alarm = monitoring.score_psi_line  # the score-drift rule's threshold, if there is one
+    colours = [
+        _ADVERSE if v is not None and alarm is not None and v > alarm else _OK for v in values
+    ]
     axes.bar(positions, shown, width=0.6, color=colours)
-    line = formatting.compact(ALERT_SCORE_PSI)
-    axes.axhline(
-        ALERT_SCORE_PSI, color=_ADVERSE, linestyle="--", linewidth=1, label=f"alarm line ({line})"
-    )
+    if alarm is not None:
+        line = formatting.compact(alarm)
+        axes.axhline(
+            alarm, color=_ADVERSE, linestyle="--", linewidth=1, label=f"rule's line ({line})"
+        )
     finite = [v for v in values if v is not None]
-    axes.set_ylim(0, max(ALERT_SCORE_PSI * 1.5, *finite) * 1.1)
+    axes.set_ylim(0, max((alarm or 0.0) * 1.5, *finite) * 1.1)
     axes.set_ylabel("PSI")
     axes.set_title("Score distribution shift (PSI against the first window)")
     _window_axis(axes, monitoring)
-    axes.legend(loc="upper left", fontsize=7)
+    if alarm is not None:
+        axes.legend(loc="upper left", fontsize=7)
     return Chart(
         key="monitoring-psi",
         title="Score PSI over time",

@@ -639,7 +639,7 @@ def _md_monitoring(out: list[str], view: ReportView) -> None:
             ],
         )
     else:
-        out += ["No window crossed an alarm line.", ""]
+        out += ["No monitoring rule was broken in any window.", ""]
     out += ["### Logs counted", ""]
     _md_table(
         out,

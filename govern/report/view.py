@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -670,12 +671,6 @@ class DecisionSignatures(_Lenient):
         return text.strip()
 
 
-#: The monitoring section's alarm thresholds, in one place: a window is an alert when the
-#: lowest impact ratio of its groups is below :data:`ALERT_IMPACT_RATIO` (the four-fifths
-#: rule) or its score PSI against the first window is above :data:`ALERT_SCORE_PSI` (the
-#: usual "significant shift" line for a 20-bin histogram).
-ALERT_IMPACT_RATIO = FOUR_FIFTHS
-ALERT_SCORE_PSI = 0.2
 #: ``govern monitor show --window`` values, as the card names their windows.
 WINDOW_NAMES = {"1d": "daily", "1w": "weekly", "1mo": "monthly"}
 
@@ -740,7 +735,8 @@ class MonitoredFile(_Lenient):
 
 
 class MonitoringAlert(_Lenient):
-    """A window that broke an alarm line: where, which figure, and what it was in words."""
+    """A window in which a monitoring rule was broken: where, which figure, what it was in
+    words, and the rule (``govern.services.monitoring.alerts``)."""
 
     start: dt.date
     end: dt.date
@@ -749,8 +745,10 @@ class MonitoringAlert(_Lenient):
     figure: str
     value: float | None = None
     threshold: float | None = None
-    #: The figure against its line, e.g. ``impact ratio 0.085, below 0.8``.
+    #: The figure against its rule, e.g. ``impact ratio 0.085, outside >= 0.8 (...)``.
     detail: str
+    #: The rule broken, ``policy/rule``.
+    rule: str = ""
 
     @property
     def last_day(self) -> dt.date:
@@ -765,8 +763,8 @@ class MonitoringView(_Lenient):
     """The version's production monitoring, from ``govern monitor show``: its windows, the
     selection rate of each group over them, the logs counted, and the alerts.
 
-    ``alerts`` is a plain field: today the card's own thresholds fill it
-    (:func:`monitoring_alerts`); outcomes of monitoring rules can replace it.
+    ``alerts`` are the windows in which a rule of the production-monitoring pack was broken,
+    as the rules judge them; the two lines are those rules' thresholds (None: no such rule).
     """
 
     #: ``1d``, ``1w`` or ``1mo``.
@@ -776,6 +774,8 @@ class MonitoringView(_Lenient):
     groupings: list[MonitoredGrouping] = []
     files: list[MonitoredFile] = []
     alerts: list[MonitoringAlert] = []
+    impact_ratio_line: float | None = None
+    score_psi_line: float | None = None
 
     @property
     def window_name(self) -> str:
@@ -795,21 +795,27 @@ class MonitoringView(_Lenient):
 
     @property
     def alert_starts(self) -> set[dt.date]:
-        """The first days of the windows with an alert (the card highlights them)."""
-        return {a.start for a in self.alerts}
+        """The first days of the windows that hold an alert (the card highlights them): a
+        rule's window may be a day inside a weekly window shown."""
+        return {
+            w.start
+            for w in self.windows
+            if any(a.start < w.end and a.end > w.start for a in self.alerts)
+        }
 
-    @property
-    def impact_ratio_line(self) -> float:
-        return ALERT_IMPACT_RATIO
-
-    @property
-    def score_psi_line(self) -> float:
-        return ALERT_SCORE_PSI
+    def alerts_in(self, window: MonitoringWindow) -> list[MonitoringAlert]:
+        return [a for a in self.alerts if a.start < window.end and a.end > window.start]
 
 
-def monitoring_view(shown: Any) -> MonitoringView | None:
-    """The card's view of a ``govern.services.monitoring.show`` result; None when nothing
-    was ever counted (no window and no file)."""
+def monitoring_view(
+    shown: Any,
+    alerts: Sequence[Mapping[str, Any]] = (),
+    *,
+    impact_ratio_line: float | None = None,
+    score_psi_line: float | None = None,
+) -> MonitoringView | None:
+    """The card's view of a ``govern.services.monitoring.show`` result and the alerts of
+    ``govern.services.monitoring.alerts``; None when nothing was ever counted."""
     if not isinstance(shown, dict) or not (shown.get("windows") or shown.get("files")):
         return None
     windows: list[MonitoringWindow] = []
@@ -850,7 +856,9 @@ def monitoring_view(shown: Any) -> MonitoringView | None:
             for name, (kind, rates) in series.items()
         ],
         files=files,
-        alerts=monitoring_alerts(windows),
+        alerts=[MonitoringAlert.model_validate(dict(a)) for a in alerts],
+        impact_ratio_line=impact_ratio_line,
+        score_psi_line=score_psi_line,
     )
 
 
@@ -873,47 +881,6 @@ def _window(raw: dict[str, Any], groupings: list[Grouping]) -> MonitoringWindow:
         lowest_group=None if lowest is None else lowest[2].group,
         lowest_small=lowest is not None and lowest[2].small,
     )
-
-
-def monitoring_alerts(windows: list[MonitoringWindow]) -> list[MonitoringAlert]:
-    """The windows whose lowest impact ratio is below :data:`ALERT_IMPACT_RATIO` or whose
-    score PSI is above :data:`ALERT_SCORE_PSI`, oldest first."""
-    alerts = []
-    for w in windows:
-        ratio = w.lowest_impact_ratio
-        if ratio is not None and ratio < ALERT_IMPACT_RATIO and w.lowest_grouping is not None:
-            where = formatting.group(w.lowest_grouping, w.lowest_group)
-            small = " (a group below the minimum size)" if w.lowest_small else ""
-            alerts.append(
-                MonitoringAlert(
-                    start=w.start,
-                    end=w.end,
-                    subject=where,
-                    figure="impact ratio",
-                    value=ratio,
-                    threshold=ALERT_IMPACT_RATIO,
-                    detail=(
-                        f"impact ratio {formatting.number(ratio)}, below "
-                        f"{formatting.compact(ALERT_IMPACT_RATIO)}{small}"
-                    ),
-                )
-            )
-        if w.score_psi is not None and w.score_psi > ALERT_SCORE_PSI:
-            alerts.append(
-                MonitoringAlert(
-                    start=w.start,
-                    end=w.end,
-                    subject="scores",
-                    figure="score PSI",
-                    value=w.score_psi,
-                    threshold=ALERT_SCORE_PSI,
-                    detail=(
-                        f"PSI {formatting.number(w.score_psi)} against the first window, above "
-                        f"{formatting.compact(ALERT_SCORE_PSI)}"
-                    ),
-                )
-            )
-    return alerts
 
 
 class ArtifactView(_Lenient):
@@ -1031,8 +998,6 @@ class ReportView(_Lenient):
 
 
 __all__ = [
-    "ALERT_IMPACT_RATIO",
-    "ALERT_SCORE_PSI",
     "COUNT_METRICS",
     "FOUR_FIFTHS",
     "LIFECYCLE_PATH",
@@ -1068,7 +1033,6 @@ __all__ = [
     "WaiverView",
     "drift_features",
     "local_explanation",
-    "monitoring_alerts",
     "monitoring_view",
     "read_results",
 ]

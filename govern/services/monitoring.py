@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from govern import formatting
 from govern.errors import DataError, InputError, InternalError
 from govern.monitor.aggregate import Aggregate, DayCounts, Joined, aggregate, join_outcomes
 from govern.monitor.figures import Window, groupings, score_psi, windows
@@ -28,6 +29,7 @@ from govern.storage import monitoring as stored
 from govern.storage.tables import MonitoringDay, MonitoringFile
 
 if TYPE_CHECKING:
+    from govern.policy.loader import LoadedPolicy
     from govern.policy.outcomes import CheckReport
 
 ACTION = "monitor.run"
@@ -396,6 +398,73 @@ DEFAULT_PACK = "production-monitoring"
 SERVING = ["deployed", "shadow"]
 
 
+def _monitoring_rules(
+    ctx: Context, policies: Sequence[str], *, any_state: bool = False
+) -> list[LoadedPolicy]:
+    """The policies ``policies`` (default: :data:`DEFAULT_PACK`) with their monitoring rules
+    only; with ``any_state``, whatever state a policy's selector asks for."""
+    import dataclasses
+
+    from govern.policy.kinds.monitoring import MonitoringRule
+    from govern.policy.loader import load_policies
+
+    names = list(policies) or [DEFAULT_PACK]
+    loaded = []
+    for found in load_policies(names, max_bytes=ctx.settings.max_policy_bytes):
+        rules = [r for r in found.policy.rules if isinstance(r, MonitoringRule)]
+        if rules:
+            update: dict[str, Any] = {"rules": rules, "manual": []}
+            selector = found.policy.selector
+            if any_state and selector is not None:
+                update["selector"] = selector.model_copy(update={"states": None})
+            loaded.append(dataclasses.replace(found, policy=found.policy.model_copy(update=update)))
+    if not loaded:
+        raise InputError(f"no monitoring rule in {', '.join(names)}")
+    return loaded
+
+
+def alerts(ctx: Context, ref: str) -> list[dict[str, Any]]:
+    """Every window in which a monitoring rule of :data:`DEFAULT_PACK` was broken (it ends
+    the rule's run of consecutive breaching windows: what the TUI and the card flag), oldest
+    first, whatever the version's state: the rules' own judgement
+    (:mod:`govern.policy.kinds.monitoring`), not a second one.
+
+    Each is ``{start, end, subject, figure, value, threshold, rule, detail}``.
+    """
+    from govern.monitor.figures import window_end
+    from govern.policy.engine import collector_paused, evaluate, utcnow
+    from govern.policy.kinds.monitoring import NAMES, MonitoringRule
+    from govern.services.subjects import snapshots_for
+
+    loaded = _monitoring_rules(ctx, [], any_state=True)
+    with collector_paused(), ctx.read() as session:
+        (subject,) = snapshots_for(session, [ref], min_group_size=ctx.governance.min_group_size)
+    result = evaluate(loaded, subject, now=utcnow())
+    rules = {(p.id, r.id): r for p in loaded for r in p.policy.rules}
+    found = []
+    for outcome in result.outcomes:
+        rule = rules[(outcome.policy_id, outcome.rule_id)]
+        assert isinstance(rule, MonitoringRule)
+        threshold = rule.min if rule.min is not None else rule.max
+        for breach in outcome.evidence.get("broken") or []:
+            start = dt.date.fromisoformat(breach["window"])
+            figure = NAMES[rule.metric]
+            found.append(
+                {
+                    "start": start,
+                    "end": window_end(start, rule.window),
+                    "subject": "scores" if breach["key"] == "score" else breach["key"],
+                    "figure": figure,
+                    "value": breach["value"],
+                    "threshold": threshold,
+                    "rule": outcome.qualified_id,
+                    "detail": f"{figure} {formatting.number(breach['value'])}, outside "
+                    f"{rule.describe()} (rule {rule.id})",
+                }
+            )
+    return sorted(found, key=lambda a: (a["start"], a["rule"], a["subject"]))
+
+
 def status(
     ctx: Context,
     refs: Sequence[str] | None = None,
@@ -413,23 +482,11 @@ def status(
         PolicyError: a policy file is invalid.
         NotFoundError: a reference names no version.
     """
-    import dataclasses
-
     from govern.policy.engine import check, collector_paused, utcnow
-    from govern.policy.kinds.monitoring import MonitoringRule
-    from govern.policy.loader import load_policies
     from govern.services.catalogue import list_versions
     from govern.services.subjects import snapshots_for
 
-    names = list(policies) or [DEFAULT_PACK]
-    loaded = []
-    for found in load_policies(names, max_bytes=ctx.settings.max_policy_bytes):
-        rules = [r for r in found.policy.rules if isinstance(r, MonitoringRule)]
-        if rules:
-            policy = found.policy.model_copy(update={"rules": rules, "manual": []})
-            loaded.append(dataclasses.replace(found, policy=policy))
-    if not loaded:
-        raise InputError(f"no monitoring rule in {', '.join(names)}")
+    loaded = _monitoring_rules(ctx, policies)
     if refs is None:
         refs = [f"{v.name}@{v.version}" for v in list_versions(ctx, states=SERVING)]
     with collector_paused(), ctx.read() as session:
@@ -437,4 +494,13 @@ def status(
     return check(loaded, subjects, now=now or utcnow())
 
 
-__all__ = ["DEFAULT_PACK", "SERVING", "MonitoringRun", "run", "show", "status", "window_figures"]
+__all__ = [
+    "DEFAULT_PACK",
+    "SERVING",
+    "MonitoringRun",
+    "alerts",
+    "run",
+    "show",
+    "status",
+    "window_figures",
+]

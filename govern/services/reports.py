@@ -227,11 +227,28 @@ def with_monitoring(ctx: Context, view: ReportView) -> ReportView:
     """``view`` with its version's production monitoring in weekly windows, as ``govern
     monitor show`` gives it (the monitoring service owns how windows and their figures are
     derived; it reads in its own session, after the view's has ended)."""
+    return view.model_copy(update={"monitoring": monitoring_for(ctx, view.model.ref)})
+
+
+def monitoring_for(ctx: Context, ref: str, width: str = MONITORING_WINDOW) -> MonitoringView | None:
+    """``ref``'s production monitoring in windows of ``width``, with the windows in which a
+    rule of the production-monitoring pack was broken, and those rules' lines (the card's
+    and the TUI's one source)."""
+    from govern.policy.kinds.monitoring import MonitoringRule
+    from govern.policy.loader import load_policies
     from govern.services import monitoring
 
-    shown = monitoring.show(ctx, view.model.ref, width=MONITORING_WINDOW)
-    found: MonitoringView | None = monitoring_view(shown)
-    return view.model_copy(update={"monitoring": found})
+    shown = monitoring.show(ctx, ref, width=width)
+    if not shown["windows"] and not shown["files"]:
+        return None
+    (pack,) = load_policies([monitoring.DEFAULT_PACK])
+    rules = [r for r in pack.policy.rules if isinstance(r, MonitoringRule)]
+    impact = next((r.min for r in rules if r.metric == "impact_ratio" and r.min is not None), None)
+    psi = next((r.max for r in rules if r.metric == "score_psi" and r.max is not None), None)
+    found: MonitoringView | None = monitoring_view(
+        shown, monitoring.alerts(ctx, ref), impact_ratio_line=impact, score_psi_line=psi
+    )
+    return found
 
 
 def _model_info(model: Model, version: ModelVersion, card: Card) -> ModelInfo:

@@ -204,10 +204,9 @@ class Backend:
     def monitoring(self, ref: str, width: str) -> MonitoringView | None:
         """``ref``'s production monitoring in windows of ``width`` (``govern monitor show``),
         read into the report view's shape; None when no log was ever counted."""
-        from govern.report.view import monitoring_view
-        from govern.services import monitoring
+        from govern.services.reports import monitoring_for
 
-        return monitoring_view(monitoring.show(self.ctx, ref, width=width))
+        return monitoring_for(self.ctx, ref, width)
 
     def build_report(
         self, ref: str, output: Path, progress: Callable[[str, int, int], None] | None = None

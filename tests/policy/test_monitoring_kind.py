@@ -84,9 +84,13 @@ def test_a_breach_fails_only_when_it_persists_through_the_latest_windows() -> No
     assert passed.status == "pass"
     assert "2 earlier breaches" in passed.message
     assert [b["window"] for b in passed.evidence["breaches"]] == ["2026-03-02", "2026-03-03"]
+    assert passed.evidence["broken"] == []  # two days in a row do not break a 3-day rule
     low = [window(0, 0.9), window(1, 0.75), window(2, 0.7), window(3, 0.65)]
     failed = outcome(IMPACT, subject(low))
     assert failed.status == "fail"
+    assert [(b["window"], b["key"]) for b in failed.evidence["broken"]] == [
+        ("2026-03-04", "sex=female")
+    ]
     assert failed.message == (
         "sex=female: impact ratio outside >= 0.8 in the latest 3 windows of 1d "
         "(0.75, 0.7, 0.65; since 2026-03-02)"

@@ -90,6 +90,7 @@ def judge(rule: MonitoringRule, subject: SubjectSnapshot, now: dt.datetime) -> F
         ),
         key=lambda b: (b["window"], b["key"]),
     )
+    broken = _broken(rule, windows, breaches)
     facts: dict[str, Any] = {
         "metric": rule.metric,
         "window": rule.window,
@@ -100,6 +101,8 @@ def judge(rule: MonitoringRule, subject: SubjectSnapshot, now: dt.datetime) -> F
         "violations": streaks,
         "breaches": listed[-LISTED:],
         "breach_count": len(listed),
+        "broken": broken[-LISTED:],
+        "broken_count": len(broken),
     }
     return Findings(FAIL if streaks else PASS, facts)
 
@@ -126,6 +129,26 @@ def _breaches(
                     key = formatting.group(grouping.name, label)
                     found.setdefault(key, {})[window.start] = value
     return found
+
+
+def _broken(
+    rule: MonitoringRule,
+    windows: Sequence[WindowFigures],
+    breaches: dict[str, dict[dt.date, float]],
+) -> list[dict[str, Any]]:
+    """The windows in which the rule was broken: each that ends ``consecutive`` breaching
+    windows of the same group (where the rule would have failed, had the record ended there),
+    oldest first."""
+    found = []
+    for key, values in breaches.items():
+        run = 0
+        for window in windows:
+            run = run + 1 if window.start in values else 0
+            if run >= rule.consecutive:
+                found.append(
+                    {"window": window.start.isoformat(), "key": key, "value": values[window.start]}
+                )
+    return sorted(found, key=lambda b: (b["window"], b["key"]))
 
 
 def describe(rule: MonitoringRule, subject: SubjectSnapshot, findings: Findings) -> str:

@@ -20,8 +20,6 @@ from rich.text import Text
 
 from govern.formatting import STORED_SEPARATOR
 from govern.report.view import (
-    ALERT_IMPACT_RATIO,
-    ALERT_SCORE_PSI,
     WINDOW_NAMES,
     MonitoredGrouping,
     MonitoringView,
@@ -53,10 +51,7 @@ def level(value: float | None, scale: float) -> str:
 
 
 def alarm_words() -> str:
-    return (
-        f"an impact ratio below {fmt.compact(ALERT_IMPACT_RATIO)} (four-fifths rule) or a score "
-        f"PSI above {fmt.compact(ALERT_SCORE_PSI)} against the first window"
-    )
+    return "a rule of the production-monitoring pack, as govern monitor status judges it"
 
 
 class MonitoringPanel(Evidence):
@@ -88,7 +83,7 @@ class MonitoringPanel(Evidence):
 
     def flagged(self) -> set[dt.date]:
         """The starts of the windows that broke a rule."""
-        return {a.start for a in self.monitoring.alerts} if self.monitoring is not None else set()
+        return self.monitoring.alert_starts if self.monitoring is not None else set()
 
     def draw(self) -> RenderableType:
         c = self.colours()
@@ -210,8 +205,9 @@ class MonitoringPanel(Evidence):
         flagged = self.flagged()
         for w in reversed(view.windows):
             hit = w.start in flagged
-            low = w.lowest_impact_ratio is not None and w.lowest_impact_ratio < ALERT_IMPACT_RATIO
-            psi = w.score_psi is not None and w.score_psi > ALERT_SCORE_PSI
+            broken = {a.figure for a in view.alerts_in(w)}
+            low = "impact ratio" in broken
+            psi = "score PSI" in broken
             group = (
                 fmt.group(w.lowest_grouping, w.lowest_group)
                 if w.lowest_grouping is not None
