@@ -73,6 +73,14 @@ def run(
             "--version-column", help="Column naming each row's model version (others left out)."
         ),
     ] = None,
+    champion_prediction: Annotated[
+        str | None,
+        typer.Option(
+            "--champion-prediction",
+            help="A shadow's logs: the column with the champion's decision on the same "
+            "request (agreement and fairness deltas per group).",
+        ),
+    ] = None,
     positive: Annotated[
         str, typer.Option("--positive", help="The positive (favourable) decision label.")
     ] = "1",
@@ -100,6 +108,7 @@ def run(
         score=score,
         outcome=outcome,
         version=version_column,
+        champion=champion_prediction,
         positive=positive,
     )
     record = monitoring.run(
@@ -168,19 +177,23 @@ def show(ref: RefArgument, window: WindowOption = "1d", json_out: JsonOption = F
 
 def _print_windows(shown: dict[str, Any]) -> None:
     rows = []
+    paired = any(window.get("shadow") for window in shown["windows"])
     for window in shown["windows"]:
         worst = _lowest_impact(window["groupings"])
-        rows.append(
-            [
-                window["start"],
-                fmt.count(window["rows"]),
-                fmt.count(window["outcomes_known"]),
-                fmt.compact(window["score_psi"]),
-                "" if worst is None else f"{fmt.compact(worst[1])} {worst[0]}",
-            ]
-        )
+        row = [
+            window["start"],
+            fmt.count(window["rows"]),
+            fmt.count(window["outcomes_known"]),
+            fmt.compact(window["score_psi"]),
+            "" if worst is None else f"{fmt.compact(worst[1])} {worst[0]}",
+        ]
+        if paired:
+            shadow = window.get("shadow") or {}
+            row.append(fmt.percent(shadow.get("agreement")))
+        rows.append(row)
+    headers = ["window", "rows", "outcomes", "score psi", "lowest impact ratio"]
     output.table(
-        ["window", "rows", "outcomes", "score psi", "lowest impact ratio"],
+        headers + (["agrees with champion"] if paired else []),
         rows,
         title=f"{shown['ref']}: {len(rows)} windows of {shown['window']} "
         f"({', '.join(shown['features']) or 'no sensitive features'})",

@@ -39,6 +39,8 @@ _TIME = ("TIMESTAMP", "DATE", "VARCHAR")
 Labels = tuple[str | None, ...]
 #: ``(group, decision, outcome or None when unknown)``.
 Cell = tuple[Labels, bool, bool | None]
+#: A shadow's ``(group, its decision, the champion's decision, outcome or None)``.
+Paired = tuple[Labels, bool, bool, bool | None]
 
 
 @dataclass
@@ -49,6 +51,8 @@ class DayCounts:
     cells: dict[Cell, int] = field(default_factory=dict)
     #: Rows per score bin (:data:`SCORE_BINS`); all zero when the log has no score.
     scores: list[int] = field(default_factory=lambda: [0] * SCORE_BINS)
+    #: A shadow's rows with the champion's decision on the same request (else empty).
+    paired: dict[Paired, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -58,7 +62,15 @@ class DayCounts:
         """As stored: ``cells`` rows of ``[*labels, decision, outcome, rows]``, sorted."""
         cells = [[*group, decided, actual, n] for (group, decided, actual), n in self.cells.items()]
         cells.sort(key=lambda row: json.dumps(row))
-        return {"cells": cells, "scores": list(self.scores)}
+        paired = [
+            [*group, mine, theirs, actual, n]
+            for (group, mine, theirs, actual), n in self.paired.items()
+        ]
+        paired.sort(key=lambda row: json.dumps(row))
+        document: dict[str, Any] = {"cells": cells, "scores": list(self.scores)}
+        if paired:
+            document["paired"] = paired
+        return document
 
     @classmethod
     def from_json(cls, day: dt.date, document: Mapping[str, Any]) -> DayCounts:
@@ -68,12 +80,19 @@ class DayCounts:
             *group, decided, actual, n = row
             cells[(tuple(group), bool(decided), None if actual is None else bool(actual))] = int(n)
         scores = [int(n) for n in document.get("scores") or [0] * SCORE_BINS]
-        return cls(day, cells, scores)
+        paired: dict[Paired, int] = {}
+        for row in document.get("paired") or []:
+            *group, mine, theirs, actual, n = row
+            key = (tuple(group), bool(mine), bool(theirs), None if actual is None else bool(actual))
+            paired[key] = int(n)
+        return cls(day, cells, scores, paired)
 
     def add(self, other: DayCounts) -> None:
         for cell, n in other.cells.items():
             self.cells[cell] = self.cells.get(cell, 0) + n
         self.scores = [a + b for a, b in zip(self.scores, other.scores, strict=True)]
+        for key, n in other.paired.items():
+            self.paired[key] = self.paired.get(key, 0) + n
 
 
 @dataclass(frozen=True)
@@ -222,6 +241,7 @@ def _source(logs: Sequence[LogFile], columns: LogColumns) -> str:
         f"{label(columns.outcome)} AS _outcome" if columns.outcome else "NULL AS _outcome",
         f"CAST({_name(columns.score)} AS DOUBLE) AS _score" if columns.score else "NULL AS _score",
         f"{_name(columns.version)} AS _version" if columns.version else "NULL AS _version",
+        f"{label(columns.champion)} AS _champ" if columns.champion else "NULL AS _champ",
         *(f"{label(s)} AS _s{i}" for i, s in enumerate(columns.sensitive)),
     ]
     parts = [
@@ -256,6 +276,14 @@ def _scan(
 ) -> list[tuple[Any, ...]]:
     groups = ", ".join(f"_s{i}" for i in range(len(columns.sensitive)))
     day_cells = f"_day, {groups + ', ' if groups else ''}_pred, _outcome"
+    paired = f", ({day_cells}, _champ)" if columns.champion else ""
+    # The same set numbers either way: bit 0 says the champion's decision is not grouped.
+    grouping = (
+        "GROUPING(_file, _day, _bin, _champ)"
+        if columns.champion
+        else "GROUPING(_file, _day, _bin) * 2 + 1"
+    )
+    champion = "_champ" if columns.champion else "NULL"
     return connection.execute(
         f"""
         WITH rows AS (
@@ -265,14 +293,14 @@ def _scan(
                                 {SCORE_BINS - 1}) END AS _bin
             FROM {source} {where}
         )
-        SELECT GROUPING(_file, _day, _bin) AS _set, _file, _day, _bin,
-            {groups + ", " if groups else ""}_pred, _outcome,
+        SELECT {grouping} AS _set, _file, _day, _bin,
+            {groups + ", " if groups else ""}_pred, _outcome, {champion},
             count(*) AS n, min(_ts), max(_ts),
             count(*) FILTER (WHERE _ts IS NULL) AS bad_ts,
             count(*) FILTER (WHERE _pred IS NULL) AS no_decision,
             min(_file) FILTER (WHERE _ts IS NULL AND NOT _ts_null) AS unparsable
         FROM rows
-        GROUP BY GROUPING SETS ((_file), ({day_cells}), (_day, _bin))
+        GROUP BY GROUPING SETS ((_file), ({day_cells}), (_day, _bin){paired})
         """
     ).fetchall()
 
@@ -314,8 +342,10 @@ def _collect(
     for row in rows:
         grouping_set, file, day, score_bin = row[0], row[1], row[2], row[3]
         labels = row[4 : 4 + width]
-        prediction, outcome, n, first, last, bad_ts, no_decision, _unparsable = row[4 + width :]
-        if grouping_set == 0b011:  # per file
+        prediction, outcome, champion, n, first, last, bad_ts, no_decision, _unparsable = row[
+            4 + width :
+        ]
+        if grouping_set == 0b0111:  # per file
             if bad_ts:
                 raise DataError(
                     f"{file}: column {columns.timestamp!r} has {bad_ts} row"
@@ -327,7 +357,20 @@ def _collect(
                     f"{'s' * (no_decision > 1)} without a decision"
                 )
             files[str(file)] = FileCounts(n, _utc(first), _utc(last))
-        elif grouping_set == 0b101:  # per day, group, decision and outcome
+        elif grouping_set == 0b1010:  # a shadow's: and the champion's decision
+            if champion is None:
+                raise DataError(
+                    f"column {columns.champion!r} (the champion's decision) has rows without one"
+                )
+            key: Paired = (
+                tuple(None if v is None else label_text(v) for v in labels),
+                _positive(prediction, columns.positive),
+                _positive(champion, columns.positive),
+                None if outcome is None else _positive(outcome, columns.positive),
+            )
+            counts = days.setdefault(day, DayCounts(day))
+            counts.paired[key] = counts.paired.get(key, 0) + n
+        elif grouping_set == 0b1011:  # per day, group, decision and outcome
             decision = label_text(prediction)
             decisions.add(decision)
             cell: Cell = (

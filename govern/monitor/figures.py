@@ -113,6 +113,63 @@ def groupings(
     return [_with_outcomes(g, by_outcome.get(g.name)) for g in by_decision]
 
 
+def shadow_comparison(
+    counts: DayCounts, features: Sequence[str], *, min_group_size: int
+) -> dict[str, Any] | None:
+    """A shadow's window against its champion's decisions on the same requests: the share
+    of requests both decided alike, overall and per group, and per group the shadow's
+    selection rate and impact ratio minus the champion's (each side's groupings built as
+    ``govern evaluate`` builds them). ``None`` when the window holds no paired requests."""
+    if not counts.paired:
+        return None
+    mine: dict[Any, int] = {}
+    theirs: dict[Any, int] = {}
+    alike: dict[Any, int] = {}
+    for (group, own, champion, actual), n in counts.paired.items():
+        for table, key in (
+            (mine, (group, own, actual)),
+            (theirs, (group, champion, actual)),
+            (alike, (group, own == champion, False)),
+        ):
+            table[key] = table.get(key, 0) + n
+    shadow_side = groupings(DayCounts(counts.day, mine), features, min_group_size=min_group_size)
+    champion_side = {
+        g.name: g
+        for g in groupings(DayCounts(counts.day, theirs), features, min_group_size=min_group_size)
+    }
+    agreement = {c.name: c for c in _group_counts(alike, features)} if features else {}
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for grouping in shadow_side:
+        other = {g.group: g for g in champion_side[grouping.name].groups}
+        agreed = agreement[grouping.name]
+        rates = {
+            agreed.label(i): float(agreed.counts[i, 1] / agreed.counts[i].sum())
+            for i in range(len(agreed.labels))
+        }
+        groups[grouping.name] = {
+            stats.group: {
+                "agreement": rates.get(stats.group),
+                "selection_rate_delta": _delta(
+                    stats.metrics.selection_rate.value,
+                    other[stats.group].metrics.selection_rate.value,
+                ),
+                "impact_ratio_delta": _delta(stats.impact_ratio, other[stats.group].impact_ratio),
+                "small": stats.small,
+            }
+            for stats in grouping.groups
+            if stats.group in other
+        }
+    total = sum(counts.paired.values())
+    same = sum(n for (_g, own, champion, _a), n in counts.paired.items() if own == champion)
+    return {"rows": total, "agreement": same / total if total else None, "groups": groups}
+
+
+def _delta(shadow: float | None, champion: float | None) -> float | None:
+    if shadow is None or champion is None:
+        return None
+    return shadow - champion
+
+
 def _group_counts(cells: Mapping[Any, int], features: Sequence[str]) -> list[Any]:
     """The confusion counts of every grouping, labelled and ordered as ``govern evaluate``
     labels and orders them (:func:`~govern.assess.data.encode_labels`, missing last)."""
@@ -216,6 +273,7 @@ __all__ = [
     "Window",
     "groupings",
     "score_psi",
+    "shadow_comparison",
     "window_end",
     "window_start",
     "windows",

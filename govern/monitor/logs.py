@@ -42,6 +42,8 @@ class LogColumns:
     outcome: str | None = None
     #: A column naming the model version of each row; rows of other versions are left out.
     version: str | None = None
+    #: A shadow's logs: the champion's decision for the same request, to compare with.
+    champion: str | None = None
     #: The decision (and outcome) label that is positive (favourable).
     positive: str = "1"
 
@@ -65,6 +67,7 @@ class LogColumns:
             ("score", self.score),
             ("outcome", self.outcome),
             ("version", self.version),
+            ("champion's decision", self.champion),
         ):
             if column is not None:
                 roles[role] = column

@@ -98,6 +98,10 @@ class WindowFigures:
     groups: Mapping[str, Mapping[str, Mapping[str, float | None]]]
     #: grouping -> its features (one for a single feature, more for an intersection).
     features: Mapping[str, tuple[str, ...]]
+    #: A shadow's window against its champion on the same requests: grouping -> group ->
+    #: agreement, selection_rate_delta, impact_ratio_delta (shadow minus champion), for
+    #: groups that are not small; empty when the logs carried no champion decision.
+    shadow: Mapping[str, Mapping[str, Mapping[str, float | None]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

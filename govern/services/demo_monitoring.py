@@ -115,14 +115,20 @@ def monitor(ctx: Callable[[str], Context], directory: Path, say: Callable[[str],
     for version, (prediction, score) in COLUMNS.items():
         ref = f"credit-risk@{version}"
         columns = LogColumns(
-            prediction=prediction, score=score, outcome="outcome", sensitive=("sex", "age_group")
+            prediction=prediction,
+            score=score,
+            outcome="outcome",
+            sensitive=("sex", "age_group"),
+            champion=None if version == "1.0.0" else "pred_champion",
         )
         counted = monitoring.run(
             ctx("bob"), ref, logs=[str(p) for p in logs.predictions], columns=columns
         )
         joined = monitoring.run(ctx("bob"), ref, outcomes=[str(logs.outcomes)])
+        beside = " beside the champion's decisions" if columns.champion else ""
         say(
-            f"bob counted them for {ref} (govern monitor run, columns {prediction} and {score}): "
+            f"bob counted them for {ref}{beside} (govern monitor run, columns {prediction} and "
+            f"{score}): "
             f"{formatting.count(counted.rows, 'row')} into {len(counted.days)} days; then "
             f"{formatting.count(joined.matched, 'outcome')} that came later (--outcomes)."
         )
@@ -134,7 +140,8 @@ def monitor(ctx: Callable[[str], Context], directory: Path, say: Callable[[str],
     say(
         f"govern monitor status --all exits {report.exit_code}: the champion's scores drifted "
         "(the applicants changed), and the shadow's decisions for women fell below four-fifths "
-        "of men's; a scheduler running it would have failed the job."
+        "of men's and below the champion's on the same applications; a scheduler running it "
+        "would have failed the job."
     )
 
 

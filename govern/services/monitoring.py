@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from govern import formatting
 from govern.errors import DataError, InputError, InternalError
 from govern.monitor.aggregate import Aggregate, DayCounts, Joined, aggregate, join_outcomes
-from govern.monitor.figures import Window, groupings, score_psi, windows
+from govern.monitor.figures import Window, groupings, score_psi, shadow_comparison, windows
 from govern.monitor.logs import LogColumns, LogFile, OutcomeColumns, find_logs
 from govern.policy.snapshot import WindowFigures
 from govern.services.catalogue import resolve
@@ -308,16 +308,18 @@ def _sha256(document: Mapping[str, Any]) -> str:
 
 def window_figures(
     days: Sequence[DayCounts], features: Sequence[str], width: str, min_group_size: int
-) -> list[tuple[Window, list[Any], WindowFigures]]:
+) -> list[tuple[Window, list[Any], WindowFigures, dict[str, Any] | None]]:
     """Each window of ``width``: its counts, its groupings (as ``govern evaluate`` stores
-    them) and the figures monitoring rules read. A window's score PSI is against the first
-    window with scores."""
+    them), the figures monitoring rules read, and for a shadow the comparison with its
+    champion on the same requests. A window's score PSI is against the first window with
+    scores."""
     found = windows(days, width)
     reference = next((w.counts.scores for w in found if sum(w.counts.scores)), None)
     result = []
     for window in found:
         groups = groupings(window.counts, features, min_group_size=min_group_size)
         psi = None if reference is None else score_psi(reference, window.counts.scores)
+        paired = shadow_comparison(window.counts, features, min_group_size=min_group_size)
         figures = WindowFigures(
             start=window.start,
             end=window.end,
@@ -338,8 +340,18 @@ def window_figures(
                 for g in groups
             },
             features={g.name: tuple(g.features) for g in groups},
+            shadow={}
+            if paired is None
+            else {
+                name: {
+                    label: {k: v for k, v in values.items() if k != "small"}
+                    for label, values in found.items()
+                    if not values["small"]
+                }
+                for name, found in paired["groups"].items()
+            },
         )
-        result.append((window, groups, figures))
+        result.append((window, groups, figures, paired))
     return result
 
 
@@ -380,8 +392,9 @@ def show(ctx: Context, ref: str, *, width: str = "1d") -> dict[str, Any]:
             "scores": window.counts.scores,
             "score_psi": figures.score_psi,
             "groupings": [g.model_dump(mode="json") for g in groups],
+            "shadow": paired,
         }
-        for window, groups, figures in window_figures(days, features, width, min_group_size)
+        for window, groups, figures, paired in window_figures(days, features, width, min_group_size)
     ]
     return {
         "ref": subject,

@@ -240,7 +240,7 @@ def _monitoring(
         def figured(
             width: str, days: list[Any] = days, features: tuple[str, ...] = features
         ) -> Any:
-            return [f for _w, _g, f in window_figures(days, features, width, min_group_size)]
+            return [f for _w, _g, f, _p in window_figures(days, features, width, min_group_size)]
 
         at = last.get(vid)
         records[vid] = MonitoringEvidence(

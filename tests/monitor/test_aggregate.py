@@ -23,7 +23,13 @@ from govern.assess.data import encode_feature
 from govern.assess.fairness import assess_fairness
 from govern.errors import DataError, InputError
 from govern.monitor.aggregate import SCORE_BINS, DayCounts, aggregate, merged
-from govern.monitor.figures import groupings, score_psi, window_start, windows
+from govern.monitor.figures import (
+    groupings,
+    score_psi,
+    shadow_comparison,
+    window_start,
+    windows,
+)
 from govern.monitor.logs import LogColumns, find_logs
 
 START = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -215,3 +221,46 @@ def test_patterns_that_match_nothing_or_an_unknown_format_are_refused(tmp_path: 
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(DataError):
         aggregate(find_logs([str(tmp_path / "empty.csv")]), COLUMNS)
+
+
+def test_a_shadow_is_compared_with_its_champion_on_the_same_requests(tmp_path: Path) -> None:
+    frame = rows(3_000, seed=7)
+    rng = np.random.default_rng(7)
+    # the champion decides differently on a fifth of the requests, more often for women
+    flip = rng.random(len(frame)) < np.where(frame["sex"] == "female", 0.3, 0.1)
+    frame["champion"] = np.where(flip, 1 - frame["prediction"], frame["prediction"])
+    write(frame, tmp_path / "log.parquet")
+    columns = LogColumns(sensitive=COLUMNS.sensitive, outcome="outcome", champion="champion")
+    counted = aggregate(find_logs([str(tmp_path / "log.parquet")]), columns)
+    window = merged(counted.days)
+    assert sum(window.paired.values()) == 3_000
+    found = shadow_comparison(window, COLUMNS.sensitive, min_group_size=30)
+    assert found is not None
+    assert found["agreement"] == pytest.approx((frame["champion"] == frame["prediction"]).mean())
+    women = frame[frame["sex"] == "female"]
+    sex = found["groups"]["sex"]["female"]
+    assert sex["agreement"] == pytest.approx((women["champion"] == women["prediction"]).mean())
+    # each side's figures are evaluate's on its own decisions
+    shadow_side = {g["name"]: g for g in evaluated(frame)}
+    champion_side = {g["name"]: g for g in evaluated(frame.assign(prediction=frame["champion"]))}
+    for name in ("sex", "age_group", "sex*age_group"):
+        theirs = {g["group"]: g for g in champion_side[name]["groups"]}
+        for group in shadow_side[name]["groups"]:
+            delta = found["groups"][name][group["group"]]
+            other = theirs[group["group"]]
+            assert delta["impact_ratio_delta"] == pytest.approx(
+                group["impact_ratio"] - other["impact_ratio"]
+            )
+            assert delta["selection_rate_delta"] == pytest.approx(
+                group["metrics"]["selection_rate"]["value"]
+                - other["metrics"]["selection_rate"]["value"]
+            )
+    assert DayCounts.from_json(window.day, window.to_json()) == window
+    assert (
+        shadow_comparison(
+            merged(aggregate(find_logs([str(tmp_path / "log.parquet")]), COLUMNS).days),
+            COLUMNS.sensitive,
+            min_group_size=30,
+        )
+        is None
+    )

@@ -136,3 +136,23 @@ def test_no_record_is_what_if_missing_says() -> None:
 def test_bad_monitoring_rules_are_refused_when_loaded(rule: dict[str, object]) -> None:
     with pytest.raises(PolicyError):
         policy(**rule)
+
+
+def test_a_shadow_worse_than_its_champion_on_fairness() -> None:
+    def paired(day: int, delta: float) -> WindowFigures:
+        found = window(day, 1.0)
+        found.shadow = {"sex": {"female": {"impact_ratio_delta": delta, "agreement": 0.9}}}
+        return found
+
+    rule = {"metric": "impact_ratio_delta", "min": -0.1, "window": "1w", "consecutive": 2}
+    worse = outcome(rule, subject([paired(0, 0.0), paired(7, -0.2), paired(14, -0.3)]))
+    assert worse.status == "fail"
+    assert worse.message.startswith(
+        "sex=female: impact ratio minus the champion's outside >= -0.1 in the latest 2 windows"
+    )
+    alike = outcome(rule, subject([paired(0, 0.0), paired(7, -0.05)]))
+    assert alike.status == "pass"
+    unpaired = outcome({**rule, "if_missing": "not-applicable"}, subject([window(0, 1.0)]))
+    assert unpaired.status == "not-applicable"
+    agreement = outcome({"metric": "agreement", "min": 0.95}, subject([paired(0, 0.0)]))
+    assert agreement.status == "fail"

@@ -6,6 +6,10 @@ an ISO week or a calendar month):
 * ``impact_ratio``, ``selection_rate``, ``tpr`` or ``fpr`` of every group (of the named
   features' groupings) that is not under the minimum size: it fails when the same group is
   outside the bounds in each of the latest ``consecutive`` windows;
+* for a shadow counted beside its champion's decisions on the same requests:
+  ``agreement`` (the share decided alike), ``selection_rate_delta`` and
+  ``impact_ratio_delta`` (the shadow's figure minus the champion's) per group, judged as the
+  group figures are ("a shadow worse than its champion on fairness");
 * ``score_psi``, the score histogram's PSI against the record's first window: it fails when
   the latest ``consecutive`` windows are all outside the bounds;
 * ``log_age_days``, the days since the latest prediction counted ("no logs for 7 days").
@@ -30,8 +34,18 @@ from govern.policy.snapshot import SubjectSnapshot, WindowFigures
 from govern.policy.status import FAIL, NOT_APPLICABLE, PASS
 
 GROUP_METRICS = ("impact_ratio", "selection_rate", "tpr", "fpr")
+#: A shadow against its champion on the same requests (``--champion-prediction``).
+SHADOW_METRICS = ("agreement", "selection_rate_delta", "impact_ratio_delta")
 MonitoringMetric = Literal[
-    "impact_ratio", "selection_rate", "tpr", "fpr", "score_psi", "log_age_days"
+    "impact_ratio",
+    "selection_rate",
+    "tpr",
+    "fpr",
+    "agreement",
+    "selection_rate_delta",
+    "impact_ratio_delta",
+    "score_psi",
+    "log_age_days",
 ]
 NAMES = {
     "impact_ratio": "impact ratio",
@@ -39,6 +53,9 @@ NAMES = {
     "tpr": "TPR",
     "fpr": "FPR",
     "score_psi": "score PSI",
+    "agreement": "agreement with the champion",
+    "selection_rate_delta": "selection rate minus the champion's",
+    "impact_ratio_delta": "impact ratio minus the champion's",
     "log_age_days": "log age",
 }
 #: How many breaching windows the evidence lists (the latest), however long the record.
@@ -73,6 +90,8 @@ def judge(rule: MonitoringRule, subject: SubjectSnapshot, now: dt.datetime) -> F
         stale = {"last_log_at": record.last_log_at.isoformat(), "age_days": round(age, 1)}
         return Findings(FAIL if rule.violated_by(age) else PASS, stale)
     windows = [w for w in record.windows(rule.window) if w.rows]
+    if rule.metric in SHADOW_METRICS:
+        windows = [w for w in windows if w.shadow]
     if not windows:
         return missing(rule.if_missing, "no-windows")
     breaches = _breaches(rule, windows)
@@ -122,8 +141,9 @@ def _breaches(
             for name, features in window.features.items()
         ]
         chosen, _absent = select_groupings(views, rule.features, rule.groupings)
+        figures = window.shadow if rule.metric in SHADOW_METRICS else window.groups
         for grouping in chosen:
-            for label, metrics in window.groups.get(grouping.name, {}).items():
+            for label, metrics in figures.get(grouping.name, {}).items():
                 value = metrics.get(rule.metric)
                 if value is not None and rule.violated_by(value):
                     key = formatting.group(grouping.name, label)
@@ -155,6 +175,11 @@ def describe(rule: MonitoringRule, subject: SubjectSnapshot, findings: Findings)
     facts, note = findings.facts, findings.note
     if note == "stateless":
         return "a stateless check has no production monitoring"
+    if note in {"no-monitoring", "no-windows"} and rule.metric in SHADOW_METRICS:
+        return (
+            f"{subject.subject} has no prediction logs counted beside a champion's decisions "
+            "(govern monitor run --champion-prediction COL)"
+        )
     if note in {"no-monitoring", "no-windows"}:
         return f"{subject.subject} has no prediction logs counted (govern monitor run)"
     name = NAMES[rule.metric]
