@@ -180,6 +180,10 @@ class GovernanceSettings(BaseModel):
     promotion_max_regression: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_PROMOTION_MAX_REGRESSION)
     )
+    #: Promotion gate: the days of live evidence a shadow needs before it replaces the
+    #: champion: days of its monitoring record counted beside the champion's decisions on
+    #: the same requests (``govern monitor run --champion-prediction``). 0: none required.
+    promotion_live_days: int = Field(default=0, ge=0, le=3660)
     #: ``govern due`` lists versions due for re-validation within this many days.
     due_soon_days: int = Field(default=30, ge=0, le=3660)
     #: Longest a waiver may last, in days from the day it is granted.

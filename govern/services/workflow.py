@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import Field
 
+from govern import formatting
 from govern.domain import lifecycle
 from govern.domain.comparison import Comparison, compare_results, regressions
 from govern.domain.lifecycle import Action, Approval, State, TransitionRefused
@@ -36,7 +37,7 @@ from govern.errors import InputError, NotFoundError, WorkflowError
 from govern.services.catalogue import resolve
 from govern.services.context import Context, Transaction
 from govern.services.views import View
-from govern.storage import audit, crud, queries
+from govern.storage import audit, crud, monitoring, queries
 from govern.storage.database import Session
 from govern.storage.tables import Decision, Evaluation, Model, ModelVersion, User
 
@@ -477,6 +478,7 @@ def _promotion_gate(
     notes: list[str],
 ) -> None:
     old, new = f"{model.name}@{champion.version}", f"{model.name}@{challenger.version}"
+    _live_evidence(ctx, session, challenger, old, new, notes)
     eval_a, eval_b = _paired_results(session, champion, challenger)
     if eval_a is None:
         notes.append(f"champion {old} has no evaluation; promotion gate not applied")
@@ -496,6 +498,24 @@ def _promotion_gate(
             f"cannot deploy {new}: worse than the champion {old} beyond the promotion gate: "
             f"{shown}{more}"
         )
+
+
+def _live_evidence(
+    ctx: Context, session: Session, challenger: ModelVersion, old: str, new: str, notes: list[str]
+) -> None:
+    """Refuse a promotion with fewer days of live evidence than the catalogue asks for."""
+    wanted = ctx.governance.promotion_live_days
+    if wanted == 0:
+        return
+    assert challenger.id is not None
+    found = monitoring.paired_days(session=session, version_id=challenger.id)
+    if found < wanted:
+        raise _refuse(
+            f"cannot deploy {new}: it has {formatting.count(found, 'day')} of live evidence "
+            f"beside the champion {old}; the promotion gate asks for {wanted} (setting "
+            "promotion_live_days; govern monitor run --champion-prediction)"
+        )
+    notes.append(f"live evidence: {formatting.count(found, 'day')} beside {old}")
 
 
 def submit(ctx: Context, ref: str, *, comment: str = "") -> TransitionResult:

@@ -47,6 +47,15 @@ def features(*, session: Session, version_id: int) -> list[str] | None:
     return None if row is None else list(row.features)
 
 
+def paired_days(*, session: Session, version_id: int) -> int:
+    """How many of the version's days were counted beside a champion's decisions."""
+    return sum(
+        1
+        for row in days(session=session, version_id=version_id).values()
+        if row.counts.get("paired")
+    )
+
+
 def version_names(*, session: Session, model: Model) -> set[str]:
     """Every version of ``model`` in the catalogue, as log rows name them."""
     return set(
@@ -54,4 +63,4 @@ def version_names(*, session: Session, model: Model) -> set[str]:
     )
 
 
-__all__ = ["days", "features", "file_counted", "files", "version_names"]
+__all__ = ["days", "features", "file_counted", "files", "paired_days", "version_names"]

@@ -241,3 +241,32 @@ def test_status_of_every_serving_version_and_policies_without_monitoring_rules(
         monitoring.status(cat.ctx("victor"), None, policies=["baseline"])
     nothing = monitoring.status(cat.ctx("victor"), None)
     assert nothing.subjects == () and nothing.exit_code == 0  # nothing deployed yet
+
+
+def test_a_shadow_needs_the_days_of_live_evidence_the_catalogue_asks_for(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    from govern.errors import RefusedError
+    from govern.services import catalogue, workflow
+
+    def approved(version: str) -> str:
+        ref = register(cat, version)
+        workflow.submit(cat.ctx("alice"), ref, comment="ready")
+        for approver in ("carol", "erin"):
+            workflow.approve(cat.ctx(approver), ref, comment="ok")
+        return ref
+
+    cat.configure(policy_bindings={}, promotion_live_days=5)  # this test is about the days
+    champion = approved("1.0.0")
+    workflow.deploy(cat.ctx("carol"), champion)
+    shadow = approved("1.1.0")
+    workflow.deploy(cat.ctx("carol"), shadow, shadow=True)
+    with pytest.raises(RefusedError, match="it has 0 days of live evidence beside the champion"):
+        workflow.deploy(cat.ctx("carol"), shadow)
+    frame = rows(2_000, days=6).assign(champion=lambda f: f["prediction"])
+    paired = LogColumns(sensitive=("sex",), champion="champion")
+    monitoring.run(
+        cat.ctx("alice"), shadow, logs=[str(write(frame, tmp_path / "log.parquet"))], columns=paired
+    )
+    workflow.deploy(cat.ctx("carol"), shadow, comment="six days beside the champion")
+    assert catalogue.show_version(cat.ctx("victor"), shadow).state == "deployed"
