@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any
 from govern import formatting
 from govern.errors import DataError, InputError, InternalError
 from govern.monitor.aggregate import Aggregate, DayCounts, Joined, aggregate, join_outcomes
-from govern.monitor.figures import Window, groupings, score_psi, shadow_comparison, windows
 from govern.monitor.logs import LogColumns, LogFile, OutcomeColumns, find_logs
-from govern.policy.snapshot import WindowFigures
 from govern.services.catalogue import resolve
 from govern.services.context import Context
 from govern.services.evaluation import EVALUATE, check_writable, evidence_target
+from govern.services.windows import window_figures
 from govern.storage import monitoring as stored
 from govern.storage.tables import MonitoringDay, MonitoringFile
 
@@ -306,55 +305,6 @@ def _sha256(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def window_figures(
-    days: Sequence[DayCounts], features: Sequence[str], width: str, min_group_size: int
-) -> list[tuple[Window, list[Any], WindowFigures, dict[str, Any] | None]]:
-    """Each window of ``width``: its counts, its groupings (as ``govern evaluate`` stores
-    them), the figures monitoring rules read, and for a shadow the comparison with its
-    champion on the same requests. A window's score PSI is against the first window with
-    scores."""
-    found = windows(days, width)
-    reference = next((w.counts.scores for w in found if sum(w.counts.scores)), None)
-    result = []
-    for window in found:
-        groups = groupings(window.counts, features, min_group_size=min_group_size)
-        psi = None if reference is None else score_psi(reference, window.counts.scores)
-        paired = shadow_comparison(window.counts, features, min_group_size=min_group_size)
-        figures = WindowFigures(
-            start=window.start,
-            end=window.end,
-            rows=window.rows,
-            outcomes_known=window.outcomes_known,
-            score_psi=psi,
-            groups={
-                g.name: {
-                    s.group: {
-                        "selection_rate": s.metrics.selection_rate.value,
-                        "impact_ratio": s.impact_ratio,
-                        "tpr": s.metrics.tpr.value,
-                        "fpr": s.metrics.fpr.value,
-                    }
-                    for s in g.groups
-                    if not s.small
-                }
-                for g in groups
-            },
-            features={g.name: tuple(g.features) for g in groups},
-            shadow={}
-            if paired is None
-            else {
-                name: {
-                    label: {k: v for k, v in values.items() if k != "small"}
-                    for label, values in found.items()
-                    if not values["small"]
-                }
-                for name, found in paired["groups"].items()
-            },
-        )
-        result.append((window, groups, figures, paired))
-    return result
-
-
 def show(ctx: Context, ref: str, *, width: str = "1d") -> dict[str, Any]:
     """The version's monitoring windows and their figures, oldest first (``--json``).
 
@@ -515,5 +465,4 @@ __all__ = [
     "run",
     "show",
     "status",
-    "window_figures",
 ]

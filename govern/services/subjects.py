@@ -222,7 +222,7 @@ def _monitoring(
 ) -> dict[int | None, MonitoringEvidence]:
     """Each monitored version's record; its windows are figured when a rule first asks."""
     from govern.monitor.aggregate import DayCounts
-    from govern.services.monitoring import window_figures
+    from govern.services.windows import window_figures
 
     rows = stored.monitoring_rows(session=session, version_ids=wanted)
     if not rows:
