@@ -73,6 +73,13 @@ def run(
             "--version-column", help="Column naming each row's model version (others left out)."
         ),
     ] = None,
+    features: Annotated[
+        str,
+        typer.Option(
+            "--features",
+            help="Input columns watched for drift (histograms per day), comma-separated.",
+        ),
+    ] = "",
     champion_prediction: Annotated[
         str | None,
         typer.Option(
@@ -109,6 +116,7 @@ def run(
         outcome=outcome,
         version=version_column,
         champion=champion_prediction,
+        features=tuple(f.strip() for f in features.split(",") if f.strip()),
         positive=positive,
     )
     record = monitoring.run(

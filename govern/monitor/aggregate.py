@@ -53,6 +53,10 @@ class DayCounts:
     scores: list[int] = field(default_factory=lambda: [0] * SCORE_BINS)
     #: A shadow's rows with the champion's decision on the same request (else empty).
     paired: dict[Paired, int] = field(default_factory=dict)
+    #: Drift features: feature -> bin label -> rows (bins: ``edges``, or categories).
+    drift: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Drift feature -> its bin edges (``None``: categories), fixed by its first run.
+    edges: dict[str, list[float] | None] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -70,6 +74,11 @@ class DayCounts:
         document: dict[str, Any] = {"cells": cells, "scores": list(self.scores)}
         if paired:
             document["paired"] = paired
+        if self.drift:
+            document["drift"] = {
+                f: dict(sorted(bins.items())) for f, bins in sorted(self.drift.items())
+            }
+            document["edges"] = dict(sorted(self.edges.items()))
         return document
 
     @classmethod
@@ -85,7 +94,15 @@ class DayCounts:
             *group, mine, theirs, actual, n = row
             key = (tuple(group), bool(mine), bool(theirs), None if actual is None else bool(actual))
             paired[key] = int(n)
-        return cls(day, cells, scores, paired)
+        drift = {
+            str(f): {str(label): int(n) for label, n in bins.items()}
+            for f, bins in (document.get("drift") or {}).items()
+        }
+        edges = {
+            str(f): None if cuts is None else [float(c) for c in cuts]
+            for f, cuts in (document.get("edges") or {}).items()
+        }
+        return cls(day, cells, scores, paired, drift, edges)
 
     def add(self, other: DayCounts) -> None:
         for cell, n in other.cells.items():
@@ -93,6 +110,12 @@ class DayCounts:
         self.scores = [a + b for a, b in zip(self.scores, other.scores, strict=True)]
         for key, n in other.paired.items():
             self.paired[key] = self.paired.get(key, 0) + n
+        for feature, cuts in other.edges.items():
+            self.edges.setdefault(feature, cuts)
+        for feature, bins in other.drift.items():
+            mine = self.drift.setdefault(feature, {})
+            for label, n in bins.items():
+                mine[label] = mine.get(label, 0) + n
 
 
 @dataclass(frozen=True)
@@ -109,6 +132,8 @@ class Aggregate:
     files: dict[str, FileCounts]
     #: Rows of other versions of the model, left out (by ``LogColumns.version``).
     other_versions: int = 0
+    #: Each drift feature's bin edges (``None``: its categories are its bins).
+    edges: dict[str, list[float] | None] = field(default_factory=dict)
 
 
 def aggregate(
@@ -117,8 +142,12 @@ def aggregate(
     *,
     version: str | None = None,
     versions: Collection[str] = (),
+    edges: Mapping[str, list[float] | None] | None = None,
 ) -> Aggregate:
     """Reduce ``logs`` to counts per day (see the module's docstring).
+
+    ``edges`` are the bin edges of the drift features the record already counts: a
+    numeric feature keeps the deciles of its first run, so every day's histogram adds up.
 
     Args:
         version: The version whose rows are counted, when the logs name one per row
@@ -144,13 +173,22 @@ def aggregate(
             where = f"WHERE CAST(_version AS VARCHAR) = {_literal(version)}"
         rows = _scan(connection, source, columns, where)
         _check_request_ids(connection, source, where)
+        found = _edges(connection, source, columns, where, edges or {})
+        drift = _drift(connection, source, columns, where, found)
     except duckdb.Error as problem:
         first = str(problem).strip().splitlines()[0] if str(problem).strip() else "failed"
         raise DataError(f"reading the prediction logs: {first}") from None
     finally:
         connection.close()
         shutil.rmtree(spill, ignore_errors=True)
-    return _collect(rows, columns, logs, other)
+    counted = _collect(rows, columns, logs, other)
+    for (day, feature, label), n in drift.items():
+        counts = counted.days.setdefault(day, DayCounts(day))
+        bins = counts.drift.setdefault(feature, {})
+        bins[label] = bins.get(label, 0) + n
+        counts.edges[feature] = found[feature]
+    counted.edges = found
+    return counted
 
 
 #: DuckDB's memory for one run; beyond it, its hash tables spill to a temporary directory.
@@ -242,6 +280,7 @@ def _source(logs: Sequence[LogFile], columns: LogColumns) -> str:
         f"CAST({_name(columns.score)} AS DOUBLE) AS _score" if columns.score else "NULL AS _score",
         f"{_name(columns.version)} AS _version" if columns.version else "NULL AS _version",
         f"{label(columns.champion)} AS _champ" if columns.champion else "NULL AS _champ",
+        *(f"{_name(f)} AS _d{i}" for i, f in enumerate(columns.features)),
         *(f"{label(s)} AS _s{i}" for i, s in enumerate(columns.sensitive)),
     ]
     parts = [
@@ -303,6 +342,81 @@ def _scan(
         GROUP BY GROUPING SETS ((_file), ({day_cells}), (_day, _bin){paired})
         """
     ).fetchall()
+
+
+#: Deciles: a numeric drift feature's bins, fixed by its first run.
+DECILES = [round(q / 10, 1) for q in range(1, 10)]
+#: A categorical drift feature keeps this many categories per day; the rest are "other".
+MAX_CATEGORIES = 50
+MISSING = "(missing)"
+
+
+def _edges(
+    connection: duckdb.DuckDBPyConnection,
+    source: str,
+    columns: LogColumns,
+    where: str,
+    known: Mapping[str, list[float] | None],
+) -> dict[str, list[float] | None]:
+    """Each drift feature's bin edges: those the record has, else the deciles of this run
+    for a numeric feature, ``None`` (its categories) for any other."""
+    if not columns.features:
+        return {}
+    types = dict(
+        connection.execute(
+            f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {source})"
+        ).fetchall()
+    )
+    found: dict[str, list[float] | None] = {}
+    for index, feature in enumerate(columns.features):
+        if feature in known:
+            found[feature] = known[feature]
+        elif str(types[f"_d{index}"]).upper().startswith(_NUMERIC):
+            (deciles,) = connection.execute(
+                f"SELECT quantile_cont(_d{index}, {DECILES}) FROM {source} {where}"
+            ).fetchone() or (None,)
+            found[feature] = sorted({float(e) for e in deciles or []})
+        else:
+            found[feature] = None
+    return found
+
+
+def _drift(
+    connection: duckdb.DuckDBPyConnection,
+    source: str,
+    columns: LogColumns,
+    where: str,
+    edges: Mapping[str, list[float] | None],
+) -> dict[tuple[dt.date, str, str], int]:
+    """Rows per day and bin of each drift feature, in one scan."""
+    if not columns.features:
+        return {}
+    parts = []
+    for index, feature in enumerate(columns.features):
+        value = f"_d{index}"
+        cuts = edges.get(feature)
+        if cuts is None:
+            binned = f"CAST({value} AS VARCHAR)"
+        else:
+            steps = " ".join(f"WHEN {value} <= {cut!r} THEN '{at}'" for at, cut in enumerate(cuts))
+            binned = f"CASE {steps} ELSE '{len(cuts)}' END"
+        parts.append(
+            f"SELECT CAST(date_trunc('day', _ts) AS DATE) AS _day, {_literal(feature)} AS _f, "
+            f"COALESCE({binned}, {_literal(MISSING)}) AS _b FROM {source} {where}"
+        )
+    rows = connection.execute(
+        f"SELECT _day, _f, _b, count(*) FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL"
+    ).fetchall()
+    found: dict[tuple[dt.date, str, str], int] = {}
+    ranked: dict[tuple[dt.date, str], list[tuple[int, str]]] = {}
+    for day, feature, label, n in rows:
+        ranked.setdefault((day, feature), []).append((int(n), str(label)))
+    for (day, feature), labels in ranked.items():
+        labels.sort(key=lambda item: (-item[0], item[1]))
+        for rank, (n, label) in enumerate(labels):
+            key = (day, feature, label if rank < MAX_CATEGORIES else "other")
+            found[key] = found.get(key, 0) + n
+    return found
 
 
 def _check_request_ids(connection: duckdb.DuckDBPyConnection, source: str, where: str) -> None:

@@ -164,6 +164,24 @@ def shadow_comparison(
     return {"rows": total, "agreement": same / total if total else None, "groups": groups}
 
 
+def feature_psi(
+    references: Mapping[str, Mapping[str, int]], current: DayCounts
+) -> dict[str, float | None]:
+    """Each drift feature's PSI in ``current`` against its histogram in ``references`` (the
+    same fixed bins: deciles of the feature's first run, or its categories)."""
+    found: dict[str, float | None] = {}
+    for feature, bins in sorted(current.drift.items()):
+        reference = references.get(feature)
+        if not reference or not sum(bins.values()):
+            found[feature] = None
+            continue
+        labels = sorted(set(reference) | set(bins))
+        found[feature] = score_psi(
+            [reference.get(label, 0) for label in labels], [bins.get(label, 0) for label in labels]
+        )
+    return found
+
+
 def _delta(shadow: float | None, champion: float | None) -> float | None:
     if shadow is None or champion is None:
         return None

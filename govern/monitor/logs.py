@@ -44,16 +44,28 @@ class LogColumns:
     version: str | None = None
     #: A shadow's logs: the champion's decision for the same request, to compare with.
     champion: str | None = None
+    #: Input columns whose distribution is watched for drift (histograms per day).
+    features: tuple[str, ...] = ()
     #: The decision (and outcome) label that is positive (favourable).
     positive: str = "1"
 
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "sensitive": list(self.sensitive)}
+        return {
+            **dataclasses.asdict(self),
+            "sensitive": list(self.sensitive),
+            "features": list(self.features),
+        }
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> LogColumns:
         """What :meth:`to_json` stored."""
-        return cls(**{**document, "sensitive": tuple(document.get("sensitive") or ())})
+        return cls(
+            **{
+                **document,
+                "sensitive": tuple(document.get("sensitive") or ()),
+                "features": tuple(document.get("features") or ()),
+            }
+        )
 
     def named(self) -> dict[str, str]:
         """Each role -> its column, for the roles this log has."""
@@ -63,6 +75,7 @@ class LogColumns:
             "prediction": self.prediction,
         }
         roles |= {f"sensitive feature {s}": s for s in self.sensitive}
+        roles |= {f"drift feature {f}": f for f in self.features}
         for role, column in (
             ("score", self.score),
             ("outcome", self.outcome),

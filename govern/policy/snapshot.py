@@ -102,6 +102,8 @@ class WindowFigures:
     #: agreement, selection_rate_delta, impact_ratio_delta (shadow minus champion), for
     #: groups that are not small; empty when the logs carried no champion decision.
     shadow: Mapping[str, Mapping[str, Mapping[str, float | None]]] = field(default_factory=dict)
+    #: Drift feature -> PSI of its histogram against the record's first window with it.
+    feature_psi: Mapping[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

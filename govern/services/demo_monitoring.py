@@ -61,12 +61,15 @@ def write_logs(directory: Path, today: dt.date) -> DemoLogs:
     shadow = np.where((day >= REGRESSION_FROM) & (sex == "female"), shadow - 0.15, shadow)
     shadow = np.clip(shadow, 0, 1)
     outcome = (rng.random(n) < worth).astype("int64")
+    # the recession: people ask for larger loans
+    amount = rng.lognormal(8.0, 0.6, n) * np.where(day >= DRIFT_FROM, 1.6, 1.0)
     frame = pd.DataFrame(
         {
             "timestamp": moment,
             "request_id": [f"req-{i:06d}" for i in range(n)],
             "sex": sex,
             "age_group": age,
+            "credit_amount": amount.round(0),
             "score_champion": champion.round(4),
             "pred_champion": (champion >= 0.5).astype("int64"),
             "score_shadow": shadow.round(4),
@@ -120,6 +123,7 @@ def monitor(ctx: Callable[[str], Context], directory: Path, say: Callable[[str],
             outcome="outcome",
             sensitive=("sex", "age_group"),
             champion=None if version == "1.0.0" else "pred_champion",
+            features=("credit_amount",),
         )
         counted = monitoring.run(
             ctx("bob"), ref, logs=[str(p) for p in logs.predictions], columns=columns
@@ -138,8 +142,8 @@ def monitor(ctx: Callable[[str], Context], directory: Path, say: Callable[[str],
             if outcome.status == "fail":
                 say(f"monitor status: {subject.subject} {outcome.rule_id}: {outcome.message}")
     say(
-        f"govern monitor status --all exits {report.exit_code}: the champion's scores drifted "
-        "(the applicants changed), and the shadow's decisions for women fell below four-fifths "
+        f"govern monitor status --all exits {report.exit_code}: the applicants changed (larger "
+        "loans, lower scores: the champion's scores and inputs drifted), and the shadow's decisions for women fell below four-fifths "
         "of men's and below the champion's on the same applications; a scheduler running it "
         "would have failed the job."
     )

@@ -114,6 +114,10 @@ def run(
         ]
         features = stored.features(session=session, version_id=version.id)
         versions = stored.version_names(session=session, model=model)
+        edges: dict[str, list[float] | None] = {}
+        for row in stored.days(session=session, version_id=version.id).values():
+            for feature, cuts in (row.counts.get("edges") or {}).items():
+                edges.setdefault(feature, cuts)
     result = MonitoringRun(ref=subject)
     fresh = _new_files(found, before, result)
     fresh_answers = _new_files(answers, before, result)
@@ -124,7 +128,11 @@ def run(
             f"{subject}'s monitoring counts the sensitive features {', '.join(features) or 'none'}"
             f"; this run gives {', '.join(columns.sensitive) or 'none'}: a record keeps one set"
         )
-    counts = aggregate(fresh, columns, version=target.version, versions=versions) if fresh else None
+    counts = (
+        aggregate(fresh, columns, version=target.version, versions=versions, edges=edges)
+        if fresh
+        else None
+    )
     joined = None
     if fresh_answers:
         counted = [*_still_there(before, "predictions"), *((log, columns) for log in fresh)]
@@ -341,6 +349,7 @@ def show(ctx: Context, ref: str, *, width: str = "1d") -> dict[str, Any]:
             "outcomes_known": window.outcomes_known,
             "scores": window.counts.scores,
             "score_psi": figures.score_psi,
+            "feature_psi": dict(figures.feature_psi),
             "groupings": [g.model_dump(mode="json") for g in groups],
             "shadow": paired,
         }

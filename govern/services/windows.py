@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from govern.monitor.aggregate import DayCounts
-from govern.monitor.figures import Window, groupings, score_psi, shadow_comparison, windows
+from govern.monitor.figures import (
+    Window,
+    feature_psi,
+    groupings,
+    score_psi,
+    shadow_comparison,
+    windows,
+)
 from govern.policy.snapshot import WindowFigures
 
 
@@ -21,12 +28,19 @@ def window_figures(
     scores."""
     found = windows(days, width)
     reference = next((w.counts.scores for w in found if sum(w.counts.scores)), None)
+    first_bins: dict[str, dict[str, int]] = {}
+    for window in found:
+        for feature, bins in window.counts.drift.items():
+            if sum(bins.values()):
+                first_bins.setdefault(feature, bins)
     result = []
     for window in found:
         groups = groupings(window.counts, features, min_group_size=min_group_size)
         psi = None if reference is None else score_psi(reference, window.counts.scores)
         paired = shadow_comparison(window.counts, features, min_group_size=min_group_size)
+        drifted = feature_psi(first_bins, window.counts)
         figures = WindowFigures(
+            feature_psi=drifted,
             start=window.start,
             end=window.end,
             rows=window.rows,

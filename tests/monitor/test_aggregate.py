@@ -24,6 +24,7 @@ from govern.assess.fairness import assess_fairness
 from govern.errors import DataError, InputError
 from govern.monitor.aggregate import SCORE_BINS, DayCounts, aggregate, merged
 from govern.monitor.figures import (
+    feature_psi,
     groupings,
     score_psi,
     shadow_comparison,
@@ -264,3 +265,34 @@ def test_a_shadow_is_compared_with_its_champion_on_the_same_requests(tmp_path: P
         )
         is None
     )
+
+
+def test_drift_features_keep_the_bins_of_their_first_run(tmp_path: Path) -> None:
+    frame = rows(4_000, seed=3, days=8)
+    rng = np.random.default_rng(3)
+    late = frame["timestamp"] >= frame["timestamp"].min().normalize() + pd.Timedelta(days=4)
+    frame["amount"] = rng.lognormal(8, 0.5, len(frame)) * np.where(late, 1.8, 1.0)
+    frame["purpose"] = np.where(late & (rng.random(len(frame)) < 0.5), "car", "home")
+    columns = LogColumns(sensitive=("sex",), features=("amount", "purpose"))
+    early, later = frame[~late], frame[late]
+    first = aggregate(find_logs([str(write(early, tmp_path / "early.parquet"))]), columns)
+    cuts = first.edges["amount"]
+    assert cuts is not None and len(cuts) == 9 and first.edges["purpose"] is None
+    assert cuts == pytest.approx(np.quantile(early["amount"], np.arange(1, 10) / 10))
+    second = aggregate(
+        find_logs([str(write(later, tmp_path / "later.parquet"))]), columns, edges=first.edges
+    )
+    assert second.edges == first.edges  # the same bins, so days add up
+    before, after = merged(first.days), merged(second.days)
+    assert sum(before.drift["amount"].values()) == len(early)
+    assert set(after.drift["purpose"]) == {"car", "home"}
+    expected = np.histogram(later["amount"], bins=[-np.inf, *cuts, np.inf])[0]
+    assert [after.drift["amount"].get(str(i), 0) for i in range(10)] == expected.tolist()
+    drifted = feature_psi(before.drift, after)
+    labels = [str(i) for i in range(10)]
+    assert drifted["amount"] == pytest.approx(
+        score_psi([before.drift["amount"].get(b, 0) for b in labels], expected.tolist())
+    )
+    assert drifted["amount"] > 0.2 and drifted["purpose"] > 0.2
+    assert feature_psi(before.drift, before)["amount"] == 0.0
+    assert DayCounts.from_json(after.day, after.to_json()) == after

@@ -156,3 +156,19 @@ def test_a_shadow_worse_than_its_champion_on_fairness() -> None:
     assert unpaired.status == "not-applicable"
     agreement = outcome({"metric": "agreement", "min": 0.95}, subject([paired(0, 0.0)]))
     assert agreement.status == "fail"
+
+
+def test_drift_of_a_watched_input() -> None:
+    def drifting(day: int, psi: float | None) -> WindowFigures:
+        found = window(day, 1.0)
+        found.feature_psi = {"amount": psi, "purpose": 0.01}
+        return found
+
+    rule = {"metric": "feature_psi", "max": 0.2, "window": "1w"}
+    failed = outcome(rule, subject([drifting(0, 0.0), drifting(7, 0.4)]))
+    assert (failed.status, failed.message) == (
+        "fail",
+        "amount: PSI outside <= 0.2 in the latest window of 1w (0.4; since 2026-03-08)",
+    )
+    assert outcome({**rule, "features": ["purpose"]}, subject([drifting(7, 0.4)])).status == "pass"
+    assert outcome(rule, subject([drifting(0, None)])).status == "pass"

@@ -90,6 +90,7 @@ RULES: list[dict[str, Any]] = [
     {"kind": "monitoring", "metric": "tpr", "min": 0.5, "groupings": "both", "window": "1w"},
     {"kind": "monitoring", "metric": "score_psi", "max": 0.2, "if_missing": "not-applicable"},
     {"kind": "monitoring", "metric": "log_age_days", "max": 7},
+    {"kind": "monitoring", "metric": "feature_psi", "max": 0.2, "features": ["amount"]},
     {"kind": "drift", "min_p_value": 0.01, "features": ["age"], "if_missing": "error"},
     {"kind": "freshness", "max_age_days": 365},
     {"kind": "freshness", "max_age_days": 30, "dataset_sha256": "d" * 64},
@@ -409,6 +410,7 @@ def _monitoring(draw: st.DrawFn) -> MonitoringEvidence | None:
                 "sex*age": draw(st.dictionaries(st.sampled_from(["f, y"]), groups, max_size=1)),
             },
             features={"sex": ("sex",), "sex*age": ("sex", "age")},
+            feature_psi=draw(st.dictionaries(st.sampled_from(["amount", "x"]), rate, max_size=2)),
         )
         for index in range(draw(st.integers(0, 5)))
     ]

@@ -260,6 +260,7 @@ def test_demo_monitoring_finds_the_drift_and_the_shadow_regression(demo: Demo) -
     assert "90 days" in text and "12,000 outcomes that came later" in text
     assert f"monitor status: {CHALLENGER} live-impact-ratio: sex=female: impact ratio" in text
     assert f"monitor status: {CHAMPION} score-drift: score PSI outside <= 0.2" in text
+    assert f"monitor status: {CHAMPION} feature-drift: credit_amount: PSI outside" in text
     assert f"monitor status: {CHALLENGER} shadow-fairness: sex=female: impact ratio minus" in text
     assert f"{CHAMPION} live-impact-ratio" not in text  # the champion treats women as before
     assert "govern monitor status --all exits 1" in text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -270,3 +271,26 @@ def test_a_shadow_needs_the_days_of_live_evidence_the_catalogue_asks_for(
     )
     workflow.deploy(cat.ctx("carol"), shadow, comment="six days beside the champion")
     assert catalogue.show_version(cat.ctx("victor"), shadow).state == "deployed"
+
+
+def test_drift_features_are_binned_once_and_judged_by_the_pack(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    ref = register(cat)
+    frame = rows(3_000, days=14)
+    late = frame["timestamp"] >= frame["timestamp"].min().normalize() + pd.Timedelta(days=7)
+    frame["amount"] = np.where(late, 2.0, 1.0) * (1 + frame.index % 97)
+    columns = LogColumns(sensitive=("sex",), outcome="outcome", features=("amount",))
+    for name, part in (("one", frame[~late]), ("two", frame[late])):
+        path = write(part, tmp_path / f"{name}.parquet")
+        monitoring.run(cat.ctx("alice"), ref, logs=[str(path)], columns=columns)
+    weeks = monitoring.show(cat.ctx("victor"), ref, width="1w")["windows"]
+    assert weeks[0]["feature_psi"] == {"amount": 0.0}
+    assert weeks[-1]["feature_psi"]["amount"] > 0.2
+    last = frame["timestamp"].max().to_pydatetime()
+    report = monitoring.status(
+        cat.ctx("victor"), [ref], policies=[unselected_pack(tmp_path)], now=last
+    )
+    drifted = [o for o in report.outcomes if o.rule_id == "feature-drift"]
+    assert [o.status for o in drifted] == ["fail"]
+    assert drifted[0].message.startswith("amount: PSI outside <= 0.2 in the latest window of 1w")

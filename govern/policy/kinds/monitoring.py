@@ -10,6 +10,8 @@ an ISO week or a calendar month):
   ``agreement`` (the share decided alike), ``selection_rate_delta`` and
   ``impact_ratio_delta`` (the shadow's figure minus the champion's) per group, judged as the
   group figures are ("a shadow worse than its champion on fairness");
+* ``feature_psi``, each drift feature's PSI (``--features``; ``features`` names which)
+  against the record's first window with it;
 * ``score_psi``, the score histogram's PSI against the record's first window: it fails when
   the latest ``consecutive`` windows are all outside the bounds;
 * ``log_age_days``, the days since the latest prediction counted ("no logs for 7 days").
@@ -45,6 +47,7 @@ MonitoringMetric = Literal[
     "selection_rate_delta",
     "impact_ratio_delta",
     "score_psi",
+    "feature_psi",
     "log_age_days",
 ]
 NAMES = {
@@ -53,6 +56,7 @@ NAMES = {
     "tpr": "TPR",
     "fpr": "FPR",
     "score_psi": "score PSI",
+    "feature_psi": "PSI",
     "agreement": "agreement with the champion",
     "selection_rate_delta": "selection rate minus the champion's",
     "impact_ratio_delta": "impact ratio minus the champion's",
@@ -135,6 +139,12 @@ def _breaches(
         if rule.metric == "score_psi":
             if window.score_psi is not None and rule.violated_by(window.score_psi):
                 found.setdefault("score", {})[window.start] = window.score_psi
+            continue
+        if rule.metric == "feature_psi":
+            for feature, value in window.feature_psi.items():
+                wanted = rule.features is None or feature in rule.features
+                if wanted and value is not None and rule.violated_by(value):
+                    found.setdefault(feature, {})[window.start] = value
             continue
         views = [
             GroupingView(name, features, "intersection" if len(features) > 1 else "single")
