@@ -143,9 +143,9 @@ def monitor(ctx: Callable[[str], Context], directory: Path, say: Callable[[str],
                 say(f"monitor status: {subject.subject} {outcome.rule_id}: {outcome.message}")
     say(
         f"govern monitor status --all exits {report.exit_code}: the applicants changed (larger "
-        "loans, lower scores: the champion's scores and inputs drifted), and the shadow's decisions for women fell below four-fifths "
-        "of men's and below the champion's on the same applications; a scheduler running it "
-        "would have failed the job."
+        "loans, lower scores: the champion's scores and inputs drifted), and the shadow's "
+        "decisions for women fell below four-fifths of men's and below the champion's on the "
+        "same applications; a scheduler running it would have failed the job."
     )
 
 
